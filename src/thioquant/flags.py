@@ -1,0 +1,60 @@
+"""Flag codes carried by peaks and results, each with a plain-language message.
+
+Codes are short, stable strings written into ``results.csv``; messages explain them to a
+reader of the report. Modules add their own codes with :func:`register` at import time.
+"""
+
+from __future__ import annotations
+
+FLAGS: dict[str, str] = {
+    # peaks
+    "NO_PEAK": "no peak found in the expected retention window",
+    "LOW_SN": "signal-to-noise below the method's detection threshold",
+    "SATURATED": "flat-topped peak: the detector is probably saturated",
+    "EDGE": "peak truncated at the start or end of the trace",
+    "NEGATIVE": "negative peak",
+    "FEW_POINTS": "fewer points across the peak than the method requires",
+    "FUSED": "peak overlaps a neighbour; split by the fused-peak rule",
+    "DECONVOLVED": "area from an exponentially modified Gaussian fit of overlapping peaks",
+    "FIT_POOR": "peak model fit is poor (R^2 below threshold)",
+    "MANUAL": "manually integrated (see reason in the audit trail)",
+    "NO_TRACE": "the raw file has no trace for this analyte's channel",
+    "NO_IS": "internal standard peak missing: response could not be formed",
+    # calibration and limits
+    "CAL_EXCLUDED": "calibrator excluded from the fit (back-calculated accuracy outside limits)",
+    "CAL_FAIL": "calibration failed acceptance: results are not reportable",
+    "BELOW_LLOQ": "<LLOQ: below the lower limit of quantification",
+    "ABOVE_ULOQ": ">ULOQ: dilute and rerun",
+    "BELOW_LOD": "below the limit of detection",
+    "NOT_DETECTED": "analyte not detected",
+    # QC
+    "QC_FAIL": "QC outside its acceptance limit",
+    "RT_SHIFT": "retention time outside tolerance of the calibrator mean",
+    "ION_RATIO": "qualifier/quantifier ion ratio outside tolerance of the calibrator mean",
+    "IS_RESPONSE": "internal standard response outside the accepted band",
+    "CARRYOVER": "carry-over in the blank after the highest calibrator exceeds the limit",
+    "INTERFERENCE": "interference in a blank or zero sample exceeds the limit",
+    # input
+    "MISSING_FILE": "raw file missing or unreadable",
+    "DUPLICATE_ID": "duplicate sample_id in the worklist",
+    "BAD_TYPE": "unknown sample_type in the worklist",
+    "BAD_LEVEL": "calibrator or QC level not defined in the method",
+    "NO_RBC": "RBC count missing: result cannot be normalised to erythrocytes",
+    "BAD_RBC": "RBC count outside the plausible range: result not normalised",
+    "BAD_DILUTION": "dilution factor missing or not a positive number",
+    "RUN_INVALID": "run failed acceptance: results must not be reported",
+}
+
+
+def register(code: str, message: str) -> str:
+    """Add a flag code (idempotent for an identical message) and return it."""
+    old = FLAGS.get(code)
+    if old is not None and old != message:
+        raise ValueError(f"flag {code} already registered with another message")
+    FLAGS[code] = message
+    return code
+
+
+def describe(codes: tuple[str, ...] | list[str]) -> str:
+    """Plain-language text for a list of codes, '; '-separated."""
+    return "; ".join(f"{c}: {FLAGS.get(c.split(':')[0], c)}" for c in codes)

@@ -1,0 +1,1 @@
+"""peaks stage."""
