@@ -1,0 +1,68 @@
+"""Command-line entry point: a lazy click group.
+
+Each command lives in its own module under ``thioquant.cli`` and is imported only when it is
+invoked, so ``thioquant --help`` stays instant. Errors from the ThioquantError hierarchy become
+one-line messages with the class's exit code; nothing else reaches the user as a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from thioquant import __version__
+from thioquant.errors import ThioquantError
+
+# command name -> (module, function, one-line help shown by --help without importing)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "quantify": ("thioquant.cli.quantify", "quantify", "Quantify a batch folder end to end."),
+    "simulate": ("thioquant.cli.simulate", "simulate", "Write a simulated batch with its truth file."),
+    "inspect": ("thioquant.cli.inspect", "inspect", "List the traces and metadata a raw file holds."),
+    "peaks": ("thioquant.cli.peaks", "peaks", "Print every peak of a raw file with its metrics."),
+    "interpret": ("thioquant.cli.interpret", "interpret", "Interpret a pair of 6-TGN / 6-MMP results."),
+    "validate": ("thioquant.cli.validate", "validate", "Compute an ICH M10 validation package."),
+    "audit": ("thioquant.cli.audit", "audit", "Verify an output folder's audit trail."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n, (mod, _, _) in COMMANDS.items() if importlib.util.find_spec(mod))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = COMMANDS.get(name)
+        if entry is None or importlib.util.find_spec(entry[0]) is None:
+            return None
+        return getattr(importlib.import_module(entry[0]), entry[1])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, COMMANDS[n][2]) for n in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="thioquant")
+def cli() -> None:
+    """thioquant: raw chromatograms to thiopurine metabolite results (pmol/8x10^8 RBC)."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: map thioquant errors to a message and exit code."""
+    try:
+        cli.main(args=argv, prog_name="thioquant", standalone_mode=False)
+    except ThioquantError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
