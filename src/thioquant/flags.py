@@ -35,6 +35,7 @@ FLAGS: dict[str, str] = {
     "CARRYOVER": "carry-over in the blank after the highest calibrator exceeds the limit",
     "INTERFERENCE": "interference in a blank or zero sample exceeds the limit",
     # input
+    "BAD_ROW": "worklist row malformed (see the message)",
     "MISSING_FILE": "raw file missing or unreadable",
     "DUPLICATE_ID": "duplicate sample_id in the worklist",
     "BAD_TYPE": "unknown sample_type in the worklist",

@@ -1,0 +1,390 @@
+"""Assay method files: TOML, validated on load into frozen records.
+
+A method names its analytes and internal standards with their channels and retention windows,
+its calibrator and QC levels with nominal concentrations, the calibration model and weighting,
+units and the erythrocyte normalisation. The schema is documented in ``docs/method_files.md``.
+Every problem is reported as a :class:`~thioquant.errors.MethodError` naming the file and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from thioquant.errors import MethodError
+from thioquant.model import CALIBRATION_MODELS, WEIGHTINGS
+
+TECHNIQUES = ("hplc-uv", "lcmsms")
+FAMILIES = ("dervieux", "lennard", "lcmsms")
+NORMALISATIONS = ("rbc_count", "fixed_cells", "none")
+SELECT = ("nearest", "largest")
+BASELINES = ("local", "arpls", "asls", "snip")
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """Which trace an analyte is read from: a wavelength or an MRM transition."""
+
+    wavelength_nm: float | None = None
+    bandwidth_nm: float | None = None
+    precursor_mz: float | None = None
+    product_mz: float | None = None
+
+    def describe(self) -> str:
+        if self.wavelength_nm is not None:
+            return f"{self.wavelength_nm:g} nm"
+        return f"{self.precursor_mz:g} -> {self.product_mz:g}"
+
+
+@dataclass(frozen=True)
+class Compound:
+    """An analyte or internal standard: channel and expected retention."""
+
+    name: str
+    channel: ChannelSpec
+    rt_min: float
+    window_min: float
+    internal_standard: str | None = None
+    qualifier: ChannelSpec | None = None
+    reports_as: str = ""
+    molar_mass_g_mol: float | None = None
+    recovery: float = 1.0
+    select: str = "nearest"
+    rt_tolerance_pct: float = 2.5
+    ion_ratio_tolerance_pct: float = 20.0
+
+
+@dataclass(frozen=True)
+class Integration:
+    sn_min: float = 3.0
+    baseline: str = "local"
+    noise_window: float = 20.0
+    min_points: int = 5
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    model: str = "linear"
+    weighting: str = "1/x^2"
+    tolerance_pct: float = 15.0
+    lloq_tolerance_pct: float = 20.0
+    min_fraction: float = 0.75
+    min_levels: int = 6
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How a concentration becomes pmol/8x10^8 RBC.
+
+    ``rbc_count``: ``result = C[nmol/L] x DF x 0.8 / RBC[10^12/L]``.
+    ``fixed_cells``: calibrators are amounts (pmol) per aliquot and
+    ``result = amount x 8e8 / (RBC[10^12/L] x aliquot_volume_ul x 1e6)``.
+    """
+
+    mode: str = "rbc_count"
+    rbc_min: float = 1.0
+    rbc_max: float = 8.0
+    rbc_cv_pct: float = 3.0
+    aliquot_volume_ul: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Method:
+    """A validated assay method."""
+
+    name: str
+    technique: str
+    family: str
+    conc_unit: str
+    reported_unit: str
+    analytes: tuple[Compound, ...]
+    internal_standards: tuple[Compound, ...]
+    calibrators: Mapping[str, Mapping[str, float]]
+    qcs: Mapping[str, Mapping[str, float]]
+    integration: Integration
+    calibration: CalibrationSettings
+    normalisation: Normalisation
+    qc: Mapping[str, Any] = field(default_factory=dict)
+    interpretation_profile: str = "default"
+    source: str = ""
+    sha256: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def compound(self, name: str) -> Compound:
+        for c in self.analytes + self.internal_standards:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def nominal(self, sample_type: str, level: str, analyte: str) -> float:
+        table = self.calibrators if sample_type == "calibrator" else self.qcs
+        return float(table.get(level, {}).get(analyte, math.nan))
+
+
+# --- validation helpers -------------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, key: str, reason: str) -> MethodError:
+        return MethodError(reason, path=self.path, key=key)
+
+    def table(self, d: Mapping[str, Any], key: str, *, required: bool = False) -> Mapping[str, Any]:
+        v = d.get(key.rsplit(".", 1)[-1])
+        if v is None:
+            if required:
+                raise self.fail(key, "required table is missing")
+            return {}
+        if not isinstance(v, Mapping):
+            raise self.fail(key, f"must be a table, got {type(v).__name__}")
+        return v
+
+    def number(
+        self,
+        d: Mapping[str, Any],
+        key: str,
+        default: float | None = None,
+        *,
+        lo: float | None = None,
+        hi: float | None = None,
+        required: bool = False,
+        strict_lo: bool = False,
+    ) -> float | None:
+        name = key.rsplit(".", 1)[-1]
+        if name not in d:
+            if required:
+                raise self.fail(key, "required number is missing")
+            return default
+        v = d[name]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise self.fail(key, f"must be a finite number, got {v!r}")
+        v = float(v)
+        if lo is not None and (v < lo or (strict_lo and v == lo)):
+            raise self.fail(key, f"must be {'>' if strict_lo else '>='} {lo:g}, got {v:g}")
+        if hi is not None and v > hi:
+            raise self.fail(key, f"must be <= {hi:g}, got {v:g}")
+        return v
+
+    def choice(self, d: Mapping[str, Any], key: str, options: tuple[str, ...], default: str) -> str:
+        name = key.rsplit(".", 1)[-1]
+        v = d.get(name, default)
+        if v not in options:
+            raise self.fail(key, f"must be one of {', '.join(options)}; got {v!r}")
+        return str(v)
+
+    def string(self, d: Mapping[str, Any], key: str, default: str | None = None) -> str:
+        name = key.rsplit(".", 1)[-1]
+        v = d.get(name, default)
+        if v is None:
+            raise self.fail(key, "required text is missing")
+        if not isinstance(v, str) or not v.strip():
+            raise self.fail(key, f"must be non-empty text, got {v!r}")
+        return v.strip()
+
+    def unknown_keys(self, d: Mapping[str, Any], key: str, allowed: set[str]) -> None:
+        extra = sorted(set(d) - allowed)
+        if extra:
+            prefix = f"{key}." if key else ""
+            raise self.fail(
+                f"{prefix}{extra[0]}", f"unknown setting (allowed: {', '.join(sorted(allowed))})"
+            )
+
+
+def _channel(ck: _Checker, d: Any, key: str) -> ChannelSpec:
+    if not isinstance(d, Mapping):
+        raise ck.fail(key, "must be a table such as {wavelength_nm = 342} or {precursor_mz = 168.0, product_mz = 151.0}")
+    ck.unknown_keys(d, key, {"wavelength_nm", "bandwidth_nm", "precursor_mz", "product_mz"})
+    if "wavelength_nm" in d:
+        return ChannelSpec(
+            wavelength_nm=ck.number(d, f"{key}.wavelength_nm", lo=150, hi=1100),
+            bandwidth_nm=ck.number(d, f"{key}.bandwidth_nm", None, lo=0, hi=100),
+        )
+    if "precursor_mz" in d and "product_mz" in d:
+        return ChannelSpec(
+            precursor_mz=ck.number(d, f"{key}.precursor_mz", lo=1, hi=5000, strict_lo=True),
+            product_mz=ck.number(d, f"{key}.product_mz", lo=1, hi=5000, strict_lo=True),
+        )
+    raise ck.fail(key, "needs wavelength_nm, or precursor_mz and product_mz")
+
+
+_COMPOUND_KEYS = {
+    "name", "channel", "rt_min", "window_min", "internal_standard", "qualifier", "reports_as",
+    "molar_mass_g_mol", "recovery", "select", "rt_tolerance_pct", "ion_ratio_tolerance_pct",
+}
+
+
+def _compound(ck: _Checker, d: Any, key: str) -> Compound:
+    if not isinstance(d, Mapping):
+        raise ck.fail(key, "must be a table")
+    ck.unknown_keys(d, key, _COMPOUND_KEYS)
+    name = ck.string(d, f"{key}.name")
+    key = f"{key}[{name}]"
+    return Compound(
+        name=name,
+        channel=_channel(ck, d.get("channel"), f"{key}.channel"),
+        rt_min=ck.number(d, f"{key}.rt_min", required=True, lo=0, strict_lo=True),
+        window_min=ck.number(d, f"{key}.window_min", 0.3, lo=0, hi=10, strict_lo=True),
+        internal_standard=d.get("internal_standard"),
+        qualifier=_channel(ck, d["qualifier"], f"{key}.qualifier") if "qualifier" in d else None,
+        reports_as=str(d.get("reports_as", name)),
+        molar_mass_g_mol=ck.number(d, f"{key}.molar_mass_g_mol", None, lo=1, hi=5000),
+        recovery=ck.number(d, f"{key}.recovery", 1.0, lo=0.05, hi=2.0),
+        select=ck.choice(d, f"{key}.select", SELECT, "nearest"),
+        rt_tolerance_pct=ck.number(d, f"{key}.rt_tolerance_pct", 2.5, lo=0, hi=50, strict_lo=True),
+        ion_ratio_tolerance_pct=ck.number(
+            d, f"{key}.ion_ratio_tolerance_pct", 20.0, lo=0, hi=100, strict_lo=True
+        ),
+    )
+
+
+def _levels(ck: _Checker, d: Mapping[str, Any], key: str, analytes: set[str]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for level, conc in d.items():
+        lk = f"{key}.{level}"
+        if not isinstance(conc, Mapping):
+            raise ck.fail(lk, "must be a table of analyte = nominal concentration")
+        unknown = set(conc) - analytes
+        if unknown:
+            raise ck.fail(f"{lk}.{sorted(unknown)[0]}", "is not an analyte of this method")
+        out[str(level)] = {a: ck.number(conc, f"{lk}.{a}", lo=0) for a in conc}
+    return out
+
+
+_TOP_KEYS = {
+    "method", "integration", "calibration", "normalisation", "analytes", "internal_standards",
+    "calibrators", "qcs", "qc", "interpretation",
+}
+
+
+def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: str = "") -> Method:
+    """Validate a method mapping (as read from TOML) into a :class:`Method`."""
+    ck = _Checker(source)
+    ck.unknown_keys(data, "", _TOP_KEYS)
+    m = ck.table(data, "method", required=True)
+    ck.unknown_keys(m, "method", {"name", "technique", "family", "conc_unit", "reported_unit", "version", "description"})
+    integ = ck.table(data, "integration")
+    ck.unknown_keys(integ, "integration", {"sn_min", "baseline", "noise_window", "min_points"})
+    cal = ck.table(data, "calibration")
+    ck.unknown_keys(cal, "calibration", {"model", "weighting", "tolerance_pct", "lloq_tolerance_pct", "min_fraction", "min_levels"})
+    norm = ck.table(data, "normalisation")
+    ck.unknown_keys(norm, "normalisation", {"mode", "rbc_min", "rbc_max", "rbc_cv_pct", "aliquot_volume_ul"})
+
+    raw_analytes = data.get("analytes")
+    if not isinstance(raw_analytes, list) or not raw_analytes:
+        raise ck.fail("analytes", "needs at least one [[analytes]] entry")
+    analytes = tuple(_compound(ck, a, f"analytes[{i}]") for i, a in enumerate(raw_analytes))
+    raw_is = data.get("internal_standards", [])
+    if not isinstance(raw_is, list):
+        raise ck.fail("internal_standards", "must be a list of [[internal_standards]] tables")
+    standards = tuple(_compound(ck, a, f"internal_standards[{i}]") for i, a in enumerate(raw_is))
+
+    names = [c.name for c in analytes + standards]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ck.fail("analytes", f"duplicate compound name {sorted(dup)[0]!r}")
+    is_names = {c.name for c in standards}
+    for a in analytes:
+        if a.internal_standard is not None and a.internal_standard not in is_names:
+            raise ck.fail(f"analytes[{a.name}].internal_standard", f"{a.internal_standard!r} is not an [[internal_standards]] name")
+
+    analyte_names = {a.name for a in analytes}
+    calibrators = _levels(ck, ck.table(data, "calibrators", required=True), "calibrators", analyte_names)
+    qcs = _levels(ck, ck.table(data, "qcs"), "qcs", analyte_names)
+    overlap = set(calibrators) & set(qcs)
+    if overlap:
+        raise ck.fail(f"qcs.{sorted(overlap)[0]}", "level name is also a calibrator level")
+
+    calibration = CalibrationSettings(
+        model=ck.choice(cal, "calibration.model", (*CALIBRATION_MODELS, "auto"), "linear"),
+        weighting=ck.choice(cal, "calibration.weighting", (*WEIGHTINGS, "auto"), "1/x^2"),
+        tolerance_pct=ck.number(cal, "calibration.tolerance_pct", 15.0, lo=0, hi=100, strict_lo=True),
+        lloq_tolerance_pct=ck.number(cal, "calibration.lloq_tolerance_pct", 20.0, lo=0, hi=100, strict_lo=True),
+        min_fraction=ck.number(cal, "calibration.min_fraction", 0.75, lo=0, hi=1, strict_lo=True),
+        min_levels=int(ck.number(cal, "calibration.min_levels", 6, lo=2, hi=100)),
+    )
+    for a in analytes:
+        n = sum(1 for lv in calibrators.values() if a.name in lv)
+        if n < 2:
+            raise ck.fail("calibrators", f"analyte {a.name!r} has {n} calibrator level(s); at least 2 are needed")
+
+    normalisation = Normalisation(
+        mode=ck.choice(norm, "normalisation.mode", NORMALISATIONS, "rbc_count"),
+        rbc_min=ck.number(norm, "normalisation.rbc_min", 1.0, lo=0, strict_lo=True),
+        rbc_max=ck.number(norm, "normalisation.rbc_max", 8.0, lo=0, strict_lo=True),
+        rbc_cv_pct=ck.number(norm, "normalisation.rbc_cv_pct", 3.0, lo=0, hi=50),
+        aliquot_volume_ul=ck.number(norm, "normalisation.aliquot_volume_ul", None, lo=0, strict_lo=True),
+    )
+    if normalisation.rbc_min >= normalisation.rbc_max:
+        raise ck.fail("normalisation.rbc_max", "must be greater than rbc_min")
+    if normalisation.mode == "fixed_cells" and normalisation.aliquot_volume_ul is None:
+        raise ck.fail("normalisation.aliquot_volume_ul", "is required when mode = 'fixed_cells'")
+
+    interp = ck.table(data, "interpretation")
+    return Method(
+        name=ck.string(m, "method.name"),
+        technique=ck.choice(m, "method.technique", TECHNIQUES, "lcmsms"),
+        family=ck.choice(m, "method.family", FAMILIES, "lcmsms"),
+        conc_unit=ck.string(m, "method.conc_unit", "nmol/L"),
+        reported_unit=ck.string(m, "method.reported_unit", "pmol/8x10^8 RBC"),
+        analytes=analytes,
+        internal_standards=standards,
+        calibrators=MappingProxyType(calibrators),
+        qcs=MappingProxyType(qcs),
+        integration=Integration(
+            sn_min=ck.number(integ, "integration.sn_min", 3.0, lo=0),
+            baseline=ck.choice(integ, "integration.baseline", BASELINES, "local"),
+            noise_window=ck.number(integ, "integration.noise_window", 20.0, lo=1, hi=100),
+            min_points=int(ck.number(integ, "integration.min_points", 5, lo=1, hi=1000)),
+        ),
+        calibration=calibration,
+        normalisation=normalisation,
+        qc=MappingProxyType(dict(ck.table(data, "qc"))),
+        interpretation_profile=str(interp.get("profile", "default")),
+        source=source,
+        sha256=sha256,
+        raw=MappingProxyType(dict(data)),
+    )
+
+
+def find_method_file(name_or_path: str | Path, *, start: Path | None = None) -> Path:
+    """Resolve a method reference: a path, or a bare name looked up in ``calibrations/`` folders.
+
+    A bare name (``thiopurines_lcmsms``) is searched in ``calibrations/`` beside ``start`` and in
+    each of its parents, then in ``./calibrations``.
+    """
+    p = Path(name_or_path)
+    p_toml = p.with_suffix(".toml") if p.suffix != ".toml" else p
+    candidates = [p, p_toml]
+    if start is not None:
+        candidates += [start / p_toml]
+        for parent in [start, *start.resolve().parents]:
+            candidates.append(parent / "calibrations" / p_toml.name)
+    candidates.append(Path.cwd() / "calibrations" / p_toml.name)
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise MethodError("method file not found (looked in the batch folder and calibrations/)", path=str(name_or_path))
+
+
+def load_method(path: str | Path) -> Method:
+    """Read and validate a TOML method file."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise MethodError(f"cannot read method file ({exc.strerror or exc})", path=p) from None
+    try:
+        parsed = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise MethodError("method file is not UTF-8 text", path=p) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MethodError(f"invalid TOML: {exc}", path=p) from None
+    return parse_method(parsed, source=str(p), sha256=hashlib.sha256(data).hexdigest())

@@ -1,0 +1,211 @@
+"""Batch worklists (``worklist.csv``): which file is which sample, in injection order.
+
+Columns: ``sample_id``, ``file``, ``sample_type`` (blank | zero | calibrator | qc | unknown) are
+required; ``level`` (for calibrators and QCs), ``rbc_count`` (10^12 cells/L of the aliquoted
+suspension; required for unknowns reported per RBC), ``dilution`` (default 1), ``patient_id`` and
+any clinical-context columns are optional. Row problems never abort the batch: each becomes a
+flag on that row with a message naming the file, row and reason. Only a worklist that cannot be
+read at all (missing file, missing required column) raises :class:`~thioquant.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from thioquant.errors import InputError
+
+SAMPLE_TYPES = ("blank", "zero", "calibrator", "qc", "unknown")
+REQUIRED = ("sample_id", "file", "sample_type")
+KNOWN = (*REQUIRED, "level", "rbc_count", "dilution", "patient_id", "injection")
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """A problem with one worklist row: flag code plus a message naming file and row."""
+
+    row: int
+    sample_id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class WorklistEntry:
+    """One injection. ``row`` is the 1-based line number in the CSV (header = line 1)."""
+
+    row: int
+    injection: int
+    sample_id: str
+    file: str
+    sample_type: str
+    level: str = ""
+    rbc_count: float = math.nan
+    dilution: float = 1.0
+    patient_id: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        """False when the row cannot be processed at all (unknown type or bad level)."""
+        return not ({"BAD_TYPE", "BAD_LEVEL", "BAD_DILUTION"} & set(self.flags))
+
+
+@dataclass(frozen=True)
+class Worklist:
+    path: str
+    entries: tuple[WorklistEntry, ...]
+    issues: tuple[RowIssue, ...]
+
+
+def _number(text: str) -> float | None:
+    t = text.strip().replace(",", ".") if text.count(",") == 1 and "." not in text else text.strip()
+    try:
+        v = float(t)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def read_worklist(
+    path: str | Path,
+    *,
+    calibrator_levels: set[str] | None = None,
+    qc_levels: set[str] | None = None,
+    rbc_range: tuple[float, float] = (1.0, 8.0),
+    require_rbc: bool = True,
+) -> Worklist:
+    """Read and check a worklist.
+
+    Parameters
+    ----------
+    path : path of the CSV (comma, semicolon or tab separated; UTF-8, BOM allowed).
+    calibrator_levels, qc_levels : levels the method defines; other levels are flagged ``BAD_LEVEL``.
+    rbc_range : plausible RBC count (10^12/L) of the aliquoted suspension; outside it ``BAD_RBC``.
+    require_rbc : whether unknowns need an RBC count (``NO_RBC`` otherwise).
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError("worklist not found", path=p) from None
+    except OSError as exc:
+        raise InputError(f"cannot read worklist ({exc.strerror or exc})", path=p) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError("worklist is not UTF-8 text", path=p) from None
+    if not text.strip():
+        raise InputError("worklist is empty", path=p)
+    try:
+        dialect = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows = [r for r in reader]
+    header = [h.strip().lower() for h in rows[0]]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise InputError(
+            f"missing required column(s) {', '.join(missing)} (have: {', '.join(header)})", path=p, row=1
+        )
+    dup_cols = {h for h in header if header.count(h) > 1 and h}
+    if dup_cols:
+        raise InputError(f"duplicate column {sorted(dup_cols)[0]!r}", path=p, row=1)
+
+    entries: list[WorklistEntry] = []
+    issues: list[RowIssue] = []
+    seen: dict[str, int] = {}
+    injection = 0
+    for lineno, values in enumerate(rows[1:], start=2):
+        if not any(v.strip() for v in values) or values[0].lstrip().startswith("#"):
+            continue
+        if len(values) > len(header):
+            extra_vals = values[len(header):]
+            if any(v.strip() for v in extra_vals):
+                issues.append(RowIssue(lineno, values[0].strip(), "BAD_ROW", f"{p}: row {lineno}: more values than columns; extra values ignored"))
+        rec = {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
+        injection += 1
+        flags: list[str] = []
+
+        def flag(code: str, reason: str, rec: dict[str, str] = rec, lineno: int = lineno, flags: list[str] = flags) -> None:
+            flags.append(code)
+            issues.append(RowIssue(lineno, rec.get("sample_id", ""), code, f"{p}: row {lineno} ({rec.get('sample_id') or 'no sample_id'}): {reason}"))
+
+        sid = rec["sample_id"]
+        if not sid:
+            sid = f"row{lineno}"
+            flag("BAD_ROW", "empty sample_id; named after its row")
+        if sid in seen:
+            flag("DUPLICATE_ID", f"duplicate sample_id {sid!r} (first at row {seen[sid]})")
+            sid = f"{sid}#row{lineno}"
+        else:
+            seen[sid] = lineno
+        stype = rec["sample_type"].lower()
+        if stype not in SAMPLE_TYPES:
+            flag("BAD_TYPE", f"unknown sample_type {rec['sample_type']!r} (expected one of {', '.join(SAMPLE_TYPES)})")
+        level = rec.get("level", "")
+        if stype == "calibrator" and calibrator_levels is not None and level not in calibrator_levels:
+            flag("BAD_LEVEL", f"calibrator level {level!r} is not defined in the method ({', '.join(sorted(calibrator_levels))})")
+        if stype == "qc" and qc_levels is not None and level not in qc_levels:
+            flag("BAD_LEVEL", f"QC level {level!r} is not defined in the method ({', '.join(sorted(qc_levels))})")
+        if not rec["file"]:
+            flag("MISSING_FILE", "no raw file named")
+
+        dilution = 1.0
+        if rec.get("dilution", ""):
+            d = _number(rec["dilution"])
+            if d is None or d <= 0:
+                flag("BAD_DILUTION", f"dilution {rec['dilution']!r} is not a positive number")
+            else:
+                dilution = d
+
+        rbc = math.nan
+        rbc_text = rec.get("rbc_count", "")
+        if rbc_text:
+            r = _number(rbc_text)
+            if r is None:
+                flag("BAD_RBC", f"rbc_count {rbc_text!r} is not a number")
+            elif not rbc_range[0] <= r <= rbc_range[1]:
+                flag("BAD_RBC", f"rbc_count {r:g} x10^12/L is outside the plausible range {rbc_range[0]:g}-{rbc_range[1]:g}")
+            else:
+                rbc = r
+        elif stype == "unknown" and require_rbc:
+            flag("NO_RBC", "rbc_count missing for a patient sample; result will not be normalised")
+
+        extra = {k: v for k, v in rec.items() if k not in KNOWN and v}
+        entries.append(
+            WorklistEntry(
+                row=lineno,
+                injection=injection,
+                sample_id=sid,
+                file=rec["file"],
+                sample_type=stype,
+                level=level,
+                rbc_count=rbc,
+                dilution=dilution,
+                patient_id=rec.get("patient_id", ""),
+                extra=MappingProxyType(extra),
+                flags=tuple(flags),
+            )
+        )
+    if not entries:
+        raise InputError("worklist has a header but no rows", path=p)
+    return Worklist(str(p), tuple(entries), tuple(issues))
+
+
+def write_worklist(path: str | Path, rows: list[Mapping[str, Any]], columns: list[str]) -> None:
+    """Write a worklist CSV with the given column order (used by the simulator)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else v) for k, v in r.items()})

@@ -1,0 +1,434 @@
+"""Synthetic thiopurine batches with known truth.
+
+The simulator reads an assay method file, so a simulated batch always matches the method that
+will quantify it: analytes, channels, retention times, calibrator and QC levels. Each batch
+folder gets the raw injections (mzML for LC-MS/MS through pyopenms, a DAD text export for
+HPLC-UV), ``worklist.csv``, ``truth.csv`` (true concentration and true pmol/8x10^8 RBC of every
+sample and analyte) and ``batch.toml`` (which method to use).
+
+Physics, per injection: exponentially modified Gaussian peaks (tailing), retention-time jitter,
+a matrix factor shared by an analyte and its co-eluting internal standard (so the area ratio
+corrects it, as in real LC-MS/MS), detector noise, gradient baseline drift and endogenous
+interfering peaks on the UV channels, carry-over from the previous injection, and 1 % pipetting
+error on calibrators and QCs. Same seed -> same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thioquant.assay.method import Method, find_method_file, load_method
+from thioquant.assay.worklist import write_worklist
+from thioquant.errors import InputError
+from thioquant.model import Channel, Trace
+
+DEFAULT_SEED = 20261122
+TRUTH_COLUMNS = [
+    "sample_id", "sample_type", "level", "analyte", "true_conc", "conc_unit", "true_reported",
+    "reported_unit", "rbc_count", "dilution", "n_cells",
+]
+
+
+def emg(t: np.ndarray, area: float, mu: float, sigma: float, tau: float) -> np.ndarray:
+    """Exponentially modified Gaussian with the given area (signal x minutes).
+
+    ``mu`` and ``sigma`` are the Gaussian centre and width, ``tau`` the exponential time constant
+    (all minutes). Written with the scaled complementary error function so it cannot overflow.
+    """
+    from scipy.special import erfcx
+
+    x = t - mu
+    if tau <= sigma * 1e-3:
+        return area * np.exp(-0.5 * (x / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+    z = (sigma / tau - x / sigma) / math.sqrt(2.0)
+    with np.errstate(over="ignore", under="ignore"):
+        g = np.exp(-0.5 * (x / sigma) ** 2)
+        out = np.where(z < 25, g * erfcx(np.minimum(z, 25.0)), g / (z * math.sqrt(math.pi)))
+    return area * out / (2.0 * tau)
+
+
+@dataclass(frozen=True)
+class Failures:
+    """Deliberate faults, for testing that QC catches them.
+
+    carryover_fraction : fraction of the previous injection's analyte that appears in the next.
+    qc_bias_pct : bias added to every QC's true concentration.
+    is_loss_samples : sample_ids whose internal standard response drops to 30 %.
+    rt_shift_samples : sample_ids whose peaks elute ``rt_shift_min`` later.
+    ion_ratio_samples : sample_ids whose qualifier/quantifier ratio is doubled.
+    blank_interference : area (in LLOQ-response units) of an interfering peak in blanks and zeros.
+    calibrator_error : {level: relative error} applied to calibrator preparation.
+    """
+
+    carryover_fraction: float = 0.0002
+    qc_bias_pct: float = 0.0
+    is_loss_samples: tuple[str, ...] = ()
+    rt_shift_samples: tuple[str, ...] = ()
+    rt_shift_min: float = 0.15
+    ion_ratio_samples: tuple[str, ...] = ()
+    blank_interference: float = 0.0
+    calibrator_error: Mapping[str, float] = field(default_factory=dict)
+
+
+# Patient cases chosen to cover every cell of the interpretation table (pmol/8x10^8 RBC):
+# (6-TGN, 6-MMPN); 0 means not present (undetectable).
+_PATIENT_CASES: tuple[tuple[float, float], ...] = (
+    (0.0, 0.0),          # non-adherence
+    (284.0, 5333.0),     # worked example of domain.md
+    (150.0, 2100.0),     # sub-therapeutic
+    (180.0, 9500.0),     # preferential methylation (6-MMP > 5700)
+    (110.0, 2900.0),     # preferential methylation by ratio (> 11)
+    (320.0, 1500.0),     # therapeutic
+    (410.0, 8200.0),     # hepatotoxicity risk
+    (640.0, 7400.0),     # supratherapeutic
+    (560.0, 900.0),      # myelotoxicity risk
+    (1250.0, 0.0),       # possible TPMT deficiency
+    (16.0, 55.0),        # lowest seen (Moon 2018): both below LLOQ
+    (880.0, 20937.0),    # highest seen (Moon 2018): 6-MMP above ULOQ, diluted 1:4 on re-run
+    (260.0, 14500.0),
+    (95.0, 650.0),
+)
+
+
+def _patient_values(rng: np.random.Generator, n: int) -> list[tuple[float, float]]:
+    cases = list(_PATIENT_CASES[:n])
+    while len(cases) < n:
+        tgn = float(np.exp(rng.uniform(np.log(60), np.log(900))))
+        mmp = float(np.exp(rng.uniform(np.log(300), np.log(16000))))
+        cases.append((round(tgn, 1), round(mmp, 0)))
+    return cases
+
+
+@dataclass(frozen=True)
+class _Sample:
+    sample_id: str
+    sample_type: str
+    level: str = ""
+    conc: Mapping[str, float] = field(default_factory=dict)  # true, method conc_unit, in the vial
+    reported: Mapping[str, float] = field(default_factory=dict)
+    rbc: float = math.nan
+    dilution: float = 1.0
+    n_cells: float = math.nan
+    patient_id: str = ""
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _design(method: Method, rng: np.random.Generator, n_patients: int, failures: Failures) -> list[_Sample]:
+    """Injection order: blank, zero, calibrators low->high, blank (carry-over), QCs, patients, QCs."""
+    names = [a.name for a in method.analytes]
+    tgn_name, mmp_name = names[0], names[-1]
+    samples: list[_Sample] = [_Sample("BLANK-1", "blank"), _Sample("ZERO-1", "zero")]
+    for level, nominal in sorted(method.calibrators.items(), key=lambda kv: min(kv[1].values())):
+        err = failures.calibrator_error.get(level, 0.0)
+        conc = {a: v * (1 + err) * (1 + rng.normal(0, 0.01)) for a, v in nominal.items()}
+        samples.append(_Sample(level, "calibrator", level, conc))
+    samples.append(_Sample("BLANK-2", "blank"))
+    qc_levels = [lv for lv in ("QCL", "QCM", "QCH") if lv in method.qcs] or sorted(method.qcs)
+
+    def qcs(rep: int) -> list[_Sample]:
+        out = []
+        for lv in qc_levels:
+            bias = 1 + failures.qc_bias_pct / 100
+            conc = {a: v * bias * (1 + rng.normal(0, 0.01)) for a, v in method.qcs[lv].items()}
+            out.append(_Sample(f"{lv}-{rep}", "qc", lv, conc))
+        return out
+
+    samples += qcs(1)
+    cases = _patient_values(rng, n_patients)
+    ulo = {a: max(lv.get(a, 0.0) for lv in method.calibrators.values()) for a in names}
+    patients: list[_Sample] = []
+    for i, (tgn, mmp) in enumerate(cases, start=1):
+        rbc = round(float(rng.uniform(3.5, 5.5)), 2)
+        reported = {tgn_name: tgn, mmp_name: mmp}
+        norm = method.normalisation
+        if norm.mode == "fixed_cells":
+            n_cells = rbc * 1e6 * float(norm.aliquot_volume_ul)
+            per_vial = {a: v * n_cells / 8e8 for a, v in reported.items()}
+        else:
+            n_cells = math.nan
+            per_vial = {a: v * rbc / 0.8 for a, v in reported.items()}
+        # A sample above the ULOQ is re-run diluted (the lab's dilution factor is in the worklist).
+        dilution = 1.0
+        over = max(per_vial[a] / ulo[a] for a in names)
+        if over > 0.95:
+            dilution = 4.0 if over < 3.5 else 10.0
+        conc = {a: v / dilution for a, v in per_vial.items()}
+        ctx = {
+            "drug": "azathioprine" if i % 3 else "mercaptopurine",
+            "dose_mg": 100 if i % 3 else 75,
+            "weight_kg": int(rng.integers(45, 95)),
+        }
+        if i == 10:
+            ctx["tpmt"] = "intermediate"
+        patients.append(
+            _Sample(f"P{i:03d}", "unknown", "", conc, reported, rbc, dilution, n_cells, f"PT{1000 + i}", ctx)
+        )
+    half = (len(patients) + 1) // 2
+    samples += patients[:half] + qcs(2) + patients[half:] + [_Sample("BLANK-3", "blank")]
+    return samples
+
+
+# --- signal generation ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """Instrument constants of a simulated technique."""
+
+    run_min: float
+    rate_hz: float
+    # area per unit of the method's conc_unit, per analyte channel
+    slope: Mapping[str, float]
+    is_area: float
+    ion_ratio: Mapping[str, float]
+    sigma_per_min: float  # peak sigma as a fraction of retention time
+    tau_over_sigma: float
+
+
+_LCMS = _Profile(
+    run_min=4.0, rate_hz=4.0,
+    slope={"6-TG": 12.0, "6-MMP": 9.0},
+    is_area=60000.0,
+    ion_ratio={"6-TG": 0.45, "6-MMP": 0.30},
+    sigma_per_min=0.018, tau_over_sigma=0.6,
+)
+_UV = _Profile(
+    run_min=14.0, rate_hz=5.0,
+    slope={"6-TG": 0.004, "6-MMP": 0.0006},
+    is_area=0.0, ion_ratio={},
+    sigma_per_min=0.012, tau_over_sigma=0.6,
+)
+
+# Relative absorbance of each compound at the three DAD wavelengths (342, 322, 303 nm).
+_SPECTRA = {
+    "6-TG": {342: 1.0, 322: 0.55, 303: 0.30},
+    "6-MP": {342: 0.35, 322: 1.0, 303: 0.45},
+    "6-MMP": {342: 0.02, 322: 0.20, 303: 1.0},  # the AMTCI product
+}
+# Endogenous peaks in hydrolysed RBC: (rt min, area mAU.min at 303 nm, {wavelength: rel. absorbance}).
+_ENDOGENOUS = (
+    (2.40, 1.20, {342: 0.3, 322: 0.6, 303: 1.0}),
+    (3.35, 0.40, {342: 0.8, 322: 0.5, 303: 0.4}),
+    (4.55, 0.05, {342: 1.0, 322: 0.3, 303: 0.2}),
+    (6.90, 0.30, {342: 0.3, 322: 0.6, 303: 1.0}),
+    (8.70, 0.15, {342: 0.05, 322: 0.3, 303: 1.0}),
+    (11.05, 0.06, {342: 0.02, 322: 0.3, 303: 1.0}),
+    (12.80, 0.50, {342: 0.2, 322: 0.4, 303: 1.0}),
+)
+
+
+def _time_axis(profile: _Profile) -> np.ndarray:
+    n = int(round(profile.run_min * 60 * profile.rate_hz)) + 1
+    return np.linspace(0.0, profile.run_min, n)
+
+
+def _lcms_traces(
+    method: Method, sample: _Sample, rng: np.random.Generator, carry: Mapping[str, float],
+    failures: Failures,
+) -> tuple[list[Trace], dict[str, float]]:
+    p = _LCMS
+    t = _time_axis(p)
+    traces: list[Trace] = []
+    areas_out: dict[str, float] = {}
+    shift = failures.rt_shift_min if sample.sample_id in failures.rt_shift_samples else 0.0
+    lloq = {a.name: min(lv[a.name] for lv in method.calibrators.values() if a.name in lv) for a in method.analytes}
+    for a in method.analytes:
+        is_c = method.compound(a.internal_standard) if a.internal_standard else None
+        rt = a.rt_min + rng.normal(0, 0.008) + shift
+        sigma = p.sigma_per_min * (1 + rng.normal(0, 0.03))
+        tau = sigma * p.tau_over_sigma
+        matrix = float(np.exp(rng.normal(0, 0.08)))
+        conc = sample.conc.get(a.name, 0.0)
+        area = p.slope[a.name] * conc * matrix * (1 + rng.normal(0, 0.015)) + carry.get(a.name, 0.0)
+        if sample.sample_type in ("blank", "zero") and failures.blank_interference:
+            area += failures.blank_interference * p.slope[a.name] * lloq[a.name]
+        areas_out[a.name] = area
+        ratio = p.ion_ratio[a.name] * (2.0 if sample.sample_id in failures.ion_ratio_samples else 1.0)
+        is_area = 0.0
+        if is_c is not None and sample.sample_type != "blank":
+            is_area = p.is_area * matrix * (1 + rng.normal(0, 0.015))
+            if sample.sample_id in failures.is_loss_samples:
+                is_area *= 0.3
+        chans = [
+            (a.name, a.channel, area),
+            (f"{a.name} qualifier", a.qualifier, area * ratio * (1 + rng.normal(0, 0.02))),
+        ]
+        if is_c is not None:
+            chans.append((is_c.name, is_c.channel, is_area))
+        for name, ch, ar in chans:
+            if ch is None:
+                continue
+            background = 40.0 + 30.0 * rng.random()
+            sig = np.full_like(t, background)
+            if ar > 0:
+                sig += emg(t, ar, rt, sigma, tau)
+            # An isobaric endogenous peak elsewhere in the run (real MRM traces are never empty).
+            sig += emg(t, 15.0 * (1 + rng.random()), 0.75 + 0.3 * (sum(map(ord, name)) % 3), 0.03, 0.02)
+            noise_sd = np.sqrt(12.0**2 + 0.6 * sig + (0.004 * sig) ** 2)
+            sig = np.maximum(sig + rng.normal(0, 1, t.size) * noise_sd, 0.0)
+            traces.append(
+                Trace(
+                    name=name, time_min=t, signal=np.round(sig, 1), signal_unit="cps",
+                    channel=Channel("srm", precursor_mz=ch.precursor_mz, product_mz=ch.product_mz),
+                )
+            )
+    return traces, areas_out
+
+
+def _uv_traces(
+    method: Method, sample: _Sample, rng: np.random.Generator, carry: Mapping[str, float],
+    failures: Failures,
+) -> tuple[list[Trace], dict[str, float]]:
+    p = _UV
+    t = _time_axis(p)
+    shift = failures.rt_shift_min if sample.sample_id in failures.rt_shift_samples else 0.0
+    recovery = 1 + rng.normal(0, 0.015)  # hydrolysis and injection-volume variability
+    lloq = {a.name: min(lv[a.name] for lv in method.calibrators.values() if a.name in lv) for a in method.analytes}
+    peaks: list[tuple[float, float, Mapping[int, float]]] = []  # (rt, area at the reference wl, spectrum)
+    areas_out: dict[str, float] = {}
+    for a in method.analytes:
+        conc = sample.conc.get(a.name, 0.0)
+        area = p.slope[a.name] * conc * recovery * (1 + rng.normal(0, 0.01)) + carry.get(a.name, 0.0)
+        if sample.sample_type in ("blank", "zero") and failures.blank_interference:
+            area += failures.blank_interference * p.slope[a.name] * lloq[a.name]
+        areas_out[a.name] = area
+        if area > 0:
+            ref = _SPECTRA[a.name]
+            ref_wl = int(a.channel.wavelength_nm or 342)
+            spectrum = {wl: v / ref[ref_wl] for wl, v in ref.items()}
+            peaks.append((a.rt_min + rng.normal(0, 0.015) + shift, area, spectrum))
+    if sample.sample_type == "unknown":
+        mp = float(rng.uniform(0, 0.08))  # a little free 6-MP at 322 nm
+        peaks.append((6.0 + rng.normal(0, 0.015) + shift, mp, _SPECTRA["6-MP"]))
+    if sample.sample_type != "blank":
+        for rt, area, spec in _ENDOGENOUS:
+            peaks.append((rt + rng.normal(0, 0.015) + shift, area * float(rng.uniform(0.6, 1.4)), spec))
+    traces = []
+    drift_slope = rng.normal(0.02, 0.005)
+    for wl in (342, 322, 303):
+        sig = 0.3 + drift_slope * t + 0.15 / (1 + np.exp(-(t - 9.0) / 1.2)) + 0.01 * np.sin(t / 1.7 + wl)
+        for rt, area, spec in peaks:
+            sigma = p.sigma_per_min * rt * (1 + rng.normal(0, 0.02))
+            sig = sig + emg(t, area * spec.get(wl, 0.0), rt, sigma, sigma * p.tau_over_sigma)
+        wander = np.cumsum(rng.normal(0, 0.0004, t.size))
+        sig = sig + wander - np.linspace(0, wander[-1], t.size) + rng.normal(0, 0.006, t.size)
+        traces.append(
+            Trace(
+                name=f"DAD {wl} nm", time_min=t, signal=np.round(sig, 5), signal_unit="mAU",
+                channel=Channel("uv", wavelength_nm=float(wl), bandwidth_nm=4.0),
+            )
+        )
+    return traces, areas_out
+
+
+def simulate_batch(
+    out_dir: str | Path,
+    *,
+    method: str | Path | Method = "thiopurines_lcmsms",
+    seed: int = DEFAULT_SEED,
+    n_patients: int = 24,
+    failures: Failures | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a simulated batch folder and return its path.
+
+    Parameters
+    ----------
+    out_dir : folder to create (must not exist unless ``overwrite``).
+    method : a :class:`Method`, a method file path, or a name in ``calibrations/``.
+    seed : random seed; the same seed writes the same bytes.
+    n_patients : number of patient samples (the first 14 cover fixed clinical cases).
+    failures : deliberate faults (see :class:`Failures`).
+    """
+    from thioquant.io.delimited import write_delimited
+    from thioquant.io.mzml import write_mzml
+
+    out = Path(out_dir)
+    if isinstance(method, Method):
+        m = method
+        method_ref = Path(m.source).stem if m.source else m.name
+    else:
+        path = find_method_file(method, start=out.parent)
+        m = load_method(path)
+        method_ref = path.stem
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise InputError("output folder exists and is not empty (use overwrite)", path=out)
+        if not (out / "batch.toml").is_file():
+            raise InputError("refusing to overwrite a folder that is not a simulated batch", path=out)
+        shutil.rmtree(out)
+    failures = failures or Failures()
+    rng = np.random.default_rng(seed)
+    samples = _design(m, rng, n_patients, failures)
+    raw = out / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    lcms = m.technique == "lcmsms"
+    ext = ".mzML" if lcms else ".csv"
+    rows: list[dict[str, Any]] = []
+    truth: list[dict[str, Any]] = []
+    carry: dict[str, float] = {}
+    context_cols: list[str] = []
+    for inj, s in enumerate(samples, start=1):
+        fname = f"{inj:03d}_{s.sample_id}{ext}"
+        make = _lcms_traces if lcms else _uv_traces
+        traces, areas = make(m, s, rng, carry, failures)
+        carry = {a: v * failures.carryover_fraction for a, v in areas.items()}
+        meta = {"sample_id": s.sample_id, "injection": inj, "instrument": "thioquant simulator", "seed": seed}
+        if lcms:
+            write_mzml(raw / fname, traces, metadata=meta)
+        else:
+            write_delimited(raw / fname, traces, metadata=meta)
+        row = {
+            "injection": inj, "sample_id": s.sample_id, "file": f"raw/{fname}", "sample_type": s.sample_type,
+            "level": s.level, "rbc_count": "" if math.isnan(s.rbc) else f"{s.rbc:.2f}",
+            "dilution": "" if s.dilution == 1.0 else f"{s.dilution:g}", "patient_id": s.patient_id,
+        }
+        row.update(s.context)
+        context_cols += [k for k in s.context if k not in context_cols]
+        rows.append(row)
+        for a in m.analytes:
+            truth.append({
+                "sample_id": s.sample_id, "sample_type": s.sample_type, "level": s.level, "analyte": a.name,
+                "true_conc": f"{s.conc.get(a.name, 0.0) * s.dilution:.6g}", "conc_unit": m.conc_unit,
+                "true_reported": "" if s.sample_type != "unknown" else f"{s.reported.get(a.name, 0.0):.6g}",
+                "reported_unit": m.reported_unit,
+                "rbc_count": "" if math.isnan(s.rbc) else f"{s.rbc:.2f}", "dilution": f"{s.dilution:g}",
+                "n_cells": "" if math.isnan(s.n_cells) else f"{s.n_cells:.6g}",
+            })
+    cols = ["injection", "sample_id", "file", "sample_type", "level", "rbc_count", "dilution", "patient_id", *context_cols]
+    write_worklist(out / "worklist.csv", rows, cols)
+    with open(out / "truth.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=TRUTH_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(truth)
+    (out / "batch.toml").write_text(
+        f'# Simulated batch (seed {seed}); quantify with: thioquant quantify {out.name}\n'
+        f'method = "{method_ref}"\n',
+        encoding="utf-8",
+    )
+    return out
+
+
+def read_truth(batch_dir: str | Path) -> dict[tuple[str, str], dict[str, str]]:
+    """The truth file of a simulated batch, keyed by (sample_id, analyte)."""
+    with open(Path(batch_dir) / "truth.csv", newline="", encoding="utf-8") as fh:
+        return {(r["sample_id"], r["analyte"]): r for r in csv.DictReader(fh)}
+
+
+def bundled(batches: Iterable[tuple[str, str]], root: str | Path, seed: int = DEFAULT_SEED) -> list[Path]:
+    """Regenerate the bundled ``sample_data/`` batches: (folder name, method name) pairs."""
+    out = []
+    for folder, method in batches:
+        out.append(simulate_batch(Path(root) / folder, method=method, seed=seed, overwrite=True))
+    return out
+
+
+__all__ = ["Failures", "emg", "read_truth", "simulate_batch"]
