@@ -1,0 +1,302 @@
+"""mzML through pyopenms: SRM/MRM and UV chromatograms, and XICs from full-scan spectra.
+
+mzML stores chromatogram time in seconds; traces hold minutes. Chromatogram intensities are
+held as 32-bit floats inside OpenMS, so signals round-trip to float32 precision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thioquant.errors import InputError
+from thioquant.io._common import as_trace_list, check_path, validate_xy
+from thioquant.model import Channel, Run, Trace
+
+# Meta values written on each chromatogram so that the channel and unit survive a round trip.
+_WL_KEYS = ("wavelength_nm", "wavelength", "thioquant:wavelength_nm")
+_KIND_KEY = "thioquant:kind"
+_UNIT_KEY = "thioquant:signal_unit"
+_BW_KEY = "thioquant:bandwidth_nm"
+
+
+def _meta_dict(obj: Any) -> dict[str, Any]:
+    keys: list[bytes | str] = []
+    obj.getKeys(keys)
+    out: dict[str, Any] = {}
+    for k in keys:
+        ks = k.decode() if isinstance(k, bytes) else str(k)
+        v = obj.getMetaValue(ks)
+        out[ks] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+def _load(path: Path, with_spectra: bool) -> Any:
+    import pyopenms as oms
+
+    exp = oms.MSExperiment()
+    f = oms.MzMLFile()
+    if not with_spectra:
+        opts = f.getOptions()
+        # An MS level that no spectrum has: OpenMS skips decoding every spectrum.
+        opts.setMSLevels([99])
+        f.setOptions(opts)
+    try:
+        f.load(str(path), exp)
+    except Exception as exc:  # pyopenms raises RuntimeError/ParseError with C++ messages
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"not a readable mzML file ({msg[:200]})", path=path) from None
+    return exp
+
+
+def read_mzml(
+    path: str | Path,
+    *,
+    xic: Sequence[tuple[float, float, str]] | None = None,
+    ms_level: int = 1,
+) -> Run:
+    """Read every chromatogram of an mzML file, and XICs from its spectra when asked.
+
+    Parameters
+    ----------
+    path : str or Path
+        The mzML file.
+    xic : sequence of (mz, tolerance, unit), optional
+        Extracted-ion chromatograms to build from the full-scan spectra; ``unit`` is ``"ppm"``
+        or ``"Da"``. Each becomes a trace named ``XIC <mz>``.
+    ms_level : int
+        MS level of the spectra used for XICs.
+
+    Returns
+    -------
+    Run
+        SRM/MRM chromatograms as ``Channel(kind="srm")`` traces named by their native id;
+        absorption chromatograms as ``kind="uv"`` (wavelength from a ``wavelength_nm`` meta
+        value); TIC as ``kind="tic"``. Time in minutes.
+    """
+    import pyopenms as oms
+
+    p = check_path(path)
+    exp = _load(p, with_spectra=bool(xic))
+    CT = oms.ChromatogramSettings.ChromatogramType
+    traces: list[Trace] = []
+    seen: dict[str, int] = {}
+    for c in exp.getChromatograms():
+        name = c.getNativeID()
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        if name in seen:  # native ids must be unique in mzML, but be lenient with writers
+            seen[name] += 1
+            name = f"{name}#{seen[name]}"
+        else:
+            seen[name] = 0
+        meta = _meta_dict(c)
+        ctype = c.getChromatogramType()
+        q1 = c.getPrecursor().getMZ()
+        q3 = c.getProduct().getMZ()
+        kind = meta.pop(_KIND_KEY, None)
+        unit = str(meta.pop(_UNIT_KEY, ""))
+        bw = meta.pop(_BW_KEY, None)
+        wl = next((float(meta.pop(k)) for k in _WL_KEYS if k in meta), None)
+        if kind is None:
+            if ctype in (
+                CT.SELECTED_REACTION_MONITORING_CHROMATOGRAM,
+                CT.CONSECUTIVE_REACTION_MONITORING_CHROMATOGRAM,
+            ) or (q1 > 0 and q3 > 0):
+                kind = "srm"
+            elif ctype == CT.ABSORPTION_CHROMATOGRAM or wl is not None:
+                kind = "uv"
+            elif ctype in (CT.TOTAL_ION_CURRENT_CHROMATOGRAM, CT.BASEPEAK_CHROMATOGRAM):
+                kind = "tic"
+            elif (
+                ctype
+                in (
+                    CT.SELECTED_ION_CURRENT_CHROMATOGRAM,
+                    CT.SELECTED_ION_MONITORING_CHROMATOGRAM,
+                    CT.MASS_CHROMATOGRAM,
+                )
+                and q1 > 0
+            ):
+                kind = "xic"
+            else:
+                kind = "detector"
+        if kind == "srm":
+            ch = Channel(kind="srm", precursor_mz=float(q1), product_mz=float(q3))
+        elif kind == "uv":
+            ch = Channel(kind="uv", wavelength_nm=wl, bandwidth_nm=float(bw) if bw else None)
+        elif kind == "xic":
+            ch = Channel(kind="xic", precursor_mz=float(q1))
+        else:
+            ch = Channel(kind=str(kind))
+        t_s, y = c.get_peaks()
+        t, y = validate_xy(
+            np.asarray(t_s, dtype=float) / 60.0, y, path=p, name=name, allow_empty=True
+        )
+        traces.append(
+            Trace(name=name, time_min=t, signal=y, signal_unit=unit, channel=ch, metadata=meta)
+        )
+    if xic:
+        traces.extend(_extract_xics(exp, xic, ms_level, p))
+    if not traces:
+        n = exp.getNrSpectra() if xic else None
+        hint = (
+            " (pass xic=[(mz, tol, 'ppm')] to extract ion chromatograms from spectra)"
+            if not xic
+            else ""
+        )
+        raise InputError(
+            f"no chromatograms in mzML{hint}" + (f"; {n} spectra" if n is not None else ""), path=p
+        )
+    return Run(traces=tuple(traces), source=str(p), format="mzml", metadata=_run_metadata(exp))
+
+
+def _run_metadata(exp: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    try:
+        dt = exp.getDateTime().get()
+        dt = dt.decode() if isinstance(dt, bytes) else dt
+        if dt and not str(dt).startswith("0000"):
+            meta["acquired"] = str(dt)
+        name = exp.getSample().getName()
+        name = name.decode() if isinstance(name, bytes) else name
+        if name:
+            meta["sample_name"] = name
+        inst = exp.getInstrument().getName()
+        inst = inst.decode() if isinstance(inst, bytes) else inst
+        if inst:
+            meta["instrument"] = inst
+        srcs = [s.getNameOfFile() for s in exp.getSourceFiles()]
+        srcs = [s.decode() if isinstance(s, bytes) else s for s in srcs if s]
+        if srcs:
+            meta["source_files"] = srcs
+        meta.update(_meta_dict(exp))
+    except Exception:  # metadata is best effort; the traces are what matters
+        pass
+    return meta
+
+
+def _extract_xics(
+    exp: Any, xic: Sequence[tuple[float, float, str]], ms_level: int, path: Path
+) -> list[Trace]:
+    specs = [s for s in exp.getSpectra() if s.getMSLevel() == ms_level]
+    if not specs:
+        raise InputError(f"xic requested but the file has no MS{ms_level} spectra", path=path)
+    rt = np.array([s.getRT() for s in specs], dtype=float) / 60.0
+    peaks = [s.get_peaks() for s in specs]
+    out = []
+    for item in xic:
+        try:
+            mz, tol, unit = float(item[0]), float(item[1]), str(item[2])
+        except (TypeError, ValueError, IndexError):
+            raise InputError(
+                f"bad xic spec {item!r}: expected (mz, tolerance, 'ppm'|'Da')", path=path
+            ) from None
+        if unit.lower() == "ppm":
+            half = mz * tol * 1e-6
+            unit = "ppm"
+        elif unit.lower() == "da":
+            half = tol
+            unit = "Da"
+        else:
+            raise InputError(f"bad xic tolerance unit '{unit}' (use 'ppm' or 'Da')", path=path)
+        y = np.empty(len(specs))
+        for i, (mzs, ints) in enumerate(peaks):
+            lo, hi = np.searchsorted(mzs, [mz - half, mz + half], side="left")
+            hi = np.searchsorted(mzs, mz + half, side="right")
+            y[i] = float(np.sum(ints[lo:hi], dtype=float))
+        name = f"XIC {mz:g}"
+        t, yy = validate_xy(rt, y, path=path, name=name)
+        out.append(
+            Trace(
+                name=name,
+                time_min=t,
+                signal=yy,
+                signal_unit="counts",
+                channel=Channel(kind="xic", precursor_mz=mz, tolerance=tol, tolerance_unit=unit),
+            )
+        )
+    return out
+
+
+def write_mzml(
+    path: str | Path,
+    traces: Trace | Run | Iterable[Trace],
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write traces as mzML chromatograms through pyopenms.
+
+    SRM traces become SRM chromatograms with precursor/product isolation-window targets; UV
+    traces absorption chromatograms with a ``wavelength_nm`` user parameter; others keep their
+    kind in a ``thioquant:kind`` user parameter. Time is written in seconds (64-bit), signals
+    at OpenMS's chromatogram precision (32-bit). ``metadata`` values become run-level user
+    parameters (strings, numbers).
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
+    import pyopenms as oms
+
+    trs = as_trace_list(traces)
+    if isinstance(traces, Run) and metadata is None:
+        metadata = dict(traces.metadata)
+    CT = oms.ChromatogramSettings.ChromatogramType
+    exp = oms.MSExperiment()
+    for tr in trs:
+        c = oms.MSChromatogram()
+        c.setNativeID(tr.name)
+        ch = tr.channel
+        if ch.kind == "srm":
+            c.setChromatogramType(CT.SELECTED_REACTION_MONITORING_CHROMATOGRAM)
+            pre = oms.Precursor()
+            pre.setMZ(float(ch.precursor_mz or 0.0))
+            c.setPrecursor(pre)
+            prod = oms.Product()
+            prod.setMZ(float(ch.product_mz or 0.0))
+            c.setProduct(prod)
+        elif ch.kind == "uv":
+            c.setChromatogramType(CT.ABSORPTION_CHROMATOGRAM)
+            if ch.wavelength_nm is not None:
+                c.setMetaValue("wavelength_nm", float(ch.wavelength_nm))
+            if ch.bandwidth_nm:
+                c.setMetaValue(_BW_KEY, float(ch.bandwidth_nm))
+        elif ch.kind == "tic":
+            c.setChromatogramType(CT.TOTAL_ION_CURRENT_CHROMATOGRAM)
+        elif ch.kind == "xic":
+            c.setChromatogramType(CT.SELECTED_ION_CURRENT_CHROMATOGRAM)
+            pre = oms.Precursor()
+            pre.setMZ(float(ch.precursor_mz or 0.0))
+            c.setPrecursor(pre)
+        else:
+            c.setChromatogramType(CT.EMISSION_CHROMATOGRAM)
+        c.setMetaValue(_KIND_KEY, ch.kind)
+        if tr.signal_unit:
+            c.setMetaValue(_UNIT_KEY, tr.signal_unit)
+        for k, v in tr.metadata.items():
+            if isinstance(v, str | int | float) and not isinstance(v, bool):
+                c.setMetaValue(str(k), v)
+        c.set_peaks(
+            (
+                np.ascontiguousarray(tr.time_min * 60.0),
+                np.ascontiguousarray(tr.signal, dtype=np.float32),
+            )
+        )
+        exp.addChromatogram(c)
+    for k, v in (metadata or {}).items():
+        if isinstance(v, str | int | float) and not isinstance(v, bool):
+            exp.setMetaValue(str(k), v)
+        elif v is not None:
+            exp.setMetaValue(str(k), str(v))
+    f = oms.MzMLFile()
+    opts = f.getOptions()
+    opts.setIntensity32Bit(False)
+    f.setOptions(opts)
+    p = Path(path)
+    try:
+        f.store(str(p), exp)
+    except Exception as exc:
+        raise InputError(f"cannot write mzML ({str(exc)[:200]})", path=p) from None
+    return p

@@ -1,0 +1,221 @@
+"""read_run, detect_format, delimited and mzML readers/writers on synthetic files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from thioquant.errors import InputError
+from thioquant.io import detect_format, read_run
+from thioquant.io.delimited import read_delimited, write_delimited
+from thioquant.io.mzml import read_mzml, write_mzml
+from thioquant.model import Channel, Trace
+
+
+def _uv_traces(n: int = 4501) -> list[Trace]:
+    t = np.linspace(0.0, 15.0, n)
+    rng = np.random.default_rng(1)
+    out = []
+    for wl, rt in ((342, 5.3), (322, 6.0), (303, 10.2)):
+        y = 120.0 * np.exp(-0.5 * ((t - rt) / 0.05) ** 2) + rng.normal(0, 0.05, n)
+        out.append(Trace(f"UV{wl}", t, y, "mAU", Channel("uv", wavelength_nm=wl)))
+    return out
+
+
+def _srm_traces() -> list[Trace]:
+    t = np.arange(0, 3.0, 0.5 / 60)
+    specs = [("6-TG", 168.034, 151.0), ("6-TG q", 168.034, 134.0), ("6-MMP", 167.039, 126.0)]
+    return [
+        Trace(
+            n,
+            t,
+            1e4 * np.exp(-0.5 * ((t - 1.2) / 0.03) ** 2) + 50.0,
+            "counts",
+            Channel("srm", precursor_mz=q1, product_mz=q3),
+        )
+        for n, q1, q3 in specs
+    ]
+
+
+def test_delimited_round_trip_is_exact(tmp_path: Path) -> None:
+    trs = _uv_traces()
+    meta = {"sample_id": "CAL1", "rbc_1e12_per_l": 4.5, "injection": 3, "looks_numeric": "007"}
+    p = write_delimited(tmp_path / "inj.csv", trs, meta)
+    run = read_run(p)
+    assert run.format == "delimited"
+    assert run.source == str(p)
+    assert run.sha256 == hashlib.sha256(p.read_bytes()).hexdigest()
+    assert dict(run.metadata) == meta
+    assert [t.name for t in run.traces] == ["UV342", "UV322", "UV303"]
+    for got, want in zip(run.traces, trs, strict=True):
+        assert got.channel == want.channel
+        assert got.signal_unit == "mAU"
+        np.testing.assert_array_equal(got.time_min, want.time_min)
+        np.testing.assert_array_equal(got.signal, want.signal)
+
+
+def test_delimited_writer_rejects_different_time_axes(tmp_path: Path) -> None:
+    a, b = _uv_traces()[:2]
+    b2 = Trace("x", b.time_min[:-1], b.signal[:-1])
+    with pytest.raises(InputError, match="time axis"):
+        write_delimited(tmp_path / "x.csv", [a, b2])
+
+
+@pytest.mark.parametrize(
+    ("header", "kind", "wl", "unit"),
+    [
+        ("342nm", "uv", 342.0, ""),
+        ("DAD 342 nm (mAU)", "uv", 342.0, "mAU"),
+        ("UV342", "uv", 342.0, ""),
+        ("Wavelength 342 nm [mAU]", "uv", 342.0, "mAU"),
+        ("DAD1 A, Sig=342.4 Ref=off", "uv", 342.0, ""),
+        ("intensity (counts)", "detector", None, "counts"),
+    ],
+)
+def test_delimited_header_channels(
+    tmp_path: Path, header: str, kind: str, wl: float | None, unit: str
+) -> None:
+    p = tmp_path / "h.tsv"
+    p.write_text(f"Time (min)\t{header}\n0.0\t1.0\n0.1\t2.0\n0.2\t3.0\n")
+    tr = read_run(p).traces[0]
+    assert tr.channel.kind == kind
+    assert tr.channel.wavelength_nm == wl
+    assert tr.signal_unit == unit
+
+
+def test_chemstation_style_bandwidth(tmp_path: Path) -> None:
+    p = tmp_path / "h.csv"
+    p.write_text("time;DAD1 A, Sig=342,4 Ref=off\n0,0;1,5\n0,1;2,5\n")
+    tr = read_delimited(p).traces[0]
+    assert tr.channel.wavelength_nm == 342.0 and tr.channel.bandwidth_nm == 4.0
+    np.testing.assert_array_equal(tr.signal, [1.5, 2.5])
+
+
+@pytest.mark.parametrize(
+    ("text", "t", "y"),
+    [
+        ("0.5,10\n1.0,20\n1.5,30\n", [0.5, 1.0, 1.5], [10, 20, 30]),  # no header
+        ("time;signal\n0,5;1,25\n1,0;2,5\n", [0.5, 1.0], [1.25, 2.5]),  # decimal commas
+        ("0,5\t1,25\n1,0\t2,5\n", [0.5, 1.0], [1.25, 2.5]),
+        ("0,5 1,25\n1,0 2,5\n", [0.5, 1.0], [1.25, 2.5]),  # whitespace columns, decimal commas
+        ("Time (s),y\n30,1\n60,2\n", [0.5, 1.0], [1, 2]),  # seconds
+        ("time_sec,y\n30,1\n60,2\n", [0.5, 1.0], [1, 2]),
+        ("Time [ms],y\n30000,1\n60000,2\n", [0.5, 1.0], [1, 2]),
+        ('"x","y"\n"0.5","1"\n"1.0","2"\n', [0.5, 1.0], [1, 2]),  # quoted fields
+        ("t,y,\n0.5,1,\n1.0,2,\n", [0.5, 1.0], [1, 2]),  # trailing delimiter
+    ],
+)
+def test_delimited_variants(tmp_path: Path, text: str, t: list[float], y: list[float]) -> None:
+    p = tmp_path / "v.txt"
+    p.write_text(text)
+    tr = read_run(p).traces[0]
+    np.testing.assert_allclose(tr.time_min, t, rtol=1e-12)
+    np.testing.assert_allclose(tr.signal, y, rtol=1e-12)
+
+
+def test_delimited_utf16_and_bom(tmp_path: Path) -> None:
+    p = tmp_path / "u16.csv"
+    p.write_bytes("time,UV 303 nm\n0.0,1.0\n0.5,2.0\n".encode("utf-16"))
+    tr = read_run(p).traces[0]
+    assert tr.channel.wavelength_nm == 303.0
+    p2 = tmp_path / "bom.csv"
+    p2.write_bytes(b"\xef\xbb\xbftime,y\n0,1\n1,2\n")
+    assert len(read_run(p2).traces[0]) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("t,y\n0,1\n0,2\n", "duplicated"),
+        ("t,y\n0,1\n1,2\n0.5,3\n", "non-monotonic"),
+        ("t,y\n0,1\n1,nan\n", "NaN"),
+        ("t,y\n0,1\n1,inf\n", "NaN/inf"),
+        ("t,y\n0,1\n1,2,3\n", "fields"),
+        ("just some words\nand more words\n", "no numeric data"),
+        ("1\n2\n3\n", "no numeric data"),
+    ],
+)
+def test_delimited_bad_input(tmp_path: Path, text: str, reason: str) -> None:
+    p = tmp_path / "bad.csv"
+    p.write_text(text)
+    with pytest.raises(InputError, match=reason) as exc:
+        read_run(p)
+    assert str(p) in str(exc.value)
+
+
+def test_missing_empty_garbage(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        read_run(tmp_path / "nope.csv")
+    empty = tmp_path / "empty.mzML"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        read_run(empty)
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(InputError) as exc:
+        read_run(garbage)
+    assert exc.value.path == str(garbage)
+    folder = tmp_path / "plain_folder"
+    folder.mkdir()
+    with pytest.raises(InputError, match="folder"):
+        read_run(folder)
+
+
+def test_mzml_round_trip(tmp_path: Path) -> None:
+    trs = _srm_traces() + _uv_traces(301)[:1]
+    p = write_mzml(tmp_path / "inj.mzML", trs, {"sample_id": "QC-L", "injection": 7})
+    assert detect_format(p) == "mzml"
+    run = read_run(p)
+    assert run.format == "mzml"
+    assert run.metadata["sample_id"] == "QC-L" and run.metadata["injection"] == 7
+    assert [t.name for t in run.traces] == [t.name for t in trs]
+    for got, want in zip(run.traces, trs, strict=True):
+        assert got.channel == want.channel
+        assert got.signal_unit == want.signal_unit
+        np.testing.assert_allclose(got.time_min, want.time_min, rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(got.signal, want.signal, rtol=2e-7)  # float32 in OpenMS
+
+
+def test_mzml_detected_by_content_not_extension(tmp_path: Path) -> None:
+    p = write_mzml(tmp_path / "inj.mzML", _srm_traces())
+    disguised = tmp_path / "inj.csv"
+    disguised.write_bytes(p.read_bytes())
+    assert detect_format(disguised) == "mzml"
+    assert len(read_run(disguised).traces) == 3
+
+
+def test_mzml_truncated_and_corrupt(tmp_path: Path) -> None:
+    p = write_mzml(tmp_path / "inj.mzML", _srm_traces())
+    raw = p.read_bytes()
+    cut = tmp_path / "cut.mzML"
+    cut.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(InputError, match="mzML") as exc:
+        read_run(cut)
+    assert str(cut) in str(exc.value)
+    nochrom = tmp_path / "none.mzML"
+    write_mzml(nochrom, [])
+    with pytest.raises(InputError, match="no chromatograms"):
+        read_mzml(nochrom)
+
+
+def test_read_run_unknown_option_and_format(tmp_path: Path) -> None:
+    p = write_delimited(tmp_path / "a.csv", _uv_traces(11))
+    with pytest.raises(InputError, match="option"):
+        read_run(p, wavelenghts=[342])
+    with pytest.raises(InputError, match="unknown format"):
+        read_run(p, format="nope")
+
+
+def test_folder_hash_is_order_independent_and_content_sensitive(tmp_path: Path) -> None:
+    from thioquant.io._common import file_sha256
+
+    d = tmp_path / "x.D"
+    d.mkdir()
+    (d / "b.ch").write_bytes(b"B")
+    (d / "a.ch").write_bytes(b"A")
+    h1 = file_sha256(d)
+    (d / "a.ch").write_bytes(b"A2")
+    assert file_sha256(d) != h1
