@@ -101,10 +101,7 @@ def read_mzml(
         bw = meta.pop(_BW_KEY, None)
         wl = next((float(meta.pop(k)) for k in _WL_KEYS if k in meta), None)
         if kind is None:
-            if ctype in (
-                CT.SELECTED_REACTION_MONITORING_CHROMATOGRAM,
-                CT.CONSECUTIVE_REACTION_MONITORING_CHROMATOGRAM,
-            ) or (q1 > 0 and q3 > 0):
+            if ctype == CT.SELECTED_REACTION_MONITORING_CHROMATOGRAM or (q1 > 0 and q3 > 0):
                 kind = "srm"
             elif ctype == CT.ABSORPTION_CHROMATOGRAM or wl is not None:
                 kind = "uv"
