@@ -43,15 +43,17 @@ def emg(t: np.ndarray, area: float, mu: float, sigma: float, tau: float) -> np.n
     ``mu`` and ``sigma`` are the Gaussian centre and width, ``tau`` the exponential time constant
     (all minutes). Written with the scaled complementary error function so it cannot overflow.
     """
-    from scipy.special import erfcx
+    from scipy.special import erfc, erfcx
 
-    x = t - mu
+    x = np.asarray(t, dtype=float) - mu
     if tau <= sigma * 1e-3:
         return area * np.exp(-0.5 * (x / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
     z = (sigma / tau - x / sigma) / math.sqrt(2.0)
-    with np.errstate(over="ignore", under="ignore"):
-        g = np.exp(-0.5 * (x / sigma) ** 2)
-        out = np.where(z < 25, g * erfcx(np.minimum(z, 25.0)), g / (z * math.sqrt(math.pi)))
+    out = np.empty_like(x)
+    lead = z >= 0  # before the tail: scaled erfc keeps both factors finite
+    out[lead] = np.exp(-0.5 * (x[lead] / sigma) ** 2) * erfcx(z[lead])
+    tail = ~lead  # on the tail the exponent is negative, so the textbook form is stable
+    out[tail] = np.exp(0.5 * (sigma / tau) ** 2 - x[tail] / tau) * erfc(z[tail])
     return area * out / (2.0 * tau)
 
 

@@ -1,0 +1,433 @@
+"""The batch pipeline: worklist + raw files + method -> results.
+
+read -> traces -> peaks -> responses -> calibration -> concentrations -> normalisation -> QC.
+
+:func:`measure_injection` is a pure function of one raw file and the method (it is what a
+process pool or a distributed engine maps over); everything after it works on the small
+per-injection measurements, so memory stays flat however large the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thioquant.assay.method import Compound, Method, find_method_file, load_method
+from thioquant.assay.worklist import Worklist, WorklistEntry, read_worklist
+from thioquant.errors import CalibrationError, InputError, MethodError, ThioquantError
+from thioquant.model import Peak, Result
+
+NAN = math.nan
+
+
+# --- per injection ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InjectionMeasurement:
+    """Peaks measured in one injection, keyed by compound name (qualifiers as ``"<name> qualifier"``).
+
+    ``error`` is set (and ``peaks`` empty) when the raw file could not be read.
+    """
+
+    file: str
+    sha256: str = ""
+    peaks: Mapping[str, Peak | None] = field(default_factory=dict)
+    missing_traces: tuple[str, ...] = ()
+    error: str = ""
+
+
+def _trace_for(run: Any, compound: Compound, qualifier: bool = False) -> Any:
+    ch = compound.qualifier if qualifier else compound.channel
+    if ch is None:
+        return None
+    if ch.wavelength_nm is not None:
+        return run.find_trace(wavelength_nm=ch.wavelength_nm)
+    return run.find_trace(precursor_mz=ch.precursor_mz, product_mz=ch.product_mz)
+
+
+def measure_injection(
+    path: str | Path,
+    method: Method,
+    manual: Mapping[str, tuple[float, float]] | None = None,
+) -> InjectionMeasurement:
+    """Read one raw file and integrate every analyte, qualifier and internal standard.
+
+    Parameters
+    ----------
+    path : raw file.
+    method : the assay method.
+    manual : optional manual integrations, compound name -> (start_min, end_min).
+
+    Never raises for a bad file: the reason is returned in ``error`` so the batch goes on.
+    """
+    from thioquant.io import read_run
+    from thioquant.peaks import find_target, integrate
+
+    try:
+        run = read_run(path)
+    except ThioquantError as exc:
+        return InjectionMeasurement(str(path), error=str(exc))
+    integ = method.integration
+    peaks: dict[str, Peak | None] = {}
+    missing: list[str] = []
+    for comp in method.analytes + method.internal_standards:
+        for qual in (False, True):
+            if qual and comp.qualifier is None:
+                continue
+            key = f"{comp.name} qualifier" if qual else comp.name
+            trace = _trace_for(run, comp, qualifier=qual)
+            if trace is None:
+                missing.append(key)
+                peaks[key] = None
+                continue
+            if manual and key in manual:
+                start, end = manual[key]
+                peaks[key] = integrate(trace, start, end)
+                continue
+            peaks[key] = find_target(
+                trace,
+                comp.rt_min,
+                comp.window_min,
+                select=comp.select,
+                sn_min=integ.sn_min,
+                baseline=integ.baseline,
+                min_points=integ.min_points,
+            )
+    return InjectionMeasurement(str(path), run.sha256 or "", peaks, tuple(missing))
+
+
+# --- batch --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class BatchResult:
+    """Everything a batch produced; written to disk by :mod:`thioquant.report`."""
+
+    batch_dir: str
+    method: Method
+    worklist: Worklist
+    results: tuple[Result, ...]
+    calibrations: Mapping[str, Any]  # analyte -> CalibrationOutcome (or None when unfit)
+    verdict: Any
+    qc_outcomes: tuple[Any, ...]
+    measurements: tuple[InjectionMeasurement, ...]
+    messages: tuple[str, ...]
+    interpretations: tuple[Any, ...] = ()
+    manual: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return bool(getattr(self.verdict, "accepted", False))
+
+    def to_dataframe(self) -> Any:
+        """Results as a pandas DataFrame (needs the optional ``pandas`` dependency)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ThioquantError("pandas is needed for to_dataframe(): pip install thioquant[dataframe]") from exc
+        from thioquant.report.tables import result_rows
+
+        return pd.DataFrame(result_rows(self.results))
+
+
+def _resolve_method(batch: Path, method: str | Path | Method | None) -> Method:
+    if isinstance(method, Method):
+        return method
+    if method is None:
+        cfg = batch / "batch.toml"
+        if not cfg.is_file():
+            raise MethodError("no method given and no batch.toml in the batch folder (use --method)", path=batch)
+        import tomllib
+
+        try:
+            ref = tomllib.loads(cfg.read_text(encoding="utf-8")).get("method")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise MethodError(f"invalid batch.toml: {exc}", path=cfg) from None
+        if not isinstance(ref, str):
+            raise MethodError("batch.toml needs method = \"<method file or name>\"", path=cfg, key="method")
+        method = ref
+    return load_method(find_method_file(method, start=batch))
+
+
+def _response(peaks: Mapping[str, Peak | None], analyte: Compound) -> tuple[float, float, float, list[str]]:
+    """(area, IS area, response, flags) of one analyte in one injection."""
+    flags: list[str] = []
+    pk = peaks.get(analyte.name)
+    area = pk.area if pk is not None else NAN
+    if pk is None:
+        flags.append("NOT_DETECTED")
+    else:
+        flags += [f for f in pk.flags if f not in flags]
+    is_area = NAN
+    if analyte.internal_standard:
+        ipk = peaks.get(analyte.internal_standard)
+        if ipk is None or not ipk.area > 0:
+            flags.append("NO_IS")
+            return area, NAN, NAN, flags
+        is_area = ipk.area
+        response = (area if pk is not None else 0.0) / is_area
+    else:
+        response = area if pk is not None else 0.0
+    return area, is_area, response, flags
+
+
+def _ion_ratio(peaks: Mapping[str, Peak | None], analyte: Compound) -> float:
+    q, qq = peaks.get(analyte.name), peaks.get(f"{analyte.name} qualifier")
+    if q is None or qq is None or not q.area > 0:
+        return NAN
+    return qq.area / q.area
+
+
+def quantify(
+    batch_dir: str | Path,
+    method: str | Path | Method | None = None,
+    *,
+    overrides: str | Path | None = None,
+    jobs: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchResult:
+    """Quantify a batch folder (``worklist.csv`` + raw files).
+
+    Parameters
+    ----------
+    batch_dir : folder holding ``worklist.csv`` (and ``batch.toml`` naming the method unless
+        ``method`` is given).
+    method : a :class:`Method`, a method file path or a name in ``calibrations/``.
+    overrides : optional manual-integration CSV (sample_id, analyte, start_min, end_min, reason).
+    jobs : worker processes for reading and integrating injections (1 = in this process).
+    progress : optional callback ``progress(done, total)``.
+
+    Raises
+    ------
+    InputError, MethodError : the batch cannot be read at all.
+    CalibrationError : no analyte could be calibrated (the run cannot be evaluated).
+    """
+    batch = Path(batch_dir)
+    if not batch.is_dir():
+        raise InputError("batch folder not found", path=batch)
+    m = _resolve_method(batch, method)
+    wl = read_worklist(
+        batch / "worklist.csv",
+        calibrator_levels=set(m.calibrators),
+        qc_levels=set(m.qcs),
+        rbc_range=(m.normalisation.rbc_min, m.normalisation.rbc_max),
+        require_rbc=m.normalisation.mode != "none",
+    )
+    messages = [i.message for i in wl.issues]
+
+    manual_by_sample: dict[str, dict[str, tuple[float, float]]] = {}
+    manual_records: list[Mapping[str, Any]] = []
+    if overrides is not None:
+        from thioquant.peaks import read_overrides
+
+        for (sid, comp), ov in read_overrides(overrides).items():
+            manual_by_sample.setdefault(sid, {})[comp] = (ov.start_min, ov.end_min)
+            manual_records.append({"sample_id": sid, "analyte": comp, "start_min": ov.start_min,
+                                   "end_min": ov.end_min, "reason": ov.reason})
+        known = {e.sample_id for e in wl.entries}
+        for sid in manual_by_sample:
+            if sid not in known:
+                messages.append(f"{overrides}: manual integration for unknown sample_id {sid!r} ignored")
+
+    measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress)
+    for e, meas in zip(wl.entries, measurements, strict=True):
+        if meas.error:
+            messages.append(f"row {e.row} ({e.sample_id}): {meas.error}")
+        for key in meas.missing_traces:
+            messages.append(f"row {e.row} ({e.sample_id}): {e.file}: no trace for {key}")
+
+    results, calibrations, cal_messages = _quantify_measurements(m, wl.entries, measurements, manual_by_sample)
+    messages += cal_messages
+    if all(c is None for c in calibrations.values()):
+        raise CalibrationError("no analyte could be calibrated: " + "; ".join(cal_messages or ["no calibrators"]),
+                               path=batch)
+
+    from thioquant.qc.run import evaluate_run
+
+    results, qc_outcomes, verdict = evaluate_run(m, wl.entries, measurements, results, calibrations)
+    interpretations = _interpret(m, wl.entries, results)
+    return BatchResult(
+        batch_dir=str(batch), method=m, worklist=wl, results=tuple(results), calibrations=calibrations,
+        verdict=verdict, qc_outcomes=tuple(qc_outcomes), measurements=tuple(measurements),
+        messages=tuple(messages), interpretations=tuple(interpretations), manual=tuple(manual_records),
+    )
+
+
+def _measure_one(args: tuple[str, Method, Mapping[str, tuple[float, float]] | None]) -> InjectionMeasurement:
+    return measure_injection(*args)
+
+
+def _measure_all(
+    batch: Path, m: Method, entries: Sequence[WorklistEntry],
+    manual: Mapping[str, Mapping[str, tuple[float, float]]], jobs: int,
+    progress: Callable[[int, int], None] | None,
+) -> list[InjectionMeasurement]:
+    tasks: list[tuple[str, Method, Mapping[str, tuple[float, float]] | None]] = []
+    for e in entries:
+        tasks.append((str(batch / e.file), m, manual.get(e.sample_id)))
+    out: list[InjectionMeasurement] = []
+    total = len(tasks)
+    if jobs > 1 and total > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for i, meas in enumerate(pool.map(_measure_one, tasks, chunksize=max(1, total // (jobs * 8))), 1):
+                out.append(meas)
+                if progress:
+                    progress(i, total)
+    else:
+        for i, t in enumerate(tasks, 1):
+            out.append(_measure_one(t))
+            if progress:
+                progress(i, total)
+    return out
+
+
+def _quantify_measurements(
+    m: Method, entries: Sequence[WorklistEntry], measurements: Sequence[InjectionMeasurement],
+    manual: Mapping[str, Mapping[str, tuple[float, float]]],
+) -> tuple[list[Result], dict[str, Any], list[str]]:
+    from thioquant.assay import normalise
+    from thioquant.calibration import accept_calibration
+    from thioquant.calibration.limits import inverse_interval
+
+    cs = m.calibration
+    results: list[Result] = []
+    calibrations: dict[str, Any] = {}
+    messages: list[str] = []
+    for analyte in m.analytes:
+        rows = []
+        for e, meas in zip(entries, measurements, strict=True):
+            if meas.error or not e.usable:
+                area = is_area = response = NAN
+                flags = list(e.flags) + (["MISSING_FILE"] if meas.error else [])
+                pk = None
+            else:
+                area, is_area, response, flags = _response(meas.peaks, analyte)
+                flags = list(e.flags) + flags
+                pk = meas.peaks.get(analyte.name)
+            if analyte.name in manual.get(e.sample_id, {}):
+                flags.append("MANUAL")
+            rows.append((e, pk, area, is_area, response, flags))
+
+        # Calibration from calibrators with a usable response.
+        cal_rows = [
+            (e, r) for e, _, _, _, r, _ in rows
+            if e.sample_type == "calibrator" and e.usable and math.isfinite(r)
+            and math.isfinite(m.nominal("calibrator", e.level, analyte.name))
+        ]
+        outcome = None
+        if len(cal_rows) >= 2:
+            x = [m.nominal("calibrator", e.level, analyte.name) for e, _ in cal_rows]
+            y = [r for _, r in cal_rows]
+            try:
+                if cs.model == "auto" or cs.weighting == "auto":
+                    from thioquant.calibration import select_model
+
+                    outcome, _evidence = select_model(
+                        x, y, levels=[e.level for e, _ in cal_rows], tolerance_pct=cs.tolerance_pct,
+                        lloq_tolerance_pct=cs.lloq_tolerance_pct, min_fraction=cs.min_fraction,
+                        min_levels=cs.min_levels,
+                    )
+                else:
+                    outcome = accept_calibration(
+                        x, y, model=cs.model, weighting=cs.weighting, levels=[e.level for e, _ in cal_rows],
+                        tolerance_pct=cs.tolerance_pct, lloq_tolerance_pct=cs.lloq_tolerance_pct,
+                        min_fraction=cs.min_fraction, min_levels=cs.min_levels,
+                    )
+            except ThioquantError as exc:
+                messages.append(f"{analyte.name}: calibration could not be fitted: {exc}")
+        else:
+            messages.append(f"{analyte.name}: fewer than 2 calibrators with a response; no calibration")
+        calibrations[analyte.name] = outcome
+        excluded = set()
+        if outcome is not None:
+            excluded = {p.level for p in outcome.points if not p.included}
+            for reason in outcome.reasons:
+                messages.append(f"{analyte.name}: {reason}")
+
+        for e, pk, area, is_area, response, flags in rows:
+            conc = lo = hi = NAN
+            reported = rep_lo = rep_hi = NAN
+            nominal = NAN
+            accuracy = NAN
+            if e.sample_type in ("calibrator", "qc"):
+                nominal = m.nominal(e.sample_type, e.level, analyte.name)
+            if outcome is not None and math.isfinite(response):
+                cal = outcome.calibration
+                vial = float(cal.inverse(response)) if response > 0 else 0.0
+                if response > 0 and not math.isfinite(vial):
+                    flags.append("ABOVE_ULOQ")
+                lo_v, hi_v = (inverse_interval(cal, response) if response > 0 else (NAN, NAN))
+                df = e.dilution
+                conc, lo, hi = vial * df, lo_v * df, hi_v * df
+                if "NOT_DETECTED" not in flags and math.isfinite(vial):
+                    if vial < outcome.lloq:
+                        flags.append("BELOW_LLOQ")
+                    elif vial > outcome.uloq:
+                        flags.append("ABOVE_ULOQ")
+                if not outcome.passed:
+                    flags.append("CAL_FAIL")
+                if math.isfinite(nominal) and nominal > 0:
+                    accuracy = 100.0 * conc / nominal
+                if e.sample_type == "calibrator" and e.level in excluded:
+                    flags.append("CAL_EXCLUDED")
+                quantifiable = not {"NOT_DETECTED", "BELOW_LLOQ", "ABOVE_ULOQ", "CAL_FAIL"} & set(flags)
+                if e.sample_type == "unknown" and quantifiable and m.normalisation.mode != "none":
+                    reported, rep_lo, rep_hi = _normalise(normalise, m, analyte, e, conc, lo, hi, flags)
+            results.append(
+                Result(
+                    sample_id=e.sample_id, sample_type=e.sample_type, analyte=analyte.name, level=e.level,
+                    file=e.file, rt_min=pk.rt_min if pk else NAN, area=area, is_area=is_area, response=response,
+                    conc=conc, conc_unit=m.conc_unit, conc_low=lo, conc_high=hi,
+                    reported=reported, reported_unit=m.reported_unit if e.sample_type == "unknown" else "",
+                    reported_low=rep_lo, reported_high=rep_hi, nominal=nominal, accuracy_pct=accuracy,
+                    sn=pk.sn if pk else NAN, method_family=m.family, patient_id=e.patient_id,
+                    injection=e.injection, flags=tuple(dict.fromkeys(flags)),
+                )
+            )
+    results.sort(key=lambda r: (r.injection, [a.name for a in m.analytes].index(r.analyte)))
+    return results, calibrations, messages
+
+
+def _normalise(
+    normalise: Any, m: Method, analyte: Compound, e: WorklistEntry, conc: float, lo: float, hi: float,
+    flags: list[str],
+) -> tuple[float, float, float]:
+    """Sample concentration (dilution already applied) -> pmol/8x10^8 RBC with its interval."""
+    if not math.isfinite(e.rbc_count):
+        return NAN, NAN, NAN  # NO_RBC / BAD_RBC already flagged by the worklist reader
+    norm = m.normalisation
+    if norm.mode == "rbc_count":
+        value = normalise.per_8e8_rbc(conc, e.rbc_count, dilution=1.0, recovery=analyte.recovery)
+    else:  # fixed_cells: conc is an amount (pmol) per aliquot
+        n_cells = e.rbc_count * 1e6 * float(norm.aliquot_volume_ul)
+        value = normalise.per_8e8_rbc_fixed_cells(conc, n_cells, recovery=analyte.recovery)
+    low, high = normalise.normalised_interval(value, lo, hi, conc, rbc_cv_pct=norm.rbc_cv_pct)
+    return float(value), float(low), float(high)
+
+
+def _interpret(m: Method, entries: Sequence[WorklistEntry], results: Sequence[Result]) -> list[Any]:
+    """One interpretation per patient sample (needs the assay interpretation layer)."""
+    from thioquant.assay.interpret import interpret_batch
+
+    return interpret_batch(m, entries, results)
+
+
+def with_flags(result: Result, *codes: str) -> Result:
+    """A copy of ``result`` with extra flag codes (order kept, no duplicates)."""
+    return replace(result, flags=tuple(dict.fromkeys((*result.flags, *codes))))
+
+
+def load_results_truth_table(results: Sequence[Result]) -> dict[tuple[str, str], Result]:
+    """Index results by (sample_id, analyte)."""
+    return {(r.sample_id, r.analyte): r for r in results}
+
+
+__all__ = ["BatchResult", "InjectionMeasurement", "measure_injection", "quantify", "np"]

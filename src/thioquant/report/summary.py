@@ -1,0 +1,67 @@
+"""The short terminal summary printed by ``thioquant quantify``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _num(v: float, digits: int = 4) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}g}"
+
+
+def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False, color: bool = False) -> str:
+    """Run verdict, calibration per analyte, QC pass rate and patient results, as text."""
+
+    def style(text: str, **kw: Any) -> str:
+        return click.style(text, **kw) if color else text
+
+    v = batch.verdict
+    verdict = "ACCEPTED" if batch.accepted else "REJECTED"
+    head = style(f"Run {verdict}", fg="green" if batch.accepted else "red", bold=True)
+    rule = getattr(v, "deciding_rule", "") or ""
+    lines = [f"{head}: {rule}" if rule else head]
+    if quiet:
+        return lines[0]
+    for reason in list(getattr(v, "reasons", []) or [])[:6]:
+        lines.append(f"  - {reason}")
+    m = batch.method
+    lines.append(f"Method: {m.name} ({Path(m.source).name})")
+    lines.append("Calibration:")
+    for name, oc in batch.calibrations.items():
+        if oc is None:
+            lines.append(f"  {name:8s} not calibrated")
+            continue
+        cal = oc.calibration
+        n_in = sum(p.included for p in oc.points)
+        lines.append(
+            f"  {name:8s} {cal.model}, {cal.weighting}: r^2 {cal.r2:.5f}, {n_in}/{len(oc.points)} calibrators, "
+            f"range {_num(oc.lloq)}-{_num(oc.uloq)} {m.conc_unit} "
+            + style("pass" if oc.passed else "FAIL", fg="green" if oc.passed else "red")
+        )
+    qcs = [r for r in batch.results if r.sample_type == "qc"]
+    if qcs:
+        tol = m.calibration.tolerance_pct
+        ok = sum(1 for r in qcs if math.isfinite(r.accuracy_pct) and abs(r.accuracy_pct - 100) <= tol)
+        lines.append(f"QC: {ok}/{len(qcs)} within +/-{tol:g} %")
+    if batch.interpretations:
+        lines.append(f"Patients ({m.reported_unit}):")
+        lines.append(f"  {'sample':8s} {'6-TGN':>8s} {'6-MMPN':>8s} {'ratio':>6s}  category")
+        for it in batch.interpretations:
+            lines.append(
+                f"  {it.sample_id:8s} {_text(it.tgn_text):>8s} {_text(it.mmp_text):>8s} "
+                f"{_num(it.ratio, 3):>6s}  {it.category}"
+            )
+    n_msg = len(batch.messages)
+    if n_msg:
+        lines.append(f"{n_msg} message(s) about the input: see messages.txt")
+    if out_dir is not None:
+        lines.append(f"Results written to {out_dir}")
+    return "\n".join(lines)
+
+
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else _num(v)

@@ -1,0 +1,93 @@
+"""Tabular outputs: ``results.csv`` and ``calibration.json``.
+
+Numbers are formatted deterministically so that the same inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from thioquant.flags import describe
+from thioquant.model import Result
+
+RESULT_COLUMNS = [
+    "injection", "sample_id", "sample_type", "level", "analyte", "patient_id", "file", "rt_min",
+    "area", "is_area", "response", "sn", "conc", "conc_low", "conc_high", "conc_unit", "reported",
+    "reported_low", "reported_high", "reported_unit", "nominal", "accuracy_pct", "method_family",
+    "flags", "flag_messages",
+]
+
+
+def fmt(v: Any, digits: int = 6) -> str:
+    """Deterministic text for a number: '' for NaN/None, ``digits`` significant digits."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+        return format(v, f".{digits}g")
+    return str(v)
+
+
+def result_rows(results: Iterable[Result]) -> list[dict[str, Any]]:
+    """Results as plain dicts with the ``results.csv`` columns (numbers kept as numbers)."""
+    rows = []
+    for r in results:
+        d = {c: getattr(r, c, "") for c in RESULT_COLUMNS if c not in ("flags", "flag_messages")}
+        d["flags"] = ";".join(r.flags)
+        d["flag_messages"] = describe(r.flags)
+        rows.append(d)
+    return rows
+
+
+def results_csv(results: Sequence[Result]) -> str:
+    """The text of ``results.csv``: one row per sample and analyte."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(RESULT_COLUMNS)
+    for row in result_rows(results):
+        w.writerow([fmt(row[c]) for c in RESULT_COLUMNS])
+    return buf.getvalue()
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def calibration_json(method: Any, calibrations: Mapping[str, Any]) -> str:
+    """The text of ``calibration.json``: per analyte the model, coefficients and back-calculation."""
+    doc = {
+        "method": method.name,
+        "method_file": method.source,
+        "method_sha256": method.sha256,
+        "conc_unit": method.conc_unit,
+        "analytes": {
+            name: (None if outcome is None else outcome.as_dict()) for name, outcome in calibrations.items()
+        },
+    }
+    return json.dumps(_clean(doc), indent=2, sort_keys=False) + "\n"
+
+
+def table_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """Generic CSV text with deterministic number formatting."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([fmt(r.get(c)) for c in columns])
+    return buf.getvalue()
