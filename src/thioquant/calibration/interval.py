@@ -1,0 +1,126 @@
+"""Inverse-prediction (calibration) confidence intervals for reported concentrations."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from thioquant.errors import CalibrationError
+from thioquant.model import Calibration
+
+from .fit import gradient, normalized_weights, raw_weights
+
+
+def _new_obs_weight(cal: Calibration, x0: float, y0: float) -> float:
+    """Weight of a new observation on the fit's (normalised) weight scale."""
+    if cal.weighting == "none":
+        return 1.0
+    _, norm = normalized_weights(cal)
+    raw = raw_weights(np.array([x0]), np.array([y0]), cal.weighting)[0]
+    return float(raw / norm)
+
+
+def inverse_interval(
+    cal: Calibration, y: Any, m: int = 1, confidence: float = 0.95
+) -> tuple[float, float] | tuple[np.ndarray, np.ndarray]:
+    """Confidence interval of the concentration read back from response(s) ``y``.
+
+    Parameters
+    ----------
+    cal : Calibration
+        Fitted curve.
+    y : float or array_like
+        Observed response (mean of ``m`` replicate injections).
+    m : int
+        Number of replicate responses averaged into ``y``.
+    confidence : float
+        Two-sided confidence level (0.95).
+
+    Returns
+    -------
+    (low, high)
+        Floats for a scalar ``y``, arrays otherwise. NaN where no bounded interval exists (slope
+        not significantly different from zero at this confidence, or the response outside the
+        curve's reach).
+
+    Notes
+    -----
+    The variance of a new mean response at concentration ``x`` is
+    ``s^2 / (m w0) + g(x)^T C g(x)``, where ``s`` is the residual SD, ``w0`` the normalised weight
+    of the new observation (evaluated at the point estimate ``x0``: ``1/x0`` for 1/x weighting,
+    ``1/y`` for 1/y...), ``C`` the coefficient covariance and ``g`` the gradient of the curve with
+    respect to its coefficients; ``t`` is Student's quantile with the fit's degrees of freedom.
+
+    * ``linear`` / ``linear0``: the classical (Fieller-type) calibration interval, i.e. the set of
+      ``x`` for which ``|y - a - b x| <= t sqrt(var(x))``: the roots of a quadratic in ``x``. It is
+      asymmetric about ``x0`` and exists only when the slope is significant (``b^2 > t^2 var(b)``).
+    * ``quadratic``: delta method, ``x0 +/- t sqrt(var) / |f'(x0)|``.
+    * ``power``: delta method in the log domain (``ln x0 +/- t sd / c1``), exponentiated, so the
+      interval is multiplicative.
+    """
+    from scipy.stats import t as student_t
+
+    if not (0 < confidence < 1):
+        raise CalibrationError(f"confidence must be in (0, 1), got {confidence}")
+    if int(m) < 1:
+        raise CalibrationError(f"m must be >= 1, got {m}")
+    if cal.dof < 1:
+        raise CalibrationError("calibration has no residual degrees of freedom")
+    t = float(student_t.ppf(0.5 + confidence / 2, cal.dof))
+    ya = np.atleast_1d(np.asarray(y, dtype=float))
+    lo = np.full(ya.shape, np.nan)
+    hi = np.full(ya.shape, np.nan)
+    for i, yi in enumerate(ya):
+        lo[i], hi[i] = _one(cal, float(yi), int(m), t)
+    if np.ndim(y) == 0:
+        return float(lo[0]), float(hi[0])
+    return lo, hi
+
+
+def _one(cal: Calibration, y0: float, m: int, t: float) -> tuple[float, float]:
+    nan = (math.nan, math.nan)
+    if not math.isfinite(y0):
+        return nan
+    x0 = float(cal.inverse(y0))
+    if not math.isfinite(x0):
+        return nan
+    s2 = cal.residual_sd**2
+    C = np.asarray(cal.covariance)
+    c = cal.coefficients
+    if cal.model == "power":
+        if y0 <= 0 or x0 <= 0:
+            return nan
+        w0 = _new_obs_weight(cal, x0, y0)
+        g = gradient(cal, x0)
+        var = s2 / (m * w0) + float(g @ C @ g)
+        half = t * math.sqrt(var) / abs(c[1])
+        lx = math.log(x0)
+        return math.exp(lx - half), math.exp(lx + half)
+    w0 = _new_obs_weight(cal, x0, y0)
+    v0 = s2 / (m * w0)
+    if cal.model in ("linear", "linear0"):
+        a, b = c[0], c[1]
+        vaa, vab, vbb = C[0, 0], C[0, 1], C[1, 1]
+        t2 = t * t
+        A = b * b - t2 * vbb
+        if A <= 0:
+            return nan
+        d = y0 - a
+        B = -2.0 * (b * d + t2 * vab)
+        Cq = d * d - t2 * (v0 + vaa)
+        disc = B * B - 4 * A * Cq
+        if disc < 0:
+            return nan
+        sq = math.sqrt(disc)
+        r1, r2 = (-B - sq) / (2 * A), (-B + sq) / (2 * A)
+        return min(r1, r2), max(r1, r2)
+    # quadratic: delta method
+    g = gradient(cal, x0)
+    var = v0 + float(g @ C @ g)
+    slope = c[1] + 2 * c[2] * x0
+    if slope == 0:
+        return nan
+    half = t * math.sqrt(var) / abs(slope)
+    return x0 - half, x0 + half
