@@ -188,7 +188,7 @@ def channel_from_label(label: str) -> dict[str, Any]:
                 "precursor_mz": float(m.group(1)),
                 "product_mz": float(m.group(2)),
             }
-    if re.fullmatch(r"\s*tic\s*", label, re.I):
+    if re.search(r"\btic\b|total ion", label, re.I):
         return {"kind": "tic"}
     for i, pat in enumerate(_WL_PATTERNS):
         m = pat.search(label)
