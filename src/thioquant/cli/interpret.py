@@ -1,0 +1,136 @@
+"""``thioquant interpret``: interpret one 6-TGN / 6-MMP pair from the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import click
+
+from thioquant.errors import InputError
+
+_UNDETECTABLE = {"nd", "n.d.", "undetectable", "undetected", "not detected", "bld", "<lod", "<lloq", "<loq"}
+
+
+def _parse_level(value: str | None, option: str) -> tuple[float | None, bool]:
+    """(value, detected) from an option: a number, or nd/undetectable/<LLOQ."""
+    if value is None:
+        return None, True
+    text = value.strip().lower()
+    if text in _UNDETECTABLE or text.startswith("<"):
+        return None, False
+    try:
+        x = float(text)
+    except ValueError:
+        raise InputError(
+            f"{option} must be a number (pmol/8x10^8 RBC) or 'nd' for undetectable, got {value!r}",
+            key=option,
+        ) from None
+    if not math.isfinite(x) or x < 0:
+        raise InputError(f"{option} must be a non-negative number, got {value!r}", key=option)
+    return x, True
+
+
+def _other_units(value: float | None, rbc_wb: float | None, hb_g_l: float | None,
+                 mcv_fl: float | None) -> dict[str, float]:
+    from thioquant.assay import normalise as nz
+
+    out: dict[str, float] = {}
+    if value is None:
+        return out
+    if rbc_wb is not None and hb_g_l is not None:
+        out["pmol/0.2 mL whole blood (Hb 120 g/L)"] = nz.to_pmol_per_02ml_wb_hb120(value, rbc_wb, hb_g_l)
+        out["pmol/g Hb"] = nz.to_pmol_per_g_hb(value, hb_g_l=hb_g_l, rbc_1e12_per_l=rbc_wb)
+        out["nmol/mmol Hb"] = nz.to_nmol_per_mmol_hb(value, hb_g_l=hb_g_l, rbc_1e12_per_l=rbc_wb)
+    if mcv_fl is not None:
+        out["umol/L packed RBC"] = nz.to_umol_l_packed_rbc(value, mcv_fl)
+    return out
+
+
+@click.command("interpret")
+@click.option("--tgn", help="6-TGN, pmol/8x10^8 RBC ('nd' = undetectable).")
+@click.option("--mmp", help="6-MMP, pmol/8x10^8 RBC ('nd' = undetectable).")
+@click.option("--tgn-nmol-l", type=float, help="6-TG concentration in the suspension, nmol/L (needs --rbc).")
+@click.option("--mmp-nmol-l", type=float, help="6-MMP concentration in the suspension, nmol/L (needs --rbc).")
+@click.option("--rbc", "rbc", type=float, help="RBC count of the aliquoted suspension, 10^12/L.")
+@click.option("--dilution", type=float, default=1.0, show_default=True, help="Total dilution factor.")
+@click.option("--profile", "profile", default="default", show_default=True, help="Profile name or TOML path.")
+@click.option("--list-profiles", is_flag=True, help="List the shipped profiles and exit.")
+@click.option("--method-family", type=click.Choice(["dervieux", "lennard", "lcmsms"]),
+              help="Family of the assay that produced the results.")
+@click.option("--drug", help="azathioprine, mercaptopurine or thioguanine.")
+@click.option("--dose-mg", help="Daily dose, mg.")
+@click.option("--weight-kg", help="Body weight, kg.")
+@click.option("--tpmt", help="TPMT phenotype: normal, intermediate, possible_intermediate, poor.")
+@click.option("--nudt15", help="NUDT15 phenotype: normal, intermediate, possible_intermediate, poor.")
+@click.option("--indication", help="Free text, e.g. IBD, AIH, ALL (selects malignancy advice / AIH band).")
+@click.option("--alt-x-uln", help="ALT as a multiple of the upper limit of normal.")
+@click.option("--ast-x-uln", help="AST as a multiple of the upper limit of normal.")
+@click.option("--bilirubin-x-uln", help="Bilirubin as a multiple of the upper limit of normal.")
+@click.option("--collected-at", help="Collection time, ISO 8601 (2026-03-01T08:30).")
+@click.option("--received-at", help="Receipt time, ISO 8601.")
+@click.option("--storage", type=click.Choice(["room_temperature", "refrigerated"]),
+              help="Storage before receipt (default: not recorded, room temperature assumed).")
+@click.option("--rbc-wb", type=float, help="Whole-blood RBC, 10^12/L (for other units).")
+@click.option("--hb-g-l", type=float, help="Whole-blood haemoglobin, g/L (for other units).")
+@click.option("--mcv-fl", type=float, help="MCV, fL (for umol/L packed RBC).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def interpret(**opts: Any) -> None:
+    """Interpret a pair of 6-TGN / 6-MMP results (pmol/8x10^8 RBC) as decision support.
+
+    Example: thioquant interpret --tgn 284 --mmp 5333 --tpmt intermediate --weight-kg 70
+    --dose-mg 100 --drug azathioprine
+    """
+    from thioquant.assay import interpret as it
+    from thioquant.assay import normalise as nz
+
+    if opts["list_profiles"]:
+        for name in it.list_profiles():
+            p = it.load_profile(name)
+            click.echo(f"{name}: {p.cutoffs()}")
+        return
+
+    values: dict[str, tuple[float | None, bool]] = {}
+    for name in ("tgn", "mmp"):
+        raw, conc = opts[name], opts[f"{name}_nmol_l"]
+        if raw is not None and conc is not None:
+            raise InputError(f"give --{name} or --{name}-nmol-l, not both", key=name)
+        if conc is not None:
+            reason = nz.validate_rbc(opts["rbc"], low=0.01, high=20.0)
+            if reason:
+                raise InputError(f"--{name}-nmol-l needs --rbc: {reason}", key="rbc")
+            values[name] = (float(nz.per_8e8_rbc(conc, opts["rbc"], dilution=opts["dilution"])), True)
+        elif raw is not None:
+            values[name] = _parse_level(raw, f"--{name}")
+        else:
+            raise click.UsageError(f"--{name} (or --{name}-nmol-l with --rbc) is required")
+
+    row = {k: opts[k] for k in ("drug", "dose_mg", "weight_kg", "tpmt", "nudt15", "alt_x_uln",
+                                "ast_x_uln", "bilirubin_x_uln", "collected_at", "received_at",
+                                "storage", "indication")}
+    ctx = it.ClinicalContext.from_row(row) if any(v is not None for v in row.values()) else None
+    profile = it.load_profile(opts["profile"])
+    res = it.interpret(
+        values["tgn"][0], values["mmp"][0], profile=profile, tgn_detected=values["tgn"][1],
+        mmp_detected=values["mmp"][1], context=ctx, method_family=opts["method_family"],
+    )
+    other = {
+        n: _other_units(v, opts["rbc_wb"], opts["hb_g_l"], opts["mcv_fl"])
+        for n, v in (("6-TGN", res.tgn), ("6-MMP", res.mmp))
+    }
+    other = {k: v for k, v in other.items() if v}
+    if opts["as_json"]:
+        d = res.as_dict()
+        d["ratio_display"] = it.format_ratio(res.ratio)
+        d["profile_cutoffs"] = profile.cutoffs()
+        d["profile_source"] = profile.source
+        if other:
+            d["other_units"] = other
+        click.echo(json.dumps(d, indent=2, default=str))
+        return
+    click.echo(res.describe())
+    click.echo(f"Cut-offs: {profile.cutoffs()}")
+    for analyte, units in other.items():
+        for unit, v in units.items():
+            click.echo(f"{analyte}: {v:.4g} {unit}")
