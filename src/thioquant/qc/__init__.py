@@ -1,1 +1,45 @@
-"""qc stage."""
+"""Run QC: ICH M10 QC acceptance, carry-over, internal standard, retention time, ion ratio,
+blank interference, Westgard multirules across runs, and the run verdict.
+
+Pure functions on plain values; see ``docs/qc.md``.
+"""
+
+from .rules import (
+    DECISION_ORDER,
+    InjectionCheck,
+    RuleOutcome,
+    Verdict,
+    blank_interference,
+    calibration_rule,
+    carryover,
+    ion_ratio_check,
+    is_cv_rule,
+    is_response,
+    qc_acceptance,
+    rt_check,
+    run_verdict,
+)
+from .settings import DEFAULT_SEVERITY, PER_ANALYTE_KEYS, WESTGARD_RULES, QCSettings
+from .westgard import QCHistory, default_history_path
+
+__all__ = [
+    "DECISION_ORDER",
+    "DEFAULT_SEVERITY",
+    "PER_ANALYTE_KEYS",
+    "WESTGARD_RULES",
+    "InjectionCheck",
+    "QCHistory",
+    "QCSettings",
+    "RuleOutcome",
+    "Verdict",
+    "blank_interference",
+    "calibration_rule",
+    "carryover",
+    "default_history_path",
+    "ion_ratio_check",
+    "is_cv_rule",
+    "is_response",
+    "qc_acceptance",
+    "rt_check",
+    "run_verdict",
+]

@@ -1,0 +1,211 @@
+"""Run-QC settings: every rule's default in one validated, frozen record.
+
+The method file's ``[qc]`` table maps onto :class:`QCSettings` with :meth:`QCSettings.from_dict`;
+per-analyte overrides live in ``[qc.analytes.<name>]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any
+
+from thioquant.errors import MethodError
+
+SEVERITIES = ("reject", "warn")
+WESTGARD_RULES = ("1-2s", "1-3s", "2-2s", "R-4s", "4-1s", "10x")
+
+#: default severity of each run-level rule
+DEFAULT_SEVERITY: Mapping[str, str] = MappingProxyType(
+    {
+        "calibration": "reject",
+        "qc": "reject",
+        "carryover": "reject",
+        "interference": "reject",
+        "is_response": "warn",
+        "is_cv": "warn",
+        "rt": "warn",
+        "ion_ratio": "warn",
+        "westgard": "reject",
+    }
+)
+
+#: keys that may be overridden per analyte
+PER_ANALYTE_KEYS = (
+    "qc_tolerance_pct",
+    "qc_lloq_tolerance_pct",
+    "carryover_limit_pct",
+    "carryover_is_limit_pct",
+    "is_band_pct",
+    "is_cv_limit_pct",
+    "rt_tolerance_pct",
+    "ion_ratio_tolerance_pct",
+    "interference_limit_pct",
+    "interference_is_limit_pct",
+)
+
+
+@dataclass(frozen=True)
+class QCSettings:
+    """Every run-QC rule with its documented default (see ``docs/qc.md``).
+
+    Attributes
+    ----------
+    qc_tolerance_pct : float
+        QC accuracy limit, +/- % of nominal (ICH M10: 15).
+    qc_lloq_tolerance_pct : float
+        Limit for a QC at the LLOQ level, when one is run (20).
+    qc_min_fraction : float
+        Fraction of all QCs that must pass (2/3).
+    qc_min_level_fraction : float
+        Fraction of QCs at each level that must pass (0.5).
+    carryover_limit_pct : float
+        Analyte response in the blank after the highest calibrator, % of the LLOQ response (20).
+    carryover_is_limit_pct : float
+        IS response in that blank, % of the mean IS response (5).
+    is_band_pct : (float, float)
+        Accepted IS response band, % of the mean IS of calibrators and QCs (50, 150).
+    is_cv_limit_pct : float
+        IS CV across the run above which a warning is raised (15; CLSI C62-A expects 5-10).
+    rt_tolerance_pct : float
+        Retention time tolerance, +/- % of the calibrator mean (2.5).
+    ion_ratio_tolerance_pct : float
+        Qualifier/quantifier ratio tolerance, +/- % (relative) of the calibrator mean (20).
+    interference_limit_pct : float
+        Blank/zero analyte response, % of the LLOQ response (20).
+    interference_is_limit_pct : float
+        Blank IS-channel response, % of the mean IS response (5).
+    westgard_rules : tuple of str
+        Westgard rules applied across runs (all six: 1-2s warns, the others reject).
+    westgard_min_history : int
+        Prior QC values needed to estimate the target mean/SD when none is given (20).
+    westgard_history : str or None
+        SQLite file holding the QC history (None: the caller's default, beside the output).
+    severity : mapping
+        Rule name -> "reject" | "warn" (see ``DEFAULT_SEVERITY``).
+    analytes : mapping
+        Analyte name -> mapping of per-analyte overrides (keys in ``PER_ANALYTE_KEYS``).
+    """
+
+    qc_tolerance_pct: float = 15.0
+    qc_lloq_tolerance_pct: float = 20.0
+    qc_min_fraction: float = 2.0 / 3.0
+    qc_min_level_fraction: float = 0.5
+    carryover_limit_pct: float = 20.0
+    carryover_is_limit_pct: float = 5.0
+    is_band_pct: tuple[float, float] = (50.0, 150.0)
+    is_cv_limit_pct: float = 15.0
+    rt_tolerance_pct: float = 2.5
+    ion_ratio_tolerance_pct: float = 20.0
+    interference_limit_pct: float = 20.0
+    interference_is_limit_pct: float = 5.0
+    westgard_rules: tuple[str, ...] = WESTGARD_RULES
+    westgard_min_history: int = 20
+    westgard_history: str | None = None
+    severity: Mapping[str, str] = field(default_factory=lambda: DEFAULT_SEVERITY)
+    analytes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        pos = (
+            "qc_tolerance_pct", "qc_lloq_tolerance_pct", "carryover_limit_pct",
+            "carryover_is_limit_pct", "is_cv_limit_pct", "rt_tolerance_pct",
+            "ion_ratio_tolerance_pct", "interference_limit_pct", "interference_is_limit_pct",
+        )
+        for name in pos:
+            v = getattr(self, name)
+            if not _is_number(v) or not (0 < float(v) <= 1000):
+                raise MethodError(f"must be a number > 0 (percent), got {v!r}", key=f"qc.{name}")
+            object.__setattr__(self, name, float(v))
+        for name in ("qc_min_fraction", "qc_min_level_fraction"):
+            v = getattr(self, name)
+            if not _is_number(v) or not (0 < float(v) <= 1):
+                raise MethodError(f"must be a fraction in (0, 1], got {v!r}", key=f"qc.{name}")
+            object.__setattr__(self, name, float(v))
+        band = self.is_band_pct
+        if (
+            not isinstance(band, list | tuple)
+            or len(band) != 2
+            or not all(_is_number(b) for b in band)
+            or not (0 <= float(band[0]) < 100 < float(band[1]))
+        ):
+            raise MethodError(
+                f"must be [low, high] percent with low < 100 < high, got {band!r}", key="qc.is_band_pct"
+            )
+        object.__setattr__(self, "is_band_pct", (float(band[0]), float(band[1])))
+        rules = self.westgard_rules
+        if isinstance(rules, str) or not isinstance(rules, list | tuple):
+            raise MethodError(f"must be a list of rule names, got {rules!r}", key="qc.westgard_rules")
+        for r in rules:
+            if r not in WESTGARD_RULES:
+                raise MethodError(f"unknown Westgard rule {r!r}; known: {list(WESTGARD_RULES)}", key="qc.westgard_rules")
+        object.__setattr__(self, "westgard_rules", tuple(rules))
+        mh = self.westgard_min_history
+        if isinstance(mh, bool) or not isinstance(mh, int) or mh < 2:
+            raise MethodError(f"must be an integer >= 2, got {mh!r}", key="qc.westgard_min_history")
+        if self.westgard_history is not None and not isinstance(self.westgard_history, str):
+            raise MethodError("must be a file path (string)", key="qc.westgard_history")
+        sev = dict(DEFAULT_SEVERITY)
+        if not isinstance(self.severity, Mapping):
+            raise MethodError("must be a table of rule = 'reject' | 'warn'", key="qc.severity")
+        for k, v in self.severity.items():
+            if k not in DEFAULT_SEVERITY:
+                raise MethodError(f"unknown rule {k!r}; known: {list(DEFAULT_SEVERITY)}", key=f"qc.severity.{k}")
+            if v not in SEVERITIES:
+                raise MethodError(f"must be 'reject' or 'warn', got {v!r}", key=f"qc.severity.{k}")
+            sev[k] = v
+        object.__setattr__(self, "severity", MappingProxyType(sev))
+        if not isinstance(self.analytes, Mapping):
+            raise MethodError("must be a table of analyte tables", key="qc.analytes")
+        checked: dict[str, Mapping[str, Any]] = {}
+        for name, over in self.analytes.items():
+            if not isinstance(over, Mapping):
+                raise MethodError("must be a table of overrides", key=f"qc.analytes.{name}")
+            for k in over:
+                if k not in PER_ANALYTE_KEYS:
+                    raise MethodError(
+                        f"cannot be set per analyte; allowed: {list(PER_ANALYTE_KEYS)}",
+                        key=f"qc.analytes.{name}.{k}",
+                    )
+            try:
+                replace(self, analytes={}, **dict(over))  # validate the values
+            except MethodError as exc:
+                raise MethodError(exc.reason, key=f"qc.analytes.{name}.{(exc.key or '').split('.')[-1]}") from None
+            checked[str(name)] = MappingProxyType(dict(over))
+        object.__setattr__(self, "analytes", MappingProxyType(checked))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> QCSettings:
+        """Settings from the method file's ``[qc]`` table; unknown keys raise MethodError naming them."""
+        if d is None:
+            return cls()
+        if not isinstance(d, Mapping):
+            raise MethodError("the [qc] section must be a table", key="qc")
+        known = {f.name for f in fields(cls)}
+        for k in d:
+            if k not in known:
+                raise MethodError(f"unknown QC setting; known: {sorted(known)}", key=f"qc.{k}")
+        return cls(**dict(d))
+
+    def for_analyte(self, analyte: str) -> QCSettings:
+        """These settings with the analyte's overrides applied."""
+        over = self.analytes.get(analyte)
+        if not over:
+            return self
+        return replace(self, **dict(over))
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Mapping):
+                v = {k: (dict(x) if isinstance(x, Mapping) else x) for k, x in v.items()}
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))

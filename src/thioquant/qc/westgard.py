@@ -1,0 +1,280 @@
+"""Westgard multirules across runs on a QC history kept in SQLite, with Levey-Jennings data.
+
+The history file is created on open; every write is one transaction. Values are ordered by run
+timestamp (ISO 8601 text) and, within a run, by insertion order.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thioquant import flags
+from thioquant.errors import MethodError
+
+from .rules import RuleOutcome
+from .settings import WESTGARD_RULES
+
+CODES = {
+    "1-2s": flags.register("WG_1_2S", "Westgard 1-2s warning: a QC value beyond 2 SD of its target"),
+    "1-3s": flags.register("WG_1_3S", "Westgard 1-3s: a QC value beyond 3 SD of its target (random error)"),
+    "2-2s": flags.register("WG_2_2S", "Westgard 2-2s: two consecutive QC values beyond 2 SD on the same side (systematic error)"),
+    "R-4s": flags.register("WG_R_4S", "Westgard R-4s: QC values within a run differ by more than 4 SD (random error)"),
+    "4-1s": flags.register("WG_4_1S", "Westgard 4-1s: four consecutive QC values beyond 1 SD on the same side (systematic error)"),
+    "10x": flags.register("WG_10X", "Westgard 10x: ten consecutive QC values on the same side of the mean (systematic error)"),
+}
+WG_NO_TARGET = flags.register("WG_NO_TARGET", "Westgard rules not evaluated: no target mean/SD and too little QC history")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS qc_value (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    analyte TEXT NOT NULL,
+    level TEXT NOT NULL,
+    replicate INTEGER NOT NULL,
+    value REAL,
+    UNIQUE (run_id, analyte, level, replicate)
+);
+CREATE INDEX IF NOT EXISTS qc_value_series ON qc_value (analyte, level, timestamp);
+CREATE TABLE IF NOT EXISTS qc_target (
+    analyte TEXT NOT NULL,
+    level TEXT NOT NULL,
+    mean REAL NOT NULL,
+    sd REAL NOT NULL,
+    PRIMARY KEY (analyte, level)
+);
+"""
+
+
+def default_history_path(output_dir: str | Path) -> Path:
+    """Default history file: ``qc_history.sqlite`` beside the output folder (in its parent)."""
+    out = Path(output_dir).resolve()
+    return out.parent / "qc_history.sqlite"
+
+
+class QCHistory:
+    """QC values of past runs in an SQLite file, with Westgard evaluation.
+
+    Parameters
+    ----------
+    sqlite_path : str or Path
+        File to open or create (":memory:" works for tests).
+    """
+
+    def __init__(self, sqlite_path: str | Path) -> None:
+        self.path = str(sqlite_path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path)
+        with self._conn:
+            self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> QCHistory:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def add_run(
+        self, run_id: str, timestamp: str, analyte: str, level: str, values: Sequence[float]
+    ) -> None:
+        """Store the QC values of one run (replaces that run's values for analyte/level)."""
+        vals = [float(v) for v in np.atleast_1d(np.asarray(values, dtype=float))]
+        with self._conn:
+            self._conn.execute(
+                "DELETE FROM qc_value WHERE run_id=? AND analyte=? AND level=?",
+                (str(run_id), str(analyte), str(level)),
+            )
+            self._conn.executemany(
+                "INSERT INTO qc_value (run_id, timestamp, analyte, level, replicate, value) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (str(run_id), str(timestamp), str(analyte), str(level), i, v if math.isfinite(v) else None)
+                    for i, v in enumerate(vals)
+                ],
+            )
+
+    def set_target(self, analyte: str, level: str, mean: float, sd: float) -> None:
+        """Store the target mean and SD of a QC level (used when evaluate gets none)."""
+        if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0):
+            raise MethodError(f"target mean must be finite and SD positive, got {mean}, {sd}")
+        with self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO qc_target (analyte, level, mean, sd) VALUES (?, ?, ?, ?)",
+                (str(analyte), str(level), float(mean), float(sd)),
+            )
+
+    # ------------------------------------------------------------------ reading
+
+    def series(self, analyte: str, level: str) -> list[tuple[str, str, float]]:
+        """(run_id, timestamp, value) in time order; missing values are skipped."""
+        cur = self._conn.execute(
+            "SELECT run_id, timestamp, value FROM qc_value WHERE analyte=? AND level=? "
+            "AND value IS NOT NULL ORDER BY timestamp, id",
+            (str(analyte), str(level)),
+        )
+        return [(r, t, float(v)) for r, t, v in cur.fetchall()]
+
+    def target(self, analyte: str, level: str) -> tuple[float, float] | None:
+        row = self._conn.execute(
+            "SELECT mean, sd FROM qc_target WHERE analyte=? AND level=?", (str(analyte), str(level))
+        ).fetchone()
+        return None if row is None else (float(row[0]), float(row[1]))
+
+    def _resolve_target(
+        self, analyte: str, level: str, target_mean: float | None, target_sd: float | None,
+        prior: list[float], min_history: int,
+    ) -> tuple[float, float, str] | None:
+        stored = self.target(analyte, level)
+        mean = target_mean if target_mean is not None else (stored[0] if stored else None)
+        sd = target_sd if target_sd is not None else (stored[1] if stored else None)
+        source = "given" if target_mean is not None and target_sd is not None else "stored"
+        if mean is None or sd is None:
+            if len(prior) < min_history:
+                return None
+            arr = np.asarray(prior)
+            mean = float(arr.mean()) if mean is None else mean
+            sd = float(arr.std(ddof=1)) if sd is None else sd
+            source = f"estimated from {len(prior)} prior values"
+        if not (sd > 0):
+            return None
+        return float(mean), float(sd), source
+
+    def levey_jennings(
+        self, analyte: str, level: str, target_mean: float | None = None, target_sd: float | None = None,
+        *, min_history: int = 20,
+    ) -> dict[str, Any]:
+        """Levey-Jennings chart data: points in time order with z-scores and the SD lines.
+
+        Returns a JSON-ready dict with ``run_id``, ``timestamp``, ``value``, ``z`` (lists), ``mean``,
+        ``sd``, ``target_source`` and ``lines`` (mean and +/- 1, 2, 3 SD). ``z`` is None when no
+        target is available (then mean/sd are the plain statistics of the series, if any).
+        """
+        s = self.series(analyte, level)
+        vals = [v for _, _, v in s]
+        tgt = self._resolve_target(analyte, level, target_mean, target_sd, vals, min_history)
+        if tgt is None and len(vals) >= 2:
+            mean, sd, src = float(np.mean(vals)), float(np.std(vals, ddof=1)), "series statistics (no target)"
+        elif tgt is None:
+            mean, sd, src = math.nan, math.nan, "none"
+        else:
+            mean, sd, src = tgt
+        z = [(v - mean) / sd if (tgt is not None) else None for v in vals]
+        lines = {k: mean + f * sd for k, f in
+                 (("-3sd", -3), ("-2sd", -2), ("-1sd", -1), ("mean", 0), ("+1sd", 1), ("+2sd", 2), ("+3sd", 3))}
+        return {
+            "analyte": analyte, "level": level,
+            "run_id": [r for r, _, _ in s], "timestamp": [t for _, t, _ in s], "value": vals, "z": z,
+            "mean": mean, "sd": sd, "target_source": src,
+            "lines": {k: (v if math.isfinite(v) else None) for k, v in lines.items()},
+        }
+
+    # ------------------------------------------------------------------ rules
+
+    def evaluate(
+        self,
+        analyte: str,
+        level: str,
+        target_mean: float | None = None,
+        target_sd: float | None = None,
+        *,
+        run_id: str | None = None,
+        rules: Sequence[str] = WESTGARD_RULES,
+        min_history: int = 20,
+        severity: str = "reject",
+    ) -> list[RuleOutcome]:
+        """Westgard rules for the latest run (or ``run_id``) of one analyte/level.
+
+        The target mean/SD come from the arguments, else from :meth:`set_target`, else from the
+        values of earlier runs (needs ``min_history`` of them). Rules (z = (value - mean) / sd):
+
+        * 1-2s (warn): a value of this run with ``|z| > 2``.
+        * 1-3s (reject): a value of this run with ``|z| > 3``.
+        * 2-2s (reject): two consecutive values, the later in this run, both ``z > 2`` or both
+          ``z < -2`` (within the run or across the previous run).
+        * R-4s (reject): within this run, one value ``z > 2`` and another ``z < -2`` (a range
+          above 4 SD); needs replicates in the run.
+        * 4-1s (reject): four consecutive values ending in this run beyond 1 SD on the same side.
+        * 10x (reject): ten consecutive values ending in this run on the same side of the mean.
+
+        ``severity`` applies to every rule but 1-2s, which always only warns.
+
+        Returns one :class:`RuleOutcome` per rule in ``rules`` (rule name "westgard:<rule>", code
+        ``WG_...``), or a single "westgard" warn outcome ``WG_NO_TARGET`` when no target exists.
+        """
+        if severity not in ("reject", "warn"):
+            raise MethodError(f"severity must be 'reject' or 'warn', got {severity!r}")
+        for r in rules:
+            if r not in WESTGARD_RULES:
+                raise MethodError(f"unknown Westgard rule {r!r}; known: {list(WESTGARD_RULES)}")
+        s = self.series(analyte, level)
+        if not s:
+            return [RuleOutcome("westgard", WG_NO_TARGET, True, "warn",
+                                f"no QC history for {analyte} {level}", {})]
+        run = run_id if run_id is not None else s[-1][0]
+        idx_run = [i for i, (r, _, _) in enumerate(s) if r == run]
+        if not idx_run:
+            raise MethodError(f"run {run!r} has no values for {analyte} {level}")
+        end = idx_run[-1] + 1
+        s = s[:end]  # evaluate as of this run
+        prior = [v for r, _, v in s if r != run]
+        tgt = self._resolve_target(analyte, level, target_mean, target_sd, prior, min_history)
+        if tgt is None:
+            return [RuleOutcome(
+                "westgard", WG_NO_TARGET, False, "warn",
+                f"Westgard rules not evaluated for {analyte} {level}: no target mean/SD and only "
+                f"{len(prior)} prior values (need {min_history})",
+                {"n_prior": len(prior), "min_history": min_history},
+            )]
+        mean, sd, src = tgt
+        z = np.array([(v - mean) / sd for _, _, v in s])
+        zr = z[idx_run[0]:end]
+        first = idx_run[0]
+        base = {"analyte": analyte, "level": level, "run_id": run, "mean": mean, "sd": sd,
+                "target_source": src, "z_run": zr.tolist()}
+        out: list[RuleOutcome] = []
+
+        def runs_same_side(k: int, thr: float) -> bool:
+            """k consecutive z beyond thr on one side, the window ending inside this run."""
+            for e in range(max(first, k - 1), end):
+                w = z[e - k + 1:e + 1]
+                if w.size == k and (np.all(w > thr) or np.all(w < -thr)):
+                    return True
+            return False
+
+        for rule in rules:
+            if rule == "1-2s":
+                hit = bool(np.any(np.abs(zr) > 2))
+                sev = "warn"
+            elif rule == "1-3s":
+                hit = bool(np.any(np.abs(zr) > 3))
+                sev = severity
+            elif rule == "2-2s":
+                hit = runs_same_side(2, 2.0)
+                sev = severity
+            elif rule == "R-4s":
+                hit = bool(zr.size >= 2 and zr.max() > 2 and zr.min() < -2)
+                sev = severity
+            elif rule == "4-1s":
+                hit = runs_same_side(4, 1.0)
+                sev = severity
+            else:  # 10x
+                hit = runs_same_side(10, 0.0)
+                sev = severity
+            msg = (
+                f"{analyte} {level}: {flags.FLAGS[CODES[rule]]}" if hit
+                else f"{analyte} {level}: Westgard {rule} not violated"
+            )
+            out.append(RuleOutcome(f"westgard:{rule}", CODES[rule], not hit, sev, msg, base))
+        return out

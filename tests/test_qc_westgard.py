@@ -1,0 +1,99 @@
+"""Westgard multirules on an SQLite QC history: each rule violated on purpose."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from thioquant.qc import QCHistory, default_history_path, run_verdict
+
+MEAN, SD = 100.0, 5.0
+
+
+def _history(tmp_path, z_values, replicates=None):
+    h = QCHistory(tmp_path / "hist.sqlite")
+    for i, z in enumerate(z_values):
+        vals = [MEAN + SD * v for v in (z if isinstance(z, list | tuple) else [z])]
+        h.add_run(f"R{i:03d}", f"2026-01-{1 + i // 24:02d}T{i % 24:02d}:00:00", "6-TGN", "LQC", vals)
+    return h
+
+
+def _violated(outcomes):
+    return {o.rule.split(":")[1] for o in outcomes if not o.passed}
+
+
+@pytest.mark.parametrize(
+    "z,expected",
+    [
+        ([0.3, -0.5, 0.1, 2.5], {"1-2s"}),
+        ([0.3, -0.5, 0.1, 3.4], {"1-2s", "1-3s"}),
+        ([0.3, -0.5, 2.3, 2.6], {"1-2s", "2-2s"}),
+        ([0.3, -0.5, 0.1, [2.4, -2.2]], {"1-2s", "R-4s"}),
+        ([0.3, -0.5, 1.2, 1.5, 1.1, 1.4], {"4-1s"}),
+        ([-0.2, 0.3, 0.2, 0.5, 0.1, 0.8, 0.4, 0.6, 0.2, 0.3, 0.7], {"10x"}),
+        ([0.3, -0.5, 0.1, -0.8, 0.9], set()),
+    ],
+)
+def test_each_rule_fires_on_its_pattern(tmp_path, z, expected):
+    h = _history(tmp_path, z)
+    out = h.evaluate("6-TGN", "LQC", MEAN, SD)
+    assert len(out) == 6
+    assert _violated(out) == expected
+    sev = {o.rule.split(":")[1]: o.severity for o in out}
+    assert sev["1-2s"] == "warn" and sev["1-3s"] == "reject"
+    v = run_verdict(out)
+    assert v.accepted == (not (expected - {"1-2s"}))
+    if not v.accepted:
+        assert v.deciding_rule.startswith("westgard:")
+    h.close()
+
+
+def test_old_violation_does_not_reject_the_current_run(tmp_path):
+    h = _history(tmp_path, [3.5, 0.1, -0.2])
+    assert _violated(h.evaluate("6-TGN", "LQC", MEAN, SD)) == set()
+    # but evaluating that earlier run does
+    assert "1-3s" in _violated(h.evaluate("6-TGN", "LQC", MEAN, SD, run_id="R000"))
+
+
+def test_target_estimated_from_history_or_not_evaluated(tmp_path):
+    rng = np.random.default_rng(0)
+    h = _history(tmp_path, list(rng.normal(0, 1, 5)))
+    out = h.evaluate("6-TGN", "LQC")
+    assert len(out) == 1 and out[0].code == "WG_NO_TARGET" and out[0].severity == "warn"
+    h.close()
+    h = _history(tmp_path / "b", [*list(np.clip(rng.normal(0, 1, 25), -1.5, 1.5)), 6.0])
+    out = h.evaluate("6-TGN", "LQC")
+    assert "1-3s" in _violated(out)
+    assert "estimated from 25 prior values" in out[0].details["target_source"]
+    h.set_target("6-TGN", "LQC", MEAN, SD)
+    assert h.evaluate("6-TGN", "LQC")[0].details["target_source"] == "stored"
+
+
+def test_sqlite_persistence_schema_and_rerun_replaces(tmp_path):
+    p = tmp_path / "sub" / "hist.sqlite"
+    with QCHistory(p) as h:
+        h.add_run("R1", "2026-01-01T08:00", "6-TGN", "LQC", [101.0, 99.0])
+        h.add_run("R1", "2026-01-01T08:00", "6-TGN", "LQC", [102.0])  # re-processing replaces
+        h.add_run("R2", "2026-01-02T08:00", "6-TGN", "LQC", [98.0, float("nan")])
+    with QCHistory(p) as h:
+        assert [v for _, _, v in h.series("6-TGN", "LQC")] == [102.0, 98.0]
+    con = sqlite3.connect(p)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"qc_value", "qc_target"} <= tables
+    con.close()
+
+
+def test_levey_jennings_data(tmp_path):
+    h = _history(tmp_path, [0.0, 1.0, -2.0, 0.5])
+    lj = h.levey_jennings("6-TGN", "LQC", MEAN, SD)
+    assert lj["run_id"] == ["R000", "R001", "R002", "R003"]
+    assert lj["z"] == pytest.approx([0.0, 1.0, -2.0, 0.5])
+    assert lj["lines"]["+2sd"] == 110.0 and lj["lines"]["-3sd"] == 85.0
+    lj2 = h.levey_jennings("6-TGN", "LQC")
+    assert lj2["z"] == [None] * 4 and lj2["target_source"].startswith("series statistics")
+
+
+def test_default_history_path_is_beside_the_output(tmp_path):
+    assert default_history_path(tmp_path / "out") == (tmp_path / "qc_history.sqlite").resolve()
