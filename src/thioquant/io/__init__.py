@@ -25,6 +25,7 @@ READERS: dict[str, tuple[str, str]] = {
     "chemstation_csv": ("thioquant.io.vendor_text", "read_chemstation_csv"),
     "waters_arw": ("thioquant.io.vendor_text", "read_arw"),
     "agilent_d": ("thioquant.io.rainbow_io", "read_agilent"),
+    "agilent": ("thioquant.io.rainbow_io", "read_agilent"),
     "agilent_ch": ("thioquant.io.rainbow_io", "read_agilent"),
     "agilent_uv": ("thioquant.io.rainbow_io", "read_agilent"),
     "agilent_dx": ("thioquant.io.rainbow_io", "read_agilent"),
@@ -174,6 +175,12 @@ def __getattr__(name: str) -> Any:
         "write_delimited": "thioquant.io.delimited",
         "read_aia": "thioquant.io.aia",
         "write_aia": "thioquant.io.aia",
+        "read_agilent": "thioquant.io.rainbow_io",
+        "read_waters": "thioquant.io.rainbow_io",
+        "read_chromeleon": "thioquant.io.vendor_text",
+        "read_shimadzu": "thioquant.io.vendor_text",
+        "read_chemstation_csv": "thioquant.io.vendor_text",
+        "read_arw": "thioquant.io.vendor_text",
     }
     if name in lazy:
         return getattr(importlib.import_module(lazy[name]), name)

@@ -1,0 +1,359 @@
+"""Agilent ChemStation/OpenLab and Waters MassLynx binaries through rainbow-api.
+
+rainbow decodes the vendor binaries; this module turns its DataFiles into traces: one per
+single-channel file (``.ch``, Waters ``_CHROnnn.DAT``), and for a diode-array cube (``.uv``)
+one per requested wavelength, averaged over the requested bandwidth the way ChemStation
+builds a signal (``Sig=342,4`` is the mean of 340-344 nm).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from thioquant.errors import InputError
+from thioquant.io._common import channel_from_label, check_path, validate_xy
+from thioquant.model import Channel, Run, Trace
+
+_BW_AT = re.compile(r"@\s*(\d+(?:\.\d+)?)\s*nm", re.I)  # Waters "PDA Ch1 220nm@4.8nm"
+
+
+def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in meta.items():
+        if v is None or v == "":
+            continue
+        out[str(k)] = v.item() if isinstance(v, np.generic) else v
+    return out
+
+
+def _rb_error(path: Path, exc: BaseException) -> InputError:
+    msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    return InputError(f"rainbow could not decode this file ({msg})", path=path)
+
+
+def _single_channel(df: Any, stem: str, path: Path) -> Trace:
+    meta = _clean_meta(dict(df.metadata))
+    unit = str(meta.pop("unit", "") or "")
+    signal = str(meta.get("signal") or meta.get("description") or "")
+    if df.detector == "UV":
+        wl = meta.get("wavelength")
+        if wl is None:
+            lab = df.ylabels[0] if df.ylabels.size else ""
+            try:
+                wl = float(lab)
+            except (TypeError, ValueError):
+                wl = channel_from_label(signal).get("wavelength_nm")
+        bw = meta.get("bandwidth")
+        if bw is None:
+            m = _BW_AT.search(signal)
+            bw = float(m.group(1)) if m else None
+        ch = Channel(
+            kind="uv",
+            wavelength_nm=None if wl is None else float(wl),
+            bandwidth_nm=None if bw is None else float(bw),
+        )
+    else:
+        ch = Channel(kind="detector")
+    if df.detector:
+        meta["detector"] = df.detector
+    t = np.asarray(df.xlabels, dtype=float)
+    n = df.data.shape[0]
+    if t.size != n and t.size >= 2:
+        # rainbow sizes the time axis of double-delta (v181) files from the file length, which
+        # can be off by a few points; first and last times are right, so respace them.
+        meta["time_axis_note"] = f"time axis respaced to {n} points (rainbow gave {t.size})"
+        t = np.linspace(t[0], t[-1], n)
+    t, y = validate_xy(
+        t,
+        np.asarray(df.data[:, 0], dtype=float),
+        path=path,
+        name=stem,
+    )
+    return Trace(name=stem, time_min=t, signal=y, signal_unit=unit, channel=ch, metadata=meta)
+
+
+def _cube_traces(
+    df: Any, stem: str, path: Path, wavelengths: Sequence[float] | None, bandwidth_nm: float | None
+) -> list[Trace]:
+    meta = _clean_meta(dict(df.metadata))
+    unit = str(meta.pop("unit", "") or "")
+    try:
+        wls = np.asarray(df.ylabels, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError("diode-array file with non-numeric wavelength labels", path=path) from None
+    t = np.asarray(df.xlabels, dtype=float)
+    data = np.asarray(df.data, dtype=float)
+    out = []
+    if wavelengths is None:
+        for j, wl in enumerate(wls):
+            name = f"{stem} {wl:g} nm"
+            tt, yy = validate_xy(t, data[:, j], path=path, name=name)
+            out.append(
+                Trace(
+                    name=name,
+                    time_min=tt,
+                    signal=yy,
+                    signal_unit=unit,
+                    channel=Channel(kind="uv", wavelength_nm=float(wl)),
+                    metadata=meta,
+                )
+            )
+        return out
+    bw = 0.0 if bandwidth_nm is None else float(bandwidth_nm)
+    for wl in wavelengths:
+        wl = float(wl)
+        sel = np.abs(wls - wl) <= bw / 2 + 1e-9
+        if not sel.any():
+            raise InputError(
+                f"wavelength {wl:g} nm (bandwidth {bw:g}) not in the diode-array range "
+                f"{wls.min():g}-{wls.max():g} nm (step {np.median(np.diff(wls)):g} nm)",
+                path=path,
+            )
+        name = f"{stem} {wl:g} nm"
+        tt, yy = validate_xy(t, data[:, sel].mean(axis=1), path=path, name=name)
+        m = dict(meta, bandwidth_columns=int(sel.sum()))
+        out.append(
+            Trace(
+                name=name,
+                time_min=tt,
+                signal=yy,
+                signal_unit=unit,
+                channel=Channel(kind="uv", wavelength_nm=wl, bandwidth_nm=bw or None),
+                metadata=m,
+            )
+        )
+    return out
+
+
+def _ms_tic(df: Any, stem: str, path: Path) -> Trace:
+    t = np.asarray(df.xlabels, dtype=float)
+    y = np.asarray(df.data, dtype=float).sum(axis=1)
+    t, y = validate_xy(t, y, path=path, name=f"{stem} TIC")
+    return Trace(
+        name=f"{stem} TIC",
+        time_min=t,
+        signal=y,
+        signal_unit="counts",
+        channel=Channel(kind="tic"),
+        metadata=_clean_meta(dict(df.metadata)),
+    )
+
+
+def _traces_from(
+    datafiles: Sequence[Any],
+    path: Path,
+    wavelengths: Sequence[float] | None,
+    bandwidth_nm: float | None,
+) -> tuple[list[Trace], dict[str, Any]]:
+    traces: list[Trace] = []
+    notes: dict[str, Any] = {}
+    has_single_uv = any(df.detector == "UV" and df.data.shape[1] == 1 for df in datafiles)
+    for df in datafiles:
+        stem = Path(df.name).stem
+        if df.data.ndim != 2 or df.data.shape[0] == 0:
+            raise InputError(f"'{df.name}' holds no data points", path=path)
+        if df.detector == "MS":
+            traces.append(_ms_tic(df, stem, path))
+        elif df.data.shape[1] == 1:
+            traces.append(_single_channel(df, stem, path))
+        elif wavelengths is None and has_single_uv:
+            # A folder with ready-made signals: list the cube without expanding it.
+            wls = np.asarray(df.ylabels, dtype=float)
+            notes[f"{df.name}"] = (
+                f"diode-array spectra {wls.min():g}-{wls.max():g} nm, {wls.size} wavelengths; "
+                "pass wavelengths=[...] to extract traces"
+            )
+        else:
+            traces.append(_cube_traces(df, stem, path, wavelengths, bandwidth_nm))  # type: ignore[arg-type]
+    flat: list[Trace] = []
+    for tr in traces:
+        flat.extend(tr if isinstance(tr, list) else [tr])
+    return flat, notes
+
+
+def read_agilent(
+    path: str | Path,
+    *,
+    wavelengths: Sequence[float] | None = None,
+    bandwidth_nm: float | None = 4.0,
+) -> Run:
+    """Read an Agilent ``.D`` folder, a single ``.ch``/``.uv`` file or an OpenLab ``.dx`` archive.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder or file.
+    wavelengths : sequence of float, optional
+        Wavelengths (nm) to extract from diode-array spectra (``.uv``). Without it a lone
+        ``.uv`` file yields every wavelength it holds, and a folder lists its spectra in the
+        metadata next to its ready-made ``.ch`` signals.
+    bandwidth_nm : float, optional
+        Full width of the band averaged around each wavelength (ChemStation's ``Sig=342,4``);
+        ``None`` or 0 takes the single nearest recorded wavelength.
+
+    Returns
+    -------
+    Run
+        Traces named after their file (``DAD1A``, ``DAD1 342 nm``), time in minutes.
+    """
+    import rainbow as rb
+    from rainbow.agilent import chemstation as cs
+
+    p = check_path(path, allow_dir=True)
+    meta: dict[str, Any] = {}
+    try:
+        if p.is_dir() or p.suffix.lower() == ".dx" or _is_zip(p):
+            if p.is_dir():
+                dd = rb.read(str(p), format="agilent")
+            else:
+                from rainbow.agilent import openlab
+
+                dd = openlab.read(str(p))
+            datafiles = list(dd.datafiles)
+            meta.update(_clean_meta(dict(dd.metadata)))
+        else:
+            with p.open("rb") as fh:
+                head = fh.read(4)
+            version = head[1 : 1 + head[0]].decode("ascii", "replace") if head else ""
+            if p.suffix.lower() == ".uv" or version in ("131", "31"):
+                df = cs.parse_uv(str(p))
+            else:
+                df = cs.parse_ch(str(p))
+            if df is None and version in ("8", "81"):
+                return _read_ch81(p, version)
+            if df is None:
+                raise InputError(
+                    f"ChemStation file version '{version}' is not supported by rainbow "
+                    "(supported .ch: 30, 130, 179, 181; .uv: 131)",
+                    path=p,
+                )
+            datafiles = [df]
+    except InputError:
+        raise
+    except Exception as exc:  # rainbow raises bare Exception/AssertionError/struct.error
+        raise _rb_error(p, exc) from None
+    if not datafiles:
+        raise InputError("no chromatogram files (.ch, .uv, .ms) found", path=p)
+    traces, notes = _traces_from(datafiles, p, wavelengths, bandwidth_nm)
+    if notes:
+        meta["spectra"] = notes
+    if not traces:
+        raise InputError("no traces could be built from this folder", path=p)
+    return Run(traces=tuple(traces), source=str(p), format="agilent", metadata=meta)
+
+
+def _pascal(raw: bytes, offset: int) -> str:
+    n = raw[offset] if offset < len(raw) else 0
+    return raw[offset + 1 : offset + 1 + n].decode("latin-1", "replace").strip()
+
+
+def _read_ch81(p: Path, version: str) -> Run:
+    """ChemStation GC ``.ch`` version 8/81 (double-delta encoded), which rainbow does not read.
+
+    Header layout as documented by the Aston/entab projects: start and end times (float32,
+    ms) at 0x11A, data from 0x400. The file stores no scaling factor: values are raw
+    detector counts.
+    """
+    import struct
+
+    from rainbow.agilent.chemstation import decode_double_delta
+
+    raw = p.read_bytes()
+    if len(raw) < 0x402:
+        raise InputError(f"ChemStation v{version} file truncated before its data", path=p)
+    t0, t1 = struct.unpack(">ff", raw[0x11A:0x122])
+    try:
+        with p.open("rb") as fh:
+            y = np.asarray(decode_double_delta(fh, 0x400), dtype=float)
+    except struct.error:
+        raise InputError(f"ChemStation v{version} data block is truncated", path=p) from None
+    if y.size < 2 or not (math.isfinite(t0) and math.isfinite(t1)) or t1 <= t0:
+        raise InputError(f"ChemStation v{version} header has no usable time range", path=p)
+    t = np.linspace(t0, t1, y.size) / 60000.0
+    t, y = validate_xy(t, y, path=p, name=p.stem)
+    meta = {
+        "sample": _pascal(raw, 0x18),
+        "operator": _pascal(raw, 0x94),
+        "date": _pascal(raw, 0xB2),
+        "instrument": _pascal(raw, 0xD0),
+        "method": _pascal(raw, 0xE4),
+        "version": version,
+        "note": "v8/81 files carry no scaling factor: signal in raw detector counts",
+    }
+    meta = {k: v for k, v in meta.items() if v}
+    tr = Trace(name=p.stem, time_min=t, signal=y, signal_unit="counts", channel=Channel())
+    return Run(traces=(tr,), source=str(p), format="agilent", metadata=meta)
+
+
+def _is_zip(p: Path) -> bool:
+    with p.open("rb") as fh:
+        return fh.read(4) == b"PK\x03\x04"
+
+
+def read_waters(
+    path: str | Path,
+    *,
+    wavelengths: Sequence[float] | None = None,
+    bandwidth_nm: float | None = 4.0,
+) -> Run:
+    """Read a Waters MassLynx ``.raw`` folder: analog/PDA channels (``_CHROnnn.DAT``).
+
+    Falls back to the analog channels alone when the spectral functions (``_FUNCnnn``)
+    are missing or unreadable, as in exported subsets of a ``.raw`` folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.raw`` folder.
+    wavelengths, bandwidth_nm
+        As for :func:`read_agilent`, for a PDA spectral function.
+
+    Returns
+    -------
+    Run
+        One trace per channel; PDA channels as ``kind="uv"`` with the wavelength and
+        bandwidth from the channel name (``PDA Ch1 220nm@4.8nm``).
+    """
+    import rainbow as rb
+    from rainbow.waters import masslynx
+
+    p = check_path(path, allow_dir=True)
+    if not p.is_dir():
+        raise InputError("a Waters .raw run is a folder, not a file", path=p)
+    meta: dict[str, Any] = {}
+    try:
+        try:
+            dd = rb.read(str(p), format="waters")
+            datafiles = list(dd.datafiles)
+            meta.update(_clean_meta(dict(dd.metadata)))
+        except Exception:
+            datafiles = list(masslynx.parse_analog(str(p)))
+            meta.update(_clean_meta(masslynx.parse_metadata(str(p))))
+            meta["note"] = "spectral functions (_FUNC*) missing or unreadable: analog channels only"
+    except Exception as exc:
+        raise _rb_error(p, exc) from None
+    if not datafiles:
+        raise InputError("no chromatogram channels found in the .raw folder", path=p)
+    traces, notes = _traces_from(datafiles, p, wavelengths, bandwidth_nm)
+    if notes:
+        meta["spectra"] = notes
+    # Waters states PDA wavelengths only in the channel name
+    fixed = []
+    for tr in traces:
+        if tr.channel.kind == "uv" and tr.channel.wavelength_nm is None:
+            guess = channel_from_label(str(tr.metadata.get("signal", "")))
+            m = _BW_AT.search(str(tr.metadata.get("signal", "")))
+            wl = guess.get("wavelength_nm")
+            bw = float(m.group(1)) if m else tr.channel.bandwidth_nm
+            if wl is not None and math.isfinite(wl):
+                from dataclasses import replace
+
+                tr = replace(tr, channel=Channel(kind="uv", wavelength_nm=wl, bandwidth_nm=bw))
+        fixed.append(tr)
+    return Run(traces=tuple(fixed), source=str(p), format="waters_raw", metadata=meta)
