@@ -126,6 +126,25 @@ def _safe_cut(head: bytes) -> int:
     return n - (n % 2) if head[:2] in (b"\xff\xfe", b"\xfe\xff") else n
 
 
+# Options that only some readers use; others ignore them, so a pipeline can pass the same
+# options (e.g. the method's wavelengths) whatever format each injection comes in.
+_SHARED_OPTIONS = frozenset({"wavelengths", "bandwidth_nm", "xic", "time_unit", "status_traces"})
+
+
+def _options_for(reader: Any, fmt: str, options: dict[str, Any], path: Path) -> dict[str, Any]:
+    import inspect
+
+    accepted = set(inspect.signature(reader).parameters)
+    unknown = set(options) - accepted - _SHARED_OPTIONS
+    if unknown:
+        raise InputError(
+            f"option(s) {sorted(unknown)} not understood by the {fmt} reader "
+            f"(it takes {sorted(accepted - {'path'}) or 'no options'})",
+            path=path,
+        )
+    return {k: v for k, v in options.items() if k in accepted}
+
+
 def read_run(path: str | Path, *, format: str | None = None, **options: Any) -> Run:
     """Read one injection from any supported file or folder.
 
@@ -155,12 +174,7 @@ def read_run(path: str | Path, *, format: str | None = None, **options: Any) -> 
         reader = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError):
         raise InputError(f"no reader available yet for format '{fmt}'", path=p) from None
-    try:
-        run = reader(p, **options)
-    except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise InputError(f"option not understood by the {fmt} reader: {exc}", path=p) from None
-        raise
+    run = reader(p, **_options_for(reader, fmt, options, p))
     from dataclasses import replace
 
     return replace(run, source=str(p), sha256=file_sha256(p), format=fmt)
