@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from thioquant import flags
 from thioquant.assay import interpret as it
@@ -481,3 +483,48 @@ def test_cli_errors():
     assert isinstance(out.exception, MethodError)
     out = CliRunner().invoke(cli, ["interpret", "--tgn", "300"])
     assert out.exit_code != 0
+
+
+# --- intervals and completeness ----------------------------------------------------------------
+
+
+def test_interval_spanning_cutoff_noted_without_changing_category():
+    res = it.interpret(240, 3000, tgn_interval=(220, 260))
+    assert res.category == "therapeutic"
+    assert any("spans the 235 cut-off" in n for n in res.notes)
+    assert not it.interpret(300, 3000, tgn_interval=(280, 320)).notes
+    res = it.interpret(300, 5600, mmp_interval=(5200, 6000))
+    assert any("6-MMP" in n and "5700" in n for n in res.notes)
+
+
+def test_rows_carry_intervals():
+    r = [Result(sample_id="S", sample_type="sample", analyte="6-TG", reported=240.0,
+                reported_low=220.0, reported_high=260.0),
+         Result(sample_id="S", sample_type="sample", analyte="6-MMP", reported=1000.0)]
+    row = it.interpretation_rows(r)[0]
+    assert "spans the 235 cut-off" in row["notes"]
+
+
+@given(
+    st.one_of(st.none(), st.floats(0, 5000)),
+    st.one_of(st.none(), st.floats(0, 50_000)),
+    st.sampled_from(["default", "prometheus", "aga2017", "ratio20"]),
+)
+def test_every_pair_gets_a_category(tgn, mmp, name):
+    res = it.interpret(tgn, mmp, profile=PROFILES[name])
+    assert res.category in it.CATEGORIES and res.comment
+    if tgn is not None and mmp is not None and tgn > 0:
+        assert res.ratio == pytest.approx(mmp / tgn)
+
+
+PROFILES = {n: it.load_profile(n) for n in it.list_profiles()}
+
+
+def test_rows_explain_unreportable_results():
+    r = [Result(sample_id="S", sample_type="unknown", analyte="6-TG", reported=math.nan, flags=("ABOVE_ULOQ",)),
+         Result(sample_id="S", sample_type="unknown", analyte="6-MMP", reported=1000.0)]
+    row = it.interpretation_rows(r)[0]
+    assert row["category"] == "not_interpretable"
+    assert "6-TGN not reportable" in row["notes"] and "dilute and rerun" in row["notes"]
+    row = it.interpretation_rows(r[1:])[0]
+    assert "no result for this analyte" in row["notes"]

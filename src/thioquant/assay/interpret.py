@@ -17,6 +17,7 @@ as 235 when rounded to an integer.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import math
@@ -743,6 +744,8 @@ def interpret(
     mmp_detected: bool = True,
     context: ClinicalContext | None = None,
     method_family: str | None = None,
+    tgn_interval: tuple[float, float] | None = None,
+    mmp_interval: tuple[float, float] | None = None,
 ) -> Interpretation:
     """Interpret a 6-TGN / 6-MMP pair (pmol/8x10^8 RBC) with a profile.
 
@@ -761,6 +764,10 @@ def interpret(
         Family of the assay that produced the results; when given and not among the profile's
         ``method_families`` the pair is not interpreted (category ``not_comparable``). Convert
         first with :func:`thioquant.assay.normalise.convert_family` and an explicit factor.
+    tgn_interval, mmp_interval : (float, float), optional
+        Uncertainty intervals of the results (from
+        :func:`thioquant.assay.normalise.normalised_interval`); when one spans a cut-off a note
+        says so. They never change the category, which uses the results themselves.
 
     Returns
     -------
@@ -785,6 +792,8 @@ def interpret(
         flags.append(FLAG_NOT_INTERPRETED)
     else:
         category, comment = _classify(t, m, ratio, prof, notes, flags)
+        _interval_notes(t, tgn_interval, "6-TGN", (prof.tgn_low, prof.tgn_high, prof.tgn_very_high), notes)
+        _interval_notes(m, mmp_interval, "6-MMP", (prof.mmp_high,), notes)
 
     dose_band = _context_notes(context, prof, notes, flags) if context is not None else None
     return Interpretation(
@@ -792,6 +801,24 @@ def interpret(
         flags=tuple(dict.fromkeys(flags)), profile=prof.name, dose_band=dose_band,
         method_family=fam, tgn_detected=t_det, mmp_detected=m_det,
     )
+
+
+def _interval_notes(
+    value: float | None, interval: tuple[float, float] | None, label: str,
+    cutoffs: Sequence[float], notes: list[str],
+) -> None:
+    if value is None or interval is None:
+        return
+    lo, hi = (float(x) for x in interval)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return
+    spanned = [c for c in cutoffs if lo < c < hi]
+    if spanned:
+        notes.append(
+            f"{label} uncertainty interval {lo:.0f}-{hi:.0f} spans the "
+            f"{', '.join(f'{c:g}' for c in spanned)} cut-off: the classification near this limit is "
+            "uncertain; a repeat measurement may help."
+        )
 
 
 def _family_value(value: str) -> str:
@@ -1082,6 +1109,11 @@ def interpretation_rows(
         except (TypeError, ValueError):
             val = math.nan
         g[role].append((val, not (rflags & UNDETECTED_FLAGS)))
+        if not math.isfinite(val) and not (rflags & UNDETECTED_FLAGS):
+            g.setdefault(f"{role}_why", []).extend(sorted(rflags))
+        lo, hi = _get(r, "reported_low", math.nan), _get(r, "reported_high", math.nan)
+        with contextlib.suppress(TypeError, ValueError):
+            g.setdefault(f"{role}_iv", []).append((float(lo), float(hi)))
         g["fam"] = g["fam"] or str(_get(r, "method_family", "") or "")
 
     rows = []
@@ -1102,9 +1134,25 @@ def interpretation_rows(
         if contexts:
             ctx = contexts.get(sid) or (contexts.get(pid) if pid else None)
         fam = g["fam"] or method_family
+        ivs = {}
+        for role in ("tgn", "mmp"):
+            finite = [iv for iv in g.get(f"{role}_iv", []) if all(math.isfinite(x) for x in iv)]
+            # with replicates, the widest envelope of the replicate intervals is used
+            ivs[role] = (min(a for a, _ in finite), max(b for _, b in finite)) if finite else None
         interp = interpret(args["tgn"], args["mmp"], profile=prof, tgn_detected=args["tgn_detected"],
-                           mmp_detected=args["mmp_detected"], context=ctx, method_family=fam)
-        rows.append(interpretation_row(interp, patient_id=pid or sid, sample_id=sid))
+                           mmp_detected=args["mmp_detected"], context=ctx, method_family=fam,
+                           tgn_interval=ivs["tgn"], mmp_interval=ivs["mmp"])
+        row = interpretation_row(interp, patient_id=pid or sid, sample_id=sid)
+        why = []
+        for role, label in (("tgn", "6-TGN"), ("mmp", "6-MMP")):
+            if args[f"{role}_detected"] and args[role] is not None and math.isnan(args[role]):
+                codes = list(dict.fromkeys(g.get(f"{role}_why", [])))
+                reason = f" ({_flags.describe(codes)})" if codes else (
+                    " (no result for this analyte)" if not g[role] else "")
+                why.append(f"{label} not reportable{reason}.")
+        if why:
+            row["notes"] = " | ".join([*why, *([row["notes"]] if row["notes"] else [])])
+        rows.append(row)
     return rows
 
 
