@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from thioquant.assay.method import Compound, Method, find_method_file, load_method
 from thioquant.assay.worklist import Worklist, WorklistEntry, read_worklist
@@ -295,7 +293,7 @@ def _quantify_measurements(
 ) -> tuple[list[Result], dict[str, Any], list[str]]:
     from thioquant.assay import normalise
     from thioquant.calibration import accept_calibration
-    from thioquant.calibration.limits import inverse_interval
+    from thioquant.calibration.interval import inverse_interval
 
     cs = m.calibration
     results: list[Result] = []
@@ -413,21 +411,19 @@ def _normalise(
     return float(value), float(low), float(high)
 
 
-def _interpret(m: Method, entries: Sequence[WorklistEntry], results: Sequence[Result]) -> list[Any]:
-    """One interpretation per patient sample (needs the assay interpretation layer)."""
-    from thioquant.assay.interpret import interpret_batch
+def _interpret(m: Method, entries: Sequence[WorklistEntry], results: Sequence[Result]) -> list[dict[str, str]]:
+    """Rows of ``interpretation.csv``: one per patient sample, with its clinical context."""
+    from thioquant.assay.interpret import ClinicalContext, interpretation_rows
 
-    return interpret_batch(m, entries, results)
-
-
-def with_flags(result: Result, *codes: str) -> Result:
-    """A copy of ``result`` with extra flag codes (order kept, no duplicates)."""
-    return replace(result, flags=tuple(dict.fromkeys((*result.flags, *codes))))
-
-
-def load_results_truth_table(results: Sequence[Result]) -> dict[tuple[str, str], Result]:
-    """Index results by (sample_id, analyte)."""
-    return {(r.sample_id, r.analyte): r for r in results}
+    contexts = {}
+    for e in entries:
+        if e.sample_type == "unknown" and e.extra:
+            try:
+                contexts[e.sample_id] = ClinicalContext.from_row(e.extra)
+            except InputError:
+                contexts[e.sample_id] = ClinicalContext()
+    return interpretation_rows(results, profile=m.interpretation_profile, contexts=contexts,
+                               method_family=m.family)
 
 
-__all__ = ["BatchResult", "InjectionMeasurement", "measure_injection", "quantify", "np"]
+__all__ = ["BatchResult", "InjectionMeasurement", "measure_injection", "quantify"]

@@ -56,8 +56,6 @@ class Compound:
     molar_mass_g_mol: float | None = None
     recovery: float = 1.0
     select: str = "nearest"
-    rt_tolerance_pct: float = 2.5
-    ion_ratio_tolerance_pct: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -217,7 +215,7 @@ def _channel(ck: _Checker, d: Any, key: str) -> ChannelSpec:
 
 _COMPOUND_KEYS = {
     "name", "channel", "rt_min", "window_min", "internal_standard", "qualifier", "reports_as",
-    "molar_mass_g_mol", "recovery", "select", "rt_tolerance_pct", "ion_ratio_tolerance_pct",
+    "molar_mass_g_mol", "recovery", "select",
 }
 
 
@@ -238,10 +236,6 @@ def _compound(ck: _Checker, d: Any, key: str) -> Compound:
         molar_mass_g_mol=ck.number(d, f"{key}.molar_mass_g_mol", None, lo=1, hi=5000),
         recovery=ck.number(d, f"{key}.recovery", 1.0, lo=0.05, hi=2.0),
         select=ck.choice(d, f"{key}.select", SELECT, "nearest"),
-        rt_tolerance_pct=ck.number(d, f"{key}.rt_tolerance_pct", 2.5, lo=0, hi=50, strict_lo=True),
-        ion_ratio_tolerance_pct=ck.number(
-            d, f"{key}.ion_ratio_tolerance_pct", 20.0, lo=0, hi=100, strict_lo=True
-        ),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 import click
@@ -66,3 +67,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: no traceback reaches the user
+        if os.environ.get("THIOQUANT_DEBUG"):
+            raise
+        click.secho(
+            f"internal error: {type(exc).__name__}: {exc} (set THIOQUANT_DEBUG=1 for the traceback "
+            "and please report it)",
+            fg="red", err=True,
+        )
+        sys.exit(70)

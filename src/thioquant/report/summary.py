@@ -52,8 +52,8 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
         lines.append(f"  {'sample':8s} {'6-TGN':>8s} {'6-MMPN':>8s} {'ratio':>6s}  category")
         for it in batch.interpretations:
             lines.append(
-                f"  {it.sample_id:8s} {_text(it.tgn_text):>8s} {_text(it.mmp_text):>8s} "
-                f"{_num(it.ratio, 3):>6s}  {it.category}"
+                f"  {it['sample_id']:8s} {it['tgn_pmol_8e8']:>8s} {it['mmp_pmol_8e8']:>8s} "
+                f"{it['ratio']:>6s}  {it['category']}"
             )
     n_msg = len(batch.messages)
     if n_msg:
@@ -61,7 +61,3 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
     if out_dir is not None:
         lines.append(f"Results written to {out_dir}")
     return "\n".join(lines)
-
-
-def _text(v: Any) -> str:
-    return v if isinstance(v, str) else _num(v)

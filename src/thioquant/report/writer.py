@@ -29,10 +29,10 @@ def write_outputs(batch: Any, out_dir: str | Path, *, force: bool = False) -> Pa
         ]
         (stage / "qc.csv").write_text(table_csv(qc_rows, QC_COLUMNS), encoding="utf-8", newline="")
         if batch.interpretations:
-            from thioquant.assay.interpret import interpretation_csv
+            from thioquant.assay.interpret import INTERPRETATION_COLUMNS
 
             (stage / "interpretation.csv").write_text(
-                interpretation_csv(batch.interpretations), encoding="utf-8", newline=""
+                table_csv(batch.interpretations, INTERPRETATION_COLUMNS), encoding="utf-8", newline=""
             )
         (stage / "messages.txt").write_text("".join(f"{m}\n" for m in batch.messages), encoding="utf-8")
     return out

@@ -1,0 +1,223 @@
+"""Apply the run-QC rules of :mod:`thioquant.qc.rules` to a quantified batch.
+
+This is the glue between the pipeline's per-injection results and the pure rule functions: it
+picks the right injections for each rule (QCs, the blank after the highest calibrator, blanks
+and zeros, calibrators as reference), adds each rule's flags to the affected rows and returns
+the outcomes and the run verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from thioquant.errors import MethodError
+from thioquant.model import Result
+from thioquant.qc.rules import (
+    RuleOutcome,
+    Verdict,
+    blank_interference,
+    calibration_rule,
+    carryover,
+    ion_ratio_check,
+    is_cv_rule,
+    is_response,
+    qc_acceptance,
+    rt_check,
+    run_verdict,
+)
+from thioquant.qc.settings import QCSettings
+
+
+def _area(v: float) -> float:
+    return v if math.isfinite(v) else 0.0
+
+
+def evaluate_run(
+    method: Any,
+    entries: Sequence[Any],
+    measurements: Sequence[Any],
+    results: Sequence[Result],
+    calibrations: Mapping[str, Any],
+    *,
+    history: Any | None = None,
+    run_id: str | None = None,
+) -> tuple[list[Result], list[RuleOutcome], Verdict]:
+    """Run every QC rule of the method on a quantified batch.
+
+    Returns the results with QC flags added, the rule outcomes, and the verdict.
+    """
+    settings = QCSettings.from_dict(dict(method.qc))
+    by_key = {(r.sample_id, r.analyte): r for r in results}
+    extra: dict[tuple[str, str], list[str]] = {}
+    outcomes: list[Any] = []
+    order = list(entries)
+    ids = [e.sample_id for e in order]
+    types = np.array([e.sample_type for e in order])
+    usable = np.array([e.usable for e in order])
+
+    def add_flags(analyte: str, check: Any) -> None:
+        for sid, fl in zip(ids, check.flags, strict=True):
+            if fl:
+                extra.setdefault((sid, analyte), []).extend(fl)
+
+    for analyte in method.analytes:
+        name = analyte.name
+        s = settings.for_analyte(name)
+        sev = s.severity
+        rows = [by_key[(sid, name)] for sid in ids]
+        oc = calibrations.get(name)
+        if oc is None:
+            outcomes.append(RuleOutcome("calibration", "CAL_FAIL", False, "reject",
+                                        f"{name}: no calibration could be fitted", {"analyte": name}))
+            continue
+        cal_out = calibration_rule(oc, severity=sev.get("calibration", "reject"))
+        outcomes.append(_tag(cal_out, name))
+
+        # QC accuracy (ICH M10): the LLOQ QC level gets the LLOQ tolerance.
+        by_level: dict[str, list[float]] = {}
+        level_tol: dict[str, float] = {}
+        lloq_nominal = min(v[name] for v in method.calibrators.values() if name in v)
+        for r, e in zip(rows, order, strict=True):
+            if e.sample_type == "qc" and e.usable:
+                by_level.setdefault(e.level, []).append(r.accuracy_pct)
+                if math.isclose(r.nominal, lloq_nominal, rel_tol=1e-9):
+                    level_tol[e.level] = s.qc_lloq_tolerance_pct
+        if by_level:
+            qc_out = qc_acceptance(
+                by_level, tolerance_pct=s.qc_tolerance_pct, min_fraction=s.qc_min_fraction,
+                min_level_fraction=s.qc_min_level_fraction, level_tolerance_pct=level_tol,
+                severity=sev.get("qc", "reject"),
+            )
+            outcomes.append(_tag(qc_out, name))
+            for r, e in zip(rows, order, strict=True):
+                if e.sample_type == "qc":
+                    tol = level_tol.get(e.level, s.qc_tolerance_pct)
+                    if not (math.isfinite(r.accuracy_pct) and abs(r.accuracy_pct - 100.0) <= tol):
+                        extra.setdefault((r.sample_id, name), []).append("QC_FAIL")
+
+        # LLOQ response (analyte area) from the calibrators at the lowest included level.
+        lloq_areas = [r.area for r, e in zip(rows, order, strict=True)
+                      if e.sample_type == "calibrator" and math.isclose(r.nominal, oc.lloq, rel_tol=1e-9)
+                      and math.isfinite(r.area)]
+        lloq_area = float(np.mean(lloq_areas)) if lloq_areas else math.nan
+        is_ref = np.array([r.is_area for r, e in zip(rows, order, strict=True)
+                           if e.sample_type in ("calibrator", "qc") and math.isfinite(r.is_area)])
+        mean_is = float(is_ref.mean()) if is_ref.size else None
+        has_is = analyte.internal_standard is not None and mean_is is not None
+
+        # Carry-over: the blank(s) injected right after the highest calibrator.
+        cal_idx = [i for i, e in enumerate(order) if e.sample_type == "calibrator" and usable[i]]
+        if cal_idx and math.isfinite(lloq_area):
+            top = max(cal_idx, key=lambda i: rows[i].nominal if math.isfinite(rows[i].nominal) else -1)
+            after = []
+            for j in range(top + 1, len(order)):
+                if order[j].sample_type != "blank":
+                    break
+                after.append(j)
+            if after:
+                co = carryover(
+                    [_area(rows[j].area) for j in after], lloq_area,
+                    blank_is=[_area(rows[j].is_area) for j in after] if has_is else None,
+                    mean_is=mean_is if has_is else None,
+                    limit_pct=s.carryover_limit_pct, is_limit_pct=s.carryover_is_limit_pct,
+                    severity=sev.get("carryover", "reject"),
+                )
+                outcomes.append(_tag(co, name))
+                if not co.passed:
+                    for j in after:
+                        extra.setdefault((ids[j], name), []).append("CARRYOVER")
+
+            # Interference in the other blanks and zeros (IS judged in blanks only).
+            blanks = [i for i, e in enumerate(order)
+                      if e.sample_type in ("blank", "zero") and usable[i] and i not in after]
+            if blanks:
+                bi = blank_interference(
+                    [_area(rows[i].area) for i in blanks], lloq_area,
+                    blank_is=[(_area(rows[i].is_area) if order[i].sample_type == "blank" else None)
+                              for i in blanks] if has_is else None,
+                    mean_is=mean_is if has_is else None,
+                    limit_pct=s.interference_limit_pct, is_limit_pct=s.interference_is_limit_pct,
+                    names=[ids[i] for i in blanks], severity=sev.get("interference", "reject"),
+                )
+                outcomes.append(_tag(bi, name))
+                if not bi.passed:
+                    for i in blanks:
+                        area_pct = 100 * _area(rows[i].area) / lloq_area
+                        if area_pct > s.interference_limit_pct:
+                            extra.setdefault((ids[i], name), []).append("INTERFERENCE")
+
+        ref_mask = np.isin(types, ["calibrator", "qc"]) & usable
+        if has_is:
+            chk = is_response([r.is_area if types[i] != "blank" else math.nan for i, r in enumerate(rows)],
+                              ref_mask, band=s.is_band_pct, names=ids, severity=sev.get("is_response", "warn"))
+            outcomes.append(_tag(chk.outcome, name))
+            add_flags(name, chk)
+            outcomes.append(_tag(is_cv_rule(chk.cv_pct, s.is_cv_limit_pct, severity=sev.get("is_cv", "warn")), name))
+
+        cal_mask = (types == "calibrator") & usable
+        rts = [r.rt_min for r in rows]
+        try:
+            chk = rt_check(rts, cal_mask, s.rt_tolerance_pct, names=ids, severity=sev.get("rt", "warn"))
+            outcomes.append(_tag(chk.outcome, name))
+            add_flags(name, chk)
+        except MethodError:
+            pass  # no calibrator peak: the calibration rule already fails
+
+        if analyte.qualifier is not None:
+            quant, qual = [], []
+            for m in measurements:
+                pq = m.peaks.get(name) if not m.error else None
+                pl = m.peaks.get(f"{name} qualifier") if not m.error else None
+                quant.append(pq.area if pq is not None else math.nan)
+                qual.append(pl.area if pl is not None else math.nan)
+            try:
+                chk = ion_ratio_check(quant, qual, cal_mask, s.ion_ratio_tolerance_pct, names=ids,
+                                      severity=sev.get("ion_ratio", "warn"))
+                outcomes.append(_tag(chk.outcome, name))
+                add_flags(name, chk)
+            except MethodError:
+                pass
+
+    if history is not None:
+        outcomes += _westgard(history, method, results, settings, run_id)
+
+    verdict = run_verdict(outcomes)
+    out: list[Result] = []
+    for r in results:
+        fl = list(r.flags) + extra.get((r.sample_id, r.analyte), [])
+        if not verdict.accepted and r.sample_type == "unknown":
+            fl.append("RUN_INVALID")
+        out.append(replace(r, flags=tuple(dict.fromkeys(fl))) if fl != list(r.flags) else r)
+    return out, [o.outcome if hasattr(o, "outcome") else o for o in outcomes], verdict
+
+
+def _tag(outcome: RuleOutcome, analyte: str) -> RuleOutcome:
+    """Name the analyte in an outcome's message and details."""
+    details = dict(outcome.details or {})
+    details["analyte"] = analyte
+    msg = outcome.message if outcome.message.startswith(analyte) else f"{analyte}: {outcome.message}"
+    return replace(outcome, message=msg, details=details)
+
+
+def _westgard(history: Any, method: Any, results: Sequence[Result], settings: QCSettings,
+              run_id: str | None) -> list[RuleOutcome]:
+    """Add this run's QC values to the history, then evaluate the multirules per analyte and level."""
+    import datetime as _dt
+
+    stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    rid = run_id or stamp
+    values: dict[tuple[str, str], list[float]] = {}
+    for r in results:
+        if r.sample_type == "qc" and math.isfinite(r.conc):
+            values.setdefault((r.analyte, r.level), []).append(r.conc)
+    outs: list[RuleOutcome] = []
+    for (analyte, level), vals in sorted(values.items()):
+        history.add_run(rid, stamp, analyte, level, vals)
+        for o in history.evaluate(analyte, level):
+            outs.append(_tag(o, analyte))
+    return outs
