@@ -234,6 +234,7 @@ def read_agilent(
                     path=p,
                 )
             datafiles = [df]
+            meta.update({k: v for k, v in _clean_meta(dict(df.metadata)).items() if k != "unit"})
     except InputError:
         raise
     except Exception as exc:  # rainbow raises bare Exception/AssertionError/struct.error
