@@ -1,1 +1,25 @@
-"""peaks stage."""
+"""Peak engine: detection, integration, noise, metrics and EMG deconvolution.
+
+Public API (Trace level): :func:`find_target`, :func:`find_peaks`, :func:`integrate`,
+:func:`measure_noise`, :func:`read_overrides`. Array-level building blocks live in
+:mod:`thioquant.peaks.core` (detection, integration, metrics), :mod:`thioquant.peaks.emg`
+(EMG model and fit) and :mod:`thioquant.peaks.settings` (validated settings).
+"""
+
+from __future__ import annotations
+
+from thioquant.peaks.api import find_peaks, find_target, global_baseline, integrate, measure_noise
+from thioquant.peaks.overrides import Override, read_overrides
+from thioquant.peaks.settings import PeakSettings, make_settings
+
+__all__ = [
+    "Override",
+    "PeakSettings",
+    "find_peaks",
+    "find_target",
+    "global_baseline",
+    "integrate",
+    "make_settings",
+    "measure_noise",
+    "read_overrides",
+]

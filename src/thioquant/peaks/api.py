@@ -1,0 +1,550 @@
+"""Trace-level peak functions: :func:`find_target`, :func:`find_peaks`, :func:`integrate`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from thioquant import flags as _flags
+from thioquant.errors import InputError, MethodError
+from thioquant.model import Peak, Trace
+from thioquant.peaks import core
+from thioquant.peaks.settings import SELECT, PeakSettings, make_settings
+
+NAN = math.nan
+
+_flags.register("FIT_FAILED", "peak model fit did not converge; area from the fused-peak rule")
+
+_FALLBACK_P2P = 6.0  # peak-to-peak noise ~ 6 SD when no noise window is usable
+
+
+def _check_trace(trace: Any) -> Trace:
+    if not isinstance(trace, Trace):
+        raise InputError(f"expected a thioquant Trace, got {type(trace).__name__}")
+    return trace
+
+
+def _finite(name: str, value: Any, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise MethodError(f"'{name}' must be a number, got {value!r}", key=name)
+    v = float(value)
+    if not math.isfinite(v) or (positive and v <= 0):
+        raise MethodError(f"'{name}' must be a finite{' positive' if positive else ''} number, "
+                          f"got {value!r}", key=name)
+    return v
+
+
+def _global_baseline(t: np.ndarray, y: np.ndarray, cfg: PeakSettings, w50_pts: float) -> np.ndarray:
+    """Global baseline of (t, y) with pybaselines (``arpls``, ``asls``, ``snip``) or zeros."""
+    if cfg.baseline == "none":
+        return np.zeros_like(y)
+    return global_baseline(t, y, method=cfg.baseline, lam=cfg.baseline_lam, width_points=w50_pts)
+
+
+def global_baseline(
+    t: np.ndarray,
+    y: np.ndarray,
+    *,
+    method: str = "arpls",
+    lam: float | None = None,
+    width_points: float = 20.0,
+) -> np.ndarray:
+    """Global baseline of a signal with pybaselines.
+
+    Parameters
+    ----------
+    t, y : ndarray
+        Time (minutes) and signal.
+    method : {"arpls", "asls", "snip"}
+        pybaselines algorithm.
+    lam : float, optional
+        Whittaker smoothness for arPLS / asLS. Default ``(2 * width_points) ** 4`` scaled so the
+        baseline is stiff on the scale of a few peak widths whatever the sampling rate.
+    width_points : float
+        Typical half-height width of a peak, in points (sets the default ``lam`` and SNIP's
+        half-window, ``3 * width_points``).
+
+    Returns
+    -------
+    ndarray
+        The baseline, same length as ``y``.
+    """
+    from pybaselines import Baseline
+
+    y = np.asarray(y, dtype=float)
+    fitter = Baseline(x_data=np.asarray(t, dtype=float))
+    w = max(2.0, float(width_points))
+    try:
+        if method == "arpls":
+            bl, _ = fitter.arpls(y, lam=lam if lam is not None else (2.0 * w) ** 4 * 10.0)
+        elif method == "asls":
+            bl, _ = fitter.asls(y, lam=lam if lam is not None else (2.0 * w) ** 4 * 10.0, p=0.01)
+        elif method == "snip":
+            hw = int(max(2, min(3.0 * w, (y.size - 1) // 2)))
+            bl, _ = fitter.snip(y, max_half_window=hw, decreasing=True,
+                                  smooth_half_window=int(max(1, w // 2)))
+        else:
+            raise MethodError(f"unknown global baseline '{method}'; use arpls, asls or snip",
+                              key="baseline")
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise InputError(f"global baseline '{method}' failed on this trace: {exc}") from exc
+    bl = np.asarray(bl, dtype=float)
+    # lower-envelope methods sit under the noise: lift them by the median residual of the
+    # points that are baseline (residual within 3 noise SD)
+    r = y - bl
+    sig = core.robust_sigma(y)
+    base_pts = r[np.abs(r) < 3.0 * sig]
+    if base_pts.size > 10:
+        bl = bl + float(np.median(base_pts))
+    return bl
+
+
+# --------------------------------------------------------------------------------------------
+# RawPeak -> Peak
+# --------------------------------------------------------------------------------------------
+
+
+def _noise_for(reg: core.Region, rt: float, w50: float, cfg: PeakSettings,
+               noise: float | None) -> float:
+    if noise is not None:
+        return float(noise)
+    width = cfg.noise_window * (w50 if w50 > 0 and math.isfinite(w50) else reg.w50_pts * reg.dt)
+    yw = reg.y - reg.gbl if reg.gbl is not None else reg.y
+    h = core.window_noise(reg.t, yw, rt, width, method=cfg.noise_method, exclude=reg.in_peak)
+    if not math.isfinite(h):
+        h = reg.sigma * (_FALLBACK_P2P if cfg.noise_method == "p2p" else 1.0)
+    return h
+
+
+def _measure(reg: core.Region, rp: core.RawPeak) -> core.Shape:
+    st, en = rp.start, rp.end
+    tt = reg.t[st : en + 1]
+    yc = reg.y[st : en + 1] - rp.baseline
+    s_abs = reg.s + reg.gbl if reg.gbl is not None else reg.s
+    ys = s_abs[st : en + 1] - rp.baseline
+    return core.shape(tt, yc, ys)
+
+
+def _saturated(y: np.ndarray, i: int) -> bool:
+    v = y[i]
+    tol = 1e-9 * max(1.0, abs(v))
+    lo = i
+    while lo > 0 and abs(y[lo - 1] - v) <= tol and i - lo < 3:
+        lo -= 1
+    hi = i
+    while hi < y.size - 1 and abs(y[hi + 1] - v) <= tol and hi - i < 3:
+        hi += 1
+    return hi - lo + 1 >= 3
+
+
+def _points_across(t: np.ndarray, rp: core.RawPeak, shp: core.Shape) -> int:
+    """Samples inside the width at 5 % height (start to end when that width is unknown)."""
+    if math.isfinite(shp.w05):
+        t0 = shp.rt - shp.front05
+        a, b = np.searchsorted(t, [t0, t0 + shp.w05])
+        return int(b - a)
+    return rp.end - rp.start + 1
+
+
+def _to_peak(
+    reg: core.Region,
+    rp: core.RawPeak,
+    name: str,
+    cfg: PeakSettings,
+    noise: float | None,
+    shp: core.Shape | None = None,
+    prev: tuple[float, core.Shape] | None = None,
+    sign: float = 1.0,
+) -> Peak:
+    shp = shp or _measure(reg, rp)
+    h = _noise_for(reg, shp.rt, shp.w50, cfg, noise)
+    sn = core.signal_to_noise(shp.height, h, cfg.noise_method)
+    fl: list[str] = []
+    if rp.fused:
+        fl.append("FUSED")
+    fl.extend(rp.flags)
+    if rp.edge:
+        fl.append("EDGE")
+    if _saturated(reg.y * sign, rp.start + shp.apex_index):
+        fl.append("SATURATED")
+    npts = _points_across(reg.t, rp, shp)
+    if npts < cfg.min_points:
+        fl.append("FEW_POINTS")
+    if not (sn >= cfg.sn_min):
+        fl.append("LOW_SN")
+    if sign < 0:
+        fl.append("NEGATIVE")
+    rs_usp = rs_tan = NAN
+    if prev is not None:
+        prt, pshp = prev
+        rs_usp = 1.18 * (shp.rt - prt) / (shp.w50 + pshp.w50)
+        rs_tan = 2.0 * (shp.rt - prt) / (shp.w_tangent + pshp.w_tangent)
+    with np.errstate(all="ignore"):
+        plates = 5.54 * (shp.rt / shp.w50) ** 2 if shp.w50 > 0 else NAN
+        sym = shp.w05 / (2.0 * shp.front05) if shp.front05 > 0 else NAN
+        asym = shp.back10 / shp.front10 if shp.front10 > 0 else NAN
+    return Peak(
+        trace=name,
+        rt_min=float(shp.rt),
+        start_min=float(reg.t[rp.start]),
+        end_min=float(reg.t[rp.end]),
+        height=float(sign * shp.height),
+        area=float(sign * rp.area),
+        sn=float(sn),
+        baseline_start=float(sign * rp.b0),
+        baseline_end=float(sign * rp.b1),
+        noise=float(h),
+        width_50_min=float(shp.w50),
+        width_10_min=float(shp.w10),
+        width_05_min=float(shp.w05),
+        plates_usp=float(plates),
+        symmetry_usp=float(sym),
+        asymmetry_10=float(asym),
+        resolution_usp=float(rs_usp),
+        resolution_tangent=float(rs_tan),
+        points=int(npts),
+        integration=rp.integration,
+        fit_r2=float(rp.fit_r2),
+        flags=tuple(dict.fromkeys(fl)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# public functions
+# --------------------------------------------------------------------------------------------
+
+
+def find_target(
+    trace: Trace,
+    rt_min: float | None,
+    window_min: float,
+    *,
+    select: str = "nearest",
+    sn_min: float = 3.0,
+    baseline: str = "local",
+    noise: float | None = None,
+    min_points: int = 5,
+    rrt: float | None = None,
+    reference_rt: float | None = None,
+    **settings: Any,
+) -> Peak | None:
+    """The analyte peak whose apex lies in ``[rt_min - window_min, rt_min + window_min]``.
+
+    Parameters
+    ----------
+    trace : Trace
+        The chromatogram (time in minutes).
+    rt_min : float or None
+        Expected retention time (minutes). May be None when ``rrt`` and ``reference_rt`` are
+        given, in which case the expected time is ``rrt * reference_rt``.
+    window_min : float
+        Half-width of the retention window (minutes). Boundaries may extend beyond it.
+    select : {"nearest", "largest"}
+        Among qualifying peaks, the one nearest ``rt_min`` or the tallest.
+    sn_min : float
+        Minimum signal-to-noise (USP 2H/h by default); None is returned when nothing reaches it.
+    baseline : str
+        ``"local"`` (drop line, default), ``"arpls"``, ``"asls"``, ``"snip"`` or ``"none"``.
+    noise : float, optional
+        Noise measured elsewhere (a blank injection, see :func:`measure_noise`): peak-to-peak
+        h for ``noise_method="p2p"``, RMS for ``"rms"``.
+    min_points : int
+        Fewer points than this across the peak is flagged FEW_POINTS.
+    rrt, reference_rt : float, optional
+        Relative retention to a reference (internal standard) peak and that peak's RT.
+    **settings
+        Any other :class:`~thioquant.peaks.settings.PeakSettings` field.
+
+    Returns
+    -------
+    Peak or None
+
+    Raises
+    ------
+    MethodError
+        For a bad setting.
+    InputError
+        For a trace without at least 3 finite points near the window.
+    """
+    _check_trace(trace)
+    cfg = make_settings(sn_min=sn_min, baseline=baseline, min_points=min_points, **settings)
+    if select not in SELECT:
+        raise MethodError(f"'select' must be 'nearest' or 'largest', got {select!r}", key="select")
+    if rrt is not None or reference_rt is not None:
+        if rrt is None or reference_rt is None:
+            raise MethodError("relative retention needs both 'rrt' and 'reference_rt'", key="rrt")
+        rt_min = _finite("rrt", rrt, positive=True) * _finite("reference_rt", reference_rt)
+    if rt_min is None:
+        raise MethodError("find_target needs 'rt_min' (or 'rrt' with 'reference_rt')", key="rt_min")
+    rt = _finite("rt_min", rt_min)
+    win = _finite("window_min", window_min, positive=True)
+    if noise is not None:
+        noise = _finite("noise", noise)
+        if noise < 0:
+            raise MethodError(f"'noise' must be >= 0, got {noise!r}", key="noise")
+    reg = _target_region(trace, rt, win, cfg)
+    if reg is None:
+        return None
+    lo_t, hi_t = rt - win, rt + win
+    cands = [p for p in reg.peaks if lo_t <= reg.t[p.apex] <= hi_t]
+    if not cands:
+        return None
+    scored = []
+    for p in cands:
+        shp = _measure(reg, p)
+        if not (lo_t <= shp.rt <= hi_t) and not (lo_t <= reg.t[p.apex] <= hi_t):
+            continue
+        h = _noise_for(reg, shp.rt, shp.w50, cfg, noise)
+        sn = core.signal_to_noise(shp.height, h, cfg.noise_method)
+        if sn >= cfg.sn_min:
+            scored.append((p, shp))
+    if not scored:
+        return None
+    if select == "nearest":
+        p, shp = min(scored, key=lambda ps: abs(ps[1].rt - rt))
+    else:
+        p, shp = max(scored, key=lambda ps: ps[1].height)
+    prev = None
+    idx = reg.peaks.index(p)
+    if idx > 0:
+        q = reg.peaks[idx - 1]
+        qs = _measure(reg, q)
+        prev = (qs.rt, qs)
+    return _to_peak(reg, p, trace.name, cfg, noise, shp, prev)
+
+
+def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings) -> core.Region | None:
+    t_all, y_all = trace.time_min, trace.signal
+    n_all = t_all.size
+    if n_all == 0:
+        raise InputError(f"trace '{trace.name}' is empty")
+    if n_all < 3:
+        raise InputError(f"trace '{trace.name}' has {n_all} point(s); at least 3 are needed")
+    lo_t, hi_t = rt - win, rt + win
+    # 1. typical width near the window
+    a, b = np.searchsorted(t_all, [lo_t - win, hi_t + win])
+    a, b = max(0, a - 2), min(n_all, b + 2)
+    if b - a < 3:
+        if hi_t < t_all[0] or lo_t > t_all[-1]:
+            return None
+        a, b = max(0, a - 3), min(n_all, b + 3)
+    t0, y0 = core.prepare(t_all[a:b], y_all[a:b], trace.name)
+    dt = float((t0[-1] - t0[0]) / (t0.size - 1))
+    if cfg.width_min is not None:
+        w50 = cfg.width_min
+    else:
+        i_lo, i_hi = np.searchsorted(t0, [lo_t, hi_t])
+        s0 = core.smooth(y0, 5 if y0.size >= 15 else 1)
+        w50 = core.estimate_w50_points(s0, int(i_lo), int(i_hi) + 1) * dt
+        w50 = min(w50, 2.0 * win + 2.0 * dt)
+    # 2. the region: window plus room for the rough baseline and the noise window
+    pad = max(win, (max(cfg.noise_window / 2.0, cfg.baseline_window) + 3.0) * w50)
+    a, b = np.searchsorted(t_all, [lo_t - pad, hi_t + pad])
+    a, b = max(0, int(a) - 1), min(n_all, int(b) + 1)
+    t, y = core.prepare(t_all[a:b], y_all[a:b], trace.name)
+    w50_pts = max(2.0, w50 / float((t[-1] - t[0]) / (t.size - 1)))
+    gbl = None
+    if cfg.baseline != "local":
+        gbl = _global_baseline(t, y, cfg, w50_pts)
+    return core.analyse(t, y, cfg, w50_pts=w50_pts, gbl=gbl, edge_lo=a == 0, edge_hi=b == n_all)
+
+
+def _typical_w50_points(y: np.ndarray) -> float:
+    from scipy.signal import find_peaks as _fp
+
+    s0 = core.smooth(y, 5 if y.size >= 15 else 1)
+    sig = core.robust_sigma(y)
+    idx, props = _fp(s0, prominence=20.0 * sig, width=2.0)
+    if idx.size == 0:
+        return core.estimate_w50_points(s0, 0, s0.size)
+    order = np.argsort(props["prominences"])[::-1][:10]
+    return float(max(2.0, np.median(props["widths"][order])))
+
+
+def find_peaks(
+    trace: Trace,
+    *,
+    sn_min: float = 3.0,
+    baseline: str = "local",
+    noise: float | None = None,
+    min_points: int = 5,
+    return_baseline: bool = False,
+    **settings: Any,
+) -> list[Peak] | tuple[list[Peak], np.ndarray]:
+    """Every peak of a trace above ``sn_min`` (untargeted), in retention order.
+
+    Parameters are those of :func:`find_target`. ``area_pct`` is each peak's share of the total
+    reported area. With ``return_baseline=True`` the baseline used is also returned as an array
+    on the trace's time axis (NaN outside peaks for the local drop-line baseline), for plotting.
+
+    Returns
+    -------
+    list of Peak, or (list of Peak, ndarray)
+    """
+    _check_trace(trace)
+    cfg = make_settings(sn_min=sn_min, baseline=baseline, min_points=min_points, **settings)
+    if noise is not None:
+        noise = _finite("noise", noise)
+    t, y = core.prepare(trace.time_min, trace.signal, trace.name)
+    dt = float((t[-1] - t[0]) / (t.size - 1))
+    w50_pts = cfg.width_min / dt if cfg.width_min is not None else _typical_w50_points(y)
+    w50_pts = max(2.0, w50_pts)
+    gbl = _global_baseline(t, y, cfg, w50_pts) if cfg.baseline != "local" else None
+    out: list[Peak] = []
+    bl_plot = np.full(t.size, np.nan) if gbl is None else gbl.copy()
+    for sign in ((1.0, -1.0) if cfg.negative else (1.0,)):
+        ys = y * sign
+        g = None if gbl is None else gbl * sign
+        reg = core.analyse(t, ys, cfg, w50_pts=w50_pts, gbl=g)
+        prev = None
+        for rp in reg.peaks:
+            shp = _measure(reg, rp)
+            pk = _to_peak(reg, rp, trace.name, cfg, noise, shp, prev if sign > 0 else None, sign)
+            prev = (shp.rt, shp)
+            if pk.sn >= cfg.sn_min:
+                out.append(pk)
+                if gbl is None:
+                    bl_plot[rp.start : rp.end + 1] = sign * rp.baseline
+    out.sort(key=lambda p: p.rt_min)
+    total = sum(abs(p.area) for p in out)
+    if total > 0:
+        from dataclasses import replace
+
+        out = [replace(p, area_pct=100.0 * abs(p.area) / total) for p in out]
+    if return_baseline:
+        if t.size != trace.time_min.size:  # NaN points were dropped: map back onto the trace
+            bl_plot = np.interp(trace.time_min, t, bl_plot, left=np.nan, right=np.nan)
+        return out, bl_plot
+    return out
+
+
+def integrate(
+    trace: Trace,
+    start_min: float,
+    end_min: float,
+    *,
+    baseline: str = "drop",
+    noise: float | None = None,
+    sn_min: float = 3.0,
+    **settings: Any,
+) -> Peak:
+    """Manual integration between fixed boundaries (flagged ``MANUAL``).
+
+    Parameters
+    ----------
+    trace : Trace
+    start_min, end_min : float
+        Boundaries in minutes; the signal is interpolated at them, so the area does not depend
+        on where the samples fall.
+    baseline : {"drop", "none", "arpls", "asls", "snip"}
+        ``"drop"``: straight line between the signal at the two boundaries; ``"none"``: zero;
+        otherwise a global pybaselines baseline of the surrounding region.
+    noise : float, optional
+        Noise from a blank (see :func:`find_target`).
+    sn_min : float
+        Below this S/N the peak is flagged LOW_SN (it is still returned).
+
+    Returns
+    -------
+    Peak
+    """
+    _check_trace(trace)
+    if baseline not in ("drop", "none", "arpls", "asls", "snip"):
+        raise MethodError(f"manual baseline must be drop, none, arpls, asls or snip; got {baseline!r}",
+                          key="baseline")
+    cfg = make_settings(sn_min=sn_min, **settings)
+    t0 = _finite("start_min", start_min)
+    t1 = _finite("end_min", end_min)
+    if not t1 > t0:
+        raise InputError(f"manual integration of '{trace.name}': end ({t1:g}) must be after "
+                         f"start ({t0:g})")
+    t_all = trace.time_min
+    if t_all.size < 2:
+        raise InputError(f"trace '{trace.name}' has {t_all.size} point(s); at least 2 are needed")
+    span = t1 - t0
+    pad = max(span, cfg.noise_window * span / 2.0)
+    a, b = np.searchsorted(t_all, [t0 - pad, t1 + pad])
+    a, b = max(0, int(a) - 1), min(t_all.size, int(b) + 1)
+    t, y = core.prepare(t_all[a:b], trace.signal[a:b], trace.name)
+    fl = ["MANUAL"]
+    if t0 < t[0] or t1 > t[-1]:
+        fl.append("EDGE")
+        t0, t1 = max(t0, float(t[0])), min(t1, float(t[-1]))
+        if not t1 > t0:
+            raise InputError(f"manual integration of '{trace.name}': {start_min:g}-{end_min:g} "
+                             f"min lies outside the trace ({t[0]:g}-{t[-1]:g} min)")
+    inner = (t > t0) & (t < t1)
+    tt = np.concatenate(([t0], t[inner], [t1]))
+    yy = np.concatenate(([np.interp(t0, t, y)], y[inner], [np.interp(t1, t, y)]))
+    if baseline == "drop":
+        base = yy[0] + (yy[-1] - yy[0]) * (tt - t0) / (t1 - t0)
+    elif baseline == "none":
+        base = np.zeros_like(tt)
+    else:
+        cfg2 = make_settings(cfg, baseline=baseline)
+        dt = float((t[-1] - t[0]) / (t.size - 1))
+        g = _global_baseline(t, y, cfg2, max(2.0, span / dt / 4.0))
+        base = np.interp(tt, t, g)
+    yc = yy - base
+    area = core.trapz(yc, tt)
+    sign = -1.0 if area < 0 else 1.0
+    shp = core.shape(tt, sign * yc)
+    if noise is None:
+        width = cfg.noise_window * (shp.w50 if shp.w50 > 0 else span / 4.0)
+        excl = (t >= t0) & (t <= t1)
+        h = core.window_noise(t, y, shp.rt, width, method=cfg.noise_method, exclude=excl)
+        if not math.isfinite(h):
+            h = core.robust_sigma(y) * (_FALLBACK_P2P if cfg.noise_method == "p2p" else 1.0)
+    else:
+        h = _finite("noise", noise)
+    sn = core.signal_to_noise(shp.height, h, cfg.noise_method)
+    if sign < 0:
+        fl.append("NEGATIVE")
+    if a == 0 and t0 <= t[0] or b == t_all.size and t1 >= t[-1]:
+        fl.append("EDGE")
+    npts = int(inner.sum())
+    if math.isfinite(shp.w05):
+        npts = int(np.count_nonzero((t >= shp.rt - shp.front05) & (t <= shp.rt - shp.front05 + shp.w05)))
+    if npts < cfg.min_points:
+        fl.append("FEW_POINTS")
+    if not (sn >= cfg.sn_min):
+        fl.append("LOW_SN")
+    with np.errstate(all="ignore"):
+        plates = 5.54 * (shp.rt / shp.w50) ** 2 if shp.w50 > 0 else NAN
+        sym = shp.w05 / (2.0 * shp.front05) if shp.front05 > 0 else NAN
+        asym = shp.back10 / shp.front10 if shp.front10 > 0 else NAN
+    return Peak(
+        trace=trace.name, rt_min=float(shp.rt), start_min=float(t0), end_min=float(t1),
+        height=float(sign * shp.height), area=float(area), sn=float(sn),
+        baseline_start=float(base[0]), baseline_end=float(base[-1]), noise=float(h),
+        width_50_min=float(shp.w50), width_10_min=float(shp.w10), width_05_min=float(shp.w05),
+        plates_usp=float(plates), symmetry_usp=float(sym), asymmetry_10=float(asym),
+        points=npts, integration="manual", flags=tuple(dict.fromkeys(fl)),
+    )
+
+
+def measure_noise(
+    trace: Trace,
+    rt_min: float,
+    width_min: float,
+    *,
+    noise_window: float = 20.0,
+    method: str = "p2p",
+) -> float:
+    """Noise of a blank trace around ``rt_min`` for use as ``noise=`` in :func:`find_target`.
+
+    The window is ``noise_window`` x ``width_min`` (the analyte's half-height width) centred on
+    ``rt_min``; a straight line is removed, then the peak-to-peak range (USP h) or RMS is returned.
+    """
+    _check_trace(trace)
+    cfg = make_settings(noise_window=noise_window, noise_method=method)
+    rt = _finite("rt_min", rt_min)
+    w = _finite("width_min", width_min, positive=True)
+    t, y = core.prepare(trace.time_min, trace.signal, trace.name)
+    h = core.window_noise(t, y, rt, cfg.noise_window * w, method=cfg.noise_method, min_points=3)
+    if not math.isfinite(h):
+        raise InputError(f"trace '{trace.name}' has too few points around {rt:g} min to "
+                         "measure noise")
+    return h

@@ -1,0 +1,587 @@
+"""Array-level peak engine: detection, boundaries, integration, noise and metrics.
+
+Everything here works on plain numpy arrays (time in minutes, signal in detector units) and
+knows nothing about :class:`~thioquant.model.Trace`; :mod:`thioquant.peaks.api` is the thin
+Trace-level layer on top.
+
+Algorithm (one region of a trace)
+---------------------------------
+1. A Savitzky-Golay smoothed copy ``s`` (window ~ half the half-height width) is used to find
+   apexes and boundaries; areas always use the raw signal.
+2. A rough baseline is the morphological opening of ``s`` (window ``baseline_window`` half-height
+   widths), which follows linear drift exactly and removes anything narrower than the window.
+3. Candidate apexes are local maxima of ``s`` whose prominence exceeds a noise-scaled threshold
+   and whose width is a sizeable fraction of the typical peak width.
+4. A *cluster* is a run of points where ``s`` stays more than one (smoothed) noise SD above the
+   rough baseline; it is extended by ``extend`` half-height widths on each side so the tail is
+   not cut, without entering a neighbouring cluster. Apexes in one cluster are fused peaks,
+   split at the lowest point between them, unless that valley is back at baseline.
+5. The baseline under a cluster is a straight (drop) line between two anchors: the mean of a
+   short stretch of signal just outside each boundary (``anchor="mean"``) or the signal at the
+   boundary (``anchor="point"``, vendor-like).
+6. Areas are trapezoids of (signal - baseline) on the time axis, so they are in signal x minutes
+   and do not depend on the sampling rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from thioquant.errors import InputError
+from thioquant.peaks.settings import PeakSettings
+
+NAN = math.nan
+
+
+# --------------------------------------------------------------------------------------------
+# input checks and small numerical helpers
+# --------------------------------------------------------------------------------------------
+
+
+def prepare(t: np.ndarray, y: np.ndarray, name: str = "trace") -> tuple[np.ndarray, np.ndarray]:
+    """Finite, strictly increasing (time, signal) arrays, or a clear :class:`InputError`.
+
+    Non-finite points are dropped (the trapezoid bridges the gap on the time axis).
+    """
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if t.ndim != 1 or t.shape != y.shape:
+        raise InputError(f"trace '{name}': time and signal must be 1-D arrays of the same length")
+    ok = np.isfinite(t) & np.isfinite(y)
+    if not ok.all():
+        t, y = t[ok], y[ok]
+    if t.size == 0:
+        raise InputError(f"trace '{name}' has no finite signal values (empty or all NaN)")
+    if t.size < 3:
+        raise InputError(f"trace '{name}' has {t.size} usable point(s); at least 3 are needed")
+    if not np.all(np.diff(t) > 0):
+        raise InputError(f"trace '{name}': the time axis is not strictly increasing")
+    return t, y
+
+
+def robust_sigma(y: np.ndarray) -> float:
+    """Noise standard deviation from the median absolute first difference (peaks are outliers).
+
+    Falls back to an RMS of the smaller differences when more than half of them are zero
+    (quantised or near-zero MRM baselines) and to a tiny positive number for a constant signal.
+    """
+    if y.size < 3:
+        return 0.0
+    a = np.abs(np.diff(y))
+    # drift adds a near-constant first difference, negligible against noise: skip centring
+    sig = 1.4826 * float(np.partition(a, a.size // 2)[a.size // 2]) / math.sqrt(2.0)
+    if not sig > 0:
+        cut = float(np.quantile(a, 0.9))
+        sel = a[a <= cut]
+        sig = math.sqrt(float(np.mean(sel**2)) / 2.0) if sel.size else 0.0
+        if not sig > 0:
+            sig = math.sqrt(float(np.mean(a**2)) / 2.0)
+    # floor: a millionth of the signal's range (noise-free or quantised data)
+    rng = float(y.max() - y.min())
+    floor = 1e-7 * rng if rng > 0 else 1e-12 * max(1.0, float(abs(y[0])))
+    return max(sig, floor)
+
+
+@lru_cache(maxsize=64)
+def _sg(window: int, deriv: int) -> np.ndarray:
+    from scipy.signal import savgol_coeffs
+
+    order = 2 if window >= 5 else 1
+    return savgol_coeffs(window, order, deriv=deriv)
+
+
+def smooth(y: np.ndarray, window: int) -> np.ndarray:
+    """Quadratic Savitzky-Golay smoothing (edges: nearest); ``window < 3`` returns a copy."""
+    if window < 3 or y.size < window:
+        return y.astype(float, copy=True)
+    from scipy.ndimage import convolve1d
+
+    return convolve1d(y, _sg(window, 0), mode="nearest")
+
+
+def derivative(y: np.ndarray, window: int, dt: float) -> np.ndarray:
+    """First derivative (per minute) of a Savitzky-Golay fit."""
+    w = max(3, window)
+    if y.size < w:
+        return np.gradient(y, dt) if y.size > 1 else np.zeros_like(y)
+    from scipy.ndimage import convolve1d
+
+    return convolve1d(y, _sg(w, 1), mode="nearest") / dt
+
+
+def opening(s: np.ndarray, size: int) -> np.ndarray:
+    """Grey opening (minimum then maximum filter): a rough baseline below peaks narrower than size."""
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+    size = int(max(3, min(size, s.size)))
+    return maximum_filter1d(minimum_filter1d(s, size, mode="nearest"), size, mode="nearest")
+
+
+def estimate_w50_points(s: np.ndarray, lo: int, hi: int) -> float:
+    """Half-height width (points) of the tallest feature of ``s`` with apex in ``[lo, hi)``."""
+    n = s.size
+    lo, hi = max(0, lo), min(n, hi)
+    if hi - lo < 3:
+        return 5.0
+    i = lo + int(np.argmax(s[lo:hi]))
+    m = max(hi - lo, 10)
+    left = s[max(0, i - m) : i + 1]
+    right = s[i : min(n, i + m + 1)]
+    floor = max(float(left.min()), float(right.min()))
+    level = 0.5 * (s[i] + floor)
+    if not s[i] > floor:
+        return 5.0
+    lb = np.flatnonzero(left < level)
+    rb = np.flatnonzero(right < level)
+    li = (left.size - 1 - lb[-1]) if lb.size else left.size
+    ri = rb[0] if rb.size else right.size
+    return float(np.clip(li + ri - 1, 2.0, max(2.0, n / 2)))
+
+
+def trapz(y: np.ndarray, t: np.ndarray) -> float:
+    """Trapezoid area of ``y`` on the time axis ``t``."""
+    if y.size < 2:
+        return 0.0
+    return float(np.sum((y[1:] + y[:-1]) * np.diff(t)) * 0.5)
+
+
+# --------------------------------------------------------------------------------------------
+# shape metrics
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Shape:
+    """Apex and widths of a baseline-corrected peak (times in minutes)."""
+
+    rt: float
+    height: float
+    apex_index: int
+    w50: float = NAN
+    w10: float = NAN
+    w05: float = NAN
+    front05: float = NAN
+    front10: float = NAN
+    back10: float = NAN
+    w_tangent: float = NAN
+
+
+def _crossing(tt: np.ndarray, yy: np.ndarray, i: int, level: float) -> tuple[float, float]:
+    """Interpolated times where ``yy`` falls below ``level`` left and right of index ``i``."""
+    lb = np.flatnonzero(yy[:i] < level)
+    rb = np.flatnonzero(yy[i + 1 :] < level)
+    tl = tr = NAN
+    if lb.size:
+        j = int(lb[-1])
+        dy = yy[j + 1] - yy[j]
+        tl = tt[j] + (level - yy[j]) * (tt[j + 1] - tt[j]) / dy if dy != 0 else tt[j]
+    if rb.size:
+        j = i + 1 + int(rb[0])
+        dy = yy[j] - yy[j - 1]
+        tr = tt[j - 1] + (level - yy[j - 1]) * (tt[j] - tt[j - 1]) / dy if dy != 0 else tt[j]
+    return tl, tr
+
+
+def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None) -> Shape:
+    """Apex (3-point parabola), widths at 50/10/5 % and tangent width of one peak.
+
+    Parameters
+    ----------
+    tt, yy : ndarray
+        Time and baseline-corrected raw signal from the peak's start to its end.
+    ys : ndarray, optional
+        Smoothed baseline-corrected signal (for the inflection tangents); ``yy`` if omitted.
+    """
+    i = int(np.argmax(yy))
+    h0 = float(yy[i])
+    rt, h = float(tt[i]), h0
+    if 0 < i < yy.size - 1:
+        y0, y1, y2 = float(yy[i - 1]), h0, float(yy[i + 1])
+        den = y0 - 2.0 * y1 + y2
+        if den < 0:
+            off = 0.5 * (y0 - y2) / den
+            if -1.0 <= off <= 1.0:
+                dt_ = tt[i + 1] - tt[i] if off > 0 else tt[i] - tt[i - 1]
+                rt = float(tt[i] + off * dt_)
+                h = float(y1 - 0.25 * (y0 - y2) * off)
+    out = Shape(rt=rt, height=h, apex_index=i)
+    if not h > 0 or yy.size < 3:
+        return out
+    l50, r50 = _crossing(tt, yy, i, 0.5 * h)
+    l10, r10 = _crossing(tt, yy, i, 0.1 * h)
+    l05, r05 = _crossing(tt, yy, i, 0.05 * h)
+    out.w50, out.w10, out.w05 = r50 - l50, r10 - l10, r05 - l05
+    out.front05, out.front10, out.back10 = rt - l05, rt - l10, r10 - rt
+    src = yy if ys is None else ys
+    if src.size >= 3 and 0 < i < src.size - 1:
+        d = np.diff(src) / np.diff(tt)  # slope between samples k and k+1
+        kl = int(np.argmax(d[:i]))
+        kr = i + int(np.argmin(d[i:]))
+        if d[kl] > 0 and d[kr] < 0:
+            tm_l = 0.5 * (tt[kl] + tt[kl + 1])
+            tm_r = 0.5 * (tt[kr] + tt[kr + 1])
+            t_l = tm_l - 0.5 * (src[kl] + src[kl + 1]) / d[kl]
+            t_r = tm_r - 0.5 * (src[kr] + src[kr + 1]) / d[kr]
+            out.w_tangent = float(t_r - t_l)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# noise
+# --------------------------------------------------------------------------------------------
+
+
+def window_noise(
+    t: np.ndarray,
+    y: np.ndarray,
+    centre: float,
+    width: float,
+    *,
+    method: str = "p2p",
+    exclude: np.ndarray | None = None,
+    min_points: int = 10,
+) -> float:
+    """Noise of ``y`` in a window of ``width`` minutes centred on ``centre``.
+
+    The window is widened (up to 8x) until it holds ``min_points`` points outside ``exclude``
+    (a boolean mask of peak points). A straight line is removed first (drift), then the noise is
+    the peak-to-peak range (``"p2p"``, USP h) or the RMS (``"rms"``). NaN if too few points.
+    """
+    half = 0.5 * width
+    for _ in range(4):
+        a, b = np.searchsorted(t, [centre - half, centre + half])
+        tt, yy = t[a:b], y[a:b]
+        if exclude is not None:
+            keep = ~exclude[a:b]
+            tt, yy = tt[keep], yy[keep]
+        if tt.size >= min_points:
+            break
+        half *= 2.0
+    if tt.size < 3:
+        return NAN
+    tm = tt - tt.mean()
+    den = float(np.dot(tm, tm))
+    slope = float(np.dot(tm, yy - yy.mean())) / den if den > 0 else 0.0
+    res = yy - yy.mean() - slope * tm
+    if method == "rms":
+        return float(np.sqrt(np.mean(res**2)))
+    return float(res.max() - res.min())
+
+
+def signal_to_noise(height: float, noise: float, method: str = "p2p") -> float:
+    """USP S/N = 2H/h (``"p2p"``) or H/RMS (``"rms"``); inf for zero noise, NaN if unknown."""
+    if not np.isfinite(noise) or not np.isfinite(height):
+        return NAN
+    if noise <= 0:
+        return math.inf if height > 0 else NAN
+    return (2.0 * height / noise) if method == "p2p" else height / noise
+
+
+# --------------------------------------------------------------------------------------------
+# region analysis
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RawPeak:
+    """A peak as found in a region, before conversion to a :class:`~thioquant.model.Peak`."""
+
+    apex: int
+    start: int
+    end: int
+    area: float
+    integration: str
+    t_b0: float  # baseline line at start / end (absolute signal units)
+    b0: float
+    t_b1: float
+    b1: float
+    cluster: int
+    fused: bool = False
+    edge: bool = False
+    fit_r2: float = NAN
+    flags: list[str] = field(default_factory=list)
+    baseline: np.ndarray | None = None  # baseline under the peak, start..end (absolute)
+    height_est: float = NAN
+
+
+@dataclass
+class Region:
+    """Result of :func:`analyse`: the peaks plus what is needed to measure them."""
+
+    t: np.ndarray
+    y: np.ndarray
+    s: np.ndarray
+    peaks: list[RawPeak]
+    in_peak: np.ndarray
+    sigma: float
+    w50_pts: float
+    dt: float
+    gbl: np.ndarray | None = None
+
+
+def _subclusters(apexes: list[int], s: np.ndarray, e: np.ndarray, thr: float):
+    """Split sorted apexes at valleys; a valley back at baseline (e <= thr) ends a subcluster."""
+    valleys = []
+    groups: list[list[int]] = [[apexes[0]]]
+    splits: list[tuple[int, bool]] = []
+    for a, b in zip(apexes[:-1], apexes[1:], strict=True):
+        v = a + int(np.argmin(s[a : b + 1]))
+        valleys.append(v)
+        if e[v] <= thr:
+            groups.append([b])
+            splits.append((v, True))
+        else:
+            groups[-1].append(b)
+            splits.append((v, False))
+    return groups, splits
+
+
+def analyse(
+    t: np.ndarray,
+    y: np.ndarray,
+    cfg: PeakSettings,
+    *,
+    w50_pts: float | None = None,
+    gbl: np.ndarray | None = None,
+    edge_lo: bool = True,
+    edge_hi: bool = True,
+) -> Region:
+    """Find and integrate every positive peak of a region.
+
+    Parameters
+    ----------
+    t, y : ndarray
+        Prepared time (minutes, strictly increasing) and signal.
+    cfg : PeakSettings
+        Validated settings.
+    w50_pts : float, optional
+        Typical half-height width in points (estimated from the tallest peak if omitted).
+    gbl : ndarray, optional
+        A global baseline (same length); when given, it replaces the drop lines.
+    edge_lo, edge_hi : bool
+        Whether the first / last point of the region is the edge of the whole trace.
+    """
+    n = t.size
+    dt = float((t[-1] - t[0]) / (n - 1))
+    yw = y - gbl if gbl is not None else y
+    sigma = robust_sigma(yw)
+    if w50_pts is None:
+        w50_pts = estimate_w50_points(smooth(yw, 5 if n >= 15 else 1), 0, n)
+    w = cfg.smooth if cfg.smooth is not None else int(0.5 * w50_pts) | 1
+    w = int(min(max(w, 1), 101, n if n % 2 else n - 1))
+    s = smooth(yw, w)
+    c0 = _sg(w, 0) if w >= 3 else np.ones(1)
+    sig_s = sigma * float(np.sqrt(np.sum(c0**2)))
+
+    if gbl is None and cfg.baseline == "local":
+        bl0 = opening(s, int(cfg.baseline_window * w50_pts))
+        e = s - bl0
+        sub = e[:: max(1, n // 512)]
+        e -= float(np.partition(sub, sub.size // 2)[sub.size // 2])
+    else:
+        e = s
+    thr = sig_s
+    empty = Region(t, y, s, [], np.zeros(n, bool), sigma, w50_pts, dt, gbl)
+    above = e > thr
+    # candidate apexes: local maxima of s above the rough baseline, then prominence and width
+    mx = (s[1:-1] > s[:-2]) & (s[1:-1] >= s[2:]) & above[1:-1]
+    cand = np.flatnonzero(mx) + 1
+    if cand.size == 0:
+        return empty
+    from scipy.signal import peak_prominences, peak_widths
+
+    prom = max(3.0 * sig_s, 1.5 * cfg.sn_min * sigma)
+    pdata = peak_prominences(s, cand)
+    keep = pdata[0] >= prom
+    if not keep.any():
+        return empty
+    cand = cand[keep]
+    pdata = tuple(x[keep] for x in pdata)
+    widths = peak_widths(s, cand, rel_height=0.5, prominence_data=pdata)[0]
+    cand = cand[widths >= max(1.0, 0.3 * w50_pts)]
+    if cand.size == 0:
+        return empty
+    prev = np.concatenate(([False], above[:-1]))
+    nxt = np.concatenate((above[1:], [False]))
+    rstarts = np.flatnonzero(above & ~prev)
+    rends = np.flatnonzero(above & ~nxt)
+    rid = np.searchsorted(rstarts, cand, side="right") - 1
+    runs = np.unique(rid)
+    ext = int(round(cfg.extend * w50_pts))
+    na = max(1, int(round(cfg.anchor_width * w50_pts)))
+    in_peak = np.zeros(n, bool)
+
+    # cluster extents, without overlapping neighbours
+    rs = rstarts[runs]
+    re_ = rends[runs]
+    cs = rs - ext
+    ce = re_ + ext
+    if runs.size > 1:
+        mid = (re_[:-1] + rs[1:]) // 2
+        ce[:-1] = np.minimum(ce[:-1], mid)
+        cs[1:] = np.maximum(cs[1:], mid + 1)
+    cs = np.maximum(cs, 0)
+    ce = np.minimum(ce, n - 1)
+    lim_lo = np.concatenate(([0], ce[:-1] + 1))
+    lim_hi = np.concatenate((cs[1:] - 1, [n - 1]))
+
+    peaks: list[RawPeak] = []
+    for k, r in enumerate(runs):
+        apexes = sorted(int(a) for a in cand[rid == r])
+        c_s, c_e = int(cs[k]), int(ce[k])
+        in_peak[c_s : c_e + 1] = True
+        edge_left = edge_lo and rs[k] == 0
+        edge_right = edge_hi and re_[k] == n - 1
+        groups, splits = _subclusters(apexes, s, e, 2.0 * thr)
+        # anchors of each subcluster: (t, value) at its left and right ends
+        bounds = [c_s] + [v for v, _ in splits] + [c_e]
+        g_start = [c_s] + [v for v, brk in splits if brk]
+        g_end = [v for v, brk in splits if brk] + [c_e]
+        for gi, grp in enumerate(groups):
+            a_s, a_e = g_start[gi], g_end[gi]
+            if gbl is not None or cfg.baseline == "none":
+                ta, ya, tb, yb = t[a_s], 0.0, t[a_e], 0.0
+            else:
+                if gi == 0 and cfg.anchor == "mean":
+                    lo = max(int(lim_lo[k]), a_s - na + 1)
+                    ta, ya = float(t[lo : a_s + 1].mean()), float(y[lo : a_s + 1].mean())
+                elif gi == 0:
+                    ta, ya = float(t[a_s]), float(y[a_s])
+                else:
+                    ta, ya = float(t[a_s]), float(s[a_s])
+                if gi == len(groups) - 1 and cfg.anchor == "mean":
+                    hi = min(int(lim_hi[k]), a_e + na - 1)
+                    tb, yb = float(t[a_e : hi + 1].mean()), float(y[a_e : hi + 1].mean())
+                elif gi == len(groups) - 1:
+                    tb, yb = float(t[a_e]), float(y[a_e])
+                else:
+                    tb, yb = float(t[a_e]), float(s[a_e])
+            tt = t[a_s : a_e + 1]
+            slope = (yb - ya) / (tb - ta) if tb != ta else 0.0
+            base = ya + slope * (tt - ta)
+            yc = yw[a_s : a_e + 1] - base
+            sc = s[a_s : a_e + 1] - base
+            # peak boundaries inside the subcluster
+            pb = [a_s] + [b for b in bounds if a_s < b < a_e] + [a_e]
+            m = len(grp)
+            areas = []
+            for j in range(m):
+                i0, i1 = pb[j] - a_s, pb[j + 1] - a_s
+                areas.append(trapz(yc[i0 : i1 + 1], tt[i0 : i1 + 1]))
+            heights = [float(yc[a - a_s]) for a in grp]
+            bases: list[np.ndarray] = [base[pb[j] - a_s : pb[j + 1] - a_s + 1].copy() for j in range(m)]
+            methods = ["drop" if m > 1 else "baseline"] * m
+            fit_r2 = [NAN] * m
+            extra_flags: list[list[str]] = [[] for _ in range(m)]
+            if m > 1:
+                _split_fused(cfg, t, yw, s, a_s, tt, yc, sc, base, pb, grp, areas, heights,
+                             bases, methods, fit_r2, extra_flags, w50_pts)
+            for j, a in enumerate(grp):
+                st, en = pb[j], pb[j + 1]
+                bl = bases[j]
+                if gbl is not None:
+                    bl = bl + gbl[st : en + 1]
+                rp = RawPeak(
+                    apex=a, start=st, end=en, area=areas[j], integration=methods[j],
+                    t_b0=float(t[st]), b0=float(bl[0]), t_b1=float(t[en]), b1=float(bl[-1]),
+                    cluster=k, fused=m > 1, fit_r2=fit_r2[j], flags=extra_flags[j],
+                    baseline=bl, height_est=heights[j],
+                )
+                rp.edge = (edge_left and st == c_s) or (edge_right and en == c_e)
+                peaks.append(rp)
+    return Region(t, y, s, peaks, in_peak, sigma, w50_pts, dt, gbl)
+
+
+def _split_fused(cfg, t, yw, s, a_s, tt, yc, sc, base, pb, grp, areas, heights, bases, methods,
+                 fit_r2, extra_flags, w50_pts) -> None:
+    """Apply the fused-peak rule to one subcluster (modifies the per-peak lists in place)."""
+    m = len(grp)
+    rule = cfg.fused
+    if rule == "valley":
+        for j in range(m):
+            i0, i1 = pb[j] - a_s, pb[j + 1] - a_s
+            y0 = sc[i0] if j > 0 else 0.0
+            y1 = sc[i1] if j < m - 1 else 0.0
+            seg_t = tt[i0 : i1 + 1]
+            line = y0 + (y1 - y0) * (seg_t - seg_t[0]) / (seg_t[-1] - seg_t[0])
+            areas[j] = trapz(yc[i0 : i1 + 1] - line, seg_t)
+            bases[j] = bases[j] + line
+            methods[j] = "valley"
+        return
+    if rule == "deconvolve":
+        _deconvolve(tt, yc, pb, a_s, grp, areas, methods, fit_r2, extra_flags, cfg)
+        return
+    if rule in ("auto", "skim", "exp_skim"):
+        for j in range(1, m):
+            if not (heights[j] < cfg.skim_ratio * heights[j - 1]):
+                continue
+            i0, i1 = pb[j] - a_s, pb[j + 1] - a_s
+            seg_t = tt[i0 : i1 + 1]
+            y_end = sc[i1] if j < m - 1 else 0.0
+            under = None
+            if rule in ("auto", "exp_skim"):
+                under = _exp_tail(tt, yc, grp[j - 1] - a_s, i0, seg_t, w50_pts)
+            kind = "exp_skim"
+            if under is None:
+                under = sc[i0] + (y_end - sc[i0]) * (seg_t - seg_t[0]) / (seg_t[-1] - seg_t[0])
+                kind = "skim"
+            under = np.minimum(under, np.maximum(yc[i0 : i1 + 1], 0.0))
+            under[0] = min(sc[i0], yc[i0]) if kind == "skim" else under[0]
+            skimmed = trapz(under, seg_t)
+            areas[j] -= skimmed
+            areas[j - 1] += skimmed
+            bases[j] = bases[j] + under
+            methods[j] = kind
+            methods[j - 1] = "drop"
+
+
+def _exp_tail(tt, yc, apex_i, v_i, seg_t, w50_pts) -> np.ndarray | None:
+    """Exponential fitted to the parent's tail just before a rider, extended under the rider."""
+    L = max(3, int(round(0.5 * w50_pts)))
+    lo = max(apex_i + 1, v_i - L)
+    tail_t, tail_y = tt[lo : v_i + 1], yc[lo : v_i + 1]
+    if tail_t.size < 3 or np.any(tail_y <= 0):
+        return None
+    x = tail_t - tt[v_i]
+    ly = np.log(tail_y)
+    xm = x - x.mean()
+    den = float(np.dot(xm, xm))
+    if den <= 0:
+        return None
+    k = float(np.dot(xm, ly - ly.mean())) / den
+    if not k < 0:
+        return None
+    c = float(ly.mean() - k * x.mean())
+    return np.exp(c + k * (seg_t - tt[v_i]))
+
+
+def _deconvolve(tt, yc, pb, a_s, grp, areas, methods, fit_r2, extra_flags, cfg) -> None:
+    from thioquant.peaks.emg import fit_emg
+
+    guesses = []
+    for j, a in enumerate(grp):
+        i = a - a_s
+        h = max(float(yc[i]), 1e-12)
+        lo = pb[j] - a_s
+        left = np.flatnonzero(yc[lo:i] < 0.5 * h)
+        hw = (tt[i] - tt[lo + left[-1]]) if left.size else (tt[i] - tt[lo]) / 2.0
+        sig = max(float(hw) / 1.1774, 1e-9)
+        tau = 0.5 * sig
+        guesses.append([max(areas[j], h * sig * 2.5), tt[i] - 0.3 * tau, sig, tau])
+    fit = fit_emg(tt, yc, np.array(guesses))
+    if not fit.success:
+        for j in range(len(grp)):
+            extra_flags[j].append("FIT_POOR")
+            fit_r2[j] = fit.r2
+        return
+    for j in range(len(grp)):
+        areas[j] = float(fit.params[j, 0])
+        methods[j] = "emg"
+        fit_r2[j] = fit.r2
+        extra_flags[j].append("DECONVOLVED")
+        if not fit.r2 >= cfg.fit_r2_min:
+            extra_flags[j].append("FIT_POOR")

@@ -1,0 +1,203 @@
+"""find_target / find_peaks / integrate on simulated EMG peaks with known areas."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from thioquant.errors import InputError, MethodError
+from thioquant.model import Trace
+from thioquant.peaks import find_peaks, find_target, integrate, make_settings, measure_noise
+from thioquant.peaks.emg import emg
+
+
+def _trace(rate_hz=5.0, *, peaks=((1.0, 5.0, 0.04, 0.04),), sn=None, drift=0.0, seed=0,
+           t_end=10.0, extra=None):
+    t = np.arange(0.0, t_end, 1.0 / rate_hz / 60.0)
+    y = np.zeros_like(t)
+    for a, mu, s, tau in peaks:
+        y += emg(t, a, mu, s, tau)
+    if extra is not None:
+        y += extra(t)
+    y += drift * t
+    if sn is not None:
+        h_max = max(emg(t, a, mu, s, tau).max() for a, mu, s, tau in peaks[:1])
+        sd = 2.0 * h_max / sn / 6.0  # USP: S/N = 2H/h, h ~ 6 SD peak to peak
+        y += np.random.default_rng(seed).normal(0.0, sd, t.size)
+    return Trace("uv", t, y)
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.75, 1.5])
+def test_noise_free_area_rt_and_height(ratio):
+    tau = max(ratio * 0.04, 1e-4)
+    tr = _trace(peaks=((2.0, 5.0, 0.04, tau),), t_end=10.0)
+    pk = find_target(tr, 5.0, 0.3)
+    assert pk is not None
+    assert pk.area == pytest.approx(2.0, rel=2e-3)
+    t = tr.time_min
+    true = emg(t, 2.0, 5.0, 0.04, tau)
+    assert pk.rt_min == pytest.approx(t[np.argmax(true)], abs=0.004)
+    assert pk.height == pytest.approx(true.max(), rel=5e-3)
+    assert pk.start_min < 5.0 - 3 * 0.04 and pk.end_min > 5.0 + 3 * 0.04 + 3 * tau
+    assert pk.flags == ()
+
+
+@pytest.mark.parametrize("rate", [2.5, 5.0, 20.0])
+def test_area_independent_of_sampling_rate(rate):
+    tr = _trace(rate, peaks=((1.0, 5.0, 0.04, 0.05),))
+    pk = find_target(tr, 5.0, 0.3)
+    assert pk.area == pytest.approx(1.0, rel=3e-3)  # signal x minutes, whatever the rate
+
+
+def test_sn100_with_drift_and_neighbours_within_one_percent():
+    errs = []
+    for seed in range(12):
+        tr = _trace(5.0, peaks=((1.0, 5.0, 0.04, 0.05), (3.0, 4.2, 0.05, 0.05),
+                                (2.0, 6.0, 0.05, 0.04)), sn=100, drift=0.05, seed=seed,
+                    extra=lambda t: 0.3 * np.exp(-(((t - 3.0) / 2.0) ** 2)))
+        pk = find_target(tr, 5.0, 0.3)
+        errs.append(abs(pk.area - 1.0) * 100)
+        assert abs(pk.rt_min - 5.03) < 0.02
+        assert 50 < pk.sn < 200
+    assert np.median(errs) < 0.5
+    assert max(errs) < 1.5
+
+
+def test_select_nearest_and_largest():
+    tr = _trace(peaks=((1.0, 5.0, 0.03, 0.02), (3.0, 5.4, 0.03, 0.02)), sn=300)
+    assert find_target(tr, 5.05, 0.5).rt_min == pytest.approx(5.01, abs=0.02)
+    assert find_target(tr, 5.05, 0.5, select="largest").rt_min == pytest.approx(5.41, abs=0.02)
+
+
+def test_nothing_above_sn_returns_none():
+    tr = _trace(peaks=((1.0, 5.0, 0.04, 0.04),), sn=100)
+    assert find_target(tr, 7.0, 0.3) is None
+    assert find_target(tr, 5.0, 0.3, sn_min=1e6) is None
+
+
+def test_blank_noise_gives_the_sn():
+    tr = _trace(peaks=((1.0, 5.0, 0.04, 0.04),), sn=50)
+    blank = _trace(peaks=((0.0, 5.0, 0.04, 0.04),), sn=None)
+    rng = np.random.default_rng(3)
+    blank = Trace("b", blank.time_min, rng.normal(0, 0.02, blank.time_min.size))
+    h = measure_noise(blank, 5.0, 0.1)
+    pk = find_target(tr, 5.0, 0.3, noise=h)
+    assert pk.noise == h
+    assert pk.sn == pytest.approx(2 * pk.height / h)
+    rms = find_target(tr, 5.0, 0.3, noise_method="rms")
+    assert rms.sn == pytest.approx(rms.height / rms.noise)
+
+
+def test_relative_retention():
+    tr = _trace(peaks=((1.0, 5.0, 0.04, 0.04), (1.0, 4.0, 0.04, 0.04)), sn=200)
+    pk = find_target(tr, None, 0.2, rrt=1.25, reference_rt=4.0)
+    assert pk.rt_min == pytest.approx(5.02, abs=0.02)
+
+
+def test_sparse_mrm_poisson():
+    rng = np.random.default_rng(7)
+    errs = []
+    for _ in range(10):
+        t = np.arange(0, 4.0, 1.0 / 3.0 / 60.0)  # 3 points per second
+        lam = emg(t, 2000.0, 2.0, 0.025, 0.02) * 60 + 2.0  # counts/point, baseline 2
+        y = rng.poisson(lam).astype(float)
+        pk = find_target(Trace("srm", t, y), 2.0, 0.2)
+        true = 2000.0 * 60 + 0.0
+        errs.append(abs(pk.area - true) / true * 100)
+        assert "FUSED" not in pk.flags
+        assert pk.points >= 10
+    assert np.median(errs) < 2.0
+
+
+def test_manual_integration_interpolates_bounds():
+    tr = _trace(peaks=((1.0, 5.0, 0.04, 0.04),), drift=0.1)
+    pk = integrate(tr, 4.6, 5.6)
+    assert pk.area == pytest.approx(1.0, rel=2e-3)
+    assert "MANUAL" in pk.flags and pk.integration == "manual"
+    # boundaries between samples: still the same area to the trapezoid's accuracy
+    pk2 = integrate(tr, 4.6013, 5.5987)
+    assert pk2.area == pytest.approx(1.0, rel=3e-3)
+    assert pk2.start_min == 4.6013
+    with pytest.raises(InputError):
+        integrate(tr, 5.0, 4.0)
+    with pytest.raises(InputError):
+        integrate(tr, 20.0, 30.0)
+
+
+def test_find_peaks_untargeted_area_pct():
+    tr = _trace(peaks=((1.0, 3.0, 0.04, 0.03), (2.0, 5.0, 0.04, 0.03), (1.0, 7.0, 0.05, 0.03)),
+                sn=500)
+    pks = find_peaks(tr)
+    assert [round(p.rt_min) for p in pks] == [3, 5, 7]
+    assert [p.area for p in pks] == pytest.approx([1.0, 2.0, 1.0], rel=0.01)
+    assert sum(p.area_pct for p in pks) == pytest.approx(100.0)
+    assert pks[1].resolution_usp > 10
+    pks2, bl = find_peaks(tr, return_baseline=True)
+    assert bl.shape == tr.time_min.shape and np.isnan(bl).any() and np.isfinite(bl).any()
+
+
+@pytest.mark.parametrize("method", ["arpls", "asls", "snip"])
+def test_global_baselines(method):
+    tr = _trace(peaks=((1.0, 5.0, 0.04, 0.03),), sn=300,
+                extra=lambda t: 0.5 + 0.2 * np.sin(t / 3.0))
+    pk = find_target(tr, 5.0, 0.3, baseline=method)
+    assert pk.area == pytest.approx(1.0, rel=0.03)
+    pks, bl = find_peaks(tr, baseline=method, return_baseline=True)
+    assert np.all(np.isfinite(bl))
+
+
+def test_bad_settings_raise_method_error():
+    tr = _trace()
+    with pytest.raises(MethodError, match="unknown peak setting"):
+        find_target(tr, 5.0, 0.3, bogus=1)
+    with pytest.raises(MethodError, match="noise_window"):
+        find_target(tr, 5.0, 0.3, noise_window=0)
+    with pytest.raises(MethodError, match="select"):
+        find_target(tr, 5.0, 0.3, select="first")
+    with pytest.raises(MethodError, match="window_min"):
+        find_target(tr, 5.0, -1)
+    with pytest.raises(MethodError, match="fused"):
+        make_settings(fused="magic")
+    with pytest.raises(MethodError, match="smooth"):
+        make_settings(smooth=4)
+
+
+def test_bad_traces():
+    t = np.linspace(0, 10, 3001)
+    with pytest.raises(InputError, match="NaN"):
+        find_target(Trace("n", t, np.full_like(t, np.nan)), 5.0, 0.3)
+    with pytest.raises(InputError, match="point"):
+        find_target(Trace("one", [1.0], [2.0]), 1.0, 0.3)
+    with pytest.raises(InputError, match="empty"):
+        find_target(Trace("e", [], []), 1.0, 0.3)
+    assert find_target(Trace("flat", t, np.zeros_like(t)), 5.0, 0.3) is None
+    assert find_target(Trace("const", t, np.full_like(t, 7.5)), 5.0, 0.3) is None
+    assert find_peaks(Trace("flat", t, np.zeros_like(t))) == []
+    y = emg(t, 1.0, 5.0, 0.04, 0.04)
+    y[1000:1100] = np.nan
+    pk = find_target(Trace("gap", t, y), 5.0, 0.3)
+    assert pk.area == pytest.approx(1.0, rel=0.01)
+
+
+def test_edge_and_saturation_flags():
+    t = np.linspace(0, 10, 3001)
+    y = emg(t, 1.0, 0.02, 0.04, 0.04)
+    pk = find_target(Trace("edge", t, y), 0.05, 0.2)
+    assert pk is not None and "EDGE" in pk.flags
+    y = np.minimum(emg(t, 1.0, 5.0, 0.04, 0.02), 5.0)
+    pk = find_target(Trace("sat", t, y), 5.0, 0.3)
+    assert "SATURATED" in pk.flags
+    t = np.arange(0, 10, 0.05)  # 3 s sampling: a 4 s wide peak has very few points
+    pk = find_target(Trace("few", t, emg(t, 1.0, 5.0, 0.02, 0.01)), 5.0, 0.3, min_points=20)
+    assert "FEW_POINTS" in pk.flags
+
+
+def test_negative_peaks_when_asked():
+    t = np.linspace(0, 10, 3001)
+    y = emg(t, 1.0, 3.0, 0.04, 0.03) - emg(t, 0.5, 6.0, 0.04, 0.03)
+    pks = find_peaks(Trace("neg", t, y), negative=True)
+    neg = [p for p in pks if "NEGATIVE" in p.flags]
+    assert len(neg) == 1 and neg[0].area == pytest.approx(-0.5, rel=0.01)
+    assert all(math.isfinite(p.area) for p in pks)
