@@ -66,8 +66,9 @@ def _var(nc: Any, name: str, path: Path) -> np.ndarray | None:
     except Exception as exc:
         raise InputError(f"variable '{name}' is unreadable ({exc})", path=path) from None
     if data.dtype.kind in "fiu":
-        data = data.astype(float)
-        data[np.abs(data) > _FILL] = np.nan
+        with np.errstate(invalid="ignore", over="ignore"):  # corrupt bytes may not cast cleanly
+            data = data.astype(float)
+            data[~(np.abs(data) <= _FILL)] = np.nan
     return data
 
 
