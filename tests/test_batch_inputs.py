@@ -1,0 +1,123 @@
+"""Bad batch input: each problem is named and flagged, the rest of the batch goes on."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from thioquant.assay.normalise import per_8e8_rbc
+from thioquant.assay.worklist import read_worklist
+from thioquant.cli import cli, main
+from thioquant.errors import CalibrationError, InputError
+from thioquant.pipeline import quantify
+
+
+def test_domain_worked_example():
+    # domain.md section 2: 6-TG 1.60 umol/L at RBC 4.5x10^12/L -> 284 pmol/8x10^8 RBC
+    assert per_8e8_rbc(1600.0, 4.5) == pytest.approx(284.4, abs=0.05)
+    assert round(per_8e8_rbc(1600.0, 4.5)) == 284
+
+
+@pytest.fixture
+def lcms_copy(tmp_path, repo_root) -> Path:
+    dst = tmp_path / "batch"
+    shutil.copytree(repo_root / "sample_data" / "lcmsms", dst, ignore=shutil.ignore_patterns("results"))
+    return dst
+
+
+def _edit_worklist(batch: Path, edit) -> None:
+    path = batch / "worklist.csv"
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cols = list(rows[0])
+    rows = edit(rows, cols) or rows
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _row(rows, sid):
+    return next(r for r in rows if r["sample_id"] == sid)
+
+
+def test_row_problems_are_flagged_and_batch_goes_on(lcms_copy):
+    (lcms_copy / "raw" / "021_P007.mzML").unlink()  # a missing raw file
+
+    def edit(rows, cols):
+        _row(rows, "P003")["rbc_count"] = "45"          # impossible (entered x10^11)
+        _row(rows, "P004")["rbc_count"] = ""            # missing
+        _row(rows, "P005")["sample_type"] = "patient"   # unknown type
+        _row(rows, "P006")["sample_id"] = "P002"        # duplicate id
+        _row(rows, "QCM-2")["level"] = "QCX"            # unknown level
+
+    _edit_worklist(lcms_copy, edit)
+    b = quantify(lcms_copy)
+    res = {(r.sample_id, r.analyte): r for r in b.results}
+    msgs = "\n".join(b.messages)
+
+    assert "BAD_RBC" in res[("P003", "6-TG")].flags and math.isnan(res[("P003", "6-TG")].reported)
+    assert math.isfinite(res[("P003", "6-TG")].conc)  # concentration still measured
+    assert "NO_RBC" in res[("P004", "6-MMP")].flags
+    assert "BAD_TYPE" in res[("P005", "6-TG")].flags
+    dup = [r for r in b.results if r.sample_id.startswith("P002#")]
+    assert dup and all("DUPLICATE_ID" in r.flags for r in dup)
+    assert "BAD_LEVEL" in res[("QCM-2", "6-TG")].flags
+    assert "MISSING_FILE" in res[("P007", "6-TG")].flags
+    for needle in ("row 18 (P003)", "rbc_count 45", "row 19 (P004)", "'patient'", "duplicate sample_id",
+                   "'QCX'", "021_P007.mzML"):
+        assert needle in msgs, needle
+    # The untouched patients are still reported.
+    assert math.isfinite(res[("P002", "6-TG")].reported)
+    assert b.accepted
+
+
+def test_too_few_calibrators_cannot_be_evaluated(lcms_copy):
+    def edit(rows, cols):
+        return [r for r in rows if r["sample_type"] != "calibrator" or r["level"] == "CAL1"]
+
+    _edit_worklist(lcms_copy, edit)
+    with pytest.raises(CalibrationError, match="no analyte could be calibrated"):
+        quantify(lcms_copy)
+
+
+def test_missing_required_column_names_file_and_row(tmp_path):
+    p = tmp_path / "worklist.csv"
+    p.write_text("sample_id,file\nA,a.mzML\n")
+    with pytest.raises(InputError) as exc:
+        read_worklist(p)
+    assert "sample_type" in str(exc.value) and "row 1" in str(exc.value) and str(p) in str(exc.value)
+
+
+def test_cli_quantify_writes_outputs_and_refuses_overwrite(lcms_copy):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["quantify", str(lcms_copy)], standalone_mode=False)
+    assert res.exception is None, res.output
+    out = lcms_copy / "results"
+    for f in ("results.csv", "calibration.json", "interpretation.csv", "qc.csv", "messages.txt"):
+        assert (out / f).is_file(), f
+    assert "Run ACCEPTED" in res.output and "P002" in res.output
+    header = (out / "results.csv").read_text().splitlines()[0].split(",")
+    for col in ("sample_id", "sample_type", "level", "analyte", "rt_min", "area", "is_area", "response",
+                "conc", "conc_unit", "reported", "reported_unit", "nominal", "accuracy_pct", "flags"):
+        assert col in header
+    first = (out / "results.csv").read_bytes()
+    # Same inputs -> byte-identical results; an existing output is never silently replaced.
+    with pytest.raises(SystemExit) as exc:
+        main(["quantify", str(lcms_copy)])
+    assert exc.value.code == 5
+    main(["quantify", str(lcms_copy), "--force", "--quiet"])  # returns normally on success
+    assert (out / "results.csv").read_bytes() == first
+    assert not [p for p in lcms_copy.iterdir() if p.name.startswith(".results")]
+
+
+def test_cli_exit_code_when_batch_missing(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["quantify", str(tmp_path / "nope")])
+    assert exc.value.code == 2
+    assert "batch folder not found" in capsys.readouterr().err
