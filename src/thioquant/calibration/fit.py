@@ -98,37 +98,38 @@ def weighted_lstsq(X: Any, y: Any, w: Any | None = None) -> LstsqResult:
         raise CalibrationError("weights must be positive")
     if n <= p:
         raise CalibrationError(f"{n} points cannot fit {p} coefficients with a residual (need > {p})")
-    L = np.longdouble
-    sw = np.sqrt(w.astype(L))
-    XwL = X.astype(L) * sw[:, None]
-    ywL = y.astype(L) * sw
-    scale = np.sqrt(np.sum(XwL * XwL, axis=0))
-    if np.any(scale == 0):
+    sw = np.sqrt(w)
+    Xw = X * sw[:, None]
+    yw = y * sw
+    norms = np.linalg.norm(Xw, axis=0)
+    if np.any(norms == 0):
         raise CalibrationError("a column of the design matrix is all zero")
-    XsL = XwL / scale
-    Xs = XsL.astype(float)
-    scale = scale.astype(float)
+    # power-of-two column scaling: exact, so the scaled problem is the weighted problem
+    scale = np.exp2(np.round(np.log2(norms)))
+    Xs = Xw / scale
     Q, R = qr(Xs, mode="economic")
     diag = np.abs(np.diag(R))
     rank = int(np.sum(diag > diag.max() * max(n, p) * np.finfo(float).eps))
     if rank < p:
         raise CalibrationError(f"design matrix is rank deficient (rank {rank} < {p})")
     # Least-squares solution refined on the augmented system [I A; A^T 0][r; b] = [y; 0]
-    # (Bjorck): residuals of both block equations are accumulated in extended precision and
-    # the corrections solved with the double-precision QR factors. This removes the
-    # cond(A)^2 * |r| error term that plain QR leaves on noisy, ill-conditioned designs.
-    bs = solve_triangular(R, Q.T @ ywL.astype(float)).astype(L)
-    rL = ywL - XsL @ bs
-    for _ in range(4):
-        f = (ywL - rL - XsL @ bs).astype(float)
-        g = (-(XsL.T @ rL)).astype(float)
+    # (Bjorck): the residuals of both block equations are computed exactly rounded
+    # (error-free products + math.fsum), the corrections solved with the QR factors. This
+    # removes the cond(A)^2 |r| error term that plain QR leaves on noisy, ill-conditioned
+    # designs, and does not depend on the platform having an extended-precision long double.
+    bs = solve_triangular(R, Q.T @ yw)
+    r = _exact_residual(Xs, bs, yw, np.zeros(n))
+    for _ in range(6):
+        f = _exact_residual(Xs, bs, yw, r)
+        g = _exact_xtr(Xs, r)
         h = solve_triangular(R, g, trans="T")
         dx = solve_triangular(R, Q.T @ f - h)
         dr = f - Xs @ dx
-        bs = bs + dx.astype(L)
-        rL = rL + dr.astype(L)
-    r = (ywL - XsL @ bs).astype(float)
-    bs = bs.astype(float)
+        bs = bs + dx
+        r = r + dr
+        if np.all(np.abs(dx) <= 4 * np.finfo(float).eps * np.abs(bs)):
+            break
+    r = _exact_residual(Xs, bs, yw, np.zeros(n))
     beta = bs / scale
     dof = n - p
     sse = float(r @ r)
@@ -144,6 +145,39 @@ def weighted_lstsq(X: Any, y: Any, w: Any | None = None) -> LstsqResult:
         dof=dof,
         rank=rank,
     )
+
+
+_SPLIT = 134217729.0  # 2**27 + 1 (Dekker split for IEEE double)
+
+
+def _two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Error-free product: a * b == p + e exactly (Dekker/Veltkamp)."""
+    p = a * b
+    ca = _SPLIT * a
+    ah = ca - (ca - a)
+    al = a - ah
+    cb = _SPLIT * b
+    bh = cb - (cb - b)
+    bl = b - bh
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
+
+
+def _exact_residual(A: np.ndarray, b: np.ndarray, y: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``y - r - A b`` rounded once per row."""
+    import math
+
+    P, E = _two_prod(A, np.broadcast_to(b, A.shape))
+    terms = np.column_stack([y, -r, -P, -E])
+    return np.array([math.fsum(row) for row in terms])
+
+
+def _exact_xtr(A: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``-A^T r`` rounded once per column."""
+    import math
+
+    P, E = _two_prod(A, np.broadcast_to(r[:, None], A.shape))
+    return np.array([-math.fsum(np.concatenate([P[:, j], E[:, j]])) for j in range(A.shape[1])])
 
 
 def _check_choice(value: str, allowed: Sequence[str], what: str) -> str:
