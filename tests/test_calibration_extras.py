@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from thioquant.calibration import (
+    candidates_for,
     fit_calibration,
     inverse_interval,
     limits_from_blanks,
@@ -140,3 +141,11 @@ def test_select_model_prefers_weighting_for_heteroscedastic_data():
     y = 2.0 * x * (1 + rng.normal(0, 0.05, x.size)) + 0.001
     out, table = select_model(x, y, candidates=[("linear", "none"), ("linear", "1/x^2")])
     assert out.calibration.weighting == "1/x^2"
+
+
+def test_candidates_for_expands_auto():
+    assert candidates_for("linear", "auto") == [("linear", "none"), ("linear", "1/x"), ("linear", "1/x^2")]
+    assert candidates_for("auto", "1/x^2") == [("linear", "1/x^2"), ("quadratic", "1/x^2")]
+    assert len(candidates_for()) == 6
+    with pytest.raises(CalibrationError):
+        candidates_for("cubic", "none")

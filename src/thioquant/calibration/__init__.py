@@ -8,7 +8,7 @@ from .accept import CalibrationOutcome, CalibrationPoint, accept_calibration, ba
 from .fit import LstsqResult, fit_calibration, weighted_lstsq
 from .interval import inverse_interval
 from .limits import Limits, limits_from_blanks, limits_from_residuals, limits_from_sn, range_flags
-from .select import DEFAULT_CANDIDATES, partial_f_test, select_model
+from .select import DEFAULT_CANDIDATES, candidates_for, partial_f_test, select_model
 
 __all__ = [
     "DEFAULT_CANDIDATES",
@@ -18,6 +18,7 @@ __all__ = [
     "LstsqResult",
     "accept_calibration",
     "back_calculate",
+    "candidates_for",
     "fit_calibration",
     "inverse_interval",
     "limits_from_blanks",

@@ -17,6 +17,31 @@ DEFAULT_CANDIDATES: tuple[tuple[str, str], ...] = tuple(
 )
 
 
+def candidates_for(
+    model: str = "auto",
+    weighting: str = "auto",
+    *,
+    auto_models: Sequence[str] = ("linear", "quadratic"),
+    auto_weightings: Sequence[str] = ("none", "1/x", "1/x^2"),
+) -> list[tuple[str, str]]:
+    """Candidate ``(model, weighting)`` pairs for a method's settings, "auto" expanded.
+
+    ``candidates_for("linear", "auto")`` gives linear with none, 1/x, 1/x^2;
+    ``candidates_for("auto", "1/x^2")`` gives linear and quadratic with 1/x^2.
+    """
+    from thioquant.model import CALIBRATION_MODELS, WEIGHTINGS
+
+    models = list(auto_models) if model == "auto" else [model]
+    weights = list(auto_weightings) if weighting == "auto" else [weighting]
+    for m in models:
+        if m not in CALIBRATION_MODELS:
+            raise CalibrationError(f"unknown calibration model '{m}'")
+    for w in weights:
+        if w not in WEIGHTINGS:
+            raise CalibrationError(f"unknown weighting '{w}'")
+    return [(m, w) for m in models for w in weights]
+
+
 def partial_f_test(x: Any, y: Any, weighting: str, included: Any) -> tuple[float, float]:
     """Partial F-test of quadratic against linear on the same points and weights.
 
