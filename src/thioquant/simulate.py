@@ -110,7 +110,10 @@ def _patient_values(rng: np.random.Generator, n: int) -> list[tuple[float, float
 
 
 @dataclass(frozen=True)
-class _Sample:
+class SampleSpec:
+    """One injection to simulate: its true concentrations (method conc_unit, in the vial),
+    true pmol/8x10^8 RBC (patients), RBC count, dilution and clinical context."""
+
     sample_id: str
     sample_type: str
     level: str = ""
@@ -123,30 +126,30 @@ class _Sample:
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _design(method: Method, rng: np.random.Generator, n_patients: int, failures: Failures) -> list[_Sample]:
+def _design(method: Method, rng: np.random.Generator, n_patients: int, failures: Failures) -> list[SampleSpec]:
     """Injection order: blank, zero, calibrators low->high, blank (carry-over), QCs, patients, QCs."""
     names = [a.name for a in method.analytes]
     tgn_name, mmp_name = names[0], names[-1]
-    samples: list[_Sample] = [_Sample("BLANK-1", "blank"), _Sample("ZERO-1", "zero")]
+    samples: list[SampleSpec] = [SampleSpec("BLANK-1", "blank"), SampleSpec("ZERO-1", "zero")]
     for level, nominal in sorted(method.calibrators.items(), key=lambda kv: min(kv[1].values())):
         err = failures.calibrator_error.get(level, 0.0)
         conc = {a: v * (1 + err) * (1 + rng.normal(0, 0.01)) for a, v in nominal.items()}
-        samples.append(_Sample(level, "calibrator", level, conc))
-    samples.append(_Sample("BLANK-2", "blank"))
+        samples.append(SampleSpec(level, "calibrator", level, conc))
+    samples.append(SampleSpec("BLANK-2", "blank"))
     qc_levels = [lv for lv in ("QCL", "QCM", "QCH") if lv in method.qcs] or sorted(method.qcs)
 
-    def qcs(rep: int) -> list[_Sample]:
+    def qcs(rep: int) -> list[SampleSpec]:
         out = []
         for lv in qc_levels:
             bias = 1 + failures.qc_bias_pct / 100
             conc = {a: v * bias * (1 + rng.normal(0, 0.01)) for a, v in method.qcs[lv].items()}
-            out.append(_Sample(f"{lv}-{rep}", "qc", lv, conc))
+            out.append(SampleSpec(f"{lv}-{rep}", "qc", lv, conc))
         return out
 
     samples += qcs(1)
     cases = _patient_values(rng, n_patients)
     ulo = {a: max(lv.get(a, 0.0) for lv in method.calibrators.values()) for a in names}
-    patients: list[_Sample] = []
+    patients: list[SampleSpec] = []
     for i, (tgn, mmp) in enumerate(cases, start=1):
         rbc = round(float(rng.uniform(3.5, 5.5)), 2)
         reported = {tgn_name: tgn, mmp_name: mmp}
@@ -171,10 +174,10 @@ def _design(method: Method, rng: np.random.Generator, n_patients: int, failures:
         if i == 10:
             ctx["tpmt"] = "intermediate"
         patients.append(
-            _Sample(f"P{i:03d}", "unknown", "", conc, reported, rbc, dilution, n_cells, f"PT{1000 + i}", ctx)
+            SampleSpec(f"P{i:03d}", "unknown", "", conc, reported, rbc, dilution, n_cells, f"PT{1000 + i}", ctx)
         )
     half = (len(patients) + 1) // 2
-    samples += patients[:half] + qcs(2) + patients[half:] + [_Sample("BLANK-3", "blank")]
+    samples += patients[:half] + qcs(2) + patients[half:] + [SampleSpec("BLANK-3", "blank")]
     return samples
 
 
@@ -233,7 +236,7 @@ def _time_axis(profile: _Profile) -> np.ndarray:
 
 
 def _lcms_traces(
-    method: Method, sample: _Sample, rng: np.random.Generator, carry: Mapping[str, float],
+    method: Method, sample: SampleSpec, rng: np.random.Generator, carry: Mapping[str, float],
     failures: Failures,
 ) -> tuple[list[Trace], dict[str, float]]:
     p = _LCMS
@@ -286,7 +289,7 @@ def _lcms_traces(
 
 
 def _uv_traces(
-    method: Method, sample: _Sample, rng: np.random.Generator, carry: Mapping[str, float],
+    method: Method, sample: SampleSpec, rng: np.random.Generator, carry: Mapping[str, float],
     failures: Failures,
 ) -> tuple[list[Trace], dict[str, float]]:
     p = _UV
@@ -331,6 +334,32 @@ def _uv_traces(
     return traces, areas_out
 
 
+def simulate_injection(
+    method: Method,
+    sample: SampleSpec,
+    rng: np.random.Generator,
+    carry: Mapping[str, float] | None = None,
+    failures: Failures | None = None,
+) -> tuple[list[Trace], dict[str, float]]:
+    """Traces of one injection, and the true analyte areas (for the next injection's carry-over).
+
+    ``carry`` maps analyte -> area carried over from the previous injection.
+    """
+    make = _lcms_traces if method.technique == "lcmsms" else _uv_traces
+    return make(method, sample, rng, carry or {}, failures or Failures())
+
+
+def write_injection(path: str | Path, method: Method, traces: list[Trace], metadata: Mapping[str, Any]) -> None:
+    """Write one simulated injection in the method's raw format (mzML or DAD text export)."""
+    from thioquant.io.delimited import write_delimited
+    from thioquant.io.mzml import write_mzml
+
+    if method.technique == "lcmsms":
+        write_mzml(path, traces, metadata=dict(metadata))
+    else:
+        write_delimited(path, traces, metadata=dict(metadata))
+
+
 def simulate_batch(
     out_dir: str | Path,
     *,
@@ -350,9 +379,6 @@ def simulate_batch(
     n_patients : number of patient samples (the first 14 cover fixed clinical cases).
     failures : deliberate faults (see :class:`Failures`).
     """
-    from thioquant.io.delimited import write_delimited
-    from thioquant.io.mzml import write_mzml
-
     out = Path(out_dir)
     if isinstance(method, Method):
         m = method
@@ -380,14 +406,10 @@ def simulate_batch(
     context_cols: list[str] = []
     for inj, s in enumerate(samples, start=1):
         fname = f"{inj:03d}_{s.sample_id}{ext}"
-        make = _lcms_traces if lcms else _uv_traces
-        traces, areas = make(m, s, rng, carry, failures)
+        traces, areas = simulate_injection(m, s, rng, carry, failures)
         carry = {a: v * failures.carryover_fraction for a, v in areas.items()}
         meta = {"sample_id": s.sample_id, "injection": inj, "instrument": "thioquant simulator", "seed": seed}
-        if lcms:
-            write_mzml(raw / fname, traces, metadata=meta)
-        else:
-            write_delimited(raw / fname, traces, metadata=meta)
+        write_injection(raw / fname, m, traces, meta)
         row = {
             "injection": inj, "sample_id": s.sample_id, "file": f"raw/{fname}", "sample_type": s.sample_type,
             "level": s.level, "rbc_count": "" if math.isnan(s.rbc) else f"{s.rbc:.2f}",
@@ -433,4 +455,6 @@ def bundled(batches: Iterable[tuple[str, str]], root: str | Path, seed: int = DE
     return out
 
 
-__all__ = ["Failures", "emg", "read_truth", "simulate_batch"]
+__all__ = [
+    "Failures", "SampleSpec", "emg", "read_truth", "simulate_batch", "simulate_injection", "write_injection",
+]

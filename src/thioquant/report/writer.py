@@ -3,6 +3,7 @@ messages.txt; all staged and renamed into place in one step."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,18 @@ from thioquant.report.tables import calibration_json, results_csv, table_csv
 QC_COLUMNS = ["code", "analyte", "severity", "passed", "message"]
 
 
-def write_outputs(batch: Any, out_dir: str | Path, *, force: bool = False) -> Path:
-    """Write every output file of ``batch`` (a :class:`~thioquant.pipeline.BatchResult`)."""
+def write_outputs(
+    batch: Any, out_dir: str | Path, *, force: bool = False, extra_text: Mapping[str, str] | None = None
+) -> Path:
+    """Write every output file of ``batch`` (a :class:`~thioquant.pipeline.BatchResult`).
+
+    ``extra_text`` maps further file names to their text (the audit trail, for example); they are
+    written into the same staged folder, so they appear atomically with the rest.
+    """
     out = Path(out_dir)
     with staged_output(out, force=force) as stage:
+        for name, text in (extra_text or {}).items():
+            (stage / name).write_text(text, encoding="utf-8", newline="")
         (stage / "results.csv").write_text(results_csv(batch.results), encoding="utf-8", newline="")
         (stage / "calibration.json").write_text(
             calibration_json(batch.method, batch.calibrations), encoding="utf-8"
