@@ -318,7 +318,7 @@ def test_dose_band_intermediate_within():
     ctx = it.ClinicalContext(drug="azathioprine", dose_mg=100, weight_kg=70, tpmt="intermediate")
     res = it.interpret(284, 5333, context=ctx)
     assert "0.6-2.4 mg/kg/day" in res.dose_band and "within" in res.dose_band
-    assert "DOSE_BAND" not in res.flags
+    assert "DOSE_ABOVE_BAND" not in res.flags
     assert any("2-4 weeks" in n for n in res.notes)
 
 
@@ -326,10 +326,20 @@ def test_dose_band_normal_and_out_of_band():
     ctx = it.ClinicalContext(drug="azathioprine", dose_mg=250, weight_kg=70, tpmt="normal", nudt15="normal")
     res = it.interpret(300, 3000, context=ctx)
     assert "2-3 mg/kg/day" in res.dose_band and "above" in res.dose_band
-    assert "DOSE_BAND" in res.flags
+    assert "DOSE_ABOVE_BAND" in res.flags
     low = it.ClinicalContext(drug="mercaptopurine", dose_mg=50, weight_kg=70)
     res = it.interpret(300, 3000, context=low)
     assert "1.5 mg/kg/day" in res.dose_band and "below" in res.dose_band
+    assert "phenotype not recorded" in res.dose_band
+    assert "DOSE_ABOVE_BAND" not in res.flags  # below the band: described, not flagged
+    # above the band but phenotype not recorded: described, not flagged
+    high = it.ClinicalContext(drug="azathioprine", dose_mg=250, weight_kg=70)
+    res = it.interpret(300, 3000, context=high)
+    assert "above" in res.dose_band and "DOSE_ABOVE_BAND" not in res.flags
+    # intermediate metaboliser on a normal-metaboliser dose
+    im = it.ClinicalContext(drug="azathioprine", dose_mg=175, weight_kg=70, tpmt="IM")
+    res = it.interpret(300, 3000, context=im)
+    assert "above" in res.dose_band and "DOSE_ABOVE_BAND" in res.flags
 
 
 def test_dose_band_both_intermediate_and_aih():

@@ -59,7 +59,9 @@ FLAG_AGED = _flags.register(
 FLAG_FAMILY = _flags.register(
     "FAMILY_MISMATCH", "result's method family is not one the profile's ranges apply to: not interpreted"
 )
-FLAG_DOSE = _flags.register("DOSE_BAND", "dose outside the CPIC starting-dose band for the recorded phenotype")
+FLAG_DOSE = _flags.register(
+    "DOSE_ABOVE_BAND", "dose above the CPIC starting-dose band for the recorded TPMT/NUDT15 phenotype"
+)
 FLAG_NOT_INTERPRETED = _flags.register(
     "NOT_INTERPRETED", "6-TGN or 6-MMP result not available: pair not interpreted"
 )
@@ -996,10 +998,11 @@ def _dose_band(ctx: ClinicalContext, band: str, p: Profile, flags: list[str]) ->
             where = "within"
         txt += (f"; recorded dose {dose:.2f} mg/kg/day ({ctx.dose_mg:g} mg / {ctx.weight_kg:g} kg) "
                 f"is {where} this band")
-        if where != "within":
+        # Only a dose above the band of a *recorded* phenotype is flagged: maintenance doses
+        # below the starting band are common and not in themselves a safety signal.
+        if where == "above" and band != "unknown":
             flags.append(FLAG_DOSE)
-            if band in ("intermediate", "intermediate_both", "normal") and where == "above":
-                txt += ", which may warrant review in the light of the metabolite levels"
+            txt += ", which may warrant review in the light of the metabolite levels"
     return txt
 
 
