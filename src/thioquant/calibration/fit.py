@@ -20,6 +20,8 @@ from thioquant.model import CALIBRATION_MODELS, WEIGHTINGS, Calibration
 
 #: number of fitted coefficients per model
 N_PARAMS = {"linear": 2, "linear0": 1, "quadratic": 3, "power": 2}
+#: distinct concentrations needed to determine the model
+MIN_LEVELS = {"linear": 2, "linear0": 1, "quadratic": 3, "power": 2}
 
 
 @dataclass(frozen=True)
@@ -274,8 +276,9 @@ def fit_calibration(
     ------
     CalibrationError
         Unknown model or weighting, mismatched shapes, non-finite values, non-positive x or y where
-        the model or weighting needs them, or too few included points (more than the number of
-        coefficients are required, with at least 2 distinct concentrations).
+        the model or weighting needs them, or too few included points: more points than
+        coefficients are required, at >= 1, 2, 3, 2 distinct concentrations for linear0, linear,
+        quadratic, power.
 
     Notes
     -----
@@ -300,10 +303,10 @@ def fit_calibration(
     if (model == "power" or weighting in ("1/y", "1/y^2")) and np.any(yi <= 0):
         raise CalibrationError(f"model '{model}' with weighting '{weighting}' needs positive responses")
     p = N_PARAMS[model]
-    if xi.size <= p or np.unique(xi).size < min(p, 2):
+    if xi.size <= p or np.unique(xi).size < MIN_LEVELS[model]:
         raise CalibrationError(
-            f"model '{model}' needs more than {p} included calibrators at >= {min(p, 2)} "
-            f"distinct concentrations; have {xi.size}"
+            f"model '{model}' needs more than {p} included calibrators at >= {MIN_LEVELS[model]} "
+            f"distinct concentrations; have {xi.size} at {np.unique(xi).size}"
         )
     w = raw_weights(xi, yi, weighting)
     w = w / np.mean(w)

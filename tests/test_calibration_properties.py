@@ -1,0 +1,63 @@
+"""Property-based checks of the fitting core (invariances that must hold for any data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from thioquant.calibration import fit_calibration
+from thioquant.errors import CalibrationError
+
+MODELS = ["linear", "linear0", "quadratic", "power"]
+WEIGHTS = ["none", "1/x", "1/x^2", "1/y", "1/y^2"]
+
+
+@st.composite
+def curves(draw):
+    n = draw(st.integers(6, 14))
+    x = np.sort(np.array(draw(st.lists(st.floats(0.01, 1000), min_size=n, max_size=n, unique=True))))
+    slope = draw(st.floats(0.01, 100))
+    noise = np.array(draw(st.lists(st.floats(-0.1, 0.1), min_size=n, max_size=n)))
+    y = slope * x * (1 + noise) + 1e-3 * slope
+    return x, y, draw(st.sampled_from(MODELS)), draw(st.sampled_from(WEIGHTS))
+
+
+@settings(max_examples=60, deadline=None)
+@given(curves(), st.floats(0.001, 1000))
+def test_response_scaling_scales_the_curve(data, k):
+    x, y, model, weighting = data
+    try:
+        a = fit_calibration(x, y, model, weighting)
+    except CalibrationError:
+        return  # e.g. too few distinct points after rounding
+    b = fit_calibration(x, k * y, model, weighting)
+    # back-calculated concentrations do not depend on the response unit
+    np.testing.assert_allclose(b.inverse(k * y), a.inverse(y), rtol=1e-6, atol=1e-9 * x.max())
+    assert b.r2 == pytest.approx(a.r2, rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(curves(), st.randoms(use_true_random=False))
+def test_point_order_does_not_matter(data, rnd):
+    x, y, model, weighting = data
+    idx = list(range(x.size))
+    rnd.shuffle(idx)
+    try:
+        a = fit_calibration(x, y, model, weighting)
+    except CalibrationError:
+        return
+    b = fit_calibration(x[idx], y[idx], model, weighting)
+    np.testing.assert_allclose(b.coefficients, a.coefficients, rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(curves())
+def test_exact_data_are_reproduced(data):
+    x, _, model, weighting = data
+    c = {"linear": (0.3, 2.0), "linear0": (0.0, 2.0), "quadratic": (0.3, 2.0, 1e-4), "power": (0.1, 0.9)}[model]
+    y = np.exp(c[0]) * x ** c[1] if model == "power" else np.polynomial.polynomial.polyval(x, c)
+    cal = fit_calibration(x, y, model, weighting)
+    np.testing.assert_allclose(cal.coefficients, c, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(cal.inverse(y), x, rtol=1e-7)
