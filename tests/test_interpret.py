@@ -538,3 +538,27 @@ def test_rows_explain_unreportable_results():
     assert "6-TGN not reportable" in row["notes"] and "dilute and rerun" in row["notes"]
     row = it.interpretation_rows(r[1:])[0]
     assert "no result for this analyte" in row["notes"]
+
+
+def test_single_metabolite_available_is_described_not_classified():
+    res = it.interpret(300, math.nan)
+    assert res.category == "not_interpretable"
+    assert any("6-TGN 300, within 235-450" in n and "not applied" in n for n in res.notes)
+    res = it.interpret(math.nan, 6000)
+    assert any("6-MMP 6000, above the 5700 cut-off" in n for n in res.notes)
+    res = it.interpret(None, math.nan, tgn_detected=False)
+    assert any(n.startswith("6-TGN undetectable") for n in res.notes)
+    assert not it.interpret(math.nan, math.nan).notes
+
+
+def test_context_accepts_iso_strings():
+    ctx = it.ClinicalContext(collected_at="2026-03-01T08:00", received_at="2026-03-05T08:00")
+    assert ctx.age_hours == 96
+    with pytest.raises(InputError):
+        it.ClinicalContext(collected_at="soon")
+
+
+def test_profile_base_dir_and_shipped_file_name(tmp_path):
+    (tmp_path / "lab.toml").write_text('[profile]\nname = "lab"\nextends = "ratio20"\n')
+    assert it.load_profile("lab.toml", base_dir=tmp_path).ratio_high == 20
+    assert it.load_profile("prometheus.toml").name == "prometheus"

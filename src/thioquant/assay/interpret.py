@@ -304,26 +304,35 @@ def list_profiles() -> list[str]:
     )
 
 
-def _read_profile(name_or_path: str | Path) -> tuple[dict[str, Any], str, bytes]:
+def _read_profile(
+    name_or_path: str | Path, base_dir: str | Path | None = None
+) -> tuple[dict[str, Any], str, bytes]:
     text = str(name_or_path)
-    looks_like_path = isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text or "\\" in text
+    has_sep = "/" in text or "\\" in text
+    looks_like_path = isinstance(name_or_path, Path) or text.endswith(".toml") or has_sep
+    shipped = text
     if looks_like_path:
         p = Path(name_or_path)
+        if not p.is_absolute() and base_dir is not None and (Path(base_dir) / p).is_file():
+            p = Path(base_dir) / p
+        if not p.is_file() and not has_sep and p.stem in list_profiles():
+            looks_like_path, shipped = False, p.stem  # "default.toml" names the shipped profile
+    if looks_like_path:
         try:
             data = p.read_bytes()
         except OSError as exc:
             raise MethodError(f"cannot read profile ({exc.strerror or exc})", path=p) from None
         source = str(p)
     else:
-        res = _profile_dir().joinpath(f"{text}.toml")
+        res = _profile_dir().joinpath(f"{shipped}.toml")
         if not res.is_file():
             raise MethodError(
-                f"unknown interpretation profile {text!r}; available: {', '.join(list_profiles())} "
+                f"unknown interpretation profile {shipped!r}; available: {', '.join(list_profiles())} "
                 "(or give a path to a .toml file)",
                 key="profile",
             )
         data = res.read_bytes()
-        source = f"thioquant:profiles/{text}.toml"
+        source = f"thioquant:profiles/{shipped}.toml"
     try:
         parsed = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -343,8 +352,10 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], str, bytes]:
-    parsed, source, data = _read_profile(name_or_path)
+def _resolve(
+    name_or_path: str | Path, seen: tuple[str, ...] = (), base_dir: str | Path | None = None
+) -> tuple[dict[str, Any], str, bytes]:
+    parsed, source, data = _read_profile(name_or_path, base_dir)
     if source in seen:
         raise MethodError("profile 'extends' chain is circular", path=source, key="profile.extends")
     head = parsed.get("profile", {})
@@ -353,10 +364,8 @@ def _resolve(name_or_path: str | Path, seen: tuple[str, ...] = ()) -> tuple[dict
         return parsed, source, data
     if not isinstance(base_name, str) or not base_name.strip():
         raise MethodError("must name a profile or a path", path=source, key="profile.extends")
-    ref = base_name
-    if ("/" in base_name or base_name.endswith(".toml")) and not Path(base_name).is_absolute() and "/" in source:
-        ref = str(Path(source).parent / base_name)
-    base, _, _ = _resolve(ref, (*seen, source))
+    here = None if source.startswith("thioquant:") else Path(source).parent
+    base, _, _ = _resolve(base_name, (*seen, source), here)
     base_head = dict(base.get("profile", {}))
     base_head.pop("extends", None)
     merged = _merge({**base, "profile": base_head}, parsed)
@@ -499,7 +508,9 @@ def parse_profile(data: Mapping[str, Any], *, source: str = "<profile>", sha256:
     return prof
 
 
-def load_profile(name_or_path: str | Path | Profile = "default") -> Profile:
+def load_profile(
+    name_or_path: str | Path | Profile = "default", *, base_dir: str | Path | None = None
+) -> Profile:
     """Load and validate an interpretation profile.
 
     Parameters
@@ -507,7 +518,11 @@ def load_profile(name_or_path: str | Path | Profile = "default") -> Profile:
     name_or_path : str, Path or Profile
         A shipped profile name (see :func:`list_profiles`), or a path to a TOML file. A file may
         start from another profile with ``[profile] extends = "default"`` and override only some
-        keys. A :class:`Profile` is returned unchanged.
+        keys (a relative ``extends`` path is relative to the file). A :class:`Profile` is
+        returned unchanged.
+    base_dir : str or Path, optional
+        Folder tried first for a relative path, e.g. the folder of the method file that names
+        the profile.
 
     Raises
     ------
@@ -516,7 +531,7 @@ def load_profile(name_or_path: str | Path | Profile = "default") -> Profile:
     """
     if isinstance(name_or_path, Profile):
         return name_or_path
-    merged, source, data = _resolve(name_or_path)
+    merged, source, data = _resolve(name_or_path, (), base_dir)
     return parse_profile(merged, source=source, sha256=hashlib.sha256(data).hexdigest())
 
 
@@ -560,6 +575,15 @@ class ClinicalContext:
                 raise InputError(f"{name} must be a {'positive' if lo_strict else 'non-negative'} number, got {v!r}",
                                  key=name)
             object.__setattr__(self, name, float(v))
+        for name in ("collected_at", "received_at"):
+            v = getattr(self, name)
+            if isinstance(v, str):
+                try:
+                    object.__setattr__(self, name, None if _missing(v) else datetime.fromisoformat(v.strip()))
+                except ValueError:
+                    raise InputError(f"not an ISO 8601 date-time: {v!r}", key=name) from None
+            elif v is not None and not isinstance(v, datetime):
+                raise InputError(f"must be a date-time, got {v!r}", key=name)
         if self.collected_at is not None and self.received_at is not None:
             if (self.collected_at.tzinfo is None) != (self.received_at.tzinfo is None):
                 raise InputError("collected_at and received_at must both have, or both lack, a time zone",
@@ -792,6 +816,7 @@ def interpret(
         category = "not_interpretable"
         comment = prof.comment(category)
         flags.append(FLAG_NOT_INTERPRETED)
+        _single_metabolite_note(t if t_ok else math.nan, t_det, m if m_ok else math.nan, m_det, prof, notes)
     else:
         category, comment = _classify(t, m, ratio, prof, notes, flags)
         _interval_notes(t, tgn_interval, "6-TGN", (prof.tgn_low, prof.tgn_high, prof.tgn_very_high), notes)
@@ -803,6 +828,34 @@ def interpret(
         flags=tuple(dict.fromkeys(flags)), profile=prof.name, dose_band=dose_band,
         method_family=fam, tgn_detected=t_det, mmp_detected=m_det,
     )
+
+
+def _single_metabolite_note(
+    t: float | None, t_det: bool, m: float | None, m_det: bool, p: Profile, notes: list[str]
+) -> None:
+    """Describe the one available metabolite against its cut-offs (pattern table not applied)."""
+    t_avail = not (t is not None and math.isnan(t))
+    m_avail = not (m is not None and math.isnan(m))
+    if t_avail == m_avail:
+        return
+    if t_avail:
+        if not t_det or t is None:
+            where = "undetectable"
+        elif _cmp(t) < p.tgn_low:
+            where = f"{t:.0f}, below {p.tgn_low:g}"
+        elif _cmp(t) <= p.tgn_high:
+            where = f"{t:.0f}, within {p.tgn_low:g}-{p.tgn_high:g}"
+        else:
+            where = f"{t:.0f}, above {p.tgn_high:g}"
+        notes.append(f"6-TGN {where}; 6-MMP not available, so the pattern table was not applied.")
+    else:
+        if not m_det or m is None:
+            where = "undetectable"
+        elif p.mmp_raised(m):
+            where = f"{m:.0f}, above the {p.mmp_high:g} cut-off"
+        else:
+            where = f"{m:.0f}, within normal (cut-off {p.mmp_high:g})"
+        notes.append(f"6-MMP {where}; 6-TGN not available, so the pattern table was not applied.")
 
 
 def _interval_notes(
