@@ -3,7 +3,7 @@ messages.txt; all staged and renamed into place in one step."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,19 @@ QC_COLUMNS = ["code", "analyte", "severity", "passed", "message"]
 
 
 def write_outputs(
-    batch: Any, out_dir: str | Path, *, force: bool = False, extra_text: Mapping[str, str] | None = None
+    batch: Any,
+    out_dir: str | Path,
+    *,
+    force: bool = False,
+    extra_text: Mapping[str, str] | None = None,
+    finalise: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write every output file of ``batch`` (a :class:`~thioquant.pipeline.BatchResult`).
 
     ``extra_text`` maps further file names to their text (the audit trail, for example); they are
-    written into the same staged folder, so they appear atomically with the rest.
+    written into the same staged folder, so they appear atomically with the rest. ``finalise`` is
+    called with the staged folder once every file is written and before it is renamed into place
+    (the audit trail uses it to record the hash of every output file).
     """
     out = Path(out_dir)
     with staged_output(out, force=force) as stage:
@@ -44,4 +51,6 @@ def write_outputs(
                 table_csv(batch.interpretations, INTERPRETATION_COLUMNS), encoding="utf-8", newline=""
             )
         (stage / "messages.txt").write_text("".join(f"{m}\n" for m in batch.messages), encoding="utf-8")
+        if finalise is not None:
+            finalise(stage)
     return out
