@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from thioquant.qc import QCHistory, default_history_path, run_verdict
+from thioquant.qc import QCHistory, default_history_path, plot_levey_jennings, run_verdict
 
 MEAN, SD = 100.0, 5.0
 
@@ -97,3 +97,27 @@ def test_levey_jennings_data(tmp_path):
 
 def test_default_history_path_is_beside_the_output(tmp_path):
     assert default_history_path(tmp_path / "out") == (tmp_path / "qc_history.sqlite").resolve()
+
+
+def test_across_levels_within_run(tmp_path):
+    h = QCHistory(tmp_path / "h.sqlite")
+    targets = {"LQC": (1.0, 0.1), "HQC": (10.0, 1.0)}
+    h.add_run("R1", "2026-01-01T08:00", "6-TGN", "LQC", [1.25])  # z = +2.5
+    h.add_run("R1", "2026-01-01T08:00", "6-TGN", "HQC", [12.3])  # z = +2.3
+    out = h.evaluate_run("6-TGN", "R1", targets=targets)
+    across = {o.rule: o for o in out if "across" in o.rule}
+    assert not across["westgard:2-2s across levels"].passed
+    assert across["westgard:R-4s across levels"].passed
+    h.add_run("R2", "2026-01-02T08:00", "6-TGN", "LQC", [0.75])  # z = -2.5
+    h.add_run("R2", "2026-01-02T08:00", "6-TGN", "HQC", [12.2])  # z = +2.2
+    out = h.evaluate_run("6-TGN", "R2", targets=targets)
+    across = {o.rule: o for o in out if "across" in o.rule}
+    assert not across["westgard:R-4s across levels"].passed
+    assert "level HQC above +2 SD, LQC below -2 SD" in across["westgard:R-4s across levels"].message
+    assert not run_verdict(out).accepted
+
+
+def test_levey_jennings_plot(tmp_path):
+    h = _history(tmp_path, [0.0, 1.0, -2.0, 2.5])
+    p = plot_levey_jennings(h.levey_jennings("6-TGN", "LQC", MEAN, SD), tmp_path / "lj.png")
+    assert p.stat().st_size > 1000

@@ -20,7 +20,7 @@ from .rules import (
     run_verdict,
 )
 from .settings import DEFAULT_SEVERITY, PER_ANALYTE_KEYS, WESTGARD_RULES, QCSettings
-from .westgard import QCHistory, default_history_path
+from .westgard import QCHistory, default_history_path, plot_levey_jennings
 
 __all__ = [
     "DECISION_ORDER",
@@ -39,6 +39,7 @@ __all__ = [
     "ion_ratio_check",
     "is_cv_rule",
     "is_response",
+    "plot_levey_jennings",
     "qc_acceptance",
     "rt_check",
     "run_verdict",

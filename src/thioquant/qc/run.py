@@ -218,6 +218,9 @@ def _westgard(history: Any, method: Any, results: Sequence[Result], settings: QC
     outs: list[RuleOutcome] = []
     for (analyte, level), vals in sorted(values.items()):
         history.add_run(rid, stamp, analyte, level, vals)
-        for o in history.evaluate(analyte, level):
+        for o in history.evaluate(
+            analyte, level, run_id=rid, rules=settings.westgard_rules,
+            min_history=settings.westgard_min_history, severity=settings.severity.get("westgard", "reject"),
+        ):
             outs.append(_tag(o, analyte))
     return outs

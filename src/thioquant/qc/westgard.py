@@ -278,3 +278,86 @@ class QCHistory:
             )
             out.append(RuleOutcome(f"westgard:{rule}", CODES[rule], not hit, sev, msg, base))
         return out
+
+    def levels(self, analyte: str) -> list[str]:
+        """QC levels stored for ``analyte``."""
+        cur = self._conn.execute(
+            "SELECT DISTINCT level FROM qc_value WHERE analyte=? ORDER BY level", (str(analyte),)
+        )
+        return [r[0] for r in cur.fetchall()]
+
+    def evaluate_run(
+        self,
+        analyte: str,
+        run_id: str,
+        *,
+        levels: Sequence[str] | None = None,
+        targets: dict[str, tuple[float, float]] | None = None,
+        rules: Sequence[str] = WESTGARD_RULES,
+        min_history: int = 20,
+        severity: str = "reject",
+    ) -> list[RuleOutcome]:
+        """Per-level rules (:meth:`evaluate`) for every level of a run, plus the across-level
+        within-run rules: **2-2s** (two levels of this run beyond 2 SD on the same side) and
+        **R-4s** (one level above +2 SD and another below -2 SD). Across-level outcomes have the
+        rule name "westgard:<rule> across levels".
+        """
+        targets = dict(targets or {})
+        lv = list(levels) if levels is not None else self.levels(analyte)
+        out: list[RuleOutcome] = []
+        zs: list[tuple[str, float]] = []
+        for level in lv:
+            s = self.series(analyte, level)
+            if not any(r == run_id for r, _, _ in s):
+                continue
+            mean, sd = targets.get(level, (None, None))
+            res = self.evaluate(analyte, level, mean, sd, run_id=run_id, rules=rules,
+                                min_history=min_history, severity=severity)
+            out.extend(res)
+            if res and res[0].code != WG_NO_TARGET:
+                zs.extend((level, z) for z in res[0].details["z_run"])
+        if len({lvl for lvl, _ in zs}) >= 2:
+            hi = sorted({lvl for lvl, z in zs if z > 2})
+            lo = sorted({lvl for lvl, z in zs if z < -2})
+            base = {"analyte": analyte, "run_id": run_id, "z": [[lvl, z] for lvl, z in zs]}
+            if "2-2s" in rules:
+                hit = len(hi) >= 2 or len(lo) >= 2
+                which = hi if len(hi) >= 2 else lo
+                msg = (f"{analyte}: {flags.FLAGS[CODES['2-2s']]} (levels {', '.join(which)} in this run)"
+                       if hit else f"{analyte}: Westgard 2-2s across levels not violated")
+                out.append(RuleOutcome("westgard:2-2s across levels", CODES["2-2s"], not hit, severity, msg, base))
+            if "R-4s" in rules:
+                hit = bool(hi) and bool(lo)
+                msg = (f"{analyte}: {flags.FLAGS[CODES['R-4s']]} (level {hi[0]} above +2 SD, "
+                       f"{lo[0]} below -2 SD)" if hit else f"{analyte}: Westgard R-4s across levels not violated")
+                out.append(RuleOutcome("westgard:R-4s across levels", CODES["R-4s"], not hit, severity, msg, base))
+        return out
+
+
+def plot_levey_jennings(data: dict[str, Any], path: str | Path) -> Path:
+    """Draw a Levey-Jennings chart from :meth:`QCHistory.levey_jennings` data into ``path``
+    (PNG, SVG or PDF by extension)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    vals = data["value"]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.plot(range(1, len(vals) + 1), vals, "o-", color="k", ms=4, lw=1)
+    styles = {"mean": ("g", "-"), "+1sd": ("0.6", ":"), "-1sd": ("0.6", ":"), "+2sd": ("orange", "--"),
+              "-2sd": ("orange", "--"), "+3sd": ("r", "--"), "-3sd": ("r", "--")}
+    for k, (c, ls) in styles.items():
+        v = data["lines"].get(k)
+        if v is not None:
+            ax.axhline(v, color=c, ls=ls, lw=1)
+            ax.annotate(k, (1.0, v), xycoords=("axes fraction", "data"), fontsize=7, va="center")
+    ax.set_xticks(range(1, len(vals) + 1))
+    ax.set_xticklabels(data["run_id"], rotation=90, fontsize=6)
+    ax.set_ylabel("QC value")
+    ax.set_title(f"Levey-Jennings: {data['analyte']} {data['level']} ({data['target_source']})", fontsize=9)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
