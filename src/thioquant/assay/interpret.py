@@ -946,7 +946,7 @@ def _context_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags: li
     bili_stop = ctx.bilirubin_uln is not None and ctx.bilirubin_uln >= p.bilirubin_stop_x_uln
     lft_text = ", ".join(f"{n} {v:.1f}x ULN" for n, v in lft)
     if (worst is not None and worst > p.alt_ast_stop_x_uln) or bili_stop:
-        parts = [lft_text] if worst is not None and worst > p.alt_ast_stop_x_uln else []
+        parts = [lft_text] if worst is not None and worst > p.alt_ast_note_x_uln else []
         if bili_stop:
             parts.append(f"bilirubin {ctx.bilirubin_uln:.1f}x ULN")
         notes.append(
