@@ -15,7 +15,20 @@ from thioquant.peaks.settings import SELECT, PeakSettings, make_settings
 
 NAN = math.nan
 
-_flags.register("FIT_FAILED", "peak model fit did not converge; area from the fused-peak rule")
+_flags.register("SHOULDER", "unresolved shoulder: found from the curvature, split without a valley")
+
+_MAX_W50_POINTS = 60.0  # above this, the signal is block-averaged for detection (speed)
+
+
+def _bin(t: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Block means of ``k`` consecutive points (the trapezoid area is preserved to O(dt^2))."""
+    m = (t.size // k) * k
+    tb = t[:m].reshape(-1, k).mean(axis=1)
+    yb = y[:m].reshape(-1, k).mean(axis=1)
+    if m < t.size:  # keep the tail as a last, shorter block
+        tb = np.append(tb, t[m:].mean())
+        yb = np.append(yb, y[m:].mean())
+    return tb, yb
 
 _FALLBACK_P2P = 6.0  # peak-to-peak noise ~ 6 SD when no noise window is usable
 
@@ -124,7 +137,7 @@ def _measure(reg: core.Region, rp: core.RawPeak) -> core.Shape:
     yc = reg.y[st : en + 1] - rp.baseline
     s_abs = reg.s + reg.gbl if reg.gbl is not None else reg.s
     ys = s_abs[st : en + 1] - rp.baseline
-    return core.shape(tt, yc, ys)
+    return core.shape(tt, yc, ys, apex=rp.apex - st if rp.shoulder else None)
 
 
 def _saturated(y: np.ndarray, i: int) -> bool:
@@ -164,6 +177,8 @@ def _to_peak(
     fl: list[str] = []
     if rp.fused:
         fl.append("FUSED")
+    if rp.shoulder:
+        fl.append("SHOULDER")
     fl.extend(rp.flags)
     if rp.edge:
         fl.append("EDGE")
@@ -345,6 +360,10 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings) -> co
     a, b = max(0, int(a) - 1), min(n_all, int(b) + 1)
     t, y = core.prepare(t_all[a:b], y_all[a:b], trace.name)
     w50_pts = max(2.0, w50 / float((t[-1] - t[0]) / (t.size - 1)))
+    if w50_pts > _MAX_W50_POINTS and cfg.smooth is None:
+        k = int(w50_pts // (_MAX_W50_POINTS / 2))
+        t, y = _bin(t, y, k)
+        w50_pts /= k
     gbl = None
     if cfg.baseline != "local":
         gbl = _global_baseline(t, y, cfg, w50_pts)
@@ -389,8 +408,16 @@ def find_peaks(
         noise = _finite("noise", noise)
     t, y = core.prepare(trace.time_min, trace.signal, trace.name)
     dt = float((t[-1] - t[0]) / (t.size - 1))
-    w50_pts = cfg.width_min / dt if cfg.width_min is not None else _typical_w50_points(y)
+    if cfg.width_min is not None:
+        w50_pts = cfg.width_min / dt
+    else:
+        k0 = max(1, t.size // 200_000)
+        w50_pts = _typical_w50_points(_bin(t, y, k0)[1] if k0 > 1 else y) * k0
     w50_pts = max(2.0, w50_pts)
+    if w50_pts > _MAX_W50_POINTS and cfg.smooth is None:
+        k = int(w50_pts // (_MAX_W50_POINTS / 2))
+        t, y = _bin(t, y, k)
+        w50_pts /= k
     gbl = _global_baseline(t, y, cfg, w50_pts) if cfg.baseline != "local" else None
     out: list[Peak] = []
     bl_plot = np.full(t.size, np.nan) if gbl is None else gbl.copy()
@@ -414,7 +441,7 @@ def find_peaks(
 
         out = [replace(p, area_pct=100.0 * abs(p.area) / total) for p in out]
     if return_baseline:
-        if t.size != trace.time_min.size:  # NaN points were dropped: map back onto the trace
+        if t.size != trace.time_min.size:  # NaN points dropped or binned: map back onto the trace
             bl_plot = np.interp(trace.time_min, t, bl_plot, left=np.nan, right=np.nan)
         return out, bl_plot
     return out

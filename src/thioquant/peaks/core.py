@@ -170,23 +170,37 @@ class Shape:
     w_tangent: float = NAN
 
 
-def _crossing(tt: np.ndarray, yy: np.ndarray, i: int, level: float) -> tuple[float, float]:
-    """Interpolated times where ``yy`` falls below ``level`` left and right of index ``i``."""
-    lb = np.flatnonzero(yy[:i] < level)
-    rb = np.flatnonzero(yy[i + 1 :] < level)
-    tl = tr = NAN
-    if lb.size:
-        j = int(lb[-1])
-        dy = yy[j + 1] - yy[j]
-        tl = tt[j] + (level - yy[j]) * (tt[j + 1] - tt[j]) / dy if dy != 0 else tt[j]
-    if rb.size:
-        j = i + 1 + int(rb[0])
-        dy = yy[j] - yy[j - 1]
-        tr = tt[j - 1] + (level - yy[j - 1]) * (tt[j] - tt[j - 1]) / dy if dy != 0 else tt[j]
+def _crossings(tt: np.ndarray, yy: np.ndarray, i: int, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolated times where ``yy`` first falls below each level, left and right of ``i``."""
+    nl = levels.size
+    tl = np.full(nl, NAN)
+    tr = np.full(nl, NAN)
+    if i > 0:
+        left = yy[i - 1 :: -1]  # going outward from the apex
+        below = left[None, :] < levels[:, None]
+        hit = below.any(axis=1)
+        k = below.argmax(axis=1)
+        for q in np.flatnonzero(hit):
+            j = i - 1 - int(k[q])  # below; j + 1 above
+            dy = yy[j + 1] - yy[j]
+            tl[q] = tt[j] + (levels[q] - yy[j]) * (tt[j + 1] - tt[j]) / dy if dy != 0 else tt[j]
+    if i < yy.size - 1:
+        right = yy[i + 1 :]
+        below = right[None, :] < levels[:, None]
+        hit = below.any(axis=1)
+        k = below.argmax(axis=1)
+        for q in np.flatnonzero(hit):
+            j = i + 1 + int(k[q])
+            dy = yy[j] - yy[j - 1]
+            tr[q] = tt[j - 1] + (levels[q] - yy[j - 1]) * (tt[j] - tt[j - 1]) / dy if dy != 0 else tt[j]
     return tl, tr
 
 
-def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None) -> Shape:
+_LEVELS = np.array([0.5, 0.1, 0.05])
+
+
+def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None,
+          apex: int | None = None) -> Shape:
     """Apex (3-point parabola), widths at 50/10/5 % and tangent width of one peak.
 
     Parameters
@@ -195,11 +209,13 @@ def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None) -> Shape
         Time and baseline-corrected raw signal from the peak's start to its end.
     ys : ndarray, optional
         Smoothed baseline-corrected signal (for the inflection tangents); ``yy`` if omitted.
+    apex : int, optional
+        Index of the apex when it is not the maximum (a shoulder).
     """
-    i = int(np.argmax(yy))
+    i = int(np.argmax(yy)) if apex is None else int(apex)
     h0 = float(yy[i])
     rt, h = float(tt[i]), h0
-    if 0 < i < yy.size - 1:
+    if apex is None and 0 < i < yy.size - 1:
         y0, y1, y2 = float(yy[i - 1]), h0, float(yy[i + 1])
         den = y0 - 2.0 * y1 + y2
         if den < 0:
@@ -211,9 +227,7 @@ def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None) -> Shape
     out = Shape(rt=rt, height=h, apex_index=i)
     if not h > 0 or yy.size < 3:
         return out
-    l50, r50 = _crossing(tt, yy, i, 0.5 * h)
-    l10, r10 = _crossing(tt, yy, i, 0.1 * h)
-    l05, r05 = _crossing(tt, yy, i, 0.05 * h)
+    (l50, l10, l05), (r50, r10, r05) = _crossings(tt, yy, i, _LEVELS * h)
     out.w50, out.w10, out.w05 = r50 - l50, r10 - l10, r05 - l05
     out.front05, out.front10, out.back10 = rt - l05, rt - l10, r10 - rt
     src = yy if ys is None else ys
@@ -303,6 +317,7 @@ class RawPeak:
     fused: bool = False
     edge: bool = False
     fit_r2: float = NAN
+    shoulder: bool = False
     flags: list[str] = field(default_factory=list)
     baseline: np.ndarray | None = None  # baseline under the peak, start..end (absolute)
     height_est: float = NAN
@@ -323,14 +338,55 @@ class Region:
     gbl: np.ndarray | None = None
 
 
-def _subclusters(apexes: list[int], s: np.ndarray, e: np.ndarray, thr: float):
-    """Split sorted apexes at valleys; a valley back at baseline (e <= thr) ends a subcluster."""
-    valleys = []
+def second_derivative(y: np.ndarray, window: int) -> np.ndarray:
+    """Second derivative (per point squared) of a quadratic Savitzky-Golay fit."""
+    w = int(min(max(5, window), 201))
+    if w % 2 == 0:
+        w -= 1
+    if y.size < w:
+        return np.zeros_like(y)
+    from scipy.ndimage import convolve1d
+
+    return convolve1d(y, _sg(w, 2), mode="nearest")
+
+
+def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarray,
+               prom: float, w50_pts: float) -> np.ndarray:
+    """Maxima of the negative second derivative that are not near an apex (unresolved peaks).
+
+    A shoulder must curve down clearly above the noise of the second derivative, reach at least
+    a tenth of the curvature of the nearest apex, and stand above the rough baseline.
+    """
+    n = nd2.size
+    mx = np.flatnonzero((nd2[1:-1] > nd2[:-2]) & (nd2[1:-1] >= nd2[2:]) & above[1:-1]) + 1
+    if mx.size == 0:
+        return mx
+    sd = 1.4826 * float(np.median(np.abs(nd2 - np.median(nd2))))
+    mx = mx[(nd2[mx] > 8.0 * sd) & (e[mx] > prom)]
+    if mx.size == 0:
+        return mx
+    pos = np.searchsorted(cand, mx)
+    left = cand[np.clip(pos - 1, 0, cand.size - 1)]
+    right = cand[np.clip(pos, 0, cand.size - 1)]
+    dist_l = np.abs(mx - left)
+    dist_r = np.abs(right - mx)
+    near = np.where(dist_l <= dist_r, left, right)
+    keep = (np.minimum(dist_l, dist_r) > 0.6 * w50_pts) & (nd2[mx] > 0.1 * nd2[near])
+    out = mx[keep]
+    return out[(out > 0) & (out < n - 1)]
+
+
+def _subclusters(apexes: list[int], s: np.ndarray, e: np.ndarray, thr: float, d2: np.ndarray):
+    """Split sorted apexes at valleys; a valley back at baseline (e <= thr) ends a subcluster.
+
+    Between a peak and a shoulder there is no minimum; the split is the most convex point.
+    """
     groups: list[list[int]] = [[apexes[0]]]
     splits: list[tuple[int, bool]] = []
     for a, b in zip(apexes[:-1], apexes[1:], strict=True):
         v = a + int(np.argmin(s[a : b + 1]))
-        valleys.append(v)
+        if v in (a, b) and b - a > 2:
+            v = a + 1 + int(np.argmax(d2[a + 1 : b]))
         if e[v] <= thr:
             groups.append([b])
             splits.append((v, True))
@@ -405,6 +461,11 @@ def analyse(
     cand = cand[widths >= max(1.0, 0.3 * w50_pts)]
     if cand.size == 0:
         return empty
+    d2 = second_derivative(yw, int(0.7 * w50_pts) | 1)
+    shoulders = _shoulders(cand, -d2, e, above, prom, w50_pts)
+    if shoulders.size:
+        cand = np.sort(np.concatenate((cand, shoulders)))
+    is_shoulder = set(shoulders.tolist())
     prev = np.concatenate(([False], above[:-1]))
     nxt = np.concatenate((above[1:], [False]))
     rstarts = np.flatnonzero(above & ~prev)
@@ -436,7 +497,7 @@ def analyse(
         in_peak[c_s : c_e + 1] = True
         edge_left = edge_lo and rs[k] == 0
         edge_right = edge_hi and re_[k] == n - 1
-        groups, splits = _subclusters(apexes, s, e, 2.0 * thr)
+        groups, splits = _subclusters(apexes, s, e, 2.0 * thr, d2)
         # anchors of each subcluster: (t, value) at its left and right ends
         bounds = [c_s] + [v for v, _ in splits] + [c_e]
         g_start = [c_s] + [v for v, brk in splits if brk]
@@ -489,7 +550,7 @@ def analyse(
                     apex=a, start=st, end=en, area=areas[j], integration=methods[j],
                     t_b0=float(t[st]), b0=float(bl[0]), t_b1=float(t[en]), b1=float(bl[-1]),
                     cluster=k, fused=m > 1, fit_r2=fit_r2[j], flags=extra_flags[j],
-                    baseline=bl, height_est=heights[j],
+                    baseline=bl, height_est=heights[j], shoulder=a in is_shoulder,
                 )
                 rp.edge = (edge_left and st == c_s) or (edge_right and en == c_e)
                 peaks.append(rp)
@@ -517,9 +578,10 @@ def _split_fused(cfg, t, yw, s, a_s, tt, yc, sc, base, pb, grp, areas, heights, 
         return
     if rule in ("auto", "skim", "exp_skim"):
         for j in range(1, m):
-            if not (heights[j] < cfg.skim_ratio * heights[j - 1]):
-                continue
             i0, i1 = pb[j] - a_s, pb[j + 1] - a_s
+            rider = heights[j] - max(float(yc[i0]), 0.0)
+            if not (rider < cfg.skim_ratio * heights[j - 1] and heights[j] < heights[j - 1]):
+                continue
             seg_t = tt[i0 : i1 + 1]
             y_end = sc[i1] if j < m - 1 else 0.0
             under = None

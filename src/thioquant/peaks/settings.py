@@ -109,6 +109,26 @@ def _choice(name: str, value: Any, options: tuple[str, ...]) -> str:
 
 
 def make_settings(base: PeakSettings | None = None, **kwargs: Any) -> PeakSettings:
+    """Validated :class:`PeakSettings` (cached for repeated identical calls); see _make."""
+    if base is None:
+        try:
+            key = tuple(sorted(kwargs.items()))
+            hash(key)
+        except TypeError:
+            return _make(None, **kwargs)
+        hit = _CACHE.get(key)
+        if hit is None:
+            hit = _make(None, **kwargs)
+            if len(_CACHE) < 256:
+                _CACHE[key] = hit
+        return hit
+    return _make(base, **kwargs)
+
+
+_CACHE: dict[tuple, PeakSettings] = {}
+
+
+def _make(base: PeakSettings | None = None, **kwargs: Any) -> PeakSettings:
     """Validated :class:`PeakSettings` from keyword arguments.
 
     Raises
