@@ -189,6 +189,10 @@ def quantify(
     overrides: str | Path | None = None,
     jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    cache: str | Path | None = None,
+    executor: str = "process",
+    history: str | Path | None = None,
+    run_id: str | None = None,
 ) -> BatchResult:
     """Quantify a batch folder (``worklist.csv`` + raw files).
 
@@ -200,6 +204,11 @@ def quantify(
     overrides : optional manual-integration CSV (sample_id, analyte, start_min, end_min, reason).
     jobs : worker processes for reading and integrating injections (1 = in this process).
     progress : optional callback ``progress(done, total)``.
+    cache : optional SQLite measurement cache (see :mod:`thioquant.cache`); re-runs after a
+        calibration or QC change, or a manual integration, re-measure only what changed.
+    executor : ``"process"`` (a local process pool) or ``"dask"`` (dask.distributed LocalCluster).
+    history : optional SQLite QC history for Westgard rules across runs (see :mod:`thioquant.qc.westgard`).
+    run_id : identifier of this run in the QC history (default: the batch folder name and time).
 
     Raises
     ------
@@ -233,7 +242,14 @@ def quantify(
             if sid not in known:
                 messages.append(f"{overrides}: manual integration for unknown sample_id {sid!r} ignored")
 
-    measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress)
+    if cache is not None:
+        from thioquant.cache import MeasurementCache
+
+        with MeasurementCache(cache) as store:
+            measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, store, executor)
+            messages.append(f"measurement cache {cache}: {store.hits} reused, {store.misses} measured")
+    else:
+        measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, None, executor)
     for e, meas in zip(wl.entries, measurements, strict=True):
         if meas.error:
             messages.append(f"row {e.row} ({e.sample_id}): {meas.error}")
@@ -248,7 +264,16 @@ def quantify(
 
     from thioquant.qc.run import evaluate_run
 
-    results, qc_outcomes, verdict = evaluate_run(m, wl.entries, measurements, results, calibrations)
+    if history is not None:
+        from thioquant.qc.westgard import QCHistory
+
+        with QCHistory(history) as qc_history:
+            results, qc_outcomes, verdict = evaluate_run(
+                m, wl.entries, measurements, results, calibrations, history=qc_history,
+                run_id=run_id or batch.resolve().name,
+            )
+    else:
+        results, qc_outcomes, verdict = evaluate_run(m, wl.entries, measurements, results, calibrations)
     interpretations = _interpret(m, wl.entries, results)
     return BatchResult(
         batch_dir=str(batch), method=m, worklist=wl, results=tuple(results), calibrations=calibrations,
@@ -261,30 +286,75 @@ def _measure_one(args: tuple[str, Method, Mapping[str, tuple[float, float]] | No
     return measure_injection(*args)
 
 
+EXECUTORS = ("process", "dask")
+
+
 def _measure_all(
     batch: Path, m: Method, entries: Sequence[WorklistEntry],
     manual: Mapping[str, Mapping[str, tuple[float, float]]], jobs: int,
     progress: Callable[[int, int], None] | None,
+    cache: Any | None = None,
+    executor: str = "process",
 ) -> list[InjectionMeasurement]:
-    tasks: list[tuple[str, Method, Mapping[str, tuple[float, float]] | None]] = []
-    for e in entries:
-        tasks.append((str(batch / e.file), m, manual.get(e.sample_id)))
-    out: list[InjectionMeasurement] = []
+    """Measure every injection, in order: from the cache where possible, else in parallel."""
+    tasks = [(str(batch / e.file), m, manual.get(e.sample_id)) for e in entries]
     total = len(tasks)
-    if jobs > 1 and total > 1:
+    out: list[InjectionMeasurement | None] = [None] * total
+    keys: list[str | None] = [None] * total
+    if cache is not None:
+        from thioquant.cache import cache_key, file_sha256, measurement_hash
+
+        method_digest = measurement_hash(m)
+        for i, (path, _, man) in enumerate(tasks):
+            try:
+                keys[i] = cache_key(file_sha256(path), method_digest, man)
+            except OSError:
+                continue  # measure_injection reports the unreadable file
+            out[i] = cache.get(keys[i], path)
+    todo = [i for i in range(total) if out[i] is None]
+    done = total - len(todo)
+    if progress and done:
+        progress(done, total)
+    for i, meas in _run_tasks([tasks[i] for i in todo], todo, jobs, executor):
+        out[i] = meas
+        if cache is not None and keys[i] is not None:
+            cache.put(keys[i], meas)
+        done += 1
+        if progress:
+            progress(done, total)
+    return [o for o in out if o is not None]
+
+
+def _run_tasks(
+    tasks: list[tuple[str, Method, Mapping[str, tuple[float, float]] | None]], index: list[int], jobs: int,
+    executor: str,
+) -> Any:
+    """Yield (index, measurement) pairs; the order of completion may differ from the input."""
+    if executor not in EXECUTORS:
+        raise ThioquantError(f"unknown executor {executor!r} (choose {', '.join(EXECUTORS)})")
+    if not tasks:
+        return
+    if executor == "dask":
+        try:
+            from dask.distributed import Client, LocalCluster, as_completed
+        except ImportError:
+            raise ThioquantError("--executor dask needs dask.distributed: pip install 'dask[distributed]'") from None
+        with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            futures = client.map(_measure_one, tasks, pure=False)
+            position = {f.key: i for f, i in zip(futures, index, strict=True)}
+            for fut, meas in as_completed(futures, with_results=True):
+                yield position[fut.key], meas
+        return
+    if jobs > 1 and len(tasks) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
+        chunk = max(1, len(tasks) // (jobs * 8))
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for i, meas in enumerate(pool.map(_measure_one, tasks, chunksize=max(1, total // (jobs * 8))), 1):
-                out.append(meas)
-                if progress:
-                    progress(i, total)
-    else:
-        for i, t in enumerate(tasks, 1):
-            out.append(_measure_one(t))
-            if progress:
-                progress(i, total)
-    return out
+            yield from zip(index, pool.map(_measure_one, tasks, chunksize=chunk), strict=True)
+        return
+    for i, t in zip(index, tasks, strict=True):
+        yield i, _measure_one(t)
 
 
 def _quantify_measurements(

@@ -18,23 +18,49 @@ import click
               help="Manual integration CSV: sample_id, analyte, start_min, end_min, reason.")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
               help="Worker processes for reading and integrating injections.")
+@click.option("--executor", type=click.Choice(["process", "dask"]), default="process", show_default=True,
+              help="Where injections are measured: a local process pool, or dask.distributed.")
+@click.option("--cache/--no-cache", "use_cache", default=True, show_default=True,
+              help="Reuse measurements of unchanged files (BATCH_DIR/.thioquant-cache.sqlite).")
+@click.option("--history", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="QC history (SQLite) for Westgard rules (default: qc_history.sqlite beside the output).")
+@click.option("--no-history", is_flag=True, help="Do not record or judge this run's QCs across runs.")
+@click.option("--pseudonymise", is_flag=True, help="Replace patient identifiers by keyed hashes in every output.")
+@click.option("--pseudonym-key", envvar="THIOQUANT_PSEUDONYM_KEY", default=None,
+              help="Key for --pseudonymise (or the THIOQUANT_PSEUDONYM_KEY environment variable).")
 @click.option("--strict", is_flag=True, help="Exit with code 1 when the run is rejected.")
 @click.option("--quiet", is_flag=True, help="Print only the verdict line.")
 def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: bool, overrides: Path | None,
-             jobs: int, strict: bool, quiet: bool) -> None:
+             jobs: int, executor: str, use_cache: bool, history: Path | None, no_history: bool,
+             pseudonymise: bool, pseudonym_key: str | None, strict: bool, quiet: bool) -> None:
     """Quantify BATCH_DIR (worklist.csv + raw files) and write results to the output folder."""
+    from thioquant.audit import _now, run_entries, write_audit
+    from thioquant.errors import InputError, OutputError
     from thioquant.pipeline import quantify as run_quantify
     from thioquant.report.summary import summary_text
     from thioquant.report.writer import write_outputs
 
+    started = _now()
     out = out_dir or batch_dir / "results"
-    if out.exists() and not force:
-        # Fail before the work, not after it.
-        from thioquant.errors import OutputError
-
+    if out.exists() and not force:  # fail before the work, not after it
         raise OutputError("output folder already exists; use --force to replace it or --out to choose another", path=out)
-    batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs)
-    write_outputs(batch, out, force=force)
+    if pseudonymise and not pseudonym_key:
+        raise InputError("--pseudonymise needs --pseudonym-key or THIOQUANT_PSEUDONYM_KEY")
+    cache = batch_dir / ".thioquant-cache.sqlite" if use_cache and batch_dir.is_dir() else None
+    qc_history = None if no_history else (history or out.parent / "qc_history.sqlite")
+    batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor, cache=cache,
+                         history=qc_history)
+    if pseudonymise:
+        from thioquant.privacy import pseudonymise as pseudo
+
+        batch = pseudo(batch, pseudonym_key or "")
+    parameters = {
+        "method": method, "out": str(out), "force": force, "overrides": str(overrides) if overrides else None,
+        "jobs": jobs, "executor": executor, "cache": str(cache) if cache else None,
+        "history": str(qc_history) if qc_history else None, "pseudonymise": pseudonymise,
+    }
+    entries = run_entries(batch, parameters, started)
+    write_outputs(batch, out, force=force, finalise=lambda stage: write_audit(stage, entries))
     click.echo(summary_text(batch, out, quiet=quiet, color=sys.stdout.isatty()))
     if strict and not batch.accepted:
         sys.exit(1)
