@@ -172,3 +172,44 @@ def test_weighted_r2_definition():
     r = y - cal.predict(x)
     ybar = np.sum(w * y) / np.sum(w)
     assert cal.r2 == pytest.approx(1 - np.sum(w * r**2) / np.sum(w * (y - ybar) ** 2), rel=1e-12)
+
+
+def test_missing_response_is_excluded_with_reason_and_counts_against_fraction():
+    y = _curve(X8)
+    y[3] = np.nan  # no peak at level 1.0
+    out = accept_calibration(X8, y)
+    p = out.points[3]
+    assert not p.included and p.reason == "non-finite concentration or response"
+    assert out.passed  # 7/8 = 87.5 % and 7 levels
+    y[5] = np.nan
+    y[6] = np.nan
+    out = accept_calibration(X8, y)  # 5/8 = 62.5 %, 5 levels
+    assert not out.passed
+    assert any("need >= 75 %" in r for r in out.reasons)
+    assert any("need >= 6" in r for r in out.reasons)
+
+
+def test_quadratic_and_power_acceptance():
+    x = np.array([1, 2, 5, 10, 20, 50, 100, 200.0])
+    out = accept_calibration(x, 0.1 + 2 * x - 0.003 * x**2, model="quadratic", weighting="1/x")
+    assert out.passed and all(abs(p.accuracy_pct - 100) < 1e-6 for p in out.points)
+    y = 3 * x**0.92
+    y[4] *= 1.4
+    out = accept_calibration(x, y, model="power", weighting="none")
+    assert out.passed and [p.x for p in out.excluded] == [20.0]
+    assert out.as_dict()["model"] == "power"
+
+
+def test_linear0_outcome_as_dict():
+    d = accept_calibration(X8, 0.5 * X8, model="linear0", weighting="1/x").as_dict()
+    assert d["coefficients"] == [0.0, pytest.approx(0.5)]
+    assert d["coefficient_sd"][0] == 0.0
+
+
+def test_invalid_settings_raise():
+    with pytest.raises(CalibrationError):
+        accept_calibration(X8, _curve(X8), tolerance_pct=0)
+    with pytest.raises(CalibrationError):
+        accept_calibration(X8, _curve(X8), min_fraction=1.5)
+    with pytest.raises(CalibrationError):
+        accept_calibration(X8, _curve(X8), levels=["a"])
