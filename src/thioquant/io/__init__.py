@@ -7,6 +7,7 @@ own module and is imported on first use.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
 from typing import Any
@@ -131,10 +132,17 @@ def _safe_cut(head: bytes) -> int:
 _SHARED_OPTIONS = frozenset({"wavelengths", "bandwidth_nm", "xic", "time_unit", "status_traces"})
 
 
-def _options_for(reader: Any, fmt: str, options: dict[str, Any], path: Path) -> dict[str, Any]:
+@functools.lru_cache(maxsize=64)
+def _accepted(reader: Any) -> frozenset[str]:
     import inspect
 
-    accepted = set(inspect.signature(reader).parameters)
+    return frozenset(inspect.signature(reader).parameters)
+
+
+def _options_for(reader: Any, fmt: str, options: dict[str, Any], path: Path) -> dict[str, Any]:
+    if not options:
+        return {}
+    accepted = _accepted(reader)
     unknown = set(options) - accepted - _SHARED_OPTIONS
     if unknown:
         raise InputError(
@@ -177,7 +185,9 @@ def read_run(path: str | Path, *, format: str | None = None, **options: Any) -> 
     run = reader(p, **_options_for(reader, fmt, options, p))
     from dataclasses import replace
 
-    return replace(run, source=str(p), sha256=file_sha256(p), format=fmt)
+    # a reader that already hashed the bytes it parsed (mzML) saves a second read
+    digest = run.sha256 if (run.sha256 and p.is_file()) else file_sha256(p)
+    return replace(run, source=str(p), sha256=digest, format=fmt)
 
 
 def __getattr__(name: str) -> Any:

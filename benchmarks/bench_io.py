@@ -1,0 +1,144 @@
+"""Reading speed of thioquant's readers against plain pyopenms.
+
+Writes N simulated LC-MS/MS injections (6 MRM chromatograms, 6 min at 5 Hz per transition)
+as mzML and N HPLC-UV injections (AIA, 15 min at 5 Hz) into a temporary folder, then times:
+
+* plain pyopenms: ``MzMLFile().load`` + ``get_peaks`` of every chromatogram;
+* ``thioquant.io.read_run`` on the same mzML files (format detection, SHA-256, validation,
+  Trace records included);
+* ``read_run`` on the AIA files.
+
+Run: ``uv run python benchmarks/bench_io.py [--quick] [--n 100] [--repeat 3]``.
+Prints a Markdown table (files/s, MB/s, ms/file) and the overhead over pyopenms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+TRANSITIONS = [
+    ("6-TG", 168.034, 151.0),
+    ("6-TG qual", 168.034, 134.0),
+    ("6-TG-IS", 171.0, 154.0),
+    ("6-MMP", 167.039, 126.0),
+    ("6-MMP-IS", 170.0, 129.0),
+    ("6-MP", 153.023, 119.0),
+]
+
+
+def make_files(folder: Path, n: int) -> tuple[list[Path], list[Path]]:
+    from thioquant.io.aia import write_aia
+    from thioquant.io.mzml import write_mzml
+    from thioquant.model import Channel, Trace
+
+    rng = np.random.default_rng(7)
+    t_ms = np.arange(0, 6.0, 0.2 / 60)  # 6 min at 5 Hz
+    t_uv = np.arange(0, 15.0, 0.2 / 60)  # 15 min at 5 Hz
+    mz, aia = [], []
+    for i in range(n):
+        trs = [
+            Trace(
+                name,
+                t_ms,
+                2e4 * np.exp(-0.5 * ((t_ms - 2.1) / 0.04) ** 2) + rng.normal(100, 10, t_ms.size),
+                "counts",
+                Channel("srm", precursor_mz=q1, product_mz=q3),
+            )
+            for name, q1, q3 in TRANSITIONS
+        ]
+        mz.append(write_mzml(folder / f"inj{i:03d}.mzML", trs, {"sample_id": f"S{i}"}))
+        uv = Trace(
+            "UV342",
+            t_uv,
+            50 * np.exp(-0.5 * ((t_uv - 5.3) / 0.08) ** 2) + rng.normal(0, 0.05, t_uv.size),
+            "mAU",
+            Channel("uv", wavelength_nm=342.0, bandwidth_nm=4.0),
+        )
+        aia.append(write_aia(folder / f"inj{i:03d}.cdf", uv, {"sample_name": f"S{i}"}))
+    return mz, aia
+
+
+def plain_pyopenms(paths: list[Path]) -> None:
+    import pyopenms as oms
+
+    for p in paths:
+        exp = oms.MSExperiment()
+        oms.MzMLFile().load(str(p), exp)
+        for c in exp.getChromatograms():
+            c.get_peaks()
+
+
+def thioquant_read(paths: list[Path]) -> None:
+    from thioquant.io import read_run
+
+    for p in paths:
+        read_run(p)
+
+
+def timed(fn: Callable[[list[Path]], None], paths: list[Path], repeat: int) -> tuple[float, float]:
+    """Median wall-clock and median CPU seconds of ``fn(paths)`` over ``repeat`` runs.
+
+    CPU time is reported beside wall time because the benchmark machine is shared: other
+    processes stretch wall time but not the CPU time this process spends.
+    """
+    fn(paths[:2])  # warm imports and caches
+    wall, cpu = [], []
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn(paths)
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100, help="injections per format (default 100)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed repetitions, median kept")
+    ap.add_argument("--quick", action="store_true", help="20 files, 2 repetitions")
+    args = ap.parse_args(argv)
+    n, repeat = (20, 2) if args.quick else (args.n, args.repeat)
+    with tempfile.TemporaryDirectory(prefix="thioquant-bench-") as tmp:
+        mz, aia = make_files(Path(tmp), n)
+        mb_mz = sum(p.stat().st_size for p in mz) / 1e6
+        mb_aia = sum(p.stat().st_size for p in aia) / 1e6
+        rows = []
+        # interleave the two mzML readers so that load changes hit both alike
+        plain_runs, ours_runs = [], []
+        for _ in range(repeat):
+            plain_runs.append(timed(plain_pyopenms, mz, 1))
+            ours_runs.append(timed(thioquant_read, mz, 1))
+        t_plain = tuple(statistics.median(x) for x in zip(*plain_runs, strict=True))
+        t_ours = tuple(statistics.median(x) for x in zip(*ours_runs, strict=True))
+        t_aia = timed(thioquant_read, aia, repeat)
+        for label, (wall, cpu), mb in (
+            ("mzML, plain pyopenms (load + get_peaks)", t_plain, mb_mz),
+            ("mzML, thioquant read_run", t_ours, mb_mz),
+            ("AIA (.cdf), thioquant read_run", t_aia, mb_aia),
+        ):
+            rows.append(
+                f"| {label} | {n} | {mb / n * 1000:.0f} | {n / wall:.0f} | {mb / wall:.1f} "
+                f"| {wall / n * 1000:.2f} | {cpu / n * 1000:.2f} |"
+            )
+    print(f"python {sys.version.split()[0]}, {n} files per format, median of {repeat} runs\n")
+    print("| reader | files | kB/file | files/s | MB/s | ms/file (wall) | ms/file (CPU) |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print(
+        f"\nthioquant overhead over plain pyopenms on mzML: "
+        f"{(t_ours[0] / t_plain[0] - 1) * 100:+.1f} % wall, "
+        f"{(t_ours[1] / t_plain[1] - 1) * 100:+.1f} % CPU"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
