@@ -219,3 +219,33 @@ def test_folder_hash_is_order_independent_and_content_sensitive(tmp_path: Path) 
     h1 = file_sha256(d)
     (d / "a.ch").write_bytes(b"A2")
     assert file_sha256(d) != h1
+
+
+def test_xic_from_full_scan_spectra(tmp_path: Path) -> None:
+    import pyopenms as oms
+
+    exp = oms.MSExperiment()
+    rts = np.arange(0, 120.0, 0.5)  # seconds
+    for rt in rts:
+        s = oms.MSSpectrum()
+        s.setMSLevel(1)
+        s.setRT(float(rt))
+        h = 1e5 * np.exp(-0.5 * ((rt - 60.0) / 3.0) ** 2)
+        # 6-TG [M+H]+ at 168.0342, a neighbour 20 ppm away, and background
+        s.set_peaks((np.array([150.0, 168.0342, 168.0376, 200.0]), np.array([10.0, h, 7.0, 5.0])))
+        exp.addSpectrum(s)
+    p = tmp_path / "fullscan.mzML"
+    oms.MzMLFile().store(str(p), exp)
+    with pytest.raises(InputError, match="xic"):
+        read_run(p)
+    run = read_run(p, xic=[(168.0342, 10, "ppm"), (168.0342, 0.01, "Da")])
+    narrow, wide = run.traces
+    assert narrow.channel == Channel(
+        "xic", precursor_mz=168.0342, tolerance=10, tolerance_unit="ppm"
+    )
+    np.testing.assert_allclose(narrow.time_min, rts / 60.0)
+    expected = 1e5 * np.exp(-0.5 * ((rts - 60.0) / 3.0) ** 2)
+    np.testing.assert_allclose(narrow.signal, expected, rtol=1e-6, atol=1e-3)  # neighbour out
+    np.testing.assert_allclose(wide.signal, expected + 7.0, rtol=1e-6, atol=1e-3)  # and in
+    with pytest.raises(InputError, match="tolerance unit"):
+        read_run(p, xic=[(168.0, 5, "mmu")])
