@@ -149,3 +149,12 @@ def test_candidates_for_expands_auto():
     assert len(candidates_for()) == 6
     with pytest.raises(CalibrationError):
         candidates_for("cubic", "none")
+
+
+def test_interval_below_the_range_does_not_collapse():
+    rng = np.random.default_rng(2)
+    y = 2 * X * (1 + rng.normal(0, 0.03, X.size))
+    cal = fit_calibration(X, y, "linear", "1/x^2")
+    lo0, hi0 = inverse_interval(cal, 0.0)
+    lo1, hi1 = inverse_interval(cal, 2 * X[0])
+    assert hi0 - lo0 > 0.5 * (hi1 - lo1)  # not shrinking to nothing at zero response

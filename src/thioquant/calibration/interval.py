@@ -14,11 +14,18 @@ from .fit import gradient, normalized_weights, raw_weights
 
 
 def _new_obs_weight(cal: Calibration, x0: float, y0: float) -> float:
-    """Weight of a new observation on the fit's (normalised) weight scale."""
+    """Weight of a new observation on the fit's (normalised) weight scale.
+
+    x0 and y0 are clamped to the range of the included calibrators, so a response below the
+    lowest calibrator does not get an ever larger weight (an ever smaller variance).
+    """
     if cal.weighting == "none":
         return 1.0
     _, norm = normalized_weights(cal)
-    raw = raw_weights(np.array([x0]), np.array([y0]), cal.weighting)[0]
+    xi, yi = cal.x[cal.included], cal.y[cal.included]
+    xc = float(np.clip(x0, xi.min(), xi.max()))
+    yc = float(np.clip(y0, yi.min(), yi.max()))
+    raw = raw_weights(np.array([xc]), np.array([yc]), cal.weighting)[0]
     return float(raw / norm)
 
 
@@ -50,8 +57,9 @@ def inverse_interval(
     The variance of a new mean response at concentration ``x`` is
     ``s^2 / (m w0) + g(x)^T C g(x)``, where ``s`` is the residual SD, ``w0`` the normalised weight
     of the new observation (evaluated at the point estimate ``x0``: ``1/x0`` for 1/x weighting,
-    ``1/y`` for 1/y...), ``C`` the coefficient covariance and ``g`` the gradient of the curve with
-    respect to its coefficients; ``t`` is Student's quantile with the fit's degrees of freedom.
+    ``1/y`` for 1/y..., with x0 and y clamped to the calibrated range), ``C`` the coefficient
+    covariance and ``g`` the gradient of the curve with respect to its coefficients; ``t`` is
+    Student's quantile with the fit's degrees of freedom.
 
     * ``linear`` / ``linear0``: the classical (Fieller-type) calibration interval, i.e. the set of
       ``x`` for which ``|y - a - b x| <= t sqrt(var(x))``: the roots of a quadratic in ``x``. It is
