@@ -274,7 +274,7 @@ def quantify(
             )
     else:
         results, qc_outcomes, verdict = evaluate_run(m, wl.entries, measurements, results, calibrations)
-    interpretations = _interpret(m, wl.entries, results)
+    interpretations = _interpret(m, wl.entries, results, messages)
     return BatchResult(
         batch_dir=str(batch), method=m, worklist=wl, results=tuple(results), calibrations=calibrations,
         verdict=verdict, qc_outcomes=tuple(qc_outcomes), measurements=tuple(measurements),
@@ -481,19 +481,22 @@ def _normalise(
     return float(value), float(low), float(high)
 
 
-def _interpret(m: Method, entries: Sequence[WorklistEntry], results: Sequence[Result]) -> list[dict[str, str]]:
+def _interpret(
+    m: Method, entries: Sequence[WorklistEntry], results: Sequence[Result], messages: list[str]
+) -> list[dict[str, str]]:
     """Rows of ``interpretation.csv``: one per patient sample, with its clinical context."""
-    from thioquant.assay.interpret import ClinicalContext, interpretation_rows
+    from thioquant.assay.interpret import ClinicalContext, interpretation_rows, load_profile
 
     contexts = {}
     for e in entries:
         if e.sample_type == "unknown" and e.extra:
             try:
                 contexts[e.sample_id] = ClinicalContext.from_row(e.extra)
-            except InputError:
-                contexts[e.sample_id] = ClinicalContext()
-    return interpretation_rows(results, profile=m.interpretation_profile, contexts=contexts,
-                               method_family=m.family)
+            except InputError as exc:
+                messages.append(f"row {e.row} ({e.sample_id}): clinical context ignored: {exc.reason}")
+    base = Path(m.source).parent if m.source else None
+    profile = load_profile(m.interpretation_profile, base_dir=base)
+    return interpretation_rows(results, profile=profile, contexts=contexts, method_family=m.family)
 
 
 __all__ = ["BatchResult", "InjectionMeasurement", "measure_injection", "quantify"]

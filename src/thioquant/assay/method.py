@@ -14,7 +14,6 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from thioquant.errors import MethodError
@@ -330,8 +329,8 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         reported_unit=ck.string(m, "method.reported_unit", "pmol/8x10^8 RBC"),
         analytes=analytes,
         internal_standards=standards,
-        calibrators=MappingProxyType(calibrators),
-        qcs=MappingProxyType(qcs),
+        calibrators=calibrators,
+        qcs=qcs,
         integration=Integration(
             sn_min=ck.number(integ, "integration.sn_min", 3.0, lo=0),
             baseline=ck.choice(integ, "integration.baseline", BASELINES, "local"),
@@ -340,11 +339,11 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         ),
         calibration=calibration,
         normalisation=normalisation,
-        qc=MappingProxyType(dict(ck.table(data, "qc"))),
+        qc=dict(ck.table(data, "qc")),
         interpretation_profile=str(interp.get("profile", "default")),
         source=source,
         sha256=sha256,
-        raw=MappingProxyType(dict(data)),
+        raw=dict(data),
     )
 
 

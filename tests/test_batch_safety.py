@@ -1,0 +1,118 @@
+"""Fast, safe batches: cache, parallel determinism, audit trail, pseudonymisation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from thioquant.audit import verify
+from thioquant.cli import main
+from thioquant.pipeline import quantify
+from thioquant.report.tables import results_csv
+
+
+@pytest.fixture
+def batch(tmp_path, repo_root) -> Path:
+    dst = tmp_path / "batch"
+    shutil.copytree(repo_root / "sample_data" / "lcmsms", dst,
+                    ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
+    return dst
+
+
+def test_cache_reuses_unchanged_and_remeasures_changed(batch, tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    first = quantify(batch, cache=cache)
+    assert any("0 reused, 42 measured" in m for m in first.messages)
+    again = quantify(batch, cache=cache)
+    assert any("42 reused, 0 measured" in m for m in again.messages)
+    assert results_csv(again.results) == results_csv(first.results)
+    # A manual integration re-measures only the injection it touches.
+    ov = tmp_path / "ov.csv"
+    ov.write_text("sample_id,analyte,start_min,end_min,reason\nP002,6-TG,1.30,1.62,split peak\n")
+    manual = quantify(batch, cache=cache, overrides=ov)
+    assert any("41 reused, 1 measured" in m for m in manual.messages)
+    r = next(x for x in manual.results if x.sample_id == "P002" and x.analyte == "6-TG")
+    assert "MANUAL" in r.flags
+    # A changed raw file is measured again (the cache is keyed by content, not by name).
+    with open(batch / "raw" / "020_P006.mzML", "ab") as fh:
+        fh.write(b"\n")
+    changed = quantify(batch, cache=cache)
+    assert any("41 reused, 1 measured" in m for m in changed.messages)
+
+
+def test_parallel_gives_identical_results(batch):
+    one = quantify(batch, jobs=1)
+    two = quantify(batch, jobs=2)
+    assert results_csv(one.results) == results_csv(two.results)
+
+
+def test_dask_executor_gives_identical_results(batch):
+    pytest.importorskip("dask.distributed")
+    one = quantify(batch, jobs=1)
+    dask = quantify(batch, jobs=2, executor="dask")
+    assert results_csv(one.results) == results_csv(dask.results)
+
+
+def test_audit_trail_detects_tampering(batch, tmp_path):
+    out = tmp_path / "out"
+    main(["quantify", str(batch), "--out", str(out), "--quiet", "--no-cache"])
+    check = verify(out)
+    assert check.ok and check.entries > 45
+    lines = (out / "audit.jsonl").read_text().splitlines()
+    events = [json.loads(x)["event"] for x in lines]
+    assert events[0] == "run_start" and events[-1] == "run_end"
+    assert {"method", "worklist", "input", "verdict", "output"} <= set(events)
+    first = json.loads(lines[0])
+    assert first["software"]["thioquant"] and first["user"]
+    # Edit one entry.
+    edited = lines.copy()
+    edited[3] = edited[3].replace('"input"', '"inputs"')
+    (out / "audit.jsonl").write_text("\n".join(edited) + "\n")
+    assert not verify(out).ok and "edited" in " ".join(verify(out).problems)
+    # Remove one entry.
+    (out / "audit.jsonl").write_text("\n".join(lines[:5] + lines[6:]) + "\n")
+    probs = " ".join(verify(out).problems)
+    assert "removed or moved" in probs and "does not chain" in probs
+    (out / "audit.jsonl").write_text("\n".join(lines) + "\n")
+    assert verify(out).ok
+
+
+def test_pseudonymise_removes_patient_identifiers_everywhere(batch, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setenv("THIOQUANT_PSEUDONYM_KEY", "a-very-secret-key-0123")
+    main(["quantify", str(batch), "--out", str(out), "--quiet", "--no-cache", "--pseudonymise"])
+    text = "".join(p.read_text(errors="ignore") for p in out.iterdir() if p.is_file())
+    for ident in ("P001", "P012", "PT1001", "PT1012", "021_P007"):
+        assert ident not in text, ident
+    assert "CAL1" in text and "QCM-1" in text  # non-patient samples keep their names
+    results = (out / "results.csv").read_text()
+    assert "S-" in results and "PT-" in results
+    # Same key -> same pseudonyms (linkable by the key holder).
+    out2 = tmp_path / "out2"
+    main(["quantify", str(batch), "--out", str(out2), "--quiet", "--no-cache", "--pseudonymise"])
+    assert (out2 / "results.csv").read_text() == results
+
+
+def test_pseudonymise_needs_a_key(batch, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("THIOQUANT_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["quantify", str(batch), "--out", str(tmp_path / "o"), "--pseudonymise"])
+    assert exc.value.code == 2 and "pseudonym-key" in capsys.readouterr().err
+
+
+def test_interrupted_run_leaves_no_partial_output(batch, tmp_path, monkeypatch):
+    import thioquant.report.writer as writer
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer, "calibration_json", boom)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        main(["quantify", str(batch), "--out", str(out), "--quiet", "--no-cache"])
+    assert exc.value.code == 130
+    assert not out.exists()
+    assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
