@@ -82,7 +82,7 @@ def weighted_lstsq(X: Any, y: Any, w: Any | None = None) -> LstsqResult:
     CalibrationError
         If ``n <= p``, the design is rank deficient, or inputs are not finite.
     """
-    from scipy.linalg import qr, solve_triangular
+    from scipy.linalg import qr
 
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -119,24 +119,27 @@ def weighted_lstsq(X: Any, y: Any, w: Any | None = None) -> LstsqResult:
     # (error-free products + math.fsum), the corrections solved with the QR factors. This
     # removes the cond(A)^2 |r| error term that plain QR leaves on noisy, ill-conditioned
     # designs, and does not depend on the platform having an extended-precision long double.
-    bs = solve_triangular(R, Q.T @ yw)
+    Rinv = _triu_inverse(R)  # p x p, reused for every correction
+    bs = Rinv @ (Q.T @ yw)
     r = _exact_residual(Xs, bs, yw, np.zeros(n))
+    prev = np.inf
     for _ in range(6):
         f = _exact_residual(Xs, bs, yw, r)
         g = _exact_xtr(Xs, r)
-        h = solve_triangular(R, g, trans="T")
-        dx = solve_triangular(R, Q.T @ f - h)
+        h = Rinv.T @ g
+        dx = Rinv @ (Q.T @ f - h)
         dr = f - Xs @ dx
         bs = bs + dx
         r = r + dr
-        if np.all(np.abs(dx) <= 4 * np.finfo(float).eps * np.abs(bs)):
-            break
+        size = float(np.max(np.abs(dx) / np.maximum(np.abs(bs), np.finfo(float).tiny)))
+        if size <= 4 * np.finfo(float).eps or size > 0.5 * prev:
+            break  # converged, or stagnating at rounding level
+        prev = size
     r = _exact_residual(Xs, bs, yw, np.zeros(n))
     beta = bs / scale
     dof = n - p
     sse = float(r @ r)
     s2 = sse / dof
-    Rinv = solve_triangular(R, np.eye(p))
     cov = s2 * (Rinv @ Rinv.T) / np.outer(scale, scale)
     return LstsqResult(
         beta=beta,
@@ -150,6 +153,16 @@ def weighted_lstsq(X: Any, y: Any, w: Any | None = None) -> LstsqResult:
 
 
 _SPLIT = 134217729.0  # 2**27 + 1 (Dekker split for IEEE double)
+
+
+def _triu_inverse(R: np.ndarray) -> np.ndarray:
+    """Inverse of an upper-triangular matrix by row-wise back substitution (small p)."""
+    p = R.shape[0]
+    inv = np.zeros((p, p))
+    eye = np.eye(p)
+    for i in range(p - 1, -1, -1):
+        inv[i] = (eye[i] - R[i, i + 1:] @ inv[i + 1:]) / R[i, i]
+    return inv
 
 
 def _two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -11,6 +12,13 @@ from thioquant.errors import CalibrationError
 from thioquant.model import Calibration
 
 from .fit import gradient, normalized_weights, raw_weights
+
+
+@functools.lru_cache(maxsize=256)
+def _t_quantile(confidence: float, dof: int) -> float:
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(0.5 + confidence / 2, dof))
 
 
 def _new_obs_weight(cal: Calibration, x0: float, y0: float) -> float:
@@ -68,15 +76,13 @@ def inverse_interval(
     * ``power``: delta method in the log domain (``ln x0 +/- t sd / c1``), exponentiated, so the
       interval is multiplicative.
     """
-    from scipy.stats import t as student_t
-
     if not (0 < confidence < 1):
         raise CalibrationError(f"confidence must be in (0, 1), got {confidence}")
     if int(m) < 1:
         raise CalibrationError(f"m must be >= 1, got {m}")
     if cal.dof < 1:
         raise CalibrationError("calibration has no residual degrees of freedom")
-    t = float(student_t.ppf(0.5 + confidence / 2, cal.dof))
+    t = _t_quantile(float(confidence), int(cal.dof))
     ya = np.atleast_1d(np.asarray(y, dtype=float))
     lo = np.full(ya.shape, np.nan)
     hi = np.full(ya.shape, np.nan)
