@@ -119,6 +119,10 @@ def test_select_model_keeps_linear_when_quadratic_not_significant():
     assert any("not significantly better" in r["note"] for r in quad)
     assert sum(r["chosen"] for r in table) == 1
     assert len(table) == 6
+    import json
+
+    d = json.loads(json.dumps(out.as_dict(), allow_nan=False))
+    assert len(d["selection"]) == 6 and sum(r["chosen"] for r in d["selection"]) == 1
 
 
 def test_select_model_picks_quadratic_for_curved_response():

@@ -61,6 +61,11 @@ class CalibrationOutcome:
         Plain-language reasons: every exclusion and, when ``passed`` is False, why.
     lloq, uloq : float
         Lowest / highest passing level (the reportable range); NaN when none pass.
+    settings : dict
+        The acceptance settings used.
+    selection : tuple of dict
+        Evidence table of :func:`~thioquant.calibration.select_model` when the model was chosen
+        automatically (empty otherwise).
     """
 
     calibration: Calibration
@@ -70,6 +75,7 @@ class CalibrationOutcome:
     lloq: float = float("nan")
     uloq: float = float("nan")
     settings: dict[str, Any] = field(default_factory=dict)
+    selection: tuple[dict[str, Any], ...] = ()
 
     @property
     def excluded(self) -> tuple[CalibrationPoint, ...]:
@@ -96,6 +102,10 @@ class CalibrationOutcome:
             "n_included": int(sum(p.included for p in self.points)),
             "settings": dict(self.settings),
             "points": [p.as_dict() for p in self.points],
+            "selection": [
+                {k: (_num(v) if isinstance(v, float) else v) for k, v in row.items()}
+                for row in self.selection
+            ],
         }
 
 

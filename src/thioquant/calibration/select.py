@@ -94,7 +94,8 @@ def select_model(
     Returns
     -------
     (CalibrationOutcome, list of dict)
-        The chosen outcome and the evidence table, one row per candidate with: model, weighting,
+        The chosen outcome (carrying the evidence in ``selection``, so ``as_dict()`` writes it to
+        ``calibration.json``) and the evidence table, one row per candidate with: model, weighting,
         passed, n_included, n_excluded, sum_abs_re_pct, r2, f_stat, p_value, eligible, chosen, note.
     """
     if not candidates:
@@ -163,4 +164,6 @@ def select_model(
         )
     chosen = outcomes[best]
     assert chosen is not None
-    return chosen, rows
+    from dataclasses import replace
+
+    return replace(chosen, selection=tuple(dict(r) for r in rows)), rows
