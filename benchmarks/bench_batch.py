@@ -1,0 +1,249 @@
+"""Batch throughput: thioquant end to end beside a pyopenms pipeline.
+
+Builds LC-MS/MS batches of 96, 960 and 9,600 injections (6 MRM traces each) and HPLC-UV batches
+of 96 and 960 by repeating the bundled 42-injection design (blank, zero, 8 calibrators, blank,
+QCs, 24 patients, QCs, blank) with symlinks to the bundled raw files, then times
+``thioquant quantify --no-cache --no-history`` (no HTML report is involved here) as a subprocess,
+sampling the resident memory of its whole process tree. The pyopenms pipeline does the same work
+with OpenMS's own components: MzMLFile -> PeakPickerChromatogram -> PeakIntegrator (nearest peak
+to the expected retention time) -> AbsoluteQuantitation (linear, 1/x^2) on the IS ratio.
+
+    uv run python benchmarks/bench_batch.py            # full (about 10 minutes on 2 cores)
+    uv run python benchmarks/bench_batch.py --quick    # 96 and 960 only
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / "_work"
+
+
+def build_batch(kind: str, n: int) -> Path:
+    """A batch folder of ``n`` injections repeating the bundled design (raw files symlinked)."""
+    src = ROOT / "sample_data" / kind
+    out = WORK / f"{kind}_{n}"
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "raw").mkdir(parents=True)
+    with open(src / "worklist.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cols = list(rows[0])
+    new = []
+    rep = 0
+    while len(new) < n:
+        rep += 1
+        for r in rows:
+            if len(new) >= n:
+                break
+            r2 = dict(r)
+            r2["sample_id"] = f"{r['sample_id']}-r{rep}"
+            r2["injection"] = str(len(new) + 1)
+            link = out / "raw" / f"{len(new) + 1:05d}_{Path(r['file']).name}"
+            os.symlink((src / r["file"]).resolve(), link)
+            r2["file"] = f"raw/{link.name}"
+            new.append(r2)
+    with open(out / "worklist.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        w.writerows(new)
+    shutil.copy(src / "batch.toml", out / "batch.toml")
+    return out
+
+
+def _tree_rss_mb(root_pid: int) -> float:
+    """Total resident memory (MB) of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            ppid = int(fields[1])
+            pages = int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+        rss[int(d)] = pages
+    total, stack = 0, [root_pid]
+    while stack:
+        p = stack.pop()
+        total += rss.get(p, 0)
+        stack += children.get(p, [])
+    return total * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def run_measured(cmd: list[str]) -> tuple[float, float]:
+    """Wall time (s) and peak total RSS (MB) of a command's process tree."""
+    peak = 0.0
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss_mb(proc.pid))
+            time.sleep(0.05)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    stop.set()
+    th.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {err.decode()[-2000:]}")
+    return wall, peak
+
+
+def thioquant_run(batch: Path, jobs: int) -> tuple[float, float]:
+    out = WORK / f"out_{batch.name}_{jobs}"
+    cmd = [sys.executable, "-m", "thioquant", "quantify", str(batch), "--out", str(out), "--force",
+           "--no-cache", "--no-history", "--jobs", str(jobs), "--quiet"]
+    return run_measured(cmd)
+
+
+# --- the pyopenms pipeline ----------------------------------------------------------------------
+
+_TARGETS = {  # (precursor, product) -> expected RT in minutes, from the LC-MS/MS method
+    (168.0, 151.0): 1.45, (171.0, 154.0): 1.45, (167.0, 126.0): 2.35, (170.0, 129.0): 2.35,
+}
+
+
+def _openms_injection(path: str) -> dict[tuple[float, float], float]:
+    import pyopenms as oms
+
+    exp = oms.MSExperiment()
+    oms.MzMLFile().load(path, exp)
+    picker = oms.PeakPickerChromatogram()
+    integrator = oms.PeakIntegrator()
+    p = integrator.getDefaults()
+    p.setValue("integration_type", "trapezoid")
+    p.setValue("baseline_type", "base_to_base")
+    integrator.setParameters(p)
+    areas = {}
+    for chrom in exp.getChromatograms():
+        key = (round(chrom.getPrecursor().getMZ(), 1), round(chrom.getProduct().getMZ(), 1))
+        if key not in _TARGETS:
+            continue
+        picked = oms.MSChromatogram()
+        picker.pickChromatogram(chrom, picked)
+        if picked.size() == 0:
+            areas[key] = 0.0
+            continue
+        fda = picked.getFloatDataArrays()
+        left = {a.getName(): a for a in fda}
+        rts = [pk.getRT() for pk in picked]
+        i = int(np.argmin([abs(rt / 60 - _TARGETS[key]) for rt in rts]))
+        lw = left["leftWidth"].get_data()[i]
+        rw = left["rightWidth"].get_data()[i]
+        res = integrator.integratePeak(chrom, lw, rw)
+        areas[key] = res.area
+    return areas
+
+
+def openms_pipeline(batch: Path, jobs: int) -> float:
+    """Wall time of the pyopenms pipeline over a batch (process pool of ``jobs``)."""
+    import pyopenms as oms
+
+    t0 = time.perf_counter()
+    with open(batch / "worklist.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    paths = [str(batch / r["file"]) for r in rows]
+    if jobs > 1:
+        with Pool(jobs) as pool:
+            areas = pool.map(_openms_injection, paths, chunksize=16)
+    else:
+        areas = [_openms_injection(p) for p in paths]
+    nominal = {"CAL1": 100, "CAL2": 200, "CAL3": 500, "CAL4": 1000, "CAL5": 2500, "CAL6": 5000,
+               "CAL7": 7500, "CAL8": 10000}
+    aq = oms.AbsoluteQuantitation()
+
+    def feature(value: float) -> oms.Feature:
+        f = oms.Feature()
+        f.setMetaValue("area", float(value))
+        return f
+
+    comps = []
+    for r, a in zip(rows, areas, strict=True):
+        if r["sample_type"] == "calibrator" and a.get((171.0, 154.0)):
+            c = oms.AQS_featureConcentration()
+            c.feature, c.IS_feature = feature(a[(168.0, 151.0)]), feature(a[(171.0, 154.0)])
+            c.actual_concentration = float(nominal[r["level"]])
+            c.IS_actual_concentration = 1.0
+            c.dilution_factor = 1.0  # OpenMS's default of 0 gives infinite ratios
+            comps.append(c)
+    params = oms.Param()
+    params.setValue("slope", 0.0)
+    params.setValue("intercept", 0.0)
+    params.setValue("x_weight", "1/x2")  # the same 1/x^2 weighting as the thioquant method
+    params.setValue("y_weight", "")
+    fitted = aq.fitCalibration(comps, "area", "linear", params)
+    for a in areas:
+        if a.get((171.0, 154.0)):
+            aq.applyCalibration(feature(a.get((168.0, 151.0), 0.0)), feature(a[(171.0, 154.0)]), "area",
+                                "linear", fitted)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="only 96 and 960 injections")
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    sizes = {"lcmsms": [96, 960] if args.quick else [96, 960, 9600], "hplcuv": [96, 960]}
+    rows = []
+    for kind, ns in sizes.items():
+        times = []
+        for n in ns:
+            batch = build_batch(kind, n)
+            wall, peak = thioquant_run(batch, args.jobs)
+            times.append(wall)
+            ref = math.nan
+            if kind == "lcmsms" and n <= 960:
+                ref = openms_pipeline(batch, args.jobs)
+            rows.append((kind, n, wall, n / wall, peak, ref))
+            print(f"{kind:7s} {n:5d} injections: {wall:7.1f} s, {n / wall:6.1f} inj/s, peak {peak:6.0f} MB"
+                  + (f", pyopenms pipeline {ref:7.1f} s ({ref / wall:.1f}x)" if math.isfinite(ref) else ""),
+                  flush=True)
+        if len(ns) > 1:
+            k = np.polyfit(np.log(ns), np.log(times), 1)[0]
+            print(f"{kind}: scaling exponent (log wall time vs log n) {k:.2f}")
+            rows.append((kind, "exponent", k, math.nan, math.nan, math.nan))
+    lines = [
+        f"Batch benchmark ({'quick' if args.quick else 'full'}), `--jobs {args.jobs}`, {os.cpu_count()} cores, "
+        f"{time.strftime('%Y-%m-%d')}",
+        "",
+        "| technique | injections | wall s | injections/s | peak RSS MB (process tree) | pyopenms pipeline s | speed-up |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, n, wall, rate, peak, ref in rows:
+        if n == "exponent":
+            lines.append(f"| {kind} | scaling exponent | {wall:.2f} | | | | |")
+            continue
+        sp = f"{ref / wall:.1f}x" if math.isfinite(ref) else ""
+        rs = f"{ref:.1f}" if math.isfinite(ref) else "not run"
+        lines.append(f"| {kind} | {n} | {wall:.1f} | {rate:.1f} | {peak:.0f} | {rs} | {sp} |")
+    (ROOT / "benchmarks" / "results_batch.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
