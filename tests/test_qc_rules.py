@@ -22,6 +22,7 @@ from thioquant.qc import (
     qc_acceptance,
     rt_check,
     run_verdict,
+    tiered_ion_ratio_tolerance,
 )
 
 CAL_X = np.array([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])  # umol/L
@@ -228,3 +229,17 @@ def test_input_validation():
         rt_check([1, 2], [False, False])
     with pytest.raises(MethodError):
         qc_acceptance({"L": [100]}, tolerance_pct=-1)
+
+
+def test_tiered_ion_ratio_tolerance():
+    assert [tiered_ion_ratio_tolerance(r) for r in (0.8, 0.3, 0.15, 0.05)] == [20, 25, 30, 50]
+    cal = np.array([True] * 4 + [False] * 2)
+    quant = np.full(6, 1000.0)
+    qual = np.array([150, 150, 150, 150, 190, 200.0])  # ratio 0.15 -> +/-30 %
+    chk = ion_ratio_check(quant, qual, cal, "tiered")
+    assert chk.flags[4] == () and chk.flags[5] == ("ION_RATIO",)  # +26.7 % ok, +33.3 % not
+    assert ion_ratio_check(quant, qual, cal, 20).flags[4] == ("ION_RATIO",)
+    assert QCSettings.from_dict({"ion_ratio_tolerance_pct": "tiered"}).ion_ratio_tolerance_pct == "tiered"
+    with pytest.raises(MethodError) as ei:
+        QCSettings.from_dict({"ion_ratio_tolerance_pct": "loose"})
+    assert "tiered" in str(ei.value)

@@ -6,6 +6,7 @@ Pure functions on plain values; see ``docs/qc.md``.
 
 from .rules import (
     DECISION_ORDER,
+    ION_RATIO_TIERS,
     InjectionCheck,
     RuleOutcome,
     Verdict,
@@ -18,6 +19,7 @@ from .rules import (
     qc_acceptance,
     rt_check,
     run_verdict,
+    tiered_ion_ratio_tolerance,
 )
 from .settings import DEFAULT_SEVERITY, PER_ANALYTE_KEYS, WESTGARD_RULES, QCSettings
 from .westgard import QCHistory, default_history_path, plot_levey_jennings
@@ -25,6 +27,7 @@ from .westgard import QCHistory, default_history_path, plot_levey_jennings
 __all__ = [
     "DECISION_ORDER",
     "DEFAULT_SEVERITY",
+    "ION_RATIO_TIERS",
     "PER_ANALYTE_KEYS",
     "WESTGARD_RULES",
     "InjectionCheck",
@@ -43,4 +46,5 @@ __all__ = [
     "qc_acceptance",
     "rt_check",
     "run_verdict",
+    "tiered_ion_ratio_tolerance",
 ]

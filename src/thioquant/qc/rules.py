@@ -477,11 +477,25 @@ def rt_check(
     )
 
 
+#: (lower bound of qual/quant in %, relative tolerance in %), EU 2002/657/EC LC-MS tiers
+ION_RATIO_TIERS = ((50.0, 20.0), (20.0, 25.0), (10.0, 30.0), (0.0, 50.0))
+
+
+def tiered_ion_ratio_tolerance(ratio: float) -> float:
+    """Relative tolerance (%) for a qual/quant ratio: 20 % above 0.5, 25 % for 0.2-0.5,
+    30 % for 0.1-0.2, 50 % up to 0.1 (EU 2002/657/EC)."""
+    pct = 100.0 * ratio
+    for lower, tol in ION_RATIO_TIERS:
+        if pct > lower:
+            return tol
+    return ION_RATIO_TIERS[-1][1]
+
+
 def ion_ratio_check(
     quant: Any,
     qual: Any,
     calibrator_mask: Any,
-    tolerance_pct: float = 20.0,
+    tolerance_pct: float | str = 20.0,
     *,
     names: Sequence[str] | None = None,
     severity: str = "warn",
@@ -489,9 +503,12 @@ def ion_ratio_check(
     """Qualifier/quantifier ion ratio within +/- ``tolerance_pct`` % (relative) of the calibrator mean.
 
     ``values`` are the ratios ``qual / quant``; ``deviation_pct`` ``100 (ratio / mean - 1)``.
-    Injections without both responses are not flagged here.
+    Injections without both responses are not flagged here. ``tolerance_pct="tiered"`` takes
+    the tolerance from the calibrator mean ratio (:func:`tiered_ion_ratio_tolerance`): CLSI C62-A's
+    20 % applies when the qualifier is > 50 % of the quantifier, weaker qualifiers get 25-50 %.
     """
-    tol = _pos("tolerance_pct", tolerance_pct)
+    tiered = tolerance_pct == "tiered"
+    tol = 0.0 if tiered else _pos("tolerance_pct", tolerance_pct)  # type: ignore[arg-type]
     q = _arr(quant)
     ql = _arr(qual)
     if q.shape != ql.shape:
@@ -503,6 +520,8 @@ def ion_ratio_check(
     if cal.size == 0:
         raise MethodError("no calibrator with both quantifier and qualifier responses")
     ref = float(cal.mean())
+    if tiered:
+        tol = tiered_ion_ratio_tolerance(ref)
     dev = 100.0 * (ratio / ref - 1.0)
     bad = np.isfinite(dev) & (np.abs(dev) > tol + 1e-12)
     return _injection_check(

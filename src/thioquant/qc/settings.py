@@ -71,8 +71,9 @@ class QCSettings:
         IS CV across the run above which a warning is raised (15; CLSI C62-A expects 5-10).
     rt_tolerance_pct : float
         Retention time tolerance, +/- % of the calibrator mean (2.5).
-    ion_ratio_tolerance_pct : float
-        Qualifier/quantifier ratio tolerance, +/- % (relative) of the calibrator mean (20).
+    ion_ratio_tolerance_pct : float or "tiered"
+        Qualifier/quantifier ratio tolerance, +/- % (relative) of the calibrator mean (20);
+        "tiered" picks 20/25/30/50 % from the mean ratio (> 0.5, 0.2-0.5, 0.1-0.2, <= 0.1).
     interference_limit_pct : float
         Blank/zero analyte response, % of the LLOQ response (20).
     interference_is_limit_pct : float
@@ -98,7 +99,7 @@ class QCSettings:
     is_band_pct: tuple[float, float] = (50.0, 150.0)
     is_cv_limit_pct: float = 15.0
     rt_tolerance_pct: float = 2.5
-    ion_ratio_tolerance_pct: float = 20.0
+    ion_ratio_tolerance_pct: float | str = 20.0
     interference_limit_pct: float = 20.0
     interference_is_limit_pct: float = 5.0
     westgard_rules: tuple[str, ...] = WESTGARD_RULES
@@ -114,9 +115,12 @@ class QCSettings:
             "ion_ratio_tolerance_pct", "interference_limit_pct", "interference_is_limit_pct",
         )
         for name in pos:
+            if name == "ion_ratio_tolerance_pct" and self.ion_ratio_tolerance_pct == "tiered":
+                continue
             v = getattr(self, name)
             if not _is_number(v) or not (0 < float(v) <= 1000):
-                raise MethodError(f"must be a number > 0 (percent), got {v!r}", key=f"qc.{name}")
+                extra = ' or "tiered"' if name == "ion_ratio_tolerance_pct" else ""
+                raise MethodError(f"must be a number > 0 (percent){extra}, got {v!r}", key=f"qc.{name}")
             object.__setattr__(self, name, float(v))
         for name in ("qc_min_fraction", "qc_min_level_fraction"):
             v = getattr(self, name)
