@@ -235,7 +235,9 @@ def test_shimadzu_peak_tables_and_units(shared_data: Path) -> None:
 def test_shimadzu_gc_ladder(shared_data: Path) -> None:
     run = read_run(shared_data / "shimadzu_labsolutions/chromConverter/ladder_FS19_214_GC-FID.txt")
     assert len(run.reference_peaks) == 83
-    assert run.traces[0].sampling_interval_min * 60 == pytest.approx(0.04, rel=1e-2)  # times printed to 1e-5 min
+    assert run.traces[0].sampling_interval_min * 60 == pytest.approx(
+        0.04, rel=1e-2
+    )  # times printed to 1e-5 min
 
 
 def test_mzml_qtrap_matches_pyopenms(shared_data: Path) -> None:
@@ -282,3 +284,29 @@ def test_agilent_dad_signals_with_bandwidth(shared_data: Path) -> None:
     assert tr is not None and tr.name == "DAD1D"
     assert tr.channel.bandwidth_nm == 4.0 and tr.signal_unit == "mAU"
     assert run.metadata["sample"] == "H 1 mM"
+
+
+def test_chemstation_report_peaks(shared_data: Path) -> None:
+    run = read_run(shared_data / "agilent_chemstation/mocca_knoevenagel_H_1mM.D")
+    peaks = run.reference_peaks
+    assert len(peaks) == 23
+    first = peaks[0]
+    assert (first.trace, first.code, first.area_unit) == ("DAD1A", "VB R", "mAU*s")
+    assert first.rt_min == pytest.approx(0.349450647830963, rel=1e-12)
+    assert first.area == pytest.approx(92.2689743041992, rel=1e-12)
+    # the vendor apexes sit on the decoded traces' maxima (within one sampling interval)
+    offsets = []
+    for pk in peaks:
+        tr = run.trace(pk.trace)
+        m = np.abs(tr.time_min - pk.rt_min) < 0.02
+        offsets.append(abs(tr.time_min[m][np.argmax(tr.signal[m])] - pk.rt_min))
+    assert np.median(offsets) < run.traces[0].sampling_interval_min
+
+
+def test_chemstation_result_xml_from_another_injection_is_flagged(shared_data: Path) -> None:
+    run = read_run(shared_data / "agilent_chemstation/chromConverterExtraTests/chemstation_181.D")
+    assert len(run.reference_peaks) == 36
+    pk = run.reference_peaks[0]
+    assert (pk.area_unit, pk.code, pk.trace) == ("pA*s", "BV", "FID1A")
+    assert pk.start_min == pytest.approx(0.128731) and pk.baseline_end == pytest.approx(28.159346)
+    assert "another injection" in run.metadata["reference_peaks_note"]

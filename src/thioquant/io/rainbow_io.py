@@ -246,7 +246,12 @@ def read_agilent(
         meta["spectra"] = notes
     if not traces:
         raise InputError("no traces could be built from this folder", path=p)
-    return Run(traces=tuple(traces), source=str(p), format="agilent", metadata=meta)
+    peaks, note = chemstation_reference_peaks(p, traces) if p.is_dir() else ((), "")
+    if note:
+        meta["reference_peaks_note"] = note
+    return Run(
+        traces=tuple(traces), source=str(p), format="agilent", metadata=meta, reference_peaks=peaks
+    )
 
 
 def _pascal(raw: bytes, offset: int) -> str:
@@ -358,3 +363,161 @@ def read_waters(
                 tr = replace(tr, channel=Channel(kind="uv", wavelength_nm=wl, bandwidth_nm=bw))
         fixed.append(tr)
     return Run(traces=tuple(fixed), source=str(p), format="waters_raw", metadata=meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# ChemStation's own integration results inside a .D folder
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _match_trace(desc: str, traces: Sequence[Trace]) -> str:
+    """Trace name for a ChemStation signal description ('DAD1 A, Sig=210,4 ...' -> 'DAD1A')."""
+    key = desc.split(",")[0].replace(" ", "").lower()
+    for tr in traces:
+        if tr.name.replace(" ", "").lower() == key:
+            return tr.name
+    return desc.strip()
+
+
+def _result_xml_peaks(path: Path, traces: Sequence[Trace]) -> tuple[list[Any], list[str]]:
+    import xml.etree.ElementTree as ET
+
+    from thioquant.model import ReferencePeak
+
+    try:
+        root = ET.fromstring(path.read_bytes())
+    except (ET.ParseError, OSError):
+        return [], []
+
+    def num(el: Any, name: str) -> float:
+        for child in el:
+            if _local(child.tag) == name and child.text:
+                try:
+                    return float(child.text)
+                except ValueError:
+                    return math.nan
+        return math.nan
+
+    def text(el: Any, name: str) -> tuple[str, str]:
+        for child in el:
+            if _local(child.tag) == name:
+                return (child.text or "").strip(), child.attrib.get("Unit", "")
+        return "", ""
+
+    # acquisition times of the signals the results were computed on, to check against the data
+    dates = [
+        (el.text or "").strip() for el in root.iter() if _local(el.tag) == "DateTime" and el.text
+    ]
+    ints = [el for el in root.iter() if _local(el.tag) == "IntegrationResults"]
+    peaks = [el for el in root.iter() if _local(el.tag) == "Peak"]
+    out = []
+    for i, ir in enumerate(ints):
+        rt = num(ir, "RetTime")
+        # the <Peak> list carries signal, type, name and units, in the same order
+        pk = peaks[i] if i < len(peaks) and abs(num(peaks[i], "MeasRetTime") - rt) < 1e-6 else None
+        desc, _ = text(pk, "SignalDesc") if pk is not None else ("", "")
+        ptype, _ = text(pk, "PeakType") if pk is not None else ("", "")
+        name, _ = text(pk, "Name") if pk is not None else ("", "")
+        _, unit = text(pk, "Area") if pk is not None else ("", "")
+        out.append(
+            ReferencePeak(
+                rt_min=rt,
+                area=num(ir, "Area"),
+                height=num(ir, "Height"),
+                start_min=num(ir, "TimeStart"),
+                end_min=num(ir, "TimeEnd"),
+                baseline_start=num(ir, "BaselineStart"),
+                baseline_end=num(ir, "BaselineEnd"),
+                name=name,
+                trace=_match_trace(desc, traces) if desc else "",
+                area_unit=unit,
+                code=ptype.strip(),
+            )
+        )
+    return out, dates
+
+
+def _report_csv_peaks(folder: Path, traces: Sequence[Trace]) -> list[Any]:
+    import csv
+    import io
+
+    from thioquant.io._common import decode_text
+    from thioquant.model import ReferencePeak
+
+    index = next((f for f in folder.iterdir() if f.name.lower() == "report00.csv"), None)
+    if index is None:
+        return []
+    rows = list(csv.reader(io.StringIO(decode_text(index.read_bytes(), index))))
+    signals: dict[int, str] = {}
+    columns: dict[int, tuple[str, str]] = {}
+    for r in rows:
+        if len(r) >= 2 and r[0].startswith("Signal ") and r[0][7:].strip().isdigit():
+            signals[int(r[0][7:])] = r[1]
+        if len(r) >= 2 and r[0].startswith("Column ") and r[0][7:].strip().isdigit():
+            unit = r[2].strip().strip("[]").strip() if len(r) > 2 else ""
+            columns[int(r[0][7:])] = (r[1].strip().lower(), unit)
+    col = {name: (j - 1, unit) for j, (name, unit) in columns.items()}
+    out = []
+    for n, desc in sorted(signals.items()):
+        f = next((x for x in folder.iterdir() if x.name.lower() == f"report{n:02d}.csv"), None)
+        if f is None:
+            continue
+        trace = _match_trace(desc, traces)
+        for r in csv.reader(io.StringIO(decode_text(f.read_bytes(), f))):
+            if not r or not r[0].strip().isdigit():
+                continue
+
+            def get(name: str, r: list[str] = r) -> float:
+                j = col.get(name, (None, ""))[0]
+                try:
+                    return float(r[j]) if j is not None and j < len(r) else math.nan
+                except ValueError:
+                    return math.nan
+
+            j_type = col.get("peak type", (None, ""))[0]
+            j_name = col.get("compound name", (None, ""))[0]
+            out.append(
+                ReferencePeak(
+                    rt_min=get("retention time"),
+                    area=get("area"),
+                    height=get("height"),
+                    name=r[j_name].strip() if j_name is not None and j_name < len(r) else "",
+                    trace=trace,
+                    area_unit=col.get("area", (None, ""))[1],
+                    code=r[j_type].strip() if j_type is not None and j_type < len(r) else "",
+                )
+            )
+    return out
+
+
+def chemstation_reference_peaks(
+    folder: Path, traces: Sequence[Trace]
+) -> tuple[tuple[Any, ...], str]:
+    """ChemStation's own peak table for a ``.D`` folder, and a warning ('' if none).
+
+    ``Result.xml`` (with start/end and baseline levels) when present, else the
+    ``Report00.CSV`` + ``REPORTnn.CSV`` area-percent report (retention time, type, area,
+    height). Unreadable reports give no peaks. When ``Result.xml`` names acquisition times
+    that none of the signal files has, the results belong to another injection and the
+    warning says so.
+    """
+    note = ""
+    try:
+        xml = next((f for f in folder.iterdir() if f.name.lower() == "result.xml"), None)
+        peaks, dates = _result_xml_peaks(xml, traces) if xml is not None else ([], [])
+        if peaks:
+            trace_dates = {str(tr.metadata.get("date", "")).strip() for tr in traces} - {""}
+            if dates and trace_dates and trace_dates.isdisjoint(dates):
+                note = (
+                    f"Result.xml was computed on data acquired {dates[0]}, but the signal "
+                    f"files were acquired {sorted(trace_dates)[0]}: the reference peaks belong "
+                    "to another injection"
+                )
+        else:
+            peaks = _report_csv_peaks(folder, traces)
+    except (OSError, InputError, UnicodeError, ValueError):
+        return (), ""
+    return tuple(pk for pk in peaks if math.isfinite(pk.rt_min)), note
