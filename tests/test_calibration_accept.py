@@ -132,6 +132,8 @@ def test_as_dict_is_json_ready():
     assert d["weighting"] == "1/x^2"
     assert len(d["points"]) == 8 and len(d["coefficients"]) == 2
     assert d["points"][2]["included"] is False and d["points"][2]["reason"]
+    assert d["limits"]["lod"] >= 0 and d["limits"]["loq"] == pytest.approx(d["limits"]["lod"] * 10 / 3.3)
+    assert d["limits"]["method"].endswith("residual_sd")
 
 
 def test_fit_rejects_bad_input():

@@ -82,8 +82,22 @@ class CalibrationOutcome:
         return tuple(p for p in self.points if not p.included)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (for ``calibration.json``)."""
+        """JSON-ready dict (for ``calibration.json``).
+
+        Includes ``limits``: ICH Q2 LOD/LOQ from the residual SD of the final curve (None for the
+        power model, which has no slope at zero).
+        """
+        from .limits import limits_from_residuals
+
         cal = self.calibration
+        try:
+            lim = limits_from_residuals(cal)
+            limits: dict[str, Any] | None = {
+                "lod": _num(lim.lod), "loq": _num(lim.loq), "sigma": _num(lim.sigma),
+                "slope": _num(lim.slope), "method": "ICH Q2 3.3/10 sigma/S, sigma = " + lim.method,
+            }
+        except CalibrationError:
+            limits = None
         return {
             "model": cal.model,
             "weighting": cal.weighting,
@@ -98,6 +112,7 @@ class CalibrationOutcome:
             "reasons": list(self.reasons),
             "lloq": _num(self.lloq),
             "uloq": _num(self.uloq),
+            "limits": limits,
             "n_calibrators": len(self.points),
             "n_included": int(sum(p.included for p in self.points)),
             "settings": dict(self.settings),
