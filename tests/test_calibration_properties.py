@@ -61,3 +61,31 @@ def test_exact_data_are_reproduced(data):
     cal = fit_calibration(x, y, model, weighting)
     np.testing.assert_allclose(cal.coefficients, c, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(cal.inverse(y), x, rtol=1e-7)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(-0.5, 0.6), min_size=8, max_size=8),
+    st.sampled_from(["linear", "quadratic"]),
+    st.sampled_from(["none", "1/x", "1/x^2"]),
+)
+def test_acceptance_invariants(errors, model, weighting):
+    """Whatever the calibrators look like: every exclusion has a reason, and a passing curve
+    satisfies every M10 condition it claims."""
+    from thioquant.calibration import accept_calibration
+
+    x = np.array([1, 2, 5, 10, 20, 50, 100, 200.0])
+    y = (0.01 + 0.5 * x) * (1 + np.array(errors))
+    out = accept_calibration(x, y, model=model, weighting=weighting)
+    for p in out.points:
+        assert p.included or p.reason
+        if not p.included:
+            assert any(f"x={p.x:g}" in r for r in out.reasons)
+    if out.passed:
+        inc = [p for p in out.points if p.included]
+        assert all(abs(p.accuracy_pct - 100) <= p.limit_pct + 1e-6 for p in inc)
+        assert len(inc) >= 0.75 * len(out.points)
+        assert len({p.x for p in inc}) >= 6
+        assert out.lloq == min(p.x for p in inc) and out.uloq == max(p.x for p in inc)
+    else:
+        assert out.reasons
