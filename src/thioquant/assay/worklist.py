@@ -104,13 +104,18 @@ def read_worklist(
         raise InputError("worklist is not UTF-8 text", path=p) from None
     if not text.strip():
         raise InputError("worklist is empty", path=p)
+    if "\x00" in text:
+        raise InputError("worklist contains NUL bytes: not a text CSV", path=p)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     try:
         dialect = csv.Sniffer().sniff(text.splitlines()[0], delimiters=",;\t")
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    rows = [r for r in reader]
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV: {exc}", path=p) from None
     header = [h.strip().lower() for h in rows[0]]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
