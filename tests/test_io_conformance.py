@@ -310,3 +310,38 @@ def test_chemstation_result_xml_from_another_injection_is_flagged(shared_data: P
     assert (pk.area_unit, pk.code, pk.trace) == ("pA*s", "BV", "FID1A")
     assert pk.start_min == pytest.approx(0.128731) and pk.baseline_end == pytest.approx(28.159346)
     assert "another injection" in run.metadata["reference_peaks_note"]
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "agilent_chemstation/chromConverterExtraTests/ch_versions/chemstation_30.ch",
+        "agilent_chemstation/chromConverterExtraTests/ch_versions/chemstation_130.ch",
+        "agilent_chemstation/chromConverterExtraTests/ch_versions/chemstation_179_mustang.ch",
+        "agilent_chemstation/chromConverterExtraTests/ch_versions/openlab_179.ch",
+        "agilent_chemstation/chromConverter/dad1.uv",
+        "agilent_openlab/rainbow/teal.dx",
+        "andi_cdf/cheminfo_netcdf-gcms/agilent-hplc.cdf",
+    ],
+)
+def test_truncated_vendor_binaries_raise(shared_data: Path, tmp_path: Path, rel: str) -> None:
+    from thioquant.errors import InputError
+
+    raw = (shared_data / rel).read_bytes()
+    for frac in (0.005, 0.3, 0.77):
+        bad = tmp_path / f"cut{frac}{Path(rel).suffix}"
+        bad.write_bytes(raw[: int(len(raw) * frac)])
+        with pytest.raises(InputError) as exc:
+            read_run(bad, wavelengths=[220])
+        assert str(bad) in str(exc.value)
+
+
+def test_wrong_extension_still_opens(shared_data: Path, tmp_path: Path) -> None:
+    src = shared_data / "andi_cdf/cheminfo_netcdf-gcms/agilent-hplc.cdf"
+    disguised = tmp_path / "export.txt"
+    disguised.write_bytes(src.read_bytes())
+    assert read_run(disguised).format == "aia"
+    ch = tmp_path / "signal.dat"
+    ch.write_bytes((shared_data / "agilent_chemstation/rainbow/pink.D/DAD1A.ch").read_bytes())
+    run = read_run(ch)
+    assert run.format == "agilent_ch" and run.traces[0].channel.wavelength_nm == 210.0

@@ -210,6 +210,9 @@ def read_agilent(
     try:
         if p.is_dir() or p.suffix.lower() == ".dx" or _is_zip(p):
             if p.is_dir():
+                for f in p.iterdir():
+                    if f.suffix.lower() == ".ch":
+                        _check_ch_length(f)
                 dd = rb.read(str(p), format="agilent")
             else:
                 from rainbow.agilent import openlab
@@ -224,9 +227,12 @@ def read_agilent(
             if p.suffix.lower() == ".uv" or version in ("131", "31"):
                 df = cs.parse_uv(str(p))
             else:
+                _check_ch_length(p)
                 df = cs.parse_ch(str(p))
             if df is None and version in ("8", "81"):
                 return _read_ch81(p, version)
+            if df is None and version in ("30", "130", "179", "181", "31", "131"):
+                raise InputError(f"ChemStation v{version} file could not be decoded", path=p)
             if df is None:
                 raise InputError(
                     f"ChemStation file version '{version}' is not supported by rainbow "
@@ -252,6 +258,36 @@ def read_agilent(
     return Run(
         traces=tuple(traces), source=str(p), format="agilent", metadata=meta, reference_peaks=peaks
     )
+
+
+def _check_ch_length(p: Path) -> None:
+    """Reject a visibly truncated ChemStation ``.ch`` file (rainbow decodes what is there).
+
+    Checks only what the real files in ../shared/data all satisfy: v30/v130 store the file
+    length in 512-byte blocks at 0x116; v179 stores 8-byte values after a 0x1800 header, with
+    the point count at 0x116 in the "Mustang" layout (0x108 == 9).
+    """
+    import struct
+
+    size = p.stat().st_size
+    with p.open("rb") as fh:
+        head = fh.read(0x11A)
+    if len(head) < 0x11A or not (1 <= head[0] <= 3):
+        raise InputError("ChemStation file truncated inside its header", path=p)
+    version = head[1 : 1 + head[0]].decode("ascii", "replace")
+    layout, count = (
+        struct.unpack(">i", head[0x108:0x10C])[0],
+        struct.unpack(">i", head[0x116:0x11A])[0],
+    )
+    short = ""
+    if version in ("30", "130") and count > 0 and size <= (count - 1) * 512:
+        short = f"header says {count} blocks of 512 bytes, file has {size} bytes"
+    elif version == "179" and layout == 9 and size < 0x1800 + 8 * count:
+        short = f"header says {count} points, file has room for {max(size - 0x1800, 0) // 8}"
+    elif version == "179" and layout != 9 and (size < 0x1800 or (size - 0x1800) % 8):
+        short = f"{size} bytes is not a whole number of 8-byte values after the header"
+    if short:
+        raise InputError(f"ChemStation v{version} file is truncated ({short})", path=p)
 
 
 def _pascal(raw: bytes, offset: int) -> str:
