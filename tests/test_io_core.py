@@ -249,3 +249,16 @@ def test_xic_from_full_scan_spectra(tmp_path: Path) -> None:
     np.testing.assert_allclose(wide.signal, expected + 7.0, rtol=1e-6, atol=1e-3)  # and in
     with pytest.raises(InputError, match="tolerance unit"):
         read_run(p, xic=[(168.0, 5, "mmu")])
+
+
+def test_encodings(tmp_path: Path) -> None:
+    text = "Zeit (min);UV 342 nm (mAU)\n0,0;1,5\n0,5;2,5\n"
+    for enc in ("utf-32", "utf-16-le", "cp1252", "utf-8"):
+        p = tmp_path / f"{enc}.csv"
+        p.write_bytes(text.encode(enc))
+        tr = read_run(p).traces[0]
+        np.testing.assert_array_equal(tr.signal, [1.5, 2.5])
+    bad = tmp_path / "bad16.csv"
+    bad.write_bytes(b"\xff\xfe" + "t,y\n0,1\n".encode("utf-16-le") + b"\x00\xd8")  # lone surrogate
+    with pytest.raises(InputError, match="cannot decode as utf-16"):
+        read_run(bad)

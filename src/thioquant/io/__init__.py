@@ -94,7 +94,7 @@ def detect_format(path: str | Path) -> str:
     except InputError:
         if ext in (".ch", ".uv", ".dx"):
             return _EXTENSIONS[ext]
-        raise InputError("unrecognised binary file", path=p) from None
+        raise  # binary content, or text that does not decode: the reason is in the message
     low = text.lstrip("\ufeff").lstrip().lower()
     if low.startswith("<?xml") or low.startswith("<indexedmzml") or low.startswith("<mzml"):
         if "<mzml" in low or "<indexedmzml" in low:

@@ -64,10 +64,12 @@ def check_path(path: str | Path, *, allow_dir: bool = False) -> Path:
 
 
 def decode_text(raw: bytes, path: str | Path) -> str:
-    """Decode a text export: BOM-marked UTF-8/UTF-16, BOM-less UTF-16, UTF-8, then cp1252.
+    """Decode a text export: BOM-marked UTF-8/16/32, BOM-less UTF-16, UTF-8, then cp1252.
 
     Binary content (NUL bytes that are not UTF-16 padding) raises InputError.
     """
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return _decode(raw, "utf-32", path)
     if raw.startswith(b"\xef\xbb\xbf"):
         return _decode(raw[3:], "utf-8", path)
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
