@@ -396,10 +396,11 @@ def _quantify_measurements(
             y = [r for _, r in cal_rows]
             try:
                 if cs.model == "auto" or cs.weighting == "auto":
-                    from thioquant.calibration import select_model
+                    from thioquant.calibration import candidates_for, select_model
 
                     outcome, _evidence = select_model(
-                        x, y, levels=[e.level for e, _ in cal_rows], tolerance_pct=cs.tolerance_pct,
+                        x, y, candidates=candidates_for(cs.model, cs.weighting),
+                        levels=[e.level for e, _ in cal_rows], tolerance_pct=cs.tolerance_pct,
                         lloq_tolerance_pct=cs.lloq_tolerance_pct, min_fraction=cs.min_fraction,
                         min_levels=cs.min_levels,
                     )

@@ -218,9 +218,12 @@ def _westgard(history: Any, method: Any, results: Sequence[Result], settings: QC
     outs: list[RuleOutcome] = []
     for (analyte, level), vals in sorted(values.items()):
         history.add_run(rid, stamp, analyte, level, vals)
-        for o in history.evaluate(
-            analyte, level, run_id=rid, rules=settings.westgard_rules,
-            min_history=settings.westgard_min_history, severity=settings.severity.get("westgard", "reject"),
+    for analyte in sorted({a for a, _ in values}):
+        # Per-level rules for every level, plus the within-run rules across levels (2-2s, R-4s).
+        for o in history.evaluate_run(
+            analyte, rid, levels=sorted(lv for a, lv in values if a == analyte),
+            rules=settings.westgard_rules, min_history=settings.westgard_min_history,
+            severity=settings.severity.get("westgard", "reject"),
         ):
             outs.append(_tag(o, analyte))
     return outs

@@ -1,8 +1,15 @@
-"""Write a batch's output folder: results.csv, calibration.json, interpretation.csv, qc.csv,
-messages.txt; all staged and renamed into place in one step."""
+"""Write a batch's output folder, all staged and renamed into place in one step.
+
+Always: results.csv, results.json, results.xlsx, calibration.json, interpretation.csv (when there
+are patients), qc.csv, messages.txt. With ``report=True`` (default) also report.html and, with
+``pdf=True`` (default), report.pdf and ``patients/<patient>_<sample>.pdf`` (one page each).
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
+import time
+import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +19,9 @@ from thioquant.report.tables import calibration_json, results_csv, table_csv
 
 QC_COLUMNS = ["code", "analyte", "severity", "passed", "message"]
 
+#: Written instead of a report part that failed; the tabular results are still written.
+REPORT_ERRORS = "report_errors.txt"
+
 
 def write_outputs(
     batch: Any,
@@ -19,17 +29,47 @@ def write_outputs(
     *,
     force: bool = False,
     extra_text: Mapping[str, str] | None = None,
+    report: bool = True,
+    pdf: bool = True,
+    history: Any = None,
+    timestamp: bool = True,
+    timings: dict[str, float] | None = None,
+    progress: Callable[[str], None] | None = None,
     finalise: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write every output file of ``batch`` (a :class:`~thioquant.pipeline.BatchResult`).
 
-    ``extra_text`` maps further file names to their text (the audit trail, for example); they are
-    written into the same staged folder, so they appear atomically with the rest. ``finalise`` is
-    called with the staged folder once every file is written and before it is renamed into place
-    (the audit trail uses it to record the hash of every output file).
+    Parameters
+    ----------
+    batch : BatchResult
+    out_dir : output folder (created; replaced only with ``force``).
+    force : replace an existing output folder.
+    extra_text : further file names and their text (the audit trail, for example); they are
+        written into the same staged folder, so they appear atomically with the rest.
+    report : write report.html (and the PDFs unless ``pdf`` is False).
+    pdf : write report.pdf and the per-patient PDFs in ``patients/``.
+    history : QC history for Levey-Jennings charts: a :class:`~thioquant.qc.westgard.QCHistory`, a
+        path to its SQLite file or a list of ``levey_jennings`` dicts. Default: the batch's
+        ``qc_history`` attribute when it has one; no charts otherwise.
+    timestamp : put the generation time (UTC) in the report footers.
+    timings : if given, filled with seconds spent per part (for benchmarks).
+    progress : optional callback told the name of each part as it starts.
+    finalise : called with the staged folder once every file is written and before it is renamed
+        into place (the audit trail uses it to record the hash of every output file).
+
+    A report part that fails does not lose the results: its traceback goes to
+    ``report_errors.txt`` in the output folder.
     """
     out = Path(out_dir)
+    tm = timings if timings is not None else {}
+
+    def step(name: str) -> float:
+        if progress:
+            progress(name)
+        return time.perf_counter()
+
     with staged_output(out, force=force) as stage:
+        t = step("tables")
         for name, text in (extra_text or {}).items():
             (stage / name).write_text(text, encoding="utf-8", newline="")
         (stage / "results.csv").write_text(results_csv(batch.results), encoding="utf-8", newline="")
@@ -51,6 +91,87 @@ def write_outputs(
                 table_csv(batch.interpretations, INTERPRETATION_COLUMNS), encoding="utf-8", newline=""
             )
         (stage / "messages.txt").write_text("".join(f"{m}\n" for m in batch.messages), encoding="utf-8")
+        tm["tables"] = time.perf_counter() - t
+        errors: list[str] = []
+        _guard(errors, tm, "json", step, lambda: _write_json(batch, stage))
+        _guard(errors, tm, "xlsx", step, lambda: _write_xlsx(batch, stage))
+        if report:
+            _write_reports(batch, stage, pdf=pdf, history=history, timestamp=timestamp, tm=tm, step=step,
+                           errors=errors)
+        if errors:
+            (stage / REPORT_ERRORS).write_text("\n".join(errors), encoding="utf-8")
         if finalise is not None:
             finalise(stage)
     return out
+
+
+def _guard(errors: list[str], tm: dict[str, float], name: str, step: Callable[[str], float],
+           fn: Callable[[], Any]) -> Any:
+    t = step(name)
+    try:
+        return fn()
+    except Exception:  # noqa: BLE001 - a failed report part must not lose the results
+        errors.append(f"{name}: {traceback.format_exc()}")
+        return None
+    finally:
+        tm[name] = time.perf_counter() - t
+
+
+def _write_json(batch: Any, stage: Path) -> None:
+    from thioquant.report.json_out import results_json
+
+    (stage / "results.json").write_text(results_json(batch), encoding="utf-8", newline="")
+
+
+def _write_xlsx(batch: Any, stage: Path) -> None:
+    from thioquant.report.xlsx import write_xlsx
+
+    write_xlsx(batch, stage / "results.xlsx")
+
+
+def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestamp: bool, tm: dict[str, float],
+                   step: Callable[[str], float], errors: list[str]) -> None:
+    from thioquant.report import content
+    from thioquant.report.chrom import collect_panels
+
+    generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if timestamp else None
+    panels = _guard(errors, tm, "chromatograms", step, lambda: collect_panels(batch)) or []
+    if history is None:
+        history = getattr(batch, "qc_history", None)
+    lj = _guard(errors, tm, "levey_jennings", step, lambda: content.lj_series(history, batch)) or []
+
+    def figures() -> dict[str, Any]:
+        from thioquant.report.html import calibration_images
+
+        return calibration_images(batch)
+
+    images = _guard(errors, tm, "figures", step, figures) or {}
+
+    def html() -> None:
+        from thioquant.report.html import img_tag, render_html
+
+        figs = {k: img_tag(v, f"{k} calibration") for k, v in images.items()}
+        text = render_html(batch, panels, calibration_figures=figs, lj=lj, generated=generated)
+        (stage / "report.html").write_text(text, encoding="utf-8", newline="")
+
+    _guard(errors, tm, "html", step, html)
+    if not pdf:
+        return
+
+    def report_pdf() -> None:
+        from thioquant.report.pdf import write_report_pdf
+
+        write_report_pdf(batch, stage / "report.pdf", panels, lj=lj, generated=generated,
+                         calibration_images=images)
+
+    def patients() -> None:
+        from thioquant.report.pdf import write_patient_pdfs
+
+        if batch.interpretations:
+            write_patient_pdfs(batch, stage / "patients", panels, generated=generated)
+
+    _guard(errors, tm, "pdf", step, report_pdf)
+    _guard(errors, tm, "patient_pdfs", step, patients)
+
+
+__all__ = ["QC_COLUMNS", "REPORT_ERRORS", "write_outputs"]

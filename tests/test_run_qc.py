@@ -1,0 +1,98 @@
+"""Known-truth simulated runs that break one QC rule each: the verdict names the right rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from thioquant.pipeline import quantify
+from thioquant.qc.westgard import QCHistory
+from thioquant.simulate import Failures, simulate_batch
+
+
+def _run(tmp_path, repo_root, failures=None, **kw):
+    m = repo_root / "calibrations" / "thiopurines_lcmsms.toml"
+    b = simulate_batch(tmp_path / "b", method=m, n_patients=4, failures=failures, seed=11)
+    return quantify(b, **kw)
+
+
+def _flags(batch, sample_id):
+    return {f for r in batch.results if r.sample_id == sample_id for f in r.flags}
+
+
+def test_clean_run_is_accepted(tmp_path, repo_root):
+    b = _run(tmp_path, repo_root)
+    assert b.accepted, b.verdict.reasons
+    assert b.verdict.deciding_rule == "qc"
+
+
+def test_biased_qcs_reject_the_run_on_the_qc_rule(tmp_path, repo_root):
+    b = _run(tmp_path, repo_root, Failures(qc_bias_pct=25))
+    assert not b.accepted and b.verdict.deciding_rule == "qc"
+    assert "QC_FAIL" in _flags(b, "QCM-1")
+    assert all("RUN_INVALID" in r.flags for r in b.results if r.sample_type == "unknown")
+
+
+def test_carryover_rejects_the_run(tmp_path, repo_root):
+    b = _run(tmp_path, repo_root, Failures(carryover_fraction=0.01))
+    assert not b.accepted and b.verdict.deciding_rule == "carryover"
+    assert "CARRYOVER" in _flags(b, "BLANK-2")
+
+
+def test_blank_interference_rejects_the_run(tmp_path, repo_root):
+    b = _run(tmp_path, repo_root, Failures(blank_interference=0.5))
+    assert not b.accepted and b.verdict.deciding_rule in ("interference", "carryover")
+    assert "INTERFERENCE" in _flags(b, "ZERO-1")
+
+
+def test_internal_standard_loss_is_flagged(tmp_path, repo_root):
+    b = _run(tmp_path, repo_root, Failures(is_loss_samples=("P002",)))
+    assert "IS_RESPONSE" in _flags(b, "P002")
+    assert "IS_RESPONSE" not in _flags(b, "P003")
+
+
+def test_retention_time_shift_is_flagged(tmp_path, repo_root):
+    b = _run(tmp_path, repo_root, Failures(rt_shift_samples=("P003",), rt_shift_min=0.08))
+    assert "RT_SHIFT" in _flags(b, "P003")
+    assert "RT_SHIFT" not in _flags(b, "P002")
+
+
+def test_ion_ratio_change_is_flagged(tmp_path, repo_root):
+    b = _run(tmp_path, repo_root, Failures(ion_ratio_samples=("P004",)))
+    assert "ION_RATIO" in _flags(b, "P004")
+
+
+def test_bad_calibrator_is_excluded_with_its_reason(tmp_path, repo_root):
+    b = _run(tmp_path, repo_root, Failures(calibrator_error={"CAL5": 0.35}))
+    oc = b.calibrations["6-TG"]
+    excluded = [p for p in oc.points if not p.included]
+    assert [p.level for p in excluded] == ["CAL5"] and excluded[0].reason
+    assert oc.passed and b.accepted
+    assert "CAL_EXCLUDED" in _flags(b, "CAL5")
+
+
+def test_westgard_rules_on_the_qc_history(tmp_path, repo_root):
+    hist = tmp_path / "qc_history.sqlite"
+    with QCHistory(hist) as h:
+        for analyte, level, mean in [("6-TG", "QCL", 250), ("6-TG", "QCM", 4000), ("6-TG", "QCH", 8000),
+                                     ("6-MMP", "QCL", 1250), ("6-MMP", "QCM", 40000), ("6-MMP", "QCH", 80000)]:
+            h.set_target(analyte, level, mean, 0.03 * mean)
+    b = _run(tmp_path, repo_root, Failures(qc_bias_pct=12), history=hist)
+    # 12 % bias is within the M10 +/-15 % limit, but 4 SD from the target: 1-3s rejects.
+    codes = {o.code for o in b.qc_outcomes if not o.passed}
+    assert "WG_1_3S" in codes, codes
+    assert not b.accepted and b.verdict.deciding_rule.startswith("westgard")
+    with QCHistory(hist) as h:
+        lj = h.levey_jennings("6-TG", "QCM")
+    assert lj is not None
+
+
+@pytest.mark.parametrize("model", ["auto"])
+def test_auto_model_selection_through_the_method(tmp_path, repo_root, model):
+    text = (repo_root / "calibrations" / "thiopurines_lcmsms.toml").read_text()
+    p = tmp_path / "auto.toml"
+    p.write_text(text.replace('model = "linear"', f'model = "{model}"', 1))
+    b = simulate_batch(tmp_path / "b", method=p, n_patients=2, seed=3)
+    res = quantify(b, method=p)
+    oc = res.calibrations["6-TG"]
+    assert oc.calibration.weighting == "1/x^2"  # the fixed half of the setting is kept
+    assert oc.calibration.model in ("linear", "quadratic") and oc.passed
