@@ -116,3 +116,12 @@ def test_interrupted_run_leaves_no_partial_output(batch, tmp_path, monkeypatch):
     assert exc.value.code == 130
     assert not out.exists()
     assert not any(p.name.startswith(".out") for p in tmp_path.iterdir())
+
+
+def test_profile_per_run_changes_the_interpretation(batch):
+    default = {r["sample_id"]: r for r in quantify(batch).interpretations}
+    ratio20 = {r["sample_id"]: r for r in quantify(batch, profile="ratio20").interpretations}
+    assert default["P002"]["profile"] == "default" and ratio20["P002"]["profile"] == "ratio20"
+    # P005 (6-TGN 110, 6-MMPN 2900, ratio ~26) shunts under both; P003 (ratio ~14) only under ratio > 11.
+    assert default["P003"]["category"] == "preferential_methylation"
+    assert ratio20["P003"]["category"] != "preferential_methylation"

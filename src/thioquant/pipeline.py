@@ -193,6 +193,7 @@ def quantify(
     executor: str = "process",
     history: str | Path | None = None,
     run_id: str | None = None,
+    profile: str | Path | None = None,
 ) -> BatchResult:
     """Quantify a batch folder (``worklist.csv`` + raw files).
 
@@ -208,7 +209,8 @@ def quantify(
         calibration or QC change, or a manual integration, re-measure only what changed.
     executor : ``"process"`` (a local process pool) or ``"dask"`` (dask.distributed LocalCluster).
     history : optional SQLite QC history for Westgard rules across runs (see :mod:`thioquant.qc.westgard`).
-    run_id : identifier of this run in the QC history (default: the batch folder name and time).
+    run_id : identifier of this run in the QC history (default: the batch folder name).
+    profile : interpretation profile name or file for this run (default: the method's).
 
     Raises
     ------
@@ -219,6 +221,10 @@ def quantify(
     if not batch.is_dir():
         raise InputError("batch folder not found", path=batch)
     m = _resolve_method(batch, method)
+    if profile is not None:
+        from dataclasses import replace as _replace
+
+        m = _replace(m, interpretation_profile=str(profile))
     wl = read_worklist(
         batch / "worklist.csv",
         calibrator_levels=set(m.calibrators),
