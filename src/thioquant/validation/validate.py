@@ -1,0 +1,183 @@
+"""``validate_package``: quantify every run of a package, compute and judge every experiment."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from thioquant.assay.method import Method, find_method_file, load_method
+from thioquant.errors import MethodError, ThioquantError
+from thioquant.validation.criteria import Criteria
+from thioquant.validation.experiments import ALL, Check, Experiment, collect
+from thioquant.validation.package import Package, read_package
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationReport:
+    """Every experiment of a package with its tables and judged criteria.
+
+    ``passed`` is True when every performed experiment passes. ``batches`` maps run id to the
+    :class:`~thioquant.pipeline.BatchResult` of that run (None when the run could not be
+    quantified; ``run_errors`` says why).
+    """
+
+    package: Package
+    method: Method
+    criteria: Criteria
+    experiments: tuple[Experiment, ...]
+    batches: Mapping[str, Any]
+    run_errors: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.run_errors and all(e.passed for e in self.experiments if e.performed)
+
+    @property
+    def checks(self) -> list[Check]:
+        return [c for e in self.experiments for c in e.checks]
+
+    @property
+    def failed_experiments(self) -> list[str]:
+        return [e.key for e in self.experiments if e.performed and not e.passed]
+
+    def experiment(self, key: str) -> Experiment:
+        for e in self.experiments:
+            if e.key == key:
+                return e
+        raise KeyError(key)
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """One row per experiment: title, guideline, verdict and the failed criteria."""
+        rows = []
+        for e in self.experiments:
+            n_fail = sum(not c.passed for c in e.checks)
+            rows.append({"experiment": e.key, "title": e.title, "reference": e.reference,
+                         "result": "not performed" if not e.performed else ("pass" if e.passed else "FAIL"),
+                         "criteria_judged": len(e.checks), "criteria_failed": n_fail,
+                         "failed": ", ".join(e.failed_criteria)})
+        return rows
+
+    def run_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for r in self.package.runs:
+            b = self.batches.get(r.run_id)
+            rows.append({"run": r.run_id, "day": r.day, "folder": str(r.folder.relative_to(self.package.path)),
+                         "injections": len(b.worklist.entries) if b is not None else 0,
+                         "pipeline_verdict": (getattr(b.verdict, "message", "") if b is not None
+                                              else f"not quantified: {self.run_errors.get(r.run_id, '')}")})
+        return rows
+
+    def criteria_rows(self) -> list[dict[str, Any]]:
+        from thioquant.validation.criteria import SOURCES
+
+        over = self.criteria.overridden()
+        default = Criteria().as_dict()
+        return [{"setting": k, "value": _fmt(v), "default": _fmt(default[k]), "source": SOURCES.get(k, ""),
+                 "overridden": k in over} for k, v in self.criteria.as_dict().items()]
+
+    def to_dataframe(self, table: str | None = None) -> Any:
+        """A table as a pandas DataFrame.
+
+        ``table`` is ``"summary"`` (default), ``"checks"``, ``"runs"``, ``"criteria"`` or
+        ``"<experiment>.<table>"`` such as ``"accuracy_precision.inter_run"``.
+        """
+        import pandas as pd
+
+        if table in (None, "summary"):
+            return pd.DataFrame(self.summary_rows())
+        if table == "checks":
+            return pd.DataFrame([c.as_dict() for c in self.checks])
+        if table == "runs":
+            return pd.DataFrame(self.run_rows())
+        if table == "criteria":
+            return pd.DataFrame(self.criteria_rows())
+        exp, _, name = str(table).partition(".")
+        e = self.experiment(exp)
+        if not name:
+            if len(e.tables) != 1:
+                raise KeyError(f"{exp} has tables {sorted(e.tables)}; ask for '{exp}.<table>'")
+            name = next(iter(e.tables))
+        return pd.DataFrame(e.tables[name])
+
+    def write(self, out_dir: str | Path, *, force: bool = False) -> tuple[Path, Path]:
+        """Write ``validation.html`` and ``validation.xlsx`` into ``out_dir``."""
+        from thioquant.validation.report import write_html, write_xlsx
+
+        out = Path(out_dir)
+        html, xlsx = out / "validation.html", out / "validation.xlsx"
+        if not force:
+            from thioquant.errors import OutputError
+
+            for p in (html, xlsx):
+                if p.exists():
+                    raise OutputError("exists; use --force to replace it", path=p)
+        out.mkdir(parents=True, exist_ok=True)
+        write_html(self, html)
+        write_xlsx(self, xlsx)
+        return html, xlsx
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "off" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def resolve_method(package: Package, method: str | Path | Method | None) -> Method:
+    """The method given, or the one named in ``package.toml``."""
+    if isinstance(method, Method):
+        return method
+    ref = method or package.method
+    if not ref:
+        raise MethodError("no method given and package.toml names none (use --method)", path=package.path)
+    return load_method(find_method_file(ref, start=package.path))
+
+
+def validate_package(
+    package_dir: str | Path,
+    method: str | Path | Method | None = None,
+    *,
+    criteria: Criteria | Mapping[str, Any] | None = None,
+    cache: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ValidationReport:
+    """Quantify every run of a validation package and judge every experiment.
+
+    Parameters
+    ----------
+    package_dir : the package folder (``package.toml`` + run folders).
+    method : method file or name (default: ``package.toml``'s ``method``).
+    criteria : acceptance criteria; a mapping overrides the package's ``[criteria]``, which
+        overrides the guideline defaults of :class:`Criteria`.
+    cache : optional SQLite measurement cache shared by the runs (see :mod:`thioquant.cache`).
+    progress : optional callback receiving one line per quantified run.
+
+    Returns
+    -------
+    ValidationReport
+    """
+    from thioquant.pipeline import quantify
+
+    pkg = read_package(package_dir)
+    m = resolve_method(pkg, method)
+    base = Criteria.from_mapping(pkg.criteria)
+    crit = criteria if isinstance(criteria, Criteria) else Criteria.from_mapping(criteria, base)
+    batches: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for r in pkg.runs:
+        try:
+            kw: dict[str, Any] = {"cache": cache} if cache is not None else {}
+            batches[r.run_id] = quantify(r.folder, m, **kw)
+        except ThioquantError as exc:
+            batches[r.run_id] = None
+            errors[r.run_id] = str(exc)
+        if progress:
+            b = batches[r.run_id]
+            progress(f"run {r.run_id}: " + (f"{len(b.worklist.entries)} injections quantified" if b is not None
+                                             else f"failed: {errors[r.run_id]}"))
+    data = collect(pkg, m, batches)
+    experiments = tuple(fn(data, crit) for fn in ALL)
+    return ValidationReport(pkg, m, crit, experiments, batches, errors)
