@@ -262,3 +262,11 @@ def test_encodings(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe" + "t,y\n0,1\n".encode("utf-16-le") + b"\x00\xd8")  # lone surrogate
     with pytest.raises(InputError, match="cannot decode as utf-16"):
         read_run(bad)
+
+
+def test_decimal_comma_decided_over_rows(tmp_path: Path) -> None:
+    p = tmp_path / "dc.txt"
+    p.write_text("Zeit\tUV 342 nm\n0\t0\n0,5\t1,25\n1\t2,5\n1,5\t3,75\n")
+    tr = read_run(p).traces[0]
+    np.testing.assert_array_equal(tr.time_min, [0, 0.5, 1, 1.5])
+    np.testing.assert_array_equal(tr.signal, [0, 1.25, 2.5, 3.75])

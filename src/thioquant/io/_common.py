@@ -145,6 +145,26 @@ def validate_xy(
     )
 
 
+_COMMA_DEC = re.compile(r"^[-+]?\d*,\d+(?:[eE][-+]?\d+)?$")
+_DOT_DEC = re.compile(r"^[-+]?\d*\.\d+(?:[eE][-+]?\d+)?$")
+
+
+def decimal_comma(rows: list[list[str]], ncols: int = 2) -> bool:
+    """Whether the data block uses ',' as decimal separator, by majority over its first rows.
+
+    One row is not enough: a time of ``0`` or ``1e-12`` has no separator at all.
+    """
+    comma = dot = 0
+    for r in rows[:200]:
+        for tok in r[:ncols]:
+            t = tok.strip()
+            if _COMMA_DEC.match(t):
+                comma += 1
+            elif _DOT_DEC.match(t):
+                dot += 1
+    return comma > dot
+
+
 _WL_PATTERNS = (
     re.compile(
         r"sig\s*=\s*(\d+(?:[.,]\d+)?)\s*[,.]\s*(\d+(?:[.,]\d+)?)", re.I

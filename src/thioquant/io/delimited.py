@@ -20,6 +20,7 @@ from thioquant.io._common import (
     as_trace_list,
     channel_from_label,
     check_path,
+    decimal_comma,
     decode_text,
     split_unit,
     time_factor_from_label,
@@ -137,6 +138,9 @@ def read_delimited(
             raise InputError(f"row has {len(toks)} fields, expected {ncol}", path=p, row=j + 1)
         rows.append(toks)
     assert ncol is not None
+    if delim != ",":
+        # decide over many rows: a first row like '0;0' has no separator to judge by
+        dc = decimal_comma(rows, ncol)
     if ncol < 2:
         raise InputError("need at least two columns (time and signal)", path=p)
     try:

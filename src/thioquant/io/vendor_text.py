@@ -24,6 +24,9 @@ from thioquant.io._common import (
     time_factor_from_label,
     validate_xy,
 )
+from thioquant.io._common import (
+    decimal_comma as _decimal_comma,
+)
 from thioquant.model import Channel, ReferencePeak, Run, Trace
 
 
@@ -68,11 +71,6 @@ def _column(rows: list[list[str]], idx: int, dc: bool, path: Path, first_row: in
     return _numbers(col, dc, path, first_row)
 
 
-def _is_decimal_comma(token: str) -> bool:
-    t = token.strip()
-    return "," in t and "." not in t
-
-
 # ---------------------------------------------------------------------------------------------
 # Thermo Chromeleon
 
@@ -111,7 +109,7 @@ def read_chromeleon(path: str | Path) -> Run:
     rows = [ln.split("\t") for ln in lines[start + 1 :] if ln.strip()]
     if not rows:
         raise InputError("the data block has no rows", path=p)
-    dc = _is_decimal_comma(rows[0][0])
+    dc = _decimal_comma(rows, vcol + 1)
     t = _column(rows, 0, dc, p, start + 2) * time_factor_from_label(header[0])
     y = _column(rows, vcol, dc, p, start + 2)
     _, unit = split_unit(header[vcol])
@@ -240,7 +238,7 @@ def _shimadzu_trace(
     rows = [ln.split("\t") for ln in lines[data_start:e] if ln.strip()]
     if not rows:
         raise InputError(f"chromatogram '{name}' has no data rows", path=p)
-    dc = _is_decimal_comma(rows[0][0])
+    dc = _decimal_comma(rows)
     t = _column(rows, 0, dc, p, data_start + 1)
     y = _column(rows, 1, dc, p, data_start + 1)
     mult_txt = info.get("Intensity Multiplier", "1") or "1"
@@ -394,7 +392,7 @@ def read_arw(path: str | Path) -> Run:
     rows = [ln.split("\t") for ln in lines[data_from:] if ln.strip()]
     if not rows:
         raise InputError("no data rows after the .arw header", path=p)
-    dc = _is_decimal_comma(rows[0][0])
+    dc = _decimal_comma(rows)
     t = _column(rows, 0, dc, p, data_from + 1)
     y = _column(rows, 1, dc, p, data_from + 1)
     name = str(meta.get("Channel", "") or meta.get("Channel Name", "") or "signal")
@@ -405,3 +403,131 @@ def read_arw(path: str | Path) -> Run:
     t, y = validate_xy(t, y, path=p, name=name)
     tr = Trace(name=name, time_min=t, signal=y, signal_unit=unit, channel=Channel(**ch))
     return Run(traces=(tr,), source=str(p), format="waters_arw", metadata=meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers: vendor-shaped text, so that simulated data can exercise the vendor readers
+
+
+def _fmt(x: float, decimal_comma: bool) -> str:
+    s = repr(float(x))
+    return s.replace(".", ",") if decimal_comma else s
+
+
+def write_chromeleon(
+    path: str | Path,
+    trace: Trace,
+    metadata: dict[str, Any] | None = None,
+    *,
+    decimal_comma: bool = False,
+) -> Path:
+    """Write one trace as a Chromeleon 7 text export (``Chromatogram Data:`` block).
+
+    Numbers are written with the shortest repr that round-trips float64 (with ``,`` as the
+    decimal separator if asked), so :func:`read_chromeleon` gives the trace back exactly.
+    ``metadata`` goes into the ``Injection Information:`` block.
+    """
+    t, y = trace.time_min, trace.signal
+    if len(t) == 0:
+        raise InputError("cannot write an empty trace", path=path)
+    ch = trace.channel
+    info = f"WVL:{ch.wavelength_nm:g} nm" if ch.kind == "uv" and ch.wavelength_nm else ""
+    lines = [
+        f"File Path\tthioquant://{trace.name}",
+        f"Channel\t{trace.name}",
+        "",
+        "Injection Information:",
+        *(f"{k}\t{v}" for k, v in (metadata or {}).items()),
+        "",
+        "Chromatogram Data Information:",
+        f"Time Min. (min)\t{_fmt(t[0], decimal_comma)}",
+        f"Time Max. (min)\t{_fmt(t[-1], decimal_comma)}",
+        f"Data Points\t{len(t)}",
+        f"Signal Unit\t{trace.signal_unit}",
+        f"Signal Min.\t{_fmt(y.min(), decimal_comma)}",
+        f"Signal Max.\t{_fmt(y.max(), decimal_comma)}",
+        f"Channel\t{trace.name}",
+        "",
+        "Signal Parameter Information:",
+        f"Signal Info\t{info}",
+        "",
+        "Chromatogram Data:",
+        f"Time (min)\tStep (s)\tValue ({trace.signal_unit})",
+    ]
+    step = np.concatenate([[np.nan], np.diff(t) * 60.0])
+    for ti, si, yi in zip(t.tolist(), step.tolist(), y.tolist(), strict=True):
+        s = "n.a." if math.isnan(si) else _fmt(si, decimal_comma)
+        lines.append(f"{_fmt(ti, decimal_comma)}\t{s}\t{_fmt(yi, decimal_comma)}")
+    p = Path(path)
+    p.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
+    return p
+
+
+def write_shimadzu(
+    path: str | Path,
+    traces: list[Trace] | Run,
+    metadata: dict[str, Any] | None = None,
+    reference_peaks: list[ReferencePeak] | tuple[ReferencePeak, ...] = (),
+) -> Path:
+    """Write traces (and peak tables) as a Shimadzu LabSolutions ASCII export.
+
+    Each trace becomes an ``[LC Chromatogram(<name>)]`` section with ``Intensity Multiplier 1``
+    and its wavelength, each trace's reference peaks a ``[Peak Table(<name>)]``; ``metadata``
+    goes into ``[Sample Information]``. :func:`read_shimadzu` reads it back exactly.
+    """
+    trs = list(traces.traces) if isinstance(traces, Run) else list(traces)
+    if isinstance(traces, Run) and not reference_peaks:
+        reference_peaks = traces.reference_peaks
+    if not trs:
+        raise InputError("nothing to write: no traces", path=path)
+    lines = [
+        "[Header]",
+        "Application Name\tLabSolutions",
+        "Version\tthioquant",
+        "",
+        "[Sample Information]",
+    ]
+    lines += [f"{k}\t{v}" for k, v in (metadata or {}).items()]
+    lines.append("")
+    for tr in trs:
+        pks = [pk for pk in reference_peaks if pk.trace == tr.name]
+        if not pks:
+            continue
+        lines += [
+            f"[Peak Table({tr.name})]",
+            f"# of Peaks\t{len(pks)}",
+            "Peak#\tR.Time\tI.Time\tF.Time\tArea\tHeight\tMark\tName",
+        ]
+        for i, pk in enumerate(pks, 1):
+            vals = [pk.rt_min, pk.start_min, pk.end_min, pk.area, pk.height]
+            lines.append(
+                "\t".join(
+                    [
+                        str(i),
+                        *("" if math.isnan(v) else repr(float(v)) for v in vals),
+                        pk.code,
+                        pk.name,
+                    ]
+                )
+            )
+        lines.append("")
+    for tr in trs:
+        t = tr.time_min
+        wl = tr.channel.wavelength_nm if tr.channel.kind == "uv" else None
+        dt_ms = tr.sampling_interval_min * 60000.0 if len(t) > 1 else 0.0
+        lines += [
+            f"[LC Chromatogram({tr.name})]",
+            f"Interval(msec)\t{dt_ms:.10g}",
+            f"# of Points\t{len(t)}",
+            f"Start Time(min)\t{t[0]!r}" if len(t) else "Start Time(min)\t0",
+            f"End Time(min)\t{t[-1]!r}" if len(t) else "End Time(min)\t0",
+            f"Intensity Units\t{tr.signal_unit}",
+            "Intensity Multiplier\t1",
+            f"Wavelength(nm)\t{wl:g}" if wl else "Wavelength(nm)\tnm",
+            "R.Time (min)\tIntensity",
+        ]
+        lines += [f"{a!r}\t{b!r}" for a, b in zip(t.tolist(), tr.signal.tolist(), strict=True)]
+        lines.append("")
+    p = Path(path)
+    p.write_text("\n".join(lines), encoding="utf-8")
+    return p
