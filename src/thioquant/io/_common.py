@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,18 +95,6 @@ def _decode(raw: bytes, enc: str, path: str | Path) -> str:
         raise InputError(
             f"cannot decode as {enc}: {exc.reason} at byte {exc.start}", path=path
         ) from None
-
-
-def parse_number(text: str, decimal_comma: bool = False) -> float:
-    """A float from vendor text (strips spaces and quotes; ',' as decimal separator if asked)."""
-    s = text.strip().strip('"').strip()
-    if decimal_comma:
-        s = (
-            s.replace(".", "").replace(",", ".")
-            if s.count(",") == 1 and "." in s
-            else s.replace(",", ".")
-        )
-    return float(s)
 
 
 def validate_xy(
@@ -243,14 +230,6 @@ def time_factor_from_label(label: str, default: float = 1.0) -> float:
         if word in ("min", "mins", "minute", "minutes"):
             return 1.0
     return default
-
-
-def finite_or_nan(x: Any) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return math.nan
-    return v if math.isfinite(v) else math.nan
 
 
 def as_trace_list(traces: Any) -> Sequence[Any]:
