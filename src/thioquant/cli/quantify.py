@@ -28,11 +28,18 @@ import click
 @click.option("--pseudonymise", is_flag=True, help="Replace patient identifiers by keyed hashes in every output.")
 @click.option("--pseudonym-key", envvar="THIOQUANT_PSEUDONYM_KEY", default=None,
               help="Key for --pseudonymise (or the THIOQUANT_PSEUDONYM_KEY environment variable).")
+@click.option("--report/--no-report", "report", default=True, show_default=True,
+              help="Write report.html (and the PDFs) beside the tables.")
+@click.option("--pdf/--no-pdf", "pdf", default=True, show_default=True,
+              help="Write report.pdf and one PDF page per patient sample (patients/).")
+@click.option("--profile", default=None,
+              help="Interpretation profile name or TOML file for this run (default: the method's).")
 @click.option("--strict", is_flag=True, help="Exit with code 1 when the run is rejected.")
 @click.option("--quiet", is_flag=True, help="Print only the verdict line.")
 def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: bool, overrides: Path | None,
              jobs: int, executor: str, use_cache: bool, history: Path | None, no_history: bool,
-             pseudonymise: bool, pseudonym_key: str | None, strict: bool, quiet: bool) -> None:
+             pseudonymise: bool, pseudonym_key: str | None, report: bool, pdf: bool, profile: str | None,
+             strict: bool, quiet: bool) -> None:
     """Quantify BATCH_DIR (worklist.csv + raw files) and write results to the output folder."""
     from thioquant.audit import _now, run_entries, write_audit
     from thioquant.errors import InputError, OutputError
@@ -48,8 +55,11 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
         raise InputError("--pseudonymise needs --pseudonym-key or THIOQUANT_PSEUDONYM_KEY")
     cache = batch_dir / ".thioquant-cache.sqlite" if use_cache and batch_dir.is_dir() else None
     qc_history = None if no_history else (history or out.parent / "qc_history.sqlite")
-    batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor, cache=cache,
-                         history=qc_history)
+    from thioquant.report.progress import batch_progress
+
+    with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
+        batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor, cache=cache,
+                             history=qc_history, progress=progress, profile=profile)
     if pseudonymise:
         from thioquant.privacy import pseudonymise as pseudo
 
@@ -58,9 +68,11 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
         "method": method, "out": str(out), "force": force, "overrides": str(overrides) if overrides else None,
         "jobs": jobs, "executor": executor, "cache": str(cache) if cache else None,
         "history": str(qc_history) if qc_history else None, "pseudonymise": pseudonymise,
+        "profile": profile,
     }
     entries = run_entries(batch, parameters, started)
-    write_outputs(batch, out, force=force, finalise=lambda stage: write_audit(stage, entries))
+    write_outputs(batch, out, force=force, finalise=lambda stage: write_audit(stage, entries), report=report,
+                  pdf=pdf, history=qc_history)
     click.echo(summary_text(batch, out, quiet=quiet, color=sys.stdout.isatty()))
     if strict and not batch.accepted:
         sys.exit(1)
