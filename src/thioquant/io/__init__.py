@@ -205,6 +205,8 @@ def __getattr__(name: str) -> Any:
         "read_shimadzu": "thioquant.io.vendor_text",
         "read_chemstation_csv": "thioquant.io.vendor_text",
         "read_arw": "thioquant.io.vendor_text",
+        "write_chromeleon": "thioquant.io.vendor_text",
+        "write_shimadzu": "thioquant.io.vendor_text",
     }
     if name in lazy:
         return getattr(importlib.import_module(lazy[name]), name)
@@ -221,4 +223,12 @@ __all__ = [
     "write_delimited",
     "read_aia",
     "write_aia",
+    "read_agilent",
+    "read_waters",
+    "read_chromeleon",
+    "read_shimadzu",
+    "read_chemstation_csv",
+    "read_arw",
+    "write_chromeleon",
+    "write_shimadzu",
 ]
