@@ -26,6 +26,7 @@ Algorithm (one region of a trace)
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -451,7 +452,9 @@ def analyse(
     from scipy.signal import peak_prominences, peak_widths
 
     prom = max(3.0 * sig_s, 1.5 * cfg.sn_min * sigma)
-    pdata = peak_prominences(s, cand)
+    with warnings.catch_warnings():  # plateau maxima have zero prominence: filtered below
+        warnings.simplefilter("ignore")
+        pdata = peak_prominences(s, cand)
     keep = pdata[0] >= prom
     if not keep.any():
         return empty
