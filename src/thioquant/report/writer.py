@@ -36,6 +36,7 @@ def write_outputs(
     timings: dict[str, float] | None = None,
     progress: Callable[[str], None] | None = None,
     finalise: Callable[[Path], None] | None = None,
+    profile: str | Path | None = None,
 ) -> Path:
     """Write every output file of ``batch`` (a :class:`~thioquant.pipeline.BatchResult`).
 
@@ -57,10 +58,17 @@ def write_outputs(
     finalise : called with the staged folder once every file is written and before it is renamed
         into place (the audit trail uses it to record the hash of every output file).
 
+    profile : interpretation profile whose reference ranges the reports show (default: the
+        method's, which :func:`~thioquant.pipeline.quantify` already sets to its ``profile``).
+
     A report part that fails does not lose the results: its traceback goes to
     ``report_errors.txt`` in the output folder.
     """
     out = Path(out_dir)
+    if profile is not None and str(profile) != str(getattr(batch.method, "interpretation_profile", "")):
+        from dataclasses import replace
+
+        batch = replace(batch, method=replace(batch.method, interpretation_profile=str(profile)))
     tm = timings if timings is not None else {}
 
     def step(name: str) -> float:
@@ -140,18 +148,10 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
         history = getattr(batch, "qc_history", None)
     lj = _guard(errors, tm, "levey_jennings", step, lambda: content.lj_series(history, batch)) or []
 
-    def figures() -> dict[str, Any]:
-        from thioquant.report.html import calibration_images
-
-        return calibration_images(batch)
-
-    images = _guard(errors, tm, "figures", step, figures) or {}
-
     def html() -> None:
-        from thioquant.report.html import img_tag, render_html
+        from thioquant.report.html import render_html
 
-        figs = {k: img_tag(v, f"{k} calibration") for k, v in images.items()}
-        text = render_html(batch, panels, calibration_figures=figs, lj=lj, generated=generated)
+        text = render_html(batch, panels, lj=lj, generated=generated)
         (stage / "report.html").write_text(text, encoding="utf-8", newline="")
 
     _guard(errors, tm, "html", step, html)
@@ -161,8 +161,7 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
     def report_pdf() -> None:
         from thioquant.report.pdf import write_report_pdf
 
-        write_report_pdf(batch, stage / "report.pdf", panels, lj=lj, generated=generated,
-                         calibration_images=images)
+        write_report_pdf(batch, stage / "report.pdf", panels, lj=lj, generated=generated)
 
     def patients() -> None:
         from thioquant.report.pdf import write_patient_pdfs

@@ -1,0 +1,246 @@
+"""What the human-readable reports show, as plain rows (shared by HTML, PDF and XLSX).
+
+Pure functions of a :class:`~thioquant.pipeline.BatchResult`; no formatting beyond text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def num(v: Any, digits: int = 4) -> str:
+    """Short text for a number ('' for NaN/None)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return ""
+        text = f"{v:.{digits}g}"
+        if "e+" in text and abs(v) < 1e7:
+            text = f"{v:.0f}"
+        return text
+    return str(v)
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file ('' when it cannot be read)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return ""
+    return h.hexdigest()
+
+
+def input_files(batch: Any) -> list[tuple[str, str]]:
+    """(file, sha256) of every input: worklist, batch.toml, method file and each raw file."""
+    out: list[tuple[str, str]] = []
+    root = Path(batch.batch_dir)
+    wl = Path(batch.worklist.path) if getattr(batch.worklist, "path", "") else root / "worklist.csv"
+    for p in (wl, root / "batch.toml"):
+        if p.is_file():
+            out.append((_rel(p, root), sha256_file(p)))
+    m = batch.method
+    if m.source:
+        out.append((Path(m.source).name + " (method)", m.sha256 or sha256_file(m.source)))
+    for e, meas in zip(batch.worklist.entries, batch.measurements, strict=False):
+        out.append((e.file, meas.sha256 or ("unreadable: " + meas.error if meas.error else "")))
+    return out
+
+
+def _rel(p: Path, root: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(p)
+
+
+def verdict_info(batch: Any) -> dict[str, Any]:
+    """Verdict as a dict: accepted, state text, deciding rule, reasons, warnings."""
+    v = batch.verdict
+    return {
+        "accepted": bool(getattr(v, "accepted", False)),
+        "state": "ACCEPTED" if getattr(v, "accepted", False) else "REJECTED",
+        "rule": str(getattr(v, "deciding_rule", "") or ""),
+        "reasons": [str(r) for r in (getattr(v, "reasons", ()) or ())],
+        "warnings": [str(w) for w in (getattr(v, "warnings", ()) or ())],
+    }
+
+
+CALIBRATOR_COLUMNS = ["level", "nominal", "response", "back_calc", "re_pct", "limit_pct", "included", "reason"]
+
+
+def calibrator_rows(outcome: Any) -> list[dict[str, Any]]:
+    """One row per calibrator of a CalibrationOutcome (``re_pct`` = back-calc relative error)."""
+    if outcome is None:
+        return []
+    return [
+        {
+            "level": p.level, "nominal": p.x, "response": p.y, "back_calc": p.back_calc,
+            "re_pct": p.accuracy_pct - 100.0, "limit_pct": p.limit_pct, "included": bool(p.included),
+            "reason": p.reason,
+        }
+        for p in outcome.points
+    ]
+
+
+def calibration_summary(name: str, outcome: Any) -> dict[str, Any]:
+    """Model, weighting, equation, r^2, range and verdict of one analyte's calibration."""
+    if outcome is None:
+        return {"analyte": name, "model": "", "weighting": "", "equation": "", "r2": math.nan, "lloq": math.nan,
+                "uloq": math.nan, "passed": False, "n_included": 0, "n_calibrators": 0,
+                "reasons": ["no calibration could be fitted"]}
+    from thioquant.plot import equation
+
+    cal = outcome.calibration
+    return {
+        "analyte": name, "model": cal.model, "weighting": cal.weighting, "equation": equation(cal),
+        "r2": float(cal.r2), "lloq": float(outcome.lloq), "uloq": float(outcome.uloq), "passed": bool(outcome.passed),
+        "n_included": int(sum(p.included for p in outcome.points)), "n_calibrators": len(outcome.points),
+        "reasons": list(outcome.reasons),
+    }
+
+
+QC_RULE_COLUMNS = ["rule", "code", "analyte", "severity", "passed", "message"]
+
+
+def qc_rule_rows(batch: Any) -> list[dict[str, Any]]:
+    """Every QC rule outcome (``passed`` bool; ``state`` pass / warn / fail)."""
+    rows = []
+    for o in batch.qc_outcomes:
+        state = "pass" if o.passed else ("warn" if o.severity == "warn" else "fail")
+        rows.append({"rule": o.rule, "code": o.code, "analyte": (o.details or {}).get("analyte", ""),
+                     "severity": o.severity, "passed": bool(o.passed), "message": o.message, "state": state})
+    return rows
+
+
+QC_SAMPLE_COLUMNS = ["sample_id", "level", "analyte", "nominal", "conc", "accuracy_pct", "flags"]
+
+
+def qc_sample_rows(batch: Any) -> list[dict[str, Any]]:
+    """QC samples with their accuracy; ``state`` is pass when within the method's tolerance."""
+    tol = float(batch.method.calibration.tolerance_pct)
+    rows = []
+    for r in batch.results:
+        if r.sample_type != "qc":
+            continue
+        ok = math.isfinite(r.accuracy_pct) and abs(r.accuracy_pct - 100.0) <= tol
+        rows.append({"sample_id": r.sample_id, "level": r.level, "analyte": r.analyte, "nominal": r.nominal,
+                     "conc": r.conc, "accuracy_pct": r.accuracy_pct, "flags": ";".join(r.flags),
+                     "state": "pass" if ok else "fail"})
+    return rows
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """Reference ranges of the interpretation profile (pmol/8x10^8 RBC)."""
+
+    profile: str
+    unit: str
+    tgn_low: float
+    tgn_high: float
+    mmp_high: float
+    ratio_high: float
+
+    def text(self) -> str:
+        return (f"6-TGN {self.tgn_low:g}-{self.tgn_high:g}; 6-MMP <= {self.mmp_high:g}; "
+                f"MMP:TGN ratio <= {self.ratio_high:g} ({self.unit}, profile {self.profile})")
+
+
+def reference_ranges(batch: Any, profile: Any = None) -> Ranges | None:
+    """The reference ranges used to interpret the patients (None when the profile cannot load).
+
+    ``profile`` (name, file or Profile) overrides the method's interpretation profile.
+    """
+    from thioquant.assay.interpret import load_profile
+
+    m = batch.method
+    name = profile if profile is not None else m.interpretation_profile
+    try:
+        p = load_profile(name, base_dir=Path(m.source).parent if m.source else None)
+    except Exception:  # noqa: BLE001 - the report must still be written
+        return None
+    return Ranges(p.name, p.unit, p.tgn_low, p.tgn_high, p.mmp_high, p.ratio_high)
+
+
+PATIENT_COLUMNS = ["patient_id", "sample_id", "tgn_pmol_8e8", "mmp_pmol_8e8", "ratio", "category", "comment",
+                   "notes", "flags"]
+
+
+def _f(text: Any) -> float:
+    try:
+        return float(str(text))
+    except ValueError:
+        return math.nan
+
+
+def patient_rows(batch: Any, ranges: Ranges | None = None) -> list[dict[str, Any]]:
+    """Interpretation rows with ``tgn_state``/``mmp_state``/``ratio_state``: low / ok / high / ''."""
+    rows = []
+    for it in batch.interpretations:
+        row = {c: str(it.get(c, "") or "") for c in PATIENT_COLUMNS}
+        tgn, mmp, ratio = _f(row["tgn_pmol_8e8"]), _f(row["mmp_pmol_8e8"]), _f(row["ratio"])
+        st = {"tgn_state": "", "mmp_state": "", "ratio_state": ""}
+        if ranges is not None:
+            if math.isfinite(tgn):
+                st["tgn_state"] = "low" if tgn < ranges.tgn_low else ("high" if tgn > ranges.tgn_high else "ok")
+            if math.isfinite(mmp):
+                st["mmp_state"] = "high" if mmp > ranges.mmp_high else "ok"
+            if math.isfinite(ratio):
+                st["ratio_state"] = "high" if ratio > ranges.ratio_high else "ok"
+        row.update(st)
+        rows.append(row)
+    return rows
+
+
+def lj_series(history: Any, batch: Any) -> list[dict[str, Any]]:
+    """Levey-Jennings data for every analyte x QC level of the method with at least one value.
+
+    ``history`` is a :class:`~thioquant.qc.westgard.QCHistory`, a path to its SQLite file, or a
+    ready list of ``levey_jennings`` dicts (returned as is). None gives [].
+    """
+    if history is None:
+        return []
+    if isinstance(history, Sequence) and not isinstance(history, str):
+        return [dict(d) for d in history]
+    own = False
+    if isinstance(history, str | Path):
+        if not Path(history).is_file():
+            return []
+        from thioquant.qc.westgard import QCHistory
+
+        history = QCHistory(history)
+        own = True
+    try:
+        out = []
+        for a in batch.method.analytes:
+            for level in batch.method.qcs:
+                d = history.levey_jennings(a.name, level)
+                if d.get("value"):
+                    out.append(d)
+        return out
+    finally:
+        if own:
+            history.close()
+
+
+def manual_rows(batch: Any) -> list[Mapping[str, Any]]:
+    return [dict(m) for m in batch.manual]
+
+
+__all__ = [
+    "CALIBRATOR_COLUMNS", "PATIENT_COLUMNS", "QC_RULE_COLUMNS", "QC_SAMPLE_COLUMNS", "Ranges",
+    "calibration_summary", "calibrator_rows", "input_files", "lj_series", "manual_rows", "num",
+    "patient_rows", "qc_rule_rows", "qc_sample_rows", "reference_ranges", "sha256_file", "verdict_info",
+]

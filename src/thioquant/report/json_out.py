@@ -1,0 +1,67 @@
+"""``results.json``: the whole batch outcome as one JSON document (deterministic)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from thioquant.report import content as C
+from thioquant.report.tables import _clean, result_rows
+
+SCHEMA_VERSION = 1
+
+
+def results_document(batch: Any) -> dict[str, Any]:
+    """The content of ``results.json`` as a dict (NaN becomes None).
+
+    Keys: ``schema``, ``software``, ``batch``, ``method``, ``verdict``, ``calibration`` (per
+    analyte, as in ``calibration.json``), ``qc`` (rule outcomes), ``results`` (the
+    ``results.csv`` rows, numbers as numbers), ``interpretation`` (the ``interpretation.csv``
+    rows), ``reference_ranges``, ``manual_integrations``, ``messages`` and ``inputs``
+    (file and sha256).
+    """
+    from thioquant import __version__
+
+    m = batch.method
+    v = batch.verdict
+    ranges = C.reference_ranges(batch)
+    doc = {
+        "schema": f"thioquant.results/{SCHEMA_VERSION}",
+        "software": {"name": "thioquant", "version": __version__},
+        "batch": {"folder": str(batch.batch_dir), "injections": len(batch.worklist.entries)},
+        "method": {"name": m.name, "file": m.source, "sha256": m.sha256, "family": m.family,
+                   "conc_unit": m.conc_unit, "reported_unit": m.reported_unit},
+        "verdict": v.as_dict() if hasattr(v, "as_dict") else C.verdict_info(batch),
+        "calibration": {name: (None if oc is None else oc.as_dict()) for name, oc in batch.calibrations.items()},
+        "qc": [{k: r[k] for k in ("rule", "code", "analyte", "severity", "passed", "message")}
+               | {"details": dict(o.details or {})}
+               for r, o in zip(C.qc_rule_rows(batch), batch.qc_outcomes, strict=True)],
+        "results": [{**row, "flags": row["flags"].split(";") if row["flags"] else []}
+                    for row in result_rows(batch.results)],
+        "interpretation": [dict(it) for it in batch.interpretations],
+        "reference_ranges": None if ranges is None else {
+            "profile": ranges.profile, "unit": ranges.unit, "tgn_low": ranges.tgn_low, "tgn_high": ranges.tgn_high,
+            "mmp_high": ranges.mmp_high, "ratio_high": ranges.ratio_high},
+        "manual_integrations": C.manual_rows(batch),
+        "messages": list(batch.messages),
+        "inputs": [{"file": f, "sha256": h} for f, h in C.input_files(batch)],
+    }
+    return _clean(doc)
+
+
+def results_json(batch: Any) -> str:
+    """The text of ``results.json``."""
+    return json.dumps(results_document(batch), indent=1, ensure_ascii=False, default=_default) + "\n"
+
+
+def _default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+__all__ = ["results_document", "results_json"]

@@ -1,0 +1,229 @@
+"""A small PDF writer: pages of text, lines, polygons and RGB images (no dependencies).
+
+Enough for the sign-off report and the per-patient pages, and much faster than drawing every
+chromatogram with matplotlib. Coordinates are in points with the origin at the TOP-left of the
+page (y grows downwards), converted on output. Text uses the standard PDF fonts (Helvetica,
+Helvetica-Bold, Courier) in WinAnsi encoding; text width is computed from the Helvetica metrics
+so tables can be laid out and wrapped. Output is deterministic (no dates in the file).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+A4 = (595.28, 841.89)
+
+FONTS = {"F1": "Helvetica", "F2": "Helvetica-Bold", "F3": "Courier"}
+
+# Helvetica advance widths (1/1000 em) for WinAnsi 32..126; other characters use 556.
+_HELV = [
+    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556, 556, 556, 556,
+    556, 556, 556, 556, 278, 278, 584, 584, 584, 556, 1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667,
+    556, 833, 722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, 333, 556,
+    556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500, 278, 556, 500, 722,
+    500, 500, 500, 334, 260, 334, 584,
+]
+_HELV_BOLD = [
+    278, 333, 474, 556, 556, 889, 722, 238, 333, 333, 389, 584, 278, 333, 278, 278, 556, 556, 556, 556, 556, 556,
+    556, 556, 556, 556, 333, 333, 584, 584, 584, 611, 975, 722, 722, 722, 722, 667, 611, 778, 722, 278, 556, 722,
+    611, 833, 722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 333, 278, 333, 584, 556, 333, 556,
+    611, 556, 611, 556, 333, 611, 611, 278, 278, 556, 278, 889, 611, 611, 611, 611, 389, 556, 333, 611, 556, 778,
+    556, 556, 500, 389, 280, 389, 584,
+]
+
+
+def text_width(text: str, size: float, font: str = "F1") -> float:
+    """Width of ``text`` in points."""
+    if font == "F3":
+        return 0.6 * size * len(text)
+    table = _HELV_BOLD if font == "F2" else _HELV
+    total = 0
+    for ch in text:
+        o = ord(ch)
+        total += table[o - 32] if 32 <= o < 127 else 556
+    return total * size / 1000.0
+
+
+def wrap(text: str, width: float, size: float, font: str = "F1") -> list[str]:
+    """Greedy word wrap of ``text`` to ``width`` points (long words are split)."""
+    lines: list[str] = []
+    for para in str(text).split("\n"):
+        cur = ""
+        for word in para.split(" "):
+            cand = f"{cur} {word}" if cur else word
+            if text_width(cand, size, font) <= width:
+                cur = cand
+                continue
+            if cur:
+                lines.append(cur)
+            while text_width(word, size, font) > width and len(word) > 1:
+                k = max(1, int(len(word) * width / max(text_width(word, size, font), 1e-9)))
+                lines.append(word[:k])
+                word = word[k:]
+            cur = word
+        lines.append(cur)
+    return lines
+
+
+def _esc(text: str) -> bytes:
+    b = str(text).encode("cp1252", errors="replace")
+    return b.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)").replace(b"\r", b"").replace(
+        b"\n", b" ")
+
+
+def _rgb(color: Any) -> tuple[float, float, float]:
+    if isinstance(color, str):
+        c = color.lstrip("#")
+        return int(c[0:2], 16) / 255, int(c[2:4], 16) / 255, int(c[4:6], 16) / 255
+    return tuple(float(v) for v in color)  # type: ignore[return-value]
+
+
+def _f(v: float) -> str:
+    return f"{v:.2f}".rstrip("0").rstrip(".") if v == v else "0"
+
+
+class Page:
+    """One page's drawing operations (top-left origin, points)."""
+
+    def __init__(self, size: tuple[float, float] = A4) -> None:
+        self.width, self.height = size
+        self.ops: list[bytes] = []
+        self.images: list[tuple[str, int, int, bytes]] = []
+
+    # -- primitives ------------------------------------------------------------------------
+    def text(self, x: float, y: float, text: str, size: float = 9, *, font: str = "F1", color: Any = "#000000",
+             align: str = "left") -> float:
+        """Draw one line of text with its baseline at ``y``; returns its width."""
+        w = text_width(text, size, font)
+        if align == "right":
+            x -= w
+        elif align == "center":
+            x -= w / 2
+        r, g, b = _rgb(color)
+        self.ops.append(b"BT /" + font.encode() + f" {_f(size)} Tf {r:.3f} {g:.3f} {b:.3f} rg {_f(x)} "
+                        f"{_f(self.height - y)} Td (".encode() + _esc(text) + b") Tj ET")
+        return w
+
+    def _stroke(self, color: Any, width: float, dash: Sequence[float] | None) -> str:
+        r, g, b = _rgb(color)
+        d = f"[{' '.join(_f(v) for v in dash)}] 0 d" if dash else "[] 0 d"
+        return f"{r:.3f} {g:.3f} {b:.3f} RG {_f(width)} w {d} 1 j"
+
+    def line(self, x1: float, y1: float, x2: float, y2: float, *, color: Any = "#000000", width: float = 0.5,
+             dash: Sequence[float] | None = None) -> None:
+        h = self.height
+        self.ops.append(f"{self._stroke(color, width, dash)} {_f(x1)} {_f(h - y1)} m {_f(x2)} {_f(h - y2)} l S"
+                        .encode())
+
+    def _path(self, xs: Any, ys: Any) -> str:
+        xs = np.asarray(xs, dtype=float)
+        ys = self.height - np.asarray(ys, dtype=float)
+        if xs.size == 0:
+            return ""
+        body = " l ".join(f"{a:.2f} {b:.2f}" for a, b in zip(xs.tolist(), ys.tolist(), strict=True))
+        return body.replace(" l ", " m ", 1) + " l" if xs.size > 1 else body + " m"
+
+    def polyline(self, xs: Any, ys: Any, *, color: Any = "#000000", width: float = 0.5,
+                 dash: Sequence[float] | None = None) -> None:
+        if len(xs) < 2:
+            return
+        self.ops.append(f"{self._stroke(color, width, dash)} {self._path(xs, ys)} S".encode())
+
+    def polygon(self, xs: Any, ys: Any, *, fill: Any = "#000000") -> None:
+        if len(xs) < 3:
+            return
+        r, g, b = _rgb(fill)
+        self.ops.append(f"{r:.3f} {g:.3f} {b:.3f} rg {self._path(xs, ys)} h f".encode())
+
+    def rect(self, x: float, y: float, w: float, h: float, *, fill: Any = None, stroke: Any = None,
+             width: float = 0.5) -> None:
+        y_pdf = self.height - y - h
+        ops = []
+        if fill is not None:
+            r, g, b = _rgb(fill)
+            ops.append(f"{r:.3f} {g:.3f} {b:.3f} rg")
+        if stroke is not None:
+            ops.append(self._stroke(stroke, width, None))
+        paint = "B" if fill is not None and stroke is not None else ("f" if fill is not None else "S")
+        ops.append(f"{_f(x)} {_f(y_pdf)} {_f(w)} {_f(h)} re {paint}")
+        self.ops.append(" ".join(ops).encode())
+
+    def image(self, x: float, y: float, w: float, h: float, rgb: np.ndarray) -> None:
+        """Draw an ``(rows, cols, 3|4)`` uint8 or float image scaled into the box."""
+        arr = np.asarray(rgb)
+        if arr.dtype != np.uint8:
+            arr = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8)
+        arr = np.ascontiguousarray(arr[:, :, :3])
+        name = f"Im{len(self.images) + 1}"
+        self.images.append((name, arr.shape[1], arr.shape[0], zlib.compress(arr.tobytes(), 6)))
+        self.ops.append(f"q {_f(w)} 0 0 {_f(h)} {_f(x)} {_f(self.height - y - h)} cm /{name} Do Q".encode())
+
+
+class Document:
+    """A list of pages written as one PDF file."""
+
+    def __init__(self, title: str = "", size: tuple[float, float] = A4) -> None:
+        self.title = title
+        self.size = size
+        self.pages: list[Page] = []
+
+    def new_page(self) -> Page:
+        p = Page(self.size)
+        self.pages.append(p)
+        return p
+
+    def to_bytes(self) -> bytes:
+        objs: list[bytes] = []
+
+        def add(body: bytes) -> int:
+            objs.append(body)
+            return len(objs)
+
+        catalog = add(b"")  # placeholder, filled below
+        pages_id = add(b"")
+        font_ids = {k: add(f"<< /Type /Font /Subtype /Type1 /BaseFont /{v} /Encoding /WinAnsiEncoding >>".encode())
+                    for k, v in FONTS.items()}
+        fonts = " ".join(f"/{k} {i} 0 R" for k, i in font_ids.items())
+        kids = []
+        for p in self.pages:
+            xobj = []
+            for name, w, h, data in p.images:
+                iid = add(f"<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceRGB "
+                          f"/BitsPerComponent 8 /Filter /FlateDecode /Length {len(data)} >>\nstream\n".encode()
+                          + data + b"\nendstream")
+                xobj.append(f"/{name} {iid} 0 R")
+            content = zlib.compress(b"\n".join(p.ops), 6)
+            cid = add(f"<< /Length {len(content)} /Filter /FlateDecode >>\nstream\n".encode() + content
+                      + b"\nendstream")
+            res = f"<< /Font << {fonts} >>" + (f" /XObject << {' '.join(xobj)} >>" if xobj else "") + " >>"
+            kids.append(add(f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 {_f(p.width)} {_f(p.height)}] "
+                            f"/Resources {res} /Contents {cid} 0 R >>".encode()))
+        objs[catalog - 1] = f"<< /Type /Catalog /Pages {pages_id} 0 R >>".encode()
+        objs[pages_id - 1] = (f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] "
+                              f"/Count {len(kids)} >>").encode()
+        info = add(b"<< /Title (" + _esc(self.title) + b") /Producer (thioquant) >>")
+        out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+        offsets = []
+        for i, body in enumerate(objs, 1):
+            offsets.append(len(out))
+            out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
+        xref = len(out)
+        out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+        for off in offsets:
+            out += f"{off:010d} 00000 n \n".encode()
+        out += (f"trailer\n<< /Size {len(objs) + 1} /Root {catalog} 0 R /Info {info} 0 R >>\nstartxref\n{xref}\n"
+                "%%EOF\n").encode()
+        return bytes(out)
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.write_bytes(self.to_bytes())
+        return p
+
+
+__all__ = ["A4", "Document", "Page", "text_width", "wrap"]
