@@ -52,7 +52,7 @@ FAILURE_EFFECTS: dict[str, str] = {
     "matrix": "one matrix lot suppresses the first analyte to 60 % while its IS is unaffected",
     "dilution": "diluted QCs receive 20 % too little diluent (results 25 % high)",
     "stability": "bench-top storage at room temperature lasts 7 days instead of 1",
-    "isr": "half of the incurred samples change by about +/-30 % between analysis and reanalysis",
+    "isr": "half of the incurred samples change by +40 % or -35 % between analysis and reanalysis",
 }
 
 
@@ -358,7 +358,7 @@ def plan_package(method: Method, design: Design, failures: frozenset[str], seed:
         rbc = round(float(rng.uniform(3.5, 5.5)), 2)
         rep_f = 1.0
         if "isr" in failures and k % 2 == 1:
-            rep_f = 1.3 if (k // 2) % 2 == 0 else 0.7
+            rep_f = 1.4 if (k // 2) % 2 == 0 else 0.65
         pair = f"ISR-{k:02d}"
         runs[r_second].append(item(f"{pair}-O", "unknown", vial, "isr", rbc=rbc,
                                    info={"pair": pair, "role": "original"}))

@@ -88,6 +88,21 @@ def _store_compressed(src: Path, dst: Path) -> None:
     f.store(str(dst), exp)
 
 
+def _injection_key(m: Method, seed: int, r_idx: int, inj: int, run_id: str, p: Planned,
+                   carry: Mapping[str, float]) -> str:
+    """Hash of everything that determines an injection's bytes."""
+    import hashlib
+
+    s = p.spec
+    parts = [m.sha256 or m.name, m.technique, seed, r_idx, inj, run_id, s.sample_id, s.sample_type, s.level,
+             sorted(s.conc.items()), s.rbc, s.dilution, sorted(p.mf.items()), sorted(p.mf_is.items()),
+             sorted(carry.items()), _FORMAT_VERSION]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+_FORMAT_VERSION = 1
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -133,6 +148,7 @@ def simulate_package(
     failures: Iterable[str] | str | None = None,
     overwrite: bool = False,
     command: str = "",
+    cache_dir: str | Path | None = None,
 ) -> Path:
     """Write a simulated validation package and return its path.
 
@@ -147,6 +163,9 @@ def simulate_package(
         (a list or a comma-separated string); each breaks exactly one experiment.
     overwrite : replace an existing package.
     command : the command line that made the package, recorded in ``package.toml``.
+    cache_dir : optional folder of simulated raw files keyed by everything that determines their
+        bytes (method, seed, run, injection, sample, matrix factors, carry-over); a package that
+        differs from an earlier one in a few injections then re-simulates only those.
 
     Raises
     ------
@@ -181,13 +200,24 @@ def simulate_package(
             for inj, p in enumerate(run.injections, start=1):
                 s = p.spec
                 rng = np.random.default_rng([seed, r_idx, inj])
+                carry_in = carry
                 traces, areas = simulate_injection(m, s, rng, carry)
                 carry = {a: v * p.mf.get(a, 1.0) * fraction for a, v in areas.items()}
                 fname = f"raw/{inj:03d}_{s.sample_id}.mzML"
                 meta = {"sample_id": s.sample_id, "injection": inj, "run": run.run_id,
                         "instrument": "thioquant validation simulator", "seed": seed}
-                write_mzml(tmp_file, _scaled(m, traces, p), meta)
-                _store_compressed(tmp_file, folder / fname)
+                cached = None
+                if cache_dir is not None:
+                    key = _injection_key(m, seed, r_idx, inj, run.run_id, p, carry_in)
+                    cached = Path(cache_dir) / f"{key}.mzML"
+                if cached is not None and cached.is_file():
+                    shutil.copyfile(cached, folder / fname)
+                else:
+                    write_mzml(tmp_file, _scaled(m, traces, p), meta)
+                    _store_compressed(tmp_file, folder / fname)
+                    if cached is not None:
+                        cached.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(folder / fname, cached)
                 rows.append({
                     "injection": inj, "sample_id": s.sample_id, "file": fname, "sample_type": s.sample_type,
                     "level": s.level, "rbc_count": "" if math.isnan(s.rbc) else f"{s.rbc:.2f}",

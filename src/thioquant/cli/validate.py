@@ -1,0 +1,66 @@
+"""``thioquant validate``: judge a method-validation package (or simulate one with ``--simulate``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("package_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--method", "method", default=None,
+              help="Method file or name in calibrations/ (default: the one package.toml names).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where validation.html and validation.xlsx go (default: PACKAGE_DIR/validation).")
+@click.option("--force", is_flag=True, help="Replace existing reports (or, with --simulate, an existing package).")
+@click.option("--cache", "cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="SQLite measurement cache shared by the runs (re-validation re-measures only what changed).")
+@click.option("--simulate", is_flag=True,
+              help="Write a simulated validation package to PACKAGE_DIR instead of validating one.")
+@click.option("--fail", "fail", default="", metavar="LIST",
+              help="With --simulate: deliberate failures, comma-separated (accuracy, precision, carryover, "
+                   "selectivity, matrix, dilution, stability, isr).")
+@click.option("--seed", default=20261122, show_default=True, help="With --simulate: random seed.")
+@click.option("--design", "design", type=click.Choice(["full", "small"]), default="full", show_default=True,
+              help="With --simulate: ICH M10-sized design, or a small one for quick looks.")
+@click.option("--quiet", is_flag=True, help="Print only the verdict line.")
+def validate(package_dir: Path, method: str | None, out_dir: Path | None, force: bool, cache: Path | None,
+             simulate: bool, fail: str, seed: int, design: str, quiet: bool) -> None:
+    """Compute every ICH M10 experiment of PACKAGE_DIR, judge it and write validation.html/.xlsx.
+
+    Exit code 0 when every experiment passes, 1 when any fails. With --simulate, write a
+    simulated package to PACKAGE_DIR (for --method, default thiopurines_lcmsms) and stop.
+    """
+    if simulate:
+        from thioquant.validation import Design, simulate_package
+
+        cmd = (f"thioquant validate {package_dir.name} --simulate --method {method or 'thiopurines_lcmsms'} "
+               f"--design {design} --seed {seed}" + (f" --fail {fail}" if fail else ""))
+        path = simulate_package(package_dir, method=method or "thiopurines_lcmsms", seed=seed,
+                                design=Design.small() if design == "small" else Design(),
+                                failures=fail or None, overwrite=force, command=cmd)
+        n = sum(1 for _ in path.glob("runs/*/raw/*"))
+        click.echo(f"wrote a validation package of {n} injections to {path} (seed {seed}"
+                   + (f", failures: {fail}" if fail else "") + ")")
+        return
+    if fail:
+        raise click.UsageError("--fail only applies with --simulate")
+    from thioquant.validation import validate_package
+
+    report = validate_package(package_dir, method, cache=cache,
+                              progress=None if quiet else (lambda line: click.echo(line, err=True)))
+    html, xlsx = report.write(out_dir or package_dir / "validation", force=force)
+    verdict = "PASSED" if report.passed else "FAILED"
+    if not quiet:
+        for row in report.summary_rows():
+            state = row["result"]
+            extra = f"  ({row['failed']})" if row["failed"] else ""
+            click.echo(f"  {row['title']:<40} {state}{extra}")
+        click.echo(f"Reports: {html} and {xlsx}")
+    color = "green" if report.passed else "red"
+    click.secho(f"Validation {verdict}" + ("" if report.passed else ": " + ", ".join(report.failed_experiments)),
+                fg=color if sys.stdout.isatty() else None)
+    if not report.passed:
+        sys.exit(1)
