@@ -1,12 +1,13 @@
 """Reading speed of thioquant's readers against plain pyopenms.
 
 Writes N simulated LC-MS/MS injections (6 MRM chromatograms, 6 min at 5 Hz per transition)
-as mzML and N HPLC-UV injections (AIA, 15 min at 5 Hz) into a temporary folder, then times:
+as mzML, N HPLC-UV injections as AIA (one trace, 15 min at 5 Hz) and as CSV (3 DAD traces)
+into a temporary folder, then times:
 
 * plain pyopenms: ``MzMLFile().load`` + ``get_peaks`` of every chromatogram;
 * ``thioquant.io.read_run`` on the same mzML files (format detection, SHA-256, validation,
   Trace records included);
-* ``read_run`` on the AIA files.
+* ``read_run`` on the AIA and CSV files.
 
 Run: ``uv run python benchmarks/bench_io.py [--quick] [--n 100] [--repeat 3]``.
 Prints a Markdown table (files/s, MB/s, ms/file; best of the repetitions) and the overhead
@@ -35,15 +36,16 @@ TRANSITIONS = [
 ]
 
 
-def make_files(folder: Path, n: int) -> tuple[list[Path], list[Path]]:
+def make_files(folder: Path, n: int) -> tuple[list[Path], list[Path], list[Path]]:
     from thioquant.io.aia import write_aia
+    from thioquant.io.delimited import write_delimited
     from thioquant.io.mzml import write_mzml
     from thioquant.model import Channel, Trace
 
     rng = np.random.default_rng(7)
     t_ms = np.arange(0, 6.0, 0.2 / 60)  # 6 min at 5 Hz
     t_uv = np.arange(0, 15.0, 0.2 / 60)  # 15 min at 5 Hz
-    mz, aia = [], []
+    mz, aia, csv = [], [], []
     for i in range(n):
         trs = [
             Trace(
@@ -64,7 +66,18 @@ def make_files(folder: Path, n: int) -> tuple[list[Path], list[Path]]:
             Channel("uv", wavelength_nm=342.0, bandwidth_nm=4.0),
         )
         aia.append(write_aia(folder / f"inj{i:03d}.cdf", uv, {"sample_name": f"S{i}"}))
-    return mz, aia
+        dad = [
+            Trace(
+                f"DAD {w} nm",
+                t_uv,
+                uv.signal * (1 + k * 0.1),
+                "mAU",
+                Channel("uv", wavelength_nm=w),
+            )
+            for k, w in enumerate((342.0, 322.0, 303.0))
+        ]
+        csv.append(write_delimited(folder / f"inj{i:03d}.csv", dad, {"sample_id": f"S{i}"}))
+    return mz, aia, csv
 
 
 def plain_pyopenms(paths: list[Path]) -> None:
@@ -108,9 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     n, repeat = (20, 2) if args.quick else (args.n, args.repeat)
     with tempfile.TemporaryDirectory(prefix="thioquant-bench-") as tmp:
-        mz, aia = make_files(Path(tmp), n)
+        mz, aia, csv = make_files(Path(tmp), n)
         mb_mz = sum(p.stat().st_size for p in mz) / 1e6
         mb_aia = sum(p.stat().st_size for p in aia) / 1e6
+        mb_csv = sum(p.stat().st_size for p in csv) / 1e6
         rows = []
         # interleave the two mzML readers so that load changes hit both alike
         plain_runs, ours_runs = [], []
@@ -120,10 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         t_plain = tuple(min(x) for x in zip(*plain_runs, strict=True))
         t_ours = tuple(min(x) for x in zip(*ours_runs, strict=True))
         t_aia = timed(thioquant_read, aia, repeat)
+        t_csv = timed(thioquant_read, csv, repeat)
         for label, (wall, cpu), mb in (
             ("mzML, plain pyopenms (load + get_peaks)", t_plain, mb_mz),
             ("mzML, thioquant read_run", t_ours, mb_mz),
             ("AIA (.cdf), thioquant read_run", t_aia, mb_aia),
+            ("CSV, 3 DAD traces (write_delimited), thioquant read_run", t_csv, mb_csv),
         ):
             rows.append(
                 f"| {label} | {n} | {mb / n * 1000:.0f} | {n / wall:.0f} | {mb / wall:.1f} "
