@@ -272,3 +272,37 @@ def test_decimal_comma_decided_over_rows(tmp_path: Path) -> None:
     tr = read_run(p).traces[0]
     np.testing.assert_array_equal(tr.time_min, [0, 0.5, 1, 1.5])
     np.testing.assert_array_equal(tr.signal, [0, 1.25, 2.5, 3.75])
+
+
+def test_foreign_mzml_uv_and_units(tmp_path: Path) -> None:
+    import pyopenms as oms
+
+    exp = oms.MSExperiment()
+    CT = oms.ChromatogramSettings.ChromatogramType
+    uv = oms.MSChromatogram()
+    uv.setNativeID("UV 254nm")
+    uv.setChromatogramType(CT.ELECTROMAGNETIC_RADIATION_CHROMATOGRAM)
+    uv.set_peaks((np.array([0.0, 6.0, 12.0]), np.array([1.0, 2.0, 3.0], dtype=np.float32)))
+    srm = oms.MSChromatogram()
+    srm.setNativeID("SRM SIC 168,151")
+    pre, pro = oms.Precursor(), oms.Product()
+    pre.setMZ(168.0)
+    pro.setMZ(151.0)
+    srm.setPrecursor(pre)
+    srm.setProduct(pro)
+    srm.set_peaks((np.array([0.0, 6.0]), np.array([5.0, 6.0], dtype=np.float32)))
+    exp.addChromatogram(uv)
+    exp.addChromatogram(srm)
+    p = tmp_path / "foreign.mzML"
+    oms.MzMLFile().store(str(p), exp)
+    a, b = read_run(p).traces
+    assert a.channel == Channel("uv", wavelength_nm=254.0)
+    np.testing.assert_allclose(a.time_min, [0.0, 0.1, 0.2])
+    assert b.channel == Channel("srm", precursor_mz=168.0, product_mz=151.0)
+    assert b.signal_unit == "counts"
+
+
+def test_shared_options_ignored_by_readers_that_do_not_use_them(tmp_path: Path) -> None:
+    p = write_delimited(tmp_path / "a.csv", _uv_traces(11))
+    run = read_run(p, wavelengths=[342, 303], bandwidth_nm=4, xic=None)
+    assert len(run.traces) == 3

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from thioquant.errors import InputError
-from thioquant.io._common import as_trace_list, check_path, validate_xy
+from thioquant.io._common import as_trace_list, channel_from_label, check_path, validate_xy
 from thioquant.model import Channel, Run, Trace
 
 _OMP_DONE = False
@@ -153,7 +153,10 @@ def read_mzml(
         if kind is None:
             if ctype == CT.SELECTED_REACTION_MONITORING_CHROMATOGRAM or (q1 > 0 and q3 > 0):
                 kind = "srm"
-            elif ctype == CT.ABSORPTION_CHROMATOGRAM or wl is not None:
+            elif (
+                ctype in (CT.ABSORPTION_CHROMATOGRAM, CT.ELECTROMAGNETIC_RADIATION_CHROMATOGRAM)
+                or wl is not None
+            ):
                 kind = "uv"
             elif ctype in (CT.TOTAL_ION_CURRENT_CHROMATOGRAM, CT.BASEPEAK_CHROMATOGRAM):
                 kind = "tic"
@@ -172,11 +175,15 @@ def read_mzml(
         if kind == "srm":
             ch = Channel(kind="srm", precursor_mz=float(q1), product_mz=float(q3))
         elif kind == "uv":
+            if wl is None:  # converters often put the wavelength in the id only ("UV 254nm")
+                wl = channel_from_label(name).get("wavelength_nm")
             ch = Channel(kind="uv", wavelength_nm=wl, bandwidth_nm=float(bw) if bw else None)
         elif kind == "xic":
             ch = Channel(kind="xic", precursor_mz=float(q1))
         else:
             ch = Channel(kind=str(kind))
+        if not unit and kind in ("srm", "xic", "tic"):
+            unit = "counts"  # mzML's intensity array of MS chromatograms: detector counts
         t_s, y = c.get_peaks()
         t, y = validate_xy(
             np.asarray(t_s, dtype=float) / 60.0, y, path=p, name=name, allow_empty=True
