@@ -126,8 +126,8 @@ class PdfCanvas:
 
 
 def _pts(xs: Any, ys: Any) -> str:
-    xy = np.round(np.column_stack([np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)]), 1)
-    return " ".join(f"{a:g},{b:g}" for a, b in xy.tolist())
+    flat = np.column_stack([np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)]).ravel().tolist()
+    return ("{:.1f},{:.1f} " * (len(flat) // 2)).format(*flat).rstrip()
 
 
 # --- axes -------------------------------------------------------------------------------------

@@ -82,27 +82,15 @@ def decimate(t: np.ndarray, y: np.ndarray, n_points: int = 400) -> tuple[np.ndar
     nb = n_points // 2
     edges = np.linspace(0, n, nb + 1).astype(int)
     size = np.diff(edges)
-    idx_min = np.empty(nb, dtype=int)
-    idx_max = np.empty(nb, dtype=int)
-    # Equal-size buckets when possible (vectorised); otherwise a short loop over buckets.
-    if np.all(size == size[0]):
-        k = int(size[0])
-        block = y[: nb * k].reshape(nb, k)
-        base = edges[:-1]
-        idx_min = base + np.nanargmin(np.where(np.isnan(block), np.inf, block), axis=1)
-        idx_max = base + np.nanargmax(np.where(np.isnan(block), -np.inf, block), axis=1)
-    else:
-        starts = edges[:-1]
-        y_lo = np.where(np.isnan(y), np.inf, y)
-        y_hi = np.where(np.isnan(y), -np.inf, y)
-        # reduceat gives the extreme values; locate them per bucket.
-        mins = np.minimum.reduceat(y_lo, starts)
-        maxs = np.maximum.reduceat(y_hi, starts)
-        for i, (a, b) in enumerate(zip(starts, edges[1:], strict=True)):
-            seg_lo = y_lo[a:b]
-            seg_hi = y_hi[a:b]
-            idx_min[i] = a + int(np.flatnonzero(seg_lo == mins[i])[0])
-            idx_max[i] = a + int(np.flatnonzero(seg_hi == maxs[i])[0])
+    # Buckets differ in size by at most one sample: gather them into an (nb, kmax) matrix, padding
+    # with the bucket's own first sample, and take the extremes row-wise.
+    starts = edges[:-1]
+    kmax = int(size.max())
+    cols = np.arange(kmax)
+    gather = starts[:, None] + np.where(cols[None, :] < size[:, None], cols[None, :], 0)
+    block = y[gather]
+    idx_min = gather[np.arange(nb), np.argmin(np.where(np.isnan(block), np.inf, block), axis=1)]
+    idx_max = gather[np.arange(nb), np.argmax(np.where(np.isnan(block), -np.inf, block), axis=1)]
     idx = np.sort(np.concatenate([idx_min, idx_max]))
     idx = idx[np.concatenate([[True], np.diff(idx) > 0])]
     return t[idx], y[idx]

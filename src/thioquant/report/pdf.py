@@ -129,6 +129,7 @@ class Flow:
 
 def draw_panel(page: Page, panel: Any, x: float, y: float, w: float, h: float) -> None:
     """Draw one chromatogram panel in the box (x, y, w, h) (top-left origin)."""
+    from thioquant.report.chrom import decimate
     from thioquant.report.svg import COLORS, panel_geometry
 
     g = panel_geometry(panel)
@@ -153,10 +154,12 @@ def draw_panel(page: Page, panel: Any, x: float, y: float, w: float, h: float) -
     if g.baseline is not None:
         ua, va, ub, vb = g.baseline
         page.line(float(X(ua)), float(Y(va)), float(X(ub)), float(Y(vb)), color=COLORS["baseline"], width=0.8)
+    n = max(60, int(w * 1.5))  # about 1.5 points per pt of panel width is plenty on paper
     if g.internal_standard is not None:
-        page.polyline(X(g.internal_standard[0]), Y(g.internal_standard[1]), color=COLORS["is"], width=0.5,
-                      dash=(2, 1.5))
-    page.polyline(X(g.trace[0]), Y(g.trace[1]), color=COLORS["trace"], width=0.6)
+        iu, iv = decimate(*g.internal_standard, n)
+        page.polyline(X(iu), Y(iv), color=COLORS["is"], width=0.5, dash=(2, 1.5))
+    tu, tv = decimate(*g.trace, n)
+    page.polyline(X(tu), Y(tv), color=COLORS["trace"], width=0.6)
     if g.apex is not None:
         a = float(X(g.apex))
         page.line(a, py0, a, py0 + 4, color=COLORS["apex"], width=1)

@@ -37,35 +37,47 @@ _HELV_BOLD = [
 ]
 
 
+class _Widths(dict):  # type: ignore[type-arg]
+    def __missing__(self, ch: str) -> int:
+        return 556
+
+
+_WIDTHS = {
+    "F1": _Widths({chr(32 + i): w for i, w in enumerate(_HELV)}),
+    "F2": _Widths({chr(32 + i): w for i, w in enumerate(_HELV_BOLD)}),
+}
+
+
 def text_width(text: str, size: float, font: str = "F1") -> float:
     """Width of ``text`` in points."""
     if font == "F3":
         return 0.6 * size * len(text)
-    table = _HELV_BOLD if font == "F2" else _HELV
-    total = 0
-    for ch in text:
-        o = ord(ch)
-        total += table[o - 32] if 32 <= o < 127 else 556
-    return total * size / 1000.0
+    return sum(map(_WIDTHS.get(font, _WIDTHS["F1"]).__getitem__, text)) * size / 1000.0
 
 
 def wrap(text: str, width: float, size: float, font: str = "F1") -> list[str]:
     """Greedy word wrap of ``text`` to ``width`` points (long words are split)."""
     lines: list[str] = []
+    space = text_width(" ", size, font)
     for para in str(text).split("\n"):
-        cur = ""
+        cur, cur_w = "", 0.0
         for word in para.split(" "):
-            cand = f"{cur} {word}" if cur else word
-            if text_width(cand, size, font) <= width:
-                cur = cand
+            ww = text_width(word, size, font)
+            if not cur:
+                if ww <= width:
+                    cur, cur_w = word, ww
+                    continue
+            elif cur_w + space + ww <= width:
+                cur, cur_w = f"{cur} {word}", cur_w + space + ww
                 continue
-            if cur:
+            else:
                 lines.append(cur)
-            while text_width(word, size, font) > width and len(word) > 1:
-                k = max(1, int(len(word) * width / max(text_width(word, size, font), 1e-9)))
+            while ww > width and len(word) > 1:
+                k = max(1, int(len(word) * width / max(ww, 1e-9)))
                 lines.append(word[:k])
                 word = word[k:]
-            cur = word
+                ww = text_width(word, size, font)
+            cur, cur_w = word, ww
         lines.append(cur)
     return lines
 
@@ -121,24 +133,28 @@ class Page:
                         .encode())
 
     def _path(self, xs: Any, ys: Any) -> str:
+        """Path operators in units of 0.1 pt (integers format fast); callers scale with ``cm``."""
         xs = np.asarray(xs, dtype=float)
         ys = self.height - np.asarray(ys, dtype=float)
-        if xs.size == 0:
+        n = xs.size
+        if n == 0:
             return ""
-        body = " l ".join(f"{a:.2f} {b:.2f}" for a, b in zip(xs.tolist(), ys.tolist(), strict=True))
-        return body.replace(" l ", " m ", 1) + " l" if xs.size > 1 else body + " m"
+        flat = np.rint(np.column_stack([xs, ys]) * 10).astype(np.int64).ravel().tolist()
+        return ("{} {} m " + "{} {} l " * (n - 1)).format(*flat)
 
     def polyline(self, xs: Any, ys: Any, *, color: Any = "#000000", width: float = 0.5,
                  dash: Sequence[float] | None = None) -> None:
         if len(xs) < 2:
             return
-        self.ops.append(f"{self._stroke(color, width, dash)} {self._path(xs, ys)} S".encode())
+        d = [10 * v for v in dash] if dash else None
+        self.ops.append(f"q 0.1 0 0 0.1 0 0 cm {self._stroke(color, 10 * width, d)} {self._path(xs, ys)}S Q"
+                        .encode())
 
     def polygon(self, xs: Any, ys: Any, *, fill: Any = "#000000") -> None:
         if len(xs) < 3:
             return
         r, g, b = _rgb(fill)
-        self.ops.append(f"{r:.3f} {g:.3f} {b:.3f} rg {self._path(xs, ys)} h f".encode())
+        self.ops.append(f"q 0.1 0 0 0.1 0 0 cm {r:.3f} {g:.3f} {b:.3f} rg {self._path(xs, ys)}h f Q".encode())
 
     def rect(self, x: float, y: float, w: float, h: float, *, fill: Any = None, stroke: Any = None,
              width: float = 0.5) -> None:
@@ -197,7 +213,7 @@ class Document:
                           f"/BitsPerComponent 8 /Filter /FlateDecode /Length {len(data)} >>\nstream\n".encode()
                           + data + b"\nendstream")
                 xobj.append(f"/{name} {iid} 0 R")
-            content = zlib.compress(b"\n".join(p.ops), 6)
+            content = zlib.compress(b"\n".join(p.ops), 1)
             cid = add(f"<< /Length {len(content)} /Filter /FlateDecode >>\nstream\n".encode() + content
                       + b"\nendstream")
             res = f"<< /Font << {fonts} >>" + (f" /XObject << {' '.join(xobj)} >>" if xobj else "") + " >>"

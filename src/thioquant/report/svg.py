@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -58,11 +59,13 @@ def _num(v: float) -> str:
     return f"{v:.3g}"
 
 
+@lru_cache(maxsize=8192)
 def panel_geometry(panel: Any) -> Geometry:
     """What to draw for one :class:`~thioquant.report.chrom.Panel`, in unit coordinates.
 
     The y range covers the trace and the baseline ends; the internal standard is scaled to
-    three quarters of that height. Labels: ``title``, ``info`` (RT, area, flags), ``tmin``,
+    three quarters of that height. Results are cached per panel object (treat them as read-only).
+    Labels: ``title``, ``info`` (RT, area, flags), ``tmin``,
     ``tmax``, ``ylo``, ``yhi``, ``is`` and ``error``.
     """
     g = Geometry()
@@ -134,8 +137,8 @@ def _pts(x: np.ndarray, y: np.ndarray) -> str:
     """``x1,y1 x2,y2 ...`` with one decimal (enough for a 320-unit viewBox)."""
     if x.size == 0:
         return ""
-    xy = np.round(np.column_stack([x, y]), 1)
-    return " ".join(f"{a:g},{b:g}" for a, b in xy.tolist())
+    flat = np.column_stack([x, y]).ravel().tolist()
+    return ("{:.1f},{:.1f} " * x.size).format(*flat).rstrip()
 
 
 def chromatogram_svg(panel: Any, *, title: str | None = None) -> str:
