@@ -14,7 +14,8 @@ thioquant-emg     ``find_peaks(fused="deconvolve")``: EMG deconvolution of fused
 pyopenms          PeakPickerChromatogram (gauss_width = the true half-height width) then
                   PeakIntegrator (trapezoid, base_to_base) between the picker's boundaries
 hplc-py           ``Chromatogram.fit_peaks`` (skew-normal deconvolution, SNIP baseline),
-                  approx_peak_width = 3x the half-height width; on a subset (it is slow)
+                  approx_peak_width = 3x the half-height width, prominence 0.05;
+                  on a subset (it is slow), 60 s limit per trace
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def run_hplcpy(case: Case) -> list[tuple[float, float]]:
                 contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             chrom = Chromatogram(df)
-            peaks = chrom.fit_peaks(approx_peak_width=3.0 * case.w50, verbose=False)
+            peaks = chrom.fit_peaks(approx_peak_width=3.0 * case.w50, prominence=0.05,
+                                     verbose=False)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
