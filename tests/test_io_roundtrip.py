@@ -51,7 +51,7 @@ def traces(draw: st.DrawFn, n_traces: int = 1) -> list[Trace]:
                 f"trace {k}",
                 t,
                 y,
-                draw(st.sampled_from(["mAU", "AU", "counts", "mV"])),
+                draw(st.sampled_from(["mAU", "AU", "counts", "mV", ""])),
                 draw(channels),
             )
         )

@@ -147,6 +147,7 @@ def read_mzml(
         q1 = c.getPrecursor().getMZ()
         q3 = c.getProduct().getMZ()
         kind = meta.pop(_KIND_KEY, None)
+        own_unit = _UNIT_KEY in meta  # written by write_mzml, possibly empty
         unit = str(meta.pop(_UNIT_KEY, ""))
         bw = meta.pop(_BW_KEY, None)
         wl = next((float(meta.pop(k)) for k in _WL_KEYS if k in meta), None)
@@ -182,7 +183,7 @@ def read_mzml(
             ch = Channel(kind="xic", precursor_mz=float(q1))
         else:
             ch = Channel(kind=str(kind))
-        if not unit and kind in ("srm", "xic", "tic"):
+        if not own_unit and kind in ("srm", "xic", "tic"):
             unit = "counts"  # mzML's intensity array of MS chromatograms: detector counts
         t_s, y = c.get_peaks()
         t, y = validate_xy(
@@ -333,8 +334,7 @@ def write_mzml(
         else:
             c.setChromatogramType(CT.EMISSION_CHROMATOGRAM)
         c.setMetaValue(_KIND_KEY, ch.kind)
-        if tr.signal_unit:
-            c.setMetaValue(_UNIT_KEY, tr.signal_unit)
+        c.setMetaValue(_UNIT_KEY, tr.signal_unit)
         for k, v in tr.metadata.items():
             if isinstance(v, str | int | float) and not isinstance(v, bool):
                 c.setMetaValue(str(k), v)
