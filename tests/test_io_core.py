@@ -306,3 +306,11 @@ def test_shared_options_ignored_by_readers_that_do_not_use_them(tmp_path: Path) 
     p = write_delimited(tmp_path / "a.csv", _uv_traces(11))
     run = read_run(p, wavelengths=[342, 303], bandwidth_nm=4, xic=None)
     assert len(run.traces) == 3
+
+
+def test_whitespace_columns_with_spaced_names(tmp_path: Path) -> None:
+    p = tmp_path / "ws.txt"
+    p.write_text("Time (s)    UV 342 nm (mAU)\n  30   1.5\n  60   2.5\n")
+    tr = read_run(p).traces[0]
+    assert tr.channel.wavelength_nm == 342.0 and tr.signal_unit == "mAU"
+    np.testing.assert_array_equal(tr.time_min, [0.5, 1.0])

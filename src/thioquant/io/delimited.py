@@ -77,7 +77,7 @@ def read_delimited(
         Force the unit of the first column; by default it is taken from the header ("(s)",
         "sec", "ms"...), else minutes.
     text : str, optional
-        Already decoded content (used by :func:`thioquant.io.read_run` to avoid a second read).
+        Already decoded content, when the caller has it (the file is then not read).
 
     Returns
     -------
@@ -118,6 +118,10 @@ def read_delimited(
         last = preamble[-1]
         hd = "\t" if "\t" in last else ";" if ";" in last else "," if "," in last else None
         header = _split(last, hd if hd is not None or delim is None else delim)
+        ncol0 = len([t for t in _split(lines[first].strip(), delim) if t != ""])
+        if hd is None and len(header) != ncol0:
+            # whitespace columns whose names contain spaces ('Time (min)   Signal (mAU)')
+            header = [h.strip() for h in re.split(r"\s{2,}", last.strip())]
         if len(preamble) > 1:
             meta.setdefault("preamble", preamble[:-1])
     fast = _fast_block(lines, first, delim)
@@ -135,7 +139,7 @@ def _fast_block(lines: list[str], first: int, delim: str | None) -> np.ndarray |
 
     Clean means: one delimiter that cannot be a decimal separator, no quotes, comments, blank
     lines or trailing delimiters. Writer output and most instrument CSVs are clean, and this
-    path is about five times faster than splitting every line in Python.
+    path is several times faster than splitting every line in Python.
     """
     import warnings
 
