@@ -1,0 +1,117 @@
+"""Each deliberate failure of a simulated validation package fails exactly its experiment.
+
+A small design keeps this fast: the clean package is simulated once, and each broken package
+re-simulates (simulation cache) and re-measures (measurement cache) only the injections its
+failure changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from thioquant.validation import FAILURES, Design, simulate_package, validate_package
+
+ROOT = Path(__file__).resolve().parents[1]
+LCMS = ROOT / "calibrations" / "thiopurines_lcmsms.toml"
+UV = ROOT / "calibrations" / "thiopurines_hplcuv.toml"
+
+#: criteria a failure may break (the first set must all be among the failed ones)
+EXPECTED = {
+    "accuracy": ({"intra_run_bias", "inter_run_bias"}, {"intra_run_bias", "inter_run_bias"}),
+    "precision": ({"intra_run_cv", "inter_run_cv"}, {"intra_run_cv", "inter_run_cv"}),
+    "carryover": ({"analyte_carryover"}, {"analyte_carryover"}),
+    "selectivity": ({"interference"}, {"interference"}),
+    "matrix": ({"lot_accuracy", "is_normalised_mf_cv"}, {"lot_accuracy", "lot_cv", "is_normalised_mf_cv"}),
+    "dilution": ({"accuracy"}, {"accuracy", "cv"}),
+    "stability": ({"accuracy"}, {"accuracy"}),
+    "isr": ({"agreement"}, {"agreement"}),
+}
+
+
+@pytest.fixture(scope="session")
+def small_packages(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("validation_small")
+    caches = {"sim": root / "simcache", "meas": root / "measurements.sqlite"}
+    made: dict[tuple[str, str], object] = {}
+
+    def get(method: Path, failure: str = ""):
+        key = (method.stem, failure)
+        if key not in made:
+            pkg = simulate_package(root / f"{method.stem}_{failure or 'clean'}", method=method,
+                                   design=Design.small(), failures=[failure] if failure else None,
+                                   cache_dir=caches["sim"] / method.stem)
+            made[key] = validate_package(pkg, cache=caches["meas"])
+        return made[key]
+
+    get.measurement_cache = caches["meas"]  # type: ignore[attr-defined]
+    return get
+
+
+def test_small_clean_package_passes(small_packages) -> None:
+    report = small_packages(LCMS)
+    assert report.passed, report.to_dataframe("checks").query("result == 'FAIL'")
+    # the small design lowers the M10 minima in package.toml, and the report says so
+    assert report.criteria.ap_min_replicates == 2
+    assert "ap_min_replicates" in report.criteria.overridden()
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+def test_each_failure_breaks_exactly_its_experiment(small_packages, failure: str) -> None:
+    report = small_packages(LCMS, failure)
+    assert not report.passed
+    assert report.failed_experiments == [FAILURES[failure]]
+    failed = {c.criterion for c in report.checks if not c.passed}
+    must, may = EXPECTED[failure]
+    assert must & failed, failed
+    assert failed <= may, failed
+
+
+def test_failures_hit_the_right_items(small_packages) -> None:
+    def failing(failure: str) -> list:
+        return [c for c in small_packages(LCMS, failure).checks if not c.passed]
+
+    assert {c.item.split()[0] for c in failing("precision")} == {"QCM"}
+    assert {c.item.split()[0] for c in failing("accuracy")} == {"QCL"}
+    stab = failing("stability")
+    assert {c.analyte for c in stab} == {"6-TG"}  # 6-MMP is stable; only 6-TG degrades at room temperature
+    assert {c.item.split()[0] for c in stab} == {"bench_top"}
+    assert {c.analyte for c in failing("selectivity")} == {"6-TG"}
+    co = small_packages(LCMS, "carryover").experiment("carryover").tables["blanks_after_uloq"]
+    assert all(r["pct_of_lloq"] > 20 for r in co)
+
+
+def test_broken_package_differs_only_where_the_failure_acts(small_packages, tmp_path: Path) -> None:
+    clean = small_packages(LCMS).package.path
+    broken = small_packages(LCMS, "dilution").package.path
+    changed = []
+    for f in sorted(clean.glob("runs/*/raw/*.mzML")):
+        if f.read_bytes() != (broken / f.relative_to(clean)).read_bytes():
+            changed.append(f.name)
+    assert changed and all("DIL-" in n for n in changed[:2])
+    # the only other changes are the injections right after a diluted one (their carry-over)
+    assert len(changed) <= 2 * Design.small().dilution_replicates
+
+
+@pytest.mark.parametrize("failure", ["matrix", "stability"])
+def test_hplcuv_failures(small_packages, failure: str) -> None:
+    assert small_packages(UV).passed
+    report = small_packages(UV, failure)
+    assert report.failed_experiments == [FAILURES[failure]]
+
+
+def test_cli_exit_codes(small_packages, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from thioquant.cli import main
+
+    cache = str(small_packages.measurement_cache)
+    clean = small_packages(LCMS).package.path
+    main(["validate", str(clean), "--out", str(tmp_path / "ok"), "--cache", cache, "--quiet"])
+    assert "Validation PASSED" in capsys.readouterr().out
+    assert (tmp_path / "ok" / "validation.html").is_file() and (tmp_path / "ok" / "validation.xlsx").is_file()
+    broken = small_packages(LCMS, "isr").package.path
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", str(broken), "--out", str(tmp_path / "bad"), "--cache", cache])
+    assert exc.value.code == 1
+    out = capsys.readouterr().out
+    assert "Validation FAILED: isr" in out and "Incurred-sample reanalysis" in out
