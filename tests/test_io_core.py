@@ -314,3 +314,12 @@ def test_whitespace_columns_with_spaced_names(tmp_path: Path) -> None:
     tr = read_run(p).traces[0]
     assert tr.channel.wavelength_nm == 342.0 and tr.signal_unit == "mAU"
     np.testing.assert_array_equal(tr.time_min, [0.5, 1.0])
+
+
+def test_detection_survives_a_character_cut_at_8_kb(tmp_path: Path) -> None:
+    # a UTF-16 file whose 8 KB detection window ends inside a surrogate pair
+    head = "# note: " + "x" * 4086 + "\U0001f600" + "\ntime,y\n"
+    p = tmp_path / "u16.csv"
+    p.write_bytes((head + "0,1\n1,2\n").encode("utf-16"))
+    assert detect_format(p) == "delimited"
+    assert len(read_run(p).traces[0]) == 2

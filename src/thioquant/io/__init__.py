@@ -90,7 +90,7 @@ def detect_format(path: str | Path) -> str:
     if len(head) > 4 and 1 <= head[0] <= 3 and head[1 : 1 + head[0]].isdigit():
         return "agilent_uv" if ext == ".uv" else "agilent_ch"
     try:
-        text = decode_text(head if len(head) < 8192 else head[: _safe_cut(head)], p)
+        text = _decode_head(head, p)
     except InputError:
         if ext in (".ch", ".uv", ".dx"):
             return _EXTENSIONS[ext]
@@ -119,12 +119,18 @@ def detect_format(path: str | Path) -> str:
     return "delimited"
 
 
-def _safe_cut(head: bytes) -> int:
-    # keep an even number of bytes (UTF-16) and do not split a UTF-8 sequence
-    n = len(head) - (len(head) % 2)
-    while n > 0 and (head[n - 1] & 0xC0) == 0x80:
-        n -= 1
-    return n - (n % 2) if head[:2] in (b"\xff\xfe", b"\xfe\xff") else n
+def _decode_head(head: bytes, path: Path) -> str:
+    """Decode the first bytes of a file, allowing the 8 KB cut to split a multi-byte character."""
+    if len(head) < 8192:
+        return decode_text(head, path)
+    error: InputError | None = None
+    for back in range(4):  # UTF-8 sequences and UTF-16 surrogate pairs are at most 4 bytes
+        try:
+            return decode_text(head[: len(head) - back], path)
+        except InputError as exc:
+            error = error or exc
+    assert error is not None
+    raise error
 
 
 # Options that only some readers use; others ignore them, so a pipeline can pass the same
