@@ -164,3 +164,20 @@ def test_andi_ms_xic(shared_data: Path) -> None:
     assert x.channel.kind == "xic" and x.channel.tolerance_unit == "Da"
     assert np.all(x.signal <= tic.signal + 1e-6)
     assert x.signal.max() > 0
+
+
+def test_aia_rewrite_of_a_vendor_file(shared_data: Path, tmp_path: Path) -> None:
+    run = read_run(shared_data / AIA)
+    tr = run.traces[0]
+    p = write_aia(tmp_path / "copy.cdf", tr, dict(run.metadata), run.reference_peaks)
+    again = read_run(p)
+    got = again.traces[0]
+    assert got.channel == tr.channel and got.signal_unit == tr.signal_unit
+    np.testing.assert_allclose(got.time_min, tr.time_min, rtol=1e-14)
+    np.testing.assert_array_equal(got.signal, tr.signal)
+    assert again.metadata["sample_name"] == run.metadata["sample_name"]
+    assert [pk.area for pk in again.reference_peaks] == [pk.area for pk in run.reference_peaks]
+    assert all(pk.area_unit == "mAU*s" for pk in again.reference_peaks)
+    assert again.reference_peaks[3].rt_min == pytest.approx(
+        run.reference_peaks[3].rt_min, rel=1e-12
+    )

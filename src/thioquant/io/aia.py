@@ -312,6 +312,22 @@ def _attr_value(v: Any) -> Any:
     return str(v).encode("latin-1", errors="replace")
 
 
+# Attributes write_aia derives from the trace itself; metadata from a read file must not
+# override them (a file read in minutes is written in seconds).
+_WRITER_OWNED = frozenset(
+    {
+        "retention_unit",
+        "detector_unit",
+        "detector_name",
+        "thioquant_channel",
+        "peak_area_unit",
+        "dataset_completeness",
+        "aia_template_revision",
+        "netcdf_revision",
+    }
+)
+
+
 def write_aia(
     path: str | Path,
     trace: Trace,
@@ -362,6 +378,12 @@ def write_aia(
         if v is None:
             continue
         key = "".join(c if c.isalnum() or c == "_" else "_" for c in str(k)) or "_"
+        if key in _WRITER_OWNED:
+            continue  # these describe the data as written here, not as it was read
+        if isinstance(v, dict | list | tuple):
+            import json
+
+            v = json.dumps(v, default=str)
         attrs[key] = v
     area_units = {pk.area_unit for pk in peaks if pk.area_unit}
     if area_units:
