@@ -345,3 +345,19 @@ def test_wrong_extension_still_opens(shared_data: Path, tmp_path: Path) -> None:
     ch.write_bytes((shared_data / "agilent_chemstation/rainbow/pink.D/DAD1A.ch").read_bytes())
     run = read_run(ch)
     assert run.format == "agilent_ch" and run.traces[0].channel.wavelength_nm == 210.0
+
+
+@pytest.mark.parametrize(("signal", "wl"), [("DAD1B", 280.0), ("DAD1C", 220.0)])
+def test_dad_extraction_matches_chemstation_signal(
+    shared_data: Path, signal: str, wl: float
+) -> None:
+    # red.D holds both the DAD spectra (2 nm steps) and ChemStation's own Sig=wl,4 Ref=off
+    # signals: the band mean of the spectra reproduces them to a few tenths of a percent (the
+    # instrument builds its signals from finer diode data than the stored spectra).
+    run = read_run(
+        shared_data / "agilent_chemstation/rainbow/red.D", wavelengths=[wl], bandwidth_nm=4
+    )
+    ch = run.trace(signal)
+    ext = next(t for t in run.traces if t.name == f"DAD1 {wl:g} nm")
+    np.testing.assert_allclose(ext.time_min, ch.time_min, rtol=0, atol=1e-9)
+    assert np.max(np.abs(ext.signal - ch.signal)) < 0.005 * np.ptp(ch.signal)
