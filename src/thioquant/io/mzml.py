@@ -7,7 +7,6 @@ held as 32-bit floats inside OpenMS, so signals round-trip to float32 precision.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,41 +17,50 @@ from thioquant.errors import InputError
 from thioquant.io._common import as_trace_list, channel_from_label, check_path, validate_xy
 from thioquant.model import Channel, Run, Trace
 
-_OMP_DONE = False
+# Threads whose OpenMP pool size has been set (omp_set_num_threads acts per calling thread).
+_OMP_THREADS_SET: set[int] = set()
+_OMP_SETTERS: list[Any] | None = None
 
 
 def _pyopenms() -> Any:
-    """Import pyopenms with its OpenMP pool limited to THIOQUANT_OMP_THREADS (default 1).
+    """Import pyopenms, with its OpenMP pool limited to THIOQUANT_OMP_THREADS (default 1).
 
     pyopenms decodes mzML with OpenMP threads. For the many small files of a batch they cost
-    far more than they bring, and under CPU contention (2 busy cores) a load went from 4 ms to
-    32 ms. The environment default covers a first import; the ctypes call covers a pyopenms
-    imported earlier by someone else.
+    far more than they bring: on 2 busy cores a load took 32 ms with the default pool and 4 ms
+    with one thread. The limit is set through the OpenMP runtime pyopenms loaded, once per
+    calling thread (so thread pools are covered too), without touching the environment that
+    child processes and other libraries would inherit.
     """
-    global _OMP_DONE
-    n = os.environ.get("THIOQUANT_OMP_THREADS", "1")
-    if "pyopenms" not in sys.modules:
-        os.environ.setdefault("OMP_NUM_THREADS", n)
+    import threading
+
     import pyopenms
 
-    if not _OMP_DONE:
-        _OMP_DONE = True
+    tid = threading.get_ident()
+    if tid not in _OMP_THREADS_SET:
+        _OMP_THREADS_SET.add(tid)
+        n = os.environ.get("THIOQUANT_OMP_THREADS", "1")
         _set_openmp_threads(int(n) if n.isdigit() and int(n) > 0 else 1)
     return pyopenms
 
 
 def _set_openmp_threads(n: int) -> None:
-    import contextlib
-    import ctypes
+    """omp_set_num_threads(n) on every OpenMP runtime loaded in this process (Linux only)."""
+    global _OMP_SETTERS
+    if _OMP_SETTERS is None:
+        import contextlib
+        import ctypes
 
-    try:
-        with open("/proc/self/maps") as fh:  # Linux: find the OpenMP runtime pyopenms loaded
-            libs = {ln.split()[-1] for ln in fh if "libgomp" in ln or "libomp" in ln}
-    except OSError:
-        return
-    for lib in libs:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(lib).omp_set_num_threads(n)
+        _OMP_SETTERS = []
+        try:
+            with open("/proc/self/maps") as fh:
+                libs = {ln.split()[-1] for ln in fh if "libgomp" in ln or "libomp" in ln}
+        except OSError:
+            libs = set()
+        for lib in sorted(libs):
+            with contextlib.suppress(OSError, AttributeError):
+                _OMP_SETTERS.append(ctypes.CDLL(lib).omp_set_num_threads)
+    for setter in _OMP_SETTERS:
+        setter(n)
 
 
 # Meta values written on each chromatogram so that the channel and unit survive a round trip.
