@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,7 +24,7 @@ def batch_progress(enabled: bool, label: str = "Measuring injections") -> Iterat
     def progress(done: int, total: int) -> None:
         bar = state["bar"]
         if bar is None:
-            bar = click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"),
+            bar = click.progressbar(length=total, label=label, file=sys.stderr,
                                     show_pos=True, show_eta=True, width=30)
             bar.__enter__()
             state["bar"] = bar

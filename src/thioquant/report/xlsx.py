@@ -8,6 +8,7 @@ and openpyxl/pandas read it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import zipfile
 from collections.abc import Sequence
@@ -180,10 +181,8 @@ def write_xlsx(batch: Any, path: str | Path) -> Path:
     for it in batch.interpretations:
         row = dict(it)
         for k in ("tgn_pmol_8e8", "mmp_pmol_8e8", "ratio"):
-            try:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
                 row[k] = float(row[k])
-            except (KeyError, TypeError, ValueError):
-                pass
         interp.append(row)
     _sheet(wb, "Interpretation", list(INTERPRETATION_COLUMNS), interp,
            widths={"comment": 80, "notes": 50, "flags": 30})
