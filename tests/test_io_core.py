@@ -323,3 +323,27 @@ def test_detection_survives_a_character_cut_at_8_kb(tmp_path: Path) -> None:
     p.write_bytes((head + "0,1\n1,2\n").encode("utf-16"))
     assert detect_format(p) == "delimited"
     assert len(read_run(p).traces[0]) == 2
+
+
+def test_openmp_pool_limited_in_every_reading_thread(tmp_path: Path) -> None:
+    import ctypes
+    import threading
+
+    p = write_mzml(tmp_path / "a.mzML", _srm_traces())
+    read_run(p)
+    maps = Path("/proc/self/maps")
+    text = maps.read_text() if maps.exists() else ""
+    libs = [ln.split()[-1] for ln in text.splitlines() if "libgomp" in ln]
+    if not libs:
+        pytest.skip("no GNU OpenMP runtime loaded (not Linux, or pyopenms built without it)")
+    get = ctypes.CDLL(libs[0]).omp_get_max_threads
+    seen = []
+
+    def work() -> None:
+        read_run(p)
+        seen.append(get())
+
+    th = threading.Thread(target=work)
+    th.start()
+    th.join()
+    assert get() == 1 and seen == [1]
