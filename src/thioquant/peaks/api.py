@@ -370,16 +370,23 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings) -> co
     return core.analyse(t, y, cfg, w50_pts=w50_pts, gbl=gbl, edge_lo=a == 0, edge_hi=b == n_all)
 
 
-def _typical_w50_points(y: np.ndarray) -> float:
-    from scipy.signal import find_peaks as _fp
+def _typical_w50_points(y: np.ndarray) -> tuple[float, float]:
+    """Half-height widths (points) of the ten most prominent peaks: (lower quartile, largest).
 
+    Widths vary along a chromatogram, so smoothing follows the narrow peaks (lower quartile)
+    and the rough baseline's window follows the broadest.
+    """
     s0 = core.smooth(y, 5 if y.size >= 15 else 1)
     sig = core.robust_sigma(y)
-    idx, props = _fp(s0, prominence=20.0 * sig, width=2.0)
-    if idx.size == 0:
-        return core.estimate_w50_points(s0, 0, s0.size)
-    order = np.argsort(props["prominences"])[::-1][:10]
-    return float(max(2.0, np.median(props["widths"][order])))
+    mx = np.flatnonzero((s0[1:-1] > s0[:-2]) & (s0[1:-1] >= s0[2:])) + 1
+    top = core.prominent_maxima(s0, mx, 20.0 * sig, 2.0)
+    if top.size == 0:
+        w = core.estimate_w50_points(s0, 0, s0.size)
+        return w, w
+    top = top[np.argsort(s0[top])[::-1][:10]]
+    reach = int(min(2000, max(50, s0.size // 20)))
+    ws = np.array([core.estimate_w50_points(s0, int(c), int(c) + 1, reach) for c in top])
+    return float(max(2.0, np.percentile(ws, 25))), float(max(2.0, ws.max()))
 
 
 def find_peaks(
@@ -409,22 +416,25 @@ def find_peaks(
     t, y = core.prepare(trace.time_min, trace.signal, trace.name)
     dt = float((t[-1] - t[0]) / (t.size - 1))
     if cfg.width_min is not None:
-        w50_pts = cfg.width_min / dt
+        w50_pts = open_pts = cfg.width_min / dt
     else:
         k0 = max(1, t.size // 200_000)
-        w50_pts = _typical_w50_points(_bin(t, y, k0)[1] if k0 > 1 else y) * k0
+        w50_pts, open_pts = _typical_w50_points(_bin(t, y, k0)[1] if k0 > 1 else y)
+        w50_pts, open_pts = w50_pts * k0, open_pts * k0
     w50_pts = max(2.0, w50_pts)
+    open_pts = min(max(open_pts, w50_pts), t.size / 2.0)
     if w50_pts > _MAX_W50_POINTS and cfg.smooth is None:
         k = int(w50_pts // (_MAX_W50_POINTS / 2))
         t, y = _bin(t, y, k)
         w50_pts /= k
+        open_pts /= k
     gbl = _global_baseline(t, y, cfg, w50_pts) if cfg.baseline != "local" else None
     out: list[Peak] = []
     bl_plot = np.full(t.size, np.nan) if gbl is None else gbl.copy()
     for sign in ((1.0, -1.0) if cfg.negative else (1.0,)):
         ys = y * sign
         g = None if gbl is None else gbl * sign
-        reg = core.analyse(t, ys, cfg, w50_pts=w50_pts, gbl=g)
+        reg = core.analyse(t, ys, cfg, w50_pts=w50_pts, gbl=g, open_pts=open_pts)
         prev = None
         for rp in reg.peaks:
             shp = _measure(reg, rp)

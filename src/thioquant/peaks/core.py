@@ -89,19 +89,22 @@ def robust_sigma(y: np.ndarray) -> float:
 
 @lru_cache(maxsize=64)
 def _sg(window: int, deriv: int) -> np.ndarray:
-    from scipy.signal import savgol_coeffs
-
+    """Savitzky-Golay weights (quadratic; linear below 5 points) for ``correlate1d``."""
     order = 2 if window >= 5 else 1
-    return savgol_coeffs(window, order, deriv=deriv)
+    m = window // 2
+    x = np.arange(-m, m + 1, dtype=float)
+    a = np.vander(x, order + 1, increasing=True)
+    w = np.linalg.pinv(a)[deriv] * math.factorial(deriv)
+    return np.ascontiguousarray(w)
 
 
 def smooth(y: np.ndarray, window: int) -> np.ndarray:
     """Quadratic Savitzky-Golay smoothing (edges: nearest); ``window < 3`` returns a copy."""
     if window < 3 or y.size < window:
         return y.astype(float, copy=True)
-    from scipy.ndimage import convolve1d
+    from scipy.ndimage import correlate1d
 
-    return convolve1d(y, _sg(window, 0), mode="nearest")
+    return correlate1d(y, _sg(window, 0), mode="nearest")
 
 
 def derivative(y: np.ndarray, window: int, dt: float) -> np.ndarray:
@@ -109,9 +112,9 @@ def derivative(y: np.ndarray, window: int, dt: float) -> np.ndarray:
     w = max(3, window)
     if y.size < w:
         return np.gradient(y, dt) if y.size > 1 else np.zeros_like(y)
-    from scipy.ndimage import convolve1d
+    from scipy.ndimage import correlate1d
 
-    return convolve1d(y, _sg(w, 1), mode="nearest") / dt
+    return correlate1d(y, _sg(w, 1), mode="nearest") / dt
 
 
 def opening(s: np.ndarray, size: int) -> np.ndarray:
@@ -122,14 +125,18 @@ def opening(s: np.ndarray, size: int) -> np.ndarray:
     return maximum_filter1d(minimum_filter1d(s, size, mode="nearest"), size, mode="nearest")
 
 
-def estimate_w50_points(s: np.ndarray, lo: int, hi: int) -> float:
-    """Half-height width (points) of the tallest feature of ``s`` with apex in ``[lo, hi)``."""
+def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = None) -> float:
+    """Half-height width (points) of the tallest feature of ``s`` with apex in ``[lo, hi)``.
+
+    The floor is the higher of the minima within ``reach`` points (default ``hi - lo``) on
+    either side of the apex.
+    """
     n = s.size
     lo, hi = max(0, lo), min(n, hi)
-    if hi - lo < 3:
+    if hi <= lo or n < 3:
         return 5.0
     i = lo + int(np.argmax(s[lo:hi]))
-    m = max(hi - lo, 10)
+    m = max(reach if reach is not None else hi - lo, 10)
     left = s[max(0, i - m) : i + 1]
     right = s[i : min(n, i + m + 1)]
     floor = max(float(left.min()), float(right.min()))
@@ -339,6 +346,59 @@ class Region:
     gbl: np.ndarray | None = None
 
 
+def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: float) -> np.ndarray:
+    """The local maxima ``cand`` of ``s`` whose prominence is at least ``prom``.
+
+    Vectorised merging: a maximum whose drop to the valley towards a higher neighbouring
+    maximum is less than ``prom`` cannot be prominent; it is removed and the valleys are
+    recomputed until nothing changes. The survivors then need a width of at least
+    ``min_width`` points at half their prominence (narrow noise spikes are dropped).
+    """
+    cand = np.asarray(cand, dtype=np.intp)
+    for _ in range(64):
+        if cand.size <= 1:
+            break
+        h = s[cand]
+        valleys = np.minimum.reduceat(s, cand)[:-1]  # min between consecutive maxima
+        left_v = np.concatenate(([-np.inf], valleys))
+        right_v = np.concatenate((valleys, [-np.inf]))
+        left_higher = np.concatenate(([False], h[:-1] > h[1:]))
+        right_higher = np.concatenate((h[1:] >= h[:-1], [False]))
+        drop = np.full(cand.size, np.inf)
+        drop = np.where(left_higher, np.minimum(drop, h - left_v), drop)
+        drop = np.where(right_higher, np.minimum(drop, h - right_v), drop)
+        weak = drop < prom
+        if not weak.any():
+            break
+        # a weak maximum's true prominence is below prom (its base is at least that valley)
+        w_idx = np.flatnonzero(weak)
+        keep_mask = np.ones(cand.size, bool)
+        keep_mask[w_idx] = False
+        cand = cand[keep_mask]
+    if cand.size == 0:
+        return cand
+    out = []
+    n = s.size
+    for c in cand:
+        c = int(c)
+        # prominence of the survivor against the whole signal (walk to a higher point or the edge)
+        hl = np.flatnonzero(s[:c] > s[c])
+        lo = int(hl[-1]) + 1 if hl.size else 0
+        hr = np.flatnonzero(s[c + 1 :] > s[c])
+        hi = c + int(hr[0]) if hr.size else n - 1
+        base = max(float(s[lo : c + 1].min()), float(s[c : hi + 1].min()))
+        p = float(s[c]) - base
+        if p < prom:
+            continue
+        half = float(s[c]) - 0.5 * p
+        bl = np.flatnonzero(s[lo:c] < half)
+        br = np.flatnonzero(s[c + 1 : hi + 1] < half)
+        width = (c - (lo + int(bl[-1])) if bl.size else c - lo) + (int(br[0]) + 1 if br.size else hi - c)
+        if width >= min_width:
+            out.append(c)
+    return np.array(out, dtype=np.intp)
+
+
 def second_derivative(y: np.ndarray, window: int) -> np.ndarray:
     """Second derivative (per point squared) of a quadratic Savitzky-Golay fit."""
     w = int(min(max(5, window), 201))
@@ -346,9 +406,9 @@ def second_derivative(y: np.ndarray, window: int) -> np.ndarray:
         w -= 1
     if y.size < w:
         return np.zeros_like(y)
-    from scipy.ndimage import convolve1d
+    from scipy.ndimage import correlate1d
 
-    return convolve1d(y, _sg(w, 2), mode="nearest")
+    return correlate1d(y, _sg(w, 2), mode="nearest")
 
 
 def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarray,
@@ -362,7 +422,8 @@ def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarr
     mx = np.flatnonzero((nd2[1:-1] > nd2[:-2]) & (nd2[1:-1] >= nd2[2:]) & above[1:-1]) + 1
     if mx.size == 0:
         return mx
-    sd = 1.4826 * float(np.median(np.abs(nd2 - np.median(nd2))))
+    a = np.abs(nd2[:: max(1, n // 1024)])
+    sd = 1.4826 * float(np.partition(a, a.size // 2)[a.size // 2])  # curvature ~0 on baseline
     mx = mx[(nd2[mx] > 8.0 * sd) & (e[mx] > prom)]
     if mx.size == 0:
         return mx
@@ -406,6 +467,7 @@ def analyse(
     gbl: np.ndarray | None = None,
     edge_lo: bool = True,
     edge_hi: bool = True,
+    open_pts: float | None = None,
 ) -> Region:
     """Find and integrate every positive peak of a region.
 
@@ -421,6 +483,9 @@ def analyse(
         A global baseline (same length); when given, it replaces the drop lines.
     edge_lo, edge_hi : bool
         Whether the first / last point of the region is the edge of the whole trace.
+    open_pts : float, optional
+        Half-height width (points) of the broadest peak, for the rough baseline's window
+        (default ``w50_pts``).
     """
     n = t.size
     dt = float((t[-1] - t[0]) / (n - 1))
@@ -435,7 +500,7 @@ def analyse(
     sig_s = sigma * float(np.sqrt(np.sum(c0**2)))
 
     if gbl is None and cfg.baseline == "local":
-        bl0 = opening(s, int(cfg.baseline_window * w50_pts))
+        bl0 = opening(s, int(cfg.baseline_window * max(w50_pts, open_pts or 0.0)))
         e = s - bl0
         sub = e[:: max(1, n // 512)]
         e -= float(np.partition(sub, sub.size // 2)[sub.size // 2])
@@ -449,19 +514,8 @@ def analyse(
     cand = np.flatnonzero(mx) + 1
     if cand.size == 0:
         return empty
-    from scipy.signal import peak_prominences, peak_widths
-
     prom = max(3.0 * sig_s, 1.5 * cfg.sn_min * sigma)
-    with warnings.catch_warnings():  # plateau maxima have zero prominence: filtered below
-        warnings.simplefilter("ignore")
-        pdata = peak_prominences(s, cand)
-    keep = pdata[0] >= prom
-    if not keep.any():
-        return empty
-    cand = cand[keep]
-    pdata = tuple(x[keep] for x in pdata)
-    widths = peak_widths(s, cand, rel_height=0.5, prominence_data=pdata)[0]
-    cand = cand[widths >= max(1.0, 0.3 * w50_pts)]
+    cand = prominent_maxima(s, cand, prom, max(1.0, 0.3 * w50_pts))
     if cand.size == 0:
         return empty
     d2 = second_derivative(yw, int(0.7 * w50_pts) | 1)
