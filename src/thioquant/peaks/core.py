@@ -26,7 +26,6 @@ Algorithm (one region of a trace)
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
