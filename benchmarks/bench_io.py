@@ -4,9 +4,9 @@ Writes N simulated LC-MS/MS injections (6 MRM chromatograms, 6 min at 5 Hz per t
 as mzML, N HPLC-UV injections as AIA (one trace, 15 min at 5 Hz) and as CSV (3 DAD traces)
 into a temporary folder, then times:
 
-* plain pyopenms: ``MzMLFile().load`` + ``get_peaks`` of every chromatogram;
-* ``thioquant.io.read_run`` on the same mzML files (format detection, SHA-256, validation,
-  Trace records included);
+* plain pyopenms: ``MzMLFile().load`` + ``get_peaks`` of every chromatogram, and
+  ``thioquant.io.read_run`` on the same mzML files (format detection, SHA-256, validation,
+  Trace records included), alternating file by file;
 * ``read_run`` on the AIA and CSV files.
 
 Run: ``uv run python benchmarks/bench_io.py [--quick] [--n 100] [--repeat 3]``.
@@ -79,16 +79,6 @@ def make_files(folder: Path, n: int) -> tuple[list[Path], list[Path], list[Path]
         ]
         csv.append(write_delimited(folder / f"inj{i:03d}.csv", dad, {"sample_id": f"S{i}"}))
     return mz, aia, csv
-
-
-def plain_pyopenms(paths: list[Path]) -> None:
-    import pyopenms as oms
-
-    for p in paths:
-        exp = oms.MSExperiment()
-        oms.MzMLFile().load(str(p), exp)
-        for c in exp.getChromatograms():
-            c.get_peaks()
 
 
 def thioquant_read(paths: list[Path]) -> None:
