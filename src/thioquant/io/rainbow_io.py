@@ -170,11 +170,8 @@ def _traces_from(
                 "pass wavelengths=[...] to extract traces"
             )
         else:
-            traces.append(_cube_traces(df, stem, path, wavelengths, bandwidth_nm))  # type: ignore[arg-type]
-    flat: list[Trace] = []
-    for tr in traces:
-        flat.extend(tr if isinstance(tr, list) else [tr])
-    return flat, notes
+            traces.extend(_cube_traces(df, stem, path, wavelengths, bandwidth_nm))
+    return traces, notes
 
 
 def read_agilent(
