@@ -57,6 +57,11 @@ def _open(path: Path) -> Any:
         ) from None
 
 
+# Bulk arrays kept as stored; every other 32-bit float variable is decoded to the shortest
+# decimal that rounds to it (0.4000000059604645 -> 0.4), the value the vendor wrote and prints.
+_BULK = frozenset({"ordinate_values", "intensity_values", "mass_values", "total_intensity"})
+
+
 def _var(nc: Any, name: str, path: Path) -> np.ndarray | None:
     v = nc.variables.get(name)
     if v is None:
@@ -67,7 +72,13 @@ def _var(nc: Any, name: str, path: Path) -> np.ndarray | None:
         raise InputError(f"variable '{name}' is unreadable ({exc})", path=path) from None
     if data.dtype.kind in "fiu":
         with np.errstate(invalid="ignore", over="ignore"):  # corrupt bytes may not cast cleanly
-            data = data.astype(float)
+            if data.dtype.itemsize == 4 and data.dtype.kind == "f" and name not in _BULK:
+                finite = np.isfinite(data)
+                short = np.full(data.shape, np.nan)
+                short[finite] = data[finite].astype(str).astype(float)
+                data = short
+            else:
+                data = data.astype(float)
             data[~(np.abs(data) <= _FILL)] = np.nan
     return data
 
