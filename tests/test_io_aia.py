@@ -105,12 +105,14 @@ def test_agilent_hplc_aia_vendor_peaks(shared_data: Path) -> None:
     tr = run.traces[0]
     assert tr.channel.wavelength_nm == 254.0 and tr.channel.bandwidth_nm == 4.0
     assert tr.signal_unit == "mAU" and len(tr) == 4651
-    assert tr.sampling_interval_min * 60 == pytest.approx(0.4, rel=1e-6)
+    # 32-bit header values decode to what the vendor wrote: 0.4 s, 0.012 s, 196.06514 s
+    assert run.metadata["actual_sampling_interval_s"] == 0.4
+    np.testing.assert_allclose(tr.time_min[:3] * 60, [0.012, 0.412, 0.812], rtol=1e-15)
     assert run.metadata["sample_name"] == "MW-2-6-6 IC 90"
     peaks = run.reference_peaks
     assert len(peaks) == 8
     assert all(pk.area_unit == "mAU*s" for pk in peaks)
-    assert peaks[0].rt_min == pytest.approx(196.06514 / 60, rel=1e-6)
+    assert peaks[0].rt_min == 196.06514 / 60 and peaks[0].area == 556.765
     assert peaks[0].code == "BB"
     # vendor area = trapezoid over the vendor bounds minus the vendor baseline, in mAU*s
     close = 0
