@@ -201,3 +201,13 @@ def test_negative_peaks_when_asked():
     neg = [p for p in pks if "NEGATIVE" in p.flags]
     assert len(neg) == 1 and neg[0].area == pytest.approx(-0.5, rel=0.01)
     assert all(math.isfinite(p.area) for p in pks)
+
+
+def test_huge_trace_ten_million_points():
+    t = np.linspace(0.0, 100.0, 10_000_000)
+    y = emg(t, 100.0, 50.0, 0.1, 0.1) + np.random.default_rng(0).normal(0.0, 0.05, t.size)
+    tr = Trace("huge", t, y)
+    pk = find_target(tr, 50.0, 1.0)
+    assert pk.area == pytest.approx(100.0, rel=0.01)
+    pks = find_peaks(tr)
+    assert len(pks) == 1 and pks[0].area == pytest.approx(100.0, rel=0.01)

@@ -170,9 +170,11 @@ def _to_peak(
     shp: core.Shape | None = None,
     prev: tuple[float, core.Shape] | None = None,
     sign: float = 1.0,
+    h: float | None = None,
 ) -> Peak:
     shp = shp or _measure(reg, rp)
-    h = _noise_for(reg, shp.rt, shp.w50, cfg, noise)
+    if h is None:
+        h = _noise_for(reg, shp.rt, shp.w50, cfg, noise)
     sn = core.signal_to_noise(shp.height, h, cfg.noise_method)
     fl: list[str] = []
     if rp.fused:
@@ -314,20 +316,20 @@ def find_target(
         h = _noise_for(reg, shp.rt, shp.w50, cfg, noise)
         sn = core.signal_to_noise(shp.height, h, cfg.noise_method)
         if sn >= cfg.sn_min:
-            scored.append((p, shp))
+            scored.append((p, shp, h))
     if not scored:
         return None
     if select == "nearest":
-        p, shp = min(scored, key=lambda ps: abs(ps[1].rt - rt))
+        p, shp, h = min(scored, key=lambda ps: abs(ps[1].rt - rt))
     else:
-        p, shp = max(scored, key=lambda ps: ps[1].height)
+        p, shp, h = max(scored, key=lambda ps: ps[1].height)
     prev = None
     idx = reg.peaks.index(p)
     if idx > 0:
         q = reg.peaks[idx - 1]
         qs = _measure(reg, q)
         prev = (qs.rt, qs)
-    return _to_peak(reg, p, trace.name, cfg, noise, shp, prev)
+    return _to_peak(reg, p, trace.name, cfg, noise, shp, prev, h=h)
 
 
 def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings) -> core.Region | None:
@@ -379,6 +381,8 @@ def _typical_w50_points(y: np.ndarray) -> tuple[float, float]:
     s0 = core.smooth(y, 5 if y.size >= 15 else 1)
     sig = core.robust_sigma(y)
     mx = np.flatnonzero((s0[1:-1] > s0[:-2]) & (s0[1:-1] >= s0[2:])) + 1
+    if mx.size > 200:  # keep the tallest maxima only (speed); the widths come from the top 10
+        mx = np.sort(mx[np.argpartition(s0[mx], mx.size - 200)[-200:]])
     top = core.prominent_maxima(s0, mx, 20.0 * sig, 2.0)
     if top.size == 0:
         w = core.estimate_w50_points(s0, 0, s0.size)

@@ -146,7 +146,8 @@ def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = Non
     rb = np.flatnonzero(right < level)
     li = (left.size - 1 - lb[-1]) if lb.size else left.size
     ri = rb[0] if rb.size else right.size
-    return float(np.clip(li + ri - 1, 2.0, max(2.0, n / 2)))
+    # twice the narrower half: robust to tailing and to a fused neighbour on one side
+    return float(np.clip(2 * min(li, ri) - 1, 2.0, max(2.0, n / 2)))
 
 
 def trapz(y: np.ndarray, t: np.ndarray) -> float:
@@ -354,7 +355,7 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
     ``min_width`` points at half their prominence (narrow noise spikes are dropped).
     """
     cand = np.asarray(cand, dtype=np.intp)
-    for _ in range(64):
+    for _ in range(2):
         if cand.size <= 1:
             break
         h = s[cand]
@@ -432,9 +433,15 @@ def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarr
     dist_l = np.abs(mx - left)
     dist_r = np.abs(right - mx)
     near = np.where(dist_l <= dist_r, left, right)
-    keep = (np.minimum(dist_l, dist_r) > 0.6 * w50_pts) & (nd2[mx] > 0.1 * nd2[near])
-    out = mx[keep]
-    return out[(out > 0) & (out < n - 1)]
+    keep = (np.minimum(dist_l, dist_r) > 0.6 * w50_pts) & (nd2[mx] > 0.05 * nd2[near])
+    out = mx[keep & (mx > 0) & (mx < n - 1)]
+    if out.size > 1:  # shoulders closer than 0.6 half-height widths: keep the most curved
+        acc: list[int] = []
+        for i in out[np.argsort(nd2[out])[::-1]]:
+            if all(abs(int(i) - j) > 0.6 * w50_pts for j in acc):
+                acc.append(int(i))
+        out = np.array(sorted(acc), dtype=np.intp)
+    return out
 
 
 def _subclusters(apexes: list[int], s: np.ndarray, e: np.ndarray, thr: float, d2: np.ndarray):
