@@ -1,4 +1,4 @@
-"""Fuzz the text and AIA readers with mutated files: every input must give a Run or an
+"""Fuzz the text, AIA and mzML readers with mutated files: every input must give a Run or an
 InputError, never another exception. Seeds are small synthetic files plus, when present,
 the heads of real vendor files from ../shared/data."""
 
@@ -60,8 +60,22 @@ def _seed_aia() -> list[bytes]:
     return seeds
 
 
+def _seed_mzml() -> list[bytes]:
+    from thioquant.io.mzml import write_mzml
+
+    t = np.linspace(0, 2, 40)
+    trs = [
+        Trace(
+            "6-TG", t, np.sin(t) + 2, "cps", Channel("srm", precursor_mz=168.0, product_mz=151.0)
+        ),
+        Trace("UV342", t, np.cos(t), "mAU", Channel("uv", wavelength_nm=342.0)),
+    ]
+    return [write_mzml(TMP / "seed.mzML", trs, {"sample_id": "S"}).read_bytes()]
+
+
 TEXT_SEEDS = _seed_text()
 AIA_SEEDS = _seed_aia()
+MZML_SEEDS = _seed_mzml()
 
 
 @st.composite
@@ -135,6 +149,14 @@ def test_fuzz_text_readers(data: st.DataObject) -> None:
 @given(mutated(AIA_SEEDS))
 def test_fuzz_aia_reader(raw: bytes) -> None:
     path = TMP / "fuzz.cdf"
+    path.write_bytes(raw)
+    _check(path)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(mutated(MZML_SEEDS))
+def test_fuzz_mzml_reader(raw: bytes) -> None:
+    path = TMP / "fuzz.mzML"
     path.write_bytes(raw)
     _check(path)
 
