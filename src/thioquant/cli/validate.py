@@ -36,7 +36,7 @@ def validate(package_dir: Path, method: str | None, out_dir: Path | None, force:
     if simulate:
         from thioquant.validation import Design, simulate_package
 
-        cmd = (f"thioquant validate {package_dir.name} --simulate --method {method or 'thiopurines_lcmsms'} "
+        cmd = (f"thioquant validate {package_dir.as_posix()} --simulate --method {method or 'thiopurines_lcmsms'} "
                f"--design {design} --seed {seed}" + (f" --fail {fail}" if fail else ""))
         path = simulate_package(package_dir, method=method or "thiopurines_lcmsms", seed=seed,
                                 design=Design.small() if design == "small" else Design(),

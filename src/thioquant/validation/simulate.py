@@ -265,7 +265,7 @@ def _write_package_toml(path: Path, m: Method, method_ref: str, seed: int, desig
     header = [
         "# Simulated method-validation package (thioquant). Each folder under runs/ is a normal batch;",
         "# this file says which injection belongs to which ICH M10 experiment. Validate with:",
-        f"#   thioquant validate {path.parent.name} --method {method_ref}",
+        f"#   thioquant validate <this folder> --method {method_ref}",
     ]
     if command:
         header.append(f"# Made with: {command}")
