@@ -115,7 +115,7 @@ def _area_points(t: np.ndarray, y: np.ndarray, pk: Peak | None, n_max: int = 120
 
 
 def panels_for_run(
-    run: Any, entry: Any, measurement: Any, method: Any, *, n_points: int = 400, zoom: float = ZOOM
+    run: Any, entry: Any, measurement: Any, method: Any, *, n_points: int = 320, zoom: float = ZOOM
 ) -> list[Panel]:
     """The panels (one per analyte) of one injection whose raw file was read into ``run``.
 
@@ -170,7 +170,7 @@ def _read(path: str) -> Any:
 
 
 def collect_panels(
-    batch: Any, *, n_points: int = 400, entries: Iterable[int] | None = None
+    batch: Any, *, n_points: int = 320, entries: Iterable[int] | None = None
 ) -> list[Panel]:
     """Panels for every injection (or the worklist indices in ``entries``) of ``batch``.
 

@@ -154,7 +154,7 @@ def draw_panel(page: Page, panel: Any, x: float, y: float, w: float, h: float) -
     if g.baseline is not None:
         ua, va, ub, vb = g.baseline
         page.line(float(X(ua)), float(Y(va)), float(X(ub)), float(Y(vb)), color=COLORS["baseline"], width=0.8)
-    n = max(60, int(w * 1.5))  # about 1.5 points per pt of panel width is plenty on paper
+    n = max(60, int(w))  # one point per pt of panel width is plenty on paper
     if g.internal_standard is not None:
         iu, iv = decimate(*g.internal_standard, n)
         page.polyline(X(iu), Y(iv), color=COLORS["is"], width=0.5, dash=(2, 1.5))
