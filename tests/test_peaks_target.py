@@ -211,3 +211,13 @@ def test_huge_trace_ten_million_points():
     assert pk.area == pytest.approx(100.0, rel=0.01)
     pks = find_peaks(tr)
     assert len(pks) == 1 and pks[0].area == pytest.approx(100.0, rel=0.01)
+
+
+def test_peaks_cut_by_both_edges_are_flagged():
+    t = np.linspace(0, 10, 3001)
+    g = lambda mu: np.exp(-((t - mu) ** 2) / 0.01)  # noqa: E731
+    pks = find_peaks(Trace("edges", t, g(0.0) + g(5.0) + g(10.0)))
+    assert [p.flags for p in pks] == [("EDGE",), (), ("EDGE",)]
+    assert pks[0].area == pytest.approx(pks[1].area / 2, rel=0.01)  # half a peak, level baseline
+    neg = find_peaks(Trace("neg", t, -g(5.0)), negative=True)
+    assert len(neg) == 1 and "NEGATIVE" in neg[0].flags and neg[0].area < 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -89,18 +90,22 @@ def global_baseline(
     y = np.asarray(y, dtype=float)
     fitter = Baseline(x_data=np.asarray(t, dtype=float))
     w = max(2.0, float(width_points))
+
     try:
-        if method == "arpls":
-            bl, _ = fitter.arpls(y, lam=lam if lam is not None else (2.0 * w) ** 4 * 10.0)
-        elif method == "asls":
-            bl, _ = fitter.asls(y, lam=lam if lam is not None else (2.0 * w) ** 4 * 10.0, p=0.01)
-        elif method == "snip":
-            hw = int(max(2, min(3.0 * w, (y.size - 1) // 2)))
-            bl, _ = fitter.snip(y, max_half_window=hw, decreasing=True,
-                                  smooth_half_window=int(max(1, w // 2)))
-        else:
-            raise MethodError(f"unknown global baseline '{method}'; use arpls, asls or snip",
-                              key="baseline")
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # pybaselines convergence notes are not errors here
+            if method == "arpls":
+                bl, _ = fitter.arpls(y, lam=lam if lam is not None else (2.0 * w) ** 4 * 10.0)
+            elif method == "asls":
+                bl, _ = fitter.asls(y, lam=lam if lam is not None else (2.0 * w) ** 4 * 10.0,
+                                    p=0.01)
+            elif method == "snip":
+                hw = int(max(2, min(3.0 * w, (y.size - 1) // 2)))
+                bl, _ = fitter.snip(y, max_half_window=hw, decreasing=True,
+                                    smooth_half_window=int(max(1, w // 2)))
+            else:
+                raise MethodError(f"unknown global baseline '{method}'; use arpls, asls or snip",
+                                  key="baseline")
     except (ValueError, np.linalg.LinAlgError) as exc:
         raise InputError(f"global baseline '{method}' failed on this trace: {exc}") from exc
     bl = np.asarray(bl, dtype=float)
@@ -142,7 +147,7 @@ def _measure(reg: core.Region, rp: core.RawPeak) -> core.Shape:
 
 def _saturated(y: np.ndarray, i: int) -> bool:
     v = y[i]
-    tol = 1e-9 * max(1.0, abs(v))
+    tol = 1e-12 * abs(v)  # a saturated detector repeats the same value
     lo = i
     while lo > 0 and abs(y[lo - 1] - v) <= tol and i - lo < 3:
         lo -= 1
@@ -423,7 +428,11 @@ def find_peaks(
         w50_pts = open_pts = cfg.width_min / dt
     else:
         k0 = max(1, t.size // 200_000)
-        w50_pts, open_pts = _typical_w50_points(_bin(t, y, k0)[1] if k0 > 1 else y)
+        yb = _bin(t, y, k0)[1] if k0 > 1 else y
+        w50_pts, open_pts = _typical_w50_points(yb)
+        if cfg.negative:
+            wn, on = _typical_w50_points(-yb)
+            w50_pts, open_pts = min(w50_pts, wn), max(open_pts, on)
         w50_pts, open_pts = w50_pts * k0, open_pts * k0
     w50_pts = max(2.0, w50_pts)
     open_pts = min(max(open_pts, w50_pts), t.size / 2.0)

@@ -146,8 +146,11 @@ def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = Non
     rb = np.flatnonzero(right < level)
     li = (left.size - 1 - lb[-1]) if lb.size else left.size
     ri = rb[0] if rb.size else right.size
-    # twice the narrower half: robust to tailing and to a fused neighbour on one side
-    return float(np.clip(2 * min(li, ri) - 1, 2.0, max(2.0, n / 2)))
+    # twice the narrower half: robust to tailing and to a fused neighbour on one side; a half
+    # cut by the edge of the array does not count
+    halves = [h for h, ok in ((li, lb.size > 0), (ri, rb.size > 0)) if ok]
+    w = 2 * min(halves) - 1 if halves else li + ri - 1
+    return float(np.clip(w, 2.0, max(2.0, n / 2)))
 
 
 def trapz(y: np.ndarray, t: np.ndarray) -> float:
@@ -386,7 +389,12 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
         lo = int(hl[-1]) + 1 if hl.size else 0
         hr = np.flatnonzero(s[c + 1 :] > s[c])
         hi = c + int(hr[0]) if hr.size else n - 1
-        base = max(float(s[lo : c + 1].min()), float(s[c : hi + 1].min()))
+        if c == 0:  # cut by the edge: only the inner side has a base
+            base = float(s[c : hi + 1].min())
+        elif c == n - 1:
+            base = float(s[lo : c + 1].min())
+        else:
+            base = max(float(s[lo : c + 1].min()), float(s[c : hi + 1].min()))
         p = float(s[c]) - base
         if p < prom:
             continue
@@ -518,6 +526,11 @@ def analyse(
     # candidate apexes: local maxima of s above the rough baseline, then prominence and width
     mx = (s[1:-1] > s[:-2]) & (s[1:-1] >= s[2:]) & above[1:-1]
     cand = np.flatnonzero(mx) + 1
+    # a peak cut by the edge of the trace has its maximum on the first / last point
+    if edge_lo and n > 1 and s[0] > s[1] and above[0]:
+        cand = np.concatenate(([0], cand))
+    if edge_hi and n > 1 and s[-1] > s[-2] and above[-1]:
+        cand = np.concatenate((cand, [n - 1]))
     if cand.size == 0:
         return empty
     prom = max(3.0 * sig_s, 1.5 * cfg.sn_min * sigma)
@@ -584,6 +597,10 @@ def analyse(
                     tb, yb = float(t[a_e]), float(y[a_e])
                 else:
                     tb, yb = float(t[a_e]), float(s[a_e])
+            if gi == 0 and edge_left and gbl is None and cfg.baseline == "local":
+                ya = yb  # truncated at the start: the baseline there is unknown, keep it level
+            if gi == len(groups) - 1 and edge_right and gbl is None and cfg.baseline == "local":
+                yb = ya
             tt = t[a_s : a_e + 1]
             slope = (yb - ya) / (tb - ta) if tb != ta else 0.0
             base = ya + slope * (tt - ta)
