@@ -194,3 +194,21 @@ def test_report_writing_does_not_import_matplotlib():
             "print('matplotlib' in sys.modules)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "False"
+
+
+def test_rejected_run_with_excluded_calibrator(tmp_path):
+    from thioquant.simulate import Failures, simulate_batch
+
+    src = simulate_batch(tmp_path / "bad", method="thiopurines_hplcuv", n_patients=2,
+                         failures=Failures(qc_bias_pct=40.0, calibrator_error={"CAL4": 0.6}))
+    b = quantify(src)
+    assert not b.accepted
+    out = write_outputs(b, tmp_path / "out", timestamp=False)
+    html = (out / "report.html").read_text()
+    assert 'class="verdict rejected"' in html and "Run REJECTED" in html
+    excluded = [(a, p.level) for a, oc in b.calibrations.items() if oc for p in oc.points if not p.included]
+    assert excluded, "the damaged calibrator should be excluded"
+    assert '<tr class="fail">' in html  # red QC/calibrator rows
+    assert 'stroke="#c62828" stroke-width="2"/>' in html  # red crosses of excluded calibrators
+    assert not (out / REPORT_ERRORS).exists()
+    assert len(list((out / "patients").glob("*.pdf"))) == len(b.interpretations)
