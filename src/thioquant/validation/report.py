@@ -79,6 +79,9 @@ def render_html(report: Any) -> str:
     if report.run_errors:
         parts.append("<p class='fail'>Runs that could not be quantified: "
                      + html.escape("; ".join(f"{k}: {v}" for k, v in report.run_errors.items())) + "</p>")
+    if report.messages:
+        parts.append("<h2>Messages</h2><ul>" + "".join(f"<li>{html.escape(msg)}</li>" for msg in report.messages)
+                     + "</ul>")
     parts += ["<h2>Summary</h2>", _table(report.summary_rows()), "<h2>Runs</h2>", _table(report.run_rows())]
     for e in report.experiments:
         state = "not performed" if not e.performed else ("pass" if e.passed else "FAIL")

@@ -271,7 +271,8 @@ def _write_package_toml(path: Path, m: Method, method_ref: str, seed: int, desig
         header.append(f"# Made with: {command}")
     parts = ["\n".join(header) + "\n"]
     parts.append(_toml_table("package", {
-        "name": f"{m.name} - simulated validation", "method": method_ref, "seed": int(seed),
+        "name": f"{m.name} - simulated validation", "method": method_ref, "method_sha256": m.sha256,
+        "seed": int(seed),
         "failures": sorted(fails), "failure_effects": [FAILURE_EFFECTS[f] for f in sorted(fails)],
         "conc_unit": m.conc_unit,
     }))

@@ -30,6 +30,7 @@ class ValidationReport:
     experiments: tuple[Experiment, ...]
     batches: Mapping[str, Any]
     run_errors: Mapping[str, str] = field(default_factory=dict)
+    messages: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -179,5 +180,14 @@ def validate_package(
             progress(f"run {r.run_id}: " + (f"{len(b.worklist.entries)} injections quantified" if b is not None
                                              else f"failed: {errors[r.run_id]}"))
     data = collect(pkg, m, batches)
+    messages = []
+    expected_sha = str(pkg.raw.get("package", {}).get("method_sha256", ""))
+    if expected_sha and m.sha256 and expected_sha != m.sha256:
+        messages.append(f"the method file used ({m.source}) differs from the one the package was made with "
+                        f"(sha256 {expected_sha[:12]}, now {m.sha256[:12]})")
+    seen = {(o.run, o.sample_id) for o in data.obs}
+    for inj in pkg.injections:
+        if batches.get(inj.run) is not None and (inj.run, inj.sample_id) not in seen:
+            messages.append(f"package.toml lists {inj.sample_id} in run {inj.run}, but its worklist has no such sample")
     experiments = tuple(fn(data, crit) for fn in ALL)
-    return ValidationReport(pkg, m, crit, experiments, batches, errors)
+    return ValidationReport(pkg, m, crit, experiments, batches, errors, tuple(messages))
