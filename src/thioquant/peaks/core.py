@@ -452,6 +452,34 @@ def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarr
     return out
 
 
+def _merge_noise_splits(apexes: list[int], y: np.ndarray, s: np.ndarray, lo: int, hi: int,
+                        smooth_gain: float, w50_pts: float, shoulders: set[int]) -> list[int]:
+    """Drop apexes of one cluster that are split from a neighbour only by local noise.
+
+    The noise on top of a peak can be far larger than on the baseline (counting statistics in
+    MRM), so the valley between two maxima must be deeper than 3 local noise SDs of the smoothed
+    signal (local SD: median absolute residual of the raw signal about the smoothed one), and
+    two apexes closer than half a half-height width are one peak.
+    """
+    out = list(apexes)
+    half = max(2, int(0.5 * w50_pts))
+    changed = True
+    while changed and len(out) > 1:
+        changed = False
+        for j in range(len(out) - 1):
+            a, b = out[j], out[j + 1]
+            if a in shoulders or b in shoulders:
+                continue
+            v = float(s[a : b + 1].min())
+            i0, i1 = max(lo, a - half), min(hi, b + half) + 1
+            sd_loc = 1.4826 * float(np.median(np.abs(y[i0:i1] - s[i0:i1]))) * smooth_gain
+            if (min(s[a], s[b]) - v < 3.0 * sd_loc) or (b - a < 0.5 * w50_pts):
+                out.pop(j + 1 if s[a] >= s[b] else j)
+                changed = True
+                break
+    return out
+
+
 def _subclusters(apexes: list[int], s: np.ndarray, e: np.ndarray, thr: float, d2: np.ndarray):
     """Split sorted apexes at valleys; a valley back at baseline (e <= thr) ends a subcluster.
 
@@ -569,6 +597,10 @@ def analyse(
     peaks: list[RawPeak] = []
     for k, r in enumerate(runs):
         apexes = sorted(int(a) for a in cand[rid == r])
+        if len(apexes) > 1:
+            apexes = _merge_noise_splits(apexes, y if gbl is None else yw, s, int(cs[k]),
+                                         int(ce[k]), sig_s / max(sigma, 1e-300), w50_pts,
+                                         is_shoulder)
         c_s, c_e = int(cs[k]), int(ce[k])
         in_peak[c_s : c_e + 1] = True
         edge_left = edge_lo and rs[k] == 0
