@@ -25,43 +25,43 @@ class Criteria:
     ----------
     ap_bias_pct, ap_bias_lloq_pct : float
         Accuracy and precision: mean accuracy within +/- 15 % of nominal, +/- 20 % at the LLOQ
-        (ICH M10 3.2.5), within each run and across runs.
+        (ICH M10, accuracy and precision), within each run and across runs.
     ap_cv_pct, ap_cv_lloq_pct : float
-        Within-run and between-run CV <= 15 %, <= 20 % at the LLOQ (ICH M10 3.2.5).
+        Within-run and between-run CV <= 15 %, <= 20 % at the LLOQ (ICH M10, accuracy and precision).
     ap_min_replicates, ap_min_runs, ap_min_days : int
-        At least 5 replicates per level per run, 3 runs, 2 days (ICH M10 3.2.5).
+        At least 5 replicates per level per run, 3 runs, 2 days (ICH M10, accuracy and precision).
     lloq_level : str
         Name of the method's QC level at the LLOQ (gets the wider limits).
     calibration_min_runs_passing : float
-        Fraction of A&P runs whose calibration curve must meet ICH M10 3.2.4 (1.0 = every run).
+        Fraction of A&P runs whose calibration curve must meet ICH M10 (1.0 = every run).
     calibration_r2_min : float
         Optional minimum weighted r^2 of each curve; NaN (default) = not judged (ICH M10 sets
         none; CLSI C62-A uses 0.995).
     selectivity_pct, selectivity_is_pct : float
         Blank response < 20 % of the LLOQ analyte response and < 5 % of the IS response
-        (ICH M10 3.2.1).
+        (ICH M10, selectivity).
     selectivity_min_sources : int
-        At least 6 individual blank sources (ICH M10 3.2.1).
+        At least 6 individual blank sources (ICH M10, selectivity).
     selectivity_min_fraction : float
         Fraction of sources that must be free of interference (1.0: each source).
     carryover_pct, carryover_is_pct : float
         Blank after the highest calibrator <= 20 % of the LLOQ response and <= 5 % of the IS
-        response (ICH M10 3.2.8).
+        response (ICH M10, carry-over).
     matrix_bias_pct, matrix_cv_pct : float
         Low and high QC in each matrix lot: mean within +/- 15 % of nominal, CV <= 15 %
-        (ICH M10 3.2.2).
+        (ICH M10, matrix effect).
     matrix_min_lots : int
-        At least 6 lots (ICH M10 3.2.2).
+        At least 6 lots (ICH M10, matrix effect).
     matrix_is_mf_cv_pct : float
-        CV of the IS-normalised matrix factor across lots <= 15 % (EMA 2011 4.1.8; M10 accepts
+        CV of the IS-normalised matrix factor across lots <= 15 % (EMA 2011 (matrix effect); M10 accepts
         it as supporting evidence).
     dilution_bias_pct, dilution_cv_pct : float
-        Diluted QCs: mean within +/- 15 %, CV <= 15 % (ICH M10 3.2.6).
+        Diluted QCs: mean within +/- 15 %, CV <= 15 % (ICH M10, dilution integrity).
     stability_bias_pct : float
-        Mean of stored QCs within +/- 15 % of nominal at each level and condition (ICH M10 3.2.7).
+        Mean of stored QCs within +/- 15 % of nominal at each level and condition (ICH M10, stability).
     isr_diff_pct, isr_min_fraction : float
         Incurred-sample reanalysis: |repeat - original| / mean <= 20 % for >= 2/3 of the pairs
-        (ICH M10 6).
+        (ICH M10, incurred sample reanalysis).
     lloq_sn_min : float
         Median S/N of the LLOQ injections >= 10 (ICH Q2(R2) QL by signal-to-noise).
     sst_plates_min : float
@@ -162,17 +162,36 @@ class Criteria:
 
 #: one line per criterion, shown in the report's settings table
 SOURCES: dict[str, str] = {
-    "ap_bias_pct": "ICH M10 3.2.5", "ap_bias_lloq_pct": "ICH M10 3.2.5", "ap_cv_pct": "ICH M10 3.2.5",
-    "ap_cv_lloq_pct": "ICH M10 3.2.5", "ap_min_replicates": "ICH M10 3.2.5", "ap_min_runs": "ICH M10 3.2.5",
-    "ap_min_days": "ICH M10 3.2.5", "lloq_level": "method", "calibration_min_runs_passing": "ICH M10 3.2.4",
-    "calibration_r2_min": "CLSI C62-A (off by default)", "selectivity_pct": "ICH M10 3.2.1",
-    "selectivity_is_pct": "ICH M10 3.2.1", "selectivity_min_sources": "ICH M10 3.2.1",
-    "selectivity_min_fraction": "ICH M10 3.2.1", "carryover_pct": "ICH M10 3.2.8",
-    "carryover_is_pct": "ICH M10 3.2.8", "matrix_bias_pct": "ICH M10 3.2.2", "matrix_cv_pct": "ICH M10 3.2.2",
-    "matrix_min_lots": "ICH M10 3.2.2", "matrix_is_mf_cv_pct": "EMA 2011 4.1.8",
-    "dilution_bias_pct": "ICH M10 3.2.6", "dilution_cv_pct": "ICH M10 3.2.6", "stability_bias_pct": "ICH M10 3.2.7",
-    "isr_diff_pct": "ICH M10 6", "isr_min_fraction": "ICH M10 6", "lloq_sn_min": "ICH Q2(R2)",
-    "sst_plates_min": "FDA 1994 reviewer guidance", "sst_symmetry_min": "USP <621>",
-    "sst_symmetry_max": "USP <621>", "sst_resolution_min": "laboratory default",
-    "sst_sn_min": "USP <621>", "sst_rsd_max_pct": "laboratory default",
+    "ap_bias_pct": "ICH M10 (accuracy and precision)",
+    "ap_bias_lloq_pct": "ICH M10 (accuracy and precision)",
+    "ap_cv_pct": "ICH M10 (accuracy and precision)",
+    "ap_cv_lloq_pct": "ICH M10 (accuracy and precision)",
+    "ap_min_replicates": "ICH M10 (accuracy and precision)",
+    "ap_min_runs": "ICH M10 (accuracy and precision)",
+    "ap_min_days": "ICH M10 (accuracy and precision)",
+    "lloq_level": "method",
+    "calibration_min_runs_passing": "ICH M10 (calibration curve)",
+    "calibration_r2_min": "CLSI C62-A (off by default)",
+    "selectivity_pct": "ICH M10 (selectivity)",
+    "selectivity_is_pct": "ICH M10 (selectivity)",
+    "selectivity_min_sources": "ICH M10 (selectivity)",
+    "selectivity_min_fraction": "ICH M10 (selectivity)",
+    "carryover_pct": "ICH M10 (carry-over)",
+    "carryover_is_pct": "ICH M10 (carry-over)",
+    "matrix_bias_pct": "ICH M10 (matrix effect)",
+    "matrix_cv_pct": "ICH M10 (matrix effect)",
+    "matrix_min_lots": "ICH M10 (matrix effect)",
+    "matrix_is_mf_cv_pct": "EMA 2011 (matrix effect)",
+    "dilution_bias_pct": "ICH M10 (dilution integrity)",
+    "dilution_cv_pct": "ICH M10 (dilution integrity)",
+    "stability_bias_pct": "ICH M10 (stability)",
+    "isr_diff_pct": "ICH M10 (incurred sample reanalysis)",
+    "isr_min_fraction": "ICH M10 (incurred sample reanalysis)",
+    "lloq_sn_min": "ICH Q2(R2)",
+    "sst_plates_min": "FDA 1994 reviewer guidance",
+    "sst_symmetry_min": "USP <621>",
+    "sst_symmetry_max": "USP <621>",
+    "sst_resolution_min": "laboratory default",
+    "sst_sn_min": "USP <621>",
+    "sst_rsd_max_pct": "laboratory default",
 }

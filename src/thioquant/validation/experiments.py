@@ -204,11 +204,11 @@ def _lloq_level(d: Data, c: Criteria) -> str:
 
 
 def accuracy_precision(d: Data, c: Criteria) -> Experiment:
-    """Intra- and inter-run accuracy (bias) and precision (CV) per QC level (ICH M10 3.2.5)."""
+    """Intra- and inter-run accuracy (bias) and precision (CV) per QC level (ICH M10, accuracy and precision)."""
     key = "accuracy_precision"
     obs = d.of(key)
     if not obs:
-        return _not_performed(key, "Accuracy and precision", "ICH M10 3.2.5")
+        return _not_performed(key, "Accuracy and precision", "ICH M10 (accuracy and precision)")
     lloq = _lloq_level(d, c)
     checks: list[Check] = []
     intra, inter = [], []
@@ -249,14 +249,14 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
                           "between_run_cv_pct": _r(b_cv), "bias_limit_pct": b_lim, "cv_limit_pct": cv_lim})
             checks.append(Check(key, "inter_run_bias", a, lv, b, f"|bias| <= {b_lim:g} %", _within(b, b_lim)))
             checks.append(Check(key, "inter_run_cv", a, lv, cv, f"CV <= {cv_lim:g} %", _le(cv, cv_lim)))
-    return Experiment(key, "Accuracy and precision", "ICH M10 3.2.5",
+    return Experiment(key, "Accuracy and precision", "ICH M10 (accuracy and precision)",
                       {"intra_run": intra, "inter_run": inter}, tuple(checks),
                       ("bias = mean / nominal - 1; inter-run CV is the CV of all replicates of all runs; "
                        "within- and between-run CV are one-way ANOVA components.",))
 
 
 def calibration(d: Data, c: Criteria) -> Experiment:
-    """Calibration curve of every run and back-calculated calibrators across runs (ICH M10 3.2.4)."""
+    """Calibration curve of every run and back-calculated calibrators across runs (ICH M10, calibration curve)."""
     key = "calibration"
     runs_tab, levels_tab = [], []
     checks: list[Check] = []
@@ -286,7 +286,7 @@ def calibration(d: Data, c: Criteria) -> Experiment:
                 per_level.setdefault(p.level, {"nominal": p.x})[r] = p.accuracy_pct
         frac = n_pass / len(run_ids) if run_ids else NAN
         checks.append(Check(key, "curve_accepted", a, "all runs", frac,
-                            f">= {100 * c.calibration_min_runs_passing:.0f} % of runs meet ICH M10 3.2.4",
+                            f">= {100 * c.calibration_min_runs_passing:.0f} % of runs meet ICH M10 (calibration curve)",
                             math.isfinite(frac) and frac + 1e-12 >= c.calibration_min_runs_passing,
                             f"{n_pass}/{len(run_ids)} runs"))
         for lv, vals in sorted(per_level.items(), key=lambda kv: kv[1]["nominal"]):
@@ -295,17 +295,17 @@ def calibration(d: Data, c: Criteria) -> Experiment:
             row.update({f"accuracy_pct_{r}": _r(vals.get(r, NAN)) for r in run_ids})
             row.update(mean_accuracy_pct=_r(mean(accs)), cv_pct=_r(cv_pct(accs)))
             levels_tab.append(row)
-    return Experiment(key, "Calibration curve (linearity)", "ICH M10 3.2.4",
+    return Experiment(key, "Calibration curve (linearity)", "ICH M10 (calibration curve)",
                       {"runs": runs_tab, "back_calculated": levels_tab}, tuple(checks),
                       ("each run's curve is judged by the method's rule: back-calculated calibrators within "
                        "+/-15 % (20 % at the LLOQ), >= 75 % and >= 6 levels passing.",))
 
 
 def selectivity(d: Data, c: Criteria) -> Experiment:
-    """Blank samples from individual sources against the LLOQ response (ICH M10 3.2.1)."""
+    """Blank samples from individual sources against the LLOQ response (ICH M10, selectivity)."""
     key = "selectivity"
     if not d.of(key):
-        return _not_performed(key, "Selectivity", "ICH M10 3.2.1")
+        return _not_performed(key, "Selectivity", "ICH M10 (selectivity)")
     rows, checks = [], []
     for a in d.analytes:
         obs = d.of(key, a)
@@ -332,7 +332,7 @@ def selectivity(d: Data, c: Criteria) -> Experiment:
                                                                    if d.is_name(a) else ""),
                             math.isfinite(frac) and frac + 1e-12 >= c.selectivity_min_fraction,
                             f"{n_ok}/{len(obs)} sources clean"))
-    return Experiment(key, "Selectivity", "ICH M10 3.2.1", {"blanks": rows}, tuple(checks),
+    return Experiment(key, "Selectivity", "ICH M10 (selectivity)", {"blanks": rows}, tuple(checks),
                       ("response of each double blank (no analyte, no IS) at the analyte and IS retention "
                        "times, against the LLOQ calibrator of the same run; no peak counts as 0.",))
 
@@ -342,10 +342,10 @@ def _zero(v: float) -> float:
 
 
 def carryover(d: Data, c: Criteria) -> Experiment:
-    """Blank injected after the highest calibrator, in every run (ICH M10 3.2.8)."""
+    """Blank injected after the highest calibrator, in every run (ICH M10, carry-over)."""
     key = "carryover"
     if not d.of(key):
-        return _not_performed(key, "Carry-over", "ICH M10 3.2.8")
+        return _not_performed(key, "Carry-over", "ICH M10 (carry-over)")
     rows, checks = [], []
     for a in d.analytes:
         for o in d.of(key, a):
@@ -363,14 +363,14 @@ def carryover(d: Data, c: Criteria) -> Experiment:
                 checks.append(Check(key, "is_carryover", a, o.run, is_pct,
                                     f"<= {c.carryover_is_pct:g} % of the mean IS response", _le(is_pct, c.carryover_is_pct)))
             rows.append(row)
-    return Experiment(key, "Carry-over", "ICH M10 3.2.8", {"blanks_after_uloq": rows}, tuple(checks))
+    return Experiment(key, "Carry-over", "ICH M10 (carry-over)", {"blanks_after_uloq": rows}, tuple(checks))
 
 
 def matrix_effect(d: Data, c: Criteria) -> Experiment:
-    """Low and high QCs in individual matrix lots: accuracy, CV and matrix factors (ICH M10 3.2.2)."""
+    """Low and high QCs in individual matrix lots: accuracy, CV and matrix factors (ICH M10, matrix effect)."""
     key = "matrix_effect"
     if not d.of(key):
-        return _not_performed(key, "Matrix effect", "ICH M10 3.2.2")
+        return _not_performed(key, "Matrix effect", "ICH M10 (matrix effect)")
     lots_tab, mf_tab, checks = [], [], []
     for a in d.analytes:
         obs = d.of(key, a)
@@ -406,17 +406,17 @@ def matrix_effect(d: Data, c: Criteria) -> Experiment:
                            "limit_pct": c.matrix_is_mf_cv_pct})
             checks.append(Check(key, "is_normalised_mf_cv", a, lv, mf_cv, f"CV <= {c.matrix_is_mf_cv_pct:g} %",
                                 _le(mf_cv, c.matrix_is_mf_cv_pct)))
-    return Experiment(key, "Matrix effect", "ICH M10 3.2.2; EMA 2011 4.1.8",
+    return Experiment(key, "Matrix effect", "ICH M10 (matrix effect); EMA 2011 (matrix effect)",
                       {"per_lot": lots_tab, "matrix_factor": mf_tab}, tuple(checks),
                       ("matrix factor = mean peak area in the lot / mean peak area of the neat solution; "
                        "IS-normalised MF = analyte MF / IS MF (without an IS it is the analyte MF).",))
 
 
 def dilution_integrity(d: Data, c: Criteria) -> Experiment:
-    """Samples above the ULOQ diluted into the range (ICH M10 3.2.6)."""
+    """Samples above the ULOQ diluted into the range (ICH M10, dilution integrity)."""
     key = "dilution_integrity"
     if not d.of(key):
-        return _not_performed(key, "Dilution integrity", "ICH M10 3.2.6")
+        return _not_performed(key, "Dilution integrity", "ICH M10 (dilution integrity)")
     rows, checks = [], []
     for a in d.analytes:
         obs = d.of(key, a)
@@ -433,14 +433,14 @@ def dilution_integrity(d: Data, c: Criteria) -> Experiment:
             if len(sel) >= 2:
                 checks.append(Check(key, "cv", a, f"DF {df:g}", cv, f"CV <= {c.dilution_cv_pct:g} %",
                                     _le(cv, c.dilution_cv_pct)))
-    return Experiment(key, "Dilution integrity", "ICH M10 3.2.6", {"diluted": rows}, tuple(checks))
+    return Experiment(key, "Dilution integrity", "ICH M10 (dilution integrity)", {"diluted": rows}, tuple(checks))
 
 
 def stability(d: Data, c: Criteria) -> Experiment:
-    """Low and high QCs after each storage condition, against nominal (ICH M10 3.2.7)."""
+    """Low and high QCs after each storage condition, against nominal (ICH M10, stability)."""
     key = "stability"
     if not d.of(key):
-        return _not_performed(key, "Stability", "ICH M10 3.2.7")
+        return _not_performed(key, "Stability", "ICH M10 (stability)")
     rows, checks = [], []
     for a in d.analytes:
         obs = d.of(key, a)
@@ -460,15 +460,15 @@ def stability(d: Data, c: Criteria) -> Experiment:
                              "cv_pct": _r(cv_pct(o.conc for o in sel))})
                 checks.append(Check(key, "accuracy", a, f"{cond} {lv}", b, f"|bias| <= {c.stability_bias_pct:g} %",
                                     _within(b, c.stability_bias_pct)))
-    return Experiment(key, "Stability", "ICH M10 3.2.7", {"conditions": rows}, tuple(checks),
+    return Experiment(key, "Stability", "ICH M10 (stability)", {"conditions": rows}, tuple(checks),
                       ("stored QCs are quantified against a fresh calibration curve and compared with nominal.",))
 
 
 def isr(d: Data, c: Criteria) -> Experiment:
-    """Incurred-sample reanalysis: original and repeat in different runs (ICH M10 6)."""
+    """Incurred-sample reanalysis: original and repeat in different runs (ICH M10, incurred sample reanalysis)."""
     key = "isr"
     if not d.of(key):
-        return _not_performed(key, "Incurred-sample reanalysis", "ICH M10 6")
+        return _not_performed(key, "Incurred-sample reanalysis", "ICH M10 (incurred sample reanalysis)")
     rows, summary, checks = [], [], []
     for a in d.analytes:
         obs = d.of(key, a)
@@ -498,7 +498,7 @@ def isr(d: Data, c: Criteria) -> Experiment:
         checks.append(Check(key, "agreement", a, "incurred samples", frac,
                             f">= {100 * c.isr_min_fraction:.1f} % of pairs within +/-{c.isr_diff_pct:g} %",
                             math.isfinite(frac) and frac + 1e-12 >= c.isr_min_fraction, f"{n_ok}/{n} pairs"))
-    return Experiment(key, "Incurred-sample reanalysis", "ICH M10 6", {"pairs": rows, "summary": summary},
+    return Experiment(key, "Incurred-sample reanalysis", "ICH M10 (incurred sample reanalysis)", {"pairs": rows, "summary": summary},
                       tuple(checks), ("difference = (repeat - original) / mean of the two.",))
 
 
@@ -561,7 +561,7 @@ def limits(d: Data, c: Criteria) -> Experiment:
                         "min_sn": _r(min(sn_vals) if sn_vals else NAN), "limit": f">= {c.lloq_sn_min:g}"})
         checks.append(Check(key, "lloq_sn", a, "LLOQ injections", med, f"median S/N >= {c.lloq_sn_min:g}",
                             math.isfinite(med) and med >= c.lloq_sn_min))
-    return Experiment(key, "Detection and quantification limits", "ICH Q2(R2) 3.2.2-3.2.3",
+    return Experiment(key, "Detection and quantification limits", "ICH Q2(R2) (detection and quantitation limits)",
                       {"estimates": rows, "lloq_sn": sn_rows}, tuple(checks),
                       ("DL = 3.3 sigma / S and QL = 10 sigma / S with sigma the residual SD or intercept SD of an "
                        "unweighted curve through the calibrators up to 10 x LLOQ, or the SD of blank responses "
