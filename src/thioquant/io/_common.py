@@ -38,13 +38,14 @@ def file_sha256(path: str | Path) -> str:
     """
     p = Path(path)
     h = hashlib.sha256()
-    if p.is_dir():
-        for f in sorted(q for q in p.rglob("*") if q.is_file()):
+    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    for f in files:
+        if p.is_dir():
             h.update(f.relative_to(p).as_posix().encode())
             h.update(b"\0")
-            h.update(f.read_bytes())
-    else:
-        h.update(p.read_bytes())
+        with f.open("rb") as fh:  # streamed: .D folders can hold GB-sized MS files
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
     return h.hexdigest()
 
 
