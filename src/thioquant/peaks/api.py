@@ -374,7 +374,9 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings) -> co
     gbl = None
     if cfg.baseline != "local":
         gbl = _global_baseline(t, y, cfg, w50_pts)
-    return core.analyse(t, y, cfg, w50_pts=w50_pts, gbl=gbl, edge_lo=a == 0, edge_hi=b == n_all)
+    i0, i1 = np.searchsorted(t, [lo_t, hi_t])
+    return core.analyse(t, y, cfg, w50_pts=w50_pts, gbl=gbl, edge_lo=a == 0, edge_hi=b == n_all,
+                        apex_window=(max(0, int(i0) - 2), int(i1) + 2))
 
 
 def _typical_w50_points(y: np.ndarray) -> tuple[float, float]:

@@ -510,6 +510,7 @@ def analyse(
     edge_lo: bool = True,
     edge_hi: bool = True,
     open_pts: float | None = None,
+    apex_window: tuple[int, int] | None = None,
 ) -> Region:
     """Find and integrate every positive peak of a region.
 
@@ -528,6 +529,9 @@ def analyse(
     open_pts : float, optional
         Half-height width (points) of the broadest peak, for the rough baseline's window
         (default ``w50_pts``).
+    apex_window : (int, int), optional
+        Only integrate clusters with an apex between these indices (and the cluster before,
+        for the resolution); the noise mask still covers every cluster.
     """
     n = t.size
     dt = float((t[-1] - t[0]) / (n - 1))
@@ -578,7 +582,6 @@ def analyse(
     runs = np.unique(rid)
     ext = int(round(cfg.extend * w50_pts))
     na = max(1, int(round(cfg.anchor_width * w50_pts)))
-    in_peak = np.zeros(n, bool)
 
     # cluster extents, without overlapping neighbours
     rs = rstarts[runs]
@@ -593,16 +596,26 @@ def analyse(
     ce = np.minimum(ce, n - 1)
     lim_lo = np.concatenate(([0], ce[:-1] + 1))
     lim_hi = np.concatenate((cs[1:] - 1, [n - 1]))
+    cover = np.zeros(n + 1, np.int32)  # every cluster's extent, for the noise windows
+    np.add.at(cover, cs, 1)
+    np.add.at(cover, ce + 1, -1)
+    in_peak = np.cumsum(cover[:n]) > 0
+    wanted = np.ones(runs.size, bool)
+    if apex_window is not None:  # only clusters with an apex in the window, and the one before
+        inwin = (cand >= apex_window[0]) & (cand <= apex_window[1])
+        hit = np.isin(runs, rid[inwin])
+        wanted = hit | np.concatenate((hit[1:], [False]))
 
     peaks: list[RawPeak] = []
     for k, r in enumerate(runs):
+        if not wanted[k]:
+            continue
         apexes = sorted(int(a) for a in cand[rid == r])
         if len(apexes) > 1:
             apexes = _merge_noise_splits(apexes, y if gbl is None else yw, s, int(cs[k]),
                                          int(ce[k]), sig_s / max(sigma, 1e-300), w50_pts,
                                          is_shoulder)
         c_s, c_e = int(cs[k]), int(ce[k])
-        in_peak[c_s : c_e + 1] = True
         edge_left = edge_lo and rs[k] == 0
         edge_right = edge_hi and re_[k] == n - 1
         groups, splits = _subclusters(apexes, s, e, 2.0 * thr, d2)
