@@ -115,3 +115,14 @@ def test_cli_exit_codes(small_packages, tmp_path: Path, capsys: pytest.CaptureFi
     assert exc.value.code == 1
     out = capsys.readouterr().out
     assert "Validation FAILED: isr" in out and "Incurred-sample reanalysis" in out
+
+
+def test_criteria_are_settings(small_packages) -> None:
+    clean = small_packages(LCMS)
+    strict = validate_package(clean.package.path, criteria={"isr_diff_pct": 0.01},
+                              cache=small_packages.measurement_cache)
+    assert strict.failed_experiments == ["isr"]
+    assert strict.criteria.overridden()["isr_diff_pct"] == 0.01
+    assert strict.criteria.ap_min_replicates == 2  # the package's own [criteria] still apply
+    row = strict.to_dataframe("criteria").set_index("setting").loc["isr_diff_pct"]
+    assert bool(row["overridden"]) and row["default"] == "20"
