@@ -115,6 +115,9 @@ def test_cli_exit_codes(small_packages, tmp_path: Path, capsys: pytest.CaptureFi
     assert exc.value.code == 1
     out = capsys.readouterr().out
     assert "Validation FAILED: isr" in out and "Incurred-sample reanalysis" in out
+    with pytest.raises(SystemExit) as exc:  # existing reports are kept unless --force
+        main(["validate", str(clean), "--out", str(tmp_path / "ok"), "--cache", cache])
+    assert exc.value.code == 5
 
 
 def test_criteria_are_settings(small_packages) -> None:

@@ -47,11 +47,16 @@ def validate(package_dir: Path, method: str | None, out_dir: Path | None, force:
         return
     if fail:
         raise click.UsageError("--fail only applies with --simulate")
+    from thioquant.errors import OutputError
     from thioquant.validation import validate_package
 
+    out = out_dir or package_dir / "validation"
+    for name in ("validation.html", "validation.xlsx"):
+        if (out / name).exists() and not force:  # fail before the work, not after it
+            raise OutputError("exists; use --force to replace it or --out to choose another folder", path=out / name)
     report = validate_package(package_dir, method, cache=cache,
                               progress=None if quiet else (lambda line: click.echo(line, err=True)))
-    html, xlsx = report.write(out_dir or package_dir / "validation", force=force)
+    html, xlsx = report.write(out, force=True)
     verdict = "PASSED" if report.passed else "FAILED"
     if not quiet:
         for row in report.summary_rows():
