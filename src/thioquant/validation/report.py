@@ -155,6 +155,10 @@ def write_xlsx(report: Any, path: str | Path) -> Path:
                                              "result": "pass" if report.passed else "FAIL"}])
     add("criteria_judged", [c.as_dict() for c in report.checks])
     add("runs", report.run_rows())
+    msgs = [{"message": msg} for msg in report.messages]
+    msgs += [{"message": f"run {r} not quantified: {e}"} for r, e in report.run_errors.items()]
+    if msgs:
+        add("messages", msgs)
     for e in report.experiments:
         for name, rows in e.tables.items():
             add(f"{e.key}.{name}", rows)
