@@ -129,3 +129,20 @@ def test_criteria_are_settings(small_packages) -> None:
     assert strict.criteria.ap_min_replicates == 2  # the package's own [criteria] still apply
     row = strict.to_dataframe("criteria").set_index("setting").loc["isr_diff_pct"]
     assert bool(row["overridden"]) and row["default"] == "20"
+
+
+def test_a_run_that_cannot_be_quantified_is_reported(small_packages, tmp_path: Path) -> None:
+    import shutil
+
+    pkg = shutil.copytree(small_packages(LCMS).package.path, tmp_path / "pkg")
+    for f in (pkg / "runs" / "R2" / "raw").glob("*_CAL*.mzML"):
+        f.unlink()
+    wl = pkg / "runs" / "R1" / "worklist.csv"
+    wl.write_text(wl.read_text(encoding="utf-8").replace("SEL-S1", "SEL-SX"), encoding="utf-8")
+    report = validate_package(pkg, cache=small_packages.measurement_cache)
+    assert not report.passed and set(report.run_errors) == {"R2"}
+    assert any("SEL-S1" in m for m in report.messages)
+    assert "accuracy_precision" in report.failed_experiments  # only 2 runs left
+    assert not report.experiment("dilution_integrity").performed  # its only run is gone
+    html, _ = report.write(tmp_path / "out")
+    assert "could not be quantified" in html.read_text(encoding="utf-8")
