@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +91,18 @@ def _esc(text: str) -> bytes:
 
 def _rgb(color: Any) -> tuple[float, float, float]:
     if isinstance(color, str):
-        c = color.lstrip("#")
-        return int(c[0:2], 16) / 255, int(c[2:4], 16) / 255, int(c[4:6], 16) / 255
+        return _rgb_hex(color)
     return tuple(float(v) for v in color)  # type: ignore[return-value]
 
 
+@lru_cache(maxsize=256)
+def _rgb_hex(color: str) -> tuple[float, float, float]:
+    c = color.lstrip("#")
+    return int(c[0:2], 16) / 255, int(c[2:4], 16) / 255, int(c[4:6], 16) / 255
+
+
 def _f(v: float) -> str:
-    return f"{v:.2f}".rstrip("0").rstrip(".") if v == v else "0"
+    return f"{v:.2f}" if v == v else "0"
 
 
 class Page:
