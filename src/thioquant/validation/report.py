@@ -15,7 +15,7 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f2f2
 td.t,th.t{text-align:left}.pass{color:#2e7d32;font-weight:600}.fail{color:#c62828;font-weight:700}
 .na{color:#777}.verdict{font-size:1.3em;padding:.4em .8em;display:inline-block;border-radius:4px}
 .vpass{background:#e8f5e9;color:#2e7d32}.vfail{background:#ffebee;color:#c62828}
-.note{color:#555;font-size:.85em}tr.bad td{background:#fff3f3}
+.note{color:#555;font-size:.85em}.fig svg{max-width:100%;height:auto}tr.bad td{background:#fff3f3}
 """
 
 
@@ -58,8 +58,26 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def render_html(report: Any) -> str:
-    """The report as one self-contained HTML page."""
+def _svg(report: Any, key: str) -> str:
+    """The experiment's figure as inline SVG, or "" (no figure, or matplotlib unavailable)."""
+    from thioquant.validation.figures import FIGURES
+
+    fn = FIGURES.get(key)
+    if fn is None:
+        return ""
+    try:
+        fig = fn(report)
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        return ""
+    if fig is None:
+        return ""
+    from thioquant.plot import to_svg
+
+    return f"<div class='fig'>{to_svg(fig)}</div>"
+
+
+def render_html(report: Any, *, figures: bool = True) -> str:
+    """The report as one self-contained HTML page (figures as inline SVG unless ``figures=False``)."""
     from thioquant import __version__
 
     pkg, m = report.package, report.method
@@ -90,6 +108,8 @@ def render_html(report: Any) -> str:
         parts.append(f"<p class='note'>{html.escape(e.reference)}</p>")
         for n in e.notes:
             parts.append(f"<p class='note'>{html.escape(n)}</p>")
+        if figures and e.performed:
+            parts.append(_svg(report, e.key))
         for name, rows in e.tables.items():
             parts.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>")
             parts.append(_table(rows))
@@ -100,9 +120,9 @@ def render_html(report: Any) -> str:
     return "\n".join(parts)
 
 
-def write_html(report: Any, path: str | Path) -> Path:
+def write_html(report: Any, path: str | Path, *, figures: bool = True) -> Path:
     p = Path(path)
-    p.write_text(render_html(report), encoding="utf-8")
+    p.write_text(render_html(report, figures=figures), encoding="utf-8")
     return p
 
 
