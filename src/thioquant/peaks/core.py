@@ -358,7 +358,7 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
     ``min_width`` points at half their prominence (narrow noise spikes are dropped).
     """
     cand = np.asarray(cand, dtype=np.intp)
-    for _ in range(2):
+    for _ in range(30):
         if cand.size <= 1:
             break
         h = s[cand]
@@ -441,7 +441,7 @@ def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarr
     dist_l = np.abs(mx - left)
     dist_r = np.abs(right - mx)
     near = np.where(dist_l <= dist_r, left, right)
-    keep = (np.minimum(dist_l, dist_r) > 0.6 * w50_pts) & (nd2[mx] > 0.05 * nd2[near])
+    keep = (np.minimum(dist_l, dist_r) > 0.6 * w50_pts) & (nd2[mx] > 0.03 * nd2[near])
     out = mx[keep & (mx > 0) & (mx < n - 1)]
     if out.size > 1:  # shoulders closer than 0.6 half-height widths: keep the most curved
         acc: list[int] = []
