@@ -9,6 +9,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -163,12 +164,26 @@ def reference_ranges(batch: Any, profile: Any = None) -> Ranges | None:
 
     ``profile`` (name, file or Profile) overrides the method's interpretation profile.
     """
-    from thioquant.assay.interpret import load_profile
-
     m = batch.method
     name = profile if profile is not None else m.interpretation_profile
+    base = str(Path(m.source).parent) if m.source else ""
+    stamp = 0
+    for cand in (Path(str(name)), Path(base) / str(name)):
+        if cand.is_file():  # a profile file: an edited file is read again
+            stamp = cand.stat().st_mtime_ns
+            break
     try:
-        p = load_profile(name, base_dir=Path(m.source).parent if m.source else None)
+        return _ranges(name, base, stamp)
+    except TypeError:  # an unhashable Profile object
+        return _ranges.__wrapped__(name, base, stamp)
+
+
+@lru_cache(maxsize=32)
+def _ranges(name: Any, base: str, _stamp: int = 0) -> Ranges | None:
+    from thioquant.assay.interpret import load_profile
+
+    try:
+        p = load_profile(name, base_dir=base or None)
     except Exception:  # noqa: BLE001 - the report must still be written
         return None
     return Ranges(p.name, p.unit, p.tgn_low, p.tgn_high, p.mmp_high, p.ratio_high)
