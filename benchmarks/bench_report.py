@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
         t_pipe = statistics.median(pipe)
         t_tables = parts["tables"]
         t_reports = sum(v for k, v in parts.items() if k != "tables")
+        cold_pipe = pipe[0]
+        cold_reports = sum(v for k, v in parts_runs[0].items() if k != "tables")
 
         no_rep, with_rep = [], []
         _cli(batch_dir, tmp / "warm", "--no-report")  # warm file caches
@@ -79,14 +81,17 @@ def main(argv: list[str] | None = None) -> None:
         m_no, m_with = min(no_rep), min(with_rep)
 
         print(f"## Report generation, {n_inj}-injection LC-MS/MS batch (median of {repeat})\n")
-        print("| part | seconds |")
-        print("|---|---:|")
-        print(f"| pipeline `quantify()` | {t_pipe:.3f} |")
+        print("| part | first run in a fresh process (s) | warm, median (s) |")
+        print("|---|---:|---:|")
+        print(f"| pipeline `quantify()` | {cold_pipe:.3f} | {t_pipe:.3f} |")
         for k, v in parts.items():
-            print(f"| write: {k} | {v:.3f} |")
-        print(f"| **all report parts** (json, xlsx, chromatograms, html, pdf, patient pdfs) | **{t_reports:.3f}** |")
-        print(f"\nIn process: reports add {t_reports:.2f} s to {t_pipe + t_tables:.2f} s "
-              f"= **{100 * t_reports / (t_pipe + t_tables):.1f} %**.\n")
+            print(f"| write: {k} | {parts_runs[0][k]:.3f} | {v:.3f} |")
+        print(f"| **all report parts** (json, xlsx, chromatograms, html, pdf, patient pdfs) | **{cold_reports:.3f}** "
+              f"| **{t_reports:.3f}** |")
+        print(f"\nIn process, first run: reports add {cold_reports:.2f} s to {cold_pipe + parts_runs[0]['tables']:.2f} s "
+              f"= **{100 * cold_reports / (cold_pipe + parts_runs[0]['tables']):.1f} %**; warm (pipeline imports and "
+              f"caches loaded): {t_reports:.2f} s to {t_pipe + t_tables:.2f} s = "
+              f"**{100 * t_reports / (t_pipe + t_tables):.1f} %**.\n")
         print("| end to end (`thioquant quantify`, subprocess) | seconds |")
         print("|---|---:|")
         print(f"| `--no-report` | {t_no:.3f} |")
