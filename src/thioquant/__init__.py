@@ -20,6 +20,8 @@ _API = {
     "load_method": "thioquant.assay.method",
     "read_worklist": "thioquant.assay.worklist",
     "simulate_batch": "thioquant.simulate",
+    "validate_package": "thioquant.validation",
+    "simulate_package": "thioquant.validation",
     "Trace": "thioquant.model",
     "Run": "thioquant.model",
     "Peak": "thioquant.model",
