@@ -603,7 +603,8 @@ def analyse(
     wanted = np.ones(runs.size, bool)
     if apex_window is not None:  # only clusters with an apex in the window, and the one before
         inwin = (cand >= apex_window[0]) & (cand <= apex_window[1])
-        hit = np.isin(runs, rid[inwin])
+        hit = np.zeros(runs.size, bool)
+        hit[np.searchsorted(runs, rid[inwin])] = True  # runs is sorted and holds every rid
         wanted = hit | np.concatenate((hit[1:], [False]))
 
     peaks: list[RawPeak] = []
