@@ -160,7 +160,10 @@ def evaluate_run(
             outcomes.append(_tag(is_cv_rule(chk.cv_pct, s.is_cv_limit_pct, severity=sev.get("is_cv", "warn")), name))
 
         cal_mask = (types == "calibrator") & usable
-        rts = [r.rt_min for r in rows]
+        # Blanks and zeros hold no analyte: a "peak" there is noise at an arbitrary time, judged
+        # by the interference rule, not by retention time or ion ratio.
+        judged = ~np.isin(types, ["blank", "zero"])
+        rts = [r.rt_min if judged[i] else math.nan for i, r in enumerate(rows)]
         try:
             chk = rt_check(rts, cal_mask, s.rt_tolerance_pct, names=ids, severity=sev.get("rt", "warn"))
             outcomes.append(_tag(chk.outcome, name))
@@ -170,9 +173,9 @@ def evaluate_run(
 
         if analyte.qualifier is not None:
             quant, qual = [], []
-            for m in measurements:
-                pq = m.peaks.get(name) if not m.error else None
-                pl = m.peaks.get(f"{name} qualifier") if not m.error else None
+            for i, m in enumerate(measurements):
+                pq = m.peaks.get(name) if not m.error and judged[i] else None
+                pl = m.peaks.get(f"{name} qualifier") if not m.error and judged[i] else None
                 quant.append(pq.area if pq is not None else math.nan)
                 qual.append(pl.area if pl is not None else math.nan)
             try:

@@ -59,5 +59,7 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
     if n_msg:
         lines.append(f"{n_msg} message(s) about the input: see messages.txt")
     if out_dir is not None:
-        lines.append(f"Results written to {out_dir}")
+        report = Path(out_dir) / "report.html"
+        tail = f" (open {report} to review and sign)" if report.is_file() else ""
+        lines.append(f"Results written to {out_dir}{tail}")
     return "\n".join(lines)
