@@ -230,6 +230,11 @@ _ENDOGENOUS = (
 )
 
 
+def _lloq(method: Method) -> dict[str, float]:
+    """Lowest calibrator concentration of each analyte (method conc_unit)."""
+    return {a.name: min(lv[a.name] for lv in method.calibrators.values() if a.name in lv) for a in method.analytes}
+
+
 def _time_axis(profile: _Profile) -> np.ndarray:
     n = int(round(profile.run_min * 60 * profile.rate_hz)) + 1
     return np.linspace(0.0, profile.run_min, n)
@@ -244,7 +249,7 @@ def _lcms_traces(
     traces: list[Trace] = []
     areas_out: dict[str, float] = {}
     shift = failures.rt_shift_min if sample.sample_id in failures.rt_shift_samples else 0.0
-    lloq = {a.name: min(lv[a.name] for lv in method.calibrators.values() if a.name in lv) for a in method.analytes}
+    lloq = _lloq(method)
     for a in method.analytes:
         is_c = method.compound(a.internal_standard) if a.internal_standard else None
         rt = a.rt_min + rng.normal(0, 0.008) + shift
@@ -296,7 +301,7 @@ def _uv_traces(
     t = _time_axis(p)
     shift = failures.rt_shift_min if sample.sample_id in failures.rt_shift_samples else 0.0
     recovery = 1 + rng.normal(0, 0.015)  # hydrolysis and injection-volume variability
-    lloq = {a.name: min(lv[a.name] for lv in method.calibrators.values() if a.name in lv) for a in method.analytes}
+    lloq = _lloq(method)
     peaks: list[tuple[float, float, Mapping[int, float]]] = []  # (rt, area at the reference wl, spectrum)
     areas_out: dict[str, float] = {}
     for a in method.analytes:
