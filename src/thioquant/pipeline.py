@@ -96,6 +96,8 @@ def measure_injection(
                 sn_min=integ.sn_min,
                 baseline=integ.baseline,
                 min_points=integ.min_points,
+                noise_window=integ.noise_window,
+                fused=integ.fused,
             )
     return InjectionMeasurement(str(path), run.sha256 or "", peaks, tuple(missing))
 

@@ -23,6 +23,7 @@ TECHNIQUES = ("hplc-uv", "lcmsms")
 FAMILIES = ("dervieux", "lennard", "lcmsms")
 NORMALISATIONS = ("rbc_count", "fixed_cells", "none")
 SELECT = ("nearest", "largest")
+FUSED = ("auto", "drop", "valley", "skim", "exp_skim", "deconvolve")
 BASELINES = ("local", "arpls", "asls", "snip")
 
 
@@ -63,6 +64,7 @@ class Integration:
     baseline: str = "local"
     noise_window: float = 20.0
     min_points: int = 5
+    fused: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,7 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
     m = ck.table(data, "method", required=True)
     ck.unknown_keys(m, "method", {"name", "technique", "family", "conc_unit", "reported_unit", "version", "description"})
     integ = ck.table(data, "integration")
-    ck.unknown_keys(integ, "integration", {"sn_min", "baseline", "noise_window", "min_points"})
+    ck.unknown_keys(integ, "integration", {"sn_min", "baseline", "noise_window", "min_points", "fused"})
     cal = ck.table(data, "calibration")
     ck.unknown_keys(cal, "calibration", {"model", "weighting", "tolerance_pct", "lloq_tolerance_pct", "min_fraction", "min_levels"})
     norm = ck.table(data, "normalisation")
@@ -336,6 +338,7 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
             baseline=ck.choice(integ, "integration.baseline", BASELINES, "local"),
             noise_window=ck.number(integ, "integration.noise_window", 20.0, lo=1, hi=100),
             min_points=int(ck.number(integ, "integration.min_points", 5, lo=1, hi=1000)),
+            fused=ck.choice(integ, "integration.fused", FUSED, "auto"),
         ),
         calibration=calibration,
         normalisation=normalisation,
