@@ -115,7 +115,7 @@ def run_measured(cmd: list[str]) -> tuple[float, float]:
 def thioquant_run(batch: Path, jobs: int) -> tuple[float, float]:
     out = WORK / f"out_{batch.name}_{jobs}"
     cmd = [sys.executable, "-m", "thioquant", "quantify", str(batch), "--out", str(out), "--force",
-           "--no-cache", "--no-history", "--jobs", str(jobs), "--quiet"]
+           "--no-cache", "--no-history", "--no-report", "--jobs", str(jobs), "--quiet"]
     return run_measured(cmd)
 
 
