@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Run every benchmark; each writes its figures to benchmarks/results_*.md.
+# About 15 minutes on 2 cores; use --quick for a shorter pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=${1:-}
+uv sync --group bench --quiet
+uv run --group bench python benchmarks/bench_cli.py
+uv run --group bench python benchmarks/bench_io.py ${quick:+--quick}
+uv run --group bench python benchmarks/bench_peaks.py ${quick:+--quick}
+uv run --group bench python benchmarks/real_peaks.py
+uv run --group bench python benchmarks/bench_report.py ${quick:+--quick}
+uv run --group bench python benchmarks/bench_batch.py ${quick:+--quick}
