@@ -60,9 +60,14 @@ def main(argv: list[str] | None = None) -> None:
         pipe, parts_runs = [], []
         for _ in range(repeat):
             t = time.perf_counter()
-            b = quantify(batch_dir)
+            quantify(batch_dir)
             pipe.append(time.perf_counter() - t)
-            tm: dict[str, float] = {}
+            # As the CLI runs it with a report: the workers also keep decimated chromatogram views;
+            # that extra time is charged to the report.
+            t = time.perf_counter()
+            b = quantify(batch_dir, keep_views=True)
+            views_cost = max(0.0, time.perf_counter() - t - pipe[-1])
+            tm: dict[str, float] = {"views (in the workers)": views_cost}
             write_outputs(b, tmp / "out", force=True, timings=tm)
             parts_runs.append(tm)
         parts = {k: statistics.median(r[k] for r in parts_runs) for k in parts_runs[0]}

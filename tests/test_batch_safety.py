@@ -125,3 +125,29 @@ def test_profile_per_run_changes_the_interpretation(batch):
     # P005 (6-TGN 110, 6-MMPN 2900, ratio ~26) shunts under both; P003 (ratio ~14) only under ratio > 11.
     assert default["P003"]["category"] == "preferential_methylation"
     assert ratio20["P003"]["category"] != "preferential_methylation"
+
+
+def test_report_views_from_workers_equal_rereading_the_files(batch):
+    """Chromatogram panels computed by the workers are exactly those from re-reading the raw files."""
+    import math
+
+    import numpy as np
+
+    from thioquant.report.chrom import collect_panels
+
+    def same(p, q):
+        if p is None or q is None:
+            return p is q
+        a, b = p.as_dict(), q.as_dict()
+        return all((isinstance(a[k], float) and math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a)
+
+    plain, kept = quantify(batch), quantify(batch, keep_views=True, jobs=2)
+    assert kept.measurements[5].views and not plain.measurements[5].views
+    pa, pb = collect_panels(plain), collect_panels(kept)
+    assert len(pa) == len(pb) == 84
+    for x, y in zip(pa, pb, strict=True):
+        for f in ("time", "signal", "is_time", "is_signal", "area_time", "area_signal"):
+            u, v = getattr(x, f), getattr(y, f)
+            assert (u is None and v is None) or np.array_equal(u, v), (x.sample_id, f)
+        assert (x.trace_name, x.is_name, x.error) == (y.trace_name, y.is_name, y.error)
+        assert same(x.peak, y.peak) and same(x.is_peak, y.is_peak)

@@ -30,7 +30,9 @@ NAN = math.nan
 class InjectionMeasurement:
     """Peaks measured in one injection, keyed by compound name (qualifiers as ``"<name> qualifier"``).
 
-    ``error`` is set (and ``peaks`` empty) when the raw file could not be read.
+    ``error`` is set (and ``peaks`` empty) when the raw file could not be read. ``views`` holds
+    decimated chromatogram views for the report when they were asked for (see
+    :func:`thioquant.report.chrom.trace_views`).
     """
 
     file: str
@@ -38,6 +40,7 @@ class InjectionMeasurement:
     peaks: Mapping[str, Peak | None] = field(default_factory=dict)
     missing_traces: tuple[str, ...] = ()
     error: str = ""
+    views: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _trace_for(run: Any, compound: Compound, qualifier: bool = False) -> Any:
@@ -53,6 +56,7 @@ def measure_injection(
     path: str | Path,
     method: Method,
     manual: Mapping[str, tuple[float, float]] | None = None,
+    views: bool = False,
 ) -> InjectionMeasurement:
     """Read one raw file and integrate every analyte, qualifier and internal standard.
 
@@ -61,6 +65,7 @@ def measure_injection(
     path : raw file.
     method : the assay method.
     manual : optional manual integrations, compound name -> (start_min, end_min).
+    views : also keep decimated chromatogram views for the report (a few kB per injection).
 
     Never raises for a bad file: the reason is returned in ``error`` so the batch goes on.
     """
@@ -99,7 +104,12 @@ def measure_injection(
                 noise_window=integ.noise_window,
                 fused=integ.fused,
             )
-    return InjectionMeasurement(str(path), run.sha256 or "", peaks, tuple(missing))
+    kept: dict[str, Any] = {}
+    if views:
+        from thioquant.report.chrom import trace_views
+
+        kept = trace_views(run, peaks, method)
+    return InjectionMeasurement(str(path), run.sha256 or "", peaks, tuple(missing), views=kept)
 
 
 # --- batch --------------------------------------------------------------------------------------
@@ -196,6 +206,7 @@ def quantify(
     history: str | Path | None = None,
     run_id: str | None = None,
     profile: str | Path | None = None,
+    keep_views: bool = False,
 ) -> BatchResult:
     """Quantify a batch folder (``worklist.csv`` + raw files).
 
@@ -213,6 +224,8 @@ def quantify(
     history : optional SQLite QC history for Westgard rules across runs (see :mod:`thioquant.qc.westgard`).
     run_id : identifier of this run in the QC history (default: the batch folder name).
     profile : interpretation profile name or file for this run (default: the method's).
+    keep_views : keep decimated chromatogram views of every injection for the report, computed while
+        the traces are in memory (otherwise the report reads the raw files again).
 
     Raises
     ------
@@ -254,10 +267,12 @@ def quantify(
         from thioquant.cache import MeasurementCache
 
         with MeasurementCache(cache) as store:
-            measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, store, executor)
+            measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, store, executor,
+                                        keep_views)
             messages.append(f"measurement cache {cache}: {store.hits} reused, {store.misses} measured")
     else:
-        measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, None, executor)
+        measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, None, executor,
+                                    keep_views)
     for e, meas in zip(wl.entries, measurements, strict=True):
         if meas.error:
             messages.append(f"row {e.row} ({e.sample_id}): {meas.error}")
@@ -290,7 +305,7 @@ def quantify(
     )
 
 
-def _measure_one(args: tuple[str, Method, Mapping[str, tuple[float, float]] | None]) -> InjectionMeasurement:
+def _measure_one(args: tuple[str, Method, Mapping[str, tuple[float, float]] | None, bool]) -> InjectionMeasurement:
     return measure_injection(*args)
 
 
@@ -303,9 +318,10 @@ def _measure_all(
     progress: Callable[[int, int], None] | None,
     cache: Any | None = None,
     executor: str = "process",
+    views: bool = False,
 ) -> list[InjectionMeasurement]:
     """Measure every injection, in order: from the cache where possible, else in parallel."""
-    tasks = [(str(batch / e.file), m, manual.get(e.sample_id)) for e in entries]
+    tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views) for e in entries]
     total = len(tasks)
     out: list[InjectionMeasurement | None] = [None] * total
     keys: list[str | None] = [None] * total
@@ -313,7 +329,7 @@ def _measure_all(
         from thioquant.cache import cache_key, file_sha256, measurement_hash
 
         method_digest = measurement_hash(m)
-        for i, (path, _, man) in enumerate(tasks):
+        for i, (path, _, man, _v) in enumerate(tasks):
             try:
                 keys[i] = cache_key(file_sha256(path), method_digest, man)
             except OSError:
@@ -334,7 +350,7 @@ def _measure_all(
 
 
 def _run_tasks(
-    tasks: list[tuple[str, Method, Mapping[str, tuple[float, float]] | None]], index: list[int], jobs: int,
+    tasks: list[tuple[str, Method, Mapping[str, tuple[float, float]] | None, bool]], index: list[int], jobs: int,
     executor: str,
 ) -> Any:
     """Yield (index, measurement) pairs; the order of completion may differ from the input."""

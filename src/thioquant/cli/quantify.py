@@ -59,7 +59,8 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
 
     with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
         batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor, cache=cache,
-                             history=qc_history, progress=progress, profile=profile)
+                             history=qc_history, progress=progress, profile=profile,
+                             keep_views=report)
     if pseudonymise:
         from thioquant.privacy import pseudonymise as pseudo
 

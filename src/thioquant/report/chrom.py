@@ -1,9 +1,9 @@
 """Chromatogram panels for the reports: the traces behind every integrated peak, decimated.
 
-The :class:`~thioquant.pipeline.BatchResult` keeps only the small per-injection peak records, so
-the traces are read again here (:func:`thioquant.io.read_run`), cut to a zoom region around each
-analyte's expected retention window and decimated to a few hundred points (min/max per bucket,
-so peak apexes survive). The panels are all the HTML and PDF reports need to draw a chromatogram.
+Each analyte's trace is cut to a zoom region around its expected retention window and decimated to
+a few hundred points (min/max per bucket, so peak apexes survive). When the pipeline ran with
+``keep_views=True`` the workers did this while the traces were in memory (:func:`trace_views`);
+otherwise the raw files are read again here. The panels are all the HTML and PDF reports need.
 """
 
 from __future__ import annotations
@@ -114,35 +114,42 @@ def _area_points(t: np.ndarray, y: np.ndarray, pk: Peak | None, n_max: int = 120
     return ta, ya
 
 
-def panels_for_run(
-    run: Any, entry: Any, measurement: Any, method: Any, *, n_points: int = 320, zoom: float = ZOOM
-) -> list[Panel]:
-    """The panels (one per analyte) of one injection whose raw file was read into ``run``.
+@dataclass(frozen=True, eq=False)
+class View:
+    """The decimated traces behind one analyte's panel, without the worklist details.
 
-    ``run`` may be None (file unreadable): the panels then carry ``error`` and no trace.
+    Computed where the trace is already in memory (the worker that integrates the injection), so
+    the report need not read the raw file again.
     """
+
+    trace_name: str
+    time: np.ndarray
+    signal: np.ndarray
+    area_time: np.ndarray | None = None
+    area_signal: np.ndarray | None = None
+    is_name: str = ""
+    is_time: np.ndarray | None = None
+    is_signal: np.ndarray | None = None
+    signal_unit: str = ""
+
+
+def trace_views(
+    run: Any, peaks: Any, method: Any, *, n_points: int = 320, zoom: float = ZOOM
+) -> dict[str, View]:
+    """Decimated zoom views (analyte trace, integrated area, internal standard) per analyte."""
     from thioquant.pipeline import _trace_for
 
-    out = []
-    peaks = getattr(measurement, "peaks", {}) or {}
-    err = getattr(measurement, "error", "") or ""
+    out: dict[str, View] = {}
+    peaks = peaks or {}
     for comp in method.analytes:
         half = zoom * comp.window_min
         lo, hi = comp.rt_min - half, comp.rt_min + half
-        base = dict(
-            injection=entry.injection, sample_id=entry.sample_id, sample_type=entry.sample_type,
-            file=entry.file, analyte=comp.name, rt_expected=comp.rt_min, window_min=comp.window_min,
-        )
-        empty = np.empty(0)
         tr = _trace_for(run, comp) if run is not None else None
         if tr is None:
-            out.append(Panel(trace_name="", time=empty, signal=empty, error=err or "no trace for this channel",
-                             **base))
             continue
         t, y = _zoom(tr.time_min, tr.signal, lo, hi, n_points)
-        pk = peaks.get(comp.name)
-        at, ay = _area_points(tr.time_min, tr.signal, pk)
-        is_name, it, iy, ipk = "", None, None, None
+        at, ay = _area_points(tr.time_min, tr.signal, peaks.get(comp.name))
+        is_name, it, iy = "", None, None
         if comp.internal_standard:
             try:
                 is_comp = method.compound(comp.internal_standard)
@@ -152,11 +159,42 @@ def panels_for_run(
             if itr is not None:
                 is_name = comp.internal_standard
                 it, iy = _zoom(itr.time_min, itr.signal, lo, hi, n_points)
-                ipk = peaks.get(comp.internal_standard)
-        out.append(Panel(trace_name=tr.name, time=t, signal=y, peak=pk, is_name=is_name, is_time=it,
-                         is_signal=iy, is_peak=ipk, area_time=at, area_signal=ay,
-                         signal_unit=tr.signal_unit, **base))
+        out[comp.name] = View(tr.name, t, y, at, ay, is_name, it, iy, tr.signal_unit)
     return out
+
+
+def panels_from_views(views: Any, entry: Any, measurement: Any, method: Any) -> list[Panel]:
+    """The panels (one per analyte) of one injection from its :class:`View` records."""
+    out = []
+    peaks = getattr(measurement, "peaks", {}) or {}
+    err = getattr(measurement, "error", "") or ""
+    empty = np.empty(0)
+    for comp in method.analytes:
+        base = dict(
+            injection=entry.injection, sample_id=entry.sample_id, sample_type=entry.sample_type,
+            file=entry.file, analyte=comp.name, rt_expected=comp.rt_min, window_min=comp.window_min,
+        )
+        v = views.get(comp.name) if views else None
+        if v is None:
+            out.append(Panel(trace_name="", time=empty, signal=empty, error=err or "no trace for this channel",
+                             **base))
+            continue
+        out.append(Panel(trace_name=v.trace_name, time=v.time, signal=v.signal, peak=peaks.get(comp.name),
+                         is_name=v.is_name, is_time=v.is_time, is_signal=v.is_signal,
+                         is_peak=peaks.get(v.is_name) if v.is_name else None, area_time=v.area_time,
+                         area_signal=v.area_signal, signal_unit=v.signal_unit, **base))
+    return out
+
+
+def panels_for_run(
+    run: Any, entry: Any, measurement: Any, method: Any, *, n_points: int = 320, zoom: float = ZOOM
+) -> list[Panel]:
+    """The panels (one per analyte) of one injection whose raw file was read into ``run``.
+
+    ``run`` may be None (file unreadable): the panels then carry ``error`` and no trace.
+    """
+    views = trace_views(run, getattr(measurement, "peaks", {}), method, n_points=n_points, zoom=zoom)
+    return panels_from_views(views, entry, measurement, method)
 
 
 def _read(path: str) -> Any:
@@ -187,6 +225,10 @@ def collect_panels(
     for i in idx:
         e = all_entries[i]
         m = meas[i] if i < len(meas) else None
+        views = getattr(m, "views", None)
+        if views:  # measured with the traces in memory: no need to read the file again
+            out.extend(panels_from_views(views, e, m, batch.method))
+            continue
         run = None
         if m is None or not m.error:
             path = root / e.file
@@ -213,4 +255,4 @@ def _hash_index(root: Path, known: set[Path]) -> dict[str, Path]:
     return index
 
 
-__all__ = ["Panel", "collect_panels", "decimate", "panels_for_run"]
+__all__ = ["Panel", "View", "collect_panels", "decimate", "panels_for_run", "panels_from_views", "trace_views"]
