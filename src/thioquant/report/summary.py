@@ -26,8 +26,20 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
     lines = [f"{head}: {rule}" if rule else head]
     if quiet:
         return lines[0]
-    for reason in list(getattr(v, "reasons", []) or [])[:6]:
-        lines.append(f"  - {reason}")
+    # Westgard rules need a target or 20 earlier runs; until then say so once, not per level.
+    outcomes = [o for o in (getattr(v, "outcomes", ()) or ()) if o.code != "WG_NO_TARGET"]
+    waiting = sum(1 for o in (getattr(v, "outcomes", ()) or ()) if o.code == "WG_NO_TARGET")
+    if batch.accepted:
+        n_pass = sum(1 for o in outcomes if o.passed)
+        lines.append(f"  {n_pass}/{len(outcomes)} QC rules passed (details in qc.csv)")
+    else:
+        for reason in list(getattr(v, "reasons", []) or [])[:8]:
+            lines.append(f"  - {reason}")
+    for warning in [w for w in (getattr(v, "warnings", ()) or ()) if not w.startswith("WG_NO_TARGET")][:8]:
+        lines.append("  " + style(f"warning: {warning}", fg="yellow"))
+    if waiting:
+        lines.append(f"  Westgard rules not yet evaluated for {waiting} QC level(s): the QC history needs "
+                     "targets or 20 earlier runs")
     m = batch.method
     lines.append(f"Method: {m.name} ({Path(m.source).name})")
     lines.append("Calibration:")
@@ -49,11 +61,11 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
         lines.append(f"QC: {ok}/{len(qcs)} within +/-{tol:g} %")
     if batch.interpretations:
         lines.append(f"Patients ({m.reported_unit}):")
-        lines.append(f"  {'sample':8s} {'6-TGN':>8s} {'6-MMPN':>8s} {'ratio':>6s}  category")
+        lines.append(f"  {'sample':8s} {'6-TGN':>12s} {'6-MMPN':>12s} {'ratio':>6s}  category")
         for it in batch.interpretations:
             lines.append(
-                f"  {it['sample_id']:8s} {it['tgn_pmol_8e8']:>8s} {it['mmp_pmol_8e8']:>8s} "
-                f"{it['ratio']:>6s}  {it['category']}"
+                f"  {it['sample_id']:8s} {it['tgn_pmol_8e8']:>12s} {it['mmp_pmol_8e8']:>12s} "
+                f"{it['ratio'] or '-':>6s}  {it['category']}"
             )
     n_msg = len(batch.messages)
     if n_msg:
