@@ -210,6 +210,39 @@ def _crossings(tt: np.ndarray, yy: np.ndarray, i: int, levels: np.ndarray) -> tu
 _LEVELS = np.array([0.5, 0.1, 0.05])
 
 
+def _crossings_walk(tt: np.ndarray, yy: np.ndarray, i: int, h: float) -> tuple[list, list]:
+    """:func:`_crossings` at ``_LEVELS * h`` (h > 0), one scalar walk outward on each side.
+
+    The levels decrease, so the first point below a lower level is never before the first
+    point below a higher one; the arithmetic is the same as in :func:`_crossings`.
+    """
+    lev = [0.5 * h, 0.1 * h, 0.05 * h]
+    y = yy.tolist()
+    t = tt.tolist()
+    tl = [NAN, NAN, NAN]
+    tr = [NAN, NAN, NAN]
+    q = 0
+    j = i - 1
+    while j >= 0 and q < 3:
+        v = y[j]
+        while q < 3 and v < lev[q]:
+            dy = y[j + 1] - v
+            tl[q] = t[j] + (lev[q] - v) * (t[j + 1] - t[j]) / dy if dy != 0 else t[j]
+            q += 1
+        j -= 1
+    q = 0
+    j = i + 1
+    n = len(y)
+    while j < n and q < 3:
+        v = y[j]
+        while q < 3 and v < lev[q]:
+            dy = v - y[j - 1]
+            tr[q] = t[j - 1] + (lev[q] - y[j - 1]) * (t[j] - t[j - 1]) / dy if dy != 0 else t[j]
+            q += 1
+        j += 1
+    return tl, tr
+
+
 def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None,
           apex: int | None = None) -> Shape:
     """Apex (3-point parabola), widths at 50/10/5 % and tangent width of one peak.
@@ -238,12 +271,12 @@ def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None,
     out = Shape(rt=rt, height=h, apex_index=i)
     if not h > 0 or yy.size < 3:
         return out
-    (l50, l10, l05), (r50, r10, r05) = _crossings(tt, yy, i, _LEVELS * h)
+    (l50, l10, l05), (r50, r10, r05) = _crossings_walk(tt, yy, i, h)
     out.w50, out.w10, out.w05 = r50 - l50, r10 - l10, r05 - l05
     out.front05, out.front10, out.back10 = rt - l05, rt - l10, r10 - rt
     src = yy if ys is None else ys
     if src.size >= 3 and 0 < i < src.size - 1:
-        d = np.diff(src) / np.diff(tt)  # slope between samples k and k+1
+        d = (src[1:] - src[:-1]) / (tt[1:] - tt[:-1])  # slope between samples k and k+1
         kl = int(np.argmax(d[:i]))
         kr = i + int(np.argmin(d[i:]))
         if d[kl] > 0 and d[kr] < 0:
@@ -349,6 +382,51 @@ class Region:
     gbl: np.ndarray | None = None
 
 
+_SMALL = 64  # below this many elements, plain Python scalars beat numpy calls
+
+
+def _merge_weak_small(s: np.ndarray, cand: np.ndarray, prom: float) -> np.ndarray:
+    """The merging loop of :func:`prominent_maxima` on Python scalars (same result, short input).
+
+    The valley between two surviving neighbours is the minimum of the valleys merged between
+    them, which is exactly the minimum of ``s`` over their span.
+    """
+    cl = cand.tolist()
+    hs = s[cand].tolist()
+    vs = np.minimum.reduceat(s, cand)[:-1].tolist()
+    inf = math.inf
+    for _ in range(30):
+        m = len(cl)
+        if m <= 1:
+            break
+        weak = []
+        for i in range(m):
+            d = inf
+            hi_ = hs[i]
+            if i > 0 and hs[i - 1] > hi_:
+                d = min(d, hi_ - vs[i - 1])
+            if i < m - 1 and hs[i + 1] >= hi_:
+                d = min(d, hi_ - vs[i])
+            weak.append(d < prom)
+        if not any(weak):
+            break
+        nc: list[int] = []
+        nh: list[float] = []
+        nv: list[float] = []
+        cur = inf
+        for i in range(m):
+            if i > 0:
+                cur = min(cur, vs[i - 1])
+            if not weak[i]:
+                if nc:
+                    nv.append(cur)
+                nc.append(cl[i])
+                nh.append(hs[i])
+                cur = inf
+        cl, hs, vs = nc, nh, nv
+    return np.array(cl, dtype=np.intp)
+
+
 def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: float) -> np.ndarray:
     """The local maxima ``cand`` of ``s`` whose prominence is at least ``prom``.
 
@@ -358,7 +436,10 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
     ``min_width`` points at half their prominence (narrow noise spikes are dropped).
     """
     cand = np.asarray(cand, dtype=np.intp)
-    for _ in range(30):
+    small = 1 < cand.size <= _SMALL
+    if small:
+        cand = _merge_weak_small(s, cand, prom)
+    for _ in range(0 if small else 30):
         if cand.size <= 1:
             break
         h = s[cand]
