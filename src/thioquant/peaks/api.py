@@ -189,7 +189,7 @@ def _to_peak(
     fl.extend(rp.flags)
     if rp.edge:
         fl.append("EDGE")
-    if _saturated(reg.y * sign, rp.start + shp.apex_index):
+    if _saturated(reg.y if sign == 1.0 else reg.y * sign, rp.start + shp.apex_index):
         fl.append("SATURATED")
     npts = _points_across(reg.t, rp, shp)
     if npts < cfg.min_points:

@@ -26,6 +26,7 @@ Algorithm (one region of a trace)
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -51,16 +52,21 @@ def prepare(t: np.ndarray, y: np.ndarray, name: str = "trace") -> tuple[np.ndarr
     y = np.asarray(y, dtype=float)
     if t.ndim != 1 or t.shape != y.shape:
         raise InputError(f"trace '{name}': time and signal must be 1-D arrays of the same length")
-    ok = np.isfinite(t) & np.isfinite(y)
-    if not ok.all():
+    if not (np.isfinite(t).all() and np.isfinite(y).all()):
+        ok = np.isfinite(t) & np.isfinite(y)
         t, y = t[ok], y[ok]
     if t.size == 0:
         raise InputError(f"trace '{name}' has no finite signal values (empty or all NaN)")
     if t.size < 3:
         raise InputError(f"trace '{name}' has {t.size} usable point(s); at least 3 are needed")
-    if not np.all(np.diff(t) > 0):
+    if not (t[1:] > t[:-1]).all():  # same as diff > 0 for finite values
         raise InputError(f"trace '{name}': the time axis is not strictly increasing")
     return t, y
+
+
+def _mean(x: np.ndarray) -> float:
+    """``x.mean()`` of a non-empty 1-D float array, without the wrapper overhead (same value)."""
+    return float(np.add.reduce(x)) / x.size
 
 
 def robust_sigma(y: np.ndarray) -> float:
@@ -95,6 +101,13 @@ def _sg(window: int, deriv: int) -> np.ndarray:
     a = np.vander(x, order + 1, increasing=True)
     w = np.linalg.pinv(a)[deriv] * math.factorial(deriv)
     return np.ascontiguousarray(w)
+
+
+@lru_cache(maxsize=64)
+def _sg_gain(window: int) -> float:
+    """Noise gain of :func:`smooth` (root sum of squared weights)."""
+    c0 = _sg(window, 0) if window >= 3 else np.ones(1)
+    return float(np.sqrt(np.sum(c0**2)))
 
 
 def smooth(y: np.ndarray, window: int) -> np.ndarray:
@@ -150,14 +163,14 @@ def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = Non
     # cut by the edge of the array does not count
     halves = [h for h, ok in ((li, lb.size > 0), (ri, rb.size > 0)) if ok]
     w = 2 * min(halves) - 1 if halves else li + ri - 1
-    return float(np.clip(w, 2.0, max(2.0, n / 2)))
+    return float(min(max(w, 2.0), max(2.0, n / 2)))
 
 
 def trapz(y: np.ndarray, t: np.ndarray) -> float:
     """Trapezoid area of ``y`` on the time axis ``t``."""
     if y.size < 2:
         return 0.0
-    return float(np.sum((y[1:] + y[:-1]) * np.diff(t)) * 0.5)
+    return float(np.add.reduce((y[1:] + y[:-1]) * (t[1:] - t[:-1])) * 0.5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,10 +334,11 @@ def window_noise(
         half *= 2.0
     if tt.size < 3:
         return NAN
-    tm = tt - tt.mean()
+    tm = tt - _mean(tt)
     den = float(np.dot(tm, tm))
-    slope = float(np.dot(tm, yy - yy.mean())) / den if den > 0 else 0.0
-    res = yy - yy.mean() - slope * tm
+    ym = yy - _mean(yy)
+    slope = float(np.dot(tm, ym)) / den if den > 0 else 0.0
+    res = ym - slope * tm
     if method == "rms":
         return float(np.sqrt(np.mean(res**2)))
     return float(res.max() - res.min())
@@ -516,14 +530,19 @@ def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarr
     mx = mx[(nd2[mx] > 8.0 * sd) & (e[mx] > prom)]
     if mx.size == 0:
         return mx
-    pos = np.searchsorted(cand, mx)
-    left = cand[np.clip(pos - 1, 0, cand.size - 1)]
-    right = cand[np.clip(pos, 0, cand.size - 1)]
-    dist_l = np.abs(mx - left)
-    dist_r = np.abs(right - mx)
-    near = np.where(dist_l <= dist_r, left, right)
-    keep = (np.minimum(dist_l, dist_r) > 0.6 * w50_pts) & (nd2[mx] > 0.03 * nd2[near])
-    out = mx[keep & (mx > 0) & (mx < n - 1)]
+    cl = cand.tolist()
+    last = len(cl) - 1
+    lim = 0.6 * w50_pts
+    kept = []
+    for i in mx.tolist():
+        pos = bisect_left(cl, i)  # np.searchsorted, side="left"
+        left = cl[min(max(pos - 1, 0), last)]
+        right = cl[min(pos, last)]
+        dist_l, dist_r = abs(i - left), abs(right - i)
+        near = left if dist_l <= dist_r else right
+        if min(dist_l, dist_r) > lim and nd2[i] > 0.03 * nd2[near] and 0 < i < n - 1:
+            kept.append(i)
+    out = np.array(kept, dtype=np.intp)
     if out.size > 1:  # shoulders closer than 0.6 half-height widths: keep the most curved
         acc: list[int] = []
         for i in out[np.argsort(nd2[out])[::-1]]:
@@ -623,8 +642,7 @@ def analyse(
     w = cfg.smooth if cfg.smooth is not None else int(0.5 * w50_pts) | 1
     w = int(min(max(w, 1), 101, n if n % 2 else n - 1))
     s = smooth(yw, w)
-    c0 = _sg(w, 0) if w >= 3 else np.ones(1)
-    sig_s = sigma * float(np.sqrt(np.sum(c0**2)))
+    sig_s = sigma * _sg_gain(w)
 
     if gbl is None and cfg.baseline == "local":
         bl0 = opening(s, int(cfg.baseline_window * max(w50_pts, open_pts or 0.0)))
@@ -660,7 +678,7 @@ def analyse(
     rstarts = np.flatnonzero(above & ~prev)
     rends = np.flatnonzero(above & ~nxt)
     rid = np.searchsorted(rstarts, cand, side="right") - 1
-    runs = np.unique(rid)
+    runs = rid[np.concatenate(([True], rid[1:] != rid[:-1]))]  # np.unique: rid is sorted
     ext = int(round(cfg.extend * w50_pts))
     na = max(1, int(round(cfg.anchor_width * w50_pts)))
 
@@ -677,10 +695,9 @@ def analyse(
     ce = np.minimum(ce, n - 1)
     lim_lo = np.concatenate(([0], ce[:-1] + 1))
     lim_hi = np.concatenate((cs[1:] - 1, [n - 1]))
-    cover = np.zeros(n + 1, np.int32)  # every cluster's extent, for the noise windows
-    np.add.at(cover, cs, 1)
-    np.add.at(cover, ce + 1, -1)
-    in_peak = np.cumsum(cover[:n]) > 0
+    in_peak = np.zeros(n, bool)  # every cluster's extent, for the noise windows
+    for c0, c1 in zip(cs.tolist(), ce.tolist(), strict=True):
+        in_peak[c0 : c1 + 1] = True
     wanted = np.ones(runs.size, bool)
     if apex_window is not None:  # only clusters with an apex in the window, and the one before
         inwin = (cand >= apex_window[0]) & (cand <= apex_window[1])
@@ -712,14 +729,14 @@ def analyse(
             else:
                 if gi == 0 and cfg.anchor == "mean":
                     lo = max(int(lim_lo[k]), a_s - na + 1)
-                    ta, ya = float(t[lo : a_s + 1].mean()), float(y[lo : a_s + 1].mean())
+                    ta, ya = _mean(t[lo : a_s + 1]), _mean(y[lo : a_s + 1])
                 elif gi == 0:
                     ta, ya = float(t[a_s]), float(y[a_s])
                 else:
                     ta, ya = float(t[a_s]), float(s[a_s])
                 if gi == len(groups) - 1 and cfg.anchor == "mean":
                     hi = min(int(lim_hi[k]), a_e + na - 1)
-                    tb, yb = float(t[a_e : hi + 1].mean()), float(y[a_e : hi + 1].mean())
+                    tb, yb = _mean(t[a_e : hi + 1]), _mean(y[a_e : hi + 1])
                 elif gi == len(groups) - 1:
                     tb, yb = float(t[a_e]), float(y[a_e])
                 else:
