@@ -77,7 +77,7 @@ def robust_sigma(y: np.ndarray) -> float:
     """
     if y.size < 3:
         return 0.0
-    a = np.abs(np.diff(y))
+    a = np.abs(y[1:] - y[:-1])  # np.diff
     # drift adds a near-constant first difference, negligible against noise: skip centring
     sig = 1.4826 * float(np.partition(a, a.size // 2)[a.size // 2]) / math.sqrt(2.0)
     if not sig > 0:
@@ -110,13 +110,18 @@ def _sg_gain(window: int) -> float:
     return float(np.sqrt(np.sum(c0**2)))
 
 
+def _out_like(y: np.ndarray) -> np.ndarray | None:
+    """An output array for scipy.ndimage of the dtype it would choose (skips its dtype lookup)."""
+    return np.empty(y.shape) if y.dtype == np.float64 else None
+
+
 def smooth(y: np.ndarray, window: int) -> np.ndarray:
     """Quadratic Savitzky-Golay smoothing (edges: nearest); ``window < 3`` returns a copy."""
     if window < 3 or y.size < window:
         return y.astype(float, copy=True)
     from scipy.ndimage import correlate1d
 
-    return correlate1d(y, _sg(window, 0), mode="nearest")
+    return correlate1d(y, _sg(window, 0), output=_out_like(y), mode="nearest")
 
 
 def derivative(y: np.ndarray, window: int, dt: float) -> np.ndarray:
@@ -134,7 +139,8 @@ def opening(s: np.ndarray, size: int) -> np.ndarray:
     from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
     size = int(max(3, min(size, s.size)))
-    return maximum_filter1d(minimum_filter1d(s, size, mode="nearest"), size, mode="nearest")
+    m = minimum_filter1d(s, size, output=_out_like(s), mode="nearest")
+    return maximum_filter1d(m, size, output=_out_like(m), mode="nearest")
 
 
 def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = None) -> float:
@@ -413,30 +419,36 @@ def _merge_weak_small(s: np.ndarray, cand: np.ndarray, prom: float) -> np.ndarra
         m = len(cl)
         if m <= 1:
             break
-        weak = []
-        for i in range(m):
-            d = inf
-            hi_ = hs[i]
-            if i > 0 and hs[i - 1] > hi_:
-                d = min(d, hi_ - vs[i - 1])
-            if i < m - 1 and hs[i + 1] >= hi_:
-                d = min(d, hi_ - vs[i])
-            weak.append(d < prom)
-        if not any(weak):
-            break
         nc: list[int] = []
         nh: list[float] = []
         nv: list[float] = []
-        cur = inf
+        cur = inf  # valley since the last survivor
+        any_weak = False
+        h_prev = inf  # no left neighbour for the first maximum
         for i in range(m):
+            hi_ = hs[i]
+            d = inf
             if i > 0:
-                cur = min(cur, vs[i - 1])
-            if not weak[i]:
+                v = vs[i - 1]
+                if v < cur:
+                    cur = v
+                if h_prev > hi_:
+                    d = hi_ - v
+            if i < m - 1 and hs[i + 1] >= hi_:
+                x = hi_ - vs[i]
+                if x < d:
+                    d = x
+            h_prev = hi_
+            if d < prom:
+                any_weak = True
+            else:
                 if nc:
                     nv.append(cur)
                 nc.append(cl[i])
-                nh.append(hs[i])
+                nh.append(hi_)
                 cur = inf
+        if not any_weak:
+            break
         cl, hs, vs = nc, nh, nv
     return np.array(cl, dtype=np.intp)
 
@@ -511,7 +523,7 @@ def second_derivative(y: np.ndarray, window: int) -> np.ndarray:
         return np.zeros_like(y)
     from scipy.ndimage import correlate1d
 
-    return correlate1d(y, _sg(w, 2), mode="nearest")
+    return correlate1d(y, _sg(w, 2), output=_out_like(y), mode="nearest")
 
 
 def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarray,
@@ -652,7 +664,6 @@ def analyse(
     else:
         e = s
     thr = sig_s
-    empty = Region(t, y, s, [], np.zeros(n, bool), sigma, w50_pts, dt, gbl)
     above = e > thr
     # candidate apexes: local maxima of s above the rough baseline, then prominence and width
     mx = (s[1:-1] > s[:-2]) & (s[1:-1] >= s[2:]) & above[1:-1]
@@ -663,11 +674,11 @@ def analyse(
     if edge_hi and n > 1 and s[-1] > s[-2] and above[-1]:
         cand = np.concatenate((cand, [n - 1]))
     if cand.size == 0:
-        return empty
+        return Region(t, y, s, [], np.zeros(n, bool), sigma, w50_pts, dt, gbl)
     prom = max(3.0 * sig_s, 1.5 * cfg.sn_min * sigma)
     cand = prominent_maxima(s, cand, prom, max(1.0, 0.3 * w50_pts))
     if cand.size == 0:
-        return empty
+        return Region(t, y, s, [], np.zeros(n, bool), sigma, w50_pts, dt, gbl)
     d2 = second_derivative(yw, int(0.7 * w50_pts) | 1)
     shoulders = _shoulders(cand, -d2, e, above, prom, w50_pts)
     if shoulders.size:
