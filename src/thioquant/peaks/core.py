@@ -69,6 +69,18 @@ def _mean(x: np.ndarray) -> float:
     return float(np.add.reduce(x)) / x.size
 
 
+def _median(a: np.ndarray) -> float:
+    """``np.median`` of a 1-D float array without NaN (same value, less overhead)."""
+    n = a.size
+    if n == 0:
+        return float(np.median(a))
+    h = n // 2
+    if n % 2:
+        return float(np.partition(a, h)[h])
+    p = np.partition(a, (h - 1, h))
+    return (float(p[h - 1]) + float(p[h])) / 2
+
+
 def robust_sigma(y: np.ndarray) -> float:
     """Noise standard deviation from the median absolute first difference (peaks are outliers).
 
@@ -161,8 +173,8 @@ def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = Non
     level = 0.5 * (s[i] + floor)
     if not s[i] > floor:
         return 5.0
-    lb = np.flatnonzero(left < level)
-    rb = np.flatnonzero(right < level)
+    lb = (left < level).nonzero()[0]
+    rb = (right < level).nonzero()[0]
     li = (left.size - 1 - lb[-1]) if lb.size else left.size
     ri = rb[0] if rb.size else right.size
     # twice the narrower half: robust to tailing and to a fused neighbour on one side; a half
@@ -492,9 +504,9 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
     for c in cand:
         c = int(c)
         # prominence of the survivor against the whole signal (walk to a higher point or the edge)
-        hl = np.flatnonzero(s[:c] > s[c])
+        hl = (s[:c] > s[c]).nonzero()[0]
         lo = int(hl[-1]) + 1 if hl.size else 0
-        hr = np.flatnonzero(s[c + 1 :] > s[c])
+        hr = (s[c + 1 :] > s[c]).nonzero()[0]
         hi = c + int(hr[0]) if hr.size else n - 1
         if c == 0:  # cut by the edge: only the inner side has a base
             base = float(s[c : hi + 1].min())
@@ -506,8 +518,8 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
         if p < prom:
             continue
         half = float(s[c]) - 0.5 * p
-        bl = np.flatnonzero(s[lo:c] < half)
-        br = np.flatnonzero(s[c + 1 : hi + 1] < half)
+        bl = (s[lo:c] < half).nonzero()[0]
+        br = (s[c + 1 : hi + 1] < half).nonzero()[0]
         width = (c - (lo + int(bl[-1])) if bl.size else c - lo) + (int(br[0]) + 1 if br.size else hi - c)
         if width >= min_width:
             out.append(c)
@@ -534,7 +546,7 @@ def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarr
     a tenth of the curvature of the nearest apex, and stand above the rough baseline.
     """
     n = nd2.size
-    mx = np.flatnonzero((nd2[1:-1] > nd2[:-2]) & (nd2[1:-1] >= nd2[2:]) & above[1:-1]) + 1
+    mx = ((nd2[1:-1] > nd2[:-2]) & (nd2[1:-1] >= nd2[2:]) & above[1:-1]).nonzero()[0] + 1
     if mx.size == 0:
         return mx
     a = np.abs(nd2[:: max(1, n // 1024)])
@@ -584,7 +596,7 @@ def _merge_noise_splits(apexes: list[int], y: np.ndarray, s: np.ndarray, lo: int
                 continue
             v = float(s[a : b + 1].min())
             i0, i1 = max(lo, a - half), min(hi, b + half) + 1
-            sd_loc = 1.4826 * float(np.median(np.abs(y[i0:i1] - s[i0:i1]))) * smooth_gain
+            sd_loc = 1.4826 * _median(np.abs(y[i0:i1] - s[i0:i1])) * smooth_gain
             if (min(s[a], s[b]) - v < 3.0 * sd_loc) or (b - a < 0.5 * w50_pts):
                 out.pop(j + 1 if s[a] >= s[b] else j)
                 changed = True
@@ -667,7 +679,7 @@ def analyse(
     above = e > thr
     # candidate apexes: local maxima of s above the rough baseline, then prominence and width
     mx = (s[1:-1] > s[:-2]) & (s[1:-1] >= s[2:]) & above[1:-1]
-    cand = np.flatnonzero(mx) + 1
+    cand = mx.nonzero()[0] + 1
     # a peak cut by the edge of the trace has its maximum on the first / last point
     if edge_lo and n > 1 and s[0] > s[1] and above[0]:
         cand = np.concatenate(([0], cand))
@@ -686,8 +698,8 @@ def analyse(
     is_shoulder = set(shoulders.tolist())
     prev = np.concatenate(([False], above[:-1]))
     nxt = np.concatenate((above[1:], [False]))
-    rstarts = np.flatnonzero(above & ~prev)
-    rends = np.flatnonzero(above & ~nxt)
+    rstarts = (above & ~prev).nonzero()[0]
+    rends = (above & ~nxt).nonzero()[0]
     rid = np.searchsorted(rstarts, cand, side="right") - 1
     runs = rid[np.concatenate(([True], rid[1:] != rid[:-1]))]  # np.unique: rid is sorted
     ext = int(round(cfg.extend * w50_pts))
