@@ -26,7 +26,7 @@ Algorithm (one region of a trace)
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -698,41 +698,47 @@ def analyse(
     is_shoulder = set(shoulders.tolist())
     prev = np.concatenate(([False], above[:-1]))
     nxt = np.concatenate((above[1:], [False]))
-    rstarts = (above & ~prev).nonzero()[0]
-    rends = (above & ~nxt).nonzero()[0]
-    rid = np.searchsorted(rstarts, cand, side="right") - 1
-    runs = rid[np.concatenate(([True], rid[1:] != rid[:-1]))]  # np.unique: rid is sorted
+    rstarts = (above & ~prev).nonzero()[0].tolist()
+    rends = (above & ~nxt).nonzero()[0].tolist()
+    # the cluster bookkeeping below is on a handful of runs: plain Python ints
+    cand_l = cand.tolist()
+    rid = [bisect_right(rstarts, c) - 1 for c in cand_l]  # np.searchsorted(side="right")
+    runs: list[int] = []
+    for r in rid:  # rid is sorted: np.unique
+        if not runs or runs[-1] != r:
+            runs.append(r)
     ext = int(round(cfg.extend * w50_pts))
     na = max(1, int(round(cfg.anchor_width * w50_pts)))
 
     # cluster extents, without overlapping neighbours
-    rs = rstarts[runs]
-    re_ = rends[runs]
-    cs = rs - ext
-    ce = re_ + ext
-    if runs.size > 1:
-        mid = (re_[:-1] + rs[1:]) // 2
-        ce[:-1] = np.minimum(ce[:-1], mid)
-        cs[1:] = np.maximum(cs[1:], mid + 1)
-    cs = np.maximum(cs, 0)
-    ce = np.minimum(ce, n - 1)
-    lim_lo = np.concatenate(([0], ce[:-1] + 1))
-    lim_hi = np.concatenate((cs[1:] - 1, [n - 1]))
+    rs = [rstarts[r] for r in runs]
+    re_ = [rends[r] for r in runs]
+    cs = [a - ext for a in rs]
+    ce = [b + ext for b in re_]
+    for j in range(len(runs) - 1):
+        mid = (re_[j] + rs[j + 1]) // 2
+        ce[j] = min(ce[j], mid)
+        cs[j + 1] = max(cs[j + 1], mid + 1)
+    cs = [max(c, 0) for c in cs]
+    ce = [min(c, n - 1) for c in ce]
+    lim_lo = [0] + [c + 1 for c in ce[:-1]]
+    lim_hi = [c - 1 for c in cs[1:]] + [n - 1]
     in_peak = np.zeros(n, bool)  # every cluster's extent, for the noise windows
-    for c0, c1 in zip(cs.tolist(), ce.tolist(), strict=True):
+    for c0, c1 in zip(cs, ce, strict=True):
         in_peak[c0 : c1 + 1] = True
-    wanted = np.ones(runs.size, bool)
+    wanted = [True] * len(runs)
     if apex_window is not None:  # only clusters with an apex in the window, and the one before
-        inwin = (cand >= apex_window[0]) & (cand <= apex_window[1])
-        hit = np.zeros(runs.size, bool)
-        hit[np.searchsorted(runs, rid[inwin])] = True  # runs is sorted and holds every rid
-        wanted = hit | np.concatenate((hit[1:], [False]))
+        hit = [False] * len(runs)
+        for c, r in zip(cand_l, rid, strict=True):
+            if apex_window[0] <= c <= apex_window[1]:
+                hit[runs.index(r)] = True
+        wanted = [h or h1 for h, h1 in zip(hit, hit[1:] + [False], strict=True)]
 
     peaks: list[RawPeak] = []
     for k, r in enumerate(runs):
         if not wanted[k]:
             continue
-        apexes = sorted(int(a) for a in cand[rid == r])
+        apexes = sorted(c for c, rr in zip(cand_l, rid, strict=True) if rr == r)
         if len(apexes) > 1:
             apexes = _merge_noise_splits(apexes, y if gbl is None else yw, s, int(cs[k]),
                                          int(ce[k]), sig_s / max(sigma, 1e-300), w50_pts,
