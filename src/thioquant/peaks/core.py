@@ -504,23 +504,43 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
     for c in cand:
         c = int(c)
         # prominence of the survivor against the whole signal (walk to a higher point or the edge)
-        hl = (s[:c] > s[c]).nonzero()[0]
-        lo = int(hl[-1]) + 1 if hl.size else 0
-        hr = (s[c + 1 :] > s[c]).nonzero()[0]
-        hi = c + int(hr[0]) if hr.size else n - 1
+        sc = s[c]
+        # nearest higher point on each side (argmax of a boolean stops at the first True)
+        lo = 0
+        if c > 0:
+            g = s[c - 1 :: -1] > sc
+            k = int(g.argmax())
+            if g[k]:
+                lo = c - k
+        hi = n - 1
+        if c < n - 1:
+            g = s[c + 1 :] > sc
+            k = int(g.argmax())
+            if g[k]:
+                hi = c + k
         if c == 0:  # cut by the edge: only the inner side has a base
             base = float(s[c : hi + 1].min())
         elif c == n - 1:
             base = float(s[lo : c + 1].min())
         else:
             base = max(float(s[lo : c + 1].min()), float(s[c : hi + 1].min()))
-        p = float(s[c]) - base
+        p = float(sc) - base
         if p < prom:
             continue
-        half = float(s[c]) - 0.5 * p
-        bl = (s[lo:c] < half).nonzero()[0]
-        br = (s[c + 1 : hi + 1] < half).nonzero()[0]
-        width = (c - (lo + int(bl[-1])) if bl.size else c - lo) + (int(br[0]) + 1 if br.size else hi - c)
+        half = float(sc) - 0.5 * p
+        width_l = c - lo
+        if c > lo:
+            g = s[lo:c][::-1] < half
+            k = int(g.argmax())
+            if g[k]:
+                width_l = k + 1
+        width_r = hi - c
+        if hi > c:
+            g = s[c + 1 : hi + 1] < half
+            k = int(g.argmax())
+            if g[k]:
+                width_r = k + 1
+        width = width_l + width_r
         if width >= min_width:
             out.append(c)
     return np.array(out, dtype=np.intp)
