@@ -241,6 +241,43 @@ def _crossings(tt: np.ndarray, yy: np.ndarray, i: int, levels: np.ndarray) -> tu
 _LEVELS = np.array([0.5, 0.1, 0.05])
 
 
+def _crossings_search(tt: np.ndarray, yy: np.ndarray, i: int, lev: list) -> tuple[list, list]:
+    """:func:`_crossings_walk` with a boolean argmax per level (same points, same arithmetic)."""
+    tl = [NAN, NAN, NAN]
+    tr = [NAN, NAN, NAN]
+    if i > 0:
+        side = yy[i - 1 :: -1]
+        start = 0
+        for q in range(3):
+            g = side[start:] < lev[q]
+            k = int(g.argmax())
+            if not g[k]:
+                break  # never below this level, so never below the lower ones
+            k += start
+            j = i - 1 - k
+            v, v1 = float(yy[j]), float(yy[j + 1])
+            t0, t1 = float(tt[j]), float(tt[j + 1])
+            dy = v1 - v
+            tl[q] = t0 + (lev[q] - v) * (t1 - t0) / dy if dy != 0 else t0
+            start = k
+    if i < yy.size - 1:
+        side = yy[i + 1 :]
+        start = 0
+        for q in range(3):
+            g = side[start:] < lev[q]
+            k = int(g.argmax())
+            if not g[k]:
+                break
+            k += start
+            j = i + 1 + k
+            v, v0 = float(yy[j]), float(yy[j - 1])
+            t0, t1 = float(tt[j - 1]), float(tt[j])
+            dy = v - v0
+            tr[q] = t0 + (lev[q] - v0) * (t1 - t0) / dy if dy != 0 else t1
+            start = k
+    return tl, tr
+
+
 def _crossings_walk(tt: np.ndarray, yy: np.ndarray, i: int, h: float) -> tuple[list, list]:
     """:func:`_crossings` at ``_LEVELS * h`` (h > 0), one scalar walk outward on each side.
 
@@ -248,6 +285,8 @@ def _crossings_walk(tt: np.ndarray, yy: np.ndarray, i: int, h: float) -> tuple[l
     point below a higher one; the arithmetic is the same as in :func:`_crossings`.
     """
     lev = [0.5 * h, 0.1 * h, 0.05 * h]
+    if yy.size > 48:  # long peak: numpy searches beat the scalar walk
+        return _crossings_search(tt, yy, i, lev)
     y = yy.tolist()
     t = tt.tolist()
     tl = [NAN, NAN, NAN]
