@@ -161,7 +161,7 @@ def _points_across(t: np.ndarray, rp: core.RawPeak, shp: core.Shape) -> int:
     """Samples inside the width at 5 % height (start to end when that width is unknown)."""
     if math.isfinite(shp.w05):
         t0 = shp.rt - shp.front05
-        a, b = np.searchsorted(t, [t0, t0 + shp.w05])
+        a, b = t.searchsorted(t0), t.searchsorted(t0 + shp.w05)
         return int(b - a)
     return rp.end - rp.start + 1
 
@@ -346,7 +346,7 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings) -> co
         raise InputError(f"trace '{trace.name}' has {n_all} point(s); at least 3 are needed")
     lo_t, hi_t = rt - win, rt + win
     # 1. typical width near the window
-    a, b = np.searchsorted(t_all, [lo_t - win, hi_t + win])
+    a, b = t_all.searchsorted(lo_t - win), t_all.searchsorted(hi_t + win)
     a, b = max(0, a - 2), min(n_all, b + 2)
     if b - a < 3:
         if hi_t < t_all[0] or lo_t > t_all[-1]:
@@ -357,13 +357,13 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings) -> co
     if cfg.width_min is not None:
         w50 = cfg.width_min
     else:
-        i_lo, i_hi = np.searchsorted(t0, [lo_t, hi_t])
+        i_lo, i_hi = t0.searchsorted(lo_t), t0.searchsorted(hi_t)
         s0 = core.smooth(y0, 5 if y0.size >= 15 else 1)
         w50 = core.estimate_w50_points(s0, int(i_lo), int(i_hi) + 1) * dt
         w50 = min(w50, 2.0 * win + 2.0 * dt)
     # 2. the region: window plus room for the rough baseline and the noise window
     pad = max(win, (max(cfg.noise_window / 2.0, cfg.baseline_window) + 3.0) * w50)
-    a, b = np.searchsorted(t_all, [lo_t - pad, hi_t + pad])
+    a, b = t_all.searchsorted(lo_t - pad), t_all.searchsorted(hi_t + pad)
     a, b = max(0, int(a) - 1), min(n_all, int(b) + 1)
     t, y = core.prepare(t_all[a:b], y_all[a:b], trace.name)
     w50_pts = max(2.0, w50 / float((t[-1] - t[0]) / (t.size - 1)))
@@ -374,7 +374,7 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings) -> co
     gbl = None
     if cfg.baseline != "local":
         gbl = _global_baseline(t, y, cfg, w50_pts)
-    i0, i1 = np.searchsorted(t, [lo_t, hi_t])
+    i0, i1 = t.searchsorted(lo_t), t.searchsorted(hi_t)
     return core.analyse(t, y, cfg, w50_pts=w50_pts, gbl=gbl, edge_lo=a == 0, edge_hi=b == n_all,
                         apex_window=(max(0, int(i0) - 2), int(i1) + 2))
 

@@ -381,7 +381,7 @@ def window_noise(
     """
     half = 0.5 * width
     for _ in range(4):
-        a, b = np.searchsorted(t, [centre - half, centre + half])
+        a, b = t.searchsorted(centre - half), t.searchsorted(centre + half)
         tt, yy = t[a:b], y[a:b]
         if exclude is not None:
             keep = ~exclude[a:b]
@@ -475,21 +475,17 @@ def _merge_weak_small(s: np.ndarray, cand: np.ndarray, prom: float) -> np.ndarra
         nv: list[float] = []
         cur = inf  # valley since the last survivor
         any_weak = False
-        h_prev = inf  # no left neighbour for the first maximum
+        v_l = h_l = -inf  # left valley / neighbour (none for the first maximum)
+        last = m - 1
         for i in range(m):
             hi_ = hs[i]
-            d = inf
-            if i > 0:
-                v = vs[i - 1]
-                if v < cur:
-                    cur = v
-                if h_prev > hi_:
-                    d = hi_ - v
-            if i < m - 1 and hs[i + 1] >= hi_:
-                x = hi_ - vs[i]
-                if x < d:
-                    d = x
-            h_prev = hi_
+            d = hi_ - v_l if h_l > hi_ else inf
+            if i < last:
+                v_r = vs[i]
+                if hs[i + 1] >= hi_:
+                    x = hi_ - v_r
+                    if x < d:
+                        d = x
             if d < prom:
                 any_weak = True
             else:
@@ -498,6 +494,10 @@ def _merge_weak_small(s: np.ndarray, cand: np.ndarray, prom: float) -> np.ndarra
                 nc.append(cl[i])
                 nh.append(hi_)
                 cur = inf
+            if i < last:
+                if v_r < cur:
+                    cur = v_r
+                v_l, h_l = v_r, hi_
         if not any_weak:
             break
         cl, hs, vs = nc, nh, nv
