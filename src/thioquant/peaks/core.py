@@ -64,6 +64,10 @@ def prepare(t: np.ndarray, y: np.ndarray, name: str = "trace") -> tuple[np.ndarr
     return t, y
 
 
+_MIN = np.minimum.reduce  # ndarray.min()/max() without the wrapper (same ufunc reduction)
+_MAX = np.maximum.reduce
+
+
 def _mean(x: np.ndarray) -> float:
     """``x.mean()`` of a non-empty 1-D float array, without the wrapper overhead (same value)."""
     return float(np.add.reduce(x)) / x.size
@@ -99,7 +103,7 @@ def robust_sigma(y: np.ndarray) -> float:
         if not sig > 0:
             sig = math.sqrt(float(np.mean(a**2)) / 2.0)
     # floor: a millionth of the signal's range (noise-free or quantised data)
-    rng = float(y.max() - y.min())
+    rng = float(_MAX(y) - _MIN(y))
     floor = 1e-7 * rng if rng > 0 else 1e-12 * max(1.0, float(abs(y[0])))
     return max(sig, floor)
 
@@ -165,11 +169,11 @@ def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = Non
     lo, hi = max(0, lo), min(n, hi)
     if hi <= lo or n < 3:
         return 5.0
-    i = lo + int(np.argmax(s[lo:hi]))
+    i = lo + int(s[lo:hi].argmax())
     m = max(reach if reach is not None else hi - lo, 10)
     left = s[max(0, i - m) : i + 1]
     right = s[i : min(n, i + m + 1)]
-    floor = max(float(left.min()), float(right.min()))
+    floor = max(float(_MIN(left)), float(_MIN(right)))
     level = 0.5 * (s[i] + floor)
     if not s[i] > floor:
         return 5.0
@@ -326,7 +330,7 @@ def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None,
     apex : int, optional
         Index of the apex when it is not the maximum (a shoulder).
     """
-    i = int(np.argmax(yy)) if apex is None else int(apex)
+    i = int(yy.argmax()) if apex is None else int(apex)
     h0 = float(yy[i])
     rt, h = float(tt[i]), h0
     if apex is None and 0 < i < yy.size - 1:
@@ -347,8 +351,8 @@ def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None,
     src = yy if ys is None else ys
     if src.size >= 3 and 0 < i < src.size - 1:
         d = (src[1:] - src[:-1]) / (tt[1:] - tt[:-1])  # slope between samples k and k+1
-        kl = int(np.argmax(d[:i]))
-        kr = i + int(np.argmin(d[i:]))
+        kl = int(d[:i].argmax())
+        kr = i + int(d[i:].argmin())
         if d[kl] > 0 and d[kr] < 0:
             tm_l = 0.5 * (tt[kl] + tt[kl + 1])
             tm_r = 0.5 * (tt[kr] + tt[kr + 1])
@@ -398,7 +402,7 @@ def window_noise(
     res = ym - slope * tm
     if method == "rms":
         return float(np.sqrt(np.mean(res**2)))
-    return float(res.max() - res.min())
+    return float(_MAX(res) - _MIN(res))
 
 
 def signal_to_noise(height: float, noise: float, method: str = "p2p") -> float:
@@ -558,11 +562,11 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
             if g[k]:
                 hi = c + k
         if c == 0:  # cut by the edge: only the inner side has a base
-            base = float(s[c : hi + 1].min())
+            base = float(_MIN(s[c : hi + 1]))
         elif c == n - 1:
-            base = float(s[lo : c + 1].min())
+            base = float(_MIN(s[lo : c + 1]))
         else:
-            base = max(float(s[lo : c + 1].min()), float(s[c : hi + 1].min()))
+            base = max(float(_MIN(s[lo : c + 1])), float(_MIN(s[c : hi + 1])))
         p = float(sc) - base
         if p < prom:
             continue
