@@ -345,7 +345,9 @@ def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None,
     out = Shape(rt=rt, height=h, apex_index=i)
     if not h > 0 or yy.size < 3:
         return out
-    (l50, l10, l05), (r50, r10, r05) = _crossings_walk(tt, yy, i, h)
+    # numpy scalars as before (the width arithmetic downstream keeps numpy's inf/nan semantics)
+    tl, tr = _crossings_walk(tt, yy, i, h)
+    (l50, l10, l05), (r50, r10, r05) = np.array(tl), np.array(tr)
     out.w50, out.w10, out.w05 = r50 - l50, r10 - l10, r05 - l05
     out.front05, out.front10, out.back10 = rt - l05, rt - l10, r10 - rt
     src = yy if ys is None else ys
