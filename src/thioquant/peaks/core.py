@@ -43,6 +43,9 @@ NAN = math.nan
 # --------------------------------------------------------------------------------------------
 
 
+_ALL = np.logical_and.reduce  # ndarray.all() of a 1-D boolean array, without the wrapper
+
+
 def prepare(t: np.ndarray, y: np.ndarray, name: str = "trace") -> tuple[np.ndarray, np.ndarray]:
     """Finite, strictly increasing (time, signal) arrays, or a clear :class:`InputError`.
 
@@ -52,14 +55,14 @@ def prepare(t: np.ndarray, y: np.ndarray, name: str = "trace") -> tuple[np.ndarr
     y = np.asarray(y, dtype=float)
     if t.ndim != 1 or t.shape != y.shape:
         raise InputError(f"trace '{name}': time and signal must be 1-D arrays of the same length")
-    if not (np.isfinite(t).all() and np.isfinite(y).all()):
+    if not (_ALL(np.isfinite(t)) and _ALL(np.isfinite(y))):
         ok = np.isfinite(t) & np.isfinite(y)
         t, y = t[ok], y[ok]
     if t.size == 0:
         raise InputError(f"trace '{name}' has no finite signal values (empty or all NaN)")
     if t.size < 3:
         raise InputError(f"trace '{name}' has {t.size} usable point(s); at least 3 are needed")
-    if not (t[1:] > t[:-1]).all():  # same as diff > 0 for finite values
+    if not _ALL(t[1:] > t[:-1]):  # same as diff > 0 for finite values
         raise InputError(f"trace '{name}': the time axis is not strictly increasing")
     return t, y
 
@@ -843,7 +846,6 @@ def analyse(
             slope = (yb - ya) / (tb - ta) if tb != ta else 0.0
             base = ya + slope * (tt - ta)
             yc = yw[a_s : a_e + 1] - base
-            sc = s[a_s : a_e + 1] - base
             # peak boundaries inside the subcluster
             pb = [a_s] + [b for b in bounds if a_s < b < a_e] + [a_e]
             m = len(grp)
@@ -857,6 +859,7 @@ def analyse(
             fit_r2 = [NAN] * m
             extra_flags: list[list[str]] = [[] for _ in range(m)]
             if m > 1:
+                sc = s[a_s : a_e + 1] - base
                 _split_fused(cfg, t, yw, s, a_s, tt, yc, sc, base, pb, grp, areas, heights,
                              bases, methods, fit_r2, extra_flags, w50_pts)
             for j, a in enumerate(grp):
