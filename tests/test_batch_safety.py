@@ -151,3 +151,14 @@ def test_report_views_from_workers_equal_rereading_the_files(batch):
             assert (u is None and v is None) or np.array_equal(u, v), (x.sample_id, f)
         assert (x.trace_name, x.is_name, x.error) == (y.trace_name, y.is_name, y.error)
         assert same(x.peak, y.peak) and same(x.is_peak, y.is_peak)
+
+
+def test_cache_hash_handles_vendor_folders(shared_data):
+    """The cache keys raw data by the same hash as Run.sha256, folders (.D, .raw) included."""
+    from thioquant.cache import cache_key
+    from thioquant.io import file_sha256, read_run
+
+    folder = shared_data / "agilent_chemstation" / "rainbow" / "red.D"
+    digest = file_sha256(folder)
+    assert digest == read_run(folder).sha256
+    assert cache_key(digest, "m", None) != cache_key(digest, "m", {"6-TG": (1.0, 2.0)})

@@ -25,6 +25,7 @@ from typing import Any
 
 from thioquant import __version__
 from thioquant.errors import InputError
+from thioquant.io._common import file_sha256
 
 AUDIT_FILE = "audit.jsonl"
 GENESIS = "0" * 64
@@ -37,14 +38,6 @@ def _now() -> str:
 
 def _canonical(entry: Mapping[str, Any]) -> bytes:
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def software_versions() -> dict[str, str]:
@@ -85,7 +78,7 @@ def run_entries(batch: Any, parameters: Mapping[str, Any], started: str) -> list
     m = batch.method
     entries.append({"event": "method", "file": m.source, "sha256": m.sha256, "name": m.name})
     wl = Path(batch.worklist.path)
-    entries.append({"event": "worklist", "file": str(wl), "sha256": _sha256_file(wl) if wl.is_file() else None})
+    entries.append({"event": "worklist", "file": str(wl), "sha256": file_sha256(wl) if wl.is_file() else None})
     for e, meas in zip(batch.worklist.entries, batch.measurements, strict=True):
         entries.append({
             "event": "input", "sample_id": e.sample_id, "file": e.file, "sha256": meas.sha256 or None,
@@ -108,7 +101,7 @@ def run_entries(batch: Any, parameters: Mapping[str, Any], started: str) -> list
 
 def write_audit(stage: Path, entries: list[dict[str, Any]]) -> None:
     """Append output-file entries (sha256 of every file in ``stage``) and write ``audit.jsonl``."""
-    outs = [{"event": "output", "file": p.name, "sha256": _sha256_file(p)}
+    outs = [{"event": "output", "file": p.name, "sha256": file_sha256(p)}
             for p in sorted(stage.iterdir()) if p.is_file() and p.name != AUDIT_FILE]
     text = chain([*entries, *outs, {"event": "run_end", "time": _now()}])
     (stage / AUDIT_FILE).write_text(text, encoding="utf-8")
@@ -150,7 +143,7 @@ def verify(out_dir: str | Path) -> AuditCheck:
             f = out / entry.get("file", "")
             if not f.is_file():
                 problems.append(f"line {lineno}: output file {entry.get('file')} is missing")
-            elif _sha256_file(f) != entry.get("sha256"):
+            elif file_sha256(f) != entry.get("sha256"):
                 problems.append(f"line {lineno}: output file {entry.get('file')} was changed after the run")
     if n == 0:
         problems.append("audit.jsonl is empty")

@@ -30,14 +30,6 @@ CREATE TABLE IF NOT EXISTS measurements (
 """
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def measurement_hash(method: Any) -> str:
     """Hash of the method settings that change a measurement (not calibration or QC)."""
     doc = {

@@ -187,13 +187,6 @@ def _response(peaks: Mapping[str, Peak | None], analyte: Compound) -> tuple[floa
     return area, is_area, response, flags
 
 
-def _ion_ratio(peaks: Mapping[str, Peak | None], analyte: Compound) -> float:
-    q, qq = peaks.get(analyte.name), peaks.get(f"{analyte.name} qualifier")
-    if q is None or qq is None or not q.area > 0:
-        return NAN
-    return qq.area / q.area
-
-
 def quantify(
     batch_dir: str | Path,
     method: str | Path | Method | None = None,
@@ -326,7 +319,8 @@ def _measure_all(
     out: list[InjectionMeasurement | None] = [None] * total
     keys: list[str | None] = [None] * total
     if cache is not None:
-        from thioquant.cache import cache_key, file_sha256, measurement_hash
+        from thioquant.cache import cache_key, measurement_hash
+        from thioquant.io import file_sha256
 
         method_digest = measurement_hash(m)
         for i, (path, _, man, _v) in enumerate(tasks):

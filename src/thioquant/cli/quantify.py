@@ -42,15 +42,15 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
              strict: bool, quiet: bool) -> None:
     """Quantify BATCH_DIR (worklist.csv + raw files) and write results to the output folder."""
     from thioquant.audit import _now, run_entries, write_audit
-    from thioquant.errors import InputError, OutputError
+    from thioquant.errors import InputError
     from thioquant.pipeline import quantify as run_quantify
+    from thioquant.report.output import ensure_free
     from thioquant.report.summary import summary_text
     from thioquant.report.writer import write_outputs
 
     started = _now()
     out = out_dir or batch_dir / "results"
-    if out.exists() and not force:  # fail before the work, not after it
-        raise OutputError("output folder already exists; use --force to replace it or --out to choose another", path=out)
+    ensure_free(out, force=force)  # fail before the work, not after it
     if pseudonymise and not pseudonym_key:
         raise InputError("--pseudonymise needs --pseudonym-key or THIOQUANT_PSEUDONYM_KEY")
     cache = batch_dir / ".thioquant-cache.sqlite" if use_cache and batch_dir.is_dir() else None

@@ -17,6 +17,13 @@ from pathlib import Path
 from thioquant.errors import OutputError
 
 
+def ensure_free(out_dir: str | Path, *, force: bool = False) -> None:
+    """Raise OutputError when ``out_dir`` exists and may not be replaced (checked before any work)."""
+    if Path(out_dir).exists() and not force:
+        raise OutputError("output folder already exists; use --force to replace it or --out to choose another",
+                          path=out_dir)
+
+
 @contextmanager
 def staged_output(out_dir: str | Path, *, force: bool = False) -> Iterator[Path]:
     """Yield a staging folder; on success it becomes ``out_dir`` atomically.
@@ -24,8 +31,7 @@ def staged_output(out_dir: str | Path, *, force: bool = False) -> Iterator[Path]
     Raises OutputError before any work when ``out_dir`` exists and ``force`` is False.
     """
     out = Path(out_dir)
-    if out.exists() and not force:
-        raise OutputError("output folder already exists; use --force to replace it or --out to choose another", path=out)
+    ensure_free(out, force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
@@ -40,16 +46,3 @@ def staged_output(out_dir: str | Path, *, force: bool = False) -> Iterator[Path]
     os.replace(stage, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a single file via a temporary file and rename (used outside staged folders)."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
