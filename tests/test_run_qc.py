@@ -83,7 +83,9 @@ def test_westgard_rules_on_the_qc_history(tmp_path, repo_root):
     assert not b.accepted and b.verdict.deciding_rule.startswith("westgard")
     with QCHistory(hist) as h:
         lj = h.levey_jennings("6-TG", "QCM")
-    assert lj is not None
+    # Levey-Jennings data: this run's two QCM values, about 4 SD above the target mean.
+    assert len(lj["value"]) == 2 and lj["mean"] == pytest.approx(4000)
+    assert all(z > 3 for z in lj["z"])
 
 
 @pytest.mark.parametrize("model", ["auto"])
