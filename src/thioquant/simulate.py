@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import math
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -450,14 +450,6 @@ def read_truth(batch_dir: str | Path) -> dict[tuple[str, str], dict[str, str]]:
     """The truth file of a simulated batch, keyed by (sample_id, analyte)."""
     with open(Path(batch_dir) / "truth.csv", newline="", encoding="utf-8") as fh:
         return {(r["sample_id"], r["analyte"]): r for r in csv.DictReader(fh)}
-
-
-def bundled(batches: Iterable[tuple[str, str]], root: str | Path, seed: int = DEFAULT_SEED) -> list[Path]:
-    """Regenerate the bundled ``sample_data/`` batches: (folder name, method name) pairs."""
-    out = []
-    for folder, method in batches:
-        out.append(simulate_batch(Path(root) / folder, method=method, seed=seed, overwrite=True))
-    return out
 
 
 __all__ = [
