@@ -16,9 +16,11 @@ from .fit import gradient, normalized_weights, raw_weights
 
 @functools.lru_cache(maxsize=256)
 def _t_quantile(confidence: float, dof: int) -> float:
-    from scipy.stats import t as student_t
+    # scipy.special rather than scipy.stats: the same quantile, without importing scipy.stats
+    # (0.6 s) into every batch
+    from scipy.special import stdtrit
 
-    return float(student_t.ppf(0.5 + confidence / 2, dof))
+    return float(stdtrit(dof, 0.5 + confidence / 2))
 
 
 def _new_obs_weight(cal: Calibration, x0: float, y0: float) -> float:

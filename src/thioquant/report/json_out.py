@@ -50,8 +50,21 @@ def results_document(batch: Any) -> dict[str, Any]:
 
 
 def results_json(batch: Any) -> str:
-    """The text of ``results.json``."""
-    return json.dumps(results_document(batch), indent=1, ensure_ascii=False, default=_default) + "\n"
+    """The text of ``results.json``: one top-level key per line, one record per line in lists.
+
+    Indented ``json.dumps`` runs json's pure-Python encoder (0.7 s for 960 injections); encoding
+    each record compactly uses the C encoder and keeps the file readable and diff-friendly.
+    """
+    doc = results_document(batch)
+    enc = json.JSONEncoder(ensure_ascii=False, default=_default, separators=(", ", ": "))
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            body = "[\n  " + ",\n  ".join(enc.encode(v) for v in value) + "\n ]"
+        else:
+            body = enc.encode(value)
+        parts.append(f" {enc.encode(key)}: {body}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def _default(o: Any) -> Any:
