@@ -379,6 +379,8 @@ def _quantify_measurements(
     m: Method, entries: Sequence[WorklistEntry], measurements: Sequence[InjectionMeasurement],
     manual: Mapping[str, Mapping[str, tuple[float, float]]],
 ) -> tuple[list[Result], dict[str, Any], list[str]]:
+    import numpy as np
+
     from thioquant.assay import normalise
     from thioquant.calibration import accept_calibration
     from thioquant.calibration.interval import inverse_interval
@@ -439,7 +441,13 @@ def _quantify_measurements(
             for reason in outcome.reasons:
                 messages.append(f"{analyte.name}: {reason}")
 
-        for e, pk, area, is_area, response, flags in rows:
+        intervals: dict[int, tuple[float, float]] = {}
+        if outcome is not None:  # one vectorised call per analyte (the weights are computed once)
+            pos = [i for i, row in enumerate(rows) if math.isfinite(row[4]) and row[4] > 0]
+            if pos:
+                lows, highs = inverse_interval(outcome.calibration, np.array([rows[i][4] for i in pos]))
+                intervals = {i: (float(a), float(b)) for i, a, b in zip(pos, lows, highs, strict=True)}
+        for k, (e, pk, area, is_area, response, flags) in enumerate(rows):
             conc = lo = hi = NAN
             reported = rep_lo = rep_hi = NAN
             nominal = NAN
@@ -451,7 +459,7 @@ def _quantify_measurements(
                 vial = float(cal.inverse(response)) if response > 0 else 0.0
                 if response > 0 and not math.isfinite(vial):
                     flags.append("ABOVE_ULOQ")
-                lo_v, hi_v = (inverse_interval(cal, response) if response > 0 else (NAN, NAN))
+                lo_v, hi_v = intervals.get(k, (NAN, NAN))
                 df = e.dilution
                 conc, lo, hi = vial * df, lo_v * df, hi_v * df
                 if "NOT_DETECTED" not in flags and math.isfinite(vial):

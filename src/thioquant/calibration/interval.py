@@ -23,7 +23,17 @@ def _t_quantile(confidence: float, dof: int) -> float:
     return float(stdtrit(dof, 0.5 + confidence / 2))
 
 
-def _new_obs_weight(cal: Calibration, x0: float, y0: float) -> float:
+def _weight_scale(cal: Calibration) -> tuple[float, float, float, float, float]:
+    """(normalisation, x range, y range) of the included calibrators, computed once per call."""
+    if cal.weighting == "none":
+        return 1.0, math.nan, math.nan, math.nan, math.nan
+    _, norm = normalized_weights(cal)
+    xi, yi = cal.x[cal.included], cal.y[cal.included]
+    return float(norm), float(xi.min()), float(xi.max()), float(yi.min()), float(yi.max())
+
+
+def _new_obs_weight(cal: Calibration, x0: float, y0: float,
+                    scale: tuple[float, float, float, float, float]) -> float:
     """Weight of a new observation on the fit's (normalised) weight scale.
 
     x0 and y0 are clamped to the range of the included calibrators, so a response below the
@@ -31,10 +41,9 @@ def _new_obs_weight(cal: Calibration, x0: float, y0: float) -> float:
     """
     if cal.weighting == "none":
         return 1.0
-    _, norm = normalized_weights(cal)
-    xi, yi = cal.x[cal.included], cal.y[cal.included]
-    xc = float(np.clip(x0, xi.min(), xi.max()))
-    yc = float(np.clip(y0, yi.min(), yi.max()))
+    norm, xlo, xhi, ylo, yhi = scale
+    xc = min(max(x0, xlo), xhi)
+    yc = min(max(y0, ylo), yhi)
     raw = raw_weights(np.array([xc]), np.array([yc]), cal.weighting)[0]
     return float(raw / norm)
 
@@ -88,14 +97,16 @@ def inverse_interval(
     ya = np.atleast_1d(np.asarray(y, dtype=float))
     lo = np.full(ya.shape, np.nan)
     hi = np.full(ya.shape, np.nan)
+    scale = _weight_scale(cal)
     for i, yi in enumerate(ya):
-        lo[i], hi[i] = _one(cal, float(yi), int(m), t)
+        lo[i], hi[i] = _one(cal, float(yi), int(m), t, scale)
     if np.ndim(y) == 0:
         return float(lo[0]), float(hi[0])
     return lo, hi
 
 
-def _one(cal: Calibration, y0: float, m: int, t: float) -> tuple[float, float]:
+def _one(cal: Calibration, y0: float, m: int, t: float,
+         scale: tuple[float, float, float, float, float]) -> tuple[float, float]:
     nan = (math.nan, math.nan)
     if not math.isfinite(y0):
         return nan
@@ -108,13 +119,13 @@ def _one(cal: Calibration, y0: float, m: int, t: float) -> tuple[float, float]:
     if cal.model == "power":
         if y0 <= 0 or x0 <= 0:
             return nan
-        w0 = _new_obs_weight(cal, x0, y0)
+        w0 = _new_obs_weight(cal, x0, y0, scale)
         g = gradient(cal, x0)
         var = s2 / (m * w0) + float(g @ C @ g)
         half = t * math.sqrt(var) / abs(c[1])
         lx = math.log(x0)
         return math.exp(lx - half), math.exp(lx + half)
-    w0 = _new_obs_weight(cal, x0, y0)
+    w0 = _new_obs_weight(cal, x0, y0, scale)
     v0 = s2 / (m * w0)
     if cal.model in ("linear", "linear0"):
         a, b = c[0], c[1]
