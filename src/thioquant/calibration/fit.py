@@ -82,8 +82,6 @@ def weighted_lstsq(X: Any, y: Any, w: Any | None = None) -> LstsqResult:
     CalibrationError
         If ``n <= p``, the design is rank deficient, or inputs are not finite.
     """
-    from scipy.linalg import qr
-
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     if X.ndim == 1:
@@ -109,7 +107,7 @@ def weighted_lstsq(X: Any, y: Any, w: Any | None = None) -> LstsqResult:
     # power-of-two column scaling: exact, so the scaled problem is the weighted problem
     scale = np.exp2(np.round(np.log2(norms)))
     Xs = Xw / scale
-    Q, R = qr(Xs, mode="economic")
+    Q, R = np.linalg.qr(Xs, mode="reduced")  # LAPACK geqrf, as scipy.linalg.qr, without its import
     diag = np.abs(np.diag(R))
     rank = int(np.sum(diag > diag.max() * max(n, p) * np.finfo(float).eps))
     if rank < p:
