@@ -43,6 +43,41 @@ def test_cache_reuses_unchanged_and_remeasures_changed(batch, tmp_path):
     assert any("41 reused, 1 measured" in m for m in changed.messages)
 
 
+def test_cache_stores_under_the_measured_bytes_and_commits_in_batches(batch, tmp_path, monkeypatch):
+    """Entries are keyed by the hash of the bytes measured (a file replaced after the lookup is
+    not cached under its old content), and commits are grouped, not one fsync per injection."""
+    import sqlite3
+
+    import thioquant.io
+    from thioquant import pipeline
+    from thioquant.cache import MeasurementCache, cache_key, measurement_hash
+
+    target = batch / "raw" / "020_P006.mzML"
+    original = target.read_bytes()
+    real_hash = thioquant.io.file_sha256
+    stale = "0" * 64  # the lookup saw other content than what was then measured
+
+    def lookup_hash(path):
+        return stale if Path(path) == target else real_hash(path)
+
+    monkeypatch.setattr(thioquant.io, "file_sha256", lookup_hash)
+    monkeypatch.setattr(MeasurementCache, "COMMIT_EVERY", 5)
+    commits = []
+    orig_commit = MeasurementCache.commit
+    monkeypatch.setattr(MeasurementCache, "commit", lambda self: (commits.append(1), orig_commit(self)))
+    cache = tmp_path / "cache.sqlite"
+    pipeline.quantify(batch, cache=cache)
+    m = pipeline._resolve_method(batch, None)
+    with sqlite3.connect(cache) as con:
+        keys = {k for (k,) in con.execute("SELECT key FROM measurements")}
+    import hashlib
+
+    assert cache_key(hashlib.sha256(original).hexdigest(), measurement_hash(m), None) in keys
+    assert cache_key(stale, measurement_hash(m), None) not in keys
+    assert len(keys) == 42
+    assert 8 <= len(commits) <= 10  # 42 puts in groups of 5, plus the final commit on close
+
+
 def test_parallel_gives_identical_results(batch):
     one = quantify(batch, jobs=1)
     two = quantify(batch, jobs=2)

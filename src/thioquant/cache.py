@@ -70,6 +70,7 @@ class MeasurementCache:
         self._con.executescript(SCHEMA)
         self.hits = 0
         self.misses = 0
+        self._pending = 0
 
     def get(self, key: str, file: str) -> Any | None:
         row = self._con.execute("SELECT value FROM measurements WHERE key = ?", (key,)).fetchone()
@@ -84,16 +85,28 @@ class MeasurementCache:
         self.hits += 1
         return meas
 
+    #: puts per transaction: one commit (an fsync) per injection cost more than measuring it
+    COMMIT_EVERY = 256
+
     def put(self, key: str, meas: Any) -> None:
         if meas.error:
             return  # never cache a failure: the file may be fixed
-        with self._con:
-            self._con.execute(
-                "INSERT OR REPLACE INTO measurements (key, file_sha256, value) VALUES (?, ?, ?)",
-                (key, meas.sha256, _encode(meas)),
-            )
+        self._con.execute(
+            "INSERT OR REPLACE INTO measurements (key, file_sha256, value) VALUES (?, ?, ?)",
+            (key, meas.sha256, _encode(meas)),
+        )
+        self._pending += 1
+        if self._pending >= self.COMMIT_EVERY:
+            self.commit()
+
+    def commit(self) -> None:
+        """Make the pending entries durable (also done every COMMIT_EVERY puts and on close)."""
+        self._con.commit()
+        self._pending = 0
 
     def close(self) -> None:
+        # An interrupted batch keeps what was committed; the rest is simply measured again.
+        self.commit()
         self._con.close()
 
     def __enter__(self) -> MeasurementCache:

@@ -317,7 +317,6 @@ def _measure_all(
     tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views) for e in entries]
     total = len(tasks)
     out: list[InjectionMeasurement | None] = [None] * total
-    keys: list[str | None] = [None] * total
     if cache is not None:
         from thioquant.cache import cache_key, measurement_hash
         from thioquant.io import file_sha256
@@ -325,18 +324,20 @@ def _measure_all(
         method_digest = measurement_hash(m)
         for i, (path, _, man, _v) in enumerate(tasks):
             try:
-                keys[i] = cache_key(file_sha256(path), method_digest, man)
+                key = cache_key(file_sha256(path), method_digest, man)
             except OSError:
                 continue  # measure_injection reports the unreadable file
-            out[i] = cache.get(keys[i], path)
+            out[i] = cache.get(key, path)
     todo = [i for i in range(total) if out[i] is None]
     done = total - len(todo)
     if progress and done:
         progress(done, total)
     for i, meas in _run_tasks([tasks[i] for i in todo], todo, jobs, executor):
         out[i] = meas
-        if cache is not None and keys[i] is not None:
-            cache.put(keys[i], meas)
+        if cache is not None and meas.sha256:
+            # keyed by the hash of the bytes actually measured: a file replaced between the
+            # lookup and the measurement must not be cached under its old content's key
+            cache.put(cache_key(meas.sha256, method_digest, tasks[i][2]), meas)
         done += 1
         if progress:
             progress(done, total)
