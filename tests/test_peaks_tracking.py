@@ -73,6 +73,14 @@ def test_a_missed_injection_keeps_the_last_retention_time():
     assert a[3] is not None and a[4] is not None
 
 
+def test_an_injection_without_the_trace_is_skipped():
+    traces, _ = _series(n=3)
+    out = track_targets([traces[0], None, traces[1]], {"A": 1.87, "B": 2.04}, 0.15)
+    assert out.peaks["A"][1] is None and out.peaks["B"][1] is None
+    assert out.expected["A"][2] == out.peaks["A"][0].rt_min
+    assert out.peaks["A"][2] is not None
+
+
 def test_a_peak_is_not_claimed_by_the_farther_target():
     t = np.arange(0.0, 4.0, 1.0 / RATE / 60.0)
     tr = Trace("uv", t, emg(t, 1.0, 2.0, 0.015, 0.01))
@@ -94,8 +102,10 @@ def test_per_target_windows_and_settings_pass_through():
         ({"window_min": {"A": 0.1}}, "window_min"),
         ({"window_min": -1.0}, "window_min"),
         ({"targets": {}}, "targets"),
-        ({"targets": {"A": float("nan")}}, "rt_min of A"),
+        ({"targets": {"A": float("nan")}}, "targets"),
+        ({"window_min": {"A": 0.1, "B": 0.0}}, "window_min"),
         ({"fused": "nope"}, "fused"),
+        ({"rrt": 1.1}, "rrt"),
     ],
 )
 def test_bad_arguments_raise_method_error(kw, key):

@@ -56,7 +56,7 @@ def _nearer_other(name: str, rt: float, apex: float, expected: Mapping[str, floa
 
 
 def track_targets(
-    traces: Sequence[Trace],
+    traces: Sequence[Trace | None],
     targets: Mapping[str, float],
     window_min: float | Mapping[str, float],
     *,
@@ -67,9 +67,10 @@ def track_targets(
 
     Parameters
     ----------
-    traces : sequence of Trace
+    traces : sequence of Trace or None
         One trace per injection, **in injection order** (the order matters: the expected
-        retention time of an injection is taken from the injection before it).
+        retention time of an injection is taken from the injection before it). None for an
+        injection without the trace: its peaks are None and the expected times carry over.
     targets : mapping
         Target name -> expected retention time of the method (minutes), the starting point.
     window_min : float or mapping
@@ -97,21 +98,30 @@ def track_targets(
     Raises
     ------
     MethodError
-        For an unknown ``update``, a bad retention time or window, or a bad peak setting.
+        For an unknown ``update``, a bad retention time or window, ``rrt``/``reference_rt``
+        (relative retention is not tracked), or a bad peak setting.
     """
     if update not in UPDATES:
         raise MethodError(f"'update' must be one of {', '.join(UPDATES)}; got {update!r}",
                           key="update")
     if not targets:
         raise MethodError("track_targets needs at least one target", key="targets")
-    method_rt = {str(n): _finite(f"rt_min of {n}", rt) for n, rt in targets.items()}
+    for key in ("rrt", "reference_rt"):
+        if key in settings:
+            raise MethodError(f"track_targets follows absolute retention times; '{key}' "
+                              "(relative retention) is for find_target", key=key)
+    method_rt: dict[str, float] = {}
+    for n, rt in targets.items():
+        try:
+            method_rt[str(n)] = _finite("rt_min", rt)
+        except MethodError as exc:
+            raise MethodError(f"target {n!r}: {exc}", key="targets") from None
     if isinstance(window_min, Mapping):
         missing = sorted(set(method_rt) - {str(k) for k in window_min})
         if missing:
             raise MethodError(f"no window_min for target(s) {', '.join(missing)}",
                               key="window_min")
-        win = {str(n): _finite(f"window_min of {n}", w, positive=True)
-               for n, w in window_min.items()}
+        win = {str(n): _finite("window_min", w, positive=True) for n, w in window_min.items()}
     else:
         w = _finite("window_min", window_min, positive=True)
         win = dict.fromkeys(method_rt, w)
@@ -122,6 +132,9 @@ def track_targets(
         found: dict[str, float] = {}
         for name, rt in expected.items():
             used[name].append(rt)
+            if trace is None:
+                peaks[name].append(None)
+                continue
             pk = find_target(trace, rt, win[name], **settings)
             if pk is not None and _nearer_other(name, rt, pk.rt_min, expected):
                 pk = find_target(trace, rt, min(win[name], _half_gap(name, rt, expected)),
