@@ -65,7 +65,7 @@ def test_a_missed_injection_keeps_the_last_retention_time():
     t = traces[0].time_min
     flat = Trace("uv", t, emg(t, 3.0, 2.04, 0.015, 0.01))  # A absent, only B
     seq = [traces[0], traces[1], flat, traces[2], traces[3]]
-    out = track_targets(seq, {"A": 1.87, "B": 2.04}, 0.15)
+    out = track_targets(seq, {"A": 1.87, "B": 2.04}, 0.25)
     a = out.peaks["A"]
     assert a[2] is None  # B (2.04) lies in A's window but is nearer B's own expected time
     assert find_target(flat, a[1].rt_min, 0.25) is not None  # a plain search would take B
