@@ -212,7 +212,7 @@ def test_back_calculation_from_own_integration_within_two_percent(shared_data: P
     Serotonin overloads the column: its apex moves from 1.85 min (10 ug/mL) to 1.60 min
     (1000 ug/mL), beyond a fixed 0.15 min window, while 5-HTP sits at 2.03 min; the expected
     retention time is therefore updated from the previous injection (track_targets), as
-    Chromeleon's "use recently detected retention time" does.
+    Chromeleon's "Use Recently Detected Retention Times" does.
     """
     inj, area, vend, own, back, sn = _own_case(shared_data, stem)
     cmp_ = _compared(inj, area, vend, sn, stem)

@@ -4,7 +4,7 @@ A fixed retention window fails when a peak moves further than the window over a 
 column that ages or warms, or a peak whose apex moves with the amount injected (column
 overload, where a tailing peak's apex comes earlier as the concentration rises). Chromatography
 data systems handle this by updating the expected retention time from the previous injection
-(Chromeleon "use recently detected retention time", Empower "Update RT: replace"); this module
+(Chromeleon's "Use Recently Detected Retention Times"); this module
 does the same on top of :func:`~thioquant.peaks.find_target`, and keeps two targets from
 claiming the same peak.
 """
