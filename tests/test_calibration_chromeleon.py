@@ -139,10 +139,10 @@ KNOWN_DIFFERENCES = {
     "with a valley baseline, thioquant keeps it in the peak (+8 %). At 25 and 50 ug/mL it has a "
     "valley and both split it (within 1.2 %).",
     ("N-acetylserotonin", "50 ug/ml ISO"): "a small peak rides on the tail at 5.145 min (about "
-    "1 mAU, only in the 25 and 50 ug/mL standards), unresolved (valley 0.004 mAU deep); "
+    "1 mAU; seen in the 10-50 ug/mL standards, not above), unresolved (valley 0.004 mAU deep); "
     "thioquant integrates it with the tail (+2.1 % area, +2.5 % back-calculated).",
     ("Serotonin", "50 ug/ml ISO"): "the overloaded serotonin tail runs into 5-HTP; thioquant "
-    "ends the peak at the valley (1.953 min), Chromeleon's area is 0.023 mAU*min smaller, as if "
+    "ends the peak at the valley (1.950 min), Chromeleon's area is 0.023 mAU*min smaller, as if "
     "its peak end were about 0.05 min earlier on the tail (+2.9 % area, +4.3 % back-calculated).",
 }
 
