@@ -6,6 +6,10 @@ concentrations (Summary_All Conc). Fitting a straight line through the origin wi
 reproduces the vendor's back-calculated concentrations for the five wide-range compounds.
 Vendor areas are printed to 0.001 mAU*min, so only calibrators with area >= 0.1 mAU*min
 (rounding <= 0.5 %) are compared.
+
+The own-integration tests run the whole chain from the exported chromatograms (read_run ->
+track_targets -> fit_calibration) and compare with Chromeleon's back-calculated concentrations;
+docs/calibration.md ("Real data: Chromeleon series") has the measured agreement per compound.
 """
 
 from __future__ import annotations
@@ -118,54 +122,115 @@ def _runs(root: Path) -> dict:
     }
 
 
-def _own_case(root: Path, stem: str):
-    io = pytest.importorskip("thioquant.io")
-    peaks = pytest.importorskip("thioquant.peaks")
-    if not hasattr(io, "read_run") or not hasattr(peaks, "find_target"):
-        pytest.skip("readers / peak engine not available")
-    rts = {}
+#: Processing settings of the own integration, as in a lab's processing method. Chromeleon
+#: integrated the small co-eluting peaks beside the analytes (5-HTP 25 ug/mL, tryptophan 25 and
+#: 50 ug/mL) valley to valley: with ``fused="valley"`` thioquant's heights there agree with
+#: Chromeleon's within 0.3 %, with the default perpendicular drop they are 2-3 % higher and the
+#: areas 5-15 % higher. Its baseline is anchored on the signal at the boundary (``"point"``).
+OWN_SETTINGS = {"fused": "valley", "anchor": "point"}
+WINDOW_MIN = 0.15
+#: S/N (USP, 2H/h) below which a peak is under the limit of quantitation (ICH: S/N 10)
+LOQ_SN = 10.0
+#: Levels above the floor whose own area differs from Chromeleon's for a documented reason that
+#: is not an error of either: where the peak ends, or whether a small co-eluting peak is split.
+KNOWN_DIFFERENCES = {
+    ("Tryptophan", "10 ug/ml ISO"): "a co-eluting impurity at 3.37 min (0.13 mAU, 3.5 % of the "
+    "height) is an unresolved shoulder here (valley 0.001 mAU deep); Chromeleon splits it off "
+    "with a valley baseline, thioquant keeps it in the peak (+8 %). At 25 and 50 ug/mL it has a "
+    "valley and both split it (within 1.2 %).",
+    ("N-acetylserotonin", "50 ug/ml ISO"): "a small peak rides on the tail at 5.145 min (about "
+    "1 mAU; seen in the 10-50 ug/mL standards, not above), unresolved (valley 0.004 mAU deep); "
+    "thioquant integrates it with the tail (+2.1 % area, +2.5 % back-calculated).",
+    ("Serotonin", "50 ug/ml ISO"): "the overloaded serotonin tail runs into 5-HTP; thioquant "
+    "ends the peak at the valley (1.950 min), Chromeleon's area is 0.023 mAU*min smaller, as if "
+    "its peak end were about 0.05 min earlier on the tail (+2.9 % area, +4.3 % back-calculated).",
+}
+
+
+@functools.cache
+def _tracked(root: Path):
+    """Own integration of every traML target in every injection, in injection order, with the
+    expected retention time of each injection taken from the one before (track_targets)."""
+    from thioquant.peaks import track_targets
+
+    rts: dict[str, float] = {}
     with open(root / SERIES / "traML.csv") as fh:
         for r in csv.DictReader(fh):
             rts.setdefault(r["ProteinName"], float(r["RetentionTime"]))
     runs = _runs(root)
+    inj = _calibration_table(root, "Melatonin")[0]  # injection order (No. 83-96)
+    return inj, track_targets([runs[i].traces[0] for i in inj], rts, WINDOW_MIN, **OWN_SETTINGS)
+
+
+def _own_case(root: Path, stem: str):
+    io = pytest.importorskip("thioquant.io")
+    peaks = pytest.importorskip("thioquant.peaks")
+    if not hasattr(io, "read_run") or not hasattr(peaks, "track_targets"):
+        pytest.skip("readers / peak engine not available")
+    order, tracked = _tracked(root)
     inj, x, area, vend, _ = _vendor_case(root, stem)
-    own = []
-    for i in inj:
-        p = peaks.find_target(runs[i].traces[0], rts[COMPOUNDS[stem][1]], 0.15) if i in runs else None
-        own.append(math.nan if p is None else p.area)
-    own = np.array(own)
+    assert inj == order
+    pks = tracked.peaks[COMPOUNDS[stem][1]]
+    own = np.array([math.nan if p is None else p.area for p in pks])
+    sn = np.array([math.nan if p is None else p.sn for p in pks])
     enabled = (x > 0) & np.isfinite(own)
     cal = fit_calibration(x[enabled], own[enabled], "linear0", "none")
     back = np.asarray(cal.inverse(own))
-    return inj, area, vend, own, back
+    return inj, area, vend, own, back, sn
+
+
+def _compared(inj, area, vend, sn, stem):
+    """Vendor area >= 0.1 mAU*min (printed to 0.001: rounding <= 0.5 %), own peak at or above
+    the LOQ (S/N >= 10), and not one of the KNOWN_DIFFERENCES."""
+    known = np.array([(stem, i) in KNOWN_DIFFERENCES for i in inj])
+    return np.isfinite(vend) & np.isfinite(area) & (area >= 0.1) & (sn >= LOQ_SN) & ~known
+
+
+#: compared levels (ug/mL) per compound; the test fails if one drops out
+OWN_LEVELS = {
+    "5-HTP": (10, 25, 50, 100, 250, 500, 750, 1000),
+    "Melatonin": (10, 25, 50, 100, 250, 500, 750, 1000, 2500, 5000),
+    "N-acetylserotonin": (10, 25, 100, 250, 500, 750, 1000),
+    "Serotonin": (10, 25, 100, 250, 500, 750, 1000),
+    "Tryptophan": (25, 50, 100, 250, 500, 750, 1000, 2500),
+}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "stem",
-    [
-        "5-HTP",
-        "Melatonin",
-        "N-acetylserotonin",
-        "Tryptophan",
-        pytest.param(
-            "Serotonin",
-            marks=pytest.mark.xfail(
-                reason="serotonin's apex moves from 1.87 min to 1.60 min at 1000 ug/mL (column "
-                "overload): a fixed retention window either misses it or takes 5-HTP (2.04 min), "
-                "so the curve from own areas lacks the top levels",
-                strict=False,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("stem", MODEL_MATCHES)
 def test_back_calculation_from_own_integration_within_two_percent(shared_data: Path, stem: str) -> None:
-    """Own integration -> own calibration -> back-calculation vs Chromeleon, for well-defined
-    peaks (vendor area >= 1 mAU*min)."""
-    inj, area, vend, own, back = _own_case(shared_data, stem)
-    cmp_ = np.isfinite(vend) & np.isfinite(area) & (area >= 1.0)
-    assert cmp_.sum() >= 4
+    """Own integration -> own calibration -> back-calculation vs Chromeleon, within 2 %.
+
+    Compared: every calibrator with a Chromeleon area >= 0.1 mAU*min (the floor of the
+    vendor-area test) whose own peak is at or above the LOQ (S/N >= 10), except the three
+    KNOWN_DIFFERENCES (tested below); the levels are listed in OWN_LEVELS: 5-HTP 10-1000,
+    melatonin 10-5000, N-acetylserotonin 10, 25 and 100-1000, serotonin 10, 25 and 100-1000,
+    tryptophan 25-2500 ug/mL. Not compared: levels below 0.1 mAU*min (0.5-5 ug/mL, areas to 3
+    digits), serotonin 5 ug/mL (S/N 4.7: its 0.12 mAU*min sit on a wavy baseline, own area
+    -13 %), the 2500/5000 ug/mL injections of compounds absent from those standards.
+
+    Serotonin overloads the column: its apex moves from 1.85 min (10 ug/mL) to 1.60 min
+    (1000 ug/mL), beyond a fixed 0.15 min window, while 5-HTP sits at 2.03 min; the expected
+    retention time is therefore updated from the previous injection (track_targets), as
+    Chromeleon's "Use Recently Detected Retention Times" does.
+    """
+    inj, area, vend, own, back, sn = _own_case(shared_data, stem)
+    cmp_ = _compared(inj, area, vend, sn, stem)
+    levels = tuple(float(i.split()[0].replace(",", ".")) for i in np.array(inj)[cmp_])
+    assert levels == OWN_LEVELS[stem]
     dev = 100 * (back[cmp_] / vend[cmp_] - 1)
     assert np.all(np.isfinite(dev)) and np.max(np.abs(dev)) <= 2.0, dict(
         zip(np.array(inj)[cmp_], np.round(dev, 2), strict=True)
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("stem", "injection"), sorted(KNOWN_DIFFERENCES))
+def test_known_integration_differences_stay_bounded(shared_data: Path, stem: str,
+                                                    injection: str) -> None:
+    """The documented differences: the right peak is found (S/N well above the LOQ) and the
+    back-calculated concentration stays within 10 % of Chromeleon's."""
+    inj, area, vend, own, back, sn = _own_case(shared_data, stem)
+    k = inj.index(injection)
+    assert area[k] >= 0.1 and sn[k] >= LOQ_SN
+    assert abs(100 * (back[k] / vend[k] - 1)) <= 10.0
