@@ -373,7 +373,7 @@ def _run_tasks(
         # them again (0.3-0.5 s of CPU per worker).
         yield index[0], _measure_one(tasks[0])
         rest, rest_index = tasks[1:], index[1:]
-        chunk = max(1, len(rest) // (jobs * 8))
+        chunk = max(1, len(rest) // (jobs * 32))  # small chunks: workers finish together
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             yield from zip(rest_index, pool.map(_measure_one, rest, chunksize=chunk), strict=True)
         return
