@@ -164,3 +164,22 @@ def test_vendor_like_mode_whole_set_95pct(shared_data):
     assert vendor == 94
     assert found / vendor >= 0.95, found
     assert found_default == 79  # default S/N detection, for the record (84 %)
+
+
+def test_cli_peaks_detect_events(tmp_path, small_peak):
+    import json
+
+    from click.testing import CliRunner
+
+    from thioquant.cli import cli
+
+    f = tmp_path / "trace.csv"
+    np.savetxt(f, np.column_stack([small_peak.time_min, small_peak.signal]), delimiter=",",
+               header="time,signal", comments="")
+    rts = lambda args: [r["rt"] for r in json.loads(  # noqa: E731
+        CliRunner().invoke(cli, ["peaks", str(f), "--json", *args]).output)]
+    assert not [r for r in rts([]) if abs(r - 20.0) < 0.05]
+    assert [r for r in rts(["--detect", "events"]) if abs(r - 20.0) < 0.05]
+    assert [round(r, 1) for r in rts(["--detect", "events", "--height-reject", "0.5"])] == [8.0]
+    res = CliRunner().invoke(cli, ["peaks", str(f), "--detect", "events", "--area-reject", "-1"])
+    assert isinstance(res.exception, MethodError) and res.exception.key == "area_reject"
