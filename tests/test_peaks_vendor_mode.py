@@ -73,6 +73,15 @@ def test_default_output_unchanged_by_explicit_sn(small_peak):
     assert a == b  # the event settings only act with detect="events"
 
 
+def test_find_target_ignores_event_settings(small_peak):
+    from thioquant.peaks import find_target
+
+    for rt in (8.0, 20.0):  # the targeted path always accepts by S/N
+        assert find_target(small_peak, rt, 0.2) == find_target(
+            small_peak, rt, 0.2, detect="events", height_reject=1e9, reject_noise=0.0)
+    assert find_target(small_peak, 20.0, 0.2) is None
+
+
 def test_events_mode_reports_small_peak_below_sn_min(small_peak):
     assert not _near(find_peaks(small_peak), 20.0)  # S/N < 3: not reported by default
     pk = _near(find_peaks(small_peak, detect="events"), 20.0)
