@@ -52,8 +52,19 @@ def _g(x: Any, spec: str = ".4g") -> str:
     show_default=True,
     help="Rule for overlapping peaks.",
 )
+@click.option(
+    "--detect",
+    type=click.Choice(["sn", "events"]),
+    default="sn",
+    show_default=True,
+    help="Accept peaks by S/N, or vendor-like by height/area reject (docs/peaks.md).",
+)
+@click.option("--height-reject", type=float, default=None,
+              help="With --detect events: minimum height, signal units (default: 5 noise SDs).")
+@click.option("--area-reject", type=float, default=0.0, show_default=True,
+              help="With --detect events: minimum area, signal x minutes.")
 def peaks(file: str, trace_name: str | None, as_json: bool, sn_min: float, baseline: str,
-          fused: str) -> None:
+          fused: str, detect: str, height_reject: float | None, area_reject: float) -> None:
     """Print every peak of FILE with its metrics (times in minutes, area in signal x min)."""
     from thioquant.io import read_run
     from thioquant.peaks import find_peaks
@@ -69,7 +80,8 @@ def peaks(file: str, trace_name: str | None, as_json: bool, sn_min: float, basel
     for tr in traces:
         if len(tr) < 3:
             continue
-        found.extend(find_peaks(tr, sn_min=sn_min, baseline=baseline, fused=fused))
+        found.extend(find_peaks(tr, sn_min=sn_min, baseline=baseline, fused=fused, detect=detect,
+                                height_reject=height_reject, area_reject=area_reject))
     if as_json:
         click.echo(json.dumps([peak_record(p) for p in found], indent=1))
         return

@@ -11,7 +11,7 @@ import numpy as np
 from thioquant import flags as _flags
 from thioquant.errors import InputError, MethodError
 from thioquant.model import Peak, Trace
-from thioquant.peaks import core
+from thioquant.peaks import core, events
 from thioquant.peaks.settings import SELECT, PeakSettings, make_settings
 
 NAN = math.nan
@@ -412,7 +412,9 @@ def find_peaks(
 ) -> list[Peak] | tuple[list[Peak], np.ndarray]:
     """Every peak of a trace above ``sn_min`` (untargeted), in retention order.
 
-    Parameters are those of :func:`find_target`. ``area_pct`` is each peak's share of the total
+    Parameters are those of :func:`find_target`. With ``detect="events"`` (vendor-like mode) a
+    peak is kept by ChemStation-style height / area reject and slope sensitivity instead of
+    ``sn_min`` (see :mod:`thioquant.peaks.events`). ``area_pct`` is each peak's share of the total
     reported area. With ``return_baseline=True`` the baseline used is also returned as an array
     on the trace's time axis (NaN outside peaks for the local drop-line baseline), for plotting.
 
@@ -446,16 +448,19 @@ def find_peaks(
     gbl = _global_baseline(t, y, cfg, w50_pts) if cfg.baseline != "local" else None
     out: list[Peak] = []
     bl_plot = np.full(t.size, np.nan) if gbl is None else gbl.copy()
+    by_events = cfg.detect == "events"  # vendor-like: integration events instead of S/N
+    acfg = events.analysis_settings(cfg) if by_events else cfg
     for sign in ((1.0, -1.0) if cfg.negative else (1.0,)):
         ys = y * sign
         g = None if gbl is None else gbl * sign
-        reg = core.analyse(t, ys, cfg, w50_pts=w50_pts, gbl=g, open_pts=open_pts)
+        reg = core.analyse(t, ys, acfg, w50_pts=w50_pts, gbl=g, open_pts=open_pts)
+        ev = events.thresholds(reg, cfg) if by_events else None
         prev = None
         for rp in reg.peaks:
             shp = _measure(reg, rp)
             pk = _to_peak(reg, rp, trace.name, cfg, noise, shp, prev if sign > 0 else None, sign)
             prev = (shp.rt, shp)
-            if pk.sn >= cfg.sn_min:
+            if events.accept(reg, rp, pk, ev, sign, out) if ev is not None else pk.sn >= cfg.sn_min:
                 out.append(pk)
                 if gbl is None:
                     bl_plot[rp.start : rp.end + 1] = sign * rp.baseline

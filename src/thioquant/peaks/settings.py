@@ -13,6 +13,7 @@ FUSED_RULES = ("auto", "drop", "valley", "skim", "exp_skim", "deconvolve")
 NOISE_METHODS = ("p2p", "rms")
 ANCHORS = ("mean", "point")
 SELECT = ("nearest", "largest")
+DETECT = ("sn", "events")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,24 @@ class PeakSettings:
         Fewer points than this between start and end is flagged FEW_POINTS (default 5).
     fit_r2_min : float
         An EMG fit with R^2 below this is flagged FIT_POOR (default 0.98).
+    detect : str
+        How :func:`~thioquant.peaks.find_peaks` decides that a candidate is a peak: ``"sn"``
+        (default: USP signal-to-noise at least ``sn_min``) or ``"events"`` (vendor-like,
+        ChemStation-style initial events: ``height_reject``, ``area_reject`` and
+        ``slope_sensitivity``; S/N is still measured and flagged LOW_SN, but does not reject).
+        ``find_target`` always uses S/N.
+    height_reject : float or None
+        ``detect="events"``: peaks lower than this (signal units) are not reported. None (default)
+        = ``reject_noise`` times the trace's high-frequency noise SD (Autointegrate-like).
+    reject_noise : float
+        ``detect="events"``: the automatic height reject in noise SDs (default 5).
+    area_reject : float
+        ``detect="events"``: peaks with a smaller area (signal x minutes) are not reported
+        (default 0 = off).
+    slope_sensitivity : float
+        ``detect="events"``: the smoothed signal must rise faster than this (signal units per
+        minute) before the apex and fall faster after it (default 0 = off). Shoulders, found
+        from the curvature, are exempt.
     """
 
     sn_min: float = 3.0
@@ -78,6 +97,11 @@ class PeakSettings:
     negative: bool = False
     min_points: int = 5
     fit_r2_min: float = 0.98
+    detect: str = "sn"
+    height_reject: float | None = None
+    reject_noise: float = 5.0
+    area_reject: float = 0.0
+    slope_sensitivity: float = 0.0
 
 
 _FIELDS = {f.name for f in fields(PeakSettings)}
@@ -168,4 +192,9 @@ def _make(base: PeakSettings | None = None, **kwargs: Any) -> PeakSettings:
         raise MethodError(f"peak setting 'min_points' must be a positive integer, got {s.min_points!r}",
                           key="min_points")
     _num("fit_r2_min", s.fit_r2_min, lo=0.0, hi=1.0)
+    _choice("detect", s.detect, DETECT)
+    _num("height_reject", s.height_reject, lo=0.0, allow_none=True)
+    _num("reject_noise", s.reject_noise, lo=0.0, hi=1000.0)
+    _num("area_reject", s.area_reject, lo=0.0)
+    _num("slope_sensitivity", s.slope_sensitivity, lo=0.0)
     return s
