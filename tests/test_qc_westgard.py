@@ -186,3 +186,11 @@ def test_levey_jennings_plot(tmp_path):
     h = _history(tmp_path, [0.0, 1.0, -2.0, 2.5])
     p = plot_levey_jennings(h.levey_jennings("6-TGN", "LQC", MEAN, SD), tmp_path / "lj.png")
     assert p.stat().st_size > 1000
+
+
+def test_not_positive_target_sd_is_not_evaluated_with_its_reason(tmp_path):
+    h = _history(tmp_path, [0.1, 0.2])
+    out = h.evaluate("6-TGN", "LQC", MEAN, 0.0)
+    assert out[0].status == "not_evaluated" and "target SD is not positive" in out[0].message
+    out = h.evaluate("6-TGN", "LQC", None, SD)  # an SD alone is no target
+    assert out[0].status == "not_evaluated" and "no target mean/SD set and only 1 earlier QC value " in out[0].message

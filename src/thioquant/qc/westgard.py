@@ -238,8 +238,9 @@ class QCHistory:
         tgt = self._resolve_target(analyte, level, target_mean, target_sd, prior, min_history)
         if tgt is None:
             n = len(prior)
-            has_sd = target_sd is not None or self.target(analyte, level) is not None
-            if n < min_history and not has_sd:
+            stored = self.target(analyte, level) is not None
+            has_mean, has_sd = target_mean is not None or stored, target_sd is not None or stored
+            if n < min_history and not (has_mean and has_sd):
                 have = "no" if n == 0 else f"only {n}"
                 why = (f"no target mean/SD set and {have} earlier QC value{'' if n == 1 else 's'} in the "
                        f"history ({min_history} needed to estimate one)")
