@@ -243,3 +243,55 @@ def test_tiered_ion_ratio_tolerance():
     with pytest.raises(MethodError) as ei:
         QCSettings.from_dict({"ion_ratio_tolerance_pct": "loose"})
     assert "tiered" in str(ei.value)
+
+
+def test_outcome_status_keeps_passed_consistent():
+    ok = RuleOutcome("qc", "QC_FAIL", True, "reject", "fine")
+    bad = RuleOutcome("qc", "QC_FAIL", False, "reject", "bad")
+    assert (ok.status, bad.status) == ("pass", "fail")  # derived from passed: old calls unchanged
+    assert bad.failed and bad.rejects and not ok.failed
+    ne = RuleOutcome.not_evaluated("carryover", "NO_CARRYOVER_BLANK", "no blank", severity="reject")
+    assert ne.status == "not_evaluated" and ne.passed is False and not ne.evaluated
+    assert not ne.failed and not ne.rejects and not ne.warns
+    assert ne.as_dict()["status"] == "not_evaluated" and ok.as_dict()["status"] == "pass"
+    with pytest.raises(ValueError):
+        RuleOutcome("qc", "QC_FAIL", True, "reject", "x", status="fail")
+    with pytest.raises(ValueError):
+        RuleOutcome("qc", "QC_FAIL", True, "reject", "x", status="not_evaluated")
+    with pytest.raises(ValueError):
+        RuleOutcome("qc", "QC_FAIL", False, "reject", "x", status="skipped")
+
+
+def test_not_evaluated_never_rejects_nor_warns():
+    qc = RuleOutcome("qc", "QC_FAIL", True, "reject", "QC acceptance met")
+    ne_reject = RuleOutcome.not_evaluated("carryover", "NO_CARRYOVER_BLANK", "no blank", severity="reject")
+    ne_warn = RuleOutcome.not_evaluated("rt", "NO_RT_REFERENCE", "no calibrator peak")
+    v = run_verdict([ne_reject, qc, ne_warn])
+    assert v.accepted and v.deciding_rule == "qc" and v.warnings == ()
+    assert v.reasons == ("QC acceptance met",)
+    assert v.not_evaluated == ("NO_CARRYOVER_BLANK: no blank", "NO_RT_REFERENCE: no calibrator peak")
+    assert v.as_dict()["not_evaluated"] == list(v.not_evaluated)
+    # a not-evaluated QC rule does not decide an accepted run; the calibration rule does
+    cal = RuleOutcome("calibration", "CAL_FAIL", True, "reject", "calibration accepted")
+    v = run_verdict([cal, RuleOutcome.not_evaluated("qc", "NO_QC_SAMPLES", "no QC", severity="reject")])
+    assert v.accepted and v.deciding_rule == "calibration"
+    assert run_verdict([ne_warn]).reasons == ("no rules evaluated",)
+
+
+def test_rules_without_their_data_are_not_evaluated():
+    co = carryover([], 1000.0)
+    assert co.status == "not_evaluated" and co.code == "NO_CARRYOVER_BLANK" and co.severity == "reject"
+    co = carryover(50.0, float("nan"))
+    assert co.status == "not_evaluated" and co.code == "NO_LLOQ_RESPONSE"
+    bl = blank_interference([], 1000.0)
+    assert bl.status == "not_evaluated" and bl.code == "NO_BLANKS"
+    bl = blank_interference([5.0], 0.0)
+    assert bl.status == "not_evaluated" and bl.code == "NO_LLOQ_RESPONSE"
+    cv = is_cv_rule(float("nan"))
+    assert cv.status == "not_evaluated" and cv.code == "IS_CV_TOO_FEW"
+    for o in (co, bl, cv):
+        assert o.code in flags.FLAGS and "not evaluated" in flags.FLAGS[o.code] and "not evaluated" in o.message
+    # data present: evaluated as before
+    assert carryover(30.0, 1000.0).status == "pass" and carryover(300.0, 1000.0).status == "fail"
+    # a QC rule with no QC results still fails: QCs are what it judges (ICH M10)
+    assert qc_acceptance({}).status == "fail"

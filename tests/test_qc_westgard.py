@@ -7,7 +7,14 @@ import sqlite3
 import numpy as np
 import pytest
 
-from thioquant.qc import QCHistory, default_history_path, plot_levey_jennings, run_verdict
+from thioquant import flags
+from thioquant.qc import (
+    QCHistory,
+    RuleOutcome,
+    default_history_path,
+    plot_levey_jennings,
+    run_verdict,
+)
 
 MEAN, SD = 100.0, 5.0
 
@@ -61,7 +68,8 @@ def test_target_estimated_from_history_or_not_evaluated(tmp_path):
     rng = np.random.default_rng(0)
     h = _history(tmp_path, list(rng.normal(0, 1, 5)))
     out = h.evaluate("6-TGN", "LQC")
-    assert len(out) == 1 and out[0].code == "WG_NO_TARGET" and out[0].severity == "warn"
+    assert len(out) == 1 and out[0].code == "WG_NO_TARGET" and out[0].status == "not_evaluated"
+    assert "only 4 earlier QC values" in out[0].message and "20 needed" in out[0].message
     h.close()
     h = _history(tmp_path / "b", [*list(np.clip(rng.normal(0, 1, 25), -1.5, 1.5)), 6.0])
     out = h.evaluate("6-TGN", "LQC")
@@ -69,6 +77,63 @@ def test_target_estimated_from_history_or_not_evaluated(tmp_path):
     assert "estimated from 25 prior values" in out[0].details["target_source"]
     h.set_target("6-TGN", "LQC", MEAN, SD)
     assert h.evaluate("6-TGN", "LQC")[0].details["target_source"] == "stored"
+
+
+def test_fresh_history_is_not_evaluated_not_failed(tmp_path):
+    """No target and no earlier runs: WG_NO_TARGET is "not evaluated", which neither fails, warns
+    nor touches the verdict, even with Westgard set to reject."""
+    h = QCHistory(tmp_path / "fresh.sqlite")
+    assert h.evaluate("6-TGN", "LQC")[0].status == "not_evaluated"  # nothing stored at all yet
+    h.add_run("R1", "2026-01-01T08:00", "6-TGN", "LQC", [MEAN + 3.5 * SD])  # would violate 1-3s
+    h.add_run("R1", "2026-01-01T08:00", "6-TGN", "HQC", [MEAN - 2.5 * SD])
+    out = h.evaluate_run("6-TGN", "R1", severity="reject")
+    assert [(o.code, o.status) for o in out] == [("WG_NO_TARGET", "not_evaluated")] * 2
+    o = out[0]
+    assert not o.passed and not o.failed and not o.evaluated and not o.rejects and not o.warns
+    assert o.as_dict()["status"] == "not_evaluated"
+    assert "no target mean/SD set and no earlier QC values" in o.message
+    assert o.code in flags.FLAGS and "not evaluated" in flags.FLAGS[o.code]
+    qc = RuleOutcome("qc", "QC_FAIL", True, "reject", "QC acceptance met")
+    v = run_verdict([qc, *out])
+    assert v.accepted and v.deciding_rule == "qc"
+    assert v.warnings == () and len(v.not_evaluated) == 2
+    assert all(r.startswith("WG_NO_TARGET: ") for r in v.not_evaluated)
+    assert not any("Westgard" in r for r in v.reasons)
+    assert run_verdict(out).accepted  # on their own, too
+    h.close()
+
+
+def test_same_rule_is_evaluated_once_the_history_is_long_enough(tmp_path):
+    """The first ``min_history`` runs only build the history; from then on the rules are evaluated
+    against the mean/SD of the earlier runs, and pass or fail."""
+    rng = np.random.default_rng(1)
+    h = QCHistory(tmp_path / "h.sqlite")
+    z = np.clip(rng.normal(0, 1, 6), -1.5, 1.5)
+    for i, zi in enumerate(z):
+        h.add_run(f"R{i}", f"2026-01-0{i + 1}T08:00", "6-TGN", "LQC", [MEAN + SD * zi])
+        out = h.evaluate("6-TGN", "LQC", min_history=5)
+        if i < 5:  # 0..4 earlier values
+            assert [o.status for o in out] == ["not_evaluated"], i
+            assert not run_verdict(out).warnings
+        else:
+            assert len(out) == 6 and {o.status for o in out} == {"pass"}
+            assert "estimated from 5 prior values" in out[0].details["target_source"]
+    prior = [v for _, _, v in h.series("6-TGN", "LQC")]
+    mean, sd = float(np.mean(prior)), float(np.std(prior, ddof=1))
+    h.add_run("R6", "2026-01-07T08:00", "6-TGN", "LQC", [mean + 4 * sd])
+    out = {o.rule: o for o in h.evaluate("6-TGN", "LQC", min_history=5)}
+    assert out["westgard:1-3s"].status == "fail" and out["westgard:1-3s"].rejects
+    assert out["westgard:1-2s"].status == "fail" and out["westgard:1-2s"].warns
+    assert out["westgard:10x"].status == "pass"
+    v = run_verdict(out.values())
+    assert not v.accepted and v.deciding_rule == "westgard:1-3s" and v.not_evaluated == ()
+    h.close()
+
+
+def test_constant_history_is_not_evaluated_with_its_reason(tmp_path):
+    h = _history(tmp_path, [0.0] * 4)
+    out = h.evaluate("6-TGN", "LQC", min_history=3)
+    assert out[0].status == "not_evaluated" and "do not vary" in out[0].message
 
 
 def test_sqlite_persistence_schema_and_rerun_replaces(tmp_path):
@@ -121,3 +186,11 @@ def test_levey_jennings_plot(tmp_path):
     h = _history(tmp_path, [0.0, 1.0, -2.0, 2.5])
     p = plot_levey_jennings(h.levey_jennings("6-TGN", "LQC", MEAN, SD), tmp_path / "lj.png")
     assert p.stat().st_size > 1000
+
+
+def test_not_positive_target_sd_is_not_evaluated_with_its_reason(tmp_path):
+    h = _history(tmp_path, [0.1, 0.2])
+    out = h.evaluate("6-TGN", "LQC", MEAN, 0.0)
+    assert out[0].status == "not_evaluated" and "target SD is not positive" in out[0].message
+    out = h.evaluate("6-TGN", "LQC", None, SD)  # an SD alone is no target
+    assert out[0].status == "not_evaluated" and "no target mean/SD set and only 1 earlier QC value " in out[0].message

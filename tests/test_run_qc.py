@@ -98,3 +98,51 @@ def test_auto_model_selection_through_the_method(tmp_path, repo_root, model):
     oc = res.calibrations["6-TG"]
     assert oc.calibration.weighting == "1/x^2"  # the fixed half of the setting is kept
     assert oc.calibration.model in ("linear", "quadratic") and oc.passed
+
+
+def test_rules_without_data_are_not_evaluated_in_every_output(tmp_path, repo_root):
+    """No blank after the top calibrator and a fresh QC history: carry-over and Westgard are
+    "not evaluated" (not failed, no warning, verdict unaffected) in qc.csv, results.json, the
+    HTML report and the terminal summary."""
+    import csv
+    import json
+
+    from thioquant.report.summary import summary_text
+    from thioquant.report.writer import QC_COLUMNS, write_outputs
+
+    m = repo_root / "calibrations" / "thiopurines_lcmsms.toml"
+    bdir = simulate_batch(tmp_path / "b", method=m, n_patients=2, seed=11)
+    wl = bdir / "worklist.csv"
+    wl.write_text("".join(ln for ln in wl.read_text().splitlines(keepends=True) if ",BLANK-2," not in ln))
+    b = quantify(bdir, history=tmp_path / "fresh.sqlite")
+    assert b.accepted and b.verdict.deciding_rule == "qc", b.verdict.reasons
+    skipped = [o for o in b.qc_outcomes if o.status == "not_evaluated"]
+    assert {o.code for o in skipped} == {"NO_CARRYOVER_BLANK", "WG_NO_TARGET"}
+    co = next(o for o in skipped if o.code == "NO_CARRYOVER_BLANK")
+    assert co.rule == "carryover" and "no blank was injected right after the highest calibrator (CAL8)" in co.message
+    assert not any(o.rejects or o.warns for o in skipped)
+    assert not any("WG_NO_TARGET" in w or "NO_CARRYOVER_BLANK" in w for w in b.verdict.warnings)
+    assert len(b.verdict.not_evaluated) == len(skipped)
+
+    out = write_outputs(b, tmp_path / "out", pdf=False, timestamp=False)
+    rows = list(csv.DictReader((out / "qc.csv").open(encoding="utf-8")))
+    assert list(rows[0]) == QC_COLUMNS == ["code", "analyte", "severity", "passed", "message", "status"]
+    by_status = {}
+    for r in rows:
+        by_status.setdefault(r["status"], set()).add(r["code"])
+    assert by_status["not_evaluated"] == {"NO_CARRYOVER_BLANK", "WG_NO_TARGET"}
+    assert "fail" not in by_status
+    assert all(r["passed"] == "false" for r in rows if r["status"] == "not_evaluated")
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert {q["code"] for q in doc["qc"] if q["status"] == "not_evaluated"} == by_status["not_evaluated"]
+    assert doc["verdict"]["accepted"] and len(doc["verdict"]["not_evaluated"]) == len(skipped)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count('<tr class="na">') == len(skipped) and "not evaluated: WG_NO_TARGET" in html
+
+    text = summary_text(b)
+    n_eval = len(b.qc_outcomes) - len(skipped)
+    assert f"{n_eval}/{n_eval} QC rules passed" in text
+    assert "not evaluated (does not count against the run)" in text
+    assert "6 x WG_NO_TARGET: Westgard rules not evaluated" in text
+    assert "2 x NO_CARRYOVER_BLANK: carry-over not evaluated" in text  # one per analyte
+    assert "warning" not in text

@@ -2,11 +2,12 @@
 
 One JSON object per line, in order: the run (user, host, time, software and dependency
 versions, parameters), the method file with its hash, the worklist and every raw file with its
-sha256, manual integrations and calibrator exclusions with their reasons, the run verdict, every
-output file with its sha256, and the end of the run. Each entry carries ``seq``, the ``prev``
-hash of the entry before it and its own ``hash`` (sha256 of its canonical JSON without
-``hash``), so editing, removing or reordering a line, or changing an output file afterwards, is
-detected by :func:`verify` (``thioquant audit verify OUT_DIR``).
+sha256, manual integrations and calibrator exclusions with their reasons, the run verdict (with
+the QC rules that could not be evaluated), every output file with its sha256, and the end of the
+run. Each entry carries ``seq``, the ``prev`` hash of the entry before it and its own ``hash``
+(sha256 of its canonical JSON without ``hash``), so editing, removing or reordering a line, or
+changing an output file afterwards, is detected by :func:`verify` (``thioquant audit verify
+OUT_DIR``).
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def run_entries(batch: Any, parameters: Mapping[str, Any], started: str) -> list
                                 "accuracy_pct": p.accuracy_pct, "reason": p.reason})
     v = batch.verdict
     entries.append({"event": "verdict", "accepted": bool(batch.accepted),
-                    "deciding_rule": getattr(v, "deciding_rule", ""), "reasons": list(getattr(v, "reasons", ()))})
+                    "deciding_rule": getattr(v, "deciding_rule", ""), "reasons": list(getattr(v, "reasons", ())),
+                    "not_evaluated": list(getattr(v, "not_evaluated", ()))})
     return entries
 
 

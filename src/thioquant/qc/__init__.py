@@ -7,6 +7,7 @@ Pure functions on plain values; see ``docs/qc.md``.
 from .rules import (
     DECISION_ORDER,
     ION_RATIO_TIERS,
+    STATUSES,
     InjectionCheck,
     RuleOutcome,
     Verdict,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_SEVERITY",
     "ION_RATIO_TIERS",
     "PER_ANALYTE_KEYS",
+    "STATUSES",
     "WESTGARD_RULES",
     "InjectionCheck",
     "QCHistory",

@@ -3,6 +3,10 @@
 Each run-level rule returns a :class:`RuleOutcome`; per-injection checks (IS response, retention
 time, ion ratio) return an :class:`InjectionCheck` with one tuple of flag codes per injection plus
 a run-level :class:`RuleOutcome`. :func:`run_verdict` combines outcomes into a :class:`Verdict`.
+
+An outcome has one of three statuses: ``"pass"``, ``"fail"`` or ``"not_evaluated"`` (the rule
+lacked the data it needs, e.g. no blank after the highest calibrator or no Westgard target yet).
+A not-evaluated outcome never rejects the run and is never a warning.
 """
 
 from __future__ import annotations
@@ -19,6 +23,24 @@ from thioquant import flags
 from thioquant.errors import MethodError
 
 IS_CV = flags.register("IS_CV", "internal standard CV across the run above the limit")
+# Codes of outcomes that could not be evaluated (status "not_evaluated"; qc.csv only, never a result flag).
+NO_QC_SAMPLES = flags.register("NO_QC_SAMPLES", "QC acceptance not evaluated: no usable QC sample in the run")
+NO_CARRYOVER_BLANK = flags.register(
+    "NO_CARRYOVER_BLANK", "carry-over not evaluated: no blank was injected right after the highest calibrator")
+NO_BLANKS = flags.register(
+    "NO_BLANKS", "interference not evaluated: no blank or zero sample in the run")
+NO_LLOQ_RESPONSE = flags.register(
+    "NO_LLOQ_RESPONSE",
+    "blank checks not evaluated: no positive LLOQ calibrator response to compare the blank with")
+NO_IS_REFERENCE = flags.register(
+    "NO_IS_REFERENCE",
+    "internal standard checks not evaluated: no calibrator or QC with an internal standard response")
+IS_CV_TOO_FEW = flags.register(
+    "IS_CV_TOO_FEW", "internal standard CV not evaluated: fewer than two injections with an IS response")
+NO_RT_REFERENCE = flags.register(
+    "NO_RT_REFERENCE", "retention time not evaluated: no calibrator peak to define the reference retention time")
+NO_ION_RATIO_REFERENCE = flags.register(
+    "NO_ION_RATIO_REFERENCE", "ion ratio not evaluated: no calibrator with both quantifier and qualifier peaks")
 QC_FAIL = "QC_FAIL"
 CAL_FAIL = "CAL_FAIL"
 CARRYOVER = "CARRYOVER"
@@ -26,6 +48,9 @@ INTERFERENCE = "INTERFERENCE"
 IS_RESPONSE = "IS_RESPONSE"
 RT_SHIFT = "RT_SHIFT"
 ION_RATIO = "ION_RATIO"
+
+#: the three states of a rule outcome
+STATUSES = ("pass", "fail", "not_evaluated")
 
 #: order in which failing reject rules decide a run (earlier wins)
 DECISION_ORDER = (
@@ -43,14 +68,20 @@ class RuleOutcome:
     rule : str
         Rule name ("qc", "carryover", "westgard:2-2s"...).
     code : str
-        Flag code written to ``results.csv`` when the rule fails (see :mod:`thioquant.flags`).
+        Flag code written to ``results.csv`` when the rule fails (see :mod:`thioquant.flags`); for a
+        not-evaluated outcome, the code saying why (``WG_NO_TARGET``, ``NO_CARRYOVER_BLANK``...).
     passed : bool
+        True exactly when ``status`` is "pass".
     severity : {"reject", "warn"}
-        What a failure means for the run.
+        What a failure of this rule means for the run (a not-evaluated outcome neither rejects
+        nor warns, whatever its severity).
     message : str
-        Plain-language statement of what was found, whether passed or not.
+        Plain-language statement of what was found, whether passed or not, or why the rule could
+        not be evaluated.
     details : mapping
         Numbers behind the message (JSON-ready).
+    status : {"pass", "fail", "not_evaluated"}
+        Defaults to "pass" or "fail" from ``passed``; use :meth:`not_evaluated` for the third state.
     """
 
     rule: str
@@ -59,22 +90,54 @@ class RuleOutcome:
     severity: str
     message: str
     details: Mapping[str, Any] = field(default_factory=dict)
+    status: str = ""
 
     def __post_init__(self) -> None:
         if self.severity not in ("reject", "warn"):
             raise ValueError(f"severity must be 'reject' or 'warn', got {self.severity!r}")
+        status = self.status or ("pass" if self.passed else "fail")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        if bool(self.passed) != (status == "pass"):
+            raise ValueError(f"passed={self.passed!r} contradicts status {status!r}")
+        object.__setattr__(self, "passed", bool(self.passed))
+        object.__setattr__(self, "status", status)
         object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
+
+    @classmethod
+    def not_evaluated(
+        cls, rule: str, code: str, message: str, details: Mapping[str, Any] | None = None, *,
+        severity: str = "warn",
+    ) -> RuleOutcome:
+        """An outcome for a rule that lacked the data to be evaluated (``passed`` is False)."""
+        return cls(rule, code, False, severity, message, details or {}, status="not_evaluated")
+
+    @property
+    def evaluated(self) -> bool:
+        """False when the rule could not be evaluated."""
+        return self.status != "not_evaluated"
+
+    @property
+    def failed(self) -> bool:
+        """True when the rule was evaluated and failed (a not-evaluated rule has not failed)."""
+        return self.status == "fail"
 
     @property
     def rejects(self) -> bool:
         """True when this outcome makes the run fail."""
-        return not self.passed and self.severity == "reject"
+        return self.failed and self.severity == "reject"
+
+    @property
+    def warns(self) -> bool:
+        """True when this outcome is a warning (a failed "warn" rule)."""
+        return self.failed and self.severity == "warn"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "code": self.code,
             "passed": self.passed,
+            "status": self.status,
             "severity": self.severity,
             "message": self.message,
             "details": _jsonable(dict(self.details)),
@@ -105,13 +168,18 @@ class InjectionCheck:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Run verdict: accepted or not, the rule that decided it, and every reason."""
+    """Run verdict: accepted or not, the rule that decided it, and every reason.
+
+    ``warnings`` lists failed "warn" outcomes, ``not_evaluated`` the outcomes that could not be
+    evaluated (both as ``CODE: message``); neither affects ``accepted``.
+    """
 
     accepted: bool
     deciding_rule: str
     reasons: tuple[str, ...]
     warnings: tuple[str, ...] = ()
     outcomes: tuple[RuleOutcome, ...] = ()
+    not_evaluated: tuple[str, ...] = ()
 
     @property
     def message(self) -> str:
@@ -125,6 +193,7 @@ class Verdict:
             "deciding_rule": self.deciding_rule,
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
+            "not_evaluated": list(self.not_evaluated),
             "outcomes": [o.as_dict() for o in self.outcomes],
         }
 
@@ -253,16 +322,25 @@ def carryover(
 
     Passes when its analyte response is <= ``limit_pct`` (20) % of the LLOQ response and, when
     ``blank_is`` and ``mean_is`` are given, its IS response is <= ``is_limit_pct`` (5) % of the mean
-    IS response. With several blanks the largest response is judged.
+    IS response. With several blanks the largest response is judged. Not evaluated (status
+    "not_evaluated") without a blank (``NO_CARRYOVER_BLANK``) or without a positive LLOQ response
+    (``NO_LLOQ_RESPONSE``).
     """
     lim = _pos("limit_pct", limit_pct)
     is_lim = _pos("is_limit_pct", is_limit_pct)
     b = _arr(blank_response)
+    if b.size == 0:
+        return RuleOutcome.not_evaluated(
+            "carryover", NO_CARRYOVER_BLANK,
+            "carry-over not evaluated: no blank was injected right after the highest calibrator",
+            {"limit_pct": lim}, severity=_sev(severity))
     if not np.isfinite(lloq_response) or lloq_response <= 0:
-        return RuleOutcome("carryover", CARRYOVER, False, _sev(severity),
-                           "carry-over not assessable: no positive LLOQ response", {})
+        return RuleOutcome.not_evaluated(
+            "carryover", NO_LLOQ_RESPONSE,
+            "carry-over not evaluated: no positive LLOQ calibrator response to compare the blank with",
+            {"limit_pct": lim}, severity=_sev(severity))
     b = np.where(np.isfinite(b), b, 0.0)  # no peak in the blank = no carry-over
-    worst = float(b.max()) if b.size else 0.0
+    worst = float(b.max())
     pct = 100.0 * worst / lloq_response
     details: dict[str, Any] = {"blank_response": worst, "lloq_response": float(lloq_response),
                                "pct_of_lloq": pct, "limit_pct": lim}
@@ -300,6 +378,8 @@ def blank_interference(
     Every blank/zero must have an analyte response <= ``limit_pct`` (20) % of the LLOQ response;
     blanks without internal standard must also have an IS-channel response <= ``is_limit_pct`` (5) %
     of the mean IS response. For zero samples (IS added) pass ``None`` as their ``blank_is`` entry.
+    Not evaluated without blank/zero samples (``NO_BLANKS``) or without a positive LLOQ response
+    (``NO_LLOQ_RESPONSE``).
     """
     lim = _pos("limit_pct", limit_pct)
     is_lim = _pos("is_limit_pct", is_limit_pct)
@@ -308,11 +388,14 @@ def blank_interference(
     if len(names) != b.size:
         raise MethodError(f"{len(names)} names for {b.size} blank responses")
     if b.size == 0:
-        return RuleOutcome("interference", INTERFERENCE, True, _sev(severity),
-                           "no blank or zero samples in the run", {"n": 0})
+        return RuleOutcome.not_evaluated(
+            "interference", NO_BLANKS, "interference not evaluated: no blank or zero sample in the run",
+            {"n": 0}, severity=_sev(severity))
     if not np.isfinite(lloq_response) or lloq_response <= 0:
-        return RuleOutcome("interference", INTERFERENCE, False, _sev(severity),
-                           "interference not assessable: no positive LLOQ response", {})
+        return RuleOutcome.not_evaluated(
+            "interference", NO_LLOQ_RESPONSE,
+            "interference not evaluated: no positive LLOQ calibrator response to compare the blanks with",
+            {"n": int(b.size)}, severity=_sev(severity))
     if blank_is is None:
         bis: list[float | None] = [None] * b.size
     else:
@@ -442,8 +525,14 @@ def is_response(
 
 
 def is_cv_rule(cv_pct: float, limit_pct: float = 15.0, *, severity: str = "warn") -> RuleOutcome:
-    """Warn when the IS CV across the run exceeds ``limit_pct``."""
+    """Warn when the IS CV across the run exceeds ``limit_pct``; not evaluated when the CV is NaN
+    (fewer than two IS responses: ``IS_CV_TOO_FEW``)."""
     lim = _pos("limit_pct", limit_pct)
+    if math.isnan(float(cv_pct)):
+        return RuleOutcome.not_evaluated(
+            "is_cv", IS_CV_TOO_FEW,
+            "IS CV not evaluated: fewer than two injections with an internal standard response",
+            {"cv_pct": None, "limit_pct": lim}, severity=_sev(severity))
     ok = not (np.isfinite(cv_pct) and cv_pct > lim)
     msg = f"IS CV across the run {cv_pct:.1f} % ({'within' if ok else 'above'} {lim:g} %)"
     return RuleOutcome("is_cv", IS_CV, ok, _sev(severity), msg, {"cv_pct": cv_pct, "limit_pct": lim})
@@ -539,7 +628,8 @@ def run_verdict(outcomes: Iterable[RuleOutcome | InjectionCheck]) -> Verdict:
     The run is rejected when any outcome with severity "reject" failed; the deciding rule is the
     first such failure in the order calibration, QC, carry-over, interference, Westgard, then
     the rest in the given order. An accepted run is decided by the QC rule when present (else the
-    calibration rule, else "all rules"). Failed "warn" outcomes are listed as warnings.
+    calibration rule, else "all rules"). Failed "warn" outcomes are listed as warnings. Outcomes
+    that could not be evaluated are listed in ``not_evaluated`` and affect neither.
     """
     outs = [o.outcome if isinstance(o, InjectionCheck) else o for o in outcomes]
 
@@ -548,16 +638,18 @@ def run_verdict(outcomes: Iterable[RuleOutcome | InjectionCheck]) -> Verdict:
         return DECISION_ORDER.index(base) if base in DECISION_ORDER else len(DECISION_ORDER)
 
     rejects = sorted((o for o in outs if o.rejects), key=rank)
-    warnings = tuple(f"{o.code}: {o.message}" for o in outs if not o.passed and o.severity == "warn")
+    warnings = tuple(f"{o.code}: {o.message}" for o in outs if o.warns)
+    skipped = tuple(f"{o.code}: {o.message}" for o in outs if not o.evaluated)
     if rejects:
         first = rejects[0]
         reasons = tuple(f"{o.code}: {o.message}" for o in rejects)
-        return Verdict(False, first.rule, reasons, warnings, tuple(outs))
-    decider = next((o for o in outs if o.rule == "qc"), None) or next(
-        (o for o in outs if o.rule == "calibration"), None
+        return Verdict(False, first.rule, reasons, warnings, tuple(outs), skipped)
+    evaluated = [o for o in outs if o.evaluated]
+    decider = next((o for o in evaluated if o.rule == "qc"), None) or next(
+        (o for o in evaluated if o.rule == "calibration"), None
     )
     if decider is not None:
         reasons = (decider.message,) + tuple(o.message for o in outs if o is not decider and o.passed)
-        return Verdict(True, decider.rule, reasons, warnings, tuple(outs))
-    reasons = tuple(o.message for o in outs) or ("no rules evaluated",)
-    return Verdict(True, "all rules", reasons, warnings, tuple(outs))
+        return Verdict(True, decider.rule, reasons, warnings, tuple(outs), skipped)
+    reasons = tuple(o.message for o in evaluated) or ("no rules evaluated",)
+    return Verdict(True, "all rules", reasons, warnings, tuple(outs), skipped)

@@ -15,9 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from thioquant.errors import MethodError
 from thioquant.model import Result
 from thioquant.qc.rules import (
+    NO_CARRYOVER_BLANK,
+    NO_ION_RATIO_REFERENCE,
+    NO_IS_REFERENCE,
+    NO_QC_SAMPLES,
+    NO_RT_REFERENCE,
     RuleOutcome,
     Verdict,
     blank_interference,
@@ -99,6 +103,10 @@ def evaluate_run(
                     tol = level_tol.get(e.level, s.qc_tolerance_pct)
                     if not (math.isfinite(r.accuracy_pct) and abs(r.accuracy_pct - 100.0) <= tol):
                         extra.setdefault((r.sample_id, name), []).append("QC_FAIL")
+        else:  # the calibration rule decides such a run (see run_verdict)
+            outcomes.append(_tag(RuleOutcome.not_evaluated(
+                "qc", NO_QC_SAMPLES, "QC acceptance not evaluated: no usable QC sample in the run",
+                severity=sev.get("qc", "reject")), name))
 
         # LLOQ response (analyte area) from the calibrators at the lowest included level.
         lloq_areas = [r.area for r, e in zip(rows, order, strict=True)
@@ -110,67 +118,84 @@ def evaluate_run(
         mean_is = float(is_ref.mean()) if is_ref.size else None
         has_is = analyte.internal_standard is not None and mean_is is not None
 
-        # Carry-over: the blank(s) injected right after the highest calibrator.
+        # Carry-over: the blank(s) injected right after the highest calibrator. Without such a
+        # blank, or without an LLOQ response to compare with, the rule is not evaluated.
         cal_idx = [i for i, e in enumerate(order) if e.sample_type == "calibrator" and usable[i]]
-        if cal_idx and math.isfinite(lloq_area):
+        after: list[int] = []
+        if cal_idx:
             top = max(cal_idx, key=lambda i: rows[i].nominal if math.isfinite(rows[i].nominal) else -1)
-            after = []
             for j in range(top + 1, len(order)):
                 if order[j].sample_type != "blank":
                     break
                 after.append(j)
-            if after:
-                co = carryover(
-                    [_area(rows[j].area) for j in after], lloq_area,
-                    blank_is=[_area(rows[j].is_area) for j in after] if has_is else None,
-                    mean_is=mean_is if has_is else None,
-                    limit_pct=s.carryover_limit_pct, is_limit_pct=s.carryover_is_limit_pct,
-                    severity=sev.get("carryover", "reject"),
-                )
-                outcomes.append(_tag(co, name))
-                if not co.passed:
-                    for j in after:
-                        extra.setdefault((ids[j], name), []).append("CARRYOVER")
+            co = carryover(
+                [_area(rows[j].area) for j in after], lloq_area,
+                blank_is=[_area(rows[j].is_area) for j in after] if has_is else None,
+                mean_is=mean_is if has_is else None,
+                limit_pct=s.carryover_limit_pct, is_limit_pct=s.carryover_is_limit_pct,
+                severity=sev.get("carryover", "reject"),
+            )
+            if co.code == NO_CARRYOVER_BLANK:
+                co = replace(co, message=f"{co.message} ({ids[top]})",
+                             details={**co.details, "highest_calibrator": ids[top]})
+            outcomes.append(_tag(co, name))
+            if co.failed:
+                for j in after:
+                    extra.setdefault((ids[j], name), []).append("CARRYOVER")
 
-            # Interference in the other blanks and zeros (IS judged in blanks only).
-            blanks = [i for i, e in enumerate(order)
-                      if e.sample_type in ("blank", "zero") and usable[i] and i not in after]
-            if blanks:
-                bi = blank_interference(
-                    [_area(rows[i].area) for i in blanks], lloq_area,
-                    blank_is=[(_area(rows[i].is_area) if order[i].sample_type == "blank" else None)
-                              for i in blanks] if has_is else None,
-                    mean_is=mean_is if has_is else None,
-                    limit_pct=s.interference_limit_pct, is_limit_pct=s.interference_is_limit_pct,
-                    names=[ids[i] for i in blanks], severity=sev.get("interference", "reject"),
-                )
-                outcomes.append(_tag(bi, name))
-                if not bi.passed:
-                    for i in blanks:
-                        area_pct = 100 * _area(rows[i].area) / lloq_area
-                        if area_pct > s.interference_limit_pct:
-                            extra.setdefault((ids[i], name), []).append("INTERFERENCE")
+        # Interference in the other blanks and zeros (IS judged in blanks only).
+        blanks = [i for i, e in enumerate(order)
+                  if e.sample_type in ("blank", "zero") and usable[i] and i not in after]
+        bi = blank_interference(
+            [_area(rows[i].area) for i in blanks], lloq_area,
+            blank_is=[(_area(rows[i].is_area) if order[i].sample_type == "blank" else None)
+                      for i in blanks] if has_is else None,
+            mean_is=mean_is if has_is else None,
+            limit_pct=s.interference_limit_pct, is_limit_pct=s.interference_is_limit_pct,
+            names=[ids[i] for i in blanks], severity=sev.get("interference", "reject"),
+        )
+        outcomes.append(_tag(bi, name))
+        if bi.failed:
+            for i in blanks:
+                area_pct = 100 * _area(rows[i].area) / lloq_area
+                if area_pct > s.interference_limit_pct:
+                    extra.setdefault((ids[i], name), []).append("INTERFERENCE")
 
         ref_mask = np.isin(types, ["calibrator", "qc"]) & usable
-        if has_is:
-            chk = is_response([r.is_area if types[i] != "blank" else math.nan for i, r in enumerate(rows)],
-                              ref_mask, band=s.is_band_pct, names=ids, severity=sev.get("is_response", "warn"))
-            outcomes.append(_tag(chk.outcome, name))
-            add_flags(name, chk)
-            outcomes.append(_tag(is_cv_rule(chk.cv_pct, s.is_cv_limit_pct, severity=sev.get("is_cv", "warn")), name))
+        if analyte.internal_standard is not None:
+            is_vals = np.array([r.is_area if types[i] != "blank" else math.nan for i, r in enumerate(rows)])
+            if np.any(ref_mask & np.isfinite(is_vals)):
+                chk = is_response(is_vals, ref_mask, band=s.is_band_pct, names=ids,
+                                  severity=sev.get("is_response", "warn"))
+                outcomes.append(_tag(chk.outcome, name))
+                add_flags(name, chk)
+                cv_out = is_cv_rule(chk.cv_pct, s.is_cv_limit_pct, severity=sev.get("is_cv", "warn"))
+                outcomes.append(_tag(cv_out, name))
+            else:
+                why = "no calibrator or QC with an internal standard response"
+                outcomes.append(_tag(RuleOutcome.not_evaluated(
+                    "is_response", NO_IS_REFERENCE, f"IS response not evaluated: {why}",
+                    severity=sev.get("is_response", "warn")), name))
+                outcomes.append(_tag(RuleOutcome.not_evaluated(
+                    "is_cv", NO_IS_REFERENCE, f"IS CV not evaluated: {why}",
+                    severity=sev.get("is_cv", "warn")), name))
 
         cal_mask = (types == "calibrator") & usable
         # Blanks and zeros hold no analyte: a "peak" there is noise at an arbitrary time, judged
         # by the interference rule, not by retention time or ion ratio.
         judged = ~np.isin(types, ["blank", "zero"])
-        rts = [r.rt_min if judged[i] else math.nan for i, r in enumerate(rows)]
-        try:
+        rts = np.array([r.rt_min if judged[i] else math.nan for i, r in enumerate(rows)])
+        if np.any(cal_mask & np.isfinite(rts)):
             chk = rt_check(rts, cal_mask, s.rt_tolerance_pct, names=ids, severity=sev.get("rt", "warn"))
             outcomes.append(_tag(chk.outcome, name))
             add_flags(name, chk)
-        except MethodError:
-            pass  # no calibrator peak: the calibration rule already fails
+        else:  # no calibrator peak: the calibration rule judges that; RT has no reference
+            outcomes.append(_tag(RuleOutcome.not_evaluated(
+                "rt", NO_RT_REFERENCE,
+                "retention time not evaluated: no calibrator peak to define the reference retention time",
+                severity=sev.get("rt", "warn")), name))
 
+        # Ion ratio only for analytes with a qualifier ion in the method (otherwise it does not apply).
         if analyte.qualifier is not None:
             quant, qual = [], []
             for i, m in enumerate(measurements):
@@ -178,13 +203,17 @@ def evaluate_run(
                 pl = m.peaks.get(f"{name} qualifier") if not m.error and judged[i] else None
                 quant.append(pq.area if pq is not None else math.nan)
                 qual.append(pl.area if pl is not None else math.nan)
-            try:
+            qa, qla = np.array(quant, dtype=float), np.array(qual, dtype=float)
+            if np.any(cal_mask & np.isfinite(qa) & (qa > 0) & np.isfinite(qla)):
                 chk = ion_ratio_check(quant, qual, cal_mask, s.ion_ratio_tolerance_pct, names=ids,
                                       severity=sev.get("ion_ratio", "warn"))
                 outcomes.append(_tag(chk.outcome, name))
                 add_flags(name, chk)
-            except MethodError:
-                pass
+            else:
+                outcomes.append(_tag(RuleOutcome.not_evaluated(
+                    "ion_ratio", NO_ION_RATIO_REFERENCE,
+                    "ion ratio not evaluated: no calibrator with both quantifier and qualifier peaks",
+                    severity=sev.get("ion_ratio", "warn")), name))
 
     if history is not None:
         outcomes += _westgard(history, method, results, settings, run_id)

@@ -28,7 +28,9 @@ CODES = {
     "4-1s": flags.register("WG_4_1S", "Westgard 4-1s: four consecutive QC values beyond 1 SD on the same side (systematic error)"),
     "10x": flags.register("WG_10X", "Westgard 10x: ten consecutive QC values on the same side of the mean (systematic error)"),
 }
-WG_NO_TARGET = flags.register("WG_NO_TARGET", "Westgard rules not evaluated: no target mean/SD and too little QC history")
+WG_NO_TARGET = flags.register(
+    "WG_NO_TARGET",
+    "Westgard rules not evaluated: no target mean/SD set and too few earlier QC values to estimate one")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS qc_value (
@@ -211,7 +213,8 @@ class QCHistory:
         ``severity`` applies to every rule but 1-2s, which always only warns.
 
         Returns one :class:`RuleOutcome` per rule in ``rules`` (rule name "westgard:<rule>", code
-        ``WG_...``), or a single "westgard" warn outcome ``WG_NO_TARGET`` when no target exists.
+        ``WG_...``), or, when no target exists, a single "westgard" outcome ``WG_NO_TARGET`` with
+        status "not_evaluated" (it neither rejects nor warns) whose message says what is missing.
         """
         if severity not in ("reject", "warn"):
             raise MethodError(f"severity must be 'reject' or 'warn', got {severity!r}")
@@ -220,8 +223,11 @@ class QCHistory:
                 raise MethodError(f"unknown Westgard rule {r!r}; known: {list(WESTGARD_RULES)}")
         s = self.series(analyte, level)
         if not s:
-            return [RuleOutcome("westgard", WG_NO_TARGET, True, "warn",
-                                f"no QC history for {analyte} {level}", {})]
+            return [RuleOutcome.not_evaluated(
+                "westgard", WG_NO_TARGET,
+                f"{analyte} {level}: Westgard rules not evaluated: no QC values in the history yet",
+                {"analyte": analyte, "level": level, "n_prior": 0, "min_history": min_history},
+                severity=severity)]
         run = run_id if run_id is not None else s[-1][0]
         idx_run = [i for i, (r, _, _) in enumerate(s) if r == run]
         if not idx_run:
@@ -231,11 +237,20 @@ class QCHistory:
         prior = [v for r, _, v in s if r != run]
         tgt = self._resolve_target(analyte, level, target_mean, target_sd, prior, min_history)
         if tgt is None:
-            return [RuleOutcome(
-                "westgard", WG_NO_TARGET, False, "warn",
-                f"Westgard rules not evaluated for {analyte} {level}: no target mean/SD and only "
-                f"{len(prior)} prior values (need {min_history})",
-                {"n_prior": len(prior), "min_history": min_history},
+            n = len(prior)
+            stored = self.target(analyte, level) is not None
+            has_mean, has_sd = target_mean is not None or stored, target_sd is not None or stored
+            if n < min_history and not (has_mean and has_sd):
+                have = "no" if n == 0 else f"only {n}"
+                why = (f"no target mean/SD set and {have} earlier QC value{'' if n == 1 else 's'} in the "
+                       f"history ({min_history} needed to estimate one)")
+            else:
+                why = ("the target SD is not positive" if has_sd
+                       else f"the {n} earlier QC values do not vary, so no target SD can be estimated")
+            return [RuleOutcome.not_evaluated(
+                "westgard", WG_NO_TARGET, f"{analyte} {level}: Westgard rules not evaluated: {why}",
+                {"analyte": analyte, "level": level, "run_id": run, "n_prior": n, "min_history": min_history},
+                severity=severity,
             )]
         mean, sd, src = tgt
         z = np.array([(v - mean) / sd for _, _, v in s])
@@ -314,7 +329,7 @@ class QCHistory:
             res = self.evaluate(analyte, level, mean, sd, run_id=run_id, rules=rules,
                                 min_history=min_history, severity=severity)
             out.extend(res)
-            if res and res[0].code != WG_NO_TARGET:
+            if res and res[0].evaluated:
                 zs.extend((level, z) for z in res[0].details["z_run"])
         if len({lvl for lvl, _ in zs}) >= 2:
             hi = sorted({lvl for lvl, z in zs if z > 2})

@@ -68,7 +68,7 @@ def _rel(p: Path, root: Path) -> str:
 
 
 def verdict_info(batch: Any) -> dict[str, Any]:
-    """Verdict as a dict: accepted, state text, deciding rule, reasons, warnings."""
+    """Verdict as a dict: accepted, state text, deciding rule, reasons, warnings, rules not evaluated."""
     v = batch.verdict
     return {
         "accepted": bool(getattr(v, "accepted", False)),
@@ -76,6 +76,7 @@ def verdict_info(batch: Any) -> dict[str, Any]:
         "rule": str(getattr(v, "deciding_rule", "") or ""),
         "reasons": [str(r) for r in (getattr(v, "reasons", ()) or ())],
         "warnings": [str(w) for w in (getattr(v, "warnings", ()) or ())],
+        "not_evaluated": [str(w) for w in (getattr(v, "not_evaluated", ()) or ())],
     }
 
 
@@ -113,16 +114,30 @@ def calibration_summary(name: str, outcome: Any) -> dict[str, Any]:
     }
 
 
-QC_RULE_COLUMNS = ["rule", "code", "analyte", "severity", "passed", "message"]
+QC_RULE_COLUMNS = ["rule", "code", "analyte", "severity", "passed", "status", "message"]
+
+#: how each row state of the QC rule table reads in the reports
+QC_STATE_LABELS = {"pass": "pass", "warn": "warning", "fail": "FAIL", "na": "not evaluated"}
+
+
+def outcome_status(o: Any) -> str:
+    """``pass``, ``fail`` or ``not_evaluated`` (outcomes without a status: from ``passed``)."""
+    return getattr(o, "status", "") or ("pass" if o.passed else "fail")
 
 
 def qc_rule_rows(batch: Any) -> list[dict[str, Any]]:
-    """Every QC rule outcome (``passed`` bool; ``state`` pass / warn / fail)."""
+    """Every QC rule outcome: ``passed`` bool, ``status`` pass / fail / not_evaluated, ``state``
+    (row colour) pass / warn / fail / na and ``label``, the state in words."""
     rows = []
     for o in batch.qc_outcomes:
-        state = "pass" if o.passed else ("warn" if o.severity == "warn" else "fail")
+        status = outcome_status(o)
+        if status == "not_evaluated":
+            state = "na"
+        else:
+            state = "pass" if status == "pass" else ("warn" if o.severity == "warn" else "fail")
         rows.append({"rule": o.rule, "code": o.code, "analyte": (o.details or {}).get("analyte", ""),
-                     "severity": o.severity, "passed": bool(o.passed), "message": o.message, "state": state})
+                     "severity": o.severity, "passed": bool(o.passed), "status": status, "message": o.message,
+                     "state": state, "label": QC_STATE_LABELS[state]})
     return rows
 
 

@@ -33,13 +33,14 @@ h2{font-size:1.15rem;margin:0 0 8px} h3{font-size:1rem;margin:10px 0 6px}
 .verdict.accepted{background:var(--okbg);border-color:var(--ok)} .verdict.rejected{background:var(--badbg);border-color:var(--bad)}
 .verdict .state{font-size:1.6rem;font-weight:700} .verdict.accepted .state{color:var(--ok)}
 .verdict.rejected .state{color:var(--bad)} .verdict .rule{font-size:1rem;margin-left:10px}
-.verdict ul{margin:6px 0 0 18px;padding:0;font-size:.9rem}
+.verdict ul{margin:6px 0 0 18px;padding:0;font-size:.9rem} .verdict li.na{color:#5b6b7c}
 table{border-collapse:collapse;font-size:.84rem;margin:6px 0}
 th,td{border:1px solid #d5dbe3;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#eef2f7} td.n{text-align:right;font-variant-numeric:tabular-nums}
 tr.pass td.s,td.pass{background:var(--okbg);color:var(--ok);font-weight:600}
 tr.fail td.s,td.fail{background:var(--badbg);color:var(--bad);font-weight:700}
 tr.warn td.s,td.warn{background:var(--warnbg);color:var(--warn);font-weight:600}
+tr.na td.s,td.na{background:#eef0f3;color:#5b6b7c;font-style:italic}
 tr.fail{background:#fff6f6}
 table.patients td:nth-child(7){min-width:380px}table.patients td:nth-child(n+3):nth-child(-n+5){white-space:nowrap;text-align:right}
 td.low,td.high{color:var(--bad);font-weight:700} td.ok{color:var(--ok)}
@@ -117,9 +118,10 @@ def _verdict(batch: Any) -> str:
     cls = "accepted" if v["accepted"] else "rejected"
     items = "".join(f"<li>{_e(r)}</li>" for r in v["reasons"])
     warns = "".join(f"<li>warning: {_e(w)}</li>" for w in v["warnings"])
+    skipped = "".join(f'<li class="na">not evaluated: {_e(w)}</li>' for w in v["not_evaluated"])
     rule = f'<span class="rule">decided by rule <b>{_e(v["rule"])}</b></span>' if v["rule"] else ""
     return (f'<div id="verdict" class="verdict {cls}"><span class="state">Run {v["state"]}</span>{rule}'
-            f"<ul>{items}{warns}</ul></div>")
+            f"<ul>{items}{warns}{skipped}</ul></div>")
 
 
 def _calibration(batch: Any, figures: dict[str, str]) -> str:
@@ -158,8 +160,8 @@ def _qc(batch: Any) -> str:
     rules = C.qc_rule_rows(batch)
     samples = C.qc_sample_rows(batch)
     out = ['<section id="qc"><h2>Quality control</h2>',
-           _table(["rule", "analyte", "passed", "severity", "code", "message"], rules, state_key="state",
-                  state_col="passed")]
+           _table(["rule", "analyte", "label", "severity", "code", "message"], rules, state_key="state",
+                  state_col="label", headers={"label": "status"})]
     if samples:
         tol = batch.method.calibration.tolerance_pct
         out.append(f"<h3>QC samples (accuracy within 100 &plusmn; {tol:g} %)</h3>")
@@ -250,6 +252,9 @@ def _help() -> str:
         f'<div class="pathway">{pathway_svg()}</div>'
         "<h3>Reading the report</h3><ul>"
         "<li><b>Verdict</b>: the run is accepted when every rejecting QC rule passes; the rule named decided it.</li>"
+        "<li><b>Quality control</b>: each rule passed (green), failed (red; amber when it only warns) or was "
+        "<i>not evaluated</i> (grey) because the run lacks the data it needs, e.g. no Westgard target yet or "
+        "no blank after the highest calibrator. A rule not evaluated does not count against the run.</li>"
         "<li><b>Calibration</b>: green dots are included calibrators, red crosses excluded ones; the lower panel "
         "shows each calibrator's relative error (%RE) of the back-calculated concentration against its limit.</li>"
         "<li><b>Chromatograms</b>: the blue area is what was integrated, between the trace and the red baseline; "

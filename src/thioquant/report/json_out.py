@@ -33,7 +33,7 @@ def results_document(batch: Any) -> dict[str, Any]:
                    "conc_unit": m.conc_unit, "reported_unit": m.reported_unit},
         "verdict": v.as_dict() if hasattr(v, "as_dict") else C.verdict_info(batch),
         "calibration": {name: (None if oc is None else oc.as_dict()) for name, oc in batch.calibrations.items()},
-        "qc": [{k: r[k] for k in ("rule", "code", "analyte", "severity", "passed", "message")}
+        "qc": [{k: r[k] for k in ("rule", "code", "analyte", "severity", "passed", "status", "message")}
                | {"details": dict(o.details or {})}
                for r, o in zip(C.qc_rule_rows(batch), batch.qc_outcomes, strict=True)],
         "results": [{**row, "flags": row["flags"].split(";") if row["flags"] else []}

@@ -23,7 +23,8 @@ RED, RED_BG = "#c62828", "#ffebee"
 AMBER, AMBER_BG = "#b26a00", "#fff8e1"
 BLUE = "#1f4e8c"
 GREY = "#5b6b7c"
-STATE_BG = {"pass": GREEN_BG, "fail": RED_BG, "warn": AMBER_BG}
+GREY_BG = "#eef0f3"
+STATE_BG = {"pass": GREEN_BG, "fail": RED_BG, "warn": AMBER_BG, "na": GREY_BG}
 STATE_FG = {"pass": GREEN, "fail": RED, "warn": AMBER, "low": RED, "high": RED, "ok": GREEN}
 
 
@@ -177,6 +178,7 @@ def _verdict_box(flow: Flow, batch: Any) -> None:
     fg, bg = (GREEN, GREEN_BG) if v["accepted"] else (RED, RED_BG)
     lines = [ln for r in v["reasons"] for ln in wrap("- " + r, flow.width - 20, 8)]
     lines += [ln for w in v["warnings"] for ln in wrap("- warning: " + w, flow.width - 20, 8)]
+    lines += [ln for w in v["not_evaluated"] for ln in wrap("- not evaluated: " + w, flow.width - 20, 8)]
     h = 34 + 10 * len(lines)
     flow.need(h)
     flow.page.rect(MARGIN, flow.y, flow.width, h, fill=bg, stroke=fg, width=1.5)
@@ -275,8 +277,8 @@ def build_report(batch: Any, panels: Sequence[Any] = (), *, lj: Sequence[dict[st
 
     # QC
     flow.heading("Quality control")
-    flow.table(["rule", "analyte", "passed", "severity", "message"], C.qc_rule_rows(batch), [1.1, 0.8, 0.6, 0.7, 6],
-               row_state=lambda r: r["state"])
+    flow.table(["rule", "analyte", "label", "severity", "message"], C.qc_rule_rows(batch), [1.1, 0.8, 0.7, 0.7, 6],
+               headers={"label": "status"}, row_state=lambda r: r["state"])
     qs = C.qc_sample_rows(batch)
     if qs:
         flow.need(80)

@@ -8,6 +8,9 @@ from typing import Any
 
 import click
 
+from thioquant.flags import FLAGS
+from thioquant.report.content import outcome_status
+
 
 def _num(v: float, digits: int = 4) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}g}"
@@ -26,20 +29,28 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
     lines = [f"{head}: {rule}" if rule else head]
     if quiet:
         return lines[0]
-    # Westgard rules need a target or 20 earlier runs; until then say so once, not per level.
-    outcomes = [o for o in (getattr(v, "outcomes", ()) or ()) if o.code != "WG_NO_TARGET"]
-    waiting = sum(1 for o in (getattr(v, "outcomes", ()) or ()) if o.code == "WG_NO_TARGET")
+    outcomes = list(getattr(v, "outcomes", ()) or ())
+    evaluated = [o for o in outcomes if outcome_status(o) != "not_evaluated"]
     if batch.accepted:
-        n_pass = sum(1 for o in outcomes if o.passed)
-        lines.append(f"  {n_pass}/{len(outcomes)} QC rules passed (details in qc.csv)")
+        n_pass = sum(1 for o in evaluated if o.passed)
+        lines.append(f"  {n_pass}/{len(evaluated)} QC rules passed (details in qc.csv)")
     else:
         for reason in list(getattr(v, "reasons", []) or [])[:8]:
             lines.append(f"  - {reason}")
-    for warning in [w for w in (getattr(v, "warnings", ()) or ()) if not w.startswith("WG_NO_TARGET")][:8]:
+    for warning in list(getattr(v, "warnings", ()) or ())[:8]:
         lines.append("  " + style(f"warning: {warning}", fg="yellow"))
-    if waiting:
-        lines.append(f"  Westgard rules not yet evaluated for {waiting} QC level(s): the QC history needs "
-                     "targets or 20 earlier runs")
+    # Rules that could not be evaluated (no Westgard target yet, no blank after the top
+    # calibrator...) are neither passes nor failures: one line per reason code.
+    skipped: dict[str, list[Any]] = {}
+    for o in outcomes:
+        if outcome_status(o) == "not_evaluated":
+            skipped.setdefault(o.code, []).append(o)
+    if skipped:
+        lines.append("  " + style("not evaluated (does not count against the run):", fg="cyan"))
+    for code, group in list(skipped.items())[:8]:
+        text = f"{code}: {group[0].message}" if len(group) == 1 else \
+            f"{len(group)} x {code}: {FLAGS.get(code, group[0].message)}"
+        lines.append("    " + style(text, fg="cyan"))
     m = batch.method
     lines.append(f"Method: {m.name} ({Path(m.source).name})")
     lines.append("Calibration:")

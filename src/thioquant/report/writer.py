@@ -14,10 +14,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from thioquant.report.content import qc_rule_rows
 from thioquant.report.output import staged_output
 from thioquant.report.tables import calibration_json, results_csv, table_csv
 
-QC_COLUMNS = ["code", "analyte", "severity", "passed", "message"]
+#: qc.csv columns; ``status`` (pass / fail / not_evaluated) was added last so existing positions hold
+QC_COLUMNS = ["code", "analyte", "severity", "passed", "message", "status"]
 
 #: Written instead of a report part that failed; the tabular results are still written.
 REPORT_ERRORS = "report_errors.txt"
@@ -84,13 +86,7 @@ def write_outputs(
         (stage / "calibration.json").write_text(
             calibration_json(batch.method, batch.calibrations), encoding="utf-8"
         )
-        qc_rows = [
-            {
-                "code": o.code, "analyte": (o.details or {}).get("analyte", ""), "severity": o.severity,
-                "passed": o.passed, "message": o.message,
-            }
-            for o in batch.qc_outcomes
-        ]
+        qc_rows = [{k: r[k] for k in QC_COLUMNS} for r in qc_rule_rows(batch)]
         (stage / "qc.csv").write_text(table_csv(qc_rows, QC_COLUMNS), encoding="utf-8", newline="")
         if batch.interpretations:
             from thioquant.assay.interpret import INTERPRETATION_COLUMNS

@@ -120,7 +120,7 @@ def _package(sheets: Sequence[tuple[str, str]]) -> dict[str, str]:
     return parts
 
 
-_GREEN, _RED, _AMBER = "E8F5E9", "FFEBEE", "FFF8E1"
+_GREEN, _RED, _AMBER, _GREY = "E8F5E9", "FFEBEE", "FFF8E1", "EEF0F3"
 
 
 def write_xlsx(batch: Any, path: str | Path) -> Path:
@@ -144,6 +144,7 @@ def write_xlsx(batch: Any, path: str | Path) -> Path:
     m = batch.method
     run_rows = [("verdict", v["state"]), ("deciding rule", v["rule"])]
     run_rows += [("reason", r) for r in v["reasons"]] + [("warning", w) for w in v["warnings"]]
+    run_rows += [("not evaluated", w) for w in v["not_evaluated"]]
     run_rows += [("method", m.name), ("method file", m.source), ("method sha256", m.sha256),
                  ("batch folder", str(batch.batch_dir)), ("software", f"thioquant {__version__}")]
     _sheet(wb, "Run", ["item", "value"], [{"item": a, "value": b} for a, b in run_rows],
@@ -171,7 +172,7 @@ def write_xlsx(batch: Any, path: str | Path) -> Path:
 
     qc = C.qc_rule_rows(batch)
     _sheet(wb, "QC", C.QC_RULE_COLUMNS, qc, widths={"message": 90},
-           fills=[{"pass": _GREEN, "fail": _RED, "warn": _AMBER}[r["state"]] for r in qc])
+           fills=[{"pass": _GREEN, "fail": _RED, "warn": _AMBER, "na": _GREY}[r["state"]] for r in qc])
     qs = C.qc_sample_rows(batch)
     _sheet(wb, "QC samples", C.QC_SAMPLE_COLUMNS, qs, fills=[_GREEN if r["state"] == "pass" else _RED for r in qs])
 
