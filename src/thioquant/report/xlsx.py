@@ -54,6 +54,12 @@ def _letter(i: int) -> str:
 
 def _cell_xml(ref: str, v: Any, style: int) -> str:
     st = f' s="{style}"' if style else ""
+    tv = type(v)  # fast paths for the two common cell types (60k cells for 960 injections)
+    if tv is float and math.isfinite(v):
+        return f'<c r="{ref}"{st}><v>{v!r}</v></c>'
+    if tv is str and v:
+        text = escape(v).replace("\x00", "")
+        return f'<c r="{ref}"{st} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
     if v is None or (isinstance(v, float) and not math.isfinite(v)) or v == "":
         return f'<c r="{ref}"{st}/>' if style else ""
     if isinstance(v, bool):
