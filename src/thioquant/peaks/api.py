@@ -31,6 +31,7 @@ def _bin(t: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         yb = np.append(yb, y[m:].mean())
     return tb, yb
 
+_SG5 = np.array([-3.0, 12.0, 17.0, 12.0, -3.0]) / 35.0  # 5-point quadratic Savitzky-Golay
 _FALLBACK_P2P = 6.0  # peak-to-peak noise ~ 6 SD when no noise window is usable
 
 
@@ -420,19 +421,39 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
     tailing and to a fused neighbour on one side). Without a prominent maximum, the tallest
     feature in the window, as before.
     """
-    s = core.smooth(y, 5 if y.size >= 15 else 1)
+    if y.size >= 15:  # 5-point quadratic Savitzky-Golay (as core.smooth; the ends held level)
+        s = np.convolve(y, _SG5, "same")
+        s[:2], s[-2:] = s[2], s[-3]
+    else:
+        s = y.astype(float, copy=True)
     n = s.size
     i_lo, i_hi = int(t.searchsorted(lo_t)), int(t.searchsorted(hi_t))
     j0, j1 = max(1, i_lo), min(n - 1, i_hi + 1)
+    # noise SD as core.robust_sigma (median absolute first difference, here in the window),
+    # which is only called for the cases it treats specially (quantised baselines)
+    yw = y[j0 - 1 : j1 + 1]
+    d = np.abs(yw[1:] - yw[:-1])
+    k = d.size // 2
+    sig = 0.0
+    if d.size >= 3:
+        d.partition(k)
+        sig = 1.4826 / math.sqrt(2.0) * float(d[k])
+    if not sig > 0:
+        sig = core.robust_sigma(y)
+    prom = max(3.0, 1.5 * cfg.sn_min) * sig
+    # local maxima in the window; those less than prom above the lowest point cannot be prominent
     mid = s[j0:j1]
-    mx = np.flatnonzero((mid > s[j0 - 1 : j1 - 1]) & (mid >= s[j0 + 1 : j1 + 1])) + j0
-    prom = max(3.0, 1.5 * cfg.sn_min) * core.robust_sigma(y)
-    mx = mx[s[mx] >= float(s.min()) + prom]  # the others cannot be prominent
-    if width_at is not None or select == "nearest":
-        mx = mx[np.argsort(np.abs(t[mx] - (rt if width_at is None else width_at)), kind="stable")]
-    else:
-        mx = mx[np.argsort(-s[mx], kind="stable")]
-    for c in mx[:25].tolist():  # the first prominent one in that order (25: bounded time)
+    up = mid >= float(s.min()) + prom
+    up &= mid > s[j0 - 1 : j1 - 1]
+    up &= mid >= s[j0 + 1 : j1 + 1]
+    mx = (up.nonzero()[0] + j0).tolist()
+    if len(mx) > 1:
+        ref = rt if width_at is None else width_at
+        if width_at is not None or select == "nearest":
+            mx.sort(key=lambda i: abs(float(t[i]) - ref))
+        else:
+            mx.sort(key=lambda i: -float(s[i]))
+    for c in mx[:25]:  # the first prominent one in that order (25: bounded time)
         sc = float(s[c])
         # from the maximum to the nearest higher point (or the end) on each side; 1 <= c <= n-2
         g = s[c - 1 :: -1] > sc
