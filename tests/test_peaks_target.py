@@ -87,6 +87,19 @@ def test_area_does_not_depend_on_the_window_size(neighbour):
         assert abs(areas.mean() - 1.0) < 0.1  # the neighbour's tail under the drop line
 
 
+def test_width_taken_again_from_the_selected_peak():
+    """A small peak at the expected RT (S/N 8-9, below sn_min=10), the target 0.2 min later: when
+    the width was first measured on the small peak, it is measured again on the peak selected
+    and the region analysed again (without that, seed 1 split the target: 30 % of its area)."""
+    for seed in range(3):
+        tr = _trace(peaks=((1.0, 5.2, 0.03, 0.03), (0.0075, 5.0, 0.012, 0.005)), sn=300,
+                    seed=seed)
+        pk = find_target(tr, 5.0, 0.3, sn_min=10)
+        assert pk.rt_min == pytest.approx(5.22, abs=0.01)
+        assert pk.area == pytest.approx(1.0, rel=0.01)
+        assert pk.width_50_min == pytest.approx(0.0867, rel=0.01)
+
+
 def test_nothing_above_sn_returns_none():
     tr = _trace(peaks=((1.0, 5.0, 0.04, 0.04),), sn=100)
     assert find_target(tr, 7.0, 0.3) is None

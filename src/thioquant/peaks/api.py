@@ -429,10 +429,9 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
     n = s.size
     i_lo, i_hi = int(t.searchsorted(lo_t)), int(t.searchsorted(hi_t))
     j0, j1 = max(1, i_lo), min(n - 1, i_hi + 1)
-    # noise SD as core.robust_sigma (median absolute first difference, here in the window),
-    # which is only called for the cases it treats specially (quantised baselines)
-    yw = y[j0 - 1 : j1 + 1]
-    d = np.abs(yw[1:] - yw[:-1])
+    # noise SD as core.robust_sigma (median absolute first difference), which is only called
+    # for the cases it treats specially (quantised baselines)
+    d = np.abs(y[1:] - y[:-1])
     k = d.size // 2
     sig = 0.0
     if d.size >= 3:
