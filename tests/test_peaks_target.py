@@ -71,6 +71,35 @@ def test_select_nearest_and_largest():
     assert find_target(tr, 5.05, 0.5, select="largest").rt_min == pytest.approx(5.41, abs=0.02)
 
 
+@pytest.mark.parametrize("neighbour", [(10.0, 5.45, 0.10, 0.08), (10.0, 4.6, 0.10, 0.05)],
+                         ids=["right", "left"])
+def test_area_does_not_depend_on_the_window_size(neighbour):
+    """A taller, broader neighbour outside the 0.3 min window, inside it from 1.5x: the width
+    that sets smoothing, baseline and boundaries is the target's, whatever else the window
+    takes in, so the area is the same for windows from 0.5x to 2x (it varied by 7-9 %, and the
+    peak was lost at 0.75x, when the width came from the tallest feature in the window)."""
+    for seed in range(3):
+        tr = _trace(peaks=((1.0, 5.0, 0.03, 0.03), neighbour), sn=200, drift=0.02, seed=seed)
+        pks = [find_target(tr, 5.0, 0.3 * f) for f in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)]
+        assert all(p is not None and abs(p.rt_min - 5.03) < 0.02 for p in pks)
+        areas = np.array([p.area for p in pks])
+        assert areas.max() / areas.min() - 1 < 0.005, areas
+        assert abs(areas.mean() - 1.0) < 0.1  # the neighbour's tail under the drop line
+
+
+def test_width_taken_again_from_the_selected_peak():
+    """A small peak at the expected RT (S/N 8-9, below sn_min=10), the target 0.2 min later: when
+    the width was first measured on the small peak, it is measured again on the peak selected
+    and the region analysed again (without that, seed 1 split the target: 30 % of its area)."""
+    for seed in range(3):
+        tr = _trace(peaks=((1.0, 5.2, 0.03, 0.03), (0.0075, 5.0, 0.012, 0.005)), sn=300,
+                    seed=seed)
+        pk = find_target(tr, 5.0, 0.3, sn_min=10)
+        assert pk.rt_min == pytest.approx(5.22, abs=0.01)
+        assert pk.area == pytest.approx(1.0, rel=0.01)
+        assert pk.width_50_min == pytest.approx(0.0867, rel=0.01)
+
+
 def test_nothing_above_sn_returns_none():
     tr = _trace(peaks=((1.0, 5.0, 0.04, 0.04),), sn=100)
     assert find_target(tr, 7.0, 0.3) is None

@@ -31,6 +31,7 @@ def _bin(t: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         yb = np.append(yb, y[m:].mean())
     return tb, yb
 
+_SG5 = np.array([-3.0, 12.0, 17.0, 12.0, -3.0]) / 35.0  # 5-point quadratic Savitzky-Golay
 _FALLBACK_P2P = 6.0  # peak-to-peak noise ~ 6 SD when no noise window is usable
 
 
@@ -306,9 +307,32 @@ def find_target(
         noise = _finite("noise", noise)
         if noise < 0:
             raise MethodError(f"'noise' must be >= 0, got {noise!r}", key="noise")
-    reg = _target_region(trace, rt, win, cfg)
+    reg, t_w = _target_region(trace, rt, win, cfg, select)
     if reg is None:
         return None
+    picked = _select_target(reg, rt, win, cfg, select, noise)
+    if picked is None:
+        return None
+    p, shp, h = picked
+    if t_w is not None and abs(reg.t[p.apex] - t_w) > 0.5 * reg.w50_pts * reg.dt:
+        # the width came from another feature than the peak selected: estimate it on the
+        # selected peak and analyse again (once), so the width is the selected peak's own
+        reg2, _ = _target_region(trace, rt, win, cfg, select, width_at=float(reg.t[p.apex]))
+        picked2 = None if reg2 is None else _select_target(reg2, rt, win, cfg, select, noise)
+        if picked2 is not None:
+            reg, (p, shp, h) = reg2, picked2
+    prev = None
+    idx = reg.peaks.index(p)
+    if idx > 0:
+        q = reg.peaks[idx - 1]
+        qs = _measure(reg, q)
+        prev = (qs.rt, qs)
+    return _to_peak(reg, p, trace.name, cfg, noise, shp, prev, h=h)
+
+
+def _select_target(reg: core.Region, rt: float, win: float, cfg: PeakSettings, select: str,
+                   noise: float | None) -> tuple[core.RawPeak, core.Shape, float] | None:
+    """The qualifying peak (S/N >= sn_min, apex in the window) nearest ``rt`` or tallest."""
     lo_t, hi_t = rt - win, rt + win
     cands = [p for p in reg.peaks if lo_t <= reg.t[p.apex] <= hi_t]
     if not cands:
@@ -325,19 +349,20 @@ def find_target(
     if not scored:
         return None
     if select == "nearest":
-        p, shp, h = min(scored, key=lambda ps: abs(ps[1].rt - rt))
-    else:
-        p, shp, h = max(scored, key=lambda ps: ps[1].height)
-    prev = None
-    idx = reg.peaks.index(p)
-    if idx > 0:
-        q = reg.peaks[idx - 1]
-        qs = _measure(reg, q)
-        prev = (qs.rt, qs)
-    return _to_peak(reg, p, trace.name, cfg, noise, shp, prev, h=h)
+        return min(scored, key=lambda ps: abs(ps[1].rt - rt))
+    return max(scored, key=lambda ps: ps[1].height)
 
 
-def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings) -> core.Region | None:
+def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, select: str = "nearest",
+                   width_at: float | None = None) -> tuple[core.Region | None, float | None]:
+    """The analysed region around a target window, and the time of the feature whose width set
+    the smoothing, baseline and boundary scales (None for ``width_min`` or no such feature).
+
+    The width is the half-height width of one peak, :func:`_target_w50_points`: the prominent
+    maximum nearest ``rt`` (``select="nearest"``) or the tallest one in the window
+    (``"largest"``), or the maximum nearest ``width_at`` when given; not that of the tallest
+    feature in the window, which may be a neighbour that a wider window takes in.
+    """
     t_all, y_all = trace.time_min, trace.signal
     n_all = t_all.size
     if n_all == 0:
@@ -345,28 +370,29 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings) -> co
     if n_all < 3:
         raise InputError(f"trace '{trace.name}' has {n_all} point(s); at least 3 are needed")
     lo_t, hi_t = rt - win, rt + win
-    # 1. typical width near the window
+    # 1. width of the target peak
     a, b = t_all.searchsorted(lo_t - win), t_all.searchsorted(hi_t + win)
     a, b = max(0, a - 2), min(n_all, b + 2)
     if b - a < 3:
         if hi_t < t_all[0] or lo_t > t_all[-1]:
-            return None
+            return None, None
         a, b = max(0, a - 3), min(n_all, b + 3)
     t0, y0 = core.prepare(t_all[a:b], y_all[a:b], trace.name)
     dt = float((t0[-1] - t0[0]) / (t0.size - 1))
+    t_w = None
     if cfg.width_min is not None:
         w50 = cfg.width_min
     else:
-        i_lo, i_hi = t0.searchsorted(lo_t), t0.searchsorted(hi_t)
-        s0 = core.smooth(y0, 5 if y0.size >= 15 else 1)
-        w50 = core.estimate_w50_points(s0, int(i_lo), int(i_hi) + 1) * dt
-        w50 = min(w50, 2.0 * win + 2.0 * dt)
+        w50_pts, t_w = _target_w50_points(t0, y0, rt, lo_t, hi_t, cfg, select, width_at)
+        w50 = min(w50_pts * dt, 2.0 * win + 2.0 * dt)
     # 2. the region: window plus room for the rough baseline and the noise window
     pad = max(win, (max(cfg.noise_window / 2.0, cfg.baseline_window) + 3.0) * w50)
     a, b = t_all.searchsorted(lo_t - pad), t_all.searchsorted(hi_t + pad)
     a, b = max(0, int(a) - 1), min(n_all, int(b) + 1)
     t, y = core.prepare(t_all[a:b], y_all[a:b], trace.name)
-    w50_pts = max(2.0, w50 / float((t[-1] - t[0]) / (t.size - 1)))
+    # rounded: the sampling interval of a slice carries rounding errors that would otherwise
+    # tip int()/round() of the derived windows one way or the other with the slice's extent
+    w50_pts = max(2.0, round(w50 / float((t[-1] - t[0]) / (t.size - 1)), 6))
     if w50_pts > _MAX_W50_POINTS and cfg.smooth is None:
         k = int(w50_pts // (_MAX_W50_POINTS / 2))
         t, y = _bin(t, y, k)
@@ -375,8 +401,76 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings) -> co
     if cfg.baseline != "local":
         gbl = _global_baseline(t, y, cfg, w50_pts)
     i0, i1 = t.searchsorted(lo_t), t.searchsorted(hi_t)
-    return core.analyse(t, y, cfg, w50_pts=w50_pts, gbl=gbl, edge_lo=a == 0, edge_hi=b == n_all,
-                        apex_window=(max(0, int(i0) - 2), int(i1) + 2))
+    reg = core.analyse(t, y, cfg, w50_pts=w50_pts, gbl=gbl, edge_lo=a == 0, edge_hi=b == n_all,
+                       apex_window=(max(0, int(i0) - 2), int(i1) + 2))
+    return reg, t_w
+
+
+def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_t: float,
+                       cfg: PeakSettings, select: str,
+                       width_at: float | None) -> tuple[float, float | None]:
+    """Half-height width (points) of the target peak, and the time of the maximum measured.
+
+    The maximum: among the local maxima of the lightly smoothed signal with apex in
+    ``[lo_t, hi_t]`` that are prominent (by ``1.5 * sn_min`` noise SD, as in detection), the one
+    nearest ``rt`` (``select="nearest"``) or the tallest (``"largest"``); with ``width_at``, the
+    one nearest that time. Its floor is its prominence base (the higher of the minima between
+    it and the nearest higher point on either side), so neither which peak is measured nor its
+    floor depends on the window size. The width is twice the narrower half at half height
+    above that floor, as in :func:`~thioquant.peaks.core.estimate_w50_points` (robust to
+    tailing and to a fused neighbour on one side). Without a prominent maximum, the tallest
+    feature in the window, as before.
+    """
+    if y.size >= 15:  # 5-point quadratic Savitzky-Golay (as core.smooth; the ends held level)
+        s = np.convolve(y, _SG5, "same")
+        s[:2], s[-2:] = s[2], s[-3]
+    else:
+        s = y.astype(float, copy=True)
+    n = s.size
+    i_lo, i_hi = int(t.searchsorted(lo_t)), int(t.searchsorted(hi_t))
+    j0, j1 = max(1, i_lo), min(n - 1, i_hi + 1)
+    # noise SD as core.robust_sigma (median absolute first difference), which is only called
+    # for the cases it treats specially (quantised baselines)
+    d = np.abs(y[1:] - y[:-1])
+    k = d.size // 2
+    sig = 0.0
+    if d.size >= 3:
+        d.partition(k)
+        sig = 1.4826 / math.sqrt(2.0) * float(d[k])
+    if not sig > 0:
+        sig = core.robust_sigma(y)
+    prom = max(3.0, 1.5 * cfg.sn_min) * sig
+    # local maxima in the window; those less than prom above the lowest point cannot be prominent
+    mid = s[j0:j1]
+    up = mid >= float(s.min()) + prom
+    up &= mid > s[j0 - 1 : j1 - 1]
+    up &= mid >= s[j0 + 1 : j1 + 1]
+    mx = (up.nonzero()[0] + j0).tolist()
+    if len(mx) > 1:
+        ref = rt if width_at is None else width_at
+        if width_at is not None or select == "nearest":
+            mx.sort(key=lambda i: abs(float(t[i]) - ref))
+        else:
+            mx.sort(key=lambda i: -float(s[i]))
+    for c in mx[:25]:  # the first prominent one in that order (25: bounded time)
+        sc = float(s[c])
+        # from the maximum to the nearest higher point (or the end) on each side; 1 <= c <= n-2
+        g = s[c - 1 :: -1] > sc
+        k = int(g.argmax())
+        left = s[c - k : c + 1] if g[k] else s[: c + 1]
+        g = s[c + 1 :] > sc
+        k = int(g.argmax())
+        right = s[c : c + k + 1] if g[k] else s[c:]
+        floor = max(float(left.min()), float(right.min()))
+        if sc - floor < prom:
+            continue
+        level = 0.5 * (sc + floor)
+        lb = (left < level).nonzero()[0]
+        rb = (right < level).nonzero()[0]
+        halves = ([left.size - 1 - int(lb[-1])] if lb.size else []) + ([int(rb[0])] if rb.size else [])
+        w = 2 * min(halves) - 1 if halves else left.size + right.size - 3
+        return float(min(max(w, 2.0), max(2.0, n / 2))), float(t[c])
+    return core.estimate_w50_points(s, i_lo, i_hi + 1), None
 
 
 def _typical_w50_points(y: np.ndarray) -> tuple[float, float]:
