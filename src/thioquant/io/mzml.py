@@ -96,15 +96,11 @@ def _load(path: Path, with_spectra: bool) -> tuple[Any, str]:
     digest = hashlib.sha256(raw).hexdigest()
     exp = oms.MSExperiment()
     f = oms.MzMLFile()
-    opts = f.getOptions()
     if not with_spectra:
+        opts = f.getOptions()
         # An MS level that no spectrum has: OpenMS skips decoding every spectrum.
         opts.setMSLevels([99])
-    if not _base64_has_whitespace(raw):
-        # OpenMS's only "XML check" is stripping whitespace from every base64 array, char by
-        # char (a quarter of the load time); safe to skip when no array holds any.
-        opts.setSkipXMLChecks(True)
-    f.setOptions(opts)
+        f.setOptions(opts)
     try:
         f.loadBuffer(raw, exp)
     except Exception as exc:  # pyopenms raises RuntimeError/ParseError with C++ messages
@@ -112,23 +108,6 @@ def _load(path: Path, with_spectra: bool) -> tuple[Any, str]:
         msg = msg.replace("the file 'memory' could not be found", "unparseable XML")
         raise InputError(f"not a readable mzML file ({msg[:200]})", path=path) from None
     return exp, digest
-
-
-def _base64_has_whitespace(raw: bytes) -> bool:
-    """Whether any ``<binary>`` element holds whitespace (or the file is not plainly tagged)."""
-    pos = 0
-    found = 0
-    while (i := raw.find(b"<binary>", pos)) >= 0:
-        j = raw.find(b"</binary>", i)
-        if j < 0:
-            return True
-        for ch in (b"\n", b"\r", b"\t", b" "):
-            if raw.find(ch, i + 8, j) >= 0:
-                return True
-        found += 1
-        pos = j
-    # prefixed tags (<ns:binary>) are not scanned above: keep OpenMS's checks for them
-    return found == 0 and b"binary>" in raw
 
 
 def read_mzml(
