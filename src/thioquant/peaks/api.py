@@ -31,7 +31,6 @@ def _bin(t: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         yb = np.append(yb, y[m:].mean())
     return tb, yb
 
-_SG5 = np.array([-3.0, 12.0, 17.0, 12.0, -3.0]) / 35.0  # 5-point quadratic Savitzky-Golay
 _FALLBACK_P2P = 6.0  # peak-to-peak noise ~ 6 SD when no noise window is usable
 
 
@@ -421,24 +420,11 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
     tailing and to a fused neighbour on one side). Without a prominent maximum, the tallest
     feature in the window, as before.
     """
-    if y.size >= 15:  # 5-point quadratic Savitzky-Golay (as core.smooth; the ends held level)
-        s = np.convolve(y, _SG5, "same")
-        s[:2], s[-2:] = s[2], s[-3]
-    else:
-        s = y.astype(float, copy=True)
+    s = core.smooth(y, 5 if y.size >= 15 else 1)
     n = s.size
     i_lo, i_hi = int(t.searchsorted(lo_t)), int(t.searchsorted(hi_t))
     j0, j1 = max(1, i_lo), min(n - 1, i_hi + 1)
-    # noise SD as core.robust_sigma (median absolute first difference), which is only called
-    # for the cases it treats specially (quantised baselines)
-    d = np.abs(y[1:] - y[:-1])
-    k = d.size // 2
-    sig = 0.0
-    if d.size >= 3:
-        d.partition(k)
-        sig = 1.4826 / math.sqrt(2.0) * float(d[k])
-    if not sig > 0:
-        sig = core.robust_sigma(y)
+    sig = core.robust_sigma(y)
     prom = max(3.0, 1.5 * cfg.sn_min) * sig
     # local maxima in the window; those less than prom above the lowest point cannot be prominent
     mid = s[j0:j1]
