@@ -48,7 +48,7 @@ def cache_key(file_digest: str, method_digest: str, manual: Mapping[str, tuple[f
 def _encode(meas: Any) -> str:
     return json.dumps({
         "file": meas.file, "sha256": meas.sha256, "missing_traces": list(meas.missing_traces),
-        "peaks": {k: (None if p is None else {**asdict(p), "flags": list(p.flags)}) for k, p in meas.peaks.items()},
+        "peaks": {k: (None if p is None else p.as_dict()) for k, p in meas.peaks.items()},
     }, allow_nan=True)
 
 
