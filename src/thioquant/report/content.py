@@ -120,17 +120,12 @@ QC_RULE_COLUMNS = ["rule", "code", "analyte", "severity", "passed", "status", "m
 QC_STATE_LABELS = {"pass": "pass", "warn": "warning", "fail": "FAIL", "na": "not evaluated"}
 
 
-def outcome_status(o: Any) -> str:
-    """``pass``, ``fail`` or ``not_evaluated`` (outcomes without a status: from ``passed``)."""
-    return getattr(o, "status", "") or ("pass" if o.passed else "fail")
-
-
 def qc_rule_rows(batch: Any) -> list[dict[str, Any]]:
     """Every QC rule outcome: ``passed`` bool, ``status`` pass / fail / not_evaluated, ``state``
     (row colour) pass / warn / fail / na and ``label``, the state in words."""
     rows = []
     for o in batch.qc_outcomes:
-        status = outcome_status(o)
+        status = o.status
         if status == "not_evaluated":
             state = "na"
         else:

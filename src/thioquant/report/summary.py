@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from thioquant.flags import FLAGS
-from thioquant.report.content import outcome_status
 
 
 def _num(v: float, digits: int = 4) -> str:
@@ -30,7 +29,7 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
     if quiet:
         return lines[0]
     outcomes = list(getattr(v, "outcomes", ()) or ())
-    evaluated = [o for o in outcomes if outcome_status(o) != "not_evaluated"]
+    evaluated = [o for o in outcomes if o.evaluated]
     if batch.accepted:
         n_pass = sum(1 for o in evaluated if o.passed)
         lines.append(f"  {n_pass}/{len(evaluated)} QC rules passed (details in qc.csv)")
@@ -43,7 +42,7 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
     # calibrator...) are neither passes nor failures: one line per reason code.
     skipped: dict[str, list[Any]] = {}
     for o in outcomes:
-        if outcome_status(o) == "not_evaluated":
+        if not o.evaluated:
             skipped.setdefault(o.code, []).append(o)
     if skipped:
         lines.append("  " + style("not evaluated (does not count against the run):", fg="cyan"))
