@@ -85,7 +85,7 @@ class MeasurementCache:
         self.hits += 1
         return meas
 
-    #: puts per transaction: one commit (an fsync) per injection cost more than measuring it
+    #: puts per transaction: a commit (an fsync) per injection added 0.3-0.9 s per 960 injections
     COMMIT_EVERY = 256
 
     def put(self, key: str, meas: Any) -> None:

@@ -52,8 +52,9 @@ def results_document(batch: Any) -> dict[str, Any]:
 def results_json(batch: Any) -> str:
     """The text of ``results.json``: one top-level key per line, one record per line in lists.
 
-    Indented ``json.dumps`` runs json's pure-Python encoder (0.7 s for 960 injections); encoding
-    each record compactly uses the C encoder and keeps the file readable and diff-friendly.
+    Indented ``json.dumps`` runs json's pure-Python encoder; encoding each record compactly uses
+    the C encoder (0.17 s -> 0.12 s for 960 injections) and keeps the file readable and
+    diff-friendly.
     """
     doc = results_document(batch)
     enc = json.JSONEncoder(ensure_ascii=False, default=_default, separators=(", ", ": "))
