@@ -440,22 +440,12 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
             mx.sort(key=lambda i: -float(s[i]))
     for c in mx[:25]:  # the first prominent one in that order (25: bounded time)
         sc = float(s[c])
-        # from the maximum to the nearest higher point (or the end) on each side; 1 <= c <= n-2
-        g = s[c - 1 :: -1] > sc
-        k = int(g.argmax())
-        left = s[c - k : c + 1] if g[k] else s[: c + 1]
-        g = s[c + 1 :] > sc
-        k = int(g.argmax())
-        right = s[c : c + k + 1] if g[k] else s[c:]
+        lo, hi = core.higher_neighbours(s, c)  # 1 <= c <= n-2
+        left, right = s[lo : c + 1], s[c : hi + 1]
         floor = max(float(left.min()), float(right.min()))
         if sc - floor < prom:
             continue
-        level = 0.5 * (sc + floor)
-        lb = (left < level).nonzero()[0]
-        rb = (right < level).nonzero()[0]
-        halves = ([left.size - 1 - int(lb[-1])] if lb.size else []) + ([int(rb[0])] if rb.size else [])
-        w = 2 * min(halves) - 1 if halves else left.size + right.size - 3
-        return float(min(max(w, 2.0), max(2.0, n / 2))), float(t[c])
+        return core.half_height_width(left, right, 0.5 * (sc + floor), n), float(t[c])
     return core.estimate_w50_points(s, i_lo, i_hi + 1), None
 
 

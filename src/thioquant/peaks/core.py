@@ -180,15 +180,42 @@ def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = Non
     level = 0.5 * (s[i] + floor)
     if not s[i] > floor:
         return 5.0
+    return half_height_width(left, right, level, n)
+
+
+def half_height_width(left: np.ndarray, right: np.ndarray, level: float, n: int) -> float:
+    """Width (points) at ``level`` of a peak whose apex ends ``left`` and starts ``right``.
+
+    Twice the narrower half: robust to tailing and to a fused neighbour on one side; a half
+    that never drops below ``level`` does not count. Clipped to [2, max(2, n / 2)].
+    """
     lb = (left < level).nonzero()[0]
     rb = (right < level).nonzero()[0]
     li = (left.size - 1 - lb[-1]) if lb.size else left.size
     ri = rb[0] if rb.size else right.size
-    # twice the narrower half: robust to tailing and to a fused neighbour on one side; a half
-    # cut by the edge of the array does not count
     halves = [h for h, ok in ((li, lb.size > 0), (ri, rb.size > 0)) if ok]
     w = 2 * min(halves) - 1 if halves else li + ri - 1
     return float(min(max(w, 2.0), max(2.0, n / 2)))
+
+
+def higher_neighbours(s: np.ndarray, c: int) -> tuple[int, int]:
+    """``(lo, hi)``: the span around ``c`` up to (not including) the nearest point higher than
+    ``s[c]`` on each side, or the ends of the array."""
+    n = s.size
+    sc = s[c]
+    lo = 0
+    if c > 0:
+        g = s[c - 1 :: -1] > sc  # argmax of a boolean stops at the first True
+        k = int(g.argmax())
+        if g[k]:
+            lo = c - k
+    hi = n - 1
+    if c < n - 1:
+        g = s[c + 1 :] > sc
+        k = int(g.argmax())
+        if g[k]:
+            hi = c + k
+    return lo, hi
 
 
 def trapz(y: np.ndarray, t: np.ndarray) -> float:
@@ -553,19 +580,7 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
         c = int(c)
         # prominence of the survivor against the whole signal (walk to a higher point or the edge)
         sc = s[c]
-        # nearest higher point on each side (argmax of a boolean stops at the first True)
-        lo = 0
-        if c > 0:
-            g = s[c - 1 :: -1] > sc
-            k = int(g.argmax())
-            if g[k]:
-                lo = c - k
-        hi = n - 1
-        if c < n - 1:
-            g = s[c + 1 :] > sc
-            k = int(g.argmax())
-            if g[k]:
-                hi = c + k
+        lo, hi = higher_neighbours(s, c)
         if c == 0:  # cut by the edge: only the inner side has a base
             base = float(_MIN(s[c : hi + 1]))
         elif c == n - 1:
