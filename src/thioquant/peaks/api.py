@@ -457,10 +457,15 @@ def _typical_w50_points(y: np.ndarray) -> tuple[float, float]:
     """
     s0 = core.smooth(y, 5 if y.size >= 15 else 1)
     sig = core.robust_sigma(y)
-    mx = np.flatnonzero((s0[1:-1] > s0[:-2]) & (s0[1:-1] >= s0[2:])) + 1
+    prom = 20.0 * sig
+    # a maximum less than prom above the lowest point cannot be prominent: dropping those first
+    # changes nothing in the result and leaves prominent_maxima a handful instead of every
+    # noise wiggle
+    mx = np.flatnonzero((s0[1:-1] > s0[:-2]) & (s0[1:-1] >= s0[2:])
+                        & (s0[1:-1] >= float(s0.min()) + prom)) + 1
     if mx.size > 200:  # keep the tallest maxima only (speed); the widths come from the top 10
         mx = np.sort(mx[np.argpartition(s0[mx], mx.size - 200)[-200:]])
-    top = core.prominent_maxima(s0, mx, 20.0 * sig, 2.0)
+    top = core.prominent_maxima(s0, mx, prom, 2.0)
     if top.size == 0:
         w = core.estimate_w50_points(s0, 0, s0.size)
         return w, w
