@@ -144,13 +144,14 @@ def test_report_options_and_failure_isolation(batches, tmp_path, monkeypatch):
 
     import thioquant.report.html as html_mod
 
-    def boom(*a, **k):
+    def boom(*a, **k):  # fails half-way through the page, after a part has been written
+        yield "<!DOCTYPE html><html>"
         raise RuntimeError("renderer exploded")
 
-    monkeypatch.setattr(html_mod, "render_html", boom)
+    monkeypatch.setattr(html_mod, "iter_html", boom)
     out = write_outputs(b, tmp_path / "broken")
     assert (out / "results.csv").is_file() and (out / "report.pdf").is_file()
-    assert not (out / "report.html").exists()
+    assert not (out / "report.html").exists() and not (out / "report.html.part").exists()
     assert "renderer exploded" in (out / REPORT_ERRORS).read_text()
 
 

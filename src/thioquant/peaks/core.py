@@ -549,6 +549,17 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
     ``min_width`` points at half their prominence (narrow noise spikes are dropped).
     """
     cand = np.asarray(cand, dtype=np.intp)
+    if cand.size > _SMALL:
+        # exact pre-filter: a maximum's prominence base is at least the lowest point on each
+        # side of it (the inner side only at the edge), so one below prom above that bound
+        # cannot be prominent and need not enter the merging loop
+        n = s.size
+        lmin = np.minimum.accumulate(s)[cand]
+        rmin = np.minimum.accumulate(s[::-1])[::-1][cand]
+        floor = np.maximum(lmin, rmin)
+        floor[cand == 0] = rmin[cand == 0]
+        floor[cand == n - 1] = lmin[cand == n - 1]
+        cand = cand[s[cand] - floor >= prom]
     small = 1 < cand.size <= _SMALL
     if small:
         cand = _merge_weak_small(s, cand, prom)

@@ -9,7 +9,7 @@ footer with the software version, method hash and every input file's SHA-256.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -191,30 +191,32 @@ def _patients(batch: Any) -> str:
     return "".join(out)
 
 
-def _chromatograms(batch: Any, panels: Sequence[Any]) -> str:
+def _chromatograms(batch: Any, panels: Sequence[Any]) -> Iterator[str]:
+    """The chromatogram section, one injection at a time (a large batch's SVGs are never all
+    held in memory at once when the parts are written out as they come)."""
     from thioquant.report.svg import COLORS, chromatogram_svg
 
-    out = ['<section id="chromatograms"><h2>Chromatograms</h2>',
+    yield "".join(['<section id="chromatograms"><h2>Chromatograms</h2>',
            '<p class="legend">'
            f'<span><i class="sw" style="background:{COLORS["trace"]}"></i>analyte trace</span>'
            f'<span><i class="sw" style="background:{COLORS["area"]}"></i>integrated area</span>'
            f'<span><i class="sw" style="background:{COLORS["baseline"]}"></i>baseline</span>'
            f'<span><i class="sw" style="background:{COLORS["window"]}"></i>expected RT window</span>'
            f'<span><i class="sw" style="background:{COLORS["is"]}"></i>internal standard (dashed, scaled)</span>'
-           "<span>Click a chromatogram to enlarge it.</span></p>"]
+           "<span>Click a chromatogram to enlarge it.</span></p>"])
     by_inj: dict[tuple[int, str], list[Any]] = {}
     for p in panels:
         by_inj.setdefault((p.injection, p.sample_id), []).append(p)
     for (inj, sid), ps in by_inj.items():
         st = ps[0].sample_type
-        out.append(f'<div class="inj"><h4>#{inj} {_e(sid)} <span>{_e(st)} &middot; {_e(ps[0].file)}</span></h4>'
-                   '<div class="thumbs">')
+        out = [f'<div class="inj"><h4>#{inj} {_e(sid)} <span>{_e(st)} &middot; {_e(ps[0].file)}</span></h4>'
+               '<div class="thumbs">']
         for p in ps:
             out.append(f'<figure class="thumb" id="{p.key}"><a class="open" href="#{p.key}">{chromatogram_svg(p)}</a>'
                        f'<a class="close" href="#chromatograms" title="close">&#x2715;</a></figure>')
         out.append("</div></div>")
-    out.append("</section>")
-    return "".join(out)
+        yield "".join(out)
+    yield "</section>"
 
 
 def _lj(lj_figures: Sequence[tuple[str, str]]) -> str:
@@ -281,7 +283,37 @@ def render_html(
     lj: Sequence[dict[str, Any]] = (),
     generated: str | None = None,
 ) -> str:
-    """The text of ``report.html``.
+    """The text of ``report.html`` (the parts of :func:`iter_html` joined; arguments as there)."""
+    return "".join(iter_html(batch, panels, calibration_figures=calibration_figures, lj=lj,
+                             generated=generated))
+
+
+def write_html(path: str | Path, batch: Any, panels: Sequence[Any] = (), **kwargs: Any) -> None:
+    """Write ``report.html`` part by part, so memory does not grow with the batch's page size.
+
+    The parts go to ``<path>.part``, renamed to ``path`` once complete: a renderer that fails
+    half-way leaves no truncated report behind.
+    """
+    path = Path(path)
+    part = path.with_name(path.name + ".part")
+    try:
+        with open(part, "w", encoding="utf-8", newline="") as fh:
+            for text in iter_html(batch, panels, **kwargs):
+                fh.write(text)
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def iter_html(
+    batch: Any,
+    panels: Sequence[Any] = (),
+    *,
+    calibration_figures: dict[str, str] | None = None,
+    lj: Sequence[dict[str, Any]] = (),
+    generated: str | None = None,
+) -> Iterator[str]:
+    """The text of ``report.html``, in parts (each injection's chromatograms one part).
 
     Parameters
     ----------
@@ -303,7 +335,7 @@ def render_html(
         ("verdict", "Verdict"), ("calibration", "Calibration"), ("qc", "QC"), ("patients", "Patients"),
         ("chromatograms", "Chromatograms"), ("levey-jennings", "Levey-Jennings") if lj_figs else ("", ""),
         ("messages", "Messages"), ("help", "Help"), ("footer", "Files")) if i)
-    body = [
+    yield from [
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>thioquant report: {_e(Path(batch.batch_dir).name)}</title><style>{CSS}</style></head><body>",
@@ -315,7 +347,9 @@ def render_html(
         _calibration(batch, calibration_figures),
         _qc(batch),
         _patients(batch),
-        _chromatograms(batch, panels),
+    ]
+    yield from _chromatograms(batch, panels)
+    yield from [
         _lj(lj_figs),
         _messages(batch),
         _help(),
@@ -323,7 +357,6 @@ def render_html(
         _footer(batch, __version__, generated),
         "</body></html>\n",
     ]
-    return "".join(body)
 
 
 def calibration_svgs(batch: Any) -> dict[str, str]:
@@ -343,4 +376,4 @@ def lj_svgs(lj: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(f"{d.get('analyte', '')} {d.get('level', '')}", levey_jennings_svg(d)) for d in lj]
 
 
-__all__ = ["calibration_svgs", "lj_svgs", "pathway_svg", "render_html"]
+__all__ = ["calibration_svgs", "iter_html", "lj_svgs", "pathway_svg", "render_html", "write_html"]

@@ -112,6 +112,21 @@ class Page:
         self.width, self.height = size
         self.ops: list[bytes] = []
         self.images: list[tuple[str, int, int, bytes]] = []
+        self.sealed: list[bytes] = []  # finished content streams (compressed)
+
+    def seal(self) -> None:
+        """Compress the operations drawn so far into a content stream of their own; later
+        drawing (a footer added at the end) goes into another. Keeps a long document's memory
+        at its compressed size."""
+        if self.ops:
+            self.sealed.append(zlib.compress(b"\n".join(self.ops), 1))
+            self.ops = []
+
+    def streams(self) -> list[bytes]:
+        """The page's compressed content streams, in drawing order."""
+        if self.ops or not self.sealed:
+            return [*self.sealed, zlib.compress(b"\n".join(self.ops), 1)]
+        return list(self.sealed)
 
     # -- primitives ------------------------------------------------------------------------
     def text(self, x: float, y: float, text: str, size: float = 9, *, font: str = "F1", color: Any = "#000000",
@@ -195,6 +210,8 @@ class Document:
         self.pages: list[Page] = []
 
     def new_page(self) -> Page:
+        if self.pages:
+            self.pages[-1].seal()
         p = Page(self.size)
         self.pages.append(p)
         return p
@@ -219,12 +236,12 @@ class Document:
                           f"/BitsPerComponent 8 /Filter /FlateDecode /Length {len(data)} >>\nstream\n".encode()
                           + data + b"\nendstream")
                 xobj.append(f"/{name} {iid} 0 R")
-            content = zlib.compress(b"\n".join(p.ops), 1)
-            cid = add(f"<< /Length {len(content)} /Filter /FlateDecode >>\nstream\n".encode() + content
-                      + b"\nendstream")
+            cids = [add(f"<< /Length {len(c)} /Filter /FlateDecode >>\nstream\n".encode() + c + b"\nendstream")
+                    for c in p.streams()]
+            contents = f"{cids[0]} 0 R" if len(cids) == 1 else "[" + " ".join(f"{c} 0 R" for c in cids) + "]"
             res = f"<< /Font << {fonts} >>" + (f" /XObject << {' '.join(xobj)} >>" if xobj else "") + " >>"
             kids.append(add(f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 {_f(p.width)} {_f(p.height)}] "
-                            f"/Resources {res} /Contents {cid} 0 R >>".encode()))
+                            f"/Resources {res} /Contents {contents} >>".encode()))
         objs[catalog - 1] = f"<< /Type /Catalog /Pages {pages_id} 0 R >>".encode()
         objs[pages_id - 1] = (f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] "
                               f"/Count {len(kids)} >>").encode()

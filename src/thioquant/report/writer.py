@@ -145,10 +145,9 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
     lj = _guard(errors, tm, "levey_jennings", step, lambda: content.lj_series(history, batch)) or []
 
     def html() -> None:
-        from thioquant.report.html import render_html
+        from thioquant.report.html import write_html
 
-        text = render_html(batch, panels, lj=lj, generated=generated)
-        (stage / "report.html").write_text(text, encoding="utf-8", newline="")
+        write_html(stage / "report.html", batch, panels, lj=lj, generated=generated)
 
     _guard(errors, tm, "html", step, html)
     if not pdf:
