@@ -126,6 +126,15 @@ def test_pdfs_are_well_formed(batches, outputs):
     assert one.count(b"/Type /Page ") == 1
 
 
+def test_report_releases_the_panel_geometry_cache(batches, tmp_path):
+    from thioquant.report.svg import panel_geometry
+
+    write_outputs(batches["lcmsms"], tmp_path / "o", timestamp=False)
+    assert panel_geometry.cache_info().currsize == 0
+    write_outputs(batches["lcmsms"], tmp_path / "nopdf", pdf=False, timestamp=False)
+    assert panel_geometry.cache_info().currsize == 0
+
+
 def test_outputs_are_deterministic(batches, tmp_path):
     b = batches["lcmsms"]
     a = write_outputs(b, tmp_path / "a", timestamp=False)

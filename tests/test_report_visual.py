@@ -162,6 +162,20 @@ def test_report_pdf_pages_are_not_blank(report, tmp_path):
     assert abs(w / h - 595.28 / 841.89) < 0.02  # A4 portrait
 
 
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext not installed (apt-get install poppler-utils)")
+def test_every_report_pdf_page_has_its_body_and_footer(report):
+    """Each page's drawing is sealed into its own stream when the next page starts, and the
+    running footer is added at the end as a further stream: both must be read as one page."""
+    _, out = report
+    text = subprocess.run([shutil.which("pdftotext"), "-layout", str(out / "report.pdf"), "-"],
+                          capture_output=True, text=True, check=True, timeout=120).stdout
+    pages = text.split("\f")[:-1]
+    assert len(pages) >= 6
+    for i, page in enumerate(pages, 1):
+        assert f"page {i} of {len(pages)}" in page, i
+        assert len(page.split()) > 8, f"page {i} has no body text"
+
+
 @pytest.mark.skipif(PDFTOPPM is None, reason="pdftoppm not installed (apt-get install poppler-utils)")
 def test_patient_pdf_is_one_readable_page(report, tmp_path):
     from thioquant.report.pdf import patient_filename

@@ -149,10 +149,6 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
 
         write_html(stage / "report.html", batch, panels, lj=lj, generated=generated)
 
-    _guard(errors, tm, "html", step, html)
-    if not pdf:
-        return
-
     def report_pdf() -> None:
         from thioquant.report.pdf import write_report_pdf
 
@@ -164,8 +160,17 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
         if batch.interpretations:
             write_patient_pdfs(batch, stage / "patients", panels, generated=generated)
 
-    _guard(errors, tm, "pdf", step, report_pdf)
-    _guard(errors, tm, "patient_pdfs", step, patients)
+    try:
+        _guard(errors, tm, "html", step, html)
+        if pdf:
+            _guard(errors, tm, "pdf", step, report_pdf)
+            _guard(errors, tm, "patient_pdfs", step, patients)
+    finally:
+        # every panel's geometry is cached for the HTML, PDF and patient pages; once they are
+        # written it is only memory (about 12 kB a panel) that a long-lived process would keep
+        from thioquant.report.svg import panel_geometry
+
+        panel_geometry.cache_clear()
 
 
 __all__ = ["QC_COLUMNS", "REPORT_ERRORS", "write_outputs"]
