@@ -15,6 +15,9 @@ thioquant and pyopenms interleaved, and the medians are reported.
 
     uv run python benchmarks/bench_batch.py            # full (about 10 minutes on 2 cores)
     uv run python benchmarks/bench_batch.py --quick    # 96 and 960 only
+
+Last, peak memory with the default reports (HTML, PDF, patient PDFs) for 96, 960 and 2,880
+LC-MS/MS injections (one run each), to show how it grows when every chromatogram is drawn.
 """
 
 from __future__ import annotations
@@ -118,10 +121,10 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[flo
     return wall, peak
 
 
-def thioquant_run(batch: Path, jobs: int) -> tuple[float, float]:
+def thioquant_run(batch: Path, jobs: int, report: bool = False) -> tuple[float, float]:
     out = WORK / f"out_{batch.name}_{jobs}"
     cmd = [sys.executable, "-m", "thioquant", "quantify", str(batch), "--out", str(out), "--force",
-           "--no-cache", "--no-history", "--no-report", "--jobs", str(jobs), "--quiet"]
+           "--no-cache", "--no-history", *([] if report else ["--no-report"]), "--jobs", str(jobs), "--quiet"]
     return run_measured(cmd)
 
 
@@ -277,6 +280,14 @@ def main() -> None:
         for r in (ref, ref1):
             cells += [f"{r:.2f}", f"{r / wall:.1f}x"] if math.isfinite(r) else ["not run", ""]
         lines.append(f"| {kind} | {n} | {wall:.2f} | {rate:.1f} | {peak:.0f} | {' | '.join(cells)} |")
+    # with the default reports (report.html, report.pdf, one PDF per patient): not a target of the
+    # batch benchmark, but how memory grows when every chromatogram is drawn
+    lines += ["", "With the default reports (HTML + PDF + patient PDFs), LC-MS/MS, one run each:", "",
+              "| injections | wall s | peak RSS MB (process tree) |", "|---|---|---|"]
+    for n in [96, 960] if args.quick else [96, 960, 2880]:
+        wall, peak = thioquant_run(build_batch("lcmsms", n), args.jobs, report=True)
+        print(f"lcmsms {n:5d} injections with reports: {wall:7.2f} s, peak {peak:6.0f} MB", flush=True)
+        lines.append(f"| {n} | {wall:.2f} | {peak:.0f} |")
     (ROOT / "benchmarks" / "results_batch.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

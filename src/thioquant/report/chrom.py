@@ -159,8 +159,15 @@ def trace_views(
             if itr is not None:
                 is_name = comp.internal_standard
                 it, iy = _zoom(itr.time_min, itr.signal, lo, hi, n_points)
-        out[comp.name] = View(tr.name, t, y, at, ay, is_name, it, iy, tr.signal_unit)
+        out[comp.name] = View(tr.name, *map(_compact, (t, y, at, ay)), is_name, _compact(it), _compact(iy),
+                              tr.signal_unit)
     return out
+
+
+def _compact(a: np.ndarray | None) -> np.ndarray | None:
+    """A float32 copy: half the memory of a batch's views (they are only drawn, at a few hundred
+    pixels), and never a slice that would keep the whole trace alive."""
+    return None if a is None else np.array(a, dtype=np.float32)
 
 
 def panels_from_views(views: Any, entry: Any, measurement: Any, method: Any) -> list[Panel]:

@@ -130,6 +130,12 @@ def panel_geometry(panel: Any) -> Geometry:
         info.append("not detected")
     g.labels.update(info=" | ".join(info), tmin=f"{tmin:.2f}", tmax=f"{tmax:.2f} min", ylo=_num(ylo),
                     yhi=_num(yhi))
+    # cached for every panel of the batch until the reports are written: unit coordinates need
+    # no more than float32 (a millionth of the plot width)
+    for name in ("trace", "internal_standard", "area"):
+        xy = getattr(g, name)
+        if xy is not None:
+            setattr(g, name, (xy[0].astype(np.float32), xy[1].astype(np.float32)))
     return g
 
 
