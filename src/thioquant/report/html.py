@@ -196,14 +196,14 @@ def _chromatograms(batch: Any, panels: Sequence[Any]) -> Iterator[str]:
     held in memory at once when the parts are written out as they come)."""
     from thioquant.report.svg import COLORS, chromatogram_svg
 
-    yield "".join(['<section id="chromatograms"><h2>Chromatograms</h2>',
+    yield ('<section id="chromatograms"><h2>Chromatograms</h2>'
            '<p class="legend">'
            f'<span><i class="sw" style="background:{COLORS["trace"]}"></i>analyte trace</span>'
            f'<span><i class="sw" style="background:{COLORS["area"]}"></i>integrated area</span>'
            f'<span><i class="sw" style="background:{COLORS["baseline"]}"></i>baseline</span>'
            f'<span><i class="sw" style="background:{COLORS["window"]}"></i>expected RT window</span>'
            f'<span><i class="sw" style="background:{COLORS["is"]}"></i>internal standard (dashed, scaled)</span>'
-           "<span>Click a chromatogram to enlarge it.</span></p>"])
+           "<span>Click a chromatogram to enlarge it.</span></p>")
     by_inj: dict[tuple[int, str], list[Any]] = {}
     for p in panels:
         by_inj.setdefault((p.injection, p.sample_id), []).append(p)
