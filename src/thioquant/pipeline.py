@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,33 +77,41 @@ def measure_injection(
     except ThioquantError as exc:
         return InjectionMeasurement(str(path), error=str(exc))
     integ = method.integration
-    peaks: dict[str, Peak | None] = {}
-    missing: list[str] = []
-    for comp in method.analytes + method.internal_standards:
-        for qual in (False, True):
-            if qual and comp.qualifier is None:
-                continue
-            key = f"{comp.name} qualifier" if qual else comp.name
-            trace = _trace_for(run, comp, qualifier=qual)
-            if trace is None:
-                missing.append(key)
-                peaks[key] = None
-                continue
-            if manual and key in manual:
-                start, end = manual[key]
-                peaks[key] = integrate(trace, start, end)
-                continue
-            peaks[key] = find_target(
-                trace,
-                comp.rt_min,
-                comp.window_min,
-                select=comp.select,
-                sn_min=integ.sn_min,
-                baseline=integ.baseline,
-                min_points=integ.min_points,
-                noise_window=integ.noise_window,
-                fused=integ.fused,
-            )
+    # (compound, qualifier?, key) in the order of the outputs; internal standards are measured
+    # first, since an analyte with a relative retention is searched relative to its IS's peak
+    jobs = [(comp, qual, f"{comp.name} qualifier" if qual else comp.name)
+            for comp in method.analytes + method.internal_standards
+            for qual in (False, True) if not (qual and comp.qualifier is None)]
+    is_names = {c.name for c in method.internal_standards}
+    found: dict[str, Peak | None] = {}
+    absent: set[str] = set()
+    for comp, qual, key in sorted(jobs, key=lambda j: j[0].name not in is_names):  # stable
+        trace = _trace_for(run, comp, qualifier=qual)
+        if trace is None:
+            found[key] = None
+            absent.add(key)
+            continue
+        if manual and key in manual:
+            start, end = manual[key]
+            found[key] = integrate(trace, start, end)
+            continue
+        is_peak = found.get(comp.internal_standard) if comp.rrt is not None and comp.internal_standard else None
+        pk = find_target(
+            trace,
+            comp.expected_rt(None if is_peak is None else is_peak.rt_min),
+            comp.window_min,
+            select=comp.select,
+            sn_min=integ.sn_min,
+            baseline=integ.baseline,
+            min_points=integ.min_points,
+            noise_window=integ.noise_window,
+            fused=integ.fused,
+        )
+        if pk is not None and comp.rrt is not None and is_peak is None:
+            pk = replace(pk, flags=(*pk.flags, "RRT_NO_IS"))
+        found[key] = pk
+    peaks: dict[str, Peak | None] = {key: found[key] for _, _, key in jobs}
+    missing = [key for _, _, key in jobs if key in absent]
     kept: dict[str, Any] = {}
     if views:
         from thioquant.report.chrom import trace_views
@@ -230,9 +238,7 @@ def quantify(
         raise InputError("batch folder not found", path=batch)
     m = _resolve_method(batch, method)
     if profile is not None:
-        from dataclasses import replace as _replace
-
-        m = _replace(m, interpretation_profile=str(profile))
+        m = replace(m, interpretation_profile=str(profile))
     wl = read_worklist(
         batch / "worklist.csv",
         calibrator_levels=set(m.calibrators),

@@ -56,6 +56,18 @@ class Compound:
     molar_mass_g_mol: float | None = None
     recovery: float = 1.0
     select: str = "nearest"
+    rrt: float | None = None  # relative retention to the internal standard (analytes only)
+
+    def expected_rt(self, is_rt_min: float | None = None) -> float:
+        """Expected retention time (minutes) in one injection.
+
+        With ``rrt``, it is ``rrt`` times the retention time of the internal standard's peak
+        measured in the same injection (``is_rt_min``), so the analyte window follows a shift of
+        the whole chromatogram; without ``rrt``, or when that peak was not found, ``rt_min``.
+        """
+        if self.rrt is not None and is_rt_min is not None and math.isfinite(is_rt_min):
+            return self.rrt * is_rt_min
+        return self.rt_min
 
 
 @dataclass(frozen=True)
@@ -216,7 +228,7 @@ def _channel(ck: _Checker, d: Any, key: str) -> ChannelSpec:
 
 _COMPOUND_KEYS = {
     "name", "channel", "rt_min", "window_min", "internal_standard", "qualifier", "reports_as",
-    "molar_mass_g_mol", "recovery", "select",
+    "molar_mass_g_mol", "recovery", "select", "rrt",
 }
 
 
@@ -237,6 +249,7 @@ def _compound(ck: _Checker, d: Any, key: str) -> Compound:
         molar_mass_g_mol=ck.number(d, f"{key}.molar_mass_g_mol", None, lo=1, hi=5000),
         recovery=ck.number(d, f"{key}.recovery", 1.0, lo=0.05, hi=2.0),
         select=ck.choice(d, f"{key}.select", SELECT, "nearest"),
+        rrt=ck.number(d, f"{key}.rrt", None, lo=0, hi=20, strict_lo=True),
     )
 
 
@@ -289,6 +302,12 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
     for a in analytes:
         if a.internal_standard is not None and a.internal_standard not in is_names:
             raise ck.fail(f"analytes[{a.name}].internal_standard", f"{a.internal_standard!r} is not an [[internal_standards]] name")
+        if a.rrt is not None and a.internal_standard is None:
+            raise ck.fail(f"analytes[{a.name}].rrt", "relative retention needs an internal_standard to be relative to")
+    for c in standards:
+        if c.rrt is not None:
+            raise ck.fail(f"internal_standards[{c.name}].rrt",
+                          "an internal standard is the reference of relative retention and has none itself")
 
     analyte_names = {a.name for a in analytes}
     calibrators = _levels(ck, ck.table(data, "calibrators", required=True), "calibrators", analyte_names)

@@ -1,0 +1,121 @@
+"""Relative retention to the internal standard (method key ``rrt``) in the batch pipeline.
+
+A run whose chromatogram shifts as a whole (a new column, a pump change) moves the analyte out of a
+narrow fixed window; searched at ``rrt`` x the internal standard's measured retention time, it is
+found where it is, quantified, and still flagged RT_SHIFT by the run QC.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import replace
+
+import pytest
+
+from thioquant.assay.method import Compound, load_method, parse_method
+from thioquant.errors import MethodError
+from thioquant.pipeline import measure_injection, quantify
+from thioquant.simulate import Failures, simulate_batch
+
+SHIFTED = ("P002", "P003")
+
+
+def _method(repo_root, *, rrt: float | None, analyte_window: float = 0.08, is_window: float = 0.3):
+    m = load_method(repo_root / "calibrations" / "thiopurines_lcmsms.toml")
+    return replace(
+        m,
+        analytes=tuple(replace(a, window_min=analyte_window, rrt=rrt) for a in m.analytes),
+        # a wide IS window takes the tallest peak in it, not a noise bump nearer the nominal RT
+        internal_standards=tuple(replace(c, window_min=is_window, select="largest") for c in m.internal_standards),
+    )
+
+
+@pytest.fixture(scope="module")
+def shifted_batch(tmp_path_factory, repo_root):
+    """4 patients, two of them eluting 0.15 min late (analytes and internal standards alike)."""
+    out = tmp_path_factory.mktemp("rrt") / "b"
+    return simulate_batch(out, method=_method(repo_root, rrt=None), n_patients=4, seed=11,
+                          failures=Failures(rt_shift_samples=SHIFTED, rt_shift_min=0.15))
+
+
+def _truth(batch):
+    with open(batch / "truth.csv", newline="") as fh:
+        return {(r["sample_id"], r["analyte"]): float(r["true_conc"]) for r in csv.DictReader(fh)}
+
+
+def _rows(b, sample_id):
+    return {r.analyte: r for r in b.results if r.sample_id == sample_id}
+
+
+def test_fixed_window_misses_the_shifted_samples(shifted_batch, repo_root):
+    b = quantify(shifted_batch, method=_method(repo_root, rrt=None))
+    truth = _truth(shifted_batch)
+    for sid in SHIFTED:  # both metabolites present, but reported as not detected
+        for analyte, r in _rows(b, sid).items():
+            assert truth[(sid, analyte)] > 0 and not math.isfinite(r.rt_min), (sid, analyte)
+            assert "NOT_DETECTED" in r.flags and not r.conc > 0
+    assert all(r.conc > 0 and "NOT_DETECTED" not in r.flags for r in _rows(b, "P004").values())
+
+
+def test_relative_retention_finds_and_quantifies_them(shifted_batch, repo_root):
+    b = quantify(shifted_batch, method=_method(repo_root, rrt=1.0))  # labelled IS co-elutes
+    truth = _truth(shifted_batch)
+    for sid in (*SHIFTED, "P004"):
+        for analyte, r in _rows(b, sid).items():
+            true = truth[(sid, analyte)]
+            assert math.isfinite(r.conc) and abs(r.conc / true - 1) <= 0.10, (sid, analyte, r.conc, true)
+            assert "RRT_NO_IS" not in r.flags
+    for sid in SHIFTED:  # found, but the shift is still a QC finding
+        assert any("RT_SHIFT" in r.flags for r in _rows(b, sid).values())
+    assert not any("RT_SHIFT" in r.flags for r in _rows(b, "P004").values())
+    # the report draws the window where the analyte was searched, not at the method's rt_min
+    from thioquant.report.chrom import collect_panels
+
+    i = next(k for k, e in enumerate(b.worklist.entries) if e.sample_id == "P002")
+    panel = next(p for p in collect_panels(b, entries=[i]) if p.analyte == "6-TG")
+    is_rt = b.measurements[i].peaks["6-TG-IS"].rt_min
+    assert panel.rt_expected == pytest.approx(is_rt) and abs(is_rt - 1.60) < 0.03
+
+
+def test_without_the_internal_standard_peak_the_method_rt_is_used_and_flagged(shifted_batch, repo_root):
+    m = _method(repo_root, rrt=1.0)
+    gone = replace(m.internal_standards[0], channel=replace(m.internal_standards[0].channel, product_mz=999.0))
+    m = replace(m, internal_standards=(gone, *m.internal_standards[1:]))
+    raw = next(p for p in sorted((shifted_batch / "raw").iterdir()) if "P004" in p.name)
+    meas = measure_injection(raw, m)
+    tg = meas.peaks["6-TG"]
+    assert meas.peaks[gone.name] is None and gone.name in meas.missing_traces
+    assert tg is not None and "RRT_NO_IS" in tg.flags and abs(tg.rt_min - 1.45) < 0.05
+    mmp = meas.peaks["6-MMP"]  # its own internal standard is there: searched relative to it
+    assert mmp is not None and "RRT_NO_IS" not in mmp.flags
+
+
+def test_expected_rt():
+    from thioquant.assay.method import ChannelSpec
+
+    c = Compound("x", ChannelSpec(wavelength_nm=254.0), rt_min=2.0, window_min=0.2, internal_standard="is", rrt=0.9)
+    assert c.expected_rt(3.0) == pytest.approx(2.7)
+    assert c.expected_rt(None) == 2.0 and c.expected_rt(math.nan) == 2.0
+    assert replace(c, rrt=None).expected_rt(3.0) == 2.0
+
+
+def _doc(**analyte):
+    return {
+        "method": {"name": "m", "technique": "hplc-uv"},
+        "analytes": [{"name": "A", "channel": {"wavelength_nm": 254}, "rt_min": 2.0, **analyte}],
+        "internal_standards": [{"name": "IS", "channel": {"wavelength_nm": 254}, "rt_min": 3.0}],
+        "calibrators": {"C1": {"A": 1.0}, "C2": {"A": 2.0}},
+    }
+
+
+def test_method_file_checks():
+    assert parse_method(_doc(internal_standard="IS", rrt=0.66)).analytes[0].rrt == 0.66
+    with pytest.raises(MethodError, match=r"analytes\[A\]\.rrt.*internal_standard"):
+        parse_method(_doc(rrt=0.66))
+    with pytest.raises(MethodError, match=r"\[A\]\.rrt': must be > 0"):
+        parse_method(_doc(internal_standard="IS", rrt=0))
+    doc = _doc(internal_standard="IS")
+    doc["internal_standards"][0]["rrt"] = 1.0
+    with pytest.raises(MethodError, match=r"internal_standards\[IS\]\.rrt"):
+        parse_method(doc)
