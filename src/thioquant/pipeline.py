@@ -76,7 +76,6 @@ def measure_injection(
         run = read_run(path)
     except ThioquantError as exc:
         return InjectionMeasurement(str(path), error=str(exc))
-    integ = method.integration
     # (compound, qualifier?, key) in the order of the outputs; internal standards are measured
     # first, since an analyte with a relative retention is searched relative to its IS's peak
     jobs = [(comp, qual, f"{comp.name} qualifier" if qual else comp.name)
@@ -96,6 +95,7 @@ def measure_injection(
             found[key] = integrate(trace, start, end)
             continue
         is_peak = found.get(comp.internal_standard) if comp.rrt is not None and comp.internal_standard else None
+        integ = comp.integration or method.integration
         pk = find_target(
             trace,
             comp.expected_rt(None if is_peak is None else is_peak.rt_min),
@@ -106,6 +106,7 @@ def measure_injection(
             min_points=integ.min_points,
             noise_window=integ.noise_window,
             fused=integ.fused,
+            noise_method=integ.noise_method,
         )
         if pk is not None and comp.rrt is not None and is_peak is None:
             pk = replace(pk, flags=(*pk.flags, "RRT_NO_IS"))

@@ -43,6 +43,16 @@ class ChannelSpec:
 
 
 @dataclass(frozen=True)
+class Integration:
+    sn_min: float = 3.0
+    baseline: str = "local"
+    noise_window: float = 20.0
+    min_points: int = 5
+    fused: str = "auto"
+    noise_method: str = "p2p"
+
+
+@dataclass(frozen=True)
 class Compound:
     """An analyte or internal standard: channel and expected retention."""
 
@@ -57,6 +67,7 @@ class Compound:
     recovery: float = 1.0
     select: str = "nearest"
     rrt: float | None = None  # relative retention to the internal standard (analytes only)
+    integration: Integration | None = None  # this compound's own settings (None: the method's)
 
     def expected_rt(self, is_rt_min: float | None = None) -> float:
         """Expected retention time (minutes) in one injection.
@@ -68,15 +79,6 @@ class Compound:
         if self.rrt is not None and is_rt_min is not None and math.isfinite(is_rt_min):
             return self.rrt * is_rt_min
         return self.rt_min
-
-
-@dataclass(frozen=True)
-class Integration:
-    sn_min: float = 3.0
-    baseline: str = "local"
-    noise_window: float = 20.0
-    min_points: int = 5
-    fused: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -228,11 +230,26 @@ def _channel(ck: _Checker, d: Any, key: str) -> ChannelSpec:
 
 _COMPOUND_KEYS = {
     "name", "channel", "rt_min", "window_min", "internal_standard", "qualifier", "reports_as",
-    "molar_mass_g_mol", "recovery", "select", "rrt",
+    "molar_mass_g_mol", "recovery", "select", "rrt", "integration",
 }
+_INTEGRATION_KEYS = {"sn_min", "baseline", "noise_window", "min_points", "fused", "noise_method"}
+NOISE_METHODS = ("p2p", "rms")
 
 
-def _compound(ck: _Checker, d: Any, key: str) -> Compound:
+def _integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration) -> Integration:
+    """Integration settings from table ``d``; keys it does not give come from ``base``."""
+    ck.unknown_keys(d, key, _INTEGRATION_KEYS)
+    return Integration(
+        sn_min=ck.number(d, f"{key}.sn_min", base.sn_min, lo=0),
+        baseline=ck.choice(d, f"{key}.baseline", BASELINES, base.baseline),
+        noise_window=ck.number(d, f"{key}.noise_window", base.noise_window, lo=1, hi=100),
+        min_points=int(ck.number(d, f"{key}.min_points", base.min_points, lo=1, hi=1000)),
+        fused=ck.choice(d, f"{key}.fused", FUSED, base.fused),
+        noise_method=ck.choice(d, f"{key}.noise_method", NOISE_METHODS, base.noise_method),
+    )
+
+
+def _compound(ck: _Checker, d: Any, key: str, integration: Integration) -> Compound:
     if not isinstance(d, Mapping):
         raise ck.fail(key, "must be a table")
     ck.unknown_keys(d, key, _COMPOUND_KEYS)
@@ -250,6 +267,8 @@ def _compound(ck: _Checker, d: Any, key: str) -> Compound:
         recovery=ck.number(d, f"{key}.recovery", 1.0, lo=0.05, hi=2.0),
         select=ck.choice(d, f"{key}.select", SELECT, "nearest"),
         rrt=ck.number(d, f"{key}.rrt", None, lo=0, hi=20, strict_lo=True),
+        integration=(_integration(ck, ck.table(d, f"{key}.integration"), f"{key}.integration", integration)
+                     if "integration" in d else None),
     )
 
 
@@ -278,8 +297,7 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
     ck.unknown_keys(data, "", _TOP_KEYS)
     m = ck.table(data, "method", required=True)
     ck.unknown_keys(m, "method", {"name", "technique", "family", "conc_unit", "reported_unit", "version", "description"})
-    integ = ck.table(data, "integration")
-    ck.unknown_keys(integ, "integration", {"sn_min", "baseline", "noise_window", "min_points", "fused"})
+    integration = _integration(ck, ck.table(data, "integration"), "integration", Integration())
     cal = ck.table(data, "calibration")
     ck.unknown_keys(cal, "calibration", {"model", "weighting", "tolerance_pct", "lloq_tolerance_pct", "min_fraction", "min_levels"})
     norm = ck.table(data, "normalisation")
@@ -288,11 +306,11 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
     raw_analytes = data.get("analytes")
     if not isinstance(raw_analytes, list) or not raw_analytes:
         raise ck.fail("analytes", "needs at least one [[analytes]] entry")
-    analytes = tuple(_compound(ck, a, f"analytes[{i}]") for i, a in enumerate(raw_analytes))
+    analytes = tuple(_compound(ck, a, f"analytes[{i}]", integration) for i, a in enumerate(raw_analytes))
     raw_is = data.get("internal_standards", [])
     if not isinstance(raw_is, list):
         raise ck.fail("internal_standards", "must be a list of [[internal_standards]] tables")
-    standards = tuple(_compound(ck, a, f"internal_standards[{i}]") for i, a in enumerate(raw_is))
+    standards = tuple(_compound(ck, a, f"internal_standards[{i}]", integration) for i, a in enumerate(raw_is))
 
     names = [c.name for c in analytes + standards]
     dup = {n for n in names if names.count(n) > 1}
@@ -352,13 +370,7 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         internal_standards=standards,
         calibrators=calibrators,
         qcs=qcs,
-        integration=Integration(
-            sn_min=ck.number(integ, "integration.sn_min", 3.0, lo=0),
-            baseline=ck.choice(integ, "integration.baseline", BASELINES, "local"),
-            noise_window=ck.number(integ, "integration.noise_window", 20.0, lo=1, hi=100),
-            min_points=int(ck.number(integ, "integration.min_points", 5, lo=1, hi=1000)),
-            fused=ck.choice(integ, "integration.fused", FUSED, "auto"),
-        ),
+        integration=integration,
         calibration=calibration,
         normalisation=normalisation,
         qc=dict(ck.table(data, "qc")),
