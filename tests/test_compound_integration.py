@@ -82,3 +82,64 @@ def test_rms_noise_for_one_analyte(repo_root, hplcuv):
     assert a.area == b.area and a.rt_min == b.rt_min
     # USP 2H/h against H / RMS: for noise that is roughly Gaussian, h ~ 6 RMS, so S/N triples
     assert 1.5 < b.sn / a.sn < 6.0 and b.noise < a.noise
+
+
+# --- noise from the blank injection ---------------------------------------------------------
+
+
+def _blank_noise_method(repo_root, **extra):
+    m = load_method(repo_root / "calibrations" / "thiopurines_lcmsms.toml")
+    return replace(m, integration=replace(m.integration, noise_source="blank", **extra))
+
+
+def test_noise_source_is_a_method_key():
+    assert parse_method(_doc({"noise_source": "blank"})).integration.noise_source == "blank"
+    with pytest.raises(MethodError, match=r"integration\.noise_source"):
+        parse_method(_doc({"noise_source": "baseline"}))
+    with pytest.raises(MethodError, match=r"integration"):  # derived, never read from a file
+        parse_method(_doc({"blank_noise": 0.1}))
+
+
+def test_sn_against_the_blank_injection(repo_root):
+    """S/N of every injection's peak against the noise of the first blank over the retention
+    window: the same h for all injections, the one measured in that blank's trace."""
+    from thioquant.io import read_run
+    from thioquant.peaks import measure_noise
+    from thioquant.pipeline import _trace_for, quantify
+
+    batch = repo_root / "sample_data" / "lcmsms"
+    m = _blank_noise_method(repo_root)
+    b = quantify(batch, method=m)
+    blank = next(e for e in b.worklist.entries if e.sample_type == "blank")
+    run = read_run(batch / blank.file)
+    for comp in b.method.analytes + b.method.internal_standards:
+        h = measure_noise(_trace_for(run, comp), comp.rt_min, 2 * comp.window_min, noise_window=1.0)
+        assert comp.integration.blank_noise == pytest.approx(h, rel=1e-12)
+        peaks = [meas.peaks[comp.name] for meas in b.measurements if meas.peaks.get(comp.name)]
+        assert len(peaks) >= 30
+        for p in peaks:
+            assert p.noise == pytest.approx(h, rel=1e-12) and p.sn == pytest.approx(2 * p.height / h)
+    assert any(msg.startswith(f"S/N noise from blank {blank.sample_id}") for msg in b.messages)
+    # the default (noise in each injection) gives other S/N values, the same areas
+    d = quantify(batch)
+    both = [(x.peaks["6-TG"], y.peaks["6-TG"]) for x, y in zip(d.measurements, b.measurements, strict=True)
+            if x.peaks.get("6-TG") and y.peaks.get("6-TG")]
+    assert len(both) >= 30
+    assert all(x.area == y.area for x, y in both) and any(x.sn != y.sn for x, y in both)
+
+
+def test_without_a_blank_the_noise_is_measured_in_each_injection(repo_root, tmp_path):
+    import shutil
+
+    from thioquant.pipeline import quantify
+
+    src = repo_root / "sample_data" / "lcmsms"
+    batch = tmp_path / "noblank"
+    shutil.copytree(src, batch, ignore=shutil.ignore_patterns("results*", ".thioquant*"))
+    lines = (batch / "worklist.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (batch / "worklist.csv").write_text("".join(l for l in lines if ",blank," not in l), encoding="utf-8")
+    b = quantify(batch, method=_blank_noise_method(repo_root))
+    assert all(c.integration is None or c.integration.blank_noise is None for c in b.method.analytes)
+    assert any("no readable blank injection" in msg for msg in b.messages)
+    d = quantify(batch)
+    assert [r.sn for r in b.results] == [r.sn for r in d.results]

@@ -107,6 +107,7 @@ def measure_injection(
             noise_window=integ.noise_window,
             fused=integ.fused,
             noise_method=integ.noise_method,
+            noise=None if qual else integ.blank_noise,
         )
         if pk is not None and comp.rrt is not None and is_peak is None:
             pk = replace(pk, flags=(*pk.flags, "RRT_NO_IS"))
@@ -248,6 +249,7 @@ def quantify(
         require_rbc=m.normalisation.mode != "none",
     )
     messages = [i.message for i in wl.issues]
+    m = _with_blank_noise(batch, m, wl.entries, messages)
 
     manual_by_sample: dict[str, dict[str, tuple[float, float]]] = {}
     manual_records: list[Mapping[str, Any]] = []
@@ -303,6 +305,60 @@ def quantify(
         verdict=verdict, qc_outcomes=tuple(qc_outcomes), measurements=tuple(measurements),
         messages=tuple(messages), interpretations=tuple(interpretations), manual=tuple(manual_records),
     )
+
+
+def _with_blank_noise(batch: Path, m: Method, entries: Sequence[WorklistEntry], messages: list[str]) -> Method:
+    """The method with the blank's noise filled in for compounds with ``noise_source = "blank"``.
+
+    The noise (peak-to-peak or RMS, after removing a straight line) of the first readable blank
+    injection's trace over each such compound's retention window (``rt_min`` +/- ``window_min``)
+    becomes the noise of that compound's S/N in every injection (quantifier trace; the qualifier
+    keeps its own). Without a readable blank, or without the channel in it, the noise is measured in
+    each injection as usual and a message says so. The values are part of the method used for the
+    run, so the measurement cache and the audit trail see them.
+    """
+    wanted = [c for c in m.analytes + m.internal_standards
+              if (c.integration or m.integration).noise_source == "blank"]
+    if not wanted:
+        return m
+    from thioquant.io import read_run
+    from thioquant.peaks import measure_noise
+
+    run = entry = None
+    for e in entries:
+        if e.sample_type != "blank":
+            continue
+        try:
+            run, entry = read_run(batch / e.file), e
+            break
+        except (ThioquantError, OSError):
+            continue
+    if run is None:
+        messages.append("noise_source = 'blank': no readable blank injection in the worklist; "
+                        "S/N noise measured in each injection instead")
+        return m
+    filled: dict[str, Compound] = {}
+    notes = []
+    for c in wanted:
+        integ = c.integration or m.integration
+        trace = _trace_for(run, c)
+        h = None
+        if trace is not None:
+            try:
+                h = measure_noise(trace, c.rt_min, 2.0 * c.window_min, noise_window=1.0, method=integ.noise_method)
+            except ThioquantError:
+                h = None
+        if h is None or not math.isfinite(h) or h <= 0:
+            messages.append(f"noise_source = 'blank': no usable {c.name} trace in blank {entry.sample_id} "
+                            f"({entry.file}); its S/N noise is measured in each injection instead")
+            continue
+        filled[c.name] = replace(c, integration=replace(integ, blank_noise=h))
+        notes.append(f"{c.name} {h:.4g} ({integ.noise_method})")
+    if notes:
+        messages.append(f"S/N noise from blank {entry.sample_id} ({entry.file}), over each retention window: "
+                        + ", ".join(notes))
+    return replace(m, analytes=tuple(filled.get(c.name, c) for c in m.analytes),
+                   internal_standards=tuple(filled.get(c.name, c) for c in m.internal_standards))
 
 
 def _measure_one(args: tuple[str, Method, Mapping[str, tuple[float, float]] | None, bool]) -> InjectionMeasurement:

@@ -50,6 +50,10 @@ class Integration:
     min_points: int = 5
     fused: str = "auto"
     noise_method: str = "p2p"
+    noise_source: str = "sample"
+    #: noise (signal units) measured in the batch's blank for ``noise_source = "blank"``; set by
+    #: the pipeline for the run, never read from a method file
+    blank_noise: float | None = None
 
 
 @dataclass(frozen=True)
@@ -232,8 +236,9 @@ _COMPOUND_KEYS = {
     "name", "channel", "rt_min", "window_min", "internal_standard", "qualifier", "reports_as",
     "molar_mass_g_mol", "recovery", "select", "rrt", "integration",
 }
-_INTEGRATION_KEYS = {"sn_min", "baseline", "noise_window", "min_points", "fused", "noise_method"}
+_INTEGRATION_KEYS = {"sn_min", "baseline", "noise_window", "min_points", "fused", "noise_method", "noise_source"}
 NOISE_METHODS = ("p2p", "rms")
+NOISE_SOURCES = ("sample", "blank")
 
 
 def _integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration) -> Integration:
@@ -246,6 +251,7 @@ def _integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration
         min_points=int(ck.number(d, f"{key}.min_points", base.min_points, lo=1, hi=1000)),
         fused=ck.choice(d, f"{key}.fused", FUSED, base.fused),
         noise_method=ck.choice(d, f"{key}.noise_method", NOISE_METHODS, base.noise_method),
+        noise_source=ck.choice(d, f"{key}.noise_source", NOISE_SOURCES, base.noise_source),
     )
 
 
