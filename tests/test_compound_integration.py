@@ -137,7 +137,7 @@ def test_without_a_blank_the_noise_is_measured_in_each_injection(repo_root, tmp_
     batch = tmp_path / "noblank"
     shutil.copytree(src, batch, ignore=shutil.ignore_patterns("results*", ".thioquant*"))
     lines = (batch / "worklist.csv").read_text(encoding="utf-8").splitlines(keepends=True)
-    (batch / "worklist.csv").write_text("".join(l for l in lines if ",blank," not in l), encoding="utf-8")
+    (batch / "worklist.csv").write_text("".join(row for row in lines if ",blank," not in row), encoding="utf-8")
     b = quantify(batch, method=_blank_noise_method(repo_root))
     assert all(c.integration is None or c.integration.blank_noise is None for c in b.method.analytes)
     assert any("no readable blank injection" in msg for msg in b.messages)
