@@ -95,6 +95,15 @@ def test_per_target_windows_and_settings_pass_through():
     assert all(p is not None for p in out.peaks["A"] + out.peaks["B"])
 
 
+def test_per_target_settings_apply_to_their_target_only():
+    traces, _ = _series(n=4)
+    base = track_targets(traces, {"A": 1.87, "B": 2.04}, 0.15)
+    own = track_targets(traces, {"A": 1.87, "B": 2.04}, 0.15, per_target={"A": {"noise_method": "rms"}})
+    for a0, a1 in zip(base.peaks["A"], own.peaks["A"], strict=True):
+        assert a1.area == a0.area and a1.sn > 1.5 * a0.sn  # H/RMS against 2H/peak-to-peak
+    assert own.peaks["B"] == base.peaks["B"]
+
+
 @pytest.mark.parametrize(
     ("kw", "key"),
     [
@@ -106,6 +115,9 @@ def test_per_target_windows_and_settings_pass_through():
         ({"window_min": {"A": 0.1, "B": 0.0}}, "window_min"),
         ({"fused": "nope"}, "fused"),
         ({"rrt": 1.1}, "rrt"),
+        ({"per_target": {"C": {"fused": "drop"}}}, "per_target"),
+        ({"per_target": {"A": {"rrt": 1.1}}}, "rrt"),
+        ({"per_target": {"A": {"fused": "nope"}}}, "fused"),
     ],
 )
 def test_bad_arguments_raise_method_error(kw, key):

@@ -61,6 +61,7 @@ def track_targets(
     window_min: float | Mapping[str, float],
     *,
     update: str = "previous",
+    per_target: Mapping[str, Mapping[str, Any]] | None = None,
     **settings: Any,
 ) -> Tracked:
     """Find several targets in each injection of a sequence, following their retention times.
@@ -79,6 +80,10 @@ def track_targets(
         ``"previous"`` (default): after an injection in which a target was found, its expected
         retention time becomes the apex found there; an injection without the peak keeps the
         last value. ``"none"``: always the method's retention time.
+    per_target : mapping, optional
+        Target name -> settings for that target only, over ``settings`` (a processing method's
+        component-specific parameters: an exponential skim for the analyte with a rider on its
+        tail, valley-to-valley for the others, say).
     **settings
         Passed to :func:`~thioquant.peaks.find_target` (``select``, ``sn_min``, ``fused``, ...).
 
@@ -106,8 +111,12 @@ def track_targets(
                           key="update")
     if not targets:
         raise MethodError("track_targets needs at least one target", key="targets")
+    per_target = {str(k): dict(v) for k, v in (per_target or {}).items()}
+    unknown = sorted(set(per_target) - {str(n) for n in targets})
+    if unknown:
+        raise MethodError(f"per_target names unknown target(s) {', '.join(unknown)}", key="per_target")
     for key in ("rrt", "reference_rt"):
-        if key in settings:
+        if key in settings or any(key in v for v in per_target.values()):
             raise MethodError(f"track_targets follows absolute retention times; '{key}' "
                               "(relative retention) is for find_target", key=key)
     method_rt: dict[str, float] = {}
@@ -126,6 +135,7 @@ def track_targets(
         w = _finite("window_min", window_min, positive=True)
         win = dict.fromkeys(method_rt, w)
     expected = dict(method_rt)
+    opts = {n: {**settings, **per_target.get(n, {})} for n in method_rt}
     peaks: dict[str, list[Peak | None]] = {n: [] for n in method_rt}
     used: dict[str, list[float]] = {n: [] for n in method_rt}
     for trace in traces:
@@ -135,10 +145,10 @@ def track_targets(
             if trace is None:
                 peaks[name].append(None)
                 continue
-            pk = find_target(trace, rt, win[name], **settings)
+            pk = find_target(trace, rt, win[name], **opts[name])
             if pk is not None and _nearer_other(name, rt, pk.rt_min, expected):
                 pk = find_target(trace, rt, min(win[name], _half_gap(name, rt, expected)),
-                                 **settings)
+                                 **opts[name])
                 if pk is not None and _nearer_other(name, rt, pk.rt_min, expected):
                     pk = None
             peaks[name].append(pk)
