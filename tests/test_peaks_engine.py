@@ -155,3 +155,23 @@ def test_cli_peaks_json(tmp_path):
     assert rows[1]["area"] == pytest.approx(2.0, rel=0.01)
     res = CliRunner().invoke(cli, ["peaks", str(f)])
     assert res.exit_code == 0 and "2 peak(s)" in res.output
+
+
+def test_cli_peaks_blank(tmp_path):
+    """--blank: each peak's noise comes from the blank's trace of the same name."""
+    from thioquant.cli import cli
+
+    t = np.arange(0, 10, 1 / 300)
+    rng = np.random.default_rng(5)
+    y = emg(t, 1.0, 3.0, 0.04, 0.03) + emg(t, 2.0, 6.0, 0.04, 0.03) + rng.normal(0, 1e-4, t.size)
+    f, b = tmp_path / "trace.csv", tmp_path / "blank.csv"
+    np.savetxt(f, np.column_stack([t, y]), delimiter=",", header="time,signal", comments="")
+    np.savetxt(b, np.column_stack([t, rng.normal(0, 1e-2, t.size)]), delimiter=",", header="time,signal",
+               comments="")
+    own = json.loads(CliRunner().invoke(cli, ["peaks", str(f), "--json"]).output)
+    res = CliRunner().invoke(cli, ["peaks", str(f), "--json", "--blank", str(b)])
+    assert res.exit_code == 0, res.output
+    vs_blank = json.loads(res.output)
+    assert [r["area"] for r in vs_blank] == [r["area"] for r in own]
+    for a, r in zip(own, vs_blank, strict=True):  # a blank 100x noisier: S/N about 100x lower
+        assert 30 < a["sn"] / r["sn"] < 300 and r["noise"] > 30 * a["noise"]

@@ -119,6 +119,35 @@ def test_blank_noise_gives_the_sn():
     assert rms.sn == pytest.approx(rms.height / rms.noise)
 
 
+def test_blank_trace_gives_each_peak_the_usp_noise_of_the_blank():
+    """``blank=``: the noise of a blank injection over noise_window half-height widths around
+    each peak's own retention time (USP <621>), in find_target and find_peaks."""
+    from thioquant.peaks.core import window_noise
+
+    tr = _trace(peaks=((1.0, 5.0, 0.04, 0.04), (0.5, 7.0, 0.06, 0.03)), sn=50)
+    rng = np.random.default_rng(3)
+    t = tr.time_min
+    noisy = rng.normal(0, 0.002, t.size) + np.where(t > 6.5, rng.normal(0, 0.02, t.size), 0.0)
+    blank = Trace("b", t, noisy)  # quiet around 5 min, ten times noisier after 6.5 min
+
+    def h(p, window=20.0):
+        return window_noise(t, noisy, p.rt_min, window * p.width_50_min, min_points=3)
+
+    pk = find_target(tr, 5.0, 0.3, blank=blank)
+    assert pk.noise == pytest.approx(h(pk), rel=1e-12) and pk.sn == pytest.approx(2 * pk.height / pk.noise)
+    assert find_target(tr, 5.0, 0.3).area == pk.area
+    five = find_target(tr, 5.0, 0.3, blank=blank, noise_window=5.0)
+    assert five.noise == pytest.approx(h(five, 5.0), rel=1e-12)
+    found = find_peaks(tr, blank=blank)
+    assert len(found) == 2 and found[1].noise > 3 * found[0].noise  # each at its own place
+    for p in found:
+        assert p.noise == pytest.approx(h(p), rel=1e-12)
+    with pytest.raises(MethodError, match="not both"):
+        find_target(tr, 5.0, 0.3, noise=0.1, blank=blank)
+    with pytest.raises(InputError):
+        find_peaks(tr, blank="blank.mzML")
+
+
 def test_relative_retention():
     tr = _trace(peaks=((1.0, 5.0, 0.04, 0.04), (1.0, 4.0, 0.04, 0.04)), sn=200)
     pk = find_target(tr, None, 0.2, rrt=1.25, reference_rt=4.0)

@@ -57,6 +57,7 @@ def measure_injection(
     method: Method,
     manual: Mapping[str, tuple[float, float]] | None = None,
     views: bool = False,
+    blanks: Mapping[str, Any] | None = None,
 ) -> InjectionMeasurement:
     """Read one raw file and integrate every analyte, qualifier and internal standard.
 
@@ -66,6 +67,8 @@ def measure_injection(
     method : the assay method.
     manual : optional manual integrations, compound name -> (start_min, end_min).
     views : also keep decimated chromatogram views for the report (a few kB per injection).
+    blanks : compound name -> a blank injection's trace of its channel, for S/N against the
+        blank (``noise_source = "blank"``; the qualifier keeps its own noise).
 
     Never raises for a bad file: the reason is returned in ``error`` so the batch goes on.
     """
@@ -107,7 +110,7 @@ def measure_injection(
             noise_window=integ.noise_window,
             fused=integ.fused,
             noise_method=integ.noise_method,
-            noise=None if qual else integ.blank_noise,
+            blank=None if qual or not blanks else blanks.get(comp.name),
         )
         if pk is not None and comp.rrt is not None and is_peak is None:
             pk = replace(pk, flags=(*pk.flags, "RRT_NO_IS"))
@@ -249,7 +252,7 @@ def quantify(
         require_rbc=m.normalisation.mode != "none",
     )
     messages = [i.message for i in wl.issues]
-    m = _with_blank_noise(batch, m, wl.entries, messages)
+    blanks, blank_sha = _blank_traces(batch, m, wl.entries, messages)
 
     manual_by_sample: dict[str, dict[str, tuple[float, float]]] = {}
     manual_records: list[Mapping[str, Any]] = []
@@ -270,11 +273,11 @@ def quantify(
 
         with MeasurementCache(cache) as store:
             measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, store, executor,
-                                        keep_views)
+                                        keep_views, blanks, blank_sha)
             messages.append(f"measurement cache {cache}: {store.hits} reused, {store.misses} measured")
     else:
         measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, None, executor,
-                                    keep_views)
+                                    keep_views, blanks, blank_sha)
     for e, meas in zip(wl.entries, measurements, strict=True):
         if meas.error:
             messages.append(f"row {e.row} ({e.sample_id}): {meas.error}")
@@ -307,61 +310,44 @@ def quantify(
     )
 
 
-def _with_blank_noise(batch: Path, m: Method, entries: Sequence[WorklistEntry], messages: list[str]) -> Method:
-    """The method with the blank's noise filled in for compounds with ``noise_source = "blank"``.
+def _blank_traces(batch: Path, m: Method, entries: Sequence[WorklistEntry],
+                  messages: list[str]) -> tuple[dict[str, Any], str]:
+    """Blank traces for the compounds with ``noise_source = "blank"``, and the blank's sha256.
 
-    The noise (peak-to-peak or RMS, after removing a straight line) of the first readable blank
-    injection's trace over each such compound's retention window (``rt_min`` +/- ``window_min``)
-    becomes the noise of that compound's S/N in every injection (quantifier trace; the qualifier
-    keeps its own). Without a readable blank, or without the channel in it, the noise is measured in
-    each injection as usual and a message says so. The values are part of the method used for the
-    run, so the measurement cache and the audit trail see them.
+    The first readable blank injection of the worklist provides, for each such compound, the
+    trace of its (quantifier) channel; every injection's peak of that compound then takes its
+    noise there, over the USP window around the peak (see :func:`~thioquant.peaks.find_target`,
+    ``blank``). Without a readable blank, or without the channel in it, the noise is measured in
+    each injection as usual and a message says so.
     """
     wanted = [c for c in m.analytes + m.internal_standards
               if (c.integration or m.integration).noise_source == "blank"]
     if not wanted:
-        return m
+        return {}, ""
     from thioquant.io import read_run
-    from thioquant.peaks import measure_noise
 
-    run = entry = None
     for e in entries:
         if e.sample_type != "blank":
             continue
         try:
-            run, entry = read_run(batch / e.file), e
-            break
+            run = read_run(batch / e.file)
         except (ThioquantError, OSError):
             continue
-    if run is None:
-        messages.append("noise_source = 'blank': no readable blank injection in the worklist; "
-                        "S/N noise measured in each injection instead")
-        return m
-    filled: dict[str, Compound] = {}
-    notes = []
-    for c in wanted:
-        integ = c.integration or m.integration
-        trace = _trace_for(run, c)
-        h = None
-        if trace is not None:
-            try:
-                h = measure_noise(trace, c.rt_min, 2.0 * c.window_min, noise_window=1.0, method=integ.noise_method)
-            except ThioquantError:
-                h = None
-        if h is None or not math.isfinite(h) or h <= 0:
-            messages.append(f"noise_source = 'blank': no usable {c.name} trace in blank {entry.sample_id} "
-                            f"({entry.file}); its S/N noise is measured in each injection instead")
-            continue
-        filled[c.name] = replace(c, integration=replace(integ, blank_noise=h))
-        notes.append(f"{c.name} {h:.4g} ({integ.noise_method})")
-    if notes:
-        messages.append(f"S/N noise from blank {entry.sample_id} ({entry.file}), over each retention window: "
-                        + ", ".join(notes))
-    return replace(m, analytes=tuple(filled.get(c.name, c) for c in m.analytes),
-                   internal_standards=tuple(filled.get(c.name, c) for c in m.internal_standards))
+        out = {c.name: tr for c in wanted if (tr := _trace_for(run, c)) is not None}
+        lacking = [c.name for c in wanted if c.name not in out]
+        if lacking:
+            messages.append(f"noise_source = 'blank': blank {e.sample_id} ({e.file}) has no trace for "
+                            f"{', '.join(lacking)}; their S/N noise is measured in each injection instead")
+        if out:
+            messages.append(f"S/N noise of {', '.join(out)} measured in blank {e.sample_id} ({e.file}), "
+                            "around each peak's retention time")
+        return out, run.sha256 or ""
+    messages.append("noise_source = 'blank': no readable blank injection in the worklist; "
+                    "S/N noise measured in each injection instead")
+    return {}, ""
 
 
-def _measure_one(args: tuple[str, Method, Mapping[str, tuple[float, float]] | None, bool]) -> InjectionMeasurement:
+def _measure_one(args: tuple[Any, ...]) -> InjectionMeasurement:
     return measure_injection(*args)
 
 
@@ -375,9 +361,11 @@ def _measure_all(
     cache: Any | None = None,
     executor: str = "process",
     views: bool = False,
+    blanks: Mapping[str, Any] | None = None,
+    blank_sha: str = "",
 ) -> list[InjectionMeasurement]:
     """Measure every injection, in order: from the cache where possible, else in parallel."""
-    tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views) for e in entries]
+    tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None) for e in entries]
     total = len(tasks)
     out: list[InjectionMeasurement | None] = [None] * total
     if cache is not None:
@@ -385,7 +373,9 @@ def _measure_all(
         from thioquant.io import file_sha256
 
         method_digest = measurement_hash(m)
-        for i, (path, _, man, _v) in enumerate(tasks):
+        if blanks:  # S/N against a blank: the same file must give the same noise
+            method_digest = f"{method_digest}|blank:{blank_sha}:{','.join(sorted(blanks))}"
+        for i, (path, _, man, _v, _b) in enumerate(tasks):
             try:
                 key = cache_key(file_sha256(path), method_digest, man)
             except OSError:
@@ -408,7 +398,7 @@ def _measure_all(
 
 
 def _run_tasks(
-    tasks: list[tuple[str, Method, Mapping[str, tuple[float, float]] | None, bool]], index: list[int], jobs: int,
+    tasks: list[tuple[Any, ...]], index: list[int], jobs: int,
     executor: str,
 ) -> Any:
     """Yield (index, measurement) pairs; the order of completion may differ from the input."""

@@ -51,9 +51,6 @@ class Integration:
     fused: str = "auto"
     noise_method: str = "p2p"
     noise_source: str = "sample"
-    #: noise (signal units) measured in the batch's blank for ``noise_source = "blank"``; set by
-    #: the pipeline for the run, never read from a method file
-    blank_noise: float | None = None
 
 
 @dataclass(frozen=True)

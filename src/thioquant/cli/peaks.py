@@ -63,8 +63,12 @@ def _g(x: Any, spec: str = ".4g") -> str:
               help="With --detect events: minimum height, signal units (default: 5 noise SDs).")
 @click.option("--area-reject", type=float, default=0.0, show_default=True,
               help="With --detect events: minimum area, signal x minutes.")
+@click.option("--blank", "blank_file", type=click.Path(exists=False, dir_okay=True), default=None,
+              help="A blank injection: each peak's S/N noise is measured in its trace of the same "
+                   "name, around the peak (USP <621>).")
 def peaks(file: str, trace_name: str | None, as_json: bool, sn_min: float, baseline: str,
-          fused: str, detect: str, height_reject: float | None, area_reject: float) -> None:
+          fused: str, detect: str, height_reject: float | None, area_reject: float,
+          blank_file: str | None) -> None:
     """Print every peak of FILE with its metrics (times in minutes, area in signal x min)."""
     from thioquant.io import read_run
     from thioquant.peaks import find_peaks
@@ -76,12 +80,20 @@ def peaks(file: str, trace_name: str | None, as_json: bool, sn_min: float, basel
         if not traces:
             raise InputError(f"no trace '{trace_name}'; have {[t.name for t in run.traces]}",
                              path=file)
+    blanks = {}
+    if blank_file is not None:
+        blanks = {t.name: t for t in read_run(blank_file).traces if len(t) >= 3}
+        lacking = [t.name for t in traces if t.name not in blanks]
+        if lacking:
+            click.echo(f"warning: {blank_file} has no trace {', '.join(lacking)}: their noise is "
+                       "measured in the sample", err=True)
     found = []
     for tr in traces:
         if len(tr) < 3:
             continue
         found.extend(find_peaks(tr, sn_min=sn_min, baseline=baseline, fused=fused, detect=detect,
-                                height_reject=height_reject, area_reject=area_reject))
+                                height_reject=height_reject, area_reject=area_reject,
+                                blank=blanks.get(tr.name)))
     if as_json:
         click.echo(json.dumps([peak_record(p) for p in found], indent=1))
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -124,11 +124,32 @@ def global_baseline(
 # --------------------------------------------------------------------------------------------
 
 
-def _noise_for(reg: core.Region, rt: float, w50: float, cfg: PeakSettings,
-               noise: float | None) -> float:
+class _Blank(NamedTuple):
+    """A blank injection's trace (prepared arrays) whose noise replaces the sample's."""
+
+    t: np.ndarray
+    y: np.ndarray
+
+
+def _blank_of(blank: Any, noise: float | None) -> _Blank | None:
+    if blank is None:
+        return None
     if noise is not None:
-        return float(noise)
+        raise MethodError("give either 'noise' or 'blank', not both", key="blank")
+    b = _check_trace(blank)
+    return _Blank(*core.prepare(b.time_min, b.signal, b.name))
+
+
+def _noise_for(reg: core.Region, rt: float, w50: float, cfg: PeakSettings,
+               noise: float | _Blank | None) -> float:
     width = cfg.noise_window * (w50 if w50 > 0 and math.isfinite(w50) else reg.w50_pts * reg.dt)
+    if isinstance(noise, _Blank):
+        # USP <621>: the noise of a blank injection over the same window around the peak
+        h = core.window_noise(noise.t, noise.y, rt, width, method=cfg.noise_method, min_points=3)
+        if math.isfinite(h):
+            return h
+    elif noise is not None:
+        return float(noise)
     yw = reg.y - reg.gbl if reg.gbl is not None else reg.y
     h = core.window_noise(reg.t, yw, rt, width, method=cfg.noise_method, exclude=reg.in_peak)
     if not math.isfinite(h):
@@ -250,6 +271,7 @@ def find_target(
     min_points: int = 5,
     rrt: float | None = None,
     reference_rt: float | None = None,
+    blank: Trace | None = None,
     **settings: Any,
 ) -> Peak | None:
     """The analyte peak whose apex lies in ``[rt_min - window_min, rt_min + window_min]``.
@@ -272,6 +294,11 @@ def find_target(
     noise : float, optional
         Noise measured elsewhere (a blank injection, see :func:`measure_noise`): peak-to-peak
         h for ``noise_method="p2p"``, RMS for ``"rms"``.
+    blank : Trace, optional
+        A blank injection's trace of the same channel: each peak's noise is measured there, over
+        the same ``noise_window`` half-height widths around the peak's retention time (USP <621>),
+        instead of in the sample (where the blank has too few points there, in the sample).
+        Not with ``noise``.
     min_points : int
         Fewer points than this across the peak is flagged FEW_POINTS.
     rrt, reference_rt : float, optional
@@ -306,6 +333,7 @@ def find_target(
         noise = _finite("noise", noise)
         if noise < 0:
             raise MethodError(f"'noise' must be >= 0, got {noise!r}", key="noise")
+    noise = _blank_of(blank, noise) or noise
     reg, t_w = _target_region(trace, rt, win, cfg, select)
     if reg is None:
         return None
@@ -497,11 +525,12 @@ def find_peaks(
     noise: float | None = None,
     min_points: int = 5,
     return_baseline: bool = False,
+    blank: Trace | None = None,
     **settings: Any,
 ) -> list[Peak] | tuple[list[Peak], np.ndarray]:
     """Every peak of a trace above ``sn_min`` (untargeted), in retention order.
 
-    Parameters are those of :func:`find_target`. With ``detect="events"`` (vendor-like mode) a
+    Parameters are those of :func:`find_target` (``blank`` included). With ``detect="events"`` (vendor-like mode) a
     peak is kept by ChemStation-style height / area reject and slope sensitivity instead of
     ``sn_min`` (see :mod:`thioquant.peaks.events`). ``area_pct`` is each peak's share of the total
     reported area. With ``return_baseline=True`` the baseline used is also returned as an array
@@ -515,6 +544,7 @@ def find_peaks(
     cfg = make_settings(sn_min=sn_min, baseline=baseline, min_points=min_points, **settings)
     if noise is not None:
         noise = _finite("noise", noise)
+    noise = _blank_of(blank, noise) or noise
     t, y = core.prepare(trace.time_min, trace.signal, trace.name)
     dt = float((t[-1] - t[0]) / (t.size - 1))
     if cfg.width_min is not None:
