@@ -2,7 +2,7 @@
 
 A run whose chromatogram shifts as a whole (a new column, a pump change) moves the analyte out of a
 narrow fixed window; searched at ``rrt`` x the internal standard's measured retention time, it is
-found where it is, quantified, and still flagged RT_SHIFT by the run QC.
+found where it is and quantified, and the run QC judges its relative retention time.
 """
 
 from __future__ import annotations
@@ -60,15 +60,19 @@ def test_fixed_window_misses_the_shifted_samples(shifted_batch, repo_root):
 
 def test_relative_retention_finds_and_quantifies_them(shifted_batch, repo_root):
     b = quantify(shifted_batch, method=_method(repo_root, rrt=1.0))  # labelled IS co-elutes
+    fixed = quantify(shifted_batch, method=_method(repo_root, rrt=None, analyte_window=0.3))
+    for sid in SHIFTED:  # a window wide enough finds them too, but the absolute RT is off
+        assert any("RT_SHIFT" in r.flags for r in _rows(fixed, sid).values())
     truth = _truth(shifted_batch)
     for sid in (*SHIFTED, "P004"):
         for analyte, r in _rows(b, sid).items():
             true = truth[(sid, analyte)]
             assert math.isfinite(r.conc) and abs(r.conc / true - 1) <= 0.10, (sid, analyte, r.conc, true)
             assert "RRT_NO_IS" not in r.flags
-    for sid in SHIFTED:  # found, but the shift is still a QC finding
-        assert any("RT_SHIFT" in r.flags for r in _rows(b, sid).values())
-    assert not any("RT_SHIFT" in r.flags for r in _rows(b, "P004").values())
+    # the run QC judges the relative retention (analyte / IS), which a whole-run shift keeps
+    rt_rules = [o for o in b.qc_outcomes if o.rule == "rt"]
+    assert rt_rules and all(o.passed and "relative retention time" in o.message for o in rt_rules)
+    assert not any("RT_SHIFT" in r.flags for sid in (*SHIFTED, "P004") for r in _rows(b, sid).values())
     # the report draws the window where the analyte was searched, not at the method's rt_min
     from thioquant.report.chrom import collect_panels
 

@@ -545,11 +545,14 @@ def rt_check(
     *,
     names: Sequence[str] | None = None,
     severity: str = "warn",
+    relative: bool = False,
 ) -> InjectionCheck:
     """Retention time of every injection within +/- ``tolerance_pct`` % of the calibrator mean.
 
     ``values`` are the retention times; ``deviation_pct`` ``100 (rt - mean) / mean``; ``cv_pct`` the
-    RT CV of the calibrators. NaN retention times (no peak) are not flagged here.
+    RT CV of the calibrators. NaN retention times (no peak) are not flagged here. With
+    ``relative=True`` the values are relative retention times (analyte RT / internal standard RT,
+    EU 2002/657/EC) and the messages say so.
     """
     tol = _pos("tolerance_pct", tolerance_pct)
     r = _arr(rts)
@@ -560,9 +563,10 @@ def rt_check(
     ref = float(cal.mean())
     dev = 100.0 * (r - ref) / ref
     bad = np.isfinite(dev) & (np.abs(dev) > tol + 1e-12)
+    what, ref_txt = (("relative retention time", f"{ref:.4f}") if relative else ("retention time", f"{ref:.3f} min"))
     return _injection_check(
         "rt", RT_SHIFT, r, ref, dev, bad, _cv(cal), severity,
-        "retention time", f"+/-{tol:g} % of the calibrator mean ({ref:.3f} min)", names,
+        what, f"+/-{tol:g} % of the calibrator mean ({ref_txt})", names,
     )
 
 

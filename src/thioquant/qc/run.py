@@ -185,8 +185,14 @@ def evaluate_run(
         # by the interference rule, not by retention time or ion ratio.
         judged = ~np.isin(types, ["blank", "zero"])
         rts = np.array([r.rt_min if judged[i] else math.nan for i, r in enumerate(rows)])
+        relative = analyte.rrt is not None and analyte.internal_standard is not None
+        if relative:  # searched relative to the IS: judge the relative retention (2002/657/EC)
+            is_rt = np.array([_peak_rt(m, analyte.internal_standard) for m in measurements])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rts = rts / is_rt
         if np.any(cal_mask & np.isfinite(rts)):
-            chk = rt_check(rts, cal_mask, s.rt_tolerance_pct, names=ids, severity=sev.get("rt", "warn"))
+            chk = rt_check(rts, cal_mask, s.rt_tolerance_pct, names=ids, severity=sev.get("rt", "warn"),
+                           relative=relative)
             outcomes.append(_tag(chk.outcome, name))
             add_flags(name, chk)
         else:  # no calibrator peak: the calibration rule judges that; RT has no reference
@@ -226,6 +232,12 @@ def evaluate_run(
             fl.append("RUN_INVALID")
         out.append(replace(r, flags=tuple(dict.fromkeys(fl))) if fl != list(r.flags) else r)
     return out, [o.outcome if hasattr(o, "outcome") else o for o in outcomes], verdict
+
+
+def _peak_rt(measurement: Any, name: str) -> float:
+    """Retention time of a compound's peak in one injection (NaN without it)."""
+    pk = None if measurement.error else measurement.peaks.get(name)
+    return math.nan if pk is None else pk.rt_min
 
 
 def _tag(outcome: RuleOutcome, analyte: str) -> RuleOutcome:
