@@ -171,6 +171,15 @@ def make_methods() -> None:
     method("tolerance_zero.toml", "tolerance_pct = 15.0", "tolerance_pct = 0", "calibration.tolerance_pct",
            "zero acceptance tolerance")
     method("string_number.toml", "rt_min = 2.35", 'rt_min = "2.35"', "rt_min", "a number given as text")
+    method("rrt_on_internal_standard.toml", 'name = "6-TG-IS"', 'name = "6-TG-IS"\nrrt = 1.0',
+           "internal_standards[6-TG-IS].rrt", "relative retention given to an internal standard")
+    method("rrt_zero.toml", "molar_mass_g_mol = 167.19", "molar_mass_g_mol = 167.19\nrrt = 0", "rrt",
+           "relative retention of zero")
+    method("compound_integration_typo.toml", "molar_mass_g_mol = 167.19",
+           'molar_mass_g_mol = 167.19\nintegration = { fusd = "valley" }', "fusd",
+           "misspelt key in an analyte's own integration settings")
+    method("noise_source_unknown.toml", "sn_min = 3.0", 'sn_min = 3.0\nnoise_source = "baseline"',
+           "integration.noise_source", "unknown noise source")
 
 
 def make_batch_raw() -> None:
