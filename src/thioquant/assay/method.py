@@ -44,6 +44,9 @@ class ChannelSpec:
 
 @dataclass(frozen=True)
 class Integration:
+    """Peak finding and integration settings (``[integration]``, or one compound's own table);
+    the keys and their meaning are in docs/method_files.md."""
+
     sn_min: float = 3.0
     baseline: str = "local"
     noise_window: float = 20.0
