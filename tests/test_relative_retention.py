@@ -123,3 +123,31 @@ def test_method_file_checks():
     doc["internal_standards"][0]["rrt"] = 1.0
     with pytest.raises(MethodError, match=r"internal_standards\[IS\]\.rrt"):
         parse_method(doc)
+
+
+def test_method_file_with_the_new_keys_through_the_cli(repo_root, tmp_path):
+    """rrt, an analyte's own integration table and noise_source = "blank" written in TOML, run by
+    ``thioquant quantify --method``: parsed, applied and reported."""
+    from click.testing import CliRunner
+
+    from thioquant.cli import cli
+
+    text = (repo_root / "calibrations" / "thiopurines_lcmsms.toml").read_text(encoding="utf-8")
+    text = text.replace('noise_window = 20.0', 'noise_window = 20.0\nnoise_source = "blank"', 1)
+    text = text.replace("molar_mass_g_mol = 167.19",
+                        'molar_mass_g_mol = 167.19\nrrt = 1.0\nintegration = { fused = "valley", sn_min = 5.0 }', 1)
+    method = tmp_path / "variant.toml"
+    method.write_text(text, encoding="utf-8")
+    m = load_method(method)
+    tg = m.compound("6-TG")
+    assert tg.rrt == 1.0 and tg.integration.fused == "valley" and tg.integration.sn_min == 5.0
+    assert tg.integration.noise_source == "blank"  # inherited from [integration]
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["quantify", str(repo_root / "sample_data" / "lcmsms"), "--method", str(method),
+                                   "--out", str(out), "--no-report", "--no-cache", "--no-history", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "S/N noise of 6-TG, 6-MMP, 6-TG-IS, 6-MMP-IS measured in blank BLANK-1" in (out / "messages.txt").read_text()
+    with open(out / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sum(r["analyte"] == "6-TG" and r["reported"] not in ("", "nan") for r in rows) >= 20
+    assert not any("RRT_NO_IS" in r["flags"] for r in rows if r["sample_type"] != "blank")
