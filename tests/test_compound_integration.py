@@ -111,18 +111,20 @@ def test_sn_against_the_blank_injection(repo_root):
     blank = next(e for e in b.worklist.entries if e.sample_type == "blank")
     run = read_run(batch / blank.file)
     checked = 0
-    for comp in m.analytes + m.internal_standards:
-        bt = _trace_for(run, comp)
+    channels = [(c, q) for c in m.analytes + m.internal_standards for q in (False, True)
+                if not (q and c.qualifier is None)]
+    for comp, qual in channels:
+        bt = _trace_for(run, comp, qualifier=qual)
         for meas in b.measurements:
-            p = meas.peaks.get(comp.name)
+            p = meas.peaks.get(f"{comp.name} qualifier" if qual else comp.name)
             if p is None:
                 continue
             h = window_noise(bt.time_min, bt.signal, p.rt_min, m.integration.noise_window * p.width_50_min,
                              min_points=3)
             assert p.noise == pytest.approx(h, rel=1e-12) and p.sn == pytest.approx(2 * p.height / h)
             checked += 1
-    assert checked >= 120
-    assert any(msg.startswith("S/N noise of 6-TG, 6-MMP, 6-TG-IS, 6-MMP-IS measured in blank "
+    assert checked >= 200  # quantifiers, qualifiers and internal standards
+    assert any(msg.startswith("S/N noise of 6-TG, 6-TG qualifier, 6-MMP, 6-MMP qualifier, 6-TG-IS, 6-MMP-IS measured in blank "
                               f"{blank.sample_id}") for msg in b.messages)
     d = quantify(batch)  # noise in each injection: other S/N values, the same areas
     both = [(x.peaks["6-TG"], y.peaks["6-TG"]) for x, y in zip(d.measurements, b.measurements, strict=True)

@@ -146,7 +146,7 @@ def test_method_file_with_the_new_keys_through_the_cli(repo_root, tmp_path):
     res = CliRunner().invoke(cli, ["quantify", str(repo_root / "sample_data" / "lcmsms"), "--method", str(method),
                                    "--out", str(out), "--no-report", "--no-cache", "--no-history", "--quiet"])
     assert res.exit_code == 0, res.output
-    assert "S/N noise of 6-TG, 6-MMP, 6-TG-IS, 6-MMP-IS measured in blank BLANK-1" in (out / "messages.txt").read_text()
+    assert "S/N noise of 6-TG, 6-TG qualifier, 6-MMP, 6-MMP qualifier, 6-TG-IS, 6-MMP-IS measured in blank BLANK-1" in (out / "messages.txt").read_text()
     with open(out / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert sum(r["analyte"] == "6-TG" and r["reported"] not in ("", "nan") for r in rows) >= 20

@@ -67,8 +67,8 @@ def measure_injection(
     method : the assay method.
     manual : optional manual integrations, compound name -> (start_min, end_min).
     views : also keep decimated chromatogram views for the report (a few kB per injection).
-    blanks : compound name -> a blank injection's trace of its channel, for S/N against the
-        blank (``noise_source = "blank"``; the qualifier keeps its own noise).
+    blanks : compound name (``"<name> qualifier"`` for a qualifier) -> a blank injection's trace of
+        that channel, for S/N against the blank (``noise_source = "blank"``).
 
     Never raises for a bad file: the reason is returned in ``error`` so the batch goes on.
     """
@@ -110,7 +110,7 @@ def measure_injection(
             noise_window=integ.noise_window,
             fused=integ.fused,
             noise_method=integ.noise_method,
-            blank=None if qual or not blanks else blanks.get(comp.name),
+            blank=blanks.get(key) if blanks else None,
         )
         if pk is not None and comp.rrt is not None and is_peak is None:
             pk = replace(pk, flags=(*pk.flags, "RRT_NO_IS"))
@@ -315,10 +315,10 @@ def _blank_traces(batch: Path, m: Method, entries: Sequence[WorklistEntry],
     """Blank traces for the compounds with ``noise_source = "blank"``, and the blank's sha256.
 
     The first readable blank injection of the worklist provides, for each such compound, the
-    trace of its (quantifier) channel; every injection's peak of that compound then takes its
-    noise there, over the USP window around the peak (see :func:`~thioquant.peaks.find_target`,
-    ``blank``). Without a readable blank, or without the channel in it, the noise is measured in
-    each injection as usual and a message says so.
+    traces of its channel and its qualifier's (keys as in :func:`measure_injection`); every
+    injection's peak there then takes its noise in the blank, over the USP window around the peak
+    (see :func:`~thioquant.peaks.find_target`, ``blank``). Without a readable blank, or without a
+    channel in it, the noise is measured in each injection as usual and a message says so.
     """
     wanted = [c for c in m.analytes + m.internal_standards
               if (c.integration or m.integration).noise_source == "blank"]
@@ -333,8 +333,10 @@ def _blank_traces(batch: Path, m: Method, entries: Sequence[WorklistEntry],
             run = read_run(batch / e.file)
         except (ThioquantError, OSError):
             continue
-        out = {c.name: tr for c in wanted if (tr := _trace_for(run, c)) is not None}
-        lacking = [c.name for c in wanted if c.name not in out]
+        keys = [(c, q, f"{c.name} qualifier" if q else c.name) for c in wanted
+                for q in (False, True) if not (q and c.qualifier is None)]
+        out = {key: tr for c, q, key in keys if (tr := _trace_for(run, c, qualifier=q)) is not None}
+        lacking = [key for _, _, key in keys if key not in out]
         if lacking:
             messages.append(f"noise_source = 'blank': blank {e.sample_id} ({e.file}) has no trace for "
                             f"{', '.join(lacking)}; their S/N noise is measured in each injection instead")
