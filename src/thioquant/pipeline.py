@@ -52,6 +52,20 @@ def _trace_for(run: Any, compound: Compound, qualifier: bool = False) -> Any:
     return run.find_trace(precursor_mz=ch.precursor_mz, product_mz=ch.product_mz)
 
 
+def channel_keys(compounds: Sequence[Compound]) -> list[tuple[Compound, bool, str]]:
+    """(compound, qualifier?, key) for every channel measured, in output order; the key is the
+    compound's name, or ``"<name> qualifier"`` for its qualifier transition."""
+    return [(c, q, f"{c.name} qualifier" if q else c.name)
+            for c in compounds for q in (False, True) if not (q and c.qualifier is None)]
+
+
+def searched_rt(comp: Compound, peaks: Mapping[str, Peak | None] | None) -> float:
+    """Where ``comp`` is searched in an injection whose other peaks are ``peaks``: ``rt_min``, or
+    ``rrt`` x its internal standard's peak there (see :meth:`Compound.expected_rt`)."""
+    is_peak = (peaks or {}).get(comp.internal_standard) if comp.rrt is not None else None
+    return comp.expected_rt(None if is_peak is None else is_peak.rt_min)
+
+
 def measure_injection(
     path: str | Path,
     method: Method,
@@ -81,9 +95,7 @@ def measure_injection(
         return InjectionMeasurement(str(path), error=str(exc))
     # (compound, qualifier?, key) in the order of the outputs; internal standards are measured
     # first, since an analyte with a relative retention is searched relative to its IS's peak
-    jobs = [(comp, qual, f"{comp.name} qualifier" if qual else comp.name)
-            for comp in method.analytes + method.internal_standards
-            for qual in (False, True) if not (qual and comp.qualifier is None)]
+    jobs = channel_keys(method.analytes + method.internal_standards)
     is_names = {c.name for c in method.internal_standards}
     found: dict[str, Peak | None] = {}
     absent: set[str] = set()
@@ -97,11 +109,10 @@ def measure_injection(
             start, end = manual[key]
             found[key] = integrate(trace, start, end)
             continue
-        is_peak = found.get(comp.internal_standard) if comp.rrt is not None and comp.internal_standard else None
         integ = comp.integration or method.integration
         pk = find_target(
             trace,
-            comp.expected_rt(None if is_peak is None else is_peak.rt_min),
+            searched_rt(comp, found),
             comp.window_min,
             select=comp.select,
             sn_min=integ.sn_min,
@@ -112,7 +123,7 @@ def measure_injection(
             noise_method=integ.noise_method,
             blank=blanks.get(key) if blanks else None,
         )
-        if pk is not None and comp.rrt is not None and is_peak is None:
+        if pk is not None and comp.rrt is not None and found.get(comp.internal_standard) is None:
             pk = replace(pk, flags=(*pk.flags, "RRT_NO_IS"))
         found[key] = pk
     peaks: dict[str, Peak | None] = {key: found[key] for _, _, key in jobs}
@@ -333,8 +344,7 @@ def _blank_traces(batch: Path, m: Method, entries: Sequence[WorklistEntry],
             run = read_run(batch / e.file)
         except (ThioquantError, OSError):
             continue
-        keys = [(c, q, f"{c.name} qualifier" if q else c.name) for c in wanted
-                for q in (False, True) if not (q and c.qualifier is None)]
+        keys = channel_keys(wanted)
         out = {key: tr for c, q, key in keys if (tr := _trace_for(run, c, qualifier=q)) is not None}
         lacking = [key for _, _, key in keys if key not in out]
         if lacking:

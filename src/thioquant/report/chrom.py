@@ -137,13 +137,13 @@ def trace_views(
     run: Any, peaks: Any, method: Any, *, n_points: int = 320, zoom: float = ZOOM
 ) -> dict[str, View]:
     """Decimated zoom views (analyte trace, integrated area, internal standard) per analyte."""
-    from thioquant.pipeline import _trace_for
+    from thioquant.pipeline import _trace_for, searched_rt
 
     out: dict[str, View] = {}
     peaks = peaks or {}
     for comp in method.analytes:
         half = zoom * comp.window_min
-        rt = _expected_rt(comp, peaks)
+        rt = searched_rt(comp, peaks)
         lo, hi = rt - half, rt + half
         tr = _trace_for(run, comp) if run is not None else None
         if tr is None:
@@ -165,13 +165,6 @@ def trace_views(
     return out
 
 
-def _expected_rt(comp: Any, peaks: Any) -> float:
-    """Where the analyte was searched in this injection (``rt_min``, or relative to its internal
-    standard's peak when the method gives a relative retention)."""
-    is_peak = (peaks or {}).get(comp.internal_standard) if comp.rrt is not None else None
-    return comp.expected_rt(None if is_peak is None else is_peak.rt_min)
-
-
 def _compact(a: np.ndarray | None) -> np.ndarray | None:
     """A float32 copy: half the memory of a batch's views (they are only drawn, at a few hundred
     pixels), and never a slice that would keep the whole trace alive."""
@@ -180,6 +173,7 @@ def _compact(a: np.ndarray | None) -> np.ndarray | None:
 
 def panels_from_views(views: Any, entry: Any, measurement: Any, method: Any) -> list[Panel]:
     """The panels (one per analyte) of one injection from its :class:`View` records."""
+    from thioquant.pipeline import searched_rt
     out = []
     peaks = getattr(measurement, "peaks", {}) or {}
     err = getattr(measurement, "error", "") or ""
@@ -187,7 +181,7 @@ def panels_from_views(views: Any, entry: Any, measurement: Any, method: Any) -> 
     for comp in method.analytes:
         base = dict(
             injection=entry.injection, sample_id=entry.sample_id, sample_type=entry.sample_type,
-            file=entry.file, analyte=comp.name, rt_expected=_expected_rt(comp, peaks), window_min=comp.window_min,
+            file=entry.file, analyte=comp.name, rt_expected=searched_rt(comp, peaks), window_min=comp.window_min,
         )
         v = views.get(comp.name) if views else None
         if v is None:

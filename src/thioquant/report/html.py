@@ -275,17 +275,9 @@ def _footer(batch: Any, version: str, generated: str | None) -> str:
             f"<details open><summary>Input files (sha256)</summary><table>{rows}</table></details></footer>")
 
 
-def render_html(
-    batch: Any,
-    panels: Sequence[Any] = (),
-    *,
-    calibration_figures: dict[str, str] | None = None,
-    lj: Sequence[dict[str, Any]] = (),
-    generated: str | None = None,
-) -> str:
+def render_html(batch: Any, panels: Sequence[Any] = (), **kwargs: Any) -> str:
     """The text of ``report.html`` (the parts of :func:`iter_html` joined; arguments as there)."""
-    return "".join(iter_html(batch, panels, calibration_figures=calibration_figures, lj=lj,
-                             generated=generated))
+    return "".join(iter_html(batch, panels, **kwargs))
 
 
 def write_html(path: str | Path, batch: Any, panels: Sequence[Any] = (), **kwargs: Any) -> None:
