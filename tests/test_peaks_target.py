@@ -142,6 +142,8 @@ def test_blank_trace_gives_each_peak_the_usp_noise_of_the_blank():
     assert len(found) == 2 and found[1].noise > 3 * found[0].noise  # each at its own place
     for p in found:
         assert p.noise == pytest.approx(h(p), rel=1e-12)
+    short = Trace("b", t[t < 2.0], noisy[t < 2.0])  # the blank does not reach the peak: own noise
+    assert find_target(tr, 5.0, 0.3, blank=short).noise == find_target(tr, 5.0, 0.3).noise
     with pytest.raises(MethodError, match="not both"):
         find_target(tr, 5.0, 0.3, noise=0.1, blank=blank)
     with pytest.raises(InputError):

@@ -144,8 +144,9 @@ def _noise_for(reg: core.Region, rt: float, w50: float, cfg: PeakSettings,
                noise: float | _Blank | None) -> float:
     width = cfg.noise_window * (w50 if w50 > 0 and math.isfinite(w50) else reg.w50_pts * reg.dt)
     if isinstance(noise, _Blank):
-        # USP <621>: the noise of a blank injection over the same window around the peak
-        h = core.window_noise(noise.t, noise.y, rt, width, method=cfg.noise_method, min_points=3)
+        # USP <621>: the noise of a blank injection over the same window around the peak; not
+        # widened, since a blank that does not cover the peak says nothing about its noise
+        h = core.window_noise(noise.t, noise.y, rt, width, method=cfg.noise_method, min_points=3, widen=False)
         if math.isfinite(h):
             return h
     elif noise is not None:
@@ -297,8 +298,8 @@ def find_target(
     blank : Trace, optional
         A blank injection's trace of the same channel: each peak's noise is measured there, over
         the same ``noise_window`` half-height widths around the peak's retention time (USP <621>),
-        instead of in the sample (where the blank has too few points there, in the sample).
-        Not with ``noise``.
+        instead of in the sample (which remains the fallback where the blank has fewer than 3
+        points in that window). Not with ``noise``.
     min_points : int
         Fewer points than this across the peak is flagged FEW_POINTS.
     rrt, reference_rt : float, optional

@@ -408,15 +408,16 @@ def window_noise(
     method: str = "p2p",
     exclude: np.ndarray | None = None,
     min_points: int = 10,
+    widen: bool = True,
 ) -> float:
     """Noise of ``y`` in a window of ``width`` minutes centred on ``centre``.
 
-    The window is widened (up to 8x) until it holds ``min_points`` points outside ``exclude``
-    (a boolean mask of peak points). A straight line is removed first (drift), then the noise is
+    The window is widened (up to 8x; not with ``widen=False``) until it holds ``min_points``
+    points outside ``exclude`` (a boolean mask of peak points). A straight line is removed first (drift), then the noise is
     the peak-to-peak range (``"p2p"``, USP h) or the RMS (``"rms"``). NaN if too few points.
     """
     half = 0.5 * width
-    for _ in range(4):
+    for _ in range(4 if widen else 1):
         a, b = t.searchsorted(centre - half), t.searchsorted(centre + half)
         tt, yy = t[a:b], y[a:b]
         if exclude is not None:
