@@ -33,6 +33,7 @@ from functools import lru_cache
 import numpy as np
 
 from thioquant.errors import InputError
+from thioquant.peaks.filters import correlate_nearest, maximum_nearest, minimum_nearest
 from thioquant.peaks.settings import PeakSettings
 
 NAN = math.nan
@@ -113,7 +114,7 @@ def robust_sigma(y: np.ndarray) -> float:
 
 @lru_cache(maxsize=64)
 def _sg(window: int, deriv: int) -> np.ndarray:
-    """Savitzky-Golay weights (quadratic; linear below 5 points) for ``correlate1d``."""
+    """Savitzky-Golay weights (quadratic; linear below 5 points) for ``correlate_nearest``."""
     order = 2 if window >= 5 else 1
     m = window // 2
     x = np.arange(-m, m + 1, dtype=float)
@@ -129,18 +130,11 @@ def _sg_gain(window: int) -> float:
     return float(np.sqrt(np.sum(c0**2)))
 
 
-def _out_like(y: np.ndarray) -> np.ndarray | None:
-    """An output array for scipy.ndimage of the dtype it would choose (skips its dtype lookup)."""
-    return np.empty(y.shape) if y.dtype == np.float64 else None
-
-
 def smooth(y: np.ndarray, window: int) -> np.ndarray:
     """Quadratic Savitzky-Golay smoothing (edges: nearest); ``window < 3`` returns a copy."""
     if window < 3 or y.size < window:
         return y.astype(float, copy=True)
-    from scipy.ndimage import correlate1d
-
-    return correlate1d(y, _sg(window, 0), output=_out_like(y), mode="nearest")
+    return correlate_nearest(y, _sg(window, 0))
 
 
 def derivative(y: np.ndarray, window: int, dt: float) -> np.ndarray:
@@ -148,18 +142,13 @@ def derivative(y: np.ndarray, window: int, dt: float) -> np.ndarray:
     w = max(3, window)
     if y.size < w:
         return np.gradient(y, dt) if y.size > 1 else np.zeros_like(y)
-    from scipy.ndimage import correlate1d
-
-    return correlate1d(y, _sg(w, 1), mode="nearest") / dt
+    return correlate_nearest(y, _sg(w, 1)) / dt
 
 
 def opening(s: np.ndarray, size: int) -> np.ndarray:
     """Grey opening (minimum then maximum filter): a rough baseline below peaks narrower than size."""
-    from scipy.ndimage import maximum_filter1d, minimum_filter1d
-
     size = int(max(3, min(size, s.size)))
-    m = minimum_filter1d(s, size, output=_out_like(s), mode="nearest")
-    return maximum_filter1d(m, size, output=_out_like(m), mode="nearest")
+    return maximum_nearest(minimum_nearest(s, size), size)
 
 
 def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = None) -> float:
@@ -628,9 +617,7 @@ def second_derivative(y: np.ndarray, window: int) -> np.ndarray:
         w -= 1
     if y.size < w:
         return np.zeros_like(y)
-    from scipy.ndimage import correlate1d
-
-    return correlate1d(y, _sg(w, 2), output=_out_like(y), mode="nearest")
+    return correlate_nearest(y, _sg(w, 2))
 
 
 def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarray,
