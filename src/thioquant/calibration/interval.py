@@ -12,15 +12,12 @@ from thioquant.errors import CalibrationError
 from thioquant.model import Calibration
 
 from .fit import gradient, normalized_weights, raw_weights
+from .tdist import t_quantile
 
 
 @functools.lru_cache(maxsize=256)
 def _t_quantile(confidence: float, dof: int) -> float:
-    # scipy.special rather than scipy.stats: the same quantile, without importing scipy.stats
-    # (0.6 s) into every batch
-    from scipy.special import stdtrit
-
-    return float(stdtrit(dof, 0.5 + confidence / 2))
+    return t_quantile(confidence, dof)
 
 
 def _weight_scale(cal: Calibration) -> tuple[float, float, float, float, float]:
