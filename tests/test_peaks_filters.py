@@ -57,6 +57,17 @@ def test_running_minimum_and_maximum_match_ndimage():
             np.testing.assert_array_equal(maximum_nearest(y, size), ndimage.maximum_filter1d(y, size, mode="nearest"))
 
 
+def test_long_inputs_are_filtered_in_blocks_with_the_same_numbers(monkeypatch):
+    import thioquant.peaks.filters as filters
+
+    monkeypatch.setattr(filters, "_BLOCK", 64)  # blocks of 5 columns for a 21-point kernel
+    rng = np.random.default_rng(3)
+    for n in range(990, 1001):
+        y = np.cumsum(rng.normal(size=n))
+        for w in (_sg(21, 0), _sg(21, 1), rng.normal(size=6)):
+            np.testing.assert_array_equal(correlate_nearest(y, w), ndimage.correlate1d(y, w, mode="nearest"))
+
+
 def test_empty_input():
     assert correlate_nearest(np.array([]), _sg(5, 0)).size == 0
     assert minimum_nearest(np.array([]), 5).size == 0

@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 _EPS = float(np.finfo(float).eps)
+_BLOCK = 1 << 20  # elements of the terms array at most (8 MB)
 
 
 def _padded(y: np.ndarray, left: int, right: int) -> np.ndarray:
@@ -52,8 +53,25 @@ def correlate_nearest(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
     k = w.size
     m1 = k // 2
     xp = _padded(y, m1, k - m1 - 1)
-    rows = np.ndarray((k, n), dtype=float, buffer=xp, strides=(8, 8))  # rows[j] = xp[j : j + n]
     kind = _kind(w.tobytes())
+    nrows = m1 + 1 if kind else k
+    step = max(1, _BLOCK // nrows)  # bounds the terms array for long traces and wide kernels
+    if step >= n:
+        return _correlate_block(xp, w, n, kind)
+    bounds = [*range(0, n, step), n]
+    if bounds[-1] - bounds[-2] == 1:  # no one-column block (see above)
+        del bounds[-2]
+    out = np.empty(n)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        out[a:b] = _correlate_block(xp[a : b + k - 1], w, b - a, kind)
+    return out
+
+
+def _correlate_block(xp: np.ndarray, w: np.ndarray, n: int, kind: int) -> np.ndarray:
+    """n outputs from the padded input ``xp`` (n + len(w) - 1 points, contiguous)."""
+    k = w.size
+    m1 = k // 2
+    rows = np.ndarray((k, n), dtype=float, buffer=xp, strides=(8, 8))  # rows[j] = xp[j : j + n]
     if kind:
         terms = np.empty((m1 + 1, n))
         np.multiply(rows[m1], w[m1], out=terms[0])
