@@ -94,3 +94,61 @@ def test_sciex_mrm_areas_between_the_vendor_boundaries(shared_data):
         assert abs(pk.rt_min - float(r["retention_time"])) < 0.05, r["component_name"]
         n += 1
     assert n == 97
+
+
+def _sciex_pairs(shared_data):
+    """(Sciex row, analyte trace, internal-standard trace) for every light/heavy pair with areas."""
+    import csv
+
+    run = read_run(shared_data / SCIEX / "150601_0_BloodProject01_PLT_QC_Broth-1.mzML")
+    by_mz: dict[tuple[float, float], list] = {}
+    for t in run.traces:
+        if t.channel.kind == "srm":
+            by_mz.setdefault((round(t.channel.precursor_mz, 1), round(t.channel.product_mz, 1)), []).append(t)
+
+    def one(mass: str):
+        q1, q3 = (round(float(x), 1) for x in mass.split("/"))
+        found = by_mz.get((q1, q3), [])
+        return found[0] if len(found) == 1 else None
+
+    with open(shared_data / SCIEX / "referenceData_1_sciex_vendor_results.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["is_"] == "TRUE" or not r["area_ratio"] or not r["is_mass"]:
+                continue
+            ta, ti = one(r["mass_info"]), one(r["is_mass"])
+            if ta is not None and ti is not None and float(r["area"] or 0) > 0 and float(r["is_area"] or 0) > 0:
+                yield r, ta, ti
+
+
+def test_sciex_noisy_peak_top_is_one_peak(shared_data):
+    """Urate's MRM peak (about 7 points across its half height, a 10 % dip on its top) was split
+    at its apex into a "shoulder" and half a peak (-51 % against Analyst); the shoulder's
+    curvature is now judged against the noise on the peak top, and the peak is whole."""
+    from thioquant.peaks import find_target
+
+    r, ta, _ = next(p for p in _sciex_pairs(shared_data) if p[0]["component_name"] == "urate.urate_1.Light")
+    pk = find_target(ta, float(r["retention_time"]), 0.2)
+    assert not {"SHOULDER", "FUSED"} & set(pk.flags)
+    assert pk.start_min < 3.65 and pk.end_min > 3.85
+    assert pk.area * 60.0 == pytest.approx(float(r["area"]), rel=0.10)  # Analyst's ends later on the tail
+
+
+def test_sciex_is_ratios_from_own_integration(shared_data):
+    """Analyte / labelled-IS area ratios, both peaks by find_target, against Analyst's ratios for
+    the 78 pairs: 37 within 5 % (33 before the local-noise shoulder rule); for the 33 pairs Analyst
+    integrated baseline to baseline, 21 within 5 % and median |difference| 3.1 %."""
+    from thioquant.peaks import find_target
+
+    diffs, base = [], []
+    for r, ta, ti in _sciex_pairs(shared_data):
+        pa = find_target(ta, float(r["retention_time"]), 0.2)
+        pi = find_target(ti, float(r["is_retention_time"]), 0.2)
+        if pa is None or pi is None:
+            continue
+        d = abs(100.0 * (pa.area / pi.area / float(r["area_ratio"]) - 1.0))
+        diffs.append(d)
+        if r["integration_type"] == r["is_integration_type"] == "Baseline":
+            base.append(d)
+    assert len(diffs) == 78 and len(base) == 33
+    assert sum(d <= 5 for d in diffs) >= 36
+    assert sum(d <= 5 for d in base) >= 20 and float(np.median(base)) < 3.5

@@ -610,14 +610,23 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
     return np.array(out, dtype=np.intp)
 
 
+def _d2_window(window: int) -> int:
+    w = int(min(max(5, window), 201))
+    return w - 1 if w % 2 == 0 else w
+
+
 def second_derivative(y: np.ndarray, window: int) -> np.ndarray:
     """Second derivative (per point squared) of a quadratic Savitzky-Golay fit."""
-    w = int(min(max(5, window), 201))
-    if w % 2 == 0:
-        w -= 1
+    w = _d2_window(window)
     if y.size < w:
         return np.zeros_like(y)
     return correlate_nearest(y, _sg(w, 2))
+
+
+@lru_cache(maxsize=64)
+def _d2_gain(window: int) -> float:
+    """Noise gain of :func:`second_derivative` (root sum of squared weights)."""
+    return float(np.sqrt(np.sum(_sg(_d2_window(window), 2) ** 2)))
 
 
 def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarray,
@@ -659,16 +668,26 @@ def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarr
 
 
 def _merge_noise_splits(apexes: list[int], y: np.ndarray, s: np.ndarray, lo: int, hi: int,
-                        smooth_gain: float, w50_pts: float, shoulders: set[int]) -> list[int]:
+                        smooth_gain: float, w50_pts: float, shoulders: set[int],
+                        nd2: np.ndarray | None = None, d2_gain: float = 0.0) -> list[int]:
     """Drop apexes of one cluster that are split from a neighbour only by local noise.
 
     The noise on top of a peak can be far larger than on the baseline (counting statistics in
     MRM), so the valley between two maxima must be deeper than 3 local noise SDs of the smoothed
     signal (local SD: median absolute residual of the raw signal about the smoothed one), and
-    two apexes closer than half a half-height width are one peak.
+    two apexes closer than half a half-height width are one peak. A shoulder (``nd2``: the
+    negative second derivative, ``d2_gain`` its noise gain) has no valley; by the same rule its
+    curvature must exceed 3 local noise SDs of the second derivative (it was found against the
+    baseline's noise, which on an MRM peak top can be ten times smaller).
     """
     out = list(apexes)
     half = max(2, int(0.5 * w50_pts))
+    if nd2 is not None:
+        for a in [x for x in out if x in shoulders]:
+            i0, i1 = max(lo, a - half), min(hi, a + half) + 1
+            sd_loc = 1.4826 * _median(np.abs(y[i0:i1] - s[i0:i1])) * d2_gain
+            if not nd2[a] > 3.0 * sd_loc:
+                out.remove(a)
     changed = True
     while changed and len(out) > 1:
         changed = False
@@ -773,7 +792,8 @@ def analyse(
     cand = prominent_maxima(s, cand, prom, max(1.0, 0.3 * w50_pts))
     if cand.size == 0:
         return Region(t, y, s, [], np.zeros(n, bool), sigma, w50_pts, dt, gbl)
-    d2 = second_derivative(yw, int(0.7 * w50_pts) | 1)
+    w2 = int(0.7 * w50_pts) | 1
+    d2 = second_derivative(yw, w2)
     shoulders = _shoulders(cand, -d2, e, above, prom, w50_pts)
     if shoulders.size:
         cand = np.sort(np.concatenate((cand, shoulders)))
@@ -824,7 +844,7 @@ def analyse(
         if len(apexes) > 1:
             apexes = _merge_noise_splits(apexes, y if gbl is None else yw, s, int(cs[k]),
                                          int(ce[k]), sig_s / max(sigma, 1e-300), w50_pts,
-                                         is_shoulder)
+                                         is_shoulder, -d2, _d2_gain(w2))
         c_s, c_e = int(cs[k]), int(ce[k])
         edge_left = edge_lo and rs[k] == 0
         edge_right = edge_hi and re_[k] == n - 1
