@@ -38,6 +38,15 @@ def test_response_scaling_scales_the_curve(data, k):
     assert b.r2 == pytest.approx(a.r2, rel=1e-9, abs=1e-12)
 
 
+def test_quadratic_without_curvature_inverts_like_a_line():
+    # found by the property above: a quadratic fit of straight-line data has a curvature of
+    # ~1e-32, and the textbook root formula cancelled to 0 for every response
+    x = np.arange(1.0, 7.0)
+    for k in (1.0, 1.5):
+        cal = fit_calibration(x, k * (x + 0.001), "quadratic", "none")
+        np.testing.assert_allclose(cal.inverse(k * (x + 0.001)), x, rtol=1e-12)
+
+
 @settings(max_examples=40, deadline=None)
 @given(curves(), st.randoms(use_true_random=False))
 def test_point_order_does_not_matter(data, rnd):

@@ -294,8 +294,11 @@ def _quadratic_inverse(ya: np.ndarray, c: Sequence[float], x_range: tuple[float,
         return (ya - c0) / c1
     disc = c1 * c1 - 4.0 * c2 * (c0 - ya)
     sq = np.sqrt(np.where(disc >= 0, disc, np.nan))
-    r1 = (-c1 + sq) / (2.0 * c2)
-    r2 = (-c1 - sq) / (2.0 * c2)
+    # the roots as q / c2 and (c0 - y) / q: (-c1 +/- sq) / (2 c2) loses every digit of the root
+    # near the linear solution when the curvature is tiny (c1 - sq cancels to 0)
+    q = -0.5 * (c1 + (1.0 if c1 >= 0 else -1.0) * sq)
+    r1 = q / c2
+    r2 = np.where(q != 0.0, (c0 - ya) / np.where(q != 0.0, q, 1.0), r1)
     # The branch is fixed by the sign of the slope across the range: pick the root whose
     # slope c1 + 2 c2 x has the same sign as the mid-range slope.
     lo, hi = x_range
