@@ -235,11 +235,10 @@ def sciex_section() -> list[str]:
             both = r["integration_type"] == r["is_integration_type"] == "Baseline"
             ratios[both].append(100.0 * (pa.area / pi.area / float(r["area_ratio"]) - 1.0))
     for r in rows:
-        q1, q3 = (round(float(x), 1) for x in r["mass_info"].split("/"))
-        trs = by_mz.get((q1, q3), [])
-        if len(trs) != 1 or not r["area"] or not float(r["area"]) > 0:
+        tr = one_trace(r["mass_info"])
+        if tr is None or not r["area"] or not float(r["area"]) > 0:
             continue
-        tr, a, rt = trs[0], float(r["area"]), float(r["retention_time"])
+        a, rt = float(r["area"]), float(r["retention_time"])
         st = stats[r["integration_type"]]
         st["n"] += 1
         st["found"] += any(abs(p.rt_min - rt) <= 0.02 for p in find_peaks(tr))

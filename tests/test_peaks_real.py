@@ -62,8 +62,8 @@ def test_shimadzu_standards_vendor_tables(shared_data):
 SCIEX = "mzml_srm/smartPeakPy_QTRAP5500_BloodProject_QC"
 
 
-def _sciex_rows(shared_data):
-    """(Sciex row, the one SRM trace with its Q1/Q3) for every component with an area."""
+def _sciex(shared_data):
+    """Analyst's result rows, and the one SRM trace of the mzML with a "Q1 / Q3" mass (or None)."""
     import csv
 
     run = read_run(shared_data / SCIEX / "150601_0_BloodProject01_PLT_QC_Broth-1.mzML")
@@ -71,12 +71,23 @@ def _sciex_rows(shared_data):
     for t in run.traces:
         if t.channel.kind == "srm":
             by_mz.setdefault((round(t.channel.precursor_mz, 1), round(t.channel.product_mz, 1)), []).append(t)
+
+    def one(mass: str):
+        q1, q3 = (round(float(x), 1) for x in mass.split("/"))
+        found = by_mz.get((q1, q3), [])
+        return found[0] if len(found) == 1 else None
+
     with open(shared_data / SCIEX / "referenceData_1_sciex_vendor_results.csv", newline="") as fh:
-        for r in csv.DictReader(fh):
-            q1, q3 = (round(float(x), 1) for x in r["mass_info"].split("/"))
-            traces = by_mz.get((q1, q3), [])
-            if len(traces) == 1 and r["area"] and float(r["area"]) > 0:
-                yield r, traces[0]
+        return list(csv.DictReader(fh)), one
+
+
+def _sciex_rows(shared_data):
+    """(Sciex row, the one SRM trace with its Q1/Q3) for every component with an area."""
+    rows, one = _sciex(shared_data)
+    for r in rows:
+        tr = one(r["mass_info"])
+        if tr is not None and r["area"] and float(r["area"]) > 0:
+            yield r, tr
 
 
 def test_sciex_mrm_areas_between_the_vendor_boundaries(shared_data):
@@ -98,26 +109,13 @@ def test_sciex_mrm_areas_between_the_vendor_boundaries(shared_data):
 
 def _sciex_pairs(shared_data):
     """(Sciex row, analyte trace, internal-standard trace) for every light/heavy pair with areas."""
-    import csv
-
-    run = read_run(shared_data / SCIEX / "150601_0_BloodProject01_PLT_QC_Broth-1.mzML")
-    by_mz: dict[tuple[float, float], list] = {}
-    for t in run.traces:
-        if t.channel.kind == "srm":
-            by_mz.setdefault((round(t.channel.precursor_mz, 1), round(t.channel.product_mz, 1)), []).append(t)
-
-    def one(mass: str):
-        q1, q3 = (round(float(x), 1) for x in mass.split("/"))
-        found = by_mz.get((q1, q3), [])
-        return found[0] if len(found) == 1 else None
-
-    with open(shared_data / SCIEX / "referenceData_1_sciex_vendor_results.csv", newline="") as fh:
-        for r in csv.DictReader(fh):
-            if r["is_"] == "TRUE" or not r["area_ratio"] or not r["is_mass"]:
-                continue
-            ta, ti = one(r["mass_info"]), one(r["is_mass"])
-            if ta is not None and ti is not None and float(r["area"] or 0) > 0 and float(r["is_area"] or 0) > 0:
-                yield r, ta, ti
+    rows, one = _sciex(shared_data)
+    for r in rows:
+        if r["is_"] == "TRUE" or not r["area_ratio"] or not r["is_mass"]:
+            continue
+        ta, ti = one(r["mass_info"]), one(r["is_mass"])
+        if ta is not None and ti is not None and float(r["area"] or 0) > 0 and float(r["is_area"] or 0) > 0:
+            yield r, ta, ti
 
 
 def test_sciex_noisy_peak_top_is_one_peak(shared_data):
