@@ -11,6 +11,7 @@ from thioquant.errors import CalibrationError
 
 from .accept import CalibrationOutcome, accept_calibration
 from .fit import fit_calibration, weighted_sse
+from .tdist import f1_tail
 
 DEFAULT_CANDIDATES: tuple[tuple[str, str], ...] = tuple(
     (m, w) for m in ("linear", "quadratic") for w in ("none", "1/x", "1/x^2")
@@ -48,15 +49,13 @@ def partial_f_test(x: Any, y: Any, weighting: str, included: Any) -> tuple[float
     ``F = (SSE_lin - SSE_quad) / (SSE_quad / dof_quad)`` with 1 and ``dof_quad`` degrees of
     freedom (weighted sums of squares). Returns ``(F, p)``.
     """
-    from scipy.special import fdtrc  # F survival function, without importing scipy.stats
-
     lin = fit_calibration(x, y, "linear", weighting, included=included)
     quad = fit_calibration(x, y, "quadratic", weighting, included=included)
     sse_l, sse_q = weighted_sse(lin), weighted_sse(quad)
     if sse_q <= 0:
         return float("inf"), 0.0
     F = (sse_l - sse_q) / (sse_q / quad.dof)
-    p = float(fdtrc(1, quad.dof, F))
+    p = f1_tail(F, quad.dof)
     return float(F), p
 
 
