@@ -686,7 +686,7 @@ def _merge_noise_splits(apexes: list[int], y: np.ndarray, s: np.ndarray, lo: int
         for a in [x for x in out if x in shoulders]:
             i0, i1 = max(lo, a - half), min(hi, a + half) + 1
             sd_loc = 1.4826 * _median(np.abs(y[i0:i1] - s[i0:i1])) * d2_gain
-            if not nd2[a] > 3.0 * sd_loc:
+            if len(out) > 1 and not nd2[a] > 3.0 * sd_loc:  # a cluster keeps one apex
                 out.remove(a)
     changed = True
     while changed and len(out) > 1:
