@@ -175,3 +175,23 @@ def test_cli_peaks_blank(tmp_path):
     assert [r["area"] for r in vs_blank] == [r["area"] for r in own]
     for a, r in zip(own, vs_blank, strict=True):  # a blank 100x noisier: S/N about 100x lower
         assert 30 < a["sn"] / r["sn"] < 300 and r["noise"] > 30 * a["noise"]
+
+
+def test_cli_peaks_skips_the_tic_of_an_mrm_file(tmp_path):
+    from thioquant.cli import cli
+    from thioquant.io import write_mzml
+    from thioquant.model import Channel
+
+    t = np.arange(0, 5, 1 / 120)
+    srm = [Trace(f"T{i}", t, emg(t, 1e4, 1.0 + i, 0.03, 0.02), channel=Channel(kind="srm", precursor_mz=150.0 + i,
+                                                                              product_mz=100.0))
+           for i in range(3)]
+    tic = Trace("TIC", t, sum(s.signal for s in srm), channel=Channel(kind="tic"))
+    f = write_mzml(tmp_path / "mrm.mzML", [tic, *srm])
+    res = CliRunner().invoke(cli, ["peaks", str(f), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert sorted({r["trace"] for r in rows}) == ["T0", "T1", "T2"] and len(rows) == 3
+    assert "TIC not analysed" in res.stderr
+    only = CliRunner().invoke(cli, ["peaks", str(f), "--json", "--trace", "TIC"])
+    assert {r["trace"] for r in json.loads(only.stdout)} == {"TIC"}
