@@ -161,3 +161,15 @@ def test_without_a_blank_the_noise_is_measured_in_each_injection(repo_root, tmp_
     assert any("no readable blank injection" in msg for msg in b.messages)
     d = quantify(batch)
     assert [r.sn for r in b.results] == [r.sn for r in d.results]
+
+
+def test_baseline_window_is_a_method_key_and_reaches_the_engine(repo_root):
+    assert parse_method(_doc()).integration.baseline_window == 10.0
+    assert parse_method(_doc(integration={"baseline_window": 20})).analytes[0].integration.baseline_window == 20
+    with pytest.raises(MethodError, match=r"integration\.baseline_window"):
+        parse_method(_doc({"baseline_window": 1}))
+    m = load_method(repo_root / "calibrations" / "thiopurines_lcmsms.toml")
+    narrow = replace(m, integration=replace(m.integration, baseline_window=2.0))
+    f = sorted((repo_root / "sample_data" / "lcmsms" / "raw").iterdir())[10]
+    a, b = measure_injection(f, m).peaks, measure_injection(f, narrow).peaks
+    assert any(a[k].area != b[k].area for k in a if a[k] is not None and b[k] is not None)

@@ -342,3 +342,16 @@ def test_random_noisy_mrm_traces_never_raise():
                 assert pk is None or math.isfinite(pk.area)
             n += 1
     assert n == 450
+
+
+def test_a_wider_rough_baseline_keeps_a_long_tail():
+    # tau/sigma 6: the default window (10 half-height widths) takes part of the tail for
+    # baseline (-1.1 % median); 20 keeps it (docs/method_files.md, baseline_window)
+    t = np.arange(0.0, 10.0, 0.5 / 60)
+    rng = np.random.default_rng(3)
+    e10, e20 = [], []
+    for _ in range(20):
+        y = emg(t, 100.0, 4.0, 0.03, 0.18) + rng.normal(0.0, 0.05, t.size) + 0.2
+        e10.append(find_target(Trace("tail", t, y), 4.18, 0.3).area - 100.0)
+        e20.append(find_target(Trace("tail", t, y), 4.18, 0.3, baseline_window=20).area - 100.0)
+    assert np.median(e10) < -0.5 and abs(np.median(e20)) < 0.3

@@ -119,6 +119,7 @@ def measure_injection(
             baseline=integ.baseline,
             min_points=integ.min_points,
             noise_window=integ.noise_window,
+            baseline_window=integ.baseline_window,
             fused=integ.fused,
             noise_method=integ.noise_method,
             blank=blanks.get(key) if blanks else None,

@@ -54,6 +54,7 @@ class Integration:
     fused: str = "auto"
     noise_method: str = "p2p"
     noise_source: str = "sample"
+    baseline_window: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,8 @@ _COMPOUND_KEYS = {
     "name", "channel", "rt_min", "window_min", "internal_standard", "qualifier", "reports_as",
     "molar_mass_g_mol", "recovery", "select", "rrt", "integration",
 }
-_INTEGRATION_KEYS = {"sn_min", "baseline", "noise_window", "min_points", "fused", "noise_method", "noise_source"}
+_INTEGRATION_KEYS = {"sn_min", "baseline", "noise_window", "min_points", "fused", "noise_method", "noise_source",
+                     "baseline_window"}
 NOISE_METHODS = ("p2p", "rms")
 NOISE_SOURCES = ("sample", "blank")
 
@@ -252,6 +254,7 @@ def _integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration
         fused=ck.choice(d, f"{key}.fused", FUSED, base.fused),
         noise_method=ck.choice(d, f"{key}.noise_method", NOISE_METHODS, base.noise_method),
         noise_source=ck.choice(d, f"{key}.noise_source", NOISE_SOURCES, base.noise_source),
+        baseline_window=ck.number(d, f"{key}.baseline_window", base.baseline_window, lo=2, hi=1000),
     )
 
 
