@@ -43,6 +43,16 @@ def test_cache_reuses_unchanged_and_remeasures_changed(batch, tmp_path):
     assert any("41 reused, 1 measured" in m for m in changed.messages)
 
 
+def test_a_new_peak_engine_revision_remeasures_everything(batch, tmp_path, monkeypatch):
+    import thioquant.cache
+
+    cache = tmp_path / "cache.sqlite"
+    quantify(batch, cache=cache)
+    monkeypatch.setattr(thioquant.cache, "ENGINE_REVISION", "next")
+    after = quantify(batch, cache=cache)
+    assert any("0 reused, 42 measured" in m for m in after.messages)
+
+
 def test_cache_stores_under_the_measured_bytes_and_commits_in_batches(batch, tmp_path, monkeypatch):
     """Entries are keyed by the hash of the bytes measured (a file replaced after the lookup is
     not cached under its old content), and commits are grouped, not one fsync per injection."""

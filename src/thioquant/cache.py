@@ -2,7 +2,8 @@
 
 Each injection's peaks are stored in SQLite under a key made of the raw file's sha256, a hash of
 the parts of the method that affect integration (compounds, channels, windows, integration
-settings), the manual integrations applied to that injection, and the thioquant version. A
+settings), the manual integrations applied to that injection, the thioquant version and the peak
+engine's revision (``thioquant.peaks.settings.ENGINE_REVISION``). A
 calibration or QC tweak therefore reuses every measurement; an integration tweak or a new manual
 integration re-measures only what it touches. Values are JSON (never pickle), so a cache file
 cannot execute code.
@@ -20,6 +21,7 @@ from typing import Any
 
 from thioquant import __version__
 from thioquant.model import Peak
+from thioquant.peaks.settings import ENGINE_REVISION
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
@@ -36,6 +38,7 @@ def measurement_hash(method: Any) -> str:
         "compounds": [asdict(c) for c in method.analytes + method.internal_standards],
         "integration": asdict(method.integration),
         "version": __version__,
+        "engine": ENGINE_REVISION,
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
