@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -13,11 +12,6 @@ from thioquant.model import Calibration
 
 from .fit import gradient, normalized_weights, raw_weights
 from .tdist import t_quantile
-
-
-@functools.lru_cache(maxsize=256)
-def _t_quantile(confidence: float, dof: int) -> float:
-    return t_quantile(confidence, dof)
 
 
 def _weight_scale(cal: Calibration) -> tuple[float, float, float, float, float]:
@@ -90,7 +84,7 @@ def inverse_interval(
         raise CalibrationError(f"m must be >= 1, got {m}")
     if cal.dof < 1:
         raise CalibrationError("calibration has no residual degrees of freedom")
-    t = _t_quantile(float(confidence), int(cal.dof))
+    t = t_quantile(float(confidence), int(cal.dof))
     ya = np.atleast_1d(np.asarray(y, dtype=float))
     lo = np.full(ya.shape, np.nan)
     hi = np.full(ya.shape, np.nan)

@@ -15,23 +15,39 @@ import math
 from statistics import NormalDist
 
 
-def _two_sided(t: float, nu: int) -> float:
-    """P(|T| <= t) for T ~ Student t with nu degrees of freedom, t >= 0."""
+def _series(t: float, nu: int, tail: bool) -> tuple[float, float, float]:
+    """(theta, head, rest) of the series in c2 = cos^2(theta), theta = atan(t / sqrt(nu)).
+
+    Term k is the one before times c2 (2k - 1) / (2k) for even nu, c2 (2k) / (2k + 1) for odd nu
+    (term 0 is 1). ``head`` sums the first nu // 2 (even) or (nu - 1) // 2 (odd) terms, as in
+    P(|T| <= t); ``rest`` (only with ``tail``) the infinite remainder, whose full sum is known
+    (1 / sin theta, or (pi/2 - theta) / (sin cos) for odd nu), so the tail needs no 1 - P.
+    """
     theta = math.atan(t / math.sqrt(nu))
     c2 = math.cos(theta) ** 2
-    if nu % 2:  # odd: (2/pi) (theta + sin cos (1 + 2/3 c2 + 2*4/(3*5) c2^2 + ...))
-        if nu == 1:
-            return 2.0 * theta / math.pi
-        term, total = 1.0, 1.0
-        for k in range(1, (nu - 1) // 2):
-            term *= c2 * (2 * k) / (2 * k + 1)
-            total += term
-        return 2.0 / math.pi * (theta + math.sin(theta) * math.cos(theta) * total)
-    term, total = 1.0, 1.0  # even: sin (1 + 1/2 c2 + 1*3/(2*4) c2^2 + ...)
-    for k in range(1, nu // 2):
-        term *= c2 * (2 * k - 1) / (2 * k)
-        total += term
-    return math.sin(theta) * total
+    odd = nu % 2
+    n_head = (nu - 1) // 2 if odd else nu // 2
+    term, head, k = 1.0, 0.0, 0
+    while k < n_head:
+        head += term
+        k += 1
+        term *= c2 * (2 * k - 1 + odd) / (2 * k + odd)
+    rest = 0.0
+    if tail:
+        rest = term
+        while term > 1e-17 * rest:  # also ends at once when the first term underflowed to 0
+            k += 1
+            term *= c2 * (2 * k - 1 + odd) / (2 * k + odd)
+            rest += term
+    return theta, head, rest
+
+
+def _two_sided(t: float, nu: int) -> float:
+    """P(|T| <= t) for T ~ Student t with nu degrees of freedom, t >= 0."""
+    theta, head, _ = _series(t, nu, tail=False)
+    if nu % 2:
+        return 2.0 / math.pi * (theta + math.sin(theta) * math.cos(theta) * head)
+    return math.sin(theta) * head
 
 
 def _whole_dof(dof: float) -> int:
@@ -57,28 +73,10 @@ def t_tail(t: float, dof: int) -> float:
     p_in = _two_sided(t, nu)
     if p_in <= 0.5:
         return 1.0 - p_in
-    theta = math.atan(t / math.sqrt(nu))
-    c2 = math.cos(theta) ** 2
-    if nu % 2:  # (2/pi) sin cos sum_{k >= (nu-1)/2} (2k)!!/(2k+1)!! c2^k
-        k0, coef = (nu - 1) // 2, 1.0
-        for k in range(1, k0 + 1):
-            coef *= c2 * (2 * k) / (2 * k + 1)
-        total = _tail_sum(coef, c2, k0, 0)
-        return 2.0 / math.pi * math.sin(theta) * math.cos(theta) * total
-    k0, coef = nu // 2, 1.0  # even: sin sum_{k >= nu/2} (2k-1)!!/(2k)!! c2^k
-    for k in range(1, k0 + 1):
-        coef *= c2 * (2 * k - 1) / (2 * k)
-    return math.sin(theta) * _tail_sum(coef, c2, k0, -1)
-
-
-def _tail_sum(term: float, c2: float, k: int, shift: int) -> float:
-    """term + ... of the series whose k-th term is the previous times c2 (2k + shift) / (2k + shift + 1)."""
-    total = term
-    while term > 1e-17 * total:  # also ends when the first term underflowed to 0
-        k += 1
-        term *= c2 * (2 * k + shift) / (2 * k + shift + 1)
-        total += term
-    return total
+    theta, _, rest = _series(t, nu, tail=True)
+    if nu % 2:
+        return 2.0 / math.pi * math.sin(theta) * math.cos(theta) * rest
+    return math.sin(theta) * rest
 
 
 def f1_tail(f: float, dof: int) -> float:
