@@ -195,3 +195,21 @@ def test_cli_peaks_skips_the_tic_of_an_mrm_file(tmp_path):
     assert "TIC not analysed" in res.stderr
     only = CliRunner().invoke(cli, ["peaks", str(f), "--json", "--trace", "TIC"])
     assert {r["trace"] for r in json.loads(only.stdout)} == {"TIC"}
+
+
+def test_deconvolution_of_a_crowded_cluster_is_not_attempted():
+    # 12 peaks in one fused cluster: not fitted (FIT_POOR, drop-line areas kept), and quick
+    import time
+
+    from thioquant.peaks.emg import MAX_FIT_PEAKS
+
+    t = np.linspace(0.0, 6.0, 3600)
+    y = sum(emg(t, 1.0, 2.0 + 0.12 * k, 0.03, 0.02) for k in range(12))
+    start = time.perf_counter()
+    # no baseline: the 1.4 min cluster is wider than the rough baseline's default window
+    dec = find_peaks(Trace("crowd", t, y), fused="deconvolve", baseline="none")
+    drop = find_peaks(Trace("crowd", t, y), fused="drop", baseline="none")
+    assert time.perf_counter() - start < 5.0
+    assert len(dec) == len(drop) > MAX_FIT_PEAKS
+    assert all("FIT_POOR" in p.flags and "DECONVOLVED" not in p.flags for p in dec)
+    assert [p.area for p in dec] == [p.area for p in drop]
