@@ -173,3 +173,12 @@ def test_baseline_window_is_a_method_key_and_reaches_the_engine(repo_root):
     f = sorted((repo_root / "sample_data" / "lcmsms" / "raw").iterdir())[10]
     a, b = measure_injection(f, m).peaks, measure_injection(f, narrow).peaks
     assert any(a[k].area != b[k].area for k in a if a[k] is not None and b[k] is not None)
+
+
+def test_every_integration_setting_reaches_the_peak_engine():
+    from thioquant.peaks import make_settings
+
+    s = Integration(sn_min=7.0, baseline_window=25.0, noise_method="rms", noise_source="blank").peak_settings()
+    assert "noise_source" not in s  # the pipeline's choice of noise, not an engine setting
+    cfg = make_settings(**s)  # a field the engine does not know would raise here
+    assert (cfg.sn_min, cfg.baseline_window, cfg.noise_method) == (7.0, 25.0, "rms")

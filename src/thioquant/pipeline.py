@@ -110,20 +110,8 @@ def measure_injection(
             found[key] = integrate(trace, start, end)
             continue
         integ = comp.integration or method.integration
-        pk = find_target(
-            trace,
-            searched_rt(comp, found),
-            comp.window_min,
-            select=comp.select,
-            sn_min=integ.sn_min,
-            baseline=integ.baseline,
-            min_points=integ.min_points,
-            noise_window=integ.noise_window,
-            baseline_window=integ.baseline_window,
-            fused=integ.fused,
-            noise_method=integ.noise_method,
-            blank=blanks.get(key) if blanks else None,
-        )
+        pk = find_target(trace, searched_rt(comp, found), comp.window_min, select=comp.select,
+                         blank=blanks.get(key) if blanks else None, **integ.peak_settings())
         if pk is not None and comp.rrt is not None and found.get(comp.internal_standard) is None:
             pk = replace(pk, flags=(*pk.flags, "RRT_NO_IS"))
         found[key] = pk

@@ -12,7 +12,7 @@ import hashlib
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,13 @@ class Integration:
     noise_method: str = "p2p"
     noise_source: str = "sample"
     baseline_window: float = 10.0
+
+    def peak_settings(self) -> dict[str, Any]:
+        """Keyword settings for :func:`~thioquant.peaks.find_target` (every field but
+        ``noise_source``, which decides where the pipeline takes the noise from)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        del d["noise_source"]
+        return d
 
 
 @dataclass(frozen=True)
