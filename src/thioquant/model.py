@@ -134,6 +134,15 @@ class Run:
                 return tr
         raise KeyError(f"no trace '{name}' in {self.name or 'run'}; have {[t.name for t in self.traces]}")
 
+    def peak_traces(self) -> tuple[tuple[Trace, ...], tuple[str, ...]]:
+        """(traces worth a peak table, names left out): every trace, except the TIC of a run
+        with SRM/MRM traces, which sums transitions measured one after another (a sawtooth of
+        dwell times, not a chromatogram: 18,856 "peaks" on a Sciex QTRAP file)."""
+        if not any(t.channel.kind == "srm" for t in self.traces):
+            return self.traces, ()
+        return (tuple(t for t in self.traces if t.channel.kind != "tic"),
+                tuple(t.name for t in self.traces if t.channel.kind == "tic"))
+
     def find_trace(
         self,
         *,

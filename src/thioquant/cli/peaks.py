@@ -80,13 +80,10 @@ def peaks(file: str, trace_name: str | None, as_json: bool, sn_min: float, basel
         if not traces:
             raise InputError(f"no trace '{trace_name}'; have {[t.name for t in run.traces]}",
                              path=file)
-    elif any(t.channel.kind == "srm" for t in traces):
-        # an MRM file's TIC sums transitions measured one after another: a sawtooth of dwell
-        # times (Sciex QTRAP: 200,000 points, 18,856 "peaks"), not a chromatogram
-        tic = [t.name for t in traces if t.channel.kind == "tic"]
-        if tic:
-            traces = tuple(t for t in traces if t.channel.kind != "tic")
-            click.echo(f"note: {', '.join(tic)} not analysed: the sum over MRM transitions is no "
+    else:
+        traces, skipped = run.peak_traces()
+        if skipped:
+            click.echo(f"note: {', '.join(skipped)} not analysed: the sum over MRM transitions is no "
                        "chromatogram (--trace to analyse it)", err=True)
     blanks = {}
     if blank_file is not None:
