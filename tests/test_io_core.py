@@ -330,7 +330,7 @@ def test_openmp_pool_limited_in_every_reading_thread(tmp_path: Path) -> None:
     import threading
 
     p = write_mzml(tmp_path / "a.mzML", _srm_traces())
-    read_run(p)
+    read_run(p, engine="pyopenms")
     maps = Path("/proc/self/maps")
     text = maps.read_text() if maps.exists() else ""
     libs = [ln.split()[-1] for ln in text.splitlines() if "libgomp" in ln]
@@ -340,7 +340,7 @@ def test_openmp_pool_limited_in_every_reading_thread(tmp_path: Path) -> None:
     seen = []
 
     def work() -> None:
-        read_run(p)
+        read_run(p, engine="pyopenms")
         seen.append(get())
 
     th = threading.Thread(target=work)

@@ -423,8 +423,7 @@ def _run_tasks(
         from concurrent.futures import ProcessPoolExecutor
 
         # The first injection is measured here: it imports the reader and the peak engine
-        # (pyopenms, scipy) once, and forked workers inherit them instead of each importing
-        # them again (0.3-0.5 s of CPU per worker).
+        # once, and forked workers inherit them instead of each importing them again.
         yield index[0], _measure_one(tasks[0])
         rest, rest_index = tasks[1:], index[1:]
         chunk = max(1, len(rest) // (jobs * 32))  # small chunks: workers finish together

@@ -83,8 +83,8 @@ def _meta_dict(obj: Any) -> dict[str, Any]:
     return out
 
 
-def _load(path: Path, with_spectra: bool) -> tuple[Any, str]:
-    """Parse the file from one in-memory read; returns the experiment and the bytes' SHA-256.
+def _load(path: Path, with_spectra: bool, raw: bytes | None = None) -> tuple[Any, str]:
+    """Parse the file with pyopenms from one in-memory read; the experiment and the SHA-256.
 
     ``MzMLFile.loadBuffer`` on bytes we read ourselves is faster than ``MzMLFile.load`` (no
     second pass over the file) and lets the hash reuse the same read.
@@ -92,7 +92,8 @@ def _load(path: Path, with_spectra: bool) -> tuple[Any, str]:
     import hashlib
 
     oms = _pyopenms()
-    raw = path.read_bytes()
+    if raw is None:
+        raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     exp = oms.MSExperiment()
     f = oms.MzMLFile()
@@ -110,11 +111,15 @@ def _load(path: Path, with_spectra: bool) -> tuple[Any, str]:
     return exp, digest
 
 
+READER_ENGINES = ("auto", "thioquant", "pyopenms")
+
+
 def read_mzml(
     path: str | Path,
     *,
     xic: Sequence[tuple[float, float, str]] | None = None,
     ms_level: int = 1,
+    engine: str = "auto",
 ) -> Run:
     """Read every chromatogram of an mzML file, and XICs from its spectra when asked.
 
@@ -127,6 +132,12 @@ def read_mzml(
         or ``"Da"``. Each becomes a trace named ``XIC <mz>``.
     ms_level : int
         MS level of the spectra used for XICs.
+    engine : {"auto", "thioquant", "pyopenms"}
+        Who parses the file. ``"auto"`` (the default) reads chromatograms with thioquant's own
+        parser (:mod:`thioquant.io.mzml_chrom`, the same numbers as OpenMS, without importing
+        pyopenms) and hands the file to pyopenms when it holds anything that parser does not
+        handle, or when ``xic`` asks for spectra. ``"thioquant"`` raises InputError instead of
+        handing over; ``"pyopenms"`` always uses pyopenms.
 
     Returns
     -------
@@ -135,70 +146,89 @@ def read_mzml(
         absorption chromatograms as ``kind="uv"`` (wavelength from a ``wavelength_nm`` meta
         value); TIC as ``kind="tic"``. Time in minutes.
     """
-    oms = _pyopenms()
-
+    if engine not in READER_ENGINES:
+        raise InputError(
+            f"unknown mzML engine {engine!r} (choose {', '.join(READER_ENGINES)})", path=path
+        )
     p = check_path(path)
-    exp, digest = _load(p, with_spectra=bool(xic))
+    if engine != "pyopenms" and not xic:
+        import hashlib
+
+        from thioquant.io.mzml_chrom import Unsupported, read_chromatograms
+
+        raw = p.read_bytes()
+        try:
+            parsed = read_chromatograms(raw)
+        except Unsupported as exc:
+            if engine == "thioquant":
+                raise InputError(f"mzML not readable without pyopenms: {exc}", path=p) from None
+            return _read_pyopenms(p, xic, ms_level, raw)
+        traces = [
+            _trace(
+                p,
+                c.native_id,
+                c.ctype,
+                c.precursor_mz,
+                c.product_mz,
+                dict(c.meta),
+                c.time_s,
+                c.intensity,
+            )
+            for c in parsed.chromatograms
+        ]
+        if not traces:
+            raise InputError(
+                "no chromatograms in mzML (pass xic=[(mz, tol, 'ppm')] to extract ion "
+                "chromatograms from spectra)",
+                path=p,
+            )
+        return Run(
+            traces=_unique_names(traces),
+            source=str(p),
+            sha256=hashlib.sha256(raw).hexdigest(),
+            format="mzml",
+            metadata=parsed.metadata,
+        )
+    return _read_pyopenms(p, xic, ms_level)
+
+
+# OpenMS chromatogram types -> the names thioquant.io.mzml_chrom gives them
+_OMS_TYPES = {
+    "SELECTED_REACTION_MONITORING_CHROMATOGRAM": "srm",
+    "ABSORPTION_CHROMATOGRAM": "absorption",
+    "ELECTROMAGNETIC_RADIATION_CHROMATOGRAM": "emr",
+    "EMISSION_CHROMATOGRAM": "emission",
+    "TOTAL_ION_CURRENT_CHROMATOGRAM": "tic",
+    "BASEPEAK_CHROMATOGRAM": "basepeak",
+    "SELECTED_ION_CURRENT_CHROMATOGRAM": "sic",
+    "SELECTED_ION_MONITORING_CHROMATOGRAM": "sim",
+    "MASS_CHROMATOGRAM": "mass",
+}
+
+
+def _read_pyopenms(
+    p: Path, xic: Sequence[tuple[float, float, str]] | None, ms_level: int, raw: bytes | None = None
+) -> Run:
+    oms = _pyopenms()
+    exp, digest = _load(p, with_spectra=bool(xic), raw=raw)
     CT = oms.ChromatogramSettings.ChromatogramType
+    names = {getattr(CT, k): v for k, v in _OMS_TYPES.items()}
     traces: list[Trace] = []
-    seen: dict[str, int] = {}
     for c in exp.getChromatograms():
         name = c.getNativeID()
         name = name.decode() if isinstance(name, bytes) else str(name)
-        if name in seen:  # native ids must be unique in mzML, but be lenient with writers
-            seen[name] += 1
-            name = f"{name}#{seen[name]}"
-        else:
-            seen[name] = 0
-        meta = _meta_dict(c)
-        ctype = c.getChromatogramType()
-        q1 = c.getPrecursor().getMZ()
-        q3 = c.getProduct().getMZ()
-        kind = meta.pop(_KIND_KEY, None)
-        own_unit = _UNIT_KEY in meta  # written by write_mzml, possibly empty
-        unit = str(meta.pop(_UNIT_KEY, ""))
-        bw = meta.pop(_BW_KEY, None)
-        wl = next((float(meta.pop(k)) for k in _WL_KEYS if k in meta), None)
-        if kind is None:
-            if ctype == CT.SELECTED_REACTION_MONITORING_CHROMATOGRAM or (q1 > 0 and q3 > 0):
-                kind = "srm"
-            elif (
-                ctype in (CT.ABSORPTION_CHROMATOGRAM, CT.ELECTROMAGNETIC_RADIATION_CHROMATOGRAM)
-                or wl is not None
-            ):
-                kind = "uv"
-            elif ctype in (CT.TOTAL_ION_CURRENT_CHROMATOGRAM, CT.BASEPEAK_CHROMATOGRAM):
-                kind = "tic"
-            elif (
-                ctype
-                in (
-                    CT.SELECTED_ION_CURRENT_CHROMATOGRAM,
-                    CT.SELECTED_ION_MONITORING_CHROMATOGRAM,
-                    CT.MASS_CHROMATOGRAM,
-                )
-                and q1 > 0
-            ):
-                kind = "xic"
-            else:
-                kind = "detector"
-        if kind == "srm":
-            ch = Channel(kind="srm", precursor_mz=float(q1), product_mz=float(q3))
-        elif kind == "uv":
-            if wl is None:  # converters often put the wavelength in the id only ("UV 254nm")
-                wl = channel_from_label(name).get("wavelength_nm")
-            ch = Channel(kind="uv", wavelength_nm=wl, bandwidth_nm=float(bw) if bw else None)
-        elif kind == "xic":
-            ch = Channel(kind="xic", precursor_mz=float(q1))
-        else:
-            ch = Channel(kind=str(kind))
-        if not own_unit and kind in ("srm", "xic", "tic"):
-            unit = "counts"  # mzML's intensity array of MS chromatograms: detector counts
         t_s, y = c.get_peaks()
-        t, y = validate_xy(
-            np.asarray(t_s, dtype=float) / 60.0, y, path=p, name=name, allow_empty=True
-        )
         traces.append(
-            Trace(name=name, time_min=t, signal=y, signal_unit=unit, channel=ch, metadata=meta)
+            _trace(
+                p,
+                name,
+                names.get(c.getChromatogramType()),
+                c.getPrecursor().getMZ(),
+                c.getProduct().getMZ(),
+                _meta_dict(c),
+                t_s,
+                y,
+            )
         )
     if xic:
         traces.extend(_extract_xics(exp, xic, ms_level, p))
@@ -213,12 +243,71 @@ def read_mzml(
             f"no chromatograms in mzML{hint}" + (f"; {n} spectra" if n is not None else ""), path=p
         )
     return Run(
-        traces=tuple(traces),
+        traces=_unique_names(traces),
         source=str(p),
         sha256=digest,
         format="mzml",
         metadata=_run_metadata(exp),
     )
+
+
+def _unique_names(traces: list[Trace]) -> tuple[Trace, ...]:
+    """Native ids must be unique in mzML, but be lenient with writers: "id", "id#1", ..."""
+    from dataclasses import replace
+
+    seen: dict[str, int] = {}
+    out = []
+    for tr in traces:
+        if tr.name in seen:
+            seen[tr.name] += 1
+            tr = replace(tr, name=f"{tr.name}#{seen[tr.name]}")
+        else:
+            seen[tr.name] = 0
+        out.append(tr)
+    return tuple(out)
+
+
+def _trace(
+    p: Path,
+    name: str,
+    ctype: str | None,
+    q1: float,
+    q3: float,
+    meta: dict[str, Any],
+    t_s: Any,
+    y: Any,
+) -> Trace:
+    """A Trace from one chromatogram: its channel from the type, m/z targets and meta values."""
+    kind = meta.pop(_KIND_KEY, None)
+    own_unit = _UNIT_KEY in meta  # written by write_mzml, possibly empty
+    unit = str(meta.pop(_UNIT_KEY, ""))
+    bw = meta.pop(_BW_KEY, None)
+    wl = next((float(meta.pop(k)) for k in _WL_KEYS if k in meta), None)
+    if kind is None:
+        if ctype == "srm" or (q1 > 0 and q3 > 0):
+            kind = "srm"
+        elif ctype in ("absorption", "emr") or wl is not None:
+            kind = "uv"
+        elif ctype in ("tic", "basepeak"):
+            kind = "tic"
+        elif ctype in ("sic", "sim", "mass") and q1 > 0:
+            kind = "xic"
+        else:
+            kind = "detector"
+    if kind == "srm":
+        ch = Channel(kind="srm", precursor_mz=float(q1), product_mz=float(q3))
+    elif kind == "uv":
+        if wl is None:  # converters often put the wavelength in the id only ("UV 254nm")
+            wl = channel_from_label(name).get("wavelength_nm")
+        ch = Channel(kind="uv", wavelength_nm=wl, bandwidth_nm=float(bw) if bw else None)
+    elif kind == "xic":
+        ch = Channel(kind="xic", precursor_mz=float(q1))
+    else:
+        ch = Channel(kind=str(kind))
+    if not own_unit and kind in ("srm", "xic", "tic"):
+        unit = "counts"  # mzML's intensity array of MS chromatograms: detector counts
+    t, yy = validate_xy(np.asarray(t_s, dtype=float) / 60.0, y, path=p, name=name, allow_empty=True)
+    return Trace(name=name, time_min=t, signal=yy, signal_unit=unit, channel=ch, metadata=meta)
 
 
 def _run_metadata(exp: Any) -> dict[str, Any]:
