@@ -141,6 +141,25 @@ def test_selected_ion_and_isolation_window_as_openms_reads_them(tmp_path: Path) 
     assert_same_run(own, read_mzml(p, engine="pyopenms"))
 
 
+def test_referenceable_param_groups(tmp_path: Path) -> None:
+    # precision and compression given once in a group and referenced by every array
+    group = (
+        '<referenceableParamGroupList count="1"><referenceableParamGroup id="arr64">'
+        '<cvParam cvRef="MS" accession="MS:1000523" name="64-bit float" />'
+        '<cvParam cvRef="MS" accession="MS:1000576" name="no compression" />'
+        "</referenceableParamGroup></referenceableParamGroupList>\n\t<sampleList"
+    )
+    p = _edited(tmp_path, "<sampleList", group)
+    text = p.read_text(encoding="latin-1").replace(
+        '<cvParam cvRef="MS" accession="MS:1000523" name="64-bit float" />\n\t\t\t\t\t\t'
+        '<cvParam cvRef="MS" accession="MS:1000576" name="no compression" />',
+        '<referenceableParamGroupRef ref="arr64"/>',
+    )
+    assert text.count("<referenceableParamGroupRef") == 12
+    p.write_text(text, encoding="latin-1")
+    assert_same_run(_own_only(p), read_mzml(p, engine="pyopenms"))
+
+
 @pytest.mark.parametrize(
     ("old", "new", "reason"),
     [
