@@ -164,6 +164,39 @@ def test_report_options_and_failure_isolation(batches, tmp_path, monkeypatch):
     assert "renderer exploded" in (out / REPORT_ERRORS).read_text()
 
 
+@pytest.mark.parametrize("fork", [True, False])
+def test_patient_pdfs_in_a_forked_writer(batches, tmp_path, monkeypatch, fork):
+    """Patient PDFs come from a forked process on Linux (beside report.html and report.pdf): the
+    same files as written in order, and a failure there is recorded, not lost or raised."""
+    import thioquant.report.pdf as pdf_mod
+    import thioquant.report.writer as writer_mod
+
+    if fork and not writer_mod._CAN_FORK:
+        pytest.skip("forked writing is used on Linux only")
+    monkeypatch.setattr(writer_mod, "_CAN_FORK", fork)
+    b = batches["lcmsms"]
+    tm: dict[str, float] = {}
+    out = write_outputs(b, tmp_path / "ok", timestamp=False, timings=tm)
+    pages = sorted(p.name for p in (out / "patients").glob("*.pdf"))
+    assert len(pages) == len(b.interpretations) > 0 and tm["patient_pdfs"] > 0
+    assert not (out / REPORT_ERRORS).exists()
+    if fork:  # byte for byte what the same writer gives in this process
+        monkeypatch.setattr(writer_mod, "_CAN_FORK", False)
+        ref = write_outputs(b, tmp_path / "ref", timestamp=False)
+        for name in pages:
+            assert (out / "patients" / name).read_bytes() == (ref / "patients" / name).read_bytes()
+        monkeypatch.setattr(writer_mod, "_CAN_FORK", True)
+
+    def boom(*a, **k):
+        raise RuntimeError("patient pages exploded")
+
+    monkeypatch.setattr(pdf_mod, "write_patient_pdfs", boom)
+    out = write_outputs(b, tmp_path / "broken")
+    assert (out / "report.html").is_file() and (out / "report.pdf").is_file() and (out / "results.csv").is_file()
+    assert "patient_pdfs: " in (out / REPORT_ERRORS).read_text()
+    assert "patient pages exploded" in (out / REPORT_ERRORS).read_text()
+
+
 def test_levey_jennings_only_with_history(batches, tmp_path):
     from thioquant.qc.westgard import QCHistory
 

@@ -140,11 +140,19 @@ def panel_geometry(panel: Any) -> Geometry:
 
 
 def _pts(x: np.ndarray, y: np.ndarray) -> str:
-    """``x1,y1 x2,y2 ...`` with one decimal (enough for a 320-unit viewBox)."""
+    """``x1,y1 x2,y2 ...`` in tenths of a unit, as integers, for an element drawn with ``_TENTHS``.
+
+    One decimal is enough for a 320-unit viewBox; integers format twice as fast as floats, and a
+    report has three of these lists per chromatogram.
+    """
     if x.size == 0:
         return ""
-    flat = np.column_stack([x, y]).ravel().tolist()
-    return ("{:.1f},{:.1f} " * x.size).format(*flat).rstrip()
+    flat = np.rint(np.column_stack([x, y]) * 10).astype(np.int64).ravel().tolist()
+    return ("{},{} " * x.size).format(*flat).rstrip()
+
+
+#: the attribute that draws ``_pts`` coordinates (and stroke widths, dashes) at a tenth of their size
+_TENTHS = 'transform="scale(0.1)"'
 
 
 def chromatogram_svg(panel: Any, *, title: str | None = None) -> str:
@@ -196,7 +204,7 @@ def chromatogram_svg(panel: Any, *, title: str | None = None) -> str:
         parts.append(f'<line x1="{e:.1f}" y1="{y0:g}" x2="{e:.1f}" y2="{y1:g}" stroke="#e0b800" '
                      f'stroke-width="0.8" stroke-dasharray="2,2"/>')
     if g.area is not None:
-        parts.append(f'<polygon class="area" points="{_pts(X(g.area[0]), Y(g.area[1]))}" '
+        parts.append(f'<polygon class="area" {_TENTHS} points="{_pts(X(g.area[0]), Y(g.area[1]))}" '
                      f'fill="{COLORS["area"]}" fill-opacity="0.8" stroke="none"/>')
     if g.baseline is not None:
         ua, va, ub, vb = g.baseline
@@ -204,10 +212,11 @@ def chromatogram_svg(panel: Any, *, title: str | None = None) -> str:
                      f'x2="{float(X(ub)):.1f}" y2="{float(Y(vb)):.1f}" stroke="{COLORS["baseline"]}" '
                      f'stroke-width="1.2"/>')
     if g.internal_standard is not None:
-        parts.append(f'<polyline class="is" points="{_pts(X(g.internal_standard[0]), Y(g.internal_standard[1]))}" '
-                     f'fill="none" stroke="{COLORS["is"]}" stroke-width="0.9" stroke-dasharray="3,2"/>')
-    parts.append(f'<polyline class="trace" points="{_pts(X(g.trace[0]), Y(g.trace[1]))}" fill="none" '
-                 f'stroke="{COLORS["trace"]}" stroke-width="1.1" stroke-linejoin="round"/>')
+        parts.append(f'<polyline class="is" {_TENTHS} '
+                     f'points="{_pts(X(g.internal_standard[0]), Y(g.internal_standard[1]))}" '
+                     f'fill="none" stroke="{COLORS["is"]}" stroke-width="9" stroke-dasharray="30,20"/>')
+    parts.append(f'<polyline class="trace" {_TENTHS} points="{_pts(X(g.trace[0]), Y(g.trace[1]))}" fill="none" '
+                 f'stroke="{COLORS["trace"]}" stroke-width="11" stroke-linejoin="round"/>')
     if g.apex is not None:
         a = float(X(g.apex))
         parts.append(f'<line class="apex" x1="{a:.1f}" y1="{y0:g}" x2="{a:.1f}" y2="{y0 + 6:g}" '
