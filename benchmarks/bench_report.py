@@ -39,7 +39,7 @@ def _cli(batch: Path, out: Path, *extra: str) -> float:
 def _forks() -> bool:
     from thioquant.report import writer
 
-    return bool(writer._CAN_FORK)
+    return writer._can_fork()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -167,12 +167,13 @@ def test_report_options_and_failure_isolation(batches, tmp_path, monkeypatch):
 @pytest.mark.parametrize("fork", [True, False])
 def test_patient_pdfs_in_a_forked_writer(batches, tmp_path, monkeypatch, fork):
     """Patient PDFs come from a forked process on Linux (beside report.html and report.pdf): the
-    same files as written in order, and a failure there is recorded, not lost or raised."""
+    same files as written in order, and a failure there is recorded, not lost or raised. Not
+    from a process with other threads running."""
     import thioquant.report.pdf as pdf_mod
     import thioquant.report.writer as writer_mod
 
-    if fork and not writer_mod._CAN_FORK:
-        pytest.skip("forked writing is used on Linux only")
+    if fork and not writer_mod._can_fork():
+        pytest.skip("forked writing is used on Linux only, from a single-threaded process")
     monkeypatch.setattr(writer_mod, "_CAN_FORK", fork)
     b = batches["lcmsms"]
     tm: dict[str, float] = {}
@@ -195,6 +196,23 @@ def test_patient_pdfs_in_a_forked_writer(batches, tmp_path, monkeypatch, fork):
     assert (out / "report.html").is_file() and (out / "report.pdf").is_file() and (out / "results.csv").is_file()
     assert "patient_pdfs: " in (out / REPORT_ERRORS).read_text()
     assert "patient pages exploded" in (out / REPORT_ERRORS).read_text()
+
+
+def test_no_fork_beside_other_threads(monkeypatch):
+    import threading
+
+    import thioquant.report.writer as writer_mod
+
+    monkeypatch.setattr(writer_mod, "_CAN_FORK", True)
+    stop = threading.Event()
+    th = threading.Thread(target=stop.wait)
+    th.start()
+    try:
+        assert not writer_mod._can_fork()
+    finally:
+        stop.set()
+        th.join()
+    assert writer_mod._can_fork() == (threading.active_count() == 1)
 
 
 def test_levey_jennings_only_with_history(batches, tmp_path):

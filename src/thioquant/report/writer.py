@@ -167,7 +167,7 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
     # process while this one writes report.html and report.pdf (the second core is otherwise idle
     # at this point; for 100 injections 0.13 s of 0.33 s).
     child = None
-    if pdf and batch.interpretations and _CAN_FORK:
+    if pdf and batch.interpretations and _can_fork():
         from thioquant.report.svg import panel_geometry
 
         for p in panels:  # computed once, before the fork, for both processes
@@ -194,6 +194,14 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
 
 
 _CAN_FORK = sys.platform.startswith("linux")
+
+
+def _can_fork() -> bool:
+    """Fork only on Linux and only from a single-threaded process: a thread holding a lock at the
+    fork (a notebook kernel's, a web server's) could leave the child waiting for it forever."""
+    import threading
+
+    return _CAN_FORK and threading.active_count() == 1
 
 
 class _Background:
