@@ -238,8 +238,8 @@ def test_xic_from_full_scan_spectra(tmp_path: Path) -> None:
         exp.addSpectrum(s)
     p = tmp_path / "fullscan.mzML"
     oms.MzMLFile().store(str(p), exp)
-    with pytest.raises(InputError, match="xic"):
-        read_run(p)
+    with pytest.raises(InputError, match=r"xic=.*; 240 spectra"):
+        read_run(p)  # the own chromatogram parser counts the spectra it skipped
     run = read_run(p, xic=[(168.0342, 10, "ppm"), (168.0342, 0.01, "Da")])
     narrow, wide = run.traces
     assert narrow.channel == Channel(

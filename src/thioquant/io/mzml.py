@@ -177,9 +177,10 @@ def read_mzml(
             for c in parsed.chromatograms
         ]
         if not traces:
+            spectra = f"; {parsed.n_spectra} spectra" if parsed.n_spectra else ""
             raise InputError(
                 "no chromatograms in mzML (pass xic=[(mz, tol, 'ppm')] to extract ion "
-                "chromatograms from spectra)",
+                f"chromatograms from spectra){spectra}",
                 path=p,
             )
         return Run(

@@ -1,20 +1,22 @@
 """A fast reader for the chromatograms of an mzML file, without pyopenms.
 
-A batch reads hundreds of small MRM files. pyopenms spends most of its time per file on fixed
-work (its handler re-reads the PSI-MS CV mapping for every file, and importing pyopenms costs
-0.13 s per process), so this module reads the chromatogram part of mzML itself. The base64 text of the arrays
-(nine tenths of the bytes) and the spectra are cut out first; expat parses the rest, and the
-start-tag callbacks follow mzML's schema order of elements; base64 and zlib from the standard
-library decode the arrays.
+A batch reads hundreds of small MRM files, and pyopenms spends most of its time on each on fixed
+work (its handler re-reads the PSI-MS CV mapping for every file; importing pyopenms costs 0.13 s
+per process). So this module reads the chromatograms itself. The base64 text of the arrays (nine
+tenths of the bytes) and the spectra are cut out first; expat parses the rest, its start-tag
+callbacks following mzML's schema order of elements; binascii, zlib and numpy decode the arrays.
 
 It gives the same numbers as OpenMS: times in seconds as 64-bit floats (minutes converted the
-way OpenMS converts them), intensities rounded to 32-bit floats as OpenMS holds them. The tests
-compare it with pyopenms on every mzML file at hand.
+way OpenMS converts them), intensities rounded to the 32-bit floats OpenMS holds, the same m/z
+targets, user parameters typed as OpenMS types them. The tests compare it with pyopenms on every
+mzML file at hand and on mutated files.
 
 It reads only what it fully understands. Anything else raises :class:`Unsupported`, and the
 caller reads the file with pyopenms instead: comments, CDATA or DOCTYPE, namespace prefixes,
-UTF-16/32 text, numpress or unknown binary encodings, unknown chromatogram types or time
-units, and any file that is not well formed (so a damaged file gets pyopenms's diagnosis).
+UTF-16/32 text, numpress or other unknown array terms, a term whose name does not match its
+accession (OpenMS ignores those), unknown chromatogram types or time units, times out of order,
+undecodable base64 and any file that is not well-formed (so a damaged file gets pyopenms's
+diagnosis).
 """
 
 from __future__ import annotations
