@@ -72,8 +72,13 @@ def build_batch(kind: str, n: int) -> Path:
     return out
 
 
-def _tree_rss_mb(root_pid: int) -> float:
-    """Total resident memory (MB) of a process and all its descendants, from /proc."""
+def _tree_mem_mb(root_pid: int) -> tuple[float, float]:
+    """Resident (RSS) and proportional (PSS) memory, MB, of a process and its descendants.
+
+    RSS summed over processes counts every page that forked processes share once per process;
+    PSS divides each shared page among its sharers, so its sum is the memory the tree really
+    holds (read from /proc/<pid>/smaps_rollup; RSS where that is not readable).
+    """
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for d in os.listdir("/proc"):
@@ -88,26 +93,38 @@ def _tree_rss_mb(root_pid: int) -> float:
             continue
         children.setdefault(ppid, []).append(int(d))
         rss[int(d)] = pages
-    total, stack = 0, [root_pid]
+    total, total_pss, stack = 0.0, 0.0, [root_pid]
+    page = os.sysconf("SC_PAGE_SIZE")
     while stack:
         p = stack.pop()
-        total += rss.get(p, 0)
+        r = rss.get(p, 0) * page / 1e6
+        total += r
+        pss = r
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for ln in fh:
+                    if ln.startswith("Pss:"):
+                        pss = int(ln.split()[1]) * 1024 / 1e6
+                        break
+        except (OSError, ValueError, IndexError):
+            pass
+        total_pss += pss
         stack += children.get(p, [])
-    return total * os.sysconf("SC_PAGE_SIZE") / 1e6
+    return total, total_pss
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall time (s) and peak total RSS (MB) of a command's process tree."""
-    peak = 0.0
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall time (s), peak total RSS and peak total PSS (MB) of a command's process tree."""
+    peak = [0.0, 0.0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env=None if env is None else {**os.environ, **env})
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not stop.is_set():
-            peak = max(peak, _tree_rss_mb(proc.pid))
+            r, q = _tree_mem_mb(proc.pid)
+            peak[0], peak[1] = max(peak[0], r), max(peak[1], q)
             time.sleep(0.05)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -118,10 +135,10 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[flo
     th.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {err.decode()[-2000:]}")
-    return wall, peak
+    return wall, peak[0], peak[1]
 
 
-def thioquant_run(batch: Path, jobs: int, report: bool = False) -> tuple[float, float]:
+def thioquant_run(batch: Path, jobs: int, report: bool = False) -> tuple[float, float, float]:
     out = WORK / f"out_{batch.name}_{jobs}"
     cmd = [sys.executable, "-m", "thioquant", "quantify", str(batch), "--out", str(out), "--force",
            "--no-cache", "--no-history", *([] if report else ["--no-report"]), "--jobs", str(jobs), "--quiet"]
@@ -169,7 +186,7 @@ def _openms_injection(path: str) -> dict[tuple[float, float], float]:
     return areas
 
 
-def openms_pipeline(batch: Path, jobs: int, one_thread: bool = False) -> tuple[float, float]:
+def openms_pipeline(batch: Path, jobs: int, one_thread: bool = False) -> tuple[float, float, float]:
     """Wall time (s) and peak memory (MB) of the pyopenms pipeline over a batch, end to end.
 
     Run as its own process (interpreter start and imports included), exactly as thioquant is,
@@ -241,21 +258,22 @@ def main() -> None:
             batch = build_batch(kind, n)
             with_ref = kind == "lcmsms" and n <= 960
             reps = 1 if n > 960 else args.repeat
-            walls, peaks, refs, refs1 = [], [], [], []
+            walls, peaks, psss, refs, refs1 = [], [], [], [], []
             for _ in range(reps):  # interleaved, so all see the same machine conditions
-                wall, peak = thioquant_run(batch, args.jobs)
+                wall, peak, pss = thioquant_run(batch, args.jobs)
                 walls.append(wall)
                 peaks.append(peak)
+                psss.append(pss)
                 if with_ref:
                     refs.append(openms_pipeline(batch, args.jobs)[0])
                     refs1.append(openms_pipeline(batch, args.jobs, one_thread=True)[0])
-            wall, peak = float(np.median(walls)), max(peaks)
+            wall, peak, pss = float(np.median(walls)), max(peaks), max(psss)
             ref = float(np.median(refs)) if refs else math.nan
             ref1 = float(np.median(refs1)) if refs1 else math.nan
             times.append(wall)
-            rows.append((kind, n, wall, n / wall, peak, ref, ref1))
+            rows.append((kind, n, wall, n / wall, peak, pss, ref, ref1))
             print(f"{kind:7s} {n:5d} injections: {wall:7.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)}), "
-                  f"{n / wall:6.1f} inj/s, peak {peak:6.0f} MB"
+                  f"{n / wall:6.1f} inj/s, peak {peak:6.0f} MB (PSS {pss:6.0f} MB)"
                   + (f", pyopenms pipeline {ref:7.2f} s (runs {', '.join(f'{r:.2f}' for r in refs)}; "
                      f"{ref / wall:.1f}x), with OMP_NUM_THREADS=1 {ref1:7.2f} s "
                      f"(runs {', '.join(f'{r:.2f}' for r in refs1)}; {ref1 / wall:.1f}x)" if refs else ""),
@@ -263,31 +281,32 @@ def main() -> None:
         if len(ns) > 1:
             k = np.polyfit(np.log(ns), np.log(times), 1)[0]
             print(f"{kind}: scaling exponent (log wall time vs log n) {k:.2f}")
-            rows.append((kind, "exponent", k, math.nan, math.nan, math.nan, math.nan))
+            rows.append((kind, "exponent", k, math.nan, math.nan, math.nan, math.nan, math.nan))
     lines = [
         f"Batch benchmark ({'quick' if args.quick else 'full'}), `--jobs {args.jobs}`, {os.cpu_count()} cores, "
         f"{time.strftime('%Y-%m-%d')}",
         "",
-        "| technique | injections | wall s (median) | injections/s | peak RSS MB (process tree) "
+        "| technique | injections | wall s (median) | injections/s | peak RSS MB (process tree) | peak PSS MB "
         "| pyopenms pipeline s (median, end to end) | speed-up | pyopenms, OMP_NUM_THREADS=1 s | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for kind, n, wall, rate, peak, ref, ref1 in rows:
+    for kind, n, wall, rate, peak, pss, ref, ref1 in rows:
         if n == "exponent":
-            lines.append(f"| {kind} | scaling exponent | {wall:.2f} | | | | | | |")
+            lines.append(f"| {kind} | scaling exponent | {wall:.2f} | | | | | | | |")
             continue
         cells = []
         for r in (ref, ref1):
             cells += [f"{r:.2f}", f"{r / wall:.1f}x"] if math.isfinite(r) else ["not run", ""]
-        lines.append(f"| {kind} | {n} | {wall:.2f} | {rate:.1f} | {peak:.0f} | {' | '.join(cells)} |")
+        lines.append(f"| {kind} | {n} | {wall:.2f} | {rate:.1f} | {peak:.0f} | {pss:.0f} | {' | '.join(cells)} |")
     # with the default reports (report.html, report.pdf, one PDF per patient): not a target of the
     # batch benchmark, but how memory grows when every chromatogram is drawn
     lines += ["", "With the default reports (HTML + PDF + patient PDFs), LC-MS/MS, one run each:", "",
-              "| injections | wall s | peak RSS MB (process tree) |", "|---|---|---|"]
+              "| injections | wall s | peak RSS MB (process tree) | peak PSS MB |", "|---|---|---|---|"]
     for n in [96, 960] if args.quick else [96, 960, 2880]:
-        wall, peak = thioquant_run(build_batch("lcmsms", n), args.jobs, report=True)
-        print(f"lcmsms {n:5d} injections with reports: {wall:7.2f} s, peak {peak:6.0f} MB", flush=True)
-        lines.append(f"| {n} | {wall:.2f} | {peak:.0f} |")
+        wall, peak, pss = thioquant_run(build_batch("lcmsms", n), args.jobs, report=True)
+        print(f"lcmsms {n:5d} injections with reports: {wall:7.2f} s, peak {peak:6.0f} MB (PSS {pss:6.0f} MB)",
+              flush=True)
+        lines.append(f"| {n} | {wall:.2f} | {peak:.0f} | {pss:.0f} |")
     (ROOT / "benchmarks" / "results_batch.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
