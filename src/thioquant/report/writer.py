@@ -82,38 +82,29 @@ def write_outputs(
         return time.perf_counter()
 
     with staged_output(out, force=force) as stage:
-        errors: list[str] = []
-        # results.xlsx is written by a forked process while this one writes the other files
-        # (Linux, single-threaded callers): for 960 injections 0.1 s of a 0.45 s serial tail
-        xlsx = _Background("xlsx", lambda: _write_xlsx(batch, stage)) if _can_fork() else None
-        try:
-            t = step("tables")
-            for name, text in (extra_text or {}).items():
-                (stage / name).write_text(text, encoding="utf-8", newline="")
-            (stage / "results.csv").write_text(results_csv(batch.results), encoding="utf-8", newline="")
-            (stage / "calibration.json").write_text(
-                calibration_json(batch.method, batch.calibrations), encoding="utf-8"
-            )
-            qc_rows = [{k: r[k] for k in QC_COLUMNS} for r in qc_rule_rows(batch)]
-            (stage / "qc.csv").write_text(table_csv(qc_rows, QC_COLUMNS), encoding="utf-8", newline="")
-            if batch.interpretations:
-                from thioquant.assay.interpret import INTERPRETATION_COLUMNS
+        t = step("tables")
+        for name, text in (extra_text or {}).items():
+            (stage / name).write_text(text, encoding="utf-8", newline="")
+        (stage / "results.csv").write_text(results_csv(batch.results), encoding="utf-8", newline="")
+        (stage / "calibration.json").write_text(
+            calibration_json(batch.method, batch.calibrations), encoding="utf-8"
+        )
+        qc_rows = [{k: r[k] for k in QC_COLUMNS} for r in qc_rule_rows(batch)]
+        (stage / "qc.csv").write_text(table_csv(qc_rows, QC_COLUMNS), encoding="utf-8", newline="")
+        if batch.interpretations:
+            from thioquant.assay.interpret import INTERPRETATION_COLUMNS
 
-                (stage / "interpretation.csv").write_text(
-                    table_csv(batch.interpretations, INTERPRETATION_COLUMNS), encoding="utf-8", newline=""
-                )
-            (stage / "messages.txt").write_text("".join(f"{m}\n" for m in batch.messages), encoding="utf-8")
-            tm["tables"] = time.perf_counter() - t
-            _guard(errors, tm, "json", step, lambda: _write_json(batch, stage))
-            if xlsx is None:
-                _guard(errors, tm, "xlsx", step, lambda: _write_xlsx(batch, stage))
-            if report:
-                _write_reports(batch, stage, pdf=pdf, history=history, timestamp=timestamp, tm=tm, step=step,
-                               errors=errors)
-        finally:
-            if xlsx is not None:
-                step("xlsx")
-                xlsx.finish(errors, tm)
+            (stage / "interpretation.csv").write_text(
+                table_csv(batch.interpretations, INTERPRETATION_COLUMNS), encoding="utf-8", newline=""
+            )
+        (stage / "messages.txt").write_text("".join(f"{m}\n" for m in batch.messages), encoding="utf-8")
+        tm["tables"] = time.perf_counter() - t
+        errors: list[str] = []
+        _guard(errors, tm, "json", step, lambda: _write_json(batch, stage))
+        _guard(errors, tm, "xlsx", step, lambda: _write_xlsx(batch, stage))
+        if report:
+            _write_reports(batch, stage, pdf=pdf, history=history, timestamp=timestamp, tm=tm, step=step,
+                           errors=errors)
         if errors:
             (stage / REPORT_ERRORS).write_text("\n".join(errors), encoding="utf-8")
         if finalise is not None:
