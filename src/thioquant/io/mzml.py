@@ -170,7 +170,7 @@ def read_mzml(
                 c.ctype,
                 c.precursor_mz,
                 c.product_mz,
-                dict(c.meta),
+                c.meta,
                 c.time_s,
                 c.intensity,
             )
