@@ -13,7 +13,7 @@ include interpreter start-up, imports and the process pool; it runs twice, with 
 default OpenMP threads and with OMP_NUM_THREADS=1 (the tuned peer). Each batch up to 960 injections is run ``--repeat`` times,
 thioquant and pyopenms interleaved, and the medians are reported.
 
-    uv run python benchmarks/bench_batch.py            # full (about 10 minutes on 2 cores)
+    uv run python benchmarks/bench_batch.py            # full (3 minutes on 2 cores on 2026-12-03)
     uv run python benchmarks/bench_batch.py --quick    # 96 and 960 only
 
 Last, peak memory with the default reports (HTML, PDF, patient PDFs) for 96, 960 and 2,880
