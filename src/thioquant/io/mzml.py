@@ -83,18 +83,13 @@ def _meta_dict(obj: Any) -> dict[str, Any]:
     return out
 
 
-def _load(path: Path, with_spectra: bool, raw: bytes | None = None) -> tuple[Any, str]:
-    """Parse the file with pyopenms from one in-memory read; the experiment and the SHA-256.
+def _load(path: Path, raw: bytes, with_spectra: bool) -> Any:
+    """The pyopenms experiment parsed from the file's bytes.
 
-    ``MzMLFile.loadBuffer`` on bytes we read ourselves is faster than ``MzMLFile.load`` (no
-    second pass over the file) and lets the hash reuse the same read.
+    ``MzMLFile.loadBuffer`` on bytes read once (and hashed from the same read) is faster than
+    ``MzMLFile.load``, which reads the file again.
     """
-    import hashlib
-
     oms = _pyopenms()
-    if raw is None:
-        raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
     exp = oms.MSExperiment()
     f = oms.MzMLFile()
     if not with_spectra:
@@ -108,7 +103,7 @@ def _load(path: Path, with_spectra: bool, raw: bytes | None = None) -> tuple[Any
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         msg = msg.replace("the file 'memory' could not be found", "unparseable XML")
         raise InputError(f"not a readable mzML file ({msg[:200]})", path=path) from None
-    return exp, digest
+    return exp
 
 
 READER_ENGINES = ("auto", "thioquant", "pyopenms")
@@ -150,47 +145,46 @@ def read_mzml(
         raise InputError(
             f"unknown mzML engine {engine!r} (choose {', '.join(READER_ENGINES)})", path=path
         )
-    p = check_path(path)
-    if engine != "pyopenms" and not xic:
-        import hashlib
+    import hashlib
 
+    p = check_path(path)
+    raw = p.read_bytes()
+    parsed = None
+    if engine != "pyopenms" and not xic:
         from thioquant.io.mzml_chrom import Unsupported, read_chromatograms
 
-        raw = p.read_bytes()
         try:
-            parsed = read_chromatograms(raw)
+            parsed = _own(p, read_chromatograms(raw))
         except Unsupported as exc:
             if engine == "thioquant":
                 raise InputError(f"mzML not readable without pyopenms: {exc}", path=p) from None
-            return _read_pyopenms(p, xic, ms_level, raw)
-        traces = [
-            _trace(
-                p,
-                c.native_id,
-                c.ctype,
-                c.precursor_mz,
-                c.product_mz,
-                c.meta,
-                c.time_s,
-                c.intensity,
-            )
-            for c in parsed.chromatograms
-        ]
-        if not traces:
-            spectra = f"; {parsed.n_spectra} spectra" if parsed.n_spectra else ""
-            raise InputError(
-                "no chromatograms in mzML (pass xic=[(mz, tol, 'ppm')] to extract ion "
-                f"chromatograms from spectra){spectra}",
-                path=p,
-            )
-        return Run(
-            traces=_unique_names(traces),
-            source=str(p),
-            sha256=hashlib.sha256(raw).hexdigest(),
-            format="mzml",
-            metadata=parsed.metadata,
+    traces, metadata, n_spectra = parsed or _with_pyopenms(p, raw, xic, ms_level)
+    if not traces:
+        hint = (
+            ""
+            if xic
+            else " (pass xic=[(mz, tol, 'ppm')] to extract ion chromatograms from spectra)"
         )
-    return _read_pyopenms(p, xic, ms_level)
+        raise InputError(
+            f"no chromatograms in mzML{hint}" + (f"; {n_spectra} spectra" if n_spectra else ""),
+            path=p,
+        )
+    return Run(
+        traces=_unique_names(traces),
+        source=str(p),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        format="mzml",
+        metadata=metadata,
+    )
+
+
+def _own(p: Path, parsed: Any) -> tuple[list[Trace], dict[str, Any], int]:
+    """Traces, run metadata and spectrum count from :func:`~thioquant.io.mzml_chrom.read_chromatograms`."""
+    traces = [
+        _trace(p, c.native_id, c.ctype, c.precursor_mz, c.product_mz, c.meta, c.time_s, c.intensity)
+        for c in parsed.chromatograms
+    ]
+    return traces, parsed.metadata, parsed.n_spectra
 
 
 # OpenMS chromatogram types -> the names thioquant.io.mzml_chrom gives them
@@ -207,11 +201,12 @@ _OMS_TYPES = {
 }
 
 
-def _read_pyopenms(
-    p: Path, xic: Sequence[tuple[float, float, str]] | None, ms_level: int, raw: bytes | None = None
-) -> Run:
+def _with_pyopenms(
+    p: Path, raw: bytes, xic: Sequence[tuple[float, float, str]] | None, ms_level: int
+) -> tuple[list[Trace], dict[str, Any], int | None]:
+    """Traces, run metadata and (when spectra were read, for ``xic``) spectrum count, by pyopenms."""
     oms = _pyopenms()
-    exp, digest = _load(p, with_spectra=bool(xic), raw=raw)
+    exp = _load(p, raw, with_spectra=bool(xic))
     CT = oms.ChromatogramSettings.ChromatogramType
     names = {getattr(CT, k): v for k, v in _OMS_TYPES.items()}
     traces: list[Trace] = []
@@ -233,23 +228,7 @@ def _read_pyopenms(
         )
     if xic:
         traces.extend(_extract_xics(exp, xic, ms_level, p))
-    if not traces:
-        n = exp.getNrSpectra() if xic else None
-        hint = (
-            " (pass xic=[(mz, tol, 'ppm')] to extract ion chromatograms from spectra)"
-            if not xic
-            else ""
-        )
-        raise InputError(
-            f"no chromatograms in mzML{hint}" + (f"; {n} spectra" if n is not None else ""), path=p
-        )
-    return Run(
-        traces=_unique_names(traces),
-        source=str(p),
-        sha256=digest,
-        format="mzml",
-        metadata=_run_metadata(exp),
-    )
+    return traces, _run_metadata(exp), exp.getNrSpectra() if xic else None
 
 
 def _unique_names(traces: list[Trace]) -> tuple[Trace, ...]:
