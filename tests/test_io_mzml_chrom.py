@@ -90,24 +90,24 @@ def _store(exp: object, path: Path, *, zlib: bool, int32: bool, numpress: bool =
     return path
 
 
-def _experiment(traces: list[Trace]) -> object:
+def _experiment(traces: list[Trace], folder: Path) -> object:
     import pyopenms as oms
 
     exp = oms.MSExperiment()
-    oms.MzMLFile().load(str(write_mzml(Path("/tmp") / f"tq_{id(traces)}.mzML", traces)), exp)
+    oms.MzMLFile().load(str(write_mzml(folder / "written.mzML", traces)), exp)
     return exp
 
 
 @pytest.mark.parametrize(("zlib", "int32"), [(True, True), (True, False), (False, True)])
 def test_compression_and_precision(tmp_path: Path, zlib: bool, int32: bool) -> None:
-    p = _store(_experiment(_kinds()[:3]), tmp_path / "c.mzML", zlib=zlib, int32=int32)
+    p = _store(_experiment(_kinds()[:3], tmp_path), tmp_path / "c.mzML", zlib=zlib, int32=int32)
     text = p.read_text()
     assert ("zlib compression" in text) == zlib and ("32-bit float" in text) == int32
     assert_same_run(_own_only(p), read_mzml(p, engine="pyopenms"))
 
 
 def test_numpress_is_handed_to_pyopenms(tmp_path: Path) -> None:
-    p = _store(_experiment(_kinds()[:2]), tmp_path / "n.mzML", zlib=False, int32=False, numpress=True)
+    p = _store(_experiment(_kinds()[:2], tmp_path), tmp_path / "n.mzML", zlib=False, int32=False, numpress=True)
     assert "MS-Numpress" in p.read_text()
     with pytest.raises(Unsupported, match="binary data array term"):
         read_chromatograms(p.read_bytes())
