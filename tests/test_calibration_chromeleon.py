@@ -137,7 +137,7 @@ KNOWN_DIFFERENCES = {
     ("Tryptophan", "10 ug/ml ISO"): "a co-eluting impurity at 3.37 min (0.13 mAU, 3.5 % of the "
     "height) is an unresolved shoulder here (valley 0.001 mAU deep); Chromeleon splits it off "
     "with a valley baseline, thioquant keeps it in the peak (+8 %). At 25 and 50 ug/mL it has a "
-    "valley and both split it (within 1.2 %).",
+    "valley and both split it (within 0.7 %).",
     ("N-acetylserotonin", "50 ug/ml ISO"): "a small peak rides on the tail at 5.145 min (about "
     "1 mAU; seen in the 10-50 ug/mL standards, not above), unresolved (valley 0.004 mAU deep); "
     "thioquant integrates it with the tail (+2.0 % area, +2.3 % back-calculated).",

@@ -81,6 +81,30 @@ def test_fused_rules_differ_as_expected():
     assert drop[1].resolution_usp == pytest.approx(1.0, abs=0.15)
 
 
+@pytest.mark.parametrize("ratio", [0.25, 4.0])
+def test_valley_rule_drops_a_perpendicular_at_a_shoulder(ratio):
+    # Rs 0.7: the smaller peak is a shoulder, with no minimum between the two. A valley line
+    # to a point on the flank cut the main peak to 44 % of its area and lost the shoulder.
+    for seed in range(3):
+        pks = find_peaks(_pair(0.7, ratio, tau_ratio=0.5, seed=seed), fused="valley")
+        assert [p.integration for p in pks] == ["drop", "drop"]
+        small = pks[1] if ratio < 1 else pks[0]
+        assert "SHOULDER" in small.flags
+        assert sum(p.area for p in pks) == pytest.approx(1.0 + ratio, rel=0.02)
+        assert pks[0].area == pytest.approx(1.0, rel=0.05)
+        assert pks[1].area == pytest.approx(ratio, rel=0.2)
+
+
+@pytest.mark.parametrize(("rs", "ratio"), [(0.8, 0.25), (0.8, 4.0), (0.9, 0.25), (1.0, 1.0)])
+def test_valley_baseline_never_rises_above_the_signal(rs, ratio):
+    # a straight valley-to-valley line over a convex tail lies above the signal and gave
+    # negative areas (-0.07 and -0.14 here); the baseline now follows the signal's lower hull
+    pks = find_peaks(_pair(rs, ratio, tau_ratio=0.5), fused="valley")
+    assert len(pks) == 2
+    assert all(p.area > 0 for p in pks)
+    assert "valley" in {p.integration for p in pks}
+
+
 def test_rider_on_tail_is_skimmed():
     t = np.arange(0, 10, 1 / 300)
     y = emg(t, 1.0, 5.0, 0.04, 0.06) + emg(t, 0.05, 5.35, 0.03, 0.01)
@@ -94,6 +118,11 @@ def test_rider_on_tail_is_skimmed():
     assert tang[1].integration == "skim"
     emgs = find_peaks(tr, fused="deconvolve")
     assert emgs[1].area == pytest.approx(0.05, rel=0.05)
+    # valley to valley: the baseline under the rider follows the tail (0.019 when a straight
+    # line from the valley cut through the tail's curve)
+    valley = find_peaks(tr, fused="valley")
+    assert valley[1].integration == "valley"
+    assert valley[1].area == pytest.approx(0.05, rel=0.25)
 
 
 def test_metrics_follow_usp_formulas():

@@ -207,6 +207,26 @@ def higher_neighbours(s: np.ndarray, c: int) -> tuple[int, int]:
     return lo, hi
 
 
+def lower_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The lower convex hull of the points (x, y), x increasing, evaluated at x.
+
+    A baseline that never rises above the signal: it passes through both end points and
+    touches the signal only at the hull's vertices (Andrew's monotone chain).
+    """
+    xs, ys = x.tolist(), y.tolist()
+    hull: list[int] = []
+    for i in range(len(xs)):
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            # drop b when it lies on or above the chord from a to i
+            if (xs[b] - xs[a]) * (ys[i] - ys[a]) - (ys[b] - ys[a]) * (xs[i] - xs[a]) <= 0:
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    return np.interp(x, x[hull], y[hull])
+
+
 def trapz(y: np.ndarray, t: np.ndarray) -> float:
     """Trapezoid area of ``y`` on the time axis ``t``."""
     if y.size < 2:
@@ -705,10 +725,12 @@ def _merge_noise_splits(apexes: list[int], y: np.ndarray, s: np.ndarray, lo: int
     return out
 
 
-def _subclusters(apexes: list[int], s: np.ndarray, e: np.ndarray, thr: float, d2: np.ndarray):
+def _subclusters(apexes: list[int], s: np.ndarray, e: np.ndarray, thr: float, d2: np.ndarray,
+                 no_valley: set[int] | None = None):
     """Split sorted apexes at valleys; a valley back at baseline (e <= thr) ends a subcluster.
 
-    Between a peak and a shoulder there is no minimum; the split is the most convex point.
+    Between a peak and a shoulder there is no minimum; the split is the most convex point,
+    added to ``no_valley`` when given.
     """
     groups: list[list[int]] = [[apexes[0]]]
     splits: list[tuple[int, bool]] = []
@@ -716,6 +738,8 @@ def _subclusters(apexes: list[int], s: np.ndarray, e: np.ndarray, thr: float, d2
         v = a + int(np.argmin(s[a : b + 1]))
         if v in (a, b) and b - a > 2:
             v = a + 1 + int(np.argmax(d2[a + 1 : b]))
+            if no_valley is not None:
+                no_valley.add(v)
         if e[v] <= thr:
             groups.append([b])
             splits.append((v, True))
@@ -848,7 +872,8 @@ def analyse(
         c_s, c_e = int(cs[k]), int(ce[k])
         edge_left = edge_lo and rs[k] == 0
         edge_right = edge_hi and re_[k] == n - 1
-        groups, splits = _subclusters(apexes, s, e, 2.0 * thr, d2)
+        no_valley: set[int] = set()
+        groups, splits = _subclusters(apexes, s, e, 2.0 * thr, d2, no_valley)
         # anchors of each subcluster: (t, value) at its left and right ends
         bounds = [c_s] + [v for v, _ in splits] + [c_e]
         g_start = [c_s] + [v for v, brk in splits if brk]
@@ -895,7 +920,7 @@ def analyse(
             if m > 1:
                 sc = s[a_s : a_e + 1] - base
                 _split_fused(cfg, t, yw, s, a_s, tt, yc, sc, base, pb, grp, areas, heights,
-                             bases, methods, fit_r2, extra_flags, w50_pts)
+                             bases, methods, fit_r2, extra_flags, w50_pts, no_valley)
             for j, a in enumerate(grp):
                 st, en = pb[j], pb[j + 1]
                 bl = bases[j]
@@ -913,20 +938,33 @@ def analyse(
 
 
 def _split_fused(cfg, t, yw, s, a_s, tt, yc, sc, base, pb, grp, areas, heights, bases, methods,
-                 fit_r2, extra_flags, w50_pts) -> None:
-    """Apply the fused-peak rule to one subcluster (modifies the per-peak lists in place)."""
+                 fit_r2, extra_flags, w50_pts, no_valley=frozenset()) -> None:
+    """Apply the fused-peak rule to one subcluster (modifies the per-peak lists in place).
+
+    ``no_valley``: split points with no minimum (a shoulder); the valley rule drops a
+    perpendicular there, since a line to a point on the flank would cut into both peaks.
+    """
     m = len(grp)
     rule = cfg.fused
     if rule == "valley":
         for j in range(m):
             i0, i1 = pb[j] - a_s, pb[j + 1] - a_s
-            y0 = sc[i0] if j > 0 else 0.0
-            y1 = sc[i1] if j < m - 1 else 0.0
+            v0 = j > 0 and pb[j] not in no_valley
+            v1 = j < m - 1 and pb[j + 1] not in no_valley
+            y0 = sc[i0] if v0 else 0.0
+            y1 = sc[i1] if v1 else 0.0
             seg_t = tt[i0 : i1 + 1]
             line = y0 + (y1 - y0) * (seg_t - seg_t[0]) / (seg_t[-1] - seg_t[0])
+            seg_s = sc[i0 : i1 + 1]
+            if (v0 or v1) and bool((line > seg_s).any()):
+                # the line would cut through the signal (a rider on a convex tail: negative
+                # area); like a vendor's redrawn baseline it follows the signal's lower hull
+                ends = seg_s.copy()
+                ends[0], ends[-1] = y0, y1
+                line = lower_hull(seg_t, ends)
             areas[j] = trapz(yc[i0 : i1 + 1] - line, seg_t)
             bases[j] = bases[j] + line
-            methods[j] = "valley"
+            methods[j] = "valley" if v0 or v1 else "drop"
         return
     if rule == "deconvolve":
         _deconvolve(tt, yc, pb, a_s, grp, areas, methods, fit_r2, extra_flags, cfg)
