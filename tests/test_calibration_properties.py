@@ -98,3 +98,28 @@ def test_acceptance_invariants(errors, model, weighting):
         assert out.lloq == min(p.x for p in inc) and out.uloq == max(p.x for p in inc)
     else:
         assert out.reasons
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from([0.0, -1.5, 2.0, 1e-300, 5000.0, 0.1 + 0.2, 0.3]), max_size=20))
+def test_n_distinct_counts_like_np_unique(values):
+    from thioquant.calibration.fit import n_distinct
+
+    x = np.array(values, dtype=float)
+    assert n_distinct(x) == np.unique(x).size
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=3),
+       st.lists(st.floats(-1e4, 1e4), min_size=0, max_size=5))
+def test_predict_is_numpy_polyval_bit_for_bit(coefs, xs):
+    from thioquant.model import Calibration
+
+    c = coefs if len(coefs) > 1 else [0.0, coefs[0]]  # linear0 keeps a zero intercept
+    cal = Calibration(model="quadratic" if len(c) == 3 else "linear", weighting="none",
+                      coefficients=tuple(c), covariance=np.eye(len(c)), residual_sd=0.0, r2=1.0,
+                      x=np.array([1.0, 2.0]), y=np.array([1.0, 2.0]), included=np.ones(2, bool))
+    x = np.array(xs)
+    want = np.polynomial.polynomial.polyval(x, np.array(c))
+    assert np.array_equal(cal.predict(x), want)
+    assert cal.predict(3.5) == float(np.polynomial.polynomial.polyval(3.5, np.array(c)))

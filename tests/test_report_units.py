@@ -194,3 +194,12 @@ def test_progress_bar_only_when_enabled(capsys):
             p(i, 5)
     err = capsys.readouterr().err
     assert "work" in err  # click draws the bar itself only on a terminal, the label always
+
+
+def test_xlsx_escape_matches_the_standard_library():
+    from xml.sax.saxutils import escape as std
+
+    from thioquant.report.xlsx import escape
+
+    for text in ["", "a<b>&c", "&amp;", "<<>>&&", "plain", "ünï & <code>"]:
+        assert escape(text) == std(text)

@@ -279,7 +279,10 @@ class Calibration:
             with np.errstate(divide="ignore", invalid="ignore"):
                 out = np.exp(c[0]) * np.power(xa, c[1])
         else:
-            out = np.polynomial.polynomial.polyval(xa, np.array(c))
+            # Horner, as np.polynomial.polynomial.polyval (whose package import costs 4 ms)
+            out = c[-1] + xa * 0.0
+            for ci in reversed(c[:-1]):
+                out = ci + out * xa
         return float(out) if np.ndim(out) == 0 else out
 
     def inverse(self, y: Any) -> np.ndarray | float:

@@ -11,7 +11,7 @@ import numpy as np
 from thioquant.errors import CalibrationError
 from thioquant.model import Calibration
 
-from .fit import MIN_LEVELS, N_PARAMS, fit_calibration
+from .fit import MIN_LEVELS, N_PARAMS, fit_calibration, n_distinct
 
 
 @dataclass(frozen=True)
@@ -282,7 +282,7 @@ def accept_calibration(
         trial = inc.copy()
         trial[worst] = False
         # would excluding it still allow acceptance (and a fit)?
-        trial_ok = trial.sum() > N_PARAMS[model] and np.unique(xa[trial]).size >= MIN_LEVELS[model]
+        trial_ok = trial.sum() > N_PARAMS[model] and n_distinct(xa[trial]) >= MIN_LEVELS[model]
         if trial_ok:
             ok_after = trial & within
             frac_after = ok_after.sum() / n

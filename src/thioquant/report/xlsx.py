@@ -14,7 +14,6 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from thioquant.report import content as C
 from thioquant.report.tables import RESULT_COLUMNS, result_rows
@@ -41,6 +40,12 @@ _STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 </styleSheet>"""
 _NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 _REL_NS = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
+
+
+def escape(text: str) -> str:
+    """XML character data: &, < and > escaped (as xml.sax.saxutils.escape, whose import pulls in
+    urllib.request and costs more than the whole Run sheet)."""
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
 
 
 def _letter(i: int) -> str:
