@@ -41,6 +41,26 @@ def test_every_qc_within_15_pct(batch):
     assert b.accepted, b.verdict.reasons
 
 
+def test_blanks_form_no_ratio_but_keep_their_areas(batch):
+    # a double blank has no internal standard: a ratio to the noise at the IS's time read as
+    # 3,458 nmol/L of 6-TG in BLANK-1 (LC-MS/MS). Its areas stay for interference and carry-over.
+    path, b = batch
+    blanks = [r for r in b.results if r.sample_type == "blank"]
+    assert len(blanks) == 6  # 3 blanks x 2 analytes
+    with_is = {a.name for a in b.method.analytes if a.internal_standard}
+    for r in blanks:
+        if r.analyte in with_is:
+            assert "NO_IS_ADDED" in r.flags and "NO_IS" not in r.flags
+            assert math.isnan(r.response) and math.isnan(r.conc)
+        else:  # HPLC-UV without an IS: the response is the area, and a concentration is formed
+            assert "NO_IS_ADDED" not in r.flags
+            assert math.isnan(r.area) or math.isfinite(r.conc)
+    if path.name == "lcmsms":
+        assert any(math.isfinite(r.area) for r in blanks)  # interference is still measured
+    zeros = [r for r in b.results if r.sample_type == "zero"]
+    assert zeros and all("NO_IS_ADDED" not in r.flags for r in zeros)
+
+
 def test_patients_match_truth(batch):
     path, b = batch
     truth = read_truth(path)

@@ -20,6 +20,8 @@ FLAGS: dict[str, str] = {
     "MANUAL": "manually integrated (see reason in the audit trail)",
     "NO_TRACE": "the raw file has no trace for this analyte's channel",
     "NO_IS": "internal standard peak missing: response could not be formed",
+    "NO_IS_ADDED": "blank without internal standard (double blank): no response ratio or "
+    "concentration is formed; its areas are judged by the interference and carry-over rules",
     "RRT_NO_IS": "internal standard peak not found: the analyte was searched at the method's rt_min "
     "instead of its retention relative to the internal standard",
     # calibration and limits

@@ -457,6 +457,11 @@ def _quantify_measurements(
                 pk = None
             else:
                 area, is_area, response, flags = _response(meas.peaks, analyte)
+                if e.sample_type == "blank" and analyte.internal_standard:
+                    # no IS is added to a double blank: a ratio to whatever noise sits at the
+                    # IS's time read as thousands of nmol/L (areas stay, for interference)
+                    response = NAN
+                    flags = [f for f in flags if f != "NO_IS"] + ["NO_IS_ADDED"]
                 flags = list(e.flags) + flags
                 pk = meas.peaks.get(analyte.name)
             if analyte.name in manual.get(e.sample_id, {}):
