@@ -61,6 +61,19 @@ def test_blanks_form_no_ratio_but_keep_their_areas(batch):
     assert zeros and all("NO_IS_ADDED" not in r.flags for r in zeros)
 
 
+def test_calibrators_and_qcs_carry_no_range_flags(batch):
+    # they are judged against their nominal value: the LLOQ calibrator at 99 % was "<LLOQ" and
+    # the ULOQ calibrator at 103 % ">ULOQ: dilute and rerun"
+    _, b = batch
+    judged = [r for r in b.results if r.sample_type in ("calibrator", "qc")]
+    assert len(judged) == 28
+    assert not any({"BELOW_LLOQ", "ABOVE_ULOQ"} & set(r.flags) for r in judged)
+    lloq_cal = [r for r in judged if r.level == "CAL1"]
+    assert lloq_cal and all(80 <= r.accuracy_pct <= 120 for r in lloq_cal)
+    # unknowns still get them
+    assert any("BELOW_LLOQ" in r.flags for r in b.results if r.sample_type == "unknown")
+
+
 def test_patients_match_truth(batch):
     path, b = batch
     truth = read_truth(path)

@@ -521,12 +521,16 @@ def _quantify_measurements(
             if outcome is not None and math.isfinite(response):
                 cal = outcome.calibration
                 vial = float(cal.inverse(response)) if response > 0 else 0.0
-                if response > 0 and not math.isfinite(vial):
+                # calibrators and QCs are judged by their accuracy against the nominal value; a
+                # range flag on them (the LLOQ calibrator back-calculated at 99 %, "<LLOQ") would
+                # only mislead
+                judged_by_nominal = e.sample_type in ("calibrator", "qc")
+                if response > 0 and not math.isfinite(vial) and not judged_by_nominal:
                     flags.append("ABOVE_ULOQ")
                 lo_v, hi_v = intervals.get(k, (NAN, NAN))
                 df = e.dilution
                 conc, lo, hi = vial * df, lo_v * df, hi_v * df
-                if "NOT_DETECTED" not in flags and math.isfinite(vial):
+                if "NOT_DETECTED" not in flags and math.isfinite(vial) and not judged_by_nominal:
                     if vial < outcome.lloq:
                         flags.append("BELOW_LLOQ")
                     elif vial > outcome.uloq:
