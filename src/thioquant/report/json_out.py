@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from thioquant.report import content as C
@@ -11,14 +13,14 @@ from thioquant.report.tables import _clean, result_rows
 SCHEMA_VERSION = 1
 
 
-def results_document(batch: Any) -> dict[str, Any]:
+def results_document(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The content of ``results.json`` as a dict (NaN becomes None).
 
     Keys: ``schema``, ``software``, ``batch``, ``method``, ``verdict``, ``calibration`` (per
     analyte, as in ``calibration.json``), ``qc`` (rule outcomes), ``results`` (the
     ``results.csv`` rows, numbers as numbers), ``interpretation`` (the ``interpretation.csv``
     rows), ``reference_ranges``, ``manual_integrations``, ``messages`` and ``inputs``
-    (file and sha256).
+    (file and sha256). ``rows``: ``result_rows(batch.results)`` when already built.
     """
     from thioquant import __version__
 
@@ -36,8 +38,7 @@ def results_document(batch: Any) -> dict[str, Any]:
         "qc": [{k: r[k] for k in ("rule", "code", "analyte", "severity", "passed", "status", "message")}
                | {"details": dict(o.details or {})}
                for r, o in zip(C.qc_rule_rows(batch), batch.qc_outcomes, strict=True)],
-        "results": [{**row, "flags": row["flags"].split(";") if row["flags"] else []}
-                    for row in result_rows(batch.results)],
+        "results": None,  # below: flat rows of scalars, cleaned without _clean's recursion
         "interpretation": [dict(it) for it in batch.interpretations],
         "reference_ranges": None if ranges is None else {
             "profile": ranges.profile, "unit": ranges.unit, "tgn_low": ranges.tgn_low, "tgn_high": ranges.tgn_high,
@@ -46,17 +47,24 @@ def results_document(batch: Any) -> dict[str, Any]:
         "messages": list(batch.messages),
         "inputs": [{"file": f, "sha256": h} for f, h in C.input_files(batch)],
     }
-    return _clean(doc)
+    out = _clean(doc)
+    isfinite = math.isfinite
+    out["results"] = [
+        {k: (None if isinstance(v, float) and not isfinite(v) else v) for k, v in row.items()}
+        | {"flags": row["flags"].split(";") if row["flags"] else []}
+        for row in (result_rows(batch.results) if rows is None else rows)
+    ]
+    return out
 
 
-def results_json(batch: Any) -> str:
+def results_json(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> str:
     """The text of ``results.json``: one top-level key per line, one record per line in lists.
 
     Indented ``json.dumps`` runs json's pure-Python encoder; encoding each record compactly uses
     the C encoder (0.17 s -> 0.12 s for 960 injections) and keeps the file readable and
     diff-friendly.
     """
-    doc = results_document(batch)
+    doc = results_document(batch, rows)
     enc = json.JSONEncoder(ensure_ascii=False, default=_default, separators=(", ", ": "))
     parts = []
     for key, value in doc.items():

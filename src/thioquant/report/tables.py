@@ -49,12 +49,13 @@ def result_rows(results: Iterable[Result]) -> list[dict[str, Any]]:
     return rows
 
 
-def results_csv(results: Sequence[Result]) -> str:
-    """The text of ``results.csv``: one row per sample and analyte."""
+def results_csv(results: Sequence[Result], rows: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """The text of ``results.csv``: one row per sample and analyte (``rows``: ``result_rows`` of
+    ``results`` when already built, as the writer shares them between outputs)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(RESULT_COLUMNS)
-    for row in result_rows(results):
+    for row in result_rows(results) if rows is None else rows:
         w.writerow([fmt(row[c]) for c in RESULT_COLUMNS])
     return buf.getvalue()
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from thioquant.report.content import qc_rule_rows
 from thioquant.report.output import staged_output
-from thioquant.report.tables import calibration_json, results_csv, table_csv
+from thioquant.report.tables import calibration_json, result_rows, results_csv, table_csv
 
 #: qc.csv columns; ``status`` (pass / fail / not_evaluated) was added last so existing positions hold
 QC_COLUMNS = ["code", "analyte", "severity", "passed", "message", "status"]
@@ -85,7 +85,8 @@ def write_outputs(
         t = step("tables")
         for name, text in (extra_text or {}).items():
             (stage / name).write_text(text, encoding="utf-8", newline="")
-        (stage / "results.csv").write_text(results_csv(batch.results), encoding="utf-8", newline="")
+        rows = result_rows(batch.results)  # shared by results.csv, .json and .xlsx
+        (stage / "results.csv").write_text(results_csv(batch.results, rows), encoding="utf-8", newline="")
         (stage / "calibration.json").write_text(
             calibration_json(batch.method, batch.calibrations), encoding="utf-8"
         )
@@ -100,8 +101,8 @@ def write_outputs(
         (stage / "messages.txt").write_text("".join(f"{m}\n" for m in batch.messages), encoding="utf-8")
         tm["tables"] = time.perf_counter() - t
         errors: list[str] = []
-        _guard(errors, tm, "json", step, lambda: _write_json(batch, stage))
-        _guard(errors, tm, "xlsx", step, lambda: _write_xlsx(batch, stage))
+        _guard(errors, tm, "json", step, lambda: _write_json(batch, stage, rows))
+        _guard(errors, tm, "xlsx", step, lambda: _write_xlsx(batch, stage, rows))
         if report:
             _write_reports(batch, stage, pdf=pdf, history=history, timestamp=timestamp, tm=tm, step=step,
                            errors=errors)
@@ -124,16 +125,16 @@ def _guard(errors: list[str], tm: dict[str, float], name: str, step: Callable[[s
         tm[name] = time.perf_counter() - t
 
 
-def _write_json(batch: Any, stage: Path) -> None:
+def _write_json(batch: Any, stage: Path, rows: Any = None) -> None:
     from thioquant.report.json_out import results_json
 
-    (stage / "results.json").write_text(results_json(batch), encoding="utf-8", newline="")
+    (stage / "results.json").write_text(results_json(batch, rows), encoding="utf-8", newline="")
 
 
-def _write_xlsx(batch: Any, stage: Path) -> None:
+def _write_xlsx(batch: Any, stage: Path, rows: Any = None) -> None:
     from thioquant.report.xlsx import write_xlsx
 
-    write_xlsx(batch, stage / "results.xlsx")
+    write_xlsx(batch, stage / "results.xlsx", rows)
 
 
 def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestamp: bool, tm: dict[str, float],

@@ -134,7 +134,7 @@ def _package(sheets: Sequence[tuple[str, str]]) -> dict[str, str]:
 _GREEN, _RED, _AMBER, _GREY = "E8F5E9", "FFEBEE", "FFF8E1", "EEF0F3"
 
 
-def write_xlsx(batch: Any, path: str | Path) -> Path:
+def write_xlsx(batch: Any, path: str | Path, rows: Sequence[dict[str, Any]] | None = None) -> Path:
     """Write ``results.xlsx`` for ``batch`` to ``path``; returns the path.
 
     Sheets: Run (verdict, method, software), Results (the ``results.csv`` columns), Calibration
@@ -161,7 +161,7 @@ def write_xlsx(batch: Any, path: str | Path) -> Path:
     _sheet(wb, "Run", ["item", "value"], [{"item": a, "value": b} for a, b in run_rows],
            widths={"item": 16, "value": 100})
 
-    res = result_rows(batch.results)
+    res = result_rows(batch.results) if rows is None else rows
     _sheet(wb, "Results", RESULT_COLUMNS, res, widths={"flag_messages": 60, "file": 28})
 
     cal_cols = ["analyte", "model", "weighting", "equation", "r2", "lloq", "uloq", "n_included", "n_calibrators",
@@ -201,11 +201,12 @@ def write_xlsx(batch: Any, path: str | Path) -> Path:
     _sheet(wb, "Inputs", ["file", "sha256"], [{"file": f, "sha256": h} for f, h in C.input_files(batch)],
            widths={"file": 40, "sha256": 70})
     p = Path(path)
-    with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+    with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for name, text in _package(sheets).items():
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, text.encode("utf-8"))
+            # level 1: a third of level 6's time (0.05 -> 0.02 s at 960 injections), 15 % larger
+            z.writestr(info, text.encode("utf-8"), compresslevel=1)
     return p
 
 
