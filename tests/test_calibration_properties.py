@@ -123,3 +123,21 @@ def test_predict_is_numpy_polyval_bit_for_bit(coefs, xs):
     want = np.polynomial.polynomial.polyval(x, np.array(c))
     assert np.array_equal(cal.predict(x), want)
     assert cal.predict(3.5) == float(np.polynomial.polynomial.polyval(3.5, np.array(c)))
+
+
+@pytest.mark.parametrize("model", ["linear", "linear0"])
+@pytest.mark.parametrize("weighting", WEIGHTS)
+def test_many_responses_give_the_same_intervals_as_one_by_one(model, weighting):
+    # inverse_interval takes a vectorised path for straight lines; it must give the same bits
+    from thioquant.calibration import interval as I
+
+    rng = np.random.default_rng(7)
+    for noise in (0.001, 0.05, 0.4):
+        x = np.sort(rng.uniform(0.5, 1000, 9))
+        y = x * rng.uniform(0.001, 10) * (1 + rng.normal(0, noise, x.size))
+        cal = fit_calibration(x, y, model, weighting)
+        ys = np.concatenate([rng.uniform(-0.1, 1.2, 40) * y.max(), [np.nan, np.inf, 0.0, -1.0]])
+        lo, hi = I.inverse_interval(cal, ys)
+        one = np.array([I.inverse_interval(cal, float(v)) for v in ys])
+        assert np.array_equal(lo, one[:, 0], equal_nan=True)
+        assert np.array_equal(hi, one[:, 1], equal_nan=True)

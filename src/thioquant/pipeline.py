@@ -506,6 +506,13 @@ def _quantify_measurements(
                 messages.append(f"{analyte.name}: {reason}")
 
         intervals: dict[int, tuple[float, float]] = {}
+        vials: dict[int, float] = {}
+        if outcome is not None and outcome.calibration.model != "power":
+            # one elementwise call (the same arithmetic as one call per row: same values)
+            finite = [i for i, row in enumerate(rows) if math.isfinite(row[4]) and row[4] > 0]
+            if finite:
+                inv = np.atleast_1d(outcome.calibration.inverse(np.array([rows[i][4] for i in finite])))
+                vials = dict(zip(finite, inv.tolist(), strict=True))
         if outcome is not None:  # one vectorised call per analyte (the weights are computed once)
             pos = [i for i, row in enumerate(rows) if math.isfinite(row[4]) and row[4] > 0]
             if pos:
@@ -520,7 +527,7 @@ def _quantify_measurements(
                 nominal = m.nominal(e.sample_type, e.level, analyte.name)
             if outcome is not None and math.isfinite(response):
                 cal = outcome.calibration
-                vial = float(cal.inverse(response)) if response > 0 else 0.0
+                vial = (vials[k] if k in vials else float(cal.inverse(response))) if response > 0 else 0.0
                 # calibrators and QCs are judged by their accuracy against the nominal value; a
                 # range flag on them (the LLOQ calibrator back-calculated at 99 %, "<LLOQ") would
                 # only mislead
