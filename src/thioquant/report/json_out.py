@@ -22,6 +22,20 @@ def results_document(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None
     rows), ``reference_ranges``, ``manual_integrations``, ``messages`` and ``inputs``
     (file and sha256). ``rows``: ``result_rows(batch.results)`` when already built.
     """
+    doc = _document(batch)
+    doc["results"] = [_clean_row(r) for r in (result_rows(batch.results) if rows is None else rows)]
+    return doc
+
+
+def _clean_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``results.csv`` row for JSON: flat scalars, so NaN -> None without _clean's recursion."""
+    out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+    out["flags"] = row["flags"].split(";") if row["flags"] else []
+    return out
+
+
+def _document(batch: Any) -> dict[str, Any]:
+    """The document without its result rows (``"results": None``), cleaned."""
     from thioquant import __version__
 
     m = batch.method
@@ -38,7 +52,7 @@ def results_document(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None
         "qc": [{k: r[k] for k in ("rule", "code", "analyte", "severity", "passed", "status", "message")}
                | {"details": dict(o.details or {})}
                for r, o in zip(C.qc_rule_rows(batch), batch.qc_outcomes, strict=True)],
-        "results": None,  # below: flat rows of scalars, cleaned without _clean's recursion
+        "results": None,  # filled by the callers, row by row
         "interpretation": [dict(it) for it in batch.interpretations],
         "reference_ranges": None if ranges is None else {
             "profile": ranges.profile, "unit": ranges.unit, "tgn_low": ranges.tgn_low, "tgn_high": ranges.tgn_high,
@@ -47,14 +61,7 @@ def results_document(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None
         "messages": list(batch.messages),
         "inputs": [{"file": f, "sha256": h} for f, h in C.input_files(batch)],
     }
-    out = _clean(doc)
-    isfinite = math.isfinite
-    out["results"] = [
-        {k: (None if isinstance(v, float) and not isfinite(v) else v) for k, v in row.items()}
-        | {"flags": row["flags"].split(";") if row["flags"] else []}
-        for row in (result_rows(batch.results) if rows is None else rows)
-    ]
-    return out
+    return _clean(doc)
 
 
 def results_json(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> str:
@@ -62,13 +69,17 @@ def results_json(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None) ->
 
     Indented ``json.dumps`` runs json's pure-Python encoder; encoding each record compactly uses
     the C encoder (0.17 s -> 0.12 s for 960 injections) and keeps the file readable and
-    diff-friendly.
+    diff-friendly. The result rows are cleaned and encoded one at a time, never held as a
+    second list (at 9,600 injections that list is about 12 MB).
     """
-    doc = results_document(batch, rows)
+    doc = _document(batch)
     enc = json.JSONEncoder(ensure_ascii=False, default=_default, separators=(", ", ": "))
     parts = []
     for key, value in doc.items():
-        if isinstance(value, list) and value:
+        if key == "results":
+            src = result_rows(batch.results) if rows is None else rows
+            body = ("[\n  " + ",\n  ".join(enc.encode(_clean_row(r)) for r in src) + "\n ]") if src else "[]"
+        elif isinstance(value, list) and value:
             body = "[\n  " + ",\n  ".join(enc.encode(v) for v in value) + "\n ]"
         else:
             body = enc.encode(value)
