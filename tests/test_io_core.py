@@ -164,6 +164,13 @@ def test_missing_empty_garbage(tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(InputError, match="folder"):
         read_run(folder)
+    # a symbolic-link loop is not "missing": the reason is named (it was "file not found"). A
+    # permission error, which root cannot provoke here, takes the same path (it was an OSError)
+    (tmp_path / "a.mzML").symlink_to(tmp_path / "b.mzML")
+    (tmp_path / "b.mzML").symlink_to(tmp_path / "a.mzML")
+    with pytest.raises(InputError, match="cannot be read: Too many levels of symbolic links") as exc:
+        read_run(tmp_path / "a.mzML")
+    assert exc.value.path == str(tmp_path / "a.mzML")
 
 
 def test_mzml_round_trip(tmp_path: Path) -> None:
