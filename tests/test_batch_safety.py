@@ -207,3 +207,32 @@ def test_cache_hash_handles_vendor_folders(shared_data):
     digest = file_sha256(folder)
     assert digest == read_run(folder).sha256
     assert cache_key(digest, "m", None) != cache_key(digest, "m", {"6-TG": (1.0, 2.0)})
+
+
+def test_an_internal_error_in_one_injection_does_not_stop_the_batch(batch, monkeypatch):
+    # a bug in the peak engine on one file: that injection is flagged and named, the batch goes on
+    import thioquant.peaks as peaks
+
+    real = peaks.find_target
+
+    def flaky(trace, *a, **k):
+        if flaky.path == "P005":
+            raise ValueError("simulated bug")
+        return real(trace, *a, **k)
+
+    def measure(path, *a, **k):
+        flaky.path = "P005" if "P005" in str(path) else ""
+        return original(path, *a, **k)
+
+    import thioquant.pipeline as pipeline
+
+    original = pipeline.measure_injection
+    monkeypatch.setattr(peaks, "find_target", flaky)
+    monkeypatch.setattr(pipeline, "measure_injection", measure)
+    b = quantify(batch, jobs=1, cache=None)
+    bad = [r for r in b.results if r.sample_id == "P005"]
+    assert bad and all("MEASURE_FAILED" in r.flags for r in bad)
+    assert any("P005" in m and "internal error (ValueError: simulated bug)" in m for m in b.messages)
+    others = [r for r in b.results if r.sample_type == "unknown" and r.sample_id != "P005"]
+    assert others and all("MEASURE_FAILED" not in r.flags for r in others)
+    assert b.accepted

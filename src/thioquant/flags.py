@@ -41,6 +41,8 @@ FLAGS: dict[str, str] = {
     # input
     "BAD_ROW": "worklist row malformed (see the message)",
     "MISSING_FILE": "raw file missing or unreadable",
+    "MEASURE_FAILED": "the injection could not be measured because of an internal error (see "
+    "messages.txt); please report it",
     "DUPLICATE_ID": "duplicate sample_id in the worklist",
     "BAD_TYPE": "unknown sample_type in the worklist",
     "BAD_LEVEL": "calibrator or QC level not defined in the method",

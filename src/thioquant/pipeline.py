@@ -30,7 +30,8 @@ NAN = math.nan
 class InjectionMeasurement:
     """Peaks measured in one injection, keyed by compound name (qualifiers as ``"<name> qualifier"``).
 
-    ``error`` is set (and ``peaks`` empty) when the raw file could not be read. ``views`` holds
+    ``error`` is set (and ``peaks`` empty) when the raw file could not be read, or, with
+    ``internal_error``, when measuring it failed in thioquant itself. ``views`` holds
     decimated chromatogram views for the report when they were asked for (see
     :func:`thioquant.report.chrom.trace_views`).
     """
@@ -41,6 +42,7 @@ class InjectionMeasurement:
     missing_traces: tuple[str, ...] = ()
     error: str = ""
     views: Mapping[str, Any] = field(default_factory=dict)
+    internal_error: bool = False
 
 
 def _trace_for(run: Any, compound: Compound, qualifier: bool = False) -> Any:
@@ -87,12 +89,30 @@ def measure_injection(
     Never raises for a bad file: the reason is returned in ``error`` so the batch goes on.
     """
     from thioquant.io import read_run
-    from thioquant.peaks import find_target, integrate
 
     try:
         run = read_run(path)
     except ThioquantError as exc:
         return InjectionMeasurement(str(path), error=str(exc))
+    try:
+        return _measure_run(run, path, method, manual, views, blanks)
+    except MethodError:
+        raise  # a setting of the method, not this file: the batch cannot go on
+    except ThioquantError as exc:
+        msg = str(exc)
+        return InjectionMeasurement(str(path), error=msg if str(path) in msg else f"{path}: {msg}")
+    except Exception as exc:  # noqa: BLE001 - one injection's bug must not stop the batch
+        return InjectionMeasurement(
+            str(path), internal_error=True,
+            error=f"{path}: could not be measured: internal error ({type(exc).__name__}: {exc}); "
+                  "please report it with this file",
+        )
+
+
+def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str, tuple[float, float]] | None,
+                 views: bool, blanks: Mapping[str, Any] | None) -> InjectionMeasurement:
+    from thioquant.peaks import find_target, integrate
+
     # (compound, qualifier?, key) in the order of the outputs; internal standards are measured
     # first, since an analyte with a relative retention is searched relative to its IS's peak
     jobs = channel_keys(method.analytes + method.internal_standards)
@@ -453,7 +473,8 @@ def _quantify_measurements(
         for e, meas in zip(entries, measurements, strict=True):
             if meas.error or not e.usable:
                 area = is_area = response = NAN
-                flags = list(e.flags) + (["MISSING_FILE"] if meas.error else [])
+                flags = list(e.flags) + ((["MEASURE_FAILED"] if meas.internal_error else ["MISSING_FILE"])
+                                         if meas.error else [])
                 pk = None
             else:
                 area, is_area, response, flags = _response(meas.peaks, analyte)
