@@ -86,7 +86,9 @@ def measure_injection(
     blanks : compound name (``"<name> qualifier"`` for a qualifier) -> a blank injection's trace of
         that channel, for S/N against the blank (``noise_source = "blank"``).
 
-    Never raises for a bad file: the reason is returned in ``error`` so the batch goes on.
+    Never raises for a bad file, nor for an internal error while measuring it: the reason is
+    returned in ``error`` (``internal_error`` set for the latter) so the batch goes on. A
+    :class:`~thioquant.errors.MethodError` is raised: it concerns every injection.
     """
     from thioquant.io import read_run
 
@@ -528,17 +530,14 @@ def _quantify_measurements(
 
         intervals: dict[int, tuple[float, float]] = {}
         vials: dict[int, float] = {}
-        if outcome is not None and outcome.calibration.model != "power":
-            # one elementwise call (the same arithmetic as one call per row: same values)
-            finite = [i for i, row in enumerate(rows) if math.isfinite(row[4]) and row[4] > 0]
-            if finite:
-                inv = np.atleast_1d(outcome.calibration.inverse(np.array([rows[i][4] for i in finite])))
-                vials = dict(zip(finite, inv.tolist(), strict=True))
-        if outcome is not None:  # one vectorised call per analyte (the weights are computed once)
-            pos = [i for i, row in enumerate(rows) if math.isfinite(row[4]) and row[4] > 0]
-            if pos:
-                lows, highs = inverse_interval(outcome.calibration, np.array([rows[i][4] for i in pos]))
-                intervals = {i: (float(a), float(b)) for i, a, b in zip(pos, lows, highs, strict=True)}
+        pos = [i for i, row in enumerate(rows) if math.isfinite(row[4]) and row[4] > 0]
+        if outcome is not None and pos:  # one vectorised call per analyte, not one per row
+            responses = np.array([rows[i][4] for i in pos])
+            if outcome.calibration.model != "power":  # elementwise arithmetic: the same values
+                inv = np.atleast_1d(outcome.calibration.inverse(responses))
+                vials = dict(zip(pos, inv.tolist(), strict=True))
+            lows, highs = inverse_interval(outcome.calibration, responses)
+            intervals = {i: (float(a), float(b)) for i, a, b in zip(pos, lows, highs, strict=True)}
         for k, (e, pk, area, is_area, response, flags) in enumerate(rows):
             conc = lo = hi = NAN
             reported = rep_lo = rep_hi = NAN
