@@ -43,8 +43,8 @@ _REL_NS = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relati
 
 
 def escape(text: str) -> str:
-    """XML character data: &, < and > escaped (as xml.sax.saxutils.escape, whose import pulls in
-    urllib.request and costs more than the whole Run sheet)."""
+    """XML character data: &, < and > escaped, as xml.sax.saxutils.escape (whose import pulls in
+    urllib.request: 40 ms in a fresh interpreter)."""
     return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
 
 
