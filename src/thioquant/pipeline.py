@@ -200,7 +200,8 @@ def _resolve_method(batch: Path, method: str | Path | Method | None) -> Method:
     return load_method(find_method_file(method, start=batch))
 
 
-def _response(peaks: Mapping[str, Peak | None], analyte: Compound) -> tuple[float, float, float, list[str]]:
+def _response(peaks: Mapping[str, Peak | None], analyte: Compound,
+              sample_type: str = "unknown") -> tuple[float, float, float, list[str]]:
     """(area, IS area, response, flags) of one analyte in one injection."""
     flags: list[str] = []
     pk = peaks.get(analyte.name)
@@ -212,6 +213,11 @@ def _response(peaks: Mapping[str, Peak | None], analyte: Compound) -> tuple[floa
     is_area = NAN
     if analyte.internal_standard:
         ipk = peaks.get(analyte.internal_standard)
+        if sample_type == "blank":
+            # no IS is added to a double blank: a ratio to whatever noise sits at the IS's time
+            # read as thousands of nmol/L (the areas stay, for interference and carry-over)
+            flags.append("NO_IS_ADDED")
+            return area, (ipk.area if ipk is not None and ipk.area > 0 else NAN), NAN, flags
         if ipk is None or not ipk.area > 0:
             flags.append("NO_IS")
             return area, NAN, NAN, flags
@@ -479,12 +485,7 @@ def _quantify_measurements(
                                          if meas.error else [])
                 pk = None
             else:
-                area, is_area, response, flags = _response(meas.peaks, analyte)
-                if e.sample_type == "blank" and analyte.internal_standard:
-                    # no IS is added to a double blank: a ratio to whatever noise sits at the
-                    # IS's time read as thousands of nmol/L (areas stay, for interference)
-                    response = NAN
-                    flags = [f for f in flags if f != "NO_IS"] + ["NO_IS_ADDED"]
+                area, is_area, response, flags = _response(meas.peaks, analyte, e.sample_type)
                 flags = list(e.flags) + flags
                 pk = meas.peaks.get(analyte.name)
             if analyte.name in manual.get(e.sample_id, {}):
