@@ -105,6 +105,16 @@ def test_valley_baseline_never_rises_above_the_signal(rs, ratio):
     assert "valley" in {p.integration for p in pks}
 
 
+def test_tangent_skim_keeps_a_shoulder_rider_on_a_convex_tail():
+    # a 10 % shoulder on a tailing parent (Rs 1): the straight skim line from the split point
+    # to the segment's end ran above the convex tail and left the rider no area, so it vanished
+    for seed in range(3):
+        pks = find_peaks(_pair(1.0, 0.1, tau_ratio=1.5, sn=300, seed=seed), fused="skim")
+        assert [p.integration for p in pks] == ["drop", "skim"]
+        assert "SHOULDER" in pks[1].flags and pks[1].area > 0
+        assert sum(p.area for p in pks) == pytest.approx(1.1, rel=0.02)
+
+
 def test_rider_on_tail_is_skimmed():
     t = np.arange(0, 10, 1 / 300)
     y = emg(t, 1.0, 5.0, 0.04, 0.06) + emg(t, 0.05, 5.35, 0.03, 0.01)

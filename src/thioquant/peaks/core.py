@@ -982,7 +982,12 @@ def _split_fused(cfg, t, yw, s, a_s, tt, yc, sc, base, pb, grp, areas, heights, 
                 under = _exp_tail(tt, yc, grp[j - 1] - a_s, i0, seg_t, w50_pts)
             kind = "exp_skim"
             if under is None:
-                under = sc[i0] + (y_end - sc[i0]) * (seg_t - seg_t[0]) / (seg_t[-1] - seg_t[0])
+                # tangent skim: from the valley, the line that touches the tail beyond the rider
+                # (the lower hull; a straight line to the segment's end ran above a convex tail
+                # and left a shoulder rider with no area)
+                pts = sc[i0 : i1 + 1].copy()
+                pts[-1] = y_end
+                under = lower_hull(seg_t, pts)
                 kind = "skim"
             under = np.minimum(under, np.maximum(yc[i0 : i1 + 1], 0.0))
             under[0] = min(sc[i0], yc[i0]) if kind == "skim" else under[0]
