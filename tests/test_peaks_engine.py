@@ -105,6 +105,21 @@ def test_valley_baseline_never_rises_above_the_signal(rs, ratio):
     assert "valley" in {p.integration for p in pks}
 
 
+@pytest.mark.parametrize("pps", [10, 20])
+def test_a_clean_peak_on_a_curved_baseline_is_one_peak(pps):
+    # the crest of a broad baseline arch counted in the width survey with the width of a noise
+    # wiggle on it (about 5 points), so smoothing was too light and a clean EMG peak at 10-20
+    # points/s was split into a false SHOULDER and the rest (-30 % / -65 % of its area)
+    t = np.arange(0, 15, 1 / (60 * pps))
+    for sigma in (0.03, 0.054, 0.069):
+        y = emg(t, 0.62, 3.14, sigma, 0.1 * sigma)
+        h = y.max()
+        y = y + 0.3 * h * np.sin(t / 15 * np.pi) + np.random.default_rng(0).normal(0, h / 600, t.size)
+        pks = [p for p in find_peaks(Trace("arch", t, y)) if abs(p.rt_min - 3.14) < 0.5]
+        assert len(pks) == 1 and not {"SHOULDER", "FUSED"} & set(pks[0].flags)
+        assert pks[0].area == pytest.approx(0.62, rel=0.005)
+
+
 def test_tangent_skim_keeps_a_shoulder_rider_on_a_convex_tail():
     # a 10 % shoulder on a tailing parent (Rs 1): the straight skim line from the split point
     # to the segment's end ran above the convex tail and left the rider no area, so it vanished

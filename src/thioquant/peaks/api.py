@@ -500,7 +500,14 @@ def _typical_w50_points(y: np.ndarray) -> tuple[float, float]:
         return w, w
     top = top[np.argsort(s0[top])[::-1][:10]]
     reach = int(min(2000, max(50, s0.size // 20)))
-    ws = sorted(core.estimate_w50_points(s0, int(c), int(c) + 1, reach) for c in top)
+    # a maximum that is prominent only against the whole trace (the crest of a curved baseline)
+    # has no peak-like width within reach: it is left out, or its noise wiggle would set the
+    # smoothing and split a clean peak into false shoulders
+    ws = sorted(w for w in (core.estimate_w50_points(s0, int(c), int(c) + 1, reach, prom) for c in top)
+                if not math.isnan(w))
+    if not ws:
+        w = core.estimate_w50_points(s0, 0, s0.size)
+        return w, w
     return max(2.0, _lower_quartile(ws)), max(2.0, ws[-1])
 
 

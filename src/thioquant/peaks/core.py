@@ -151,11 +151,14 @@ def opening(s: np.ndarray, size: int) -> np.ndarray:
     return maximum_nearest(minimum_nearest(s, size), size)
 
 
-def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = None) -> float:
+def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = None,
+                        min_height: float = 0.0) -> float:
     """Half-height width (points) of the tallest feature of ``s`` with apex in ``[lo, hi)``.
 
     The floor is the higher of the minima within ``reach`` points (default ``hi - lo``) on
-    either side of the apex.
+    either side of the apex. NaN when the apex stands less than ``min_height`` above that
+    floor (> 0 only): the crest of a swell much broader than ``reach``, whose "half height" is
+    a noise level and whose width would be a noise wiggle's.
     """
     n = s.size
     lo, hi = max(0, lo), min(n, hi)
@@ -166,6 +169,8 @@ def estimate_w50_points(s: np.ndarray, lo: int, hi: int, reach: int | None = Non
     left = s[max(0, i - m) : i + 1]
     right = s[i : min(n, i + m + 1)]
     floor = max(float(_MIN(left)), float(_MIN(right)))
+    if min_height > 0.0 and s[i] - floor < min_height:
+        return NAN
     level = 0.5 * (s[i] + floor)
     if not s[i] > floor:
         return 5.0
