@@ -495,9 +495,6 @@ def _typical_w50_points(y: np.ndarray) -> tuple[float, float]:
     if mx.size > 200:  # keep the tallest maxima only (speed); the widths come from the top 10
         mx = np.sort(mx[np.argpartition(s0[mx], mx.size - 200)[-200:]])
     top = core.prominent_maxima(s0, mx, prom, 2.0)
-    if top.size == 0:
-        w = core.estimate_w50_points(s0, 0, s0.size)
-        return w, w
     top = top[np.argsort(s0[top])[::-1][:10]]
     reach = int(min(2000, max(50, s0.size // 20)))
     # a maximum that is prominent only against the whole trace (the crest of a curved baseline)
@@ -505,7 +502,7 @@ def _typical_w50_points(y: np.ndarray) -> tuple[float, float]:
     # smoothing and split a clean peak into false shoulders
     ws = sorted(w for w in (core.estimate_w50_points(s0, int(c), int(c) + 1, reach, prom) for c in top)
                 if not math.isnan(w))
-    if not ws:
+    if not ws:  # no prominent peak (a blank), or only broad swells
         w = core.estimate_w50_points(s0, 0, s0.size)
         return w, w
     return max(2.0, _lower_quartile(ws)), max(2.0, ws[-1])
