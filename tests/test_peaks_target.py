@@ -261,6 +261,12 @@ def test_negative_peaks_when_asked():
     neg = [p for p in pks if "NEGATIVE" in p.flags]
     assert len(neg) == 1 and neg[0].area == pytest.approx(-0.5, rel=0.01)
     assert all(math.isfinite(p.area) for p in pks)
+    assert [p.flags for p in find_peaks(Trace("neg", t, y), negative=True, baseline="none")
+            if "NEGATIVE" in p.flags]
+    # a lower-envelope baseline takes the negative peak into the baseline: refused, with why
+    for baseline in ("arpls", "asls", "snip"):
+        with pytest.raises(MethodError, match="lower envelope"):
+            find_peaks(Trace("neg", t, y), negative=True, baseline=baseline)
 
 
 def test_huge_trace_ten_million_points():

@@ -60,7 +60,8 @@ class PeakSettings:
     baseline_window : float
         Width of the rough baseline's morphological opening, in half-height widths.
     negative : bool
-        Also report negative peaks (flagged NEGATIVE).
+        Also report negative peaks (flagged NEGATIVE). Only with the ``"local"`` or ``"none"``
+        baseline: the global ones fit the signal's lower envelope and absorb negative peaks.
     min_points : int
         Fewer points than this between start and end is flagged FEW_POINTS (default 5).
     fit_r2_min : float
@@ -192,6 +193,12 @@ def _make(base: PeakSettings | None = None, **kwargs: Any) -> PeakSettings:
     if not isinstance(s.negative, bool):
         raise MethodError(f"peak setting 'negative' must be true or false, got {s.negative!r}",
                           key="negative")
+    if s.negative and s.baseline in ("arpls", "asls", "snip"):
+        # measured (random traces, 2026-12-03): arPLS and SNIP missed 26-28 of 60 negative peaks
+        raise MethodError(
+            f"peak setting 'negative' needs baseline 'local' or 'none', not '{s.baseline}': arPLS, "
+            "asLS and SNIP fit the lower envelope of the signal and take negative peaks into the "
+            "baseline", key="negative")
     if isinstance(s.min_points, bool) or not isinstance(s.min_points, int) or s.min_points < 1:
         raise MethodError(f"peak setting 'min_points' must be a positive integer, got {s.min_points!r}",
                           key="min_points")
