@@ -361,3 +361,15 @@ def test_a_wider_rough_baseline_keeps_a_long_tail():
         e10.append(find_target(Trace("tail", t, y), 4.18, 0.3).area - 100.0)
         e20.append(find_target(Trace("tail", t, y), 4.18, 0.3, baseline_window=20).area - 100.0)
     assert np.median(e10) < -0.5 and abs(np.median(e20)) < 0.3
+
+
+def test_snip_baseline_never_runs_below_the_data_at_a_region_edge():
+    # the analysed region starts on the flank of a tall neighbour: pybaselines pads the edge
+    # along a line fitted there, which ran far below the data and pulled the SNIP baseline with
+    # it (the target's area came out 8x too large)
+    t = np.arange(0, 4, 1 / 600)
+    y = emg(t, 1.0, 2.264 - 0.3 * 0.0245, 0.0228, 0.0245) + emg(t, 2.92, 2.264 - 0.78, 0.0228, 0.0245)
+    y = y + 0.05 * y.max() + 0.01 * y.max() * t
+    y = y + np.random.default_rng(3).normal(0, y.max() / 2000, t.size)
+    pk = find_target(Trace("flank", t, y), 2.26, 0.15, baseline="snip")
+    assert pk.area == pytest.approx(1.0, rel=0.05)
