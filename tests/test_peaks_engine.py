@@ -176,6 +176,9 @@ def test_overrides_file(tmp_path):
     t = np.linspace(0, 10, 3001)
     pk = integrate(Trace("x", t, emg(t, 1.0, 5.0, 0.04, 0.04)), o.start_min, o.end_min)
     assert "MANUAL" in pk.flags and pk.area == pytest.approx(1.0, rel=3e-3)
+    # a window beyond the trace names the trace's extent (it named the slice it had analysed)
+    with pytest.raises(InputError, match=r"11-12 min lies outside the trace \(0-10 min\)"):
+        integrate(Trace("x", t, emg(t, 1.0, 5.0, 0.04, 0.04)), 11.0, 12.0)
     bad = {
         "sample_id,analyte,start_min,end_min\nS1,A,1,2\n": "lacks column",
         "sample_id,analyte,start_min,end_min,reason\nS1,A,x,2,r\n": "row 2",

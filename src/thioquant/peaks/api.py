@@ -661,7 +661,7 @@ def integrate(
         t0, t1 = max(t0, float(t[0])), min(t1, float(t[-1]))
         if not t1 > t0:
             raise InputError(f"manual integration of '{trace.name}': {start_min:g}-{end_min:g} "
-                             f"min lies outside the trace ({t[0]:g}-{t[-1]:g} min)")
+                             f"min lies outside the trace ({t_all[0]:g}-{t_all[-1]:g} min)")
     inner = (t > t0) & (t < t1)
     tt = np.concatenate(([t0], t[inner], [t1]))
     yy = np.concatenate(([np.interp(t0, t, y)], y[inner], [np.interp(t1, t, y)]))
