@@ -127,17 +127,35 @@ def test_predict_is_numpy_polyval_bit_for_bit(coefs, xs):
 
 @pytest.mark.parametrize("model", ["linear", "linear0"])
 @pytest.mark.parametrize("weighting", WEIGHTS)
-def test_many_responses_give_the_same_intervals_as_one_by_one(model, weighting):
-    # inverse_interval takes a vectorised path for straight lines; it must give the same bits
+def test_straight_line_interval_ends_solve_the_fieller_equation(model, weighting):
+    # each end x of the interval of response y satisfies (y - a - b x)^2 = t^2 var(x), with
+    # var(x) = s^2 / w0 + Var(a + b x) (w0: the new observation's weight), and the point
+    # estimate lies inside; the same for one response as for many
     from thioquant.calibration import interval as I
+    from thioquant.calibration.tdist import t_quantile
 
     rng = np.random.default_rng(7)
     for noise in (0.001, 0.05, 0.4):
         x = np.sort(rng.uniform(0.5, 1000, 9))
         y = x * rng.uniform(0.001, 10) * (1 + rng.normal(0, noise, x.size))
         cal = fit_calibration(x, y, model, weighting)
-        ys = np.concatenate([rng.uniform(-0.1, 1.2, 40) * y.max(), [np.nan, np.inf, 0.0, -1.0]])
+        ys = rng.uniform(0.05, 1.1, 40) * y.max()
         lo, hi = I.inverse_interval(cal, ys)
-        one = np.array([I.inverse_interval(cal, float(v)) for v in ys])
-        assert np.array_equal(lo, one[:, 0], equal_nan=True)
-        assert np.array_equal(hi, one[:, 1], equal_nan=True)
+        t = t_quantile(0.95, cal.dof)
+        a, b = cal.coefficients
+        C = np.asarray(cal.covariance)
+        scale = I._weight_scale(cal)
+        for yi, x_lo, x_hi in zip(ys, lo, hi, strict=True):
+            if not np.isfinite(x_lo):
+                continue
+            x0 = (yi - a) / b
+            assert x_lo <= x0 <= x_hi
+            w0 = I._new_obs_weight(cal, x0, yi, scale)
+            for xe in (x_lo, x_hi):
+                var = cal.residual_sd**2 / w0 + C[0, 0] + 2 * xe * C[0, 1] + xe * xe * C[1, 1]
+                assert (yi - a - b * xe) ** 2 == pytest.approx(t * t * var, rel=1e-6)
+        one = [I.inverse_interval(cal, float(v)) for v in ys[:5]]
+        assert np.array_equal(np.array(one), np.column_stack([lo[:5], hi[:5]]), equal_nan=True)
+    with np.errstate(invalid="ignore"):
+        nan_lo, _ = I.inverse_interval(cal, np.array([np.nan, np.inf]))
+    assert np.isnan(nan_lo).all()

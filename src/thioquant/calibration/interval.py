@@ -86,12 +86,12 @@ def inverse_interval(
         raise CalibrationError("calibration has no residual degrees of freedom")
     t = t_quantile(float(confidence), int(cal.dof))
     ya = np.atleast_1d(np.asarray(y, dtype=float))
-    lo = np.full(ya.shape, np.nan)
-    hi = np.full(ya.shape, np.nan)
     scale = _weight_scale(cal)
-    if cal.model in ("linear", "linear0") and ya.size > 8:
+    if cal.model in ("linear", "linear0"):
         lo, hi = _linear_many(cal, ya, int(m), t, scale)
     else:
+        lo = np.full(ya.shape, np.nan)
+        hi = np.full(ya.shape, np.nan)
         for i, yi in enumerate(ya):
             lo[i], hi[i] = _one(cal, float(yi), int(m), t, scale)
     if np.ndim(y) == 0:
@@ -101,9 +101,9 @@ def inverse_interval(
 
 def _linear_many(cal: Calibration, ya: np.ndarray, m: int, t: float,
                  scale: tuple[float, float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_one` for a straight line over many responses at once: the same operations in the
-    same order, element by element, so the same bits (tested); 1,000 responses in 0.2 ms
-    instead of 11 ms."""
+    """The straight-line (Fieller) interval for every response at once: the ``x`` where
+    ``(y - a - b x)^2 = t^2 (v0 + vaa + 2 x vab + x^2 vbb)``. Element by element (1,000 responses
+    in 0.2 ms; one Python call per response took 11 ms)."""
     lo = np.full(ya.shape, np.nan)
     hi = np.full(ya.shape, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -139,6 +139,7 @@ def _linear_many(cal: Calibration, ya: np.ndarray, m: int, t: float,
 
 def _one(cal: Calibration, y0: float, m: int, t: float,
          scale: tuple[float, float, float, float, float]) -> tuple[float, float]:
+    """The interval of one response for the power and quadratic models (delta method)."""
     nan = (math.nan, math.nan)
     if not math.isfinite(y0):
         return nan
@@ -159,23 +160,7 @@ def _one(cal: Calibration, y0: float, m: int, t: float,
         return math.exp(lx - half), math.exp(lx + half)
     w0 = _new_obs_weight(cal, x0, y0, scale)
     v0 = s2 / (m * w0)
-    if cal.model in ("linear", "linear0"):
-        a, b = c[0], c[1]
-        vaa, vab, vbb = C[0, 0], C[0, 1], C[1, 1]
-        t2 = t * t
-        A = b * b - t2 * vbb
-        if A <= 0:
-            return nan
-        d = y0 - a
-        B = -2.0 * (b * d + t2 * vab)
-        Cq = d * d - t2 * (v0 + vaa)
-        disc = B * B - 4 * A * Cq
-        if disc < 0:
-            return nan
-        sq = math.sqrt(disc)
-        r1, r2 = (-B - sq) / (2 * A), (-B + sq) / (2 * A)
-        return min(r1, r2), max(r1, r2)
-    # quadratic: delta method
+    # quadratic (straight lines go through _linear_many): delta method
     g = gradient(cal, x0)
     var = v0 + float(g @ C @ g)
     slope = c[1] + 2 * c[2] * x0
