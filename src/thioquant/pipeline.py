@@ -469,7 +469,7 @@ def _quantify_measurements(
     import numpy as np
 
     from thioquant.assay import normalise
-    from thioquant.calibration import accept_calibration
+    from thioquant.calibration import accept_calibration, range_flags
     from thioquant.calibration.interval import inverse_interval
 
     cs = m.calibration
@@ -542,27 +542,22 @@ def _quantify_measurements(
         for k, (e, pk, area, is_area, response, flags) in enumerate(rows):
             conc = lo = hi = NAN
             reported = rep_lo = rep_hi = NAN
-            nominal = NAN
             accuracy = NAN
-            if e.sample_type in ("calibrator", "qc"):
-                nominal = m.nominal(e.sample_type, e.level, analyte.name)
+            # calibrators and QCs are judged by their accuracy against the nominal value; a range
+            # flag on them (the LLOQ calibrator back-calculated at 99 %, "<LLOQ") would mislead
+            judged_by_nominal = e.sample_type in ("calibrator", "qc")
+            nominal = m.nominal(e.sample_type, e.level, analyte.name) if judged_by_nominal else NAN
             if outcome is not None and math.isfinite(response):
                 cal = outcome.calibration
                 vial = (vials[k] if k in vials else float(cal.inverse(response))) if response > 0 else 0.0
-                # calibrators and QCs are judged by their accuracy against the nominal value; a
-                # range flag on them (the LLOQ calibrator back-calculated at 99 %, "<LLOQ") would
-                # only mislead
-                judged_by_nominal = e.sample_type in ("calibrator", "qc")
-                if response > 0 and not math.isfinite(vial) and not judged_by_nominal:
-                    flags.append("ABOVE_ULOQ")
                 lo_v, hi_v = intervals.get(k, (NAN, NAN))
                 df = e.dilution
                 conc, lo, hi = vial * df, lo_v * df, hi_v * df
-                if "NOT_DETECTED" not in flags and math.isfinite(vial) and not judged_by_nominal:
-                    if vial < outcome.lloq:
-                        flags.append("BELOW_LLOQ")
-                    elif vial > outcome.uloq:
-                        flags.append("ABOVE_ULOQ")
+                if not judged_by_nominal and "NOT_DETECTED" not in flags:
+                    if response > 0 and not math.isfinite(vial):
+                        flags.append("ABOVE_ULOQ")  # beyond the curve's reach
+                    else:
+                        flags += range_flags(vial, outcome.lloq, outcome.uloq)
                 if not outcome.passed:
                     flags.append("CAL_FAIL")
                 if math.isfinite(nominal) and nominal > 0:
