@@ -236,3 +236,51 @@ def test_an_internal_error_in_one_injection_does_not_stop_the_batch(batch, monke
     others = [r for r in b.results if r.sample_type == "unknown" and r.sample_id != "P005"]
     assert others and all("MEASURE_FAILED" not in r.flags for r in others)
     assert b.accepted
+
+
+def _interpretation(b, sid):
+    return next(r for r in b.interpretations if r["sample_id"] == sid)
+
+
+def test_a_missing_channel_is_no_result_not_undetectable(batch):
+    # a file without the 6-TG chromatogram: "not detected" would read as undetectable 6-TGN and
+    # the pair as sub-therapeutic; it must be no result, and the pair not interpreted
+    f = batch / "raw" / "017_P003.mzML"
+    s = f.read_text()
+    a = s.index('<chromatogram id="6-TG" ')
+    f.write_text(s[:a] + s[s.index("</chromatogram>", a) + len("</chromatogram>"):])
+    b = quantify(batch, jobs=1, cache=None)
+    tg = next(r for r in b.results if r.sample_id == "P003" and r.analyte == "6-TG")
+    assert "NO_TRACE" in tg.flags and "NOT_DETECTED" not in tg.flags
+    assert tg.response != tg.response and tg.reported != tg.reported  # NaN
+    row = _interpretation(b, "P003")
+    assert row["category"] == "not_interpretable" and "NO_TRACE" in row["notes"]
+    mmp = next(r for r in b.results if r.sample_id == "P003" and r.analyte == "6-MMP")
+    assert mmp.reported > 0 and not {"NO_TRACE", "NOT_DETECTED"} & set(mmp.flags)
+
+
+def test_a_truncated_trace_is_out_of_trace_not_undetectable(tmp_path, repo_root):
+    # a DAD export cut at a line boundary reads as a shorter trace; 6-MMP's window (10.2 min)
+    # then lies beyond its end
+    batch = tmp_path / "uv"
+    shutil.copytree(repo_root / "sample_data" / "hplcuv", batch,
+                    ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
+    f = batch / "raw" / "017_P003.csv"
+    lines = f.read_text().splitlines(keepends=True)
+    f.write_text("".join(lines[: len(lines) // 2]))
+    b = quantify(batch, jobs=1, cache=None)
+    mmp = next(r for r in b.results if r.sample_id == "P003" and r.analyte == "6-MMP")
+    assert "OUT_OF_TRACE" in mmp.flags and "NOT_DETECTED" not in mmp.flags
+    assert mmp.reported != mmp.reported
+    assert any("P003" in m and "not within the recorded trace" in m for m in b.messages)
+    assert _interpretation(b, "P003")["category"] == "not_interpretable"
+
+
+def test_a_failed_manual_integration_loses_only_its_channel(batch, tmp_path):
+    ov = tmp_path / "ov.csv"
+    ov.write_text("sample_id,analyte,start_min,end_min,reason\nP004,6-TG,50,60,outside the run\n")
+    b = quantify(batch, jobs=1, cache=None, overrides=ov)
+    tg, mmp = (next(r for r in b.results if r.sample_id == "P004" and r.analyte == a) for a in ("6-TG", "6-MMP"))
+    assert "MANUAL_FAILED" in tg.flags and "MISSING_FILE" not in tg.flags and tg.reported != tg.reported
+    assert mmp.reported > 0 and "MISSING_FILE" not in mmp.flags
+    assert any("P004" in m and "lies outside the trace" in m for m in b.messages)

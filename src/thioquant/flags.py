@@ -18,7 +18,11 @@ FLAGS: dict[str, str] = {
     "DECONVOLVED": "area from an exponentially modified Gaussian fit of overlapping peaks",
     "FIT_POOR": "peak model fit is poor (R^2 below threshold)",
     "MANUAL": "manually integrated (see reason in the audit trail)",
-    "NO_TRACE": "the raw file has no trace for this analyte's channel",
+    "NO_TRACE": "the raw file has no trace for this analyte's channel: no result (not 'not "
+    "detected')",
+    "OUT_OF_TRACE": "the retention window lies outside the recorded trace (a truncated file?): no "
+    "result (not 'not detected')",
+    "MANUAL_FAILED": "the manual integration could not be applied (see messages.txt): no result",
     "NO_IS": "internal standard peak missing: response could not be formed",
     "NO_IS_ADDED": "blank without internal standard (double blank): no response ratio or "
     "concentration is formed; its areas are judged by the interference and carry-over rules",

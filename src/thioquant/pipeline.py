@@ -41,6 +41,9 @@ class InjectionMeasurement:
     peaks: Mapping[str, Peak | None] = field(default_factory=dict)
     missing_traces: tuple[str, ...] = ()
     error: str = ""
+    #: (key, flag code, reason) of channels that gave no result for a reason other than "no
+    #: peak": the search window outside the recorded trace, a manual integration that failed
+    problems: tuple[tuple[str, str, str], ...] = ()
     views: Mapping[str, Any] = field(default_factory=dict)
     internal_error: bool = False
 
@@ -121,6 +124,7 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
     is_names = {c.name for c in method.internal_standards}
     found: dict[str, Peak | None] = {}
     absent: set[str] = set()
+    problems: list[tuple[str, str, str]] = []
     for comp, qual, key in sorted(jobs, key=lambda j: j[0].name not in is_names):  # stable
         trace = _trace_for(run, comp, qualifier=qual)
         if trace is None:
@@ -129,11 +133,25 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
             continue
         if manual and key in manual:
             start, end = manual[key]
-            found[key] = integrate(trace, start, end)
+            try:
+                found[key] = integrate(trace, start, end)
+            except InputError as exc:  # this channel's override, not the whole injection
+                found[key] = None
+                problems.append((key, "MANUAL_FAILED", exc.reason))
             continue
         integ = comp.integration or method.integration
-        pk = find_target(trace, searched_rt(comp, found), comp.window_min, select=comp.select,
+        rt = searched_rt(comp, found)
+        pk = find_target(trace, rt, comp.window_min, select=comp.select,
                          blank=blanks.get(key) if blanks else None, **integ.peak_settings())
+        t_rec = trace.time_min
+        if pk is None and rt is not None and t_rec.size and (
+                rt - comp.window_min < t_rec[0] or rt + comp.window_min > t_rec[-1]):
+            # a truncated file, or a trace of another method: "not detected" would be read as a
+            # patient result
+            problems.append((key, "OUT_OF_TRACE",
+                             f"{key}: the search window {rt - comp.window_min:.2f}-"
+                             f"{rt + comp.window_min:.2f} min is not within the recorded trace "
+                             f"({t_rec[0]:.2f}-{t_rec[-1]:.2f} min)"))
         if pk is not None and comp.rrt is not None and found.get(comp.internal_standard) is None:
             pk = replace(pk, flags=(*pk.flags, "RRT_NO_IS"))
         found[key] = pk
@@ -144,7 +162,8 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
         from thioquant.report.chrom import trace_views
 
         kept = trace_views(run, peaks, method)
-    return InjectionMeasurement(str(path), run.sha256 or "", peaks, tuple(missing), views=kept)
+    return InjectionMeasurement(str(path), run.sha256 or "", peaks, tuple(missing), views=kept,
+                                problems=tuple(problems))
 
 
 # --- batch --------------------------------------------------------------------------------------
@@ -201,11 +220,22 @@ def _resolve_method(batch: Path, method: str | Path | Method | None) -> Method:
 
 
 def _response(peaks: Mapping[str, Peak | None], analyte: Compound,
-              sample_type: str = "unknown") -> tuple[float, float, float, list[str]]:
-    """(area, IS area, response, flags) of one analyte in one injection."""
+              sample_type: str = "unknown",
+              unmeasured: Mapping[str, str] | None = None) -> tuple[float, float, float, list[str]]:
+    """(area, IS area, response, flags) of one analyte in one injection.
+
+    ``unmeasured``: channel key -> flag code for channels that were not measured (no trace, the
+    window outside the trace, a failed manual integration). Such an analyte has no response, not
+    a zero one: "not detected" would be reported and interpreted as a patient result.
+    """
     flags: list[str] = []
     pk = peaks.get(analyte.name)
     area = pk.area if pk is not None else NAN
+    code = (unmeasured or {}).get(analyte.name)
+    if pk is None and code:
+        flags.append(code)
+        is_pk = peaks.get(analyte.internal_standard) if analyte.internal_standard else None
+        return area, (is_pk.area if is_pk is not None else NAN), NAN, flags
     if pk is None:
         flags.append("NOT_DETECTED")
     else:
@@ -311,6 +341,8 @@ def quantify(
             messages.append(f"row {e.row} ({e.sample_id}): {meas.error}")
         for key in meas.missing_traces:
             messages.append(f"row {e.row} ({e.sample_id}): {e.file}: no trace for {key}")
+        for _key, _code, reason in meas.problems:
+            messages.append(f"row {e.row} ({e.sample_id}): {e.file}: {reason}")
 
     results, calibrations, cal_messages = _quantify_measurements(m, wl.entries, measurements, manual_by_sample)
     messages += cal_messages
@@ -485,7 +517,10 @@ def _quantify_measurements(
                                          if meas.error else [])
                 pk = None
             else:
-                area, is_area, response, flags = _response(meas.peaks, analyte, e.sample_type)
+                unmeasured = {k: "NO_TRACE" for k in meas.missing_traces}
+                unmeasured.update({k: code for k, code, _ in meas.problems})
+                area, is_area, response, flags = _response(meas.peaks, analyte, e.sample_type,
+                                                           unmeasured)
                 flags = list(e.flags) + flags
                 pk = meas.peaks.get(analyte.name)
             if analyte.name in manual.get(e.sample_id, {}):
