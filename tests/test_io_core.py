@@ -138,6 +138,8 @@ def test_delimited_utf16_and_bom(tmp_path: Path) -> None:
         ("t,y\n0,1\n1,2\n\n2,3e\n", "not a number"),
         ("just some words\nand more words\n", "no numeric data"),
         ("1\n2\n3\n", "no numeric data"),
+        # a damaged line in a three-column block with data after it: not a footer to stop at
+        ("t,a,b\n0,1,1\n1,2,2\nERROR ERROR\n2,3,3\n", "row 4: not a data row: 'ERROR ERROR'"),
     ],
 )
 def test_delimited_bad_input(tmp_path: Path, text: str, reason: str) -> None:
@@ -146,6 +148,12 @@ def test_delimited_bad_input(tmp_path: Path, text: str, reason: str) -> None:
     with pytest.raises(InputError, match=reason) as exc:
         read_run(p)
     assert str(p) in str(exc.value)
+
+
+def test_a_footer_after_the_data_block_still_ends_it(tmp_path: Path) -> None:
+    p = tmp_path / "footer.csv"
+    p.write_text("t,a,b\n0,1,1\n1,2,2\n2,3,3\nEnd of data\nOperator: someone\n")
+    assert len(read_run(p).traces[0]) == 3
 
 
 def test_missing_empty_garbage(tmp_path: Path) -> None:

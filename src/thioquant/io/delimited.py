@@ -165,6 +165,20 @@ def _fast_block(lines: list[str], first: int, delim: str | None) -> np.ndarray |
     return arr.reshape(len(body), ncol)
 
 
+def _data_resumes(lines: list[str], start: int, delim: str | None, ncol: int) -> bool:
+    """Whether a numeric row of ``ncol`` fields appears after line ``start`` (damage, not a footer)."""
+    for ln in lines[start:]:
+        s = ln.strip()
+        if not s or s.startswith("#"):
+            continue
+        toks = _split(s, delim)
+        while toks and toks[-1] == "":
+            toks.pop()
+        if len(toks) == ncol and all(_is_num(t) for t in toks):
+            return True
+    return False
+
+
 def _slow_block(
     lines: list[str], first: int, delim: str | None, dc: bool, p: Path
 ) -> tuple[np.ndarray, int, bool]:
@@ -182,6 +196,11 @@ def _slow_block(
             ncol = len(toks)
         if len(toks) != ncol:
             if not any(_is_num(t) for t in toks):
+                if _data_resumes(lines, j + 1, delim, ncol):
+                    # not a footer: numeric rows follow, so the data block is damaged here, and
+                    # stopping would silently drop the rest of the chromatogram
+                    raise InputError(f"not a data row: '{s[:40]}' (numeric rows follow)", path=p,
+                                     row=j + 1)
                 break  # a trailing table or footer after the data block
             raise InputError(f"row has {len(toks)} fields, expected {ncol}", path=p, row=j + 1)
         rows.append(toks)
