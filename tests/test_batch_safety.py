@@ -284,3 +284,43 @@ def test_a_failed_manual_integration_loses_only_its_channel(batch, tmp_path):
     assert "MANUAL_FAILED" in tg.flags and "MISSING_FILE" not in tg.flags and tg.reported != tg.reported
     assert mmp.reported > 0 and "MISSING_FILE" not in mmp.flags
     assert any("P004" in m and "lies outside the trace" in m for m in b.messages)
+
+
+def test_a_rejected_run_gives_no_clinical_categories(batch):
+    from dataclasses import replace
+
+    from thioquant.assay.method import find_method_file, load_method
+
+    m = load_method(find_method_file("thiopurines_lcmsms", start=batch))
+    b = quantify(batch, method=replace(m, qc={**m.qc, "qc_tolerance_pct": 1.0}), jobs=1, cache=None)
+    assert not b.accepted
+    unknown = [r for r in b.results if r.sample_type == "unknown"]
+    assert unknown and all("RUN_INVALID" in r.flags for r in unknown)
+    assert any(r.reported > 0 for r in unknown)  # kept in results.csv for the investigation
+    assert b.interpretations and all(r["category"] == "not_interpretable" for r in b.interpretations)
+    assert all("RUN_INVALID" in r["notes"] for r in b.interpretations)
+
+
+def test_a_qc_typo_does_not_release_patient_results(batch):
+    # QC levels mistyped (QC-L for QCL): no usable QC; accepting on the calibration alone would
+    # release patient results that no QC has verified
+    wl = batch / "worklist.csv"
+    wl.write_text(wl.read_text().replace(",qc,QC", ",qc,QC-"))
+    b = quantify(batch, jobs=1, cache=None)
+    assert not b.accepted and b.verdict.deciding_rule == "qc"
+    assert any(r.startswith("QC_MISSING") and "6 QC row(s) in the worklist, none usable" in r
+               for r in b.verdict.reasons)
+    assert all(r["category"] == "not_interpretable" for r in b.interpretations)
+
+
+def test_the_console_counts_qcs_against_the_qc_limits(batch):
+    from dataclasses import replace
+
+    from thioquant.assay.method import find_method_file, load_method
+    from thioquant.report.summary import summary_text
+
+    m = load_method(find_method_file("thiopurines_lcmsms", start=batch))
+    b = quantify(batch, method=replace(m, qc={**m.qc, "qc_tolerance_pct": 1.0}), jobs=1, cache=None)
+    qc_line = next(ln for ln in summary_text(b).splitlines() if ln.startswith("QC: "))
+    n_ok = sum(1 for r in b.results if r.sample_type == "qc" and "QC_FAIL" not in r.flags)
+    assert qc_line == f"QC: {n_ok}/12 within +/-1 %" and n_ok < 12

@@ -1134,7 +1134,8 @@ def interpretation_rows(
         ``patient_id`` and ``method_family``. Calibrators, QCs and blanks are skipped. The 6-TGN
         row is the analyte 6-TG (6-TGN); the 6-MMP row is 6-MMP (or AMTCI). Replicate
         injections are averaged. A result flagged NOT_DETECTED/BELOW_LOD/BELOW_LLOQ/NO_PEAK is
-        undetectable; a NaN ``reported`` value without such a flag is not available.
+        undetectable; a NaN ``reported`` value without such a flag is not available, and so is
+        any result flagged RUN_INVALID (the run failed acceptance).
     profile : str, Path or Profile
         Interpretation profile (per method or per run).
     contexts : mapping, optional
@@ -1164,6 +1165,11 @@ def interpretation_rows(
             val = float(_get(r, "reported", math.nan))
         except (TypeError, ValueError):
             val = math.nan
+        if "RUN_INVALID" in rflags:
+            # a rejected run's values stay in results.csv for the investigation, but they must
+            # not reach a clinician as a category and a dosing comment
+            val = math.nan
+            rflags = {"RUN_INVALID"}
         g[role].append((val, not (rflags & UNDETECTED_FLAGS)))
         if not math.isfinite(val) and not (rflags & UNDETECTED_FLAGS):
             g.setdefault(f"{role}_why", []).extend(sorted(rflags))

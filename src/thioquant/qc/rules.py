@@ -25,6 +25,9 @@ from thioquant.errors import MethodError
 IS_CV = flags.register("IS_CV", "internal standard CV across the run above the limit")
 # Codes of outcomes that could not be evaluated (status "not_evaluated"; qc.csv only, never a result flag).
 NO_QC_SAMPLES = flags.register("NO_QC_SAMPLES", "QC acceptance not evaluated: no usable QC sample in the run")
+QC_MISSING = flags.register(
+    "QC_MISSING", "no usable QC sample in a run with patient samples: ICH M10 accepts a run on its "
+    "QCs, so its results cannot be released")
 NO_CARRYOVER_BLANK = flags.register(
     "NO_CARRYOVER_BLANK", "carry-over not evaluated: no blank was injected right after the highest calibrator")
 NO_BLANKS = flags.register(

@@ -22,6 +22,7 @@ from thioquant.qc.rules import (
     NO_IS_REFERENCE,
     NO_QC_SAMPLES,
     NO_RT_REFERENCE,
+    QC_MISSING,
     RuleOutcome,
     Verdict,
     blank_interference,
@@ -63,6 +64,7 @@ def evaluate_run(
     ids = [e.sample_id for e in order]
     types = np.array([e.sample_type for e in order])
     usable = np.array([e.usable for e in order])
+    patients = any(e.sample_type == "unknown" for e in order)
 
     def add_flags(analyte: str, check: Any) -> None:
         for sid, fl in zip(ids, check.flags, strict=True):
@@ -103,7 +105,16 @@ def evaluate_run(
                     tol = level_tol.get(e.level, s.qc_tolerance_pct)
                     if not (math.isfinite(r.accuracy_pct) and abs(r.accuracy_pct - 100.0) <= tol):
                         extra.setdefault((r.sample_id, name), []).append("QC_FAIL")
-        else:  # the calibration rule decides such a run (see run_verdict)
+        elif patients:
+            # a QC typo in the worklist (level 'QC-L') left none usable: accepting on the
+            # calibration alone would release patient results no QC has verified
+            n_rows = sum(1 for e in order if e.sample_type == "qc")
+            outcomes.append(_tag(RuleOutcome(
+                "qc", QC_MISSING, False, sev.get("qc", "reject"),
+                f"no usable QC sample ({n_rows} QC row(s) in the worklist, none usable; see "
+                "messages.txt) in a run with patient samples: the run cannot be accepted",
+                details={"qc_rows": n_rows}), name))
+        else:  # a run without patients (calibration only): the calibration rule decides it
             outcomes.append(_tag(RuleOutcome.not_evaluated(
                 "qc", NO_QC_SAMPLES, "QC acceptance not evaluated: no usable QC sample in the run",
                 severity=sev.get("qc", "reject")), name))

@@ -66,8 +66,13 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
         )
     qcs = [r for r in batch.results if r.sample_type == "qc"]
     if qcs:
-        tol = m.calibration.tolerance_pct
-        ok = sum(1 for r in qcs if math.isfinite(r.accuracy_pct) and abs(r.accuracy_pct - 100) <= tol)
+        # the QC rule's own limits (QC_FAIL marks a QC outside its level's tolerance, the LLOQ
+        # QC's being wider), not the calibrators': a run rejected at +/-1 % printed "12/12 within
+        # +/-15 %"
+        from thioquant.qc.settings import QCSettings
+
+        tol = QCSettings.from_dict(dict(m.qc)).qc_tolerance_pct
+        ok = sum(1 for r in qcs if math.isfinite(r.accuracy_pct) and "QC_FAIL" not in r.flags)
         lines.append(f"QC: {ok}/{len(qcs)} within +/-{tol:g} %")
     if batch.interpretations:
         lines.append(f"Patients ({m.reported_unit}):")
