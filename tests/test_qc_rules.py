@@ -295,3 +295,21 @@ def test_rules_without_their_data_are_not_evaluated():
     assert carryover(30.0, 1000.0).status == "pass" and carryover(300.0, 1000.0).status == "fail"
     # a QC rule with no QC results still fails: QCs are what it judges (ICH M10)
     assert qc_acceptance({}).status == "fail"
+
+
+def test_calibration_rule_applies_the_clsi_r2_limit():
+    # every calibrator within +/-15 % (ICH M10 passes), but alternating +/-12-13 % scatter:
+    # r^2 below CLSI C62-A's 0.995
+    from thioquant.qc.settings import QCSettings
+
+    x = np.array([100, 200, 500, 1000, 2500, 5000, 7500, 10000], float)
+    y = 0.001 * x * np.array([1.13, 0.87, 1.13, 0.87, 1.12, 0.88, 1.12, 0.88])
+    oc = accept_calibration(x, y, model="linear", weighting="1/x^2")
+    assert oc.passed and oc.calibration.r2 < 0.995
+    assert calibration_rule(oc).passed  # not judged unless asked
+    out = calibration_rule(oc, r2_min=QCSettings().calibration_r2_min)
+    assert not out.passed and out.rejects and "r^2 0.9" in out.message and "0.995" in out.message
+    good = accept_calibration(x, 0.001 * x * (1 + 0.01 * np.sin(x)), model="linear", weighting="1/x^2")
+    assert calibration_rule(good, r2_min=0.995).passed
+    with pytest.raises(MethodError):
+        QCSettings(calibration_r2_min=1.0)

@@ -428,21 +428,30 @@ def blank_interference(
                        {"samples": rows, "limit_pct": lim, "is_limit_pct": is_lim})
 
 
-def calibration_rule(outcome: Any, *, severity: str = "reject") -> RuleOutcome:
-    """Wrap a :class:`thioquant.calibration.CalibrationOutcome` as a run rule."""
+def calibration_rule(outcome: Any, *, severity: str = "reject", r2_min: float = 0.0) -> RuleOutcome:
+    """Wrap a :class:`thioquant.calibration.CalibrationOutcome` as a run rule.
+
+    ``r2_min``: the curve's r^2 must exceed it as well (CLSI C62-A: 0.995; 0 = not judged).
+    """
     n = len(outcome.points)
     n_inc = sum(p.included for p in outcome.points)
-    if outcome.passed:
+    r2 = float(outcome.calibration.r2)
+    low_r2 = r2_min > 0 and not r2 > r2_min
+    passed = bool(outcome.passed) and not low_r2
+    if passed:
         msg = (
             f"calibration accepted: {n_inc}/{n} calibrators within limits, range "
             f"{outcome.lloq:g} to {outcome.uloq:g}"
         )
     else:
-        msg = "calibration failed: " + "; ".join(r for r in outcome.reasons if "excluded:" not in r)
+        why = [r for r in outcome.reasons if "excluded:" not in r] if not outcome.passed else []
+        if low_r2:
+            why.append(f"r^2 {r2:.4f} is not above {r2_min:g} (CLSI C62-A)")
+        msg = "calibration failed: " + "; ".join(why)
     return RuleOutcome(
-        "calibration", CAL_FAIL, bool(outcome.passed), _sev(severity), msg,
-        {"n": n, "n_included": n_inc, "lloq": outcome.lloq, "uloq": outcome.uloq,
-         "reasons": list(outcome.reasons)},
+        "calibration", CAL_FAIL, passed, _sev(severity), msg,
+        {"n": n, "n_included": n_inc, "lloq": outcome.lloq, "uloq": outcome.uloq, "r2": r2,
+         "r2_min": r2_min, "reasons": list(outcome.reasons)},
     )
 
 

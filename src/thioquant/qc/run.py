@@ -81,7 +81,7 @@ def evaluate_run(
             outcomes.append(RuleOutcome("calibration", "CAL_FAIL", False, "reject",
                                         f"{name}: no calibration could be fitted", {"analyte": name}))
             continue
-        cal_out = calibration_rule(oc, severity=sev.get("calibration", "reject"))
+        cal_out = calibration_rule(oc, severity=sev.get("calibration", "reject"), r2_min=s.calibration_r2_min)
         outcomes.append(_tag(cal_out, name))
 
         # QC accuracy (ICH M10): the LLOQ QC level gets the LLOQ tolerance.

@@ -34,6 +34,7 @@ DEFAULT_SEVERITY: Mapping[str, str] = MappingProxyType(
 
 #: keys that may be overridden per analyte
 PER_ANALYTE_KEYS = (
+    "calibration_r2_min",
     "qc_tolerance_pct",
     "qc_lloq_tolerance_pct",
     "carryover_limit_pct",
@@ -53,6 +54,9 @@ class QCSettings:
 
     Attributes
     ----------
+    calibration_r2_min : float
+        The calibration curve's r^2 (weighted, as reported) must exceed this (CLSI C62-A: 0.995);
+        0 turns the check off.
     qc_tolerance_pct : float
         QC accuracy limit, +/- % of nominal (ICH M10: 15).
     qc_lloq_tolerance_pct : float
@@ -90,6 +94,7 @@ class QCSettings:
         Analyte name -> mapping of per-analyte overrides (keys in ``PER_ANALYTE_KEYS``).
     """
 
+    calibration_r2_min: float = 0.995
     qc_tolerance_pct: float = 15.0
     qc_lloq_tolerance_pct: float = 20.0
     qc_min_fraction: float = 2.0 / 3.0
@@ -122,6 +127,11 @@ class QCSettings:
                 extra = ' or "tiered"' if name == "ion_ratio_tolerance_pct" else ""
                 raise MethodError(f"must be a number > 0 (percent){extra}, got {v!r}", key=f"qc.{name}")
             object.__setattr__(self, name, float(v))
+        v = self.calibration_r2_min
+        if not _is_number(v) or not (0 <= float(v) < 1):
+            raise MethodError(f"must be a number in [0, 1) (0 = not judged), got {v!r}",
+                              key="qc.calibration_r2_min")
+        object.__setattr__(self, "calibration_r2_min", float(v))
         for name in ("qc_min_fraction", "qc_min_level_fraction"):
             v = getattr(self, name)
             if not _is_number(v) or not (0 < float(v) <= 1):
