@@ -107,3 +107,10 @@ def test_peak_level_problem(case, tmp_path, repo_root, cache):
     assert case["needle"] in flags, flags
     others = [r for r in res.results if r.sample_type == "unknown" and r.sample_id != "P002"]
     assert sum(math.isfinite(r.reported) for r in others) >= 30
+
+
+def test_batch_toml_with_a_misspelt_key_is_refused(tmp_path, repo_root):
+    b = _batch(tmp_path, repo_root)
+    (b / "batch.toml").write_text('method = "thiopurines_lcmsms"\nmethdo_version = "2"\n')
+    with pytest.raises(MethodError, match="unknown key.*methdo_version.*batch.toml.*only key is method"):
+        quantify(b)

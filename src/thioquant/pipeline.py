@@ -210,9 +210,14 @@ def _resolve_method(batch: Path, method: str | Path | Method | None) -> Method:
         import tomllib
 
         try:
-            ref = tomllib.loads(cfg.read_text(encoding="utf-8")).get("method")
+            doc = tomllib.loads(cfg.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise MethodError(f"invalid batch.toml: {exc}", path=cfg) from None
+        unknown = sorted(set(doc) - {"method"})
+        if unknown:  # a misspelt key ('methdo') must not be ignored in silence
+            raise MethodError(f"unknown key(s) {', '.join(unknown)} in batch.toml; the only key is "
+                              "method", path=cfg, key=unknown[0])
+        ref = doc.get("method")
         if not isinstance(ref, str):
             raise MethodError("batch.toml needs method = \"<method file or name>\"", path=cfg, key="method")
         method = ref
