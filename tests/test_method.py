@@ -61,6 +61,9 @@ def test_invalid_toml_and_missing_file(tmp_path):
         ('conc_unit = "nmol/L"', 'conc_unit = "mmol/L"', "method.conc_unit", "accepted: nmol/L"),
         ('conc_unit = "nmol/L"', 'conc_unit = "nmol/mL"', "method.conc_unit", "accepted: nmol/L"),
         ('conc_unit = "nmol/L"', 'conc_unit = "pmol"', "method.conc_unit", "calibrators must be a concentration"),
+        # the formulas give pmol/8x10^8 RBC whatever reported_unit says
+        ('reported_unit = "pmol/8x10^8 RBC"', 'reported_unit = "nmol/mmol Hb"', "method.reported_unit",
+         "the normalisation gives pmol/8x10^8 RBC"),
         # a mass unit for an analyte whose molar mass is neither given nor known
         ('name = "6-TG"\nreports_as = "6-TGN"', 'name = "TG-X"\nreports_as = "TG-X"', "analytes[TG-X].molar_mass_g_mol",
          "is required to convert"),
@@ -104,8 +107,17 @@ def test_conc_factor_and_known_molar_masses(tmp_path, repo_root):
 
 def test_normalisation_none_takes_any_label(tmp_path, repo_root):
     p = _broken(tmp_path, repo_root, 'mode = "rbc_count"', 'mode = "none"')
-    p.write_text(p.read_text().replace('conc_unit = "nmol/L"', 'conc_unit = "area ratio units"'))
+    text = p.read_text().replace('conc_unit = "nmol/L"', 'conc_unit = "area ratio units"')
+    p.write_text(text.replace('reported_unit = "pmol/8x10^8 RBC"', 'reported_unit = "n/a"'))
     assert load_method(p).conc_unit == "area ratio units"
+
+
+def test_unit_spellings_are_kept_as_written(tmp_path, repo_root):
+    p = _broken(tmp_path, repo_root, 'conc_unit = "nmol/L"', 'conc_unit = "\u00b5mol/L"')
+    p.write_text(p.read_text().replace('reported_unit = "pmol/8x10^8 RBC"', 'reported_unit = "pmol/8e8 RBC"'))
+    m = load_method(p)
+    assert (m.conc_unit, m.reported_unit) == ("\u00b5mol/L", "pmol/8e8 RBC")
+    assert m.conc_factor(m.analytes[0]) == 1000.0
 
 
 def test_molar_mass_of_a_compound():

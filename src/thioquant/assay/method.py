@@ -27,6 +27,7 @@ NORMALISATIONS = ("rbc_count", "fixed_cells", "none")
 SELECT = ("nearest", "largest")
 FUSED = ("auto", "drop", "valley", "skim", "exp_skim", "deconvolve")
 BASELINES = ("local", "arpls", "asls", "snip")
+REPORTED_UNIT = "pmol/8x10^8 RBC"
 
 
 @dataclass(frozen=True)
@@ -421,8 +422,15 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         raise ck.fail("normalisation.aliquot_volume_ul", "is required when mode = 'fixed_cells'")
 
     conc_unit = ck.string(m, "method.conc_unit", "nmol/L")
+    reported_unit = ck.string(m, "method.reported_unit", REPORTED_UNIT)
     if normalisation.mode != "none":  # "none" converts nothing: any label will do
         _check_conc_unit(ck, conc_unit, normalisation.mode, analytes)
+        # the formulas give pmol/8x10^8 RBC, and interpretation profiles are in it: another
+        # label would mis-state every reported value
+        if reported_unit.lower().replace(" ", "") not in ("pmol/8x10^8rbc", "pmol/8e8rbc"):
+            raise ck.fail("method.reported_unit",
+                          f"the normalisation gives {REPORTED_UNIT}, not {reported_unit!r}; "
+                          "convert reported values to other units after the run (thioquant interpret)")
 
     interp = ck.table(data, "interpretation")
     return Method(
@@ -430,7 +438,7 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         technique=ck.choice(m, "method.technique", TECHNIQUES, "lcmsms"),
         family=ck.choice(m, "method.family", FAMILIES, "lcmsms"),
         conc_unit=conc_unit,
-        reported_unit=ck.string(m, "method.reported_unit", "pmol/8x10^8 RBC"),
+        reported_unit=reported_unit,
         analytes=analytes,
         internal_standards=standards,
         calibrators=calibrators,
