@@ -60,7 +60,7 @@ def test_invalid_toml_and_missing_file(tmp_path):
         # a typo, or a unit the formula cannot use, must not be normalised as if it were nmol/L
         ('conc_unit = "nmol/L"', 'conc_unit = "mmol/L"', "method.conc_unit", "accepted: nmol/L"),
         ('conc_unit = "nmol/L"', 'conc_unit = "nmol/mL"', "method.conc_unit", "accepted: nmol/L"),
-        ('conc_unit = "nmol/L"', 'conc_unit = "pmol"', "method.conc_unit", "calibrators must be a concentration"),
+        ('conc_unit = "nmol/L"', 'conc_unit = "pmol"', "method.conc_unit", "calibrates a concentration"),
         # the formulas give pmol/8x10^8 RBC whatever reported_unit says
         ('reported_unit = "pmol/8x10^8 RBC"', 'reported_unit = "nmol/mmol Hb"', "method.reported_unit",
          "the normalisation gives pmol/8x10^8 RBC"),

@@ -335,10 +335,10 @@ def _check_conc_unit(ck: _Checker, unit: str, mode: str, analytes: tuple[Compoun
     try:
         normalise.normalisation_factor(unit, mode, 1.0)
     except InputError:
-        what = "an amount per hydrolysed aliquot" if mode == "fixed_cells" else "a concentration"
+        what = "an amount per hydrolysed aliquot" if mode == "fixed_cells" else "a concentration in the suspension"
         raise ck.fail("method.conc_unit",
-                      f"{unit!r} cannot be converted to {target} for normalisation.mode = {mode!r} "
-                      f"(calibrators must be {what}); accepted: {', '.join(accepted)}") from None
+                      f"{unit!r} cannot be converted to {target} for normalisation.mode = {mode!r}, "
+                      f"which calibrates {what}; accepted: {', '.join(accepted)}") from None
     if normalise.is_mass_unit(unit):
         for a in analytes:
             if a.molar_mass() is None:
