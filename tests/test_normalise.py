@@ -132,6 +132,48 @@ def test_to_nmol_l_units():
         nz.to_nmol_l(1.0, "furlongs")
 
 
+def test_normalisation_factor_hand_computed():
+    # domain.md section 2: 6-TG 1.60 umol/L at RBC 4.5x10^12/L -> 1600 x 0.8 / 4.5 = 284.4
+    f = nz.normalisation_factor("umol/L", "rbc_count")
+    assert f == 1000.0
+    assert nz.per_8e8_rbc(1.6 * f, 4.5) == pytest.approx(284.44, abs=0.01)
+    # 267.5 ng/mL of 6-TG x 1000 / 167.19 = 1599.98 nmol/L -> 284.4
+    f = nz.normalisation_factor("ng/mL", "rbc_count", 167.19)
+    assert 267.5 * f == pytest.approx(1599.98, abs=0.01)
+    assert nz.per_8e8_rbc(267.5 * f, 4.5) == pytest.approx(284.44, abs=0.01)
+    assert nz.normalisation_factor("ug/L", "rbc_count", 167.19) == f
+    for unit in ("nmol/L", "nM", "pmol/mL", " NMOL/l "):
+        assert nz.normalisation_factor(unit, "rbc_count") == 1.0
+    for unit in ("\u00b5mol/L", "\u03bcmol/L", "uM"):  # micro sign, Greek mu, molar
+        assert nz.normalisation_factor(unit, "rbc_count") == 1000.0
+    # fixed cells: an amount per aliquot, to pmol
+    assert nz.normalisation_factor("pmol", "fixed_cells") == 1.0
+    assert nz.normalisation_factor("nmol", "fixed_cells") == 1000.0
+    assert 26.75 * nz.normalisation_factor("ng", "fixed_cells", 167.19) == pytest.approx(160.0, abs=0.01)
+
+
+def test_normalisation_factor_rejects():
+    with pytest.raises(InputError, match="accepted: nmol/L"):
+        nz.normalisation_factor("mmol/L", "rbc_count")
+    with pytest.raises(InputError, match="accepted: pmol"):  # a concentration is not an amount
+        nz.normalisation_factor("nmol/L", "fixed_cells")
+    with pytest.raises(InputError, match="accepted: nmol/L"):  # nor the other way round
+        nz.normalisation_factor("pmol", "rbc_count")
+    with pytest.raises(InputError, match="molar mass"):
+        nz.normalisation_factor("ng/mL", "rbc_count")
+    with pytest.raises(InputError, match="no formula"):
+        nz.normalisation_factor("nmol/L", "none")
+
+
+@pytest.mark.parametrize("mode", sorted(nz.NORMALISATION_UNITS))
+def test_listed_units_are_the_converted_ones(mode):
+    target, names = nz.NORMALISATION_UNITS[mode]
+    assert nz.normalisation_factor(target, mode) == 1.0
+    for unit in names:
+        assert nz.normalisation_factor(unit, mode, 100.0) > 0
+    assert len({nz._unit_key(u) for u in names}) == len(nz._MODE_TABLES[mode]) == len(names)
+
+
 @given(st.floats(0, 1e6), st.sampled_from(sorted(nz.MOLAR_MASS_G_MOL)))
 def test_mass_molar_roundtrip(x, analyte):
     assert nz.nmol_l_to_ng_ml(nz.ng_ml_to_nmol_l(x, analyte), analyte) == pytest.approx(x, rel=1e-12, abs=1e-12)

@@ -71,3 +71,34 @@ def test_failures_option_changes_the_data(tmp_path, repo_root):
     qc = truth[("QCM-1", "6-TG")]
     assert float(qc["true_conc"]) == pytest.approx(4000 * 1.3, rel=0.05)
     assert not math.isnan(float(qc["true_conc"]))
+
+
+def test_a_method_in_umol_per_l_simulates_the_same_patients(tmp_path, repo_root):
+    # the simulator's patients and slopes are in nmol/L; a umol/L method gets the same batch in its unit
+    import tomllib
+
+    from thioquant.assay.method import parse_method
+    from thioquant.pipeline import quantify
+
+    path = repo_root / "calibrations" / "thiopurines_lcmsms.toml"
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data["method"]["conc_unit"] = "umol/L"
+    for table in ("calibrators", "qcs"):
+        for level in data[table].values():
+            for a in level:
+                level[a] /= 1000
+    umol = parse_method(data, source=str(path))
+    t_nmol = read_truth(simulate_batch(tmp_path / "n", method=path, n_patients=4))
+    out = simulate_batch(tmp_path / "u", method=umol, n_patients=4)
+    t_umol = read_truth(out)
+    assert t_umol.keys() == t_nmol.keys()
+    for k, row in t_umol.items():
+        assert row["conc_unit"] == "umol/L"
+        assert row["true_reported"] == t_nmol[k]["true_reported"]
+        assert float(row["true_conc"]) == pytest.approx(float(t_nmol[k]["true_conc"]) / 1000, rel=1e-5)
+    b = quantify(out, umol)
+    assert b.accepted
+    reported = [r for r in b.results if r.sample_type == "unknown" and math.isfinite(r.reported)]
+    assert len(reported) >= 6
+    for r in reported:
+        assert r.reported == pytest.approx(float(t_umol[(r.sample_id, r.analyte)]["true_reported"]), rel=0.1)

@@ -626,10 +626,17 @@ def _normalise(
     normalise: Any, m: Method, analyte: Compound, e: WorklistEntry, conc: float, lo: float, hi: float,
     flags: list[str],
 ) -> tuple[float, float, float]:
-    """Sample concentration (dilution already applied) -> pmol/8x10^8 RBC with its interval."""
+    """Sample concentration (dilution already applied) -> pmol/8x10^8 RBC with its interval.
+
+    ``conc``, ``lo`` and ``hi`` are in the method's ``conc_unit``; they are converted here, and
+    only here, to the unit the formula expects (nmol/L for ``rbc_count``, pmol per aliquot for
+    ``fixed_cells``). The caller keeps reporting ``conc`` in ``conc_unit``.
+    """
     if not math.isfinite(e.rbc_count):
         return NAN, NAN, NAN  # NO_RBC / BAD_RBC already flagged by the worklist reader
     norm = m.normalisation
+    f = m.conc_factor(analyte)  # 1.0 for nmol/L and pmol: the same floats as before
+    conc, lo, hi = conc * f, lo * f, hi * f
     if norm.mode == "rbc_count":
         value = normalise.per_8e8_rbc(conc, e.rbc_count, dilution=1.0, recovery=analyte.recovery)
     else:  # fixed_cells: conc is an amount (pmol) per aliquot

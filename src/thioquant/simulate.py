@@ -148,6 +148,7 @@ def _design(method: Method, rng: np.random.Generator, n_patients: int, failures:
 
     samples += qcs(1)
     cases = _patient_values(rng, n_patients)
+    to_unit = _formula_unit_factor(method)  # per_vial below is worked out in nmol/L (pmol)
     ulo = {a: max(lv.get(a, 0.0) for lv in method.calibrators.values()) for a in names}
     patients: list[SampleSpec] = []
     for i, (tgn, mmp) in enumerate(cases, start=1):
@@ -156,10 +157,10 @@ def _design(method: Method, rng: np.random.Generator, n_patients: int, failures:
         norm = method.normalisation
         if norm.mode == "fixed_cells":
             n_cells = rbc * 1e6 * float(norm.aliquot_volume_ul)
-            per_vial = {a: v * n_cells / 8e8 for a, v in reported.items()}
+            per_vial = {a: v * n_cells / 8e8 / to_unit[a] for a, v in reported.items()}
         else:
             n_cells = math.nan
-            per_vial = {a: v * rbc / 0.8 for a, v in reported.items()}
+            per_vial = {a: v * rbc / 0.8 / to_unit[a] for a, v in reported.items()}
         # A sample above the ULOQ is re-run diluted (the lab's dilution factor is in the worklist).
         dilution = 1.0
         over = max(per_vial[a] / ulo[a] for a in names)
@@ -230,6 +231,16 @@ _ENDOGENOUS = (
 )
 
 
+def _formula_unit_factor(method: Method) -> dict[str, float]:
+    """Per analyte, the factor from the method's conc_unit to nmol/L (pmol per aliquot for fixed
+    cells), the unit of the simulator's slopes and of its patients' concentrations, so that a
+    method calibrated in umol/L or ng/mL simulates the same chromatograms. 1.0 without a
+    normalisation."""
+    if method.normalisation.mode == "none":
+        return {a.name: 1.0 for a in method.analytes}
+    return {a.name: method.conc_factor(a) for a in method.analytes}
+
+
 def _lloq(method: Method) -> dict[str, float]:
     """Lowest calibrator concentration of each analyte (method conc_unit)."""
     return {a.name: min(lv[a.name] for lv in method.calibrators.values() if a.name in lv) for a in method.analytes}
@@ -250,6 +261,7 @@ def _lcms_traces(
     areas_out: dict[str, float] = {}
     shift = failures.rt_shift_min if sample.sample_id in failures.rt_shift_samples else 0.0
     lloq = _lloq(method)
+    to_unit = _formula_unit_factor(method)  # slopes are per nmol/L (pmol)
     for a in method.analytes:
         is_c = method.compound(a.internal_standard) if a.internal_standard else None
         rt = a.rt_min + rng.normal(0, 0.008) + shift
@@ -257,9 +269,9 @@ def _lcms_traces(
         tau = sigma * p.tau_over_sigma
         matrix = float(np.exp(rng.normal(0, 0.08)))
         conc = sample.conc.get(a.name, 0.0)
-        area = p.slope[a.name] * conc * matrix * (1 + rng.normal(0, 0.015)) + carry.get(a.name, 0.0)
+        area = p.slope[a.name] * to_unit[a.name] * conc * matrix * (1 + rng.normal(0, 0.015)) + carry.get(a.name, 0.0)
         if sample.sample_type in ("blank", "zero") and failures.blank_interference:
-            area += failures.blank_interference * p.slope[a.name] * lloq[a.name]
+            area += failures.blank_interference * p.slope[a.name] * to_unit[a.name] * lloq[a.name]
         areas_out[a.name] = area
         ratio = p.ion_ratio[a.name] * (2.0 if sample.sample_id in failures.ion_ratio_samples else 1.0)
         is_area = 0.0
@@ -302,13 +314,14 @@ def _uv_traces(
     shift = failures.rt_shift_min if sample.sample_id in failures.rt_shift_samples else 0.0
     recovery = 1 + rng.normal(0, 0.015)  # hydrolysis and injection-volume variability
     lloq = _lloq(method)
+    to_unit = _formula_unit_factor(method)  # slopes are per nmol/L (pmol)
     peaks: list[tuple[float, float, Mapping[int, float]]] = []  # (rt, area at the reference wl, spectrum)
     areas_out: dict[str, float] = {}
     for a in method.analytes:
         conc = sample.conc.get(a.name, 0.0)
-        area = p.slope[a.name] * conc * recovery * (1 + rng.normal(0, 0.01)) + carry.get(a.name, 0.0)
+        area = p.slope[a.name] * to_unit[a.name] * conc * recovery * (1 + rng.normal(0, 0.01)) + carry.get(a.name, 0.0)
         if sample.sample_type in ("blank", "zero") and failures.blank_interference:
-            area += failures.blank_interference * p.slope[a.name] * lloq[a.name]
+            area += failures.blank_interference * p.slope[a.name] * to_unit[a.name] * lloq[a.name]
         areas_out[a.name] = area
         if area > 0:
             ref = _SPECTRA[a.name]

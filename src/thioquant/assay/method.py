@@ -8,6 +8,7 @@ Every problem is reported as a :class:`~thioquant.errors.MethodError` naming the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import tomllib
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from thioquant.errors import MethodError
+from thioquant.assay import normalise
+from thioquant.errors import InputError, MethodError
 from thioquant.model import CALIBRATION_MODELS, WEIGHTINGS
 
 TECHNIQUES = ("hplc-uv", "lcmsms")
@@ -25,6 +27,7 @@ NORMALISATIONS = ("rbc_count", "fixed_cells", "none")
 SELECT = ("nearest", "largest")
 FUSED = ("auto", "drop", "valley", "skim", "exp_skim", "deconvolve")
 BASELINES = ("local", "arpls", "asls", "snip")
+REPORTED_UNIT = "pmol/8x10^8 RBC"
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,19 @@ class Compound:
             return self.rrt * is_rt_min
         return self.rt_min
 
+    def molar_mass(self) -> float | None:
+        """Molar mass (g/mol) for mass-unit conversions: ``molar_mass_g_mol`` when given, else the
+        known mass of the species its name or ``reports_as`` names (6-TG, 6-MMP...); None when
+        neither is known, or when the two name different species (an AMTCI peak reported as
+        6-MMPN: which standard was weighed is for the method to say)."""
+        if self.molar_mass_g_mol is not None:
+            return self.molar_mass_g_mol
+        known = set()
+        for label in (self.name, self.reports_as):
+            with contextlib.suppress(InputError):  # not a species we know
+                known.add(normalise.molar_mass_g_mol(label))
+        return known.pop() if len(known) == 1 else None
+
 
 @dataclass(frozen=True)
 class CalibrationSettings:
@@ -146,6 +162,17 @@ class Method:
             if c.name == name:
                 return c
         raise KeyError(name)
+
+    def conc_factor(self, analyte: Compound) -> float:
+        """Factor taking ``analyte``'s concentration in ``conc_unit`` to the unit the normalisation
+        formula expects (nmol/L for ``rbc_count``, pmol per aliquot for ``fixed_cells``).
+
+        Raises
+        ------
+        InputError
+            When the unit cannot be converted (:func:`parse_method` rejects such methods).
+        """
+        return normalise.normalisation_factor(self.conc_unit, self.normalisation.mode, analyte.molar_mass())
 
     def nominal(self, sample_type: str, level: str, analyte: str) -> float:
         table = self.calibrators if sample_type == "calibrator" else self.qcs
@@ -301,6 +328,25 @@ def _levels(ck: _Checker, d: Mapping[str, Any], key: str, analytes: set[str]) ->
     return out
 
 
+def _check_conc_unit(ck: _Checker, unit: str, mode: str, analytes: tuple[Compound, ...]) -> None:
+    """Reject a ``conc_unit`` the normalisation cannot convert, or a mass unit for an analyte
+    without a molar mass: either would otherwise be normalised as if it were nmol/L (or pmol)."""
+    target, accepted = normalise.NORMALISATION_UNITS[mode]
+    try:
+        normalise.normalisation_factor(unit, mode, 1.0)
+    except InputError:
+        what = "an amount per hydrolysed aliquot" if mode == "fixed_cells" else "a concentration in the suspension"
+        raise ck.fail("method.conc_unit",
+                      f"{unit!r} cannot be converted to {target} for normalisation.mode = {mode!r}, "
+                      f"which calibrates {what}; accepted: {', '.join(accepted)}") from None
+    if normalise.is_mass_unit(unit):
+        for a in analytes:
+            if a.molar_mass() is None:
+                raise ck.fail(f"analytes[{a.name}].molar_mass_g_mol",
+                              f"is required to convert conc_unit {unit!r} to {target} "
+                              "(the analyte is not one whose molar mass is known)")
+
+
 _TOP_KEYS = {
     "method", "integration", "calibration", "normalisation", "analytes", "internal_standards",
     "calibrators", "qcs", "qc", "interpretation",
@@ -375,13 +421,24 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
     if normalisation.mode == "fixed_cells" and normalisation.aliquot_volume_ul is None:
         raise ck.fail("normalisation.aliquot_volume_ul", "is required when mode = 'fixed_cells'")
 
+    conc_unit = ck.string(m, "method.conc_unit", "nmol/L")
+    reported_unit = ck.string(m, "method.reported_unit", REPORTED_UNIT)
+    if normalisation.mode != "none":  # "none" converts nothing: any label will do
+        _check_conc_unit(ck, conc_unit, normalisation.mode, analytes)
+        # the formulas give pmol/8x10^8 RBC, and interpretation profiles are in it: another
+        # label would mis-state every reported value
+        if reported_unit.lower().replace(" ", "") not in ("pmol/8x10^8rbc", "pmol/8e8rbc"):
+            raise ck.fail("method.reported_unit",
+                          f"the normalisation gives {REPORTED_UNIT}, not {reported_unit!r}; "
+                          "convert reported values to other units after the run (thioquant interpret)")
+
     interp = ck.table(data, "interpretation")
     return Method(
         name=ck.string(m, "method.name"),
         technique=ck.choice(m, "method.technique", TECHNIQUES, "lcmsms"),
         family=ck.choice(m, "method.family", FAMILIES, "lcmsms"),
-        conc_unit=ck.string(m, "method.conc_unit", "nmol/L"),
-        reported_unit=ck.string(m, "method.reported_unit", "pmol/8x10^8 RBC"),
+        conc_unit=conc_unit,
+        reported_unit=reported_unit,
         analytes=analytes,
         internal_standards=standards,
         calibrators=calibrators,

@@ -133,14 +133,43 @@ def nmol_l_to_ng_ml(conc_nmol_l: Any, analyte: str | float) -> Any:
 
 
 # Concentration units accepted by :func:`to_nmol_l`: factor to nmol/L, and whether it is a mass unit.
+# Keys are spelled as :func:`_unit_key` leaves them (lower case, no spaces, "u" for the micro sign).
 _CONC_UNITS: dict[str, tuple[float, bool]] = {
     "nmol/l": (1.0, False), "nm": (1.0, False), "pmol/ml": (1.0, False),
-    "umol/l": (1000.0, False), "µmol/l": (1000.0, False), "um": (1000.0, False),
+    "umol/l": (1000.0, False), "um": (1000.0, False),
     "pmol/l": (1e-3, False),
-    "ng/ml": (1.0, True), "ug/l": (1.0, True), "µg/l": (1.0, True),
-    "mg/l": (1000.0, True), "ug/ml": (1000.0, True), "µg/ml": (1000.0, True),
+    "ng/ml": (1.0, True), "ug/l": (1.0, True),
+    "mg/l": (1000.0, True), "ug/ml": (1000.0, True),
     "pg/ml": (1e-3, True),
 }
+
+# Amounts per hydrolysed aliquot (fixed-cells methods): factor to pmol, and whether it is a mass
+# unit (ng x 1000 / MW = pmol, the same arithmetic as ng/mL -> nmol/L).
+_AMOUNT_UNITS: dict[str, tuple[float, bool]] = {
+    "pmol": (1.0, False), "fmol": (1e-3, False), "nmol": (1000.0, False),
+    "ng": (1.0, True), "pg": (1e-3, True),
+}
+
+#: For each normalisation mode: the unit its formula expects, and the units a method may
+#: calibrate in (as listed in messages and docs/method_files.md; matched ignoring case, spaces
+#: and the spelling of the micro sign).
+NORMALISATION_UNITS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "rbc_count": ("nmol/L", ("nmol/L", "nM", "pmol/mL", "pmol/L", "umol/L", "uM",
+                             "ng/mL", "ug/L", "pg/mL", "ug/mL", "mg/L")),
+    "fixed_cells": ("pmol", ("pmol", "fmol", "nmol", "ng", "pg")),
+}
+_MODE_TABLES = {"rbc_count": _CONC_UNITS, "fixed_cells": _AMOUNT_UNITS}
+
+
+def _unit_key(unit: str) -> str:
+    # the micro sign (U+00B5) and the Greek mu (U+03BC) look alike; both mean "u"
+    return str(unit).strip().lower().replace(" ", "").replace("\u00b5", "u").replace("\u03bc", "u")
+
+
+def is_mass_unit(unit: str) -> bool:
+    """Whether ``unit`` (a concentration or an amount) is a mass unit, needing a molar mass."""
+    key = _unit_key(unit)
+    return any(key in table and table[key][1] for table in _MODE_TABLES.values())
 
 
 def to_nmol_l(conc: Any, unit: str, analyte: str | float | None = None) -> Any:
@@ -154,9 +183,9 @@ def to_nmol_l(conc: Any, unit: str, analyte: str | float | None = None) -> Any:
     InputError
         For an unknown unit, or a mass unit without an analyte.
     """
-    key = unit.strip().lower().replace(" ", "")
+    key = _unit_key(unit)
     if key not in _CONC_UNITS:
-        raise InputError(f"unknown concentration unit {unit!r}; known: {', '.join(sorted(_CONC_UNITS))}")
+        raise InputError(f"unknown concentration unit {unit!r}; known: {', '.join(NORMALISATION_UNITS['rbc_count'][1])}")
     factor, is_mass = _CONC_UNITS[key]
     x = np.asarray(conc, dtype=float) * factor
     if is_mass:
@@ -164,6 +193,58 @@ def to_nmol_l(conc: Any, unit: str, analyte: str | float | None = None) -> Any:
             raise InputError(f"converting {unit} to nmol/L needs the analyte's molar mass")
         return ng_ml_to_nmol_l(x, analyte)
     return _out(x)
+
+
+def normalisation_factor(conc_unit: str, mode: str, molar_mass: float | None = None) -> float:
+    """Factor taking a result in a method's ``conc_unit`` to the unit its normalisation expects.
+
+    ``rbc_count`` (:func:`per_8e8_rbc`) expects nmol/L in the suspension; ``fixed_cells``
+    (:func:`per_8e8_rbc_fixed_cells`) expects pmol per hydrolysed aliquot. Multiply the
+    concentration and its interval by the factor before normalising.
+
+    Parameters
+    ----------
+    conc_unit : str
+        The method's calibration unit, one of ``NORMALISATION_UNITS[mode][1]``.
+    mode : str
+        ``"rbc_count"`` or ``"fixed_cells"``.
+    molar_mass : float, optional
+        Molar mass of the analyte, g/mol; required for mass units (ng/mL, ng...).
+
+    Returns
+    -------
+    float
+        1.0 for nmol/L (rbc_count) and pmol (fixed_cells); 1000 for umol/L; 1000 / MW for ng/mL.
+
+    Raises
+    ------
+    InputError
+        For a mode without a formula, a unit the mode cannot convert, or a mass unit without a
+        molar mass.
+
+    Examples
+    --------
+    >>> normalisation_factor("umol/L", "rbc_count")
+    1000.0
+    >>> round(normalisation_factor("ng/mL", "rbc_count", 167.19) * 267.5)
+    1600
+    """
+    if mode not in NORMALISATION_UNITS:
+        raise InputError(f"normalisation mode {mode!r} has no formula to convert {conc_unit!r} for")
+    target, names = NORMALISATION_UNITS[mode]
+    key = _unit_key(conc_unit)
+    table = _MODE_TABLES[mode]
+    if key not in table:
+        raise InputError(
+            f"{conc_unit!r} cannot be converted to {target} for normalisation mode {mode!r}; "
+            f"accepted: {', '.join(names)}"
+        )
+    factor, is_mass = table[key]
+    if not is_mass:
+        return factor
+    if molar_mass is None:
+        raise InputError(f"converting {conc_unit} to {target} needs the analyte's molar mass")
+    return factor * 1000.0 / molar_mass_g_mol(float(molar_mass))
 
 
 # --- erythrocyte normalisation ---------------------------------------------------------------
