@@ -121,3 +121,32 @@ def test_cli_exit_code_when_batch_missing(tmp_path, capsys):
         main(["quantify", str(tmp_path / "nope")])
     assert exc.value.code == 2
     assert "batch folder not found" in capsys.readouterr().err
+
+
+# Worklist structure: each case is a hand-edited copy of the bundled LC-MS/MS worklist. Line n of
+# the file is injection n-1 (line 1 is the header), so P003 (injection 17) is row 18.
+def _worklist_text(tmp_path: Path, repo_root: Path, edit) -> Path:
+    lines = (repo_root / "sample_data" / "lcmsms" / "worklist.csv").read_text().splitlines()
+    p = tmp_path / "worklist.csv"
+    p.write_text("\n".join(edit(lines)) + "\n")
+    return p
+
+
+def _replace_line(prefix: str, new: str):
+    def edit(lines):
+        i = next(i for i, line in enumerate(lines) if line.startswith(prefix))
+        return lines[:i] + [new] + lines[i + 1:]
+    return edit
+
+
+def _entry(wl, row):
+    return next(e for e in wl.entries if e.row == row)
+
+
+
+def test_unterminated_quote_names_the_row_where_it_opened(tmp_path, repo_root):
+    p = _worklist_text(tmp_path, repo_root,
+                       _replace_line("17,P003,", '17,"P003,raw/017_P003.mzML,unknown,,3.77,,PT1003,mercaptopurine,75,70,'))
+    with pytest.raises(InputError) as exc:
+        read_worklist(p)
+    assert "unterminated quote" in str(exc.value) and exc.value.row == 18 and str(p) in str(exc.value)

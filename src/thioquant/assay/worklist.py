@@ -74,6 +74,28 @@ def _number(text: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _records(text: str, delimiter: str, path: Path) -> list[tuple[int, list[str]]]:
+    """CSV records with the line each starts on (a quoted field could span lines; none may)."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    out: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for values in reader:
+            if any("\n" in v for v in values):
+                # Worklist fields never hold a line break: this is a quote that was never closed,
+                # and the csv module has swallowed every following line into one field.
+                raise InputError(
+                    "unterminated quote: a quoted value opened on this row runs over the line end "
+                    f"(up to line {reader.line_num}); close the quote or remove it",
+                    path=path, row=start,
+                )
+            out.append((start, values))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV: {exc}", path=path, row=start) from None
+    return out
+
+
 def read_worklist(
     path: str | Path,
     *,
@@ -112,11 +134,8 @@ def read_worklist(
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    try:
-        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    except csv.Error as exc:
-        raise InputError(f"malformed CSV: {exc}", path=p) from None
-    header = [h.strip().lower() for h in rows[0]]
+    rows = _records(text, delimiter, p)
+    header = [h.strip().lower() for h in rows[0][1]]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InputError(
@@ -130,7 +149,7 @@ def read_worklist(
     issues: list[RowIssue] = []
     seen: dict[str, int] = {}
     injection = 0
-    for lineno, values in enumerate(rows[1:], start=2):
+    for lineno, values in rows[1:]:
         if not any(v.strip() for v in values) or values[0].lstrip().startswith("#"):
             continue
         if len(values) > len(header):
