@@ -150,3 +150,35 @@ def test_unterminated_quote_names_the_row_where_it_opened(tmp_path, repo_root):
     with pytest.raises(InputError) as exc:
         read_worklist(p)
     assert "unterminated quote" in str(exc.value) and exc.value.row == 18 and str(p) in str(exc.value)
+
+
+def test_decimal_comma_shift_is_flagged_and_not_quantified(lcms_copy):
+    # rbc_count 4,6 unquoted: 13 values for 12 columns, and the surplus value (tpmt) is empty, so
+    # the old reader said nothing and reported P003 with rbc 4 and dilution 6.
+    wl = lcms_copy / "worklist.csv"
+    wl.write_text(wl.read_text().replace("17,P003,raw/017_P003.mzML,unknown,,3.77,,",
+                                         "17,P003,raw/017_P003.mzML,unknown,,4,6,,"))
+    b = quantify(lcms_copy)
+    p003 = [r for r in b.results if r.sample_id == "P003"]
+    assert p003 and all("BAD_ROW" in r.flags and math.isnan(r.reported) and math.isnan(r.conc) for r in p003)
+    msg = next(m for m in b.messages if "row 18" in m)
+    assert str(wl) in msg and "13 values for 12 columns" in msg and "decimal comma" in msg
+    assert not any("PT1003" in m for m in b.messages)  # no clinical context read from shifted values
+    # The rest of the batch is processed as before.
+    assert b.accepted and math.isfinite(next(r for r in b.results if r.sample_id == "P004").reported)
+
+
+def test_row_with_surplus_or_missing_values_is_not_usable(tmp_path, repo_root):
+    def edit(lines):
+        lines = _replace_line("24,P010,", "24,P010,raw/024_P010.mzML,unknown,,4,29,,PT1010,azathioprine,100,73,"
+                              "intermediate")(lines)
+        return _replace_line("19,P005,", "19,P005,raw/019_P005.mzML,unknown,5.16,,PT1005,azathioprine,100,80,")(lines)
+
+    p = _worklist_text(tmp_path, repo_root, edit)
+    wl = read_worklist(p)
+    longer, shorter = _entry(wl, 25), _entry(wl, 20)
+    assert "BAD_ROW" in longer.flags and not longer.usable
+    assert "BAD_ROW" in shorter.flags and not shorter.usable  # level dropped: rbc moved into 'level'
+    msgs = {i.row: i.message for i in wl.issues if i.code == "BAD_ROW"}
+    assert "13 values for 12 columns" in msgs[25] and "11 values for 12 columns" in msgs[20]
+    assert all(e.usable for e in wl.entries if e.row not in (20, 25))

@@ -39,7 +39,9 @@ FLAGS: dict[str, str] = {
     "CARRYOVER": "carry-over in the blank after the highest calibrator exceeds the limit",
     "INTERFERENCE": "interference in a blank or zero sample exceeds the limit",
     # input
-    "BAD_ROW": "worklist row malformed (see the message)",
+    "BAD_ROW": "worklist row malformed (see the message): its values cannot be trusted, so it is not "
+    "quantified",
+    "NO_SAMPLE_ID": "empty sample_id in the worklist: the row is named after its line (row<n>)",
     "MISSING_FILE": "raw file missing or unreadable",
     "MEASURE_FAILED": "the injection could not be measured because of an internal error (see "
     "messages.txt); please report it",

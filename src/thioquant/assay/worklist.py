@@ -24,6 +24,8 @@ from thioquant.errors import InputError
 SAMPLE_TYPES = ("blank", "zero", "calibrator", "qc", "unknown")
 REQUIRED = ("sample_id", "file", "sample_type")
 KNOWN = (*REQUIRED, "level", "rbc_count", "dilution", "patient_id", "injection")
+# Flags that make an entry's values untrustworthy: it is listed and flagged but never quantified.
+UNUSABLE = frozenset({"BAD_TYPE", "BAD_LEVEL", "BAD_DILUTION", "BAD_ROW"})
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,9 @@ class WorklistEntry:
 
     @property
     def usable(self) -> bool:
-        """False when the row cannot be processed at all (unknown type or bad level)."""
-        return not ({"BAD_TYPE", "BAD_LEVEL", "BAD_DILUTION"} & set(self.flags))
+        """False when the row's values cannot be trusted (a flag in :data:`UNUSABLE`): unknown type,
+        undefined level, bad dilution or values that may sit in the wrong columns (``BAD_ROW``)."""
+        return not (UNUSABLE & set(self.flags))
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,19 @@ def _records(text: str, delimiter: str, path: Path) -> list[tuple[int, list[str]
     except csv.Error as exc:
         raise InputError(f"malformed CSV: {exc}", path=path, row=start) from None
     return out
+
+
+def _misaligned(n_values: int, n_columns: int, delimiter: str) -> str:
+    """Reason for a row whose value count differs from the header's column count."""
+    sep = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delimiter, repr(delimiter))
+    if n_values > n_columns:
+        cause = f"probably an unquoted {sep} inside a value"
+        if delimiter == ",":
+            cause += " (e.g. a decimal comma such as 4,6: write 4.6 or quote it)"
+    else:
+        cause = f"a value or its {sep} is missing (an empty value still needs its {sep})"
+    return (f"{n_values} values for {n_columns} columns: {cause}; values may be in the wrong columns, "
+            "so the row is not used")
 
 
 def read_worklist(
@@ -152,10 +168,6 @@ def read_worklist(
     for lineno, values in rows[1:]:
         if not any(v.strip() for v in values) or values[0].lstrip().startswith("#"):
             continue
-        if len(values) > len(header):
-            extra_vals = values[len(header):]
-            if any(v.strip() for v in extra_vals):
-                issues.append(RowIssue(lineno, values[0].strip(), "BAD_ROW", f"{p}: row {lineno}: more values than columns; extra values ignored"))
         rec = {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
         injection += 1
         flags: list[str] = []
@@ -164,10 +176,14 @@ def read_worklist(
             flags.append(code)
             issues.append(RowIssue(lineno, rec.get("sample_id", ""), code, f"{p}: row {lineno} ({rec.get('sample_id') or 'no sample_id'}): {reason}"))
 
+        misaligned = len(values) != len(header)
+        if misaligned:
+            flag("BAD_ROW", _misaligned(len(values), len(header), delimiter))
+
         sid = rec["sample_id"]
         if not sid:
             sid = f"row{lineno}"
-            flag("BAD_ROW", "empty sample_id; named after its row")
+            flag("NO_SAMPLE_ID", f"empty sample_id; named {sid!r} after its row")
         if sid in seen:
             flag("DUPLICATE_ID", f"duplicate sample_id {sid!r} (first at row {seen[sid]})")
             sid = f"{sid}#row{lineno}"
@@ -205,7 +221,8 @@ def read_worklist(
         elif stype == "unknown" and require_rbc:
             flag("NO_RBC", "rbc_count missing for a patient sample; result will not be normalised")
 
-        extra = {k: v for k, v in rec.items() if k not in KNOWN and v}
+        # a misaligned row's clinical context is as doubtful as its numbers: not passed on
+        extra = {} if misaligned else {k: v for k, v in rec.items() if k not in KNOWN and v}
         entries.append(
             WorklistEntry(
                 row=lineno,
