@@ -182,3 +182,12 @@ def test_row_with_surplus_or_missing_values_is_not_usable(tmp_path, repo_root):
     msgs = {i.row: i.message for i in wl.issues if i.code == "BAD_ROW"}
     assert "13 values for 12 columns" in msgs[25] and "11 values for 12 columns" in msgs[20]
     assert all(e.usable for e in wl.entries if e.row not in (20, 25))
+
+
+def test_comment_rows_are_skipped_and_reported(tmp_path, repo_root):
+    p = _worklist_text(tmp_path, repo_root, _replace_line("17,P003,", "#17,P003,raw/017_P003.mzML,unknown,,3.77,,,,,,"))
+    wl = read_worklist(p)
+    assert "P003" not in {e.sample_id for e in wl.entries} and len(wl.entries) == 41
+    (issue,) = [i for i in wl.issues if i.code == "COMMENT_ROW"]
+    assert issue.row == 18 and "row 18" in issue.message and str(p) in issue.message
+    assert not any("COMMENT_ROW" in e.flags for e in wl.entries)

@@ -42,6 +42,8 @@ FLAGS: dict[str, str] = {
     "BAD_ROW": "worklist row malformed (see the message): its values cannot be trusted, so it is not "
     "quantified",
     "NO_SAMPLE_ID": "empty sample_id in the worklist: the row is named after its line (row<n>)",
+    "COMMENT_ROW": "worklist row whose first value starts with '#': skipped as a comment (a message in "
+    "messages.txt, never a flag on a result)",
     "MISSING_FILE": "raw file missing or unreadable",
     "MEASURE_FAILED": "the injection could not be measured because of an internal error (see "
     "messages.txt); please report it",

@@ -166,7 +166,14 @@ def read_worklist(
     seen: dict[str, int] = {}
     injection = 0
     for lineno, values in rows[1:]:
-        if not any(v.strip() for v in values) or values[0].lstrip().startswith("#"):
+        if not any(v.strip() for v in values):
+            continue
+        if values[0].lstrip().startswith("#"):
+            # Documented comment rule; reported so a commented-out injection never vanishes unseen.
+            # The text itself is not quoted: it may hold patient identifiers that pseudonymisation
+            # would not know to replace.
+            issues.append(RowIssue(lineno, "", "COMMENT_ROW",
+                                   f"{p}: row {lineno}: comment row (first value starts with '#') skipped"))
             continue
         rec = {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
         injection += 1
