@@ -191,3 +191,15 @@ def test_comment_rows_are_skipped_and_reported(tmp_path, repo_root):
     (issue,) = [i for i in wl.issues if i.code == "COMMENT_ROW"]
     assert issue.row == 18 and "row 18" in issue.message and str(p) in issue.message
     assert not any("COMMENT_ROW" in e.flags for e in wl.entries)
+
+
+def test_every_row_sharing_a_sample_id_is_flagged(tmp_path, repo_root):
+    p = _worklist_text(tmp_path, repo_root,
+                       _replace_line("20,P006,", "20,P002,raw/020_P006.mzML,unknown,,3.77,,PT1006,mercaptopurine,75,84,"))
+    wl = read_worklist(p)
+    first, second = _entry(wl, 17), _entry(wl, 21)
+    assert "DUPLICATE_ID" in first.flags and "DUPLICATE_ID" in second.flags
+    assert (first.sample_id, second.sample_id) == ("P002", "P002#row21")
+    assert first.usable and second.usable  # both still measured, under distinct names
+    for issue in (i for i in wl.issues if i.code == "DUPLICATE_ID"):
+        assert "rows (17, 21)" in issue.message

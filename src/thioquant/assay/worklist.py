@@ -112,6 +112,10 @@ def _misaligned(n_values: int, n_columns: int, delimiter: str) -> str:
             "so the row is not used")
 
 
+def _rows(lines: list[int]) -> str:
+    return ", ".join(str(n) for n in lines)
+
+
 def read_worklist(
     path: str | Path,
     *,
@@ -161,10 +165,8 @@ def read_worklist(
     if dup_cols:
         raise InputError(f"duplicate column {sorted(dup_cols)[0]!r}", path=p, row=1)
 
-    entries: list[WorklistEntry] = []
     issues: list[RowIssue] = []
-    seen: dict[str, int] = {}
-    injection = 0
+    records: list[tuple[int, list[str], dict[str, str]]] = []
     for lineno, values in rows[1:]:
         if not any(v.strip() for v in values):
             continue
@@ -176,7 +178,16 @@ def read_worklist(
                                    f"{p}: row {lineno}: comment row (first value starts with '#') skipped"))
             continue
         rec = {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
-        injection += 1
+        records.append((lineno, values, rec))
+
+    # Whole-worklist checks first, so every row sharing an id is flagged, not only the later ones.
+    by_id: dict[str, list[int]] = {}
+    for lineno, _, rec in records:
+        if rec["sample_id"]:
+            by_id.setdefault(rec["sample_id"], []).append(lineno)
+
+    entries: list[WorklistEntry] = []
+    for injection, (lineno, values, rec) in enumerate(records, start=1):
         flags: list[str] = []
 
         def flag(code: str, reason: str, rec: dict[str, str] = rec, lineno: int = lineno, flags: list[str] = flags) -> None:
@@ -191,11 +202,13 @@ def read_worklist(
         if not sid:
             sid = f"row{lineno}"
             flag("NO_SAMPLE_ID", f"empty sample_id; named {sid!r} after its row")
-        if sid in seen:
-            flag("DUPLICATE_ID", f"duplicate sample_id {sid!r} (first at row {seen[sid]})")
-            sid = f"{sid}#row{lineno}"
         else:
-            seen[sid] = lineno
+            same = by_id[sid]
+            if len(same) > 1:
+                flag("DUPLICATE_ID", f"duplicate sample_id {sid!r}, used by {len(same)} rows ({_rows(same)}); "
+                     f"rows after the first are renamed <id>#row<n>")
+                if lineno != same[0]:
+                    sid = f"{sid}#row{lineno}"
         stype = rec["sample_type"].lower()
         if stype not in SAMPLE_TYPES:
             flag("BAD_TYPE", f"unknown sample_type {rec['sample_type']!r} (expected one of {', '.join(SAMPLE_TYPES)})")
@@ -247,6 +260,7 @@ def read_worklist(
         )
     if not entries:
         raise InputError("worklist has a header but no rows", path=p)
+    issues.sort(key=lambda i: i.row)  # comment rows were reported in a first pass
     return Worklist(str(p), tuple(entries), tuple(issues))
 
 
