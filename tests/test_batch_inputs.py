@@ -203,3 +203,19 @@ def test_every_row_sharing_a_sample_id_is_flagged(tmp_path, repo_root):
     assert first.usable and second.usable  # both still measured, under distinct names
     for issue in (i for i in wl.issues if i.code == "DUPLICATE_ID"):
         assert "rows (17, 21)" in issue.message
+
+
+def test_raw_file_named_by_two_rows_is_flagged_on_both(tmp_path, repo_root):
+    def edit(lines):
+        lines = _replace_line("18,P004,", "18,P004,./raw/../raw/017_P003.mzML,unknown,,4.10,,PT1004,azathioprine,100,53,")(
+            lines)
+        # the case of a name counts: a different name is not flagged
+        return _replace_line("19,P005,", "19,P005,raw/017_p003.mzML,unknown,,5.16,,PT1005,azathioprine,100,80,")(lines)
+
+    wl = read_worklist(_worklist_text(tmp_path, repo_root, edit))
+    for row in (18, 19):
+        e = _entry(wl, row)
+        assert "DUPLICATE_FILE" in e.flags and not e.usable
+    assert "DUPLICATE_FILE" not in _entry(wl, 20).flags
+    msgs = [i.message for i in wl.issues if i.code == "DUPLICATE_FILE"]
+    assert len(msgs) == 2 and all("rows (18, 19)" in m for m in msgs)

@@ -48,6 +48,8 @@ FLAGS: dict[str, str] = {
     "MEASURE_FAILED": "the injection could not be measured because of an internal error (see "
     "messages.txt); please report it",
     "DUPLICATE_ID": "duplicate sample_id in the worklist",
+    "DUPLICATE_FILE": "the same raw file is named by more than one row: at least one row names the wrong "
+    "file, so none of them is quantified",
     "BAD_TYPE": "unknown sample_type in the worklist",
     "BAD_LEVEL": "calibrator or QC level not defined in the method",
     "NO_RBC": "RBC count missing: result cannot be normalised to erythrocytes",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ SAMPLE_TYPES = ("blank", "zero", "calibrator", "qc", "unknown")
 REQUIRED = ("sample_id", "file", "sample_type")
 KNOWN = (*REQUIRED, "level", "rbc_count", "dilution", "patient_id", "injection")
 # Flags that make an entry's values untrustworthy: it is listed and flagged but never quantified.
-UNUSABLE = frozenset({"BAD_TYPE", "BAD_LEVEL", "BAD_DILUTION", "BAD_ROW"})
+UNUSABLE = frozenset({"BAD_TYPE", "BAD_LEVEL", "BAD_DILUTION", "BAD_ROW", "DUPLICATE_FILE"})
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class WorklistEntry:
     @property
     def usable(self) -> bool:
         """False when the row's values cannot be trusted (a flag in :data:`UNUSABLE`): unknown type,
-        undefined level, bad dilution or values that may sit in the wrong columns (``BAD_ROW``)."""
+        undefined level, bad dilution, values that may sit in the wrong columns (``BAD_ROW``) or a
+        raw file another row also names (``DUPLICATE_FILE``)."""
         return not (UNUSABLE & set(self.flags))
 
 
@@ -114,6 +116,11 @@ def _misaligned(n_values: int, n_columns: int, delimiter: str) -> str:
 
 def _rows(lines: list[int]) -> str:
     return ", ".join(str(n) for n in lines)
+
+
+def _file_key(worklist: Path, name: str) -> str:
+    """A raw file as the batch sees it: relative to the worklist's folder, normalised, case kept."""
+    return os.path.normpath(os.path.join(worklist.parent, name))
 
 
 def read_worklist(
@@ -180,11 +187,14 @@ def read_worklist(
         rec = {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
         records.append((lineno, values, rec))
 
-    # Whole-worklist checks first, so every row sharing an id is flagged, not only the later ones.
+    # Whole-worklist checks first, so every row sharing an id or a file is flagged, not only the later ones.
     by_id: dict[str, list[int]] = {}
+    by_file: dict[str, list[int]] = {}
     for lineno, _, rec in records:
         if rec["sample_id"]:
             by_id.setdefault(rec["sample_id"], []).append(lineno)
+        if rec["file"]:
+            by_file.setdefault(_file_key(p, rec["file"]), []).append(lineno)
 
     entries: list[WorklistEntry] = []
     for injection, (lineno, values, rec) in enumerate(records, start=1):
@@ -219,6 +229,11 @@ def read_worklist(
             flag("BAD_LEVEL", f"QC level {level!r} is not defined in the method ({', '.join(sorted(qc_levels))})")
         if not rec["file"]:
             flag("MISSING_FILE", "no raw file named")
+        else:
+            same = by_file[_file_key(p, rec["file"])]
+            if len(same) > 1:
+                flag("DUPLICATE_FILE", f"raw file {rec['file']!r} is named by {len(same)} rows ({_rows(same)}): "
+                     "one file is one injection, so at least one row names the wrong file; none of them is used")
 
         dilution = 1.0
         if rec.get("dilution", ""):
