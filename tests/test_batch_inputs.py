@@ -219,3 +219,14 @@ def test_raw_file_named_by_two_rows_is_flagged_on_both(tmp_path, repo_root):
     assert "DUPLICATE_FILE" not in _entry(wl, 20).flags
     msgs = [i.message for i in wl.issues if i.code == "DUPLICATE_FILE"]
     assert len(msgs) == 2 and all("rows (18, 19)" in m for m in msgs)
+
+
+def test_calibrators_without_level_column_name_the_column(tmp_path, repo_root):
+    def edit(lines):
+        return [",".join(v for i, v in enumerate(line.split(",")) if i != 4) for line in lines]
+
+    p = _worklist_text(tmp_path, repo_root, edit)
+    with pytest.raises(InputError) as exc:
+        read_worklist(p)
+    assert exc.value.row == 1 and "'level'" in str(exc.value) and "14 calibrator/QC row(s)" in str(exc.value)
+    assert str(p) in str(exc.value)

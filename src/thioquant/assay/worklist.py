@@ -4,8 +4,18 @@ Columns: ``sample_id``, ``file``, ``sample_type`` (blank | zero | calibrator | q
 required; ``level`` (for calibrators and QCs), ``rbc_count`` (10^12 cells/L of the aliquoted
 suspension; required for unknowns reported per RBC), ``dilution`` (default 1), ``patient_id`` and
 any clinical-context columns are optional. Row problems never abort the batch: each becomes a
-flag on that row with a message naming the file, row and reason. Only a worklist that cannot be
-read at all (missing file, missing required column) raises :class:`~thioquant.errors.InputError`.
+flag on that row with a message naming the file, row and reason; a row whose values cannot be
+trusted is kept and flagged but not ``usable``, so it is never quantified. Only a worklist that
+cannot be read at all raises :class:`~thioquant.errors.InputError`: missing file, missing required
+column, a ``level`` column missing while calibrator/QC rows need it, or an unterminated quote
+(a quoted value running over a line break, which would swallow the rows after it).
+
+Every row must have exactly one value per header column (``BAD_ROW`` otherwise: a surplus value is
+usually an unquoted decimal comma, a missing one a dropped separator; either way values may sit in
+the wrong columns). A row whose first value starts with ``#`` is a comment: skipped, and reported in
+the messages (``COMMENT_ROW``). Every row sharing a ``sample_id`` is flagged ``DUPLICATE_ID`` (still
+processed; later ones renamed ``<id>#row<n>``), and every row naming the same raw file is flagged
+``DUPLICATE_FILE`` and not used.
 """
 
 from __future__ import annotations
@@ -186,6 +196,16 @@ def read_worklist(
             continue
         rec = {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
         records.append((lineno, values, rec))
+
+    if "level" not in header:
+        # Without it every calibrator and QC would be BAD_LEVEL and the run would fail later with
+        # "fewer than 2 calibrators", which hides the cause.
+        need = [n for n, _, rec in records if rec["sample_type"].lower() in ("calibrator", "qc")]
+        if need:
+            raise InputError(
+                f"missing column 'level': {len(need)} calibrator/QC row(s) need it (first at row {need[0]})",
+                path=p, row=1,
+            )
 
     # Whole-worklist checks first, so every row sharing an id or a file is flagged, not only the later ones.
     by_id: dict[str, list[int]] = {}
