@@ -121,3 +121,112 @@ def test_cli_exit_code_when_batch_missing(tmp_path, capsys):
         main(["quantify", str(tmp_path / "nope")])
     assert exc.value.code == 2
     assert "batch folder not found" in capsys.readouterr().err
+
+
+# Worklist structure: each case is a hand-edited copy of the bundled LC-MS/MS worklist. Line n of
+# the file is injection n-1 (line 1 is the header), so P003 (injection 17) is row 18.
+def _worklist_text(tmp_path: Path, repo_root: Path, edit) -> Path:
+    lines = (repo_root / "sample_data" / "lcmsms" / "worklist.csv").read_text().splitlines()
+    p = tmp_path / "worklist.csv"
+    p.write_text("\n".join(edit(lines)) + "\n")
+    return p
+
+
+def _replace_line(prefix: str, new: str):
+    def edit(lines):
+        i = next(i for i, line in enumerate(lines) if line.startswith(prefix))
+        return lines[:i] + [new] + lines[i + 1:]
+    return edit
+
+
+def _entry(wl, row):
+    return next(e for e in wl.entries if e.row == row)
+
+
+
+def test_unterminated_quote_names_the_row_where_it_opened(tmp_path, repo_root):
+    p = _worklist_text(tmp_path, repo_root,
+                       _replace_line("17,P003,", '17,"P003,raw/017_P003.mzML,unknown,,3.77,,PT1003,mercaptopurine,75,70,'))
+    with pytest.raises(InputError) as exc:
+        read_worklist(p)
+    assert "unterminated quote" in str(exc.value) and exc.value.row == 18 and str(p) in str(exc.value)
+
+
+def test_decimal_comma_shift_is_flagged_and_not_quantified(lcms_copy):
+    # rbc_count 4,6 unquoted: 13 values for 12 columns, and the surplus value (tpmt) is empty, so
+    # the old reader said nothing and reported P003 with rbc 4 and dilution 6.
+    wl = lcms_copy / "worklist.csv"
+    wl.write_text(wl.read_text().replace("17,P003,raw/017_P003.mzML,unknown,,3.77,,",
+                                         "17,P003,raw/017_P003.mzML,unknown,,4,6,,"))
+    b = quantify(lcms_copy)
+    p003 = [r for r in b.results if r.sample_id == "P003"]
+    assert p003 and all("BAD_ROW" in r.flags and math.isnan(r.reported) and math.isnan(r.conc) for r in p003)
+    msg = next(m for m in b.messages if "row 18" in m)
+    assert str(wl) in msg and "13 values for 12 columns" in msg and "decimal comma" in msg
+    assert not any("PT1003" in m for m in b.messages)  # no clinical context read from shifted values
+    # The rest of the batch is processed as before.
+    assert b.accepted and math.isfinite(next(r for r in b.results if r.sample_id == "P004").reported)
+
+
+def test_row_with_surplus_or_missing_values_is_not_usable(tmp_path, repo_root):
+    def edit(lines):
+        lines = _replace_line("24,P010,", "24,P010,raw/024_P010.mzML,unknown,,4,29,,PT1010,azathioprine,100,73,"
+                              "intermediate")(lines)
+        return _replace_line("19,P005,", "19,P005,raw/019_P005.mzML,unknown,5.16,,PT1005,azathioprine,100,80,")(lines)
+
+    p = _worklist_text(tmp_path, repo_root, edit)
+    wl = read_worklist(p)
+    longer, shorter = _entry(wl, 25), _entry(wl, 20)
+    assert "BAD_ROW" in longer.flags and not longer.usable
+    assert "BAD_ROW" in shorter.flags and not shorter.usable  # level dropped: rbc moved into 'level'
+    msgs = {i.row: i.message for i in wl.issues if i.code == "BAD_ROW"}
+    assert "13 values for 12 columns" in msgs[25] and "11 values for 12 columns" in msgs[20]
+    assert all(e.usable for e in wl.entries if e.row not in (20, 25))
+
+
+def test_comment_rows_are_skipped_and_reported(tmp_path, repo_root):
+    p = _worklist_text(tmp_path, repo_root, _replace_line("17,P003,", "#17,P003,raw/017_P003.mzML,unknown,,3.77,,,,,,"))
+    wl = read_worklist(p)
+    assert "P003" not in {e.sample_id for e in wl.entries} and len(wl.entries) == 41
+    (issue,) = [i for i in wl.issues if i.code == "COMMENT_ROW"]
+    assert issue.row == 18 and "row 18" in issue.message and str(p) in issue.message
+    assert not any("COMMENT_ROW" in e.flags for e in wl.entries)
+
+
+def test_every_row_sharing_a_sample_id_is_flagged(tmp_path, repo_root):
+    p = _worklist_text(tmp_path, repo_root,
+                       _replace_line("20,P006,", "20,P002,raw/020_P006.mzML,unknown,,3.77,,PT1006,mercaptopurine,75,84,"))
+    wl = read_worklist(p)
+    first, second = _entry(wl, 17), _entry(wl, 21)
+    assert "DUPLICATE_ID" in first.flags and "DUPLICATE_ID" in second.flags
+    assert (first.sample_id, second.sample_id) == ("P002", "P002#row21")
+    assert first.usable and second.usable  # both still measured, under distinct names
+    for issue in (i for i in wl.issues if i.code == "DUPLICATE_ID"):
+        assert "rows (17, 21)" in issue.message
+
+
+def test_raw_file_named_by_two_rows_is_flagged_on_both(tmp_path, repo_root):
+    def edit(lines):
+        lines = _replace_line("18,P004,", "18,P004,./raw/../raw/017_P003.mzML,unknown,,4.10,,PT1004,azathioprine,100,53,")(
+            lines)
+        # the case of a name counts: a different name is not flagged
+        return _replace_line("19,P005,", "19,P005,raw/017_p003.mzML,unknown,,5.16,,PT1005,azathioprine,100,80,")(lines)
+
+    wl = read_worklist(_worklist_text(tmp_path, repo_root, edit))
+    for row in (18, 19):
+        e = _entry(wl, row)
+        assert "DUPLICATE_FILE" in e.flags and not e.usable
+    assert "DUPLICATE_FILE" not in _entry(wl, 20).flags
+    msgs = [i.message for i in wl.issues if i.code == "DUPLICATE_FILE"]
+    assert len(msgs) == 2 and all("rows (18, 19)" in m for m in msgs)
+
+
+def test_calibrators_without_level_column_name_the_column(tmp_path, repo_root):
+    def edit(lines):
+        return [",".join(v for i, v in enumerate(line.split(",")) if i != 4) for line in lines]
+
+    p = _worklist_text(tmp_path, repo_root, edit)
+    with pytest.raises(InputError) as exc:
+        read_worklist(p)
+    assert exc.value.row == 1 and "'level'" in str(exc.value) and "14 calibrator/QC row(s)" in str(exc.value)
+    assert str(p) in str(exc.value)

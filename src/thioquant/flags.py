@@ -43,11 +43,17 @@ FLAGS: dict[str, str] = {
     "CARRYOVER": "carry-over in the blank after the highest calibrator exceeds the limit",
     "INTERFERENCE": "interference in a blank or zero sample exceeds the limit",
     # input
-    "BAD_ROW": "worklist row malformed (see the message)",
+    "BAD_ROW": "worklist row malformed (see the message): its values cannot be trusted, so it is not "
+    "quantified",
+    "NO_SAMPLE_ID": "empty sample_id in the worklist: the row is named after its line (row<n>)",
+    "COMMENT_ROW": "worklist row whose first value starts with '#': skipped as a comment (a message in "
+    "messages.txt, never a flag on a result)",
     "MISSING_FILE": "raw file missing or unreadable",
     "MEASURE_FAILED": "the injection could not be measured because of an internal error (see "
     "messages.txt); please report it",
     "DUPLICATE_ID": "duplicate sample_id in the worklist",
+    "DUPLICATE_FILE": "the same raw file is named by more than one row: at least one row names the wrong "
+    "file, so none of them is quantified",
     "BAD_TYPE": "unknown sample_type in the worklist",
     "BAD_LEVEL": "calibrator or QC level not defined in the method",
     "NO_RBC": "RBC count missing: result cannot be normalised to erythrocytes",

@@ -4,8 +4,18 @@ Columns: ``sample_id``, ``file``, ``sample_type`` (blank | zero | calibrator | q
 required; ``level`` (for calibrators and QCs), ``rbc_count`` (10^12 cells/L of the aliquoted
 suspension; required for unknowns reported per RBC), ``dilution`` (default 1), ``patient_id`` and
 any clinical-context columns are optional. Row problems never abort the batch: each becomes a
-flag on that row with a message naming the file, row and reason. Only a worklist that cannot be
-read at all (missing file, missing required column) raises :class:`~thioquant.errors.InputError`.
+flag on that row with a message naming the file, row and reason; a row whose values cannot be
+trusted is kept and flagged but not ``usable``, so it is never quantified. Only a worklist that
+cannot be read at all raises :class:`~thioquant.errors.InputError`: missing file, missing required
+column, a ``level`` column missing while calibrator/QC rows need it, or an unterminated quote
+(a quoted value running over a line break, which would swallow the rows after it).
+
+Every row must have exactly one value per header column (``BAD_ROW`` otherwise: a surplus value is
+usually an unquoted decimal comma, a missing one a dropped separator; either way values may sit in
+the wrong columns). A row whose first value starts with ``#`` is a comment: skipped, and reported in
+the messages (``COMMENT_ROW``). Every row sharing a ``sample_id`` is flagged ``DUPLICATE_ID`` (still
+processed; later ones renamed ``<id>#row<n>``), and every row naming the same raw file is flagged
+``DUPLICATE_FILE`` and not used.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +35,8 @@ from thioquant.errors import InputError
 SAMPLE_TYPES = ("blank", "zero", "calibrator", "qc", "unknown")
 REQUIRED = ("sample_id", "file", "sample_type")
 KNOWN = (*REQUIRED, "level", "rbc_count", "dilution", "patient_id", "injection")
+# Flags that make an entry's values untrustworthy: it is listed and flagged but never quantified.
+UNUSABLE = frozenset({"BAD_TYPE", "BAD_LEVEL", "BAD_DILUTION", "BAD_ROW", "DUPLICATE_FILE"})
 
 
 @dataclass(frozen=True)
@@ -54,8 +67,10 @@ class WorklistEntry:
 
     @property
     def usable(self) -> bool:
-        """False when the row cannot be processed at all (unknown type or bad level)."""
-        return not ({"BAD_TYPE", "BAD_LEVEL", "BAD_DILUTION"} & set(self.flags))
+        """False when the row's values cannot be trusted (a flag in :data:`UNUSABLE`): unknown type,
+        undefined level, bad dilution, values that may sit in the wrong columns (``BAD_ROW``) or a
+        raw file another row also names (``DUPLICATE_FILE``)."""
+        return not (UNUSABLE & set(self.flags))
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,50 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return v if math.isfinite(v) else None
+
+
+def _records(text: str, delimiter: str, path: Path) -> list[tuple[int, list[str]]]:
+    """CSV records with the line each starts on (a quoted field could span lines; none may)."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    out: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for values in reader:
+            if any("\n" in v for v in values):
+                # Worklist fields never hold a line break: this is a quote that was never closed,
+                # and the csv module has swallowed every following line into one field.
+                raise InputError(
+                    "unterminated quote: a quoted value opened on this row runs over the line end "
+                    f"(up to line {reader.line_num}); close the quote or remove it",
+                    path=path, row=start,
+                )
+            out.append((start, values))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV: {exc}", path=path, row=start) from None
+    return out
+
+
+def _misaligned(n_values: int, n_columns: int, delimiter: str) -> str:
+    """Reason for a row whose value count differs from the header's column count."""
+    sep = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delimiter, repr(delimiter))
+    if n_values > n_columns:
+        cause = f"probably an unquoted {sep} inside a value"
+        if delimiter == ",":
+            cause += " (e.g. a decimal comma such as 4,6: write 4.6 or quote it)"
+    else:
+        cause = f"a value or its {sep} is missing (an empty value still needs its {sep})"
+    return (f"{n_values} values for {n_columns} columns: {cause}; values may be in the wrong columns, "
+            "so the row is not used")
+
+
+def _rows(lines: list[int]) -> str:
+    return ", ".join(str(n) for n in lines)
+
+
+def _file_key(worklist: Path, name: str) -> str:
+    """A raw file as the batch sees it: relative to the worklist's folder, normalised, case kept."""
+    return os.path.normpath(os.path.join(worklist.parent, name))
 
 
 def read_worklist(
@@ -112,11 +171,8 @@ def read_worklist(
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    try:
-        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    except csv.Error as exc:
-        raise InputError(f"malformed CSV: {exc}", path=p) from None
-    header = [h.strip().lower() for h in rows[0]]
+    rows = _records(text, delimiter, p)
+    header = [h.strip().lower() for h in rows[0][1]]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InputError(
@@ -126,34 +182,63 @@ def read_worklist(
     if dup_cols:
         raise InputError(f"duplicate column {sorted(dup_cols)[0]!r}", path=p, row=1)
 
-    entries: list[WorklistEntry] = []
     issues: list[RowIssue] = []
-    seen: dict[str, int] = {}
-    injection = 0
-    for lineno, values in enumerate(rows[1:], start=2):
-        if not any(v.strip() for v in values) or values[0].lstrip().startswith("#"):
+    records: list[tuple[int, list[str], dict[str, str]]] = []
+    for lineno, values in rows[1:]:
+        if not any(v.strip() for v in values):
             continue
-        if len(values) > len(header):
-            extra_vals = values[len(header):]
-            if any(v.strip() for v in extra_vals):
-                issues.append(RowIssue(lineno, values[0].strip(), "BAD_ROW", f"{p}: row {lineno}: more values than columns; extra values ignored"))
+        if values[0].lstrip().startswith("#"):
+            # Documented comment rule; reported so a commented-out injection never vanishes unseen.
+            # The text itself is not quoted: it may hold patient identifiers that pseudonymisation
+            # would not know to replace.
+            issues.append(RowIssue(lineno, "", "COMMENT_ROW",
+                                   f"{p}: row {lineno}: comment row (first value starts with '#') skipped"))
+            continue
         rec = {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
-        injection += 1
+        records.append((lineno, values, rec))
+
+    if "level" not in header:
+        # Without it every calibrator and QC would be BAD_LEVEL and the run would fail later with
+        # "fewer than 2 calibrators", which hides the cause.
+        need = [n for n, _, rec in records if rec["sample_type"].lower() in ("calibrator", "qc")]
+        if need:
+            raise InputError(
+                f"missing column 'level': {len(need)} calibrator/QC row(s) need it (first at row {need[0]})",
+                path=p, row=1,
+            )
+
+    # Whole-worklist checks first, so every row sharing an id or a file is flagged, not only the later ones.
+    by_id: dict[str, list[int]] = {}
+    by_file: dict[str, list[int]] = {}
+    for lineno, _, rec in records:
+        if rec["sample_id"]:
+            by_id.setdefault(rec["sample_id"], []).append(lineno)
+        if rec["file"]:
+            by_file.setdefault(_file_key(p, rec["file"]), []).append(lineno)
+
+    entries: list[WorklistEntry] = []
+    for injection, (lineno, values, rec) in enumerate(records, start=1):
         flags: list[str] = []
 
         def flag(code: str, reason: str, rec: dict[str, str] = rec, lineno: int = lineno, flags: list[str] = flags) -> None:
             flags.append(code)
             issues.append(RowIssue(lineno, rec.get("sample_id", ""), code, f"{p}: row {lineno} ({rec.get('sample_id') or 'no sample_id'}): {reason}"))
 
+        misaligned = len(values) != len(header)
+        if misaligned:
+            flag("BAD_ROW", _misaligned(len(values), len(header), delimiter))
+
         sid = rec["sample_id"]
         if not sid:
             sid = f"row{lineno}"
-            flag("BAD_ROW", "empty sample_id; named after its row")
-        if sid in seen:
-            flag("DUPLICATE_ID", f"duplicate sample_id {sid!r} (first at row {seen[sid]})")
-            sid = f"{sid}#row{lineno}"
+            flag("NO_SAMPLE_ID", f"empty sample_id; named {sid!r} after its row")
         else:
-            seen[sid] = lineno
+            same = by_id[sid]
+            if len(same) > 1:
+                flag("DUPLICATE_ID", f"duplicate sample_id {sid!r}, used by {len(same)} rows ({_rows(same)}); "
+                     f"rows after the first are renamed <id>#row<n>")
+                if lineno != same[0]:
+                    sid = f"{sid}#row{lineno}"
         stype = rec["sample_type"].lower()
         if stype not in SAMPLE_TYPES:
             flag("BAD_TYPE", f"unknown sample_type {rec['sample_type']!r} (expected one of {', '.join(SAMPLE_TYPES)})")
@@ -164,6 +249,11 @@ def read_worklist(
             flag("BAD_LEVEL", f"QC level {level!r} is not defined in the method ({', '.join(sorted(qc_levels))})")
         if not rec["file"]:
             flag("MISSING_FILE", "no raw file named")
+        else:
+            same = by_file[_file_key(p, rec["file"])]
+            if len(same) > 1:
+                flag("DUPLICATE_FILE", f"raw file {rec['file']!r} is named by {len(same)} rows ({_rows(same)}): "
+                     "one file is one injection, so at least one row names the wrong file; none of them is used")
 
         dilution = 1.0
         if rec.get("dilution", ""):
@@ -186,7 +276,8 @@ def read_worklist(
         elif stype == "unknown" and require_rbc:
             flag("NO_RBC", "rbc_count missing for a patient sample; result will not be normalised")
 
-        extra = {k: v for k, v in rec.items() if k not in KNOWN and v}
+        # a misaligned row's clinical context is as doubtful as its numbers: not passed on
+        extra = {} if misaligned else {k: v for k, v in rec.items() if k not in KNOWN and v}
         entries.append(
             WorklistEntry(
                 row=lineno,
@@ -204,6 +295,7 @@ def read_worklist(
         )
     if not entries:
         raise InputError("worklist has a header but no rows", path=p)
+    issues.sort(key=lambda i: i.row)  # comment rows were reported in a first pass
     return Worklist(str(p), tuple(entries), tuple(issues))
 
 
