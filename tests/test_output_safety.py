@@ -1,0 +1,79 @@
+"""The output folder: never an input, never half-written, every failure named (exit codes)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from thioquant.cli import main
+
+
+@pytest.fixture
+def batch(tmp_path, repo_root) -> Path:
+    dst = tmp_path / "batch"
+    shutil.copytree(repo_root / "sample_data" / "lcmsms", dst,
+                    ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
+    return dst
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _run(args: list[str], capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return int(exc.value.code), capsys.readouterr().err
+
+
+FAST = ["--no-history", "--no-cache", "--quiet", "--no-report"]
+
+
+@pytest.mark.parametrize("where, reason", [
+    (lambda b: b, "is the batch folder"),
+    (lambda b: b.parent, "contains the batch folder"),
+    (lambda b: b / "raw", "contains raw file raw/001_BLANK-1.mzML"),
+])
+def test_force_never_replaces_an_input_folder(batch, capsys, where, reason):
+    before = _tree(batch.parent)
+    out = where(batch)
+    code, err = _run(["quantify", str(batch), "--out", str(out), "--force", *FAST], capsys)
+    assert code == 5 and str(out) in err and reason in err
+    assert _tree(batch.parent) == before  # nothing deleted, nothing written
+
+
+def test_force_never_replaces_a_folder_holding_an_input_file(batch, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    ov = out / "overrides.csv"
+    ov.write_text("sample_id,analyte,start_min,end_min,reason\n")
+    code, err = _run(["quantify", str(batch), "--out", str(out), "--force", "--overrides", str(ov), *FAST], capsys)
+    assert code == 5 and "contains the overrides file" in err and ov.is_file()
+    hist = out / "qc.sqlite"
+    code, err = _run(["quantify", str(batch), "--out", str(out), "--force", "--history", str(hist),
+                      "--no-cache", "--quiet"], capsys)
+    assert code == 5 and "contains the QC history file" in err and ov.is_file()
+    # the default BATCH/results, inside the batch folder, is fine (and --force replaces it)
+    main(["quantify", str(batch), *FAST])
+    main(["quantify", str(batch), "--force", *FAST])
+    assert (batch / "results" / "results.csv").is_file() and (batch / "worklist.csv").is_file()
+
+
+def test_an_output_folder_that_cannot_be_created_is_named_before_the_work(batch, tmp_path, capsys, monkeypatch):
+    import thioquant.pipeline
+
+    def no_work(*a, **k):
+        raise AssertionError("the batch was quantified before the output folder was checked")
+
+    monkeypatch.setattr(thioquant.pipeline, "quantify", no_work)
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    code, err = _run(["quantify", str(batch), "--out", str(afile / "out"), *FAST], capsys)
+    assert code == 5 and f"{afile / 'out'}: cannot create the output folder" in err
+    assert "exists and is not a folder" in err
+    if sys.platform.startswith("linux") and Path("/proc/self").is_dir():
+        code, err = _run(["quantify", str(batch), "--out", "/proc/tq_out", *FAST], capsys)
+        assert code == 5 and "/proc/tq_out: cannot create the output folder" in err
