@@ -77,3 +77,53 @@ def test_an_output_folder_that_cannot_be_created_is_named_before_the_work(batch,
     if sys.platform.startswith("linux") and Path("/proc/self").is_dir():
         code, err = _run(["quantify", str(batch), "--out", "/proc/tq_out", *FAST], capsys)
         assert code == 5 and "/proc/tq_out: cannot create the output folder" in err
+
+
+def test_disk_full_while_writing_fails_and_keeps_the_previous_output(batch, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import thioquant.report.html
+    from thioquant.audit import verify
+
+    out = tmp_path / "out"
+    main(["quantify", str(batch), "--out", str(out), "--no-history", "--no-cache", "--quiet", "--no-pdf"])
+    before = _tree(out)
+
+    def full(path, *a, **k):
+        Path(path).write_text("<!DOCTYPE html><html>")  # a part written before the disk filled up
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(thioquant.report.html, "write_html", full)
+    code, err = _run(["quantify", str(batch), "--out", str(out), "--force", "--no-history", "--no-cache",
+                      "--quiet"], capsys)
+    assert code == 5, err
+    assert f"{out / 'report.html'}: cannot be written: No space left on device" in err
+    assert _tree(out) == before and verify(out).ok  # the earlier results, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch", "out"]  # no staging folder left
+    code, err = _run(["quantify", str(batch), "--out", str(tmp_path / "new"), "--no-history", "--no-cache",
+                      "--quiet"], capsys)
+    assert code == 5 and not (tmp_path / "new").exists()
+    assert "Results written" not in capsys.readouterr().out
+
+
+def test_long_sample_ids_give_bounded_distinct_patient_pdf_names(batch, tmp_path):
+    import csv
+
+    from thioquant.report.pdf import PATIENT_STEM_MAX, patient_filename
+
+    rows = list(csv.DictReader((batch / "worklist.csv").open(newline="")))
+    long_ids = {"P001": "P" * 300, "P002": "P" * 299 + "Q", "P003": "\u00e9" * 300}
+    for r in rows:
+        r["sample_id"] = long_ids.get(r["sample_id"], r["sample_id"])
+    with (batch / "worklist.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "out"
+    main(["quantify", str(batch), "--out", str(out), "--no-history", "--no-cache", "--quiet"])
+    names = [p.name for p in (out / "patients").iterdir()]
+    assert len(names) == 24 and all(len(n.encode()) <= PATIENT_STEM_MAX + 4 for n in names)
+    assert all(n.endswith(".pdf") for n in names)
+    a, b = (patient_filename({"sample_id": s}) for s in ("P" * 300, "P" * 299 + "Q"))
+    assert a != b and a.startswith("P" * 50)
+    assert patient_filename({"patient_id": "PT1", "sample_id": "P001"}) == "PT1_P001.pdf"  # short: unchanged
