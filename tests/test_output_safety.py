@@ -127,3 +127,94 @@ def test_long_sample_ids_give_bounded_distinct_patient_pdf_names(batch, tmp_path
     a, b = (patient_filename({"sample_id": s}) for s in ("P" * 300, "P" * 299 + "Q"))
     assert a != b and a.startswith("P" * 50)
     assert patient_filename({"patient_id": "PT1", "sample_id": "P001"}) == "PT1_P001.pdf"  # short: unchanged
+
+
+def _not_sqlite(path: Path) -> bytes:
+    data = bytes(range(256)) * 20
+    path.write_bytes(data)
+    return data
+
+
+def _wrong_schema(path: Path, sql: str) -> bytes:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.executescript(sql)
+    con.commit()
+    con.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["bytes", "schema"])
+def test_a_corrupt_cache_is_set_aside_and_a_new_one_started(batch, tmp_path, capsys, damage):
+    cache = batch / ".thioquant-cache.sqlite"
+    if damage == "bytes":
+        data = _not_sqlite(cache)
+    else:
+        data = _wrong_schema(cache, "CREATE TABLE measurements (key TEXT PRIMARY KEY, other TEXT);")
+    main(["quantify", str(batch), "--out", str(tmp_path / "out"), "--no-history", "--quiet", "--no-report"])
+    err = capsys.readouterr().err
+    aside = [p for p in batch.iterdir() if p.name.startswith(".thioquant-cache.sqlite.corrupt-")]
+    assert len(aside) == 1 and aside[0].read_bytes() == data  # kept for inspection, never deleted
+    assert "warning:" in err and "not a usable cache" in err and aside[0].name in err
+    messages = (tmp_path / "out" / "messages.txt").read_text()
+    assert aside[0].name in messages and "0 reused, 42 measured" in messages
+    main(["quantify", str(batch), "--out", str(tmp_path / "again"), "--no-history", "--quiet", "--no-report"])
+    assert "42 reused, 0 measured" in (tmp_path / "again" / "messages.txt").read_text()
+    assert (tmp_path / "again" / "results.csv").read_bytes() == (tmp_path / "out" / "results.csv").read_bytes()
+
+
+def test_a_cache_failing_during_the_run_is_dropped(tmp_path):
+    import sqlite3
+
+    from thioquant.cache import MeasurementCache
+
+    class Full:
+        def execute(self, *a):
+            raise sqlite3.OperationalError("database or disk is full")
+
+        def close(self):
+            pass
+
+    with pytest.warns(RuntimeWarning, match="disk is full"), MeasurementCache(tmp_path / "c.sqlite") as store:
+        store._con = Full()
+        assert store.get("k", "f") is None and store.misses == 1
+        assert store._con is None and "running on without it" in store.notes[0]
+        store.get("k", "f")  # no second failure: the cache is no longer used
+
+
+@pytest.mark.parametrize("damage", ["bytes", "schema", "other database"])
+def test_an_unusable_qc_history_is_refused_before_the_work_and_left_unchanged(batch, tmp_path, capsys, damage):
+    hist = tmp_path / "qc_history.sqlite"
+    if damage == "bytes":
+        data = _not_sqlite(hist)
+    elif damage == "schema":
+        data = _wrong_schema(hist, "CREATE TABLE qc_value (id INTEGER PRIMARY KEY, run TEXT);")
+    else:
+        data = _wrong_schema(hist, "CREATE TABLE invoices (id INTEGER PRIMARY KEY);")
+    code, err = _run(["quantify", str(batch), "--out", str(tmp_path / "out"), "--history", str(hist),
+                      "--no-cache", "--quiet"], capsys)
+    assert code == 2 and f"{hist}: is not a usable QC history" in err and "left unchanged" in err
+    assert hist.read_bytes() == data and not (tmp_path / "out").exists()
+    from thioquant.errors import InputError
+    from thioquant.qc.westgard import QCHistory
+
+    with pytest.raises(InputError, match="not a usable QC history"):
+        QCHistory(hist)
+    assert hist.read_bytes() == data
+
+
+def test_a_qc_history_write_that_fails_is_an_output_error(tmp_path):
+    import sqlite3
+
+    from thioquant.errors import OutputError
+    from thioquant.qc.westgard import QCHistory
+
+    hist = tmp_path / "h.sqlite"
+    with QCHistory(hist) as h:
+        h.add_run("r1", "2026-01-01", "6-TG", "QCL", [1.0])
+        h._conn.close()
+        h._conn = sqlite3.connect(f"{hist.as_uri()}?mode=ro", uri=True)  # as a full disk would refuse
+        with pytest.raises(OutputError, match="cannot record run r2 in the QC history"):
+            h.add_run("r2", "2026-01-02", "6-TG", "QCL", [2.0])
+        assert [r for r, _, _ in h.series("6-TG", "QCL")] == ["r1"]

@@ -59,12 +59,27 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     check_not_input(out, _inputs(batch_dir, method, overrides, qc_history))
     ensure_free(out, force=force)
     check_writable(out)
+    notes: list[str] = []
+    if qc_history is not None:  # a record: refused (exit 2) when unusable, before the work
+        from thioquant.qc.westgard import check_history_file
+
+        check_history_file(qc_history)
+    if cache is not None:  # an accelerator: an unusable one is set aside, or the run goes without
+        from thioquant.cache import check_cache
+
+        notes = check_cache(cache)
+        for note in notes:
+            click.secho(f"warning: {note}", fg="yellow", err=True)
     from thioquant.report.progress import batch_progress
 
     with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
         batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor, cache=cache,
                              history=qc_history, progress=progress, profile=profile,
                              keep_views=report)
+    if notes:  # into messages.txt and the audit trail too
+        from dataclasses import replace
+
+        batch = replace(batch, messages=(*notes, *batch.messages))
     if pseudonymise:
         from thioquant.privacy import pseudonymise as pseudo
 
