@@ -218,3 +218,46 @@ def test_a_qc_history_write_that_fails_is_an_output_error(tmp_path):
         with pytest.raises(OutputError, match="cannot record run r2 in the QC history"):
             h.add_run("r2", "2026-01-02", "6-TG", "QCL", [2.0])
         assert [r for r, _, _ in h.series("6-TG", "QCL")] == ["r1"]
+
+
+_SIGNALLED = """
+import os, signal, sys, time
+from pathlib import Path
+import thioquant.report.html
+from thioquant.cli import main
+
+def killed(path, *a, **k):
+    Path(path).write_text("<!DOCTYPE html><html>")  # half a page when the signal comes
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    time.sleep(5)  # the handler interrupts this
+    raise AssertionError("the signal did not stop the run")
+
+thioquant.report.html.write_html = killed
+main(["quantify", sys.argv[2], "--out", sys.argv[3], "--no-history", "--no-cache", "--quiet"])
+"""
+
+
+@pytest.mark.parametrize("signame, code", [("SIGTERM", 143), ("SIGINT", 130), ("SIGHUP", 129)])
+def test_a_signal_while_writing_removes_the_staging_folder(batch, tmp_path, signame, code):
+    """In a child process: on the old code SIGTERM ended the process and left .out.partial-*."""
+    import os
+    import signal
+    import subprocess
+
+    if getattr(signal, signame, None) is None:
+        pytest.skip(f"no {signame} here")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-c", _SIGNALLED, signame, str(batch), str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert f"interrupted by {signame}" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch"]  # no .out.partial-* left
+
+
+def test_main_puts_the_previous_signal_handlers_back(batch, tmp_path):
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    main(["quantify", str(batch), "--out", str(tmp_path / "out"), *FAST])
+    assert signal.getsignal(signal.SIGTERM) == before
