@@ -49,6 +49,8 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     from thioquant.report.writer import write_outputs
 
     started = _now()
+    if not batch_dir.is_dir():  # before the output checks, which would create BATCH_DIR/results' parent
+        raise InputError("batch folder not found", path=batch_dir)
     out = out_dir or batch_dir / "results"
     if pseudonymise and not pseudonym_key:
         raise InputError("--pseudonymise needs --pseudonym-key or THIOQUANT_PSEUDONYM_KEY")
