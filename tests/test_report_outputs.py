@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from thioquant.errors import OutputError
 from thioquant.pipeline import quantify
-from thioquant.report.writer import REPORT_ERRORS, write_outputs
+from thioquant.report.writer import write_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 BATCHES = ("lcmsms", "hplcuv")
@@ -37,7 +38,6 @@ def test_bundled_batches_produce_every_file(name, batches, outputs):
     for f in ("results.csv", "results.json", "results.xlsx", "report.html", "report.pdf", "calibration.json",
               "qc.csv", "interpretation.csv"):
         assert (out / f).is_file() and (out / f).stat().st_size > 0, f
-    assert not (out / REPORT_ERRORS).exists(), (out / REPORT_ERRORS).read_text()
     pages = sorted((out / "patients").glob("*.pdf"))
     assert len(pages) == len(b.interpretations) == 24
 
@@ -143,7 +143,7 @@ def test_outputs_are_deterministic(batches, tmp_path):
         assert (a / f).read_bytes() == (c / f).read_bytes(), f
 
 
-def test_report_options_and_failure_isolation(batches, tmp_path, monkeypatch):
+def test_report_options_and_a_failed_part_leaves_no_output(batches, tmp_path, monkeypatch):
     b = batches["hplcuv"]
     out = write_outputs(b, tmp_path / "noreport", report=False)
     assert (out / "results.xlsx").is_file() and not (out / "report.html").exists()
@@ -158,16 +158,20 @@ def test_report_options_and_failure_isolation(batches, tmp_path, monkeypatch):
         raise RuntimeError("renderer exploded")
 
     monkeypatch.setattr(html_mod, "iter_html", boom)
-    out = write_outputs(b, tmp_path / "broken")
-    assert (out / "results.csv").is_file() and (out / "report.pdf").is_file()
-    assert not (out / "report.html").exists() and not (out / "report.html.part").exists()
-    assert "renderer exploded" in (out / REPORT_ERRORS).read_text()
+    # a folder without its report must not look complete: nothing is put in place, and an
+    # earlier output folder being replaced stays as it was
+    previous = {p.name: p.read_bytes() for p in (tmp_path / "nopdf").iterdir() if p.is_file()}
+    with pytest.raises(RuntimeError, match="renderer exploded"):
+        write_outputs(b, tmp_path / "nopdf", force=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "nopdf").iterdir() if p.is_file()} == previous
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nopdf", "noreport"]
 
 
 @pytest.mark.parametrize("fork", [True, False])
 def test_patient_pdfs_in_a_forked_writer(batches, tmp_path, monkeypatch, fork):
     """Patient PDFs come from a forked process on Linux (beside report.html and report.pdf): the
-    same files as written in order, and a failure there is recorded, not lost or raised."""
+    same files as written in order, and a failure there fails the whole write as it would in order."""
+    import errno
     import sys
 
     import thioquant.report.pdf as pdf_mod
@@ -182,7 +186,6 @@ def test_patient_pdfs_in_a_forked_writer(batches, tmp_path, monkeypatch, fork):
     out = write_outputs(b, tmp_path / "ok", timestamp=False, timings=tm)
     pages = sorted(p.name for p in (out / "patients").glob("*.pdf"))
     assert len(pages) == len(b.interpretations) > 0 and tm["patient_pdfs"] > 0
-    assert not (out / REPORT_ERRORS).exists()
     if fork:  # byte for byte what the same writer gives in this process
         monkeypatch.setattr(writer_mod, "_can_fork", lambda: False)
         ref = write_outputs(b, tmp_path / "ref", timestamp=False)
@@ -194,10 +197,19 @@ def test_patient_pdfs_in_a_forked_writer(batches, tmp_path, monkeypatch, fork):
         raise RuntimeError("patient pages exploded")
 
     monkeypatch.setattr(pdf_mod, "write_patient_pdfs", boom)
-    out = write_outputs(b, tmp_path / "broken")
-    assert (out / "report.html").is_file() and (out / "report.pdf").is_file() and (out / "results.xlsx").is_file()
-    errors = (out / REPORT_ERRORS).read_text()
-    assert errors.startswith("patient_pdfs: ") and "RuntimeError: patient pages exploded" in errors
+    with pytest.raises(RuntimeError, match="patient pages exploded"):
+        write_outputs(b, tmp_path / "broken")
+
+    def full(batch, folder, *a, **k):  # the disk fills up on the first page
+        Path(folder).mkdir()
+        (Path(folder) / "P001.pdf").write_bytes(b"")
+        raise OSError(errno.ENOSPC, "No space left on device", str(Path(folder) / "P001.pdf"))
+
+    monkeypatch.setattr(pdf_mod, "write_patient_pdfs", full)
+    with pytest.raises(OutputError, match="No space left on device") as exc:
+        write_outputs(b, tmp_path / "full")
+    assert exc.value.path == str(tmp_path / "full" / "patients" / "P001.pdf")  # as named in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["ok", "ref"] if fork else ["ok"])
 
 
 def test_no_fork_beside_other_threads(monkeypatch):
@@ -272,5 +284,4 @@ def test_rejected_run_with_excluded_calibrator(tmp_path):
     assert excluded, "the damaged calibrator should be excluded"
     assert '<tr class="fail">' in html  # red QC/calibrator rows
     assert 'stroke="#c62828" stroke-width="2"/>' in html  # red crosses of excluded calibrators
-    assert not (out / REPORT_ERRORS).exists()
     assert len(list((out / "patients").glob("*.pdf"))) == len(b.interpretations)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import signal
 import sys
+import threading
 
 import click
 
@@ -52,24 +54,61 @@ def cli() -> None:
     """thioquant: raw chromatograms to thiopurine metabolite results (pmol/8x10^8 RBC)."""
 
 
+#: signals that stop a command like Ctrl-C (SIGINT), so that its clean-up runs: the default action
+#: of SIGTERM or SIGHUP would end the process at once and leave the hidden staging folder behind
+_STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGTERM", "SIGHUP")) if s)
+_received: list[int] = []
+
+
+def _install_stop_handlers() -> dict[int, object]:
+    """Make SIGTERM/SIGHUP raise KeyboardInterrupt in this process; returns the previous handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    pid = os.getpid()
+
+    def stop(signum: int, frame: object) -> None:
+        if os.getpid() != pid:  # a forked writer or worker: end as the signal would have ended it
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        _received.append(signum)
+        raise KeyboardInterrupt
+
+    return {s: signal.signal(s, stop) for s in _STOP_SIGNALS}
+
+
+def _interrupted() -> None:
+    signum = _received[-1] if _received else signal.SIGINT
+    click.echo(f"interrupted by {signal.Signals(signum).name}", err=True)
+    sys.exit(128 + int(signum))  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: map thioquant errors to a message and exit code."""
+    _received.clear()
+    previous = _install_stop_handlers()
+    try:
+        _main(argv)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)  # type: ignore[arg-type]
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="thioquant", standalone_mode=False)
     except ThioquantError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort:  # click's form of KeyboardInterrupt
+        _interrupted()
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        _interrupted()
     except Exception as exc:  # the last line of defence: no traceback reaches the user
         if os.environ.get("THIOQUANT_DEBUG"):
             raise

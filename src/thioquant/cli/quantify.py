@@ -44,23 +44,44 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     from thioquant.audit import _now, run_entries, write_audit
     from thioquant.errors import InputError
     from thioquant.pipeline import quantify as run_quantify
-    from thioquant.report.output import ensure_free
+    from thioquant.report.output import check_not_input, check_writable, ensure_free
     from thioquant.report.summary import summary_text
     from thioquant.report.writer import write_outputs
 
     started = _now()
+    if not batch_dir.is_dir():  # before the output checks, which would create BATCH_DIR/results' parent
+        raise InputError("batch folder not found", path=batch_dir)
     out = out_dir or batch_dir / "results"
-    ensure_free(out, force=force)  # fail before the work, not after it
     if pseudonymise and not pseudonym_key:
         raise InputError("--pseudonymise needs --pseudonym-key or THIOQUANT_PSEUDONYM_KEY")
     cache = batch_dir / ".thioquant-cache.sqlite" if use_cache and batch_dir.is_dir() else None
     qc_history = None if no_history else (history or out.parent / "qc_history.sqlite")
+    # fail before the work, not after it: never an output folder that is or holds an input
+    # (--force would delete it), nor one that exists (without --force) or cannot be created
+    check_not_input(out, _inputs(batch_dir, method, overrides, qc_history))
+    ensure_free(out, force=force)
+    check_writable(out)
+    notes: list[str] = []
+    if qc_history is not None:  # a record: refused (exit 2) when unusable, before the work
+        from thioquant.qc.westgard import check_history_file
+
+        check_history_file(qc_history)
+    if cache is not None:  # an accelerator: an unusable one is set aside, or the run goes without
+        from thioquant.cache import check_cache
+
+        notes = check_cache(cache)
+        for note in notes:
+            click.secho(f"warning: {note}", fg="yellow", err=True)
     from thioquant.report.progress import batch_progress
 
     with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
         batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor, cache=cache,
                              history=qc_history, progress=progress, profile=profile,
                              keep_views=report)
+    if notes:  # into messages.txt and the audit trail too
+        from dataclasses import replace
+
+        batch = replace(batch, messages=(*notes, *batch.messages))
     if pseudonymise:
         from thioquant.privacy import pseudonymise as pseudo
 
@@ -77,3 +98,28 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     click.echo(summary_text(batch, out, quiet=quiet, color=sys.stdout.isatty()))
     if strict and not batch.accepted:
         sys.exit(1)
+
+
+def _inputs(batch_dir: Path, method: str | None, overrides: Path | None,
+            history: Path | None) -> list[tuple[Path, str]]:
+    """Every input of the run that an output folder must not be, nor contain."""
+    import csv
+
+    found = [(batch_dir, "the batch folder"), (batch_dir / "worklist.csv", "the worklist"),
+             (batch_dir / "batch.toml", "the batch's batch.toml")]
+    if method and Path(method).exists():
+        found.append((Path(method), "the method file"))
+    if overrides is not None:
+        found.append((overrides, "the overrides file"))
+    if history is not None:
+        found.append((history, "the QC history file"))
+    try:  # the raw files as listed (they may lie outside the batch folder); the pipeline reports
+        # an unreadable worklist, so this only reads what it can
+        with open(batch_dir / "worklist.csv", newline="", encoding="utf-8-sig") as fh:
+            for row in csv.DictReader(fh):
+                name = (row.get("file") or "").strip()
+                if name:
+                    found.append((batch_dir / name, f"raw file {name}"))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        pass
+    return found

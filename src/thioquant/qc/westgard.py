@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from thioquant import flags
-from thioquant.errors import MethodError
+from thioquant.errors import InputError, MethodError, OutputError
 
 from .rules import RuleOutcome
 from .settings import WESTGARD_RULES
@@ -54,6 +54,46 @@ CREATE TABLE IF NOT EXISTS qc_target (
 """
 
 
+#: columns this version reads and writes, per table
+_COLUMNS = {
+    "qc_value": {"id", "run_id", "timestamp", "analyte", "level", "replicate", "value"},
+    "qc_target": {"analyte", "level", "mean", "sd"},
+}
+_UNUSABLE = ("is not a usable QC history ({}); it was left unchanged: repair it or move it aside, "
+             "or choose another --history (or --no-history)")
+
+
+def _check_schema(conn: sqlite3.Connection) -> None:
+    """sqlite3.DatabaseError unless ``conn`` is an empty database or a QC history."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables.discard("sqlite_sequence")
+    if tables and "qc_value" not in tables:  # another application's database: never add to it
+        raise sqlite3.DatabaseError(f"an SQLite file with tables {sorted(tables)} and no qc_value")
+    for table, cols in _COLUMNS.items():
+        if table in tables:
+            have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+            if not have >= cols:
+                raise sqlite3.DatabaseError(f"table {table} lacks columns {sorted(cols - have)}")
+
+
+def check_history_file(path: str | Path) -> None:
+    """Raise InputError when ``path`` exists and is not a usable QC history (read only; a
+    missing file is fine, it is created by the run). Called before a run's work."""
+    p = Path(path)
+    if not p.exists():
+        return
+    if not p.is_file():
+        raise InputError("is not a file, so not a QC history", path=p)
+    try:
+        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            _check_schema(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise InputError(_UNUSABLE.format(exc), path=p) from exc
+
+
 def default_history_path(output_dir: str | Path) -> Path:
     """Default history file: ``qc_history.sqlite`` beside the output folder (in its parent)."""
     out = Path(output_dir).resolve()
@@ -72,10 +112,35 @@ class QCHistory:
     def __init__(self, sqlite_path: str | Path) -> None:
         self.path = str(sqlite_path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path)
-        with self._conn:
-            self._conn.executescript(_SCHEMA)
+            check_history_file(self.path)  # a record: refused, never repaired or replaced
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot create the QC history's folder ({exc.strerror or exc})",
+                                  path=self.path) from exc
+        try:
+            self._conn = sqlite3.connect(self.path)
+        except sqlite3.Error as exc:
+            raise OutputError(f"cannot create the QC history ({exc})", path=self.path) from exc
+        try:
+            _check_schema(self._conn)
+            with self._conn:
+                self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise InputError(_UNUSABLE.format(exc), path=self.path) from exc
+
+    def _write(self, sql: str, rows: Sequence[Sequence[Any]], *, delete: tuple[str, Sequence[Any]] | None = None,
+               what: str) -> None:
+        """One transaction; a failure (disk full) rolls back and is an OutputError naming the file."""
+        try:
+            with self._conn:
+                if delete is not None:
+                    self._conn.execute(*delete)
+                self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise OutputError(f"cannot record {what} in the QC history ({exc}); it was left as it was",
+                              path=self.path) from exc
 
     def close(self) -> None:
         self._conn.close()
@@ -93,29 +158,21 @@ class QCHistory:
     ) -> None:
         """Store the QC values of one run (replaces that run's values for analyte/level)."""
         vals = [float(v) for v in np.atleast_1d(np.asarray(values, dtype=float))]
-        with self._conn:
-            self._conn.execute(
-                "DELETE FROM qc_value WHERE run_id=? AND analyte=? AND level=?",
-                (str(run_id), str(analyte), str(level)),
-            )
-            self._conn.executemany(
-                "INSERT INTO qc_value (run_id, timestamp, analyte, level, replicate, value) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (str(run_id), str(timestamp), str(analyte), str(level), i, v if math.isfinite(v) else None)
-                    for i, v in enumerate(vals)
-                ],
-            )
+        self._write(
+            "INSERT INTO qc_value (run_id, timestamp, analyte, level, replicate, value) VALUES (?, ?, ?, ?, ?, ?)",
+            [(str(run_id), str(timestamp), str(analyte), str(level), i, v if math.isfinite(v) else None)
+             for i, v in enumerate(vals)],
+            delete=("DELETE FROM qc_value WHERE run_id=? AND analyte=? AND level=?",
+                    (str(run_id), str(analyte), str(level))),
+            what=f"run {run_id}",
+        )
 
     def set_target(self, analyte: str, level: str, mean: float, sd: float) -> None:
         """Store the target mean and SD of a QC level (used when evaluate gets none)."""
         if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0):
             raise MethodError(f"target mean must be finite and SD positive, got {mean}, {sd}")
-        with self._conn:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO qc_target (analyte, level, mean, sd) VALUES (?, ?, ?, ?)",
-                (str(analyte), str(level), float(mean), float(sd)),
-            )
+        self._write("INSERT OR REPLACE INTO qc_target (analyte, level, mean, sd) VALUES (?, ?, ?, ?)",
+                    [(str(analyte), str(level), float(mean), float(sd))], what=f"the target of {analyte} {level}")
 
     # ------------------------------------------------------------------ reading
 

@@ -1,48 +1,140 @@
 """Writing an output folder safely.
 
 Everything is written into a hidden sibling folder first and renamed into place in one step, so
-an interrupted run leaves no half-written result files, and an existing output folder is never
-replaced without ``force``.
+an interrupted or failed run leaves no half-written result files, and an existing output folder is
+never replaced without ``force``, nor ever when it is, contains or lies inside an input.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from thioquant.errors import OutputError
 
+#: signals whose handlers must not run while the output folder is being swapped or cleaned up
+_DEFERRED = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s)
+
+
+def _resolved(p: str | Path) -> Path:
+    return Path(os.path.abspath(Path(p).expanduser())).resolve()
+
+
+def check_not_input(out_dir: str | Path, inputs: Iterable[tuple[str | Path, str]]) -> None:
+    """Raise OutputError when ``out_dir`` is an input or would hold one.
+
+    Parameters
+    ----------
+    out_dir : the output folder.
+    inputs : (path, what) pairs, e.g. ``(batch_dir, "the batch folder")``. An output folder that
+        is one of these paths or contains one is refused whether or not it exists: replacing it
+        (``--force``) would delete the input, and writing into it would mix outputs with inputs.
+        An output folder *inside* an input folder (the default ``BATCH/results``) is fine.
+    """
+    out = _resolved(out_dir)
+    for path, what in inputs:
+        p = _resolved(path)
+        if p == out:
+            raise OutputError(f"the output folder is {what}; choose another --out (--force would delete it)",
+                              path=out_dir)
+        if out in p.parents:
+            raise OutputError(f"the output folder contains {what} ({path}); choose another --out "
+                              "(--force would delete it)", path=out_dir)
+
 
 def ensure_free(out_dir: str | Path, *, force: bool = False) -> None:
     """Raise OutputError when ``out_dir`` exists and may not be replaced (checked before any work)."""
-    if Path(out_dir).exists() and not force:
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError("exists and is not a folder; choose another --out", path=out_dir)
+    if out.exists() and not force:
         raise OutputError("output folder already exists; use --force to replace it or --out to choose another",
                           path=out_dir)
+
+
+def check_writable(out_dir: str | Path) -> None:
+    """Raise OutputError unless the staging folder for ``out_dir`` can be created (before any work).
+
+    Creates the missing parent folders, as writing would, and removes the probe it makes.
+    """
+    _make_stage(Path(out_dir)).rmdir()
+
+
+def _output_error(exc: OSError, out: Path, stage: Path | None = None, doing: str = "cannot be written") -> OutputError:
+    """An OutputError naming the file (as it will be called once in place) and the OS's reason."""
+    name = exc.filename
+    if name is not None and stage is not None and Path(name).is_relative_to(stage):
+        name = out / Path(name).relative_to(stage)  # as the user will know it, not the hidden stage
+    reason = exc.strerror or str(exc)
+    return OutputError(f"{doing}: {reason}", path=name if name is not None else out)
+
+
+def _make_stage(out: Path) -> Path:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        where = "" if exc.filename is None or Path(exc.filename).name.startswith(f".{out.name}.partial-") \
+            else f"{exc.filename}: "
+        reason = "exists and is not a folder" if isinstance(exc, FileExistsError) else exc.strerror or str(exc)
+        raise OutputError(f"cannot create the output folder ({where}{reason})", path=out) from exc
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP while a few renames or a clean-up run, so that an interrupt
+    cannot land between them (they are delivered when the block ends)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextmanager
 def staged_output(out_dir: str | Path, *, force: bool = False) -> Iterator[Path]:
     """Yield a staging folder; on success it becomes ``out_dir`` atomically.
 
-    Raises OutputError before any work when ``out_dir`` exists and ``force`` is False.
+    Raises OutputError before any work when ``out_dir`` exists and ``force`` is False, or when it
+    cannot be created. Any exception inside the block (an interrupt included) removes the staging
+    folder and leaves an existing ``out_dir`` untouched; an OSError (disk full, permission denied)
+    is raised as OutputError naming the file.
     """
     out = Path(out_dir)
     ensure_free(out, force=force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    stage = _make_stage(out)
     try:
         yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+    except BaseException as exc:
+        with _signals_deferred():
+            shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _output_error(exc, out, stage) from exc
         raise
+    with _signals_deferred():
+        _commit(stage, out)
+
+
+def _commit(stage: Path, out: Path) -> None:
+    """Rename ``stage`` to ``out``, replacing an existing ``out`` only once the new one is in place."""
     old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(stage, out)
+    try:
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+        os.replace(stage, out)
+    except OSError as exc:
+        if old is not None and not out.exists():
+            os.replace(old, out)  # put the previous results back
+        shutil.rmtree(stage, ignore_errors=True)
+        raise _output_error(exc, out, stage, doing="cannot be put in place") from exc
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -7,6 +7,7 @@ graphics; matplotlib is not needed.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -498,10 +499,23 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
     return doc
 
 
+#: longest file-name stem in UTF-8 bytes; file systems allow 255 bytes for a whole name
+PATIENT_STEM_MAX = 120
+
+
 def patient_filename(row: dict[str, Any]) -> str:
-    """A safe file name for a patient page: ``<patient>_<sample>.pdf``."""
-    stem = "_".join(x for x in (row.get("patient_id", ""), row.get("sample_id", "")) if x) or "patient"
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) + ".pdf"
+    """A safe file name for a patient page: ``<patient>_<sample>.pdf``.
+
+    A stem longer than :data:`PATIENT_STEM_MAX` bytes is cut and ended with 12 hex digits of the
+    sha256 of the whole identifiers, so long identifiers still give distinct, writable names.
+    """
+    raw = "_".join(x for x in (row.get("patient_id", ""), row.get("sample_id", "")) if x) or "patient"
+    stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in raw)
+    if len(stem.encode("utf-8")) > PATIENT_STEM_MAX:
+        digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:12]
+        keep = stem.encode("utf-8")[: PATIENT_STEM_MAX - len(digest) - 1].decode("utf-8", "ignore")
+        stem = f"{keep}_{digest}"
+    return stem + ".pdf"
 
 
 def write_patient_pdfs(batch: Any, folder: str | Path, panels: Sequence[Any] = (), *,

@@ -3,6 +3,9 @@
 Always: results.csv, results.json, results.xlsx, calibration.json, interpretation.csv (when there
 are patients), qc.csv, messages.txt. With ``report=True`` (default) also report.html and, with
 ``pdf=True`` (default), report.pdf and ``patients/<patient>_<sample>.pdf`` (one page each).
+
+Any part that fails fails the whole write: the staging folder is removed and an existing output
+folder is left as it was, so an output folder is either complete or not there.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -23,10 +27,6 @@ from thioquant.report.tables import calibration_json, result_rows, results_csv, 
 
 #: qc.csv columns; ``status`` (pass / fail / not_evaluated) was added last so existing positions hold
 QC_COLUMNS = ["code", "analyte", "severity", "passed", "message", "status"]
-
-#: Written instead of a report part that failed; the tabular results are still written.
-REPORT_ERRORS = "report_errors.txt"
-
 
 def write_outputs(
     batch: Any,
@@ -66,8 +66,12 @@ def write_outputs(
     profile : interpretation profile whose reference ranges the reports show (default: the
         method's, which :func:`~thioquant.pipeline.quantify` already sets to its ``profile``).
 
-    A report part that fails does not lose the results: its traceback goes to
-    ``report_errors.txt`` in the output folder.
+    Raises
+    ------
+    OutputError : the folder exists (without ``force``) or a file cannot be written (disk full,
+        permission denied...); nothing is put in place and an existing folder is unchanged.
+    Exception : a report part that fails for another reason (a bug) is raised as it is, with the
+        same guarantee.
     """
     out = Path(out_dir)
     if profile is not None and str(profile) != str(getattr(batch.method, "interpretation_profile", "")):
@@ -100,27 +104,21 @@ def write_outputs(
             )
         (stage / "messages.txt").write_text("".join(f"{m}\n" for m in batch.messages), encoding="utf-8")
         tm["tables"] = time.perf_counter() - t
-        errors: list[str] = []
-        _guard(errors, tm, "json", step, lambda: _write_json(batch, stage, rows))
-        _guard(errors, tm, "xlsx", step, lambda: _write_xlsx(batch, stage, rows))
+        _timed(tm, "json", step, lambda: _write_json(batch, stage, rows))
+        _timed(tm, "xlsx", step, lambda: _write_xlsx(batch, stage, rows))
         if report:
-            _write_reports(batch, stage, pdf=pdf, history=history, timestamp=timestamp, tm=tm, step=step,
-                           errors=errors)
-        if errors:
-            (stage / REPORT_ERRORS).write_text("\n".join(errors), encoding="utf-8")
+            _write_reports(batch, stage, pdf=pdf, history=history, timestamp=timestamp, tm=tm, step=step)
         if finalise is not None:
             finalise(stage)
     return out
 
 
-def _guard(errors: list[str], tm: dict[str, float], name: str, step: Callable[[str], float],
-           fn: Callable[[], Any]) -> Any:
+def _timed(tm: dict[str, float], name: str, step: Callable[[str], float], fn: Callable[[], Any]) -> Any:
+    # A failure is not caught here: a folder missing a part (or holding a truncated one) must not
+    # be put in place as if complete; staged_output discards it and the caller reports the error.
     t = step(name)
     try:
         return fn()
-    except Exception:  # noqa: BLE001 - a failed report part must not lose the results
-        errors.append(f"{name}: {traceback.format_exc()}")
-        return None
     finally:
         tm[name] = time.perf_counter() - t
 
@@ -138,15 +136,15 @@ def _write_xlsx(batch: Any, stage: Path, rows: Any = None) -> None:
 
 
 def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestamp: bool, tm: dict[str, float],
-                   step: Callable[[str], float], errors: list[str]) -> None:
+                   step: Callable[[str], float]) -> None:
     from thioquant.report import content
     from thioquant.report.chrom import collect_panels
 
     generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if timestamp else None
-    panels = _guard(errors, tm, "chromatograms", step, lambda: collect_panels(batch)) or []
+    panels = _timed(tm, "chromatograms", step, lambda: collect_panels(batch)) or []
     if history is None:
         history = getattr(batch, "qc_history", None)
-    lj = _guard(errors, tm, "levey_jennings", step, lambda: content.lj_series(history, batch)) or []
+    lj = _timed(tm, "levey_jennings", step, lambda: content.lj_series(history, batch)) or []
 
     def html() -> None:
         from thioquant.report.html import write_html
@@ -175,18 +173,18 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
             panel_geometry(p)
         child = _Background("patient_pdfs", patients)
     try:
-        _guard(errors, tm, "html", step, html)
+        _timed(tm, "html", step, html)
         if pdf:
-            _guard(errors, tm, "pdf", step, report_pdf)
+            _timed(tm, "pdf", step, report_pdf)
             if child is not None:
                 step("patient_pdfs")
-                child.finish(errors, tm)
-                child = None
+                pending, child = child, None
+                pending.finish(tm)
             else:
-                _guard(errors, tm, "patient_pdfs", step, patients)
+                _timed(tm, "patient_pdfs", step, patients)
     finally:
-        if child is not None:  # an exception in this process: do not leave the writer running
-            child.finish([], {})
+        if child is not None:  # an exception in this process: stop the writer, its pages are discarded
+            child.kill()
         # every panel's geometry is cached for the HTML, PDF and patient pages; once they are
         # written it is only memory (about 12 kB a panel) that a long-lived process would keep
         from thioquant.report.svg import panel_geometry
@@ -206,10 +204,10 @@ def _can_fork() -> bool:
 
 
 class _Background:
-    """``fn()`` run in a forked child process; :meth:`finish` waits and records as :func:`_guard`.
+    """``fn()`` run in a forked child process; :meth:`finish` waits and raises what it raised.
 
     The child inherits the batch (no pickling) and reports its duration and, if it failed, its
-    traceback through a pipe; it leaves with ``os._exit`` so that nothing of the parent (open
+    exception through a pipe; it leaves with ``os._exit`` so that nothing of the parent (open
     files, SQLite connections, atexit handlers) is finalised twice.
     """
 
@@ -220,31 +218,45 @@ class _Background:
         self.pid = os.fork()
         if self.pid == 0:  # the child
             os.close(r)
-            code, msg = 0, ""
+            code, err = 0, {}
             try:
                 fn()
-            except BaseException:  # noqa: BLE001 - reported to the parent, which decides
-                code, msg = 1, traceback.format_exc()
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+                code = 1
+                err = {"error": traceback.format_exc(), "type": type(exc).__name__, "message": str(exc)}
+                if isinstance(exc, OSError):  # raised again in the parent as the same OSError
+                    err.update(errno=exc.errno, strerror=exc.strerror, filename=exc.filename)
             try:
                 with os.fdopen(w, "w", encoding="utf-8") as fh:
-                    fh.write(json.dumps({"seconds": time.perf_counter() - self.t0, "error": msg}))
+                    fh.write(json.dumps({"seconds": time.perf_counter() - self.t0, **err}))
             finally:
                 os._exit(code)
         os.close(w)
         self.reader = os.fdopen(r, encoding="utf-8")
 
-    def finish(self, errors: list[str], tm: dict[str, float]) -> None:
+    def finish(self, tm: dict[str, float]) -> None:
+        """Wait for the child; raise its OSError as such, any other failure as RuntimeError."""
         with self.reader:
             text = self.reader.read()
         _, status = os.waitpid(self.pid, 0)
         try:
             out = json.loads(text)
         except ValueError:
-            out = {"seconds": time.perf_counter() - self.t0,
+            out = {"seconds": time.perf_counter() - self.t0, "type": "RuntimeError",
                    "error": f"the writing process ended without a result (wait status {status})"}
         tm[self.name] = float(out["seconds"])
-        if out["error"]:
-            errors.append(f"{self.name}: {out['error']}")
+        if out.get("errno") is not None:
+            raise OSError(out["errno"], out["strerror"], out["filename"])
+        if out.get("error"):
+            exc = RuntimeError(f"{self.name}: {out['type']}: {out.get('message', out['error'])}")
+            exc.add_note(f"in the forked writing process:\n{out['error']}")
+            raise exc
+
+    def kill(self) -> None:
+        """Stop the child now (its output is being discarded) and reap it."""
+        os.kill(self.pid, signal.SIGKILL)  # not yet reaped, so the pid is still this child's
+        self.reader.close()
+        os.waitpid(self.pid, 0)
 
 
-__all__ = ["QC_COLUMNS", "REPORT_ERRORS", "write_outputs"]
+__all__ = ["QC_COLUMNS", "write_outputs"]
