@@ -261,3 +261,25 @@ def test_main_puts_the_previous_signal_handlers_back(batch, tmp_path):
     before = signal.getsignal(signal.SIGTERM)
     main(["quantify", str(batch), "--out", str(tmp_path / "out"), *FAST])
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_run_whose_outputs_fail_leaves_the_qc_history_as_it_was(batch, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import thioquant.report.html
+
+    hist, out = tmp_path / "qc_history.sqlite", tmp_path / "out"
+    main(["quantify", str(batch), "--out", str(out), "--history", str(hist), "--no-cache", "--quiet", "--no-pdf"])
+    before = hist.read_bytes()
+
+    def full(path, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(thioquant.report.html, "write_html", full)
+    code, _ = _run(["quantify", str(batch), "--out", str(tmp_path / "out2"), "--history", str(hist),
+                    "--no-cache", "--quiet"], capsys)
+    assert code == 5 and hist.read_bytes() == before  # the failed run is not in the record
+    fresh = tmp_path / "fresh.sqlite"
+    code, _ = _run(["quantify", str(batch), "--out", str(tmp_path / "out3"), "--history", str(fresh),
+                    "--no-cache", "--quiet"], capsys)
+    assert code == 5 and not fresh.exists()

@@ -337,6 +337,7 @@ def quantify(
         with MeasurementCache(cache) as store:
             measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, store, executor,
                                         keep_views, blanks, blank_sha)
+            messages.extend(store.notes)  # a cache set aside or dropped mid-run: for library callers too
             messages.append(f"measurement cache {cache}: {store.hits} reused, {store.misses} measured")
     else:
         measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, None, executor,

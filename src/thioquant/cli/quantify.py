@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,12 +42,9 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
              pseudonymise: bool, pseudonym_key: str | None, report: bool, pdf: bool, profile: str | None,
              strict: bool, quiet: bool) -> None:
     """Quantify BATCH_DIR (worklist.csv + raw files) and write results to the output folder."""
-    from thioquant.audit import _now, run_entries, write_audit
+    from thioquant.audit import _now
     from thioquant.errors import InputError
-    from thioquant.pipeline import quantify as run_quantify
     from thioquant.report.output import check_not_input, check_writable, ensure_free
-    from thioquant.report.summary import summary_text
-    from thioquant.report.writer import write_outputs
 
     started = _now()
     if not batch_dir.is_dir():  # before the output checks, which would create BATCH_DIR/results' parent
@@ -72,7 +70,28 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
         notes = check_cache(cache)
         for note in notes:
             click.secho(f"warning: {note}", fg="yellow", err=True)
+
+    from thioquant.qc.westgard import kept_unless_done
+
+    with kept_unless_done(qc_history):  # the run stays in the QC history only once it is written
+        batch = _run_and_write(batch_dir, method, out, force, overrides, jobs, executor, cache, qc_history,
+                               pseudonymise, pseudonym_key, report, pdf, profile, quiet, notes, started)
+    from thioquant.report.summary import summary_text
+
+    click.echo(summary_text(batch, out, quiet=quiet, color=sys.stdout.isatty()))
+    if strict and not batch.accepted:
+        sys.exit(1)
+
+
+def _run_and_write(batch_dir: Path, method: str | None, out: Path, force: bool, overrides: Path | None,
+                   jobs: int, executor: str, cache: Path | None, qc_history: Path | None,
+                   pseudonymise: bool, pseudonym_key: str | None, report: bool, pdf: bool,
+                   profile: str | None, quiet: bool, notes: list[str], started: str) -> Any:
+    """Measure, evaluate and write the batch; returns the BatchResult."""
+    from thioquant.audit import run_entries, write_audit
+    from thioquant.pipeline import quantify as run_quantify
     from thioquant.report.progress import batch_progress
+    from thioquant.report.writer import write_outputs
 
     with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
         batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor, cache=cache,
@@ -95,9 +114,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     entries = run_entries(batch, parameters, started)
     write_outputs(batch, out, force=force, finalise=lambda stage: write_audit(stage, entries), report=report,
                   pdf=pdf, history=qc_history)
-    click.echo(summary_text(batch, out, quiet=quiet, color=sys.stdout.isatty()))
-    if strict and not batch.accepted:
-        sys.exit(1)
+    return batch
 
 
 def _inputs(batch_dir: Path, method: str | None, overrides: Path | None,

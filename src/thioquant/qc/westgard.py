@@ -7,8 +7,10 @@ timestamp (ISO 8601 text) and, within a run, by insertion order.
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +94,31 @@ def check_history_file(path: str | Path) -> None:
             conn.close()
     except sqlite3.Error as exc:
         raise InputError(_UNUSABLE.format(exc), path=p) from exc
+
+
+@contextmanager
+def kept_unless_done(path: str | Path | None) -> Iterator[None]:
+    """Put the QC history file back as it was when the block fails.
+
+    A run records its QC values while it is evaluated, before its outputs are written; a run whose
+    outputs then fail (disk full, interrupted) must not stay in the history, nor replace the
+    values of an earlier, written run of the same batch.
+    """
+    if path is None or str(path) == ":memory:":
+        yield
+        return
+    p = Path(path)
+    before = p.read_bytes() if p.is_file() else None
+    try:
+        yield
+    except BaseException:
+        if before is None:
+            p.unlink(missing_ok=True)
+        else:
+            tmp = p.with_name(f".{p.name}.restore")
+            tmp.write_bytes(before)
+            os.replace(tmp, p)
+        raise
 
 
 def default_history_path(output_dir: str | Path) -> Path:
