@@ -230,3 +230,27 @@ def test_calibrators_without_level_column_name_the_column(tmp_path, repo_root):
         read_worklist(p)
     assert exc.value.row == 1 and "'level'" in str(exc.value) and "14 calibrator/QC row(s)" in str(exc.value)
     assert str(p) in str(exc.value)
+
+
+def test_rbc_count_from_haematocrit_and_mcv(lcms_copy):
+    # P002 at RBC 4.5x10^12/L given instead as Hct 0.405 and MCV 90 fL (0.405 / 90 fL = 4.5):
+    # the same reported value; Hct as a percentage is refused, not divided by 100 in silence
+    before = quantify(lcms_copy, jobs=1, cache=None)
+    p002 = {r.analyte: r for r in before.results if r.sample_id == "P002"}
+    rbc = float(next(e.rbc_count for e in before.worklist.entries if e.sample_id == "P002"))
+
+    def edit(rows, cols):
+        cols += ["hct", "mcv_fl"]
+        for r in rows:
+            r["hct"] = r["mcv_fl"] = ""
+        _row(rows, "P002").update(rbc_count="", hct=f"{rbc * 90 / 1000:.6f}", mcv_fl="90")
+        _row(rows, "P003").update(rbc_count="", hct="40.5", mcv_fl="90")
+
+    _edit_worklist(lcms_copy, edit)
+    after = quantify(lcms_copy, jobs=1, cache=None)
+    for r in after.results:
+        if r.sample_id == "P002":
+            assert r.reported == pytest.approx(p002[r.analyte].reported, rel=1e-5)
+        if r.sample_id == "P003":
+            assert "BAD_RBC" in r.flags and math.isnan(r.reported)
+    assert any("P003" in m and "hct must be a fraction" in m for m in after.messages)

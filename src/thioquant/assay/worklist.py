@@ -2,7 +2,8 @@
 
 Columns: ``sample_id``, ``file``, ``sample_type`` (blank | zero | calibrator | qc | unknown) are
 required; ``level`` (for calibrators and QCs), ``rbc_count`` (10^12 cells/L of the aliquoted
-suspension; required for unknowns reported per RBC), ``dilution`` (default 1), ``patient_id`` and
+suspension; required for unknowns reported per RBC, or else ``hct`` (fraction) and ``mcv_fl`` of
+that suspension, giving Hct / MCV), ``dilution`` (default 1), ``patient_id`` and
 any clinical-context columns are optional. Row problems never abort the batch: each becomes a
 flag on that row with a message naming the file, row and reason; a row whose values cannot be
 trusted is kept and flagged but not ``usable``, so it is never quantified. Only a worklist that
@@ -34,7 +35,7 @@ from thioquant.errors import InputError
 
 SAMPLE_TYPES = ("blank", "zero", "calibrator", "qc", "unknown")
 REQUIRED = ("sample_id", "file", "sample_type")
-KNOWN = (*REQUIRED, "level", "rbc_count", "dilution", "patient_id", "injection")
+KNOWN = (*REQUIRED, "level", "rbc_count", "hct", "mcv_fl", "dilution", "patient_id", "injection")
 # Flags that make an entry's values untrustworthy: it is listed and flagged but never quantified.
 UNUSABLE = frozenset({"BAD_TYPE", "BAD_LEVEL", "BAD_DILUTION", "BAD_ROW", "DUPLICATE_FILE"})
 
@@ -265,16 +266,34 @@ def read_worklist(
 
         rbc = math.nan
         rbc_text = rec.get("rbc_count", "")
+        hct_text, mcv_text = rec.get("hct", ""), rec.get("mcv_fl", "")
+        source = "rbc_count"
+        r: float | None = None
         if rbc_text:
             r = _number(rbc_text)
             if r is None:
                 flag("BAD_RBC", f"rbc_count {rbc_text!r} is not a number")
-            elif not rbc_range[0] <= r <= rbc_range[1]:
-                flag("BAD_RBC", f"rbc_count {r:g} x10^12/L is outside the plausible range {rbc_range[0]:g}-{rbc_range[1]:g}")
+        elif hct_text or mcv_text:
+            # the count from the suspension's haematocrit and MCV: Hct / MCV[L]
+            source = f"Hct {hct_text or '?'} and MCV {mcv_text or '?'} fL"
+            hct, mcv = _number(hct_text), _number(mcv_text)
+            if hct is None or mcv is None:
+                flag("BAD_RBC", f"{source}: both hct (fraction) and mcv_fl are needed as numbers")
+            elif not (0 < hct <= 1 and mcv > 0):
+                flag("BAD_RBC", f"{source}: hct must be a fraction in (0, 1] (0.42, not 42) and "
+                     "mcv_fl positive")
+            else:
+                r = hct / mcv * 1000.0  # 10^12/L
+        elif stype == "unknown" and require_rbc:
+            flag("NO_RBC", "rbc_count (or hct and mcv_fl) missing for a patient sample; result will "
+                 "not be normalised")
+        if r is not None:
+            if not rbc_range[0] <= r <= rbc_range[1]:
+                flag("BAD_RBC", f"{'rbc_count ' if source == 'rbc_count' else ''}{r:.3g} x10^12/L"
+                     f"{'' if source == 'rbc_count' else ' from ' + source} is outside the "
+                     f"plausible range {rbc_range[0]:g}-{rbc_range[1]:g}")
             else:
                 rbc = r
-        elif stype == "unknown" and require_rbc:
-            flag("NO_RBC", "rbc_count missing for a patient sample; result will not be normalised")
 
         # a misaligned row's clinical context is as doubtful as its numbers: not passed on
         extra = {} if misaligned else {k: v for k, v in rec.items() if k not in KNOWN and v}
