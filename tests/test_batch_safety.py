@@ -324,3 +324,27 @@ def test_the_console_counts_qcs_against_the_qc_limits(batch):
     qc_line = next(ln for ln in summary_text(b).splitlines() if ln.startswith("QC: "))
     n_ok = sum(1 for r in b.results if r.sample_type == "qc" and "QC_FAIL" not in r.flags)
     assert qc_line == f"QC: {n_ok}/12 within +/-1 %" and n_ok < 12
+
+
+@pytest.mark.parametrize("drop", ["blank", "zero"])
+def test_a_run_with_patients_and_no_blank_or_zero_is_rejected(batch, drop):
+    # ICH M10's curve is blank + zero + >= 6 levels; without them carry-over and interference
+    # read "not evaluated" and the run was accepted
+    wl = batch / "worklist.csv"
+    lines = wl.read_text().splitlines(keepends=True)
+    wl.write_text("".join(ln for ln in lines if f",{drop}," not in ln))
+    b = quantify(batch, jobs=1, cache=None)
+    assert not b.accepted and b.verdict.deciding_rule == "calibration"
+    assert any(r.startswith("NO_BLANK_ZERO") and f"no usable {drop} sample" in r for r in b.verdict.reasons)
+
+
+def test_require_blank_zero_can_be_turned_off(batch):
+    from dataclasses import replace
+
+    from thioquant.assay.method import find_method_file, load_method
+
+    wl = batch / "worklist.csv"
+    wl.write_text("".join(ln for ln in wl.read_text().splitlines(keepends=True) if ",zero," not in ln))
+    m = load_method(find_method_file("thiopurines_lcmsms", start=batch))
+    assert quantify(batch, method=replace(m, qc={**m.qc, "require_blank_zero": False}), jobs=1,
+                    cache=None).accepted

@@ -168,7 +168,8 @@ def test_is_response_out_of_band_is_flagged_per_injection_and_warns():
 
 def test_is_cv_warning():
     assert not is_cv_rule(18.0).passed
-    assert is_cv_rule(8.0).passed
+    assert not is_cv_rule(11.0).passed  # CLSI C62-A: 5-10 %
+    assert is_cv_rule(8.0).passed and QCSettings().is_cv_limit_pct == 10.0
     assert is_cv_rule(8.0, limit_pct=5).severity == "warn"
 
 

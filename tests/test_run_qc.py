@@ -111,7 +111,7 @@ def test_rules_without_data_are_not_evaluated_in_every_output(tmp_path, repo_roo
     from thioquant.report.writer import QC_COLUMNS, write_outputs
 
     m = repo_root / "calibrations" / "thiopurines_lcmsms.toml"
-    bdir = simulate_batch(tmp_path / "b", method=m, n_patients=2, seed=11)
+    bdir = simulate_batch(tmp_path / "b", method=m, n_patients=2, seed=13)  # seed 11: IS CV 11.7 %, a warning since the CLSI 10 % default
     wl = bdir / "worklist.csv"
     wl.write_text("".join(ln for ln in wl.read_text().splitlines(keepends=True) if ",BLANK-2," not in ln))
     b = quantify(bdir, history=tmp_path / "fresh.sqlite")

@@ -25,6 +25,9 @@ from thioquant.errors import MethodError
 IS_CV = flags.register("IS_CV", "internal standard CV across the run above the limit")
 # Codes of outcomes that could not be evaluated (status "not_evaluated"; qc.csv only, never a result flag).
 NO_QC_SAMPLES = flags.register("NO_QC_SAMPLES", "QC acceptance not evaluated: no usable QC sample in the run")
+NO_BLANK_ZERO = flags.register(
+    "NO_BLANK_ZERO", "no usable blank (or zero sample) in a run with patient samples: ICH M10's "
+    "calibration curve includes them, and carry-over and interference cannot be judged without")
 QC_MISSING = flags.register(
     "QC_MISSING", "no usable QC sample in a run with patient samples: ICH M10 accepts a run on its "
     "QCs, so its results cannot be released")
@@ -536,7 +539,7 @@ def is_response(
     return chk
 
 
-def is_cv_rule(cv_pct: float, limit_pct: float = 15.0, *, severity: str = "warn") -> RuleOutcome:
+def is_cv_rule(cv_pct: float, limit_pct: float = 10.0, *, severity: str = "warn") -> RuleOutcome:
     """Warn when the IS CV across the run exceeds ``limit_pct``; not evaluated when the CV is NaN
     (fewer than two IS responses: ``IS_CV_TOO_FEW``)."""
     lim = _pos("limit_pct", limit_pct)

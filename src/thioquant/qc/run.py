@@ -17,6 +17,7 @@ import numpy as np
 
 from thioquant.model import Result
 from thioquant.qc.rules import (
+    NO_BLANK_ZERO,
     NO_CARRYOVER_BLANK,
     NO_ION_RATIO_REFERENCE,
     NO_IS_REFERENCE,
@@ -231,6 +232,18 @@ def evaluate_run(
                     "ion_ratio", NO_ION_RATIO_REFERENCE,
                     "ion ratio not evaluated: no calibrator with both quantifier and qualifier peaks",
                     severity=sev.get("ion_ratio", "warn")), name))
+
+    if patients and settings.require_blank_zero:
+        # ICH M10: a curve is blank + zero + >= 6 levels; a run without them (rows left out, or
+        # all unusable) would pass carry-over and interference as "not evaluated"
+        wanted = ["blank"] + (["zero"] if any(a.internal_standard for a in method.analytes) else [])
+        lacking = [t for t in wanted if not any(e.sample_type == t and e.usable for e in order)]
+        if lacking:
+            outcomes.append(RuleOutcome(
+                "calibration", NO_BLANK_ZERO, False, settings.severity.get("calibration", "reject"),
+                f"no usable {' or '.join(lacking)} sample in a run with patient samples (ICH M10: the "
+                "calibration curve includes a blank and a zero sample; carry-over and interference "
+                "cannot be judged without them)", {"lacking": lacking}))
 
     if history is not None:
         outcomes += _westgard(history, method, results, settings, run_id)

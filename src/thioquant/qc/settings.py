@@ -72,7 +72,8 @@ class QCSettings:
     is_band_pct : (float, float)
         Accepted IS response band, % of the mean IS of calibrators and QCs (50, 150).
     is_cv_limit_pct : float
-        IS CV across the run above which a warning is raised (15; CLSI C62-A expects 5-10).
+        IS CV across the run above which a warning is raised (10: the upper end of CLSI C62-A's
+        5-10 %).
     rt_tolerance_pct : float
         Retention time tolerance, +/- % of the calibrator mean (2.5).
     ion_ratio_tolerance_pct : float or "tiered"
@@ -88,6 +89,10 @@ class QCSettings:
         Prior QC values needed to estimate the target mean/SD when none is given (20).
     westgard_history : str or None
         SQLite file holding the QC history (None: the caller's default, beside the output).
+    require_blank_zero : bool
+        A run with patient samples needs a usable blank, and, when an analyte has an internal
+        standard, a usable zero sample (ICH M10's calibration curve: blank + zero + >= 6 levels);
+        without them carry-over and interference cannot be judged (True).
     severity : mapping
         Rule name -> "reject" | "warn" (see ``DEFAULT_SEVERITY``).
     analytes : mapping
@@ -102,7 +107,7 @@ class QCSettings:
     carryover_limit_pct: float = 20.0
     carryover_is_limit_pct: float = 5.0
     is_band_pct: tuple[float, float] = (50.0, 150.0)
-    is_cv_limit_pct: float = 15.0
+    is_cv_limit_pct: float = 10.0
     rt_tolerance_pct: float = 2.5
     ion_ratio_tolerance_pct: float | str = 20.0
     interference_limit_pct: float = 20.0
@@ -110,6 +115,7 @@ class QCSettings:
     westgard_rules: tuple[str, ...] = WESTGARD_RULES
     westgard_min_history: int = 20
     westgard_history: str | None = None
+    require_blank_zero: bool = True
     severity: Mapping[str, str] = field(default_factory=lambda: DEFAULT_SEVERITY)
     analytes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -160,6 +166,9 @@ class QCSettings:
             raise MethodError(f"must be an integer >= 2, got {mh!r}", key="qc.westgard_min_history")
         if self.westgard_history is not None and not isinstance(self.westgard_history, str):
             raise MethodError("must be a file path (string)", key="qc.westgard_history")
+        if not isinstance(self.require_blank_zero, bool):
+            raise MethodError(f"must be true or false, got {self.require_blank_zero!r}",
+                              key="qc.require_blank_zero")
         sev = dict(DEFAULT_SEVERITY)
         if not isinstance(self.severity, Mapping):
             raise MethodError("must be a table of rule = 'reject' | 'warn'", key="qc.severity")
