@@ -348,3 +348,12 @@ def test_require_blank_zero_can_be_turned_off(batch):
     m = load_method(find_method_file("thiopurines_lcmsms", start=batch))
     assert quantify(batch, method=replace(m, qc={**m.qc, "require_blank_zero": False}), jobs=1,
                     cache=None).accepted
+
+
+def test_a_qc_sample_type_typo_is_named_as_such(batch):
+    wl = batch / "worklist.csv"
+    wl.write_text(wl.read_text().replace(",qc,", ",QC sample,"))
+    b = quantify(batch, jobs=1, cache=None)
+    assert not b.accepted
+    assert any(r.startswith("QC_MISSING") and "no QC sample in the worklist (a sample_type typo?" in r
+               for r in b.verdict.reasons)

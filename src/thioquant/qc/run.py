@@ -112,8 +112,10 @@ def evaluate_run(
             n_rows = sum(1 for e in order if e.sample_type == "qc")
             outcomes.append(_tag(RuleOutcome(
                 "qc", QC_MISSING, False, sev.get("qc", "reject"),
-                f"no usable QC sample ({n_rows} QC row(s) in the worklist, none usable; see "
-                "messages.txt) in a run with patient samples: the run cannot be accepted",
+                (f"no usable QC sample ({n_rows} QC row(s) in the worklist, none usable; see "
+                 "messages.txt)" if n_rows else "no QC sample in the worklist (a sample_type "
+                 "typo? see messages.txt)") + " in a run with patient samples: the run cannot be "
+                "accepted",
                 details={"qc_rows": n_rows}), name))
         else:  # a run without patients (calibration only): the calibration rule decides it
             outcomes.append(_tag(RuleOutcome.not_evaluated(
