@@ -58,7 +58,8 @@ FLAGS: dict[str, str] = {
     "BAD_LEVEL": "calibrator or QC level not defined in the method",
     "NO_RBC": "RBC count missing: result cannot be normalised to erythrocytes",
     "BAD_RBC": "RBC count outside the plausible range: result not normalised",
-    "BAD_DILUTION": "dilution factor missing or not a positive number",
+    "BAD_DILUTION": "dilution factor not a positive number or outside the method's plausible range "
+    "(default 1-100): the row is not quantified",
     "RUN_INVALID": "run failed acceptance: results must not be reported",
 }
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from thioquant.assay import normalise
+from thioquant.assay.worklist import DILUTION_RANGE
 from thioquant.errors import InputError, MethodError
 from thioquant.model import CALIBRATION_MODELS, WEIGHTINGS
 
@@ -134,6 +135,9 @@ class Normalisation:
     rbc_max: float = 8.0
     rbc_cv_pct: float = 3.0
     aliquot_volume_ul: float | None = None
+    # plausible worklist dilution factor; outside it the row is BAD_DILUTION (see worklist.py)
+    dilution_min: float = DILUTION_RANGE[0]
+    dilution_max: float = DILUTION_RANGE[1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -450,7 +454,8 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
     cal = ck.table(data, "calibration")
     ck.unknown_keys(cal, "calibration", {"model", "weighting", "tolerance_pct", "lloq_tolerance_pct", "min_fraction", "min_levels"})
     norm = ck.table(data, "normalisation")
-    ck.unknown_keys(norm, "normalisation", {"mode", "rbc_min", "rbc_max", "rbc_cv_pct", "aliquot_volume_ul"})
+    ck.unknown_keys(norm, "normalisation", {"mode", "rbc_min", "rbc_max", "rbc_cv_pct", "aliquot_volume_ul",
+                                             "dilution_min", "dilution_max"})
 
     raw_analytes = data.get("analytes")
     if not isinstance(raw_analytes, list) or not raw_analytes:
@@ -502,6 +507,9 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         rbc_max=ck.number(norm, "normalisation.rbc_max", 8.0, lo=0, strict_lo=True),
         rbc_cv_pct=ck.number(norm, "normalisation.rbc_cv_pct", 3.0, lo=0, hi=50),
         aliquot_volume_ul=ck.number(norm, "normalisation.aliquot_volume_ul", None, lo=0, strict_lo=True),
+        # an empty dilution means 1, so 1 must stay plausible
+        dilution_min=ck.number(norm, "normalisation.dilution_min", DILUTION_RANGE[0], lo=0, hi=1, strict_lo=True),
+        dilution_max=ck.number(norm, "normalisation.dilution_max", DILUTION_RANGE[1], lo=1, hi=1e6),
     )
     if normalisation.rbc_min >= normalisation.rbc_max:
         raise ck.fail("normalisation.rbc_max", "must be greater than rbc_min")
