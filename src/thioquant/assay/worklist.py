@@ -17,7 +17,9 @@ usually an unquoted decimal comma, a missing one a dropped separator; either way
 the wrong columns). A row whose first value starts with ``#`` is a comment: skipped, and reported in
 the messages (``COMMENT_ROW``). Every row sharing a ``sample_id`` is flagged ``DUPLICATE_ID`` (still
 processed; later ones renamed ``<id>#row<n>``), and every row naming the same raw file is flagged
-``DUPLICATE_FILE`` and not used.
+``DUPLICATE_FILE`` and not used. A raw file named by an absolute path or a relative path leading out
+of the batch folder is quantified as usual and reported in the messages (``OUTSIDE_BATCH``): the
+batch folder then does not hold all its raw data.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import csv
 import io
 import math
 import os
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from types import MappingProxyType
 from typing import Any
 
@@ -140,6 +143,19 @@ def _rows(lines: list[int]) -> str:
 def _file_key(worklist: Path, name: str) -> str:
     """A raw file as the batch sees it: relative to the worklist's folder, normalised, case kept."""
     return os.path.normpath(os.path.join(worklist.parent, name))
+
+
+def _outside_batch(name: str) -> str | None:
+    """Why raw file ``name`` (as written in the worklist) lies outside the batch folder, or None.
+
+    Judged on the text, as written for any system (``C:\\raw``, ``\\\\server\\share``, ``/mnt``):
+    a symbolic link inside the batch folder is the lab's own arrangement and is not followed.
+    """
+    if os.path.isabs(name) or name.startswith(("/", "\\")) or PureWindowsPath(name).anchor:
+        return "absolute path"
+    if posixpath.normpath(name.replace("\\", "/")).split("/")[0] == "..":
+        return "relative path leading out of the batch folder"
+    return None
 
 
 def read_worklist(
@@ -265,6 +281,14 @@ def read_worklist(
             if len(same) > 1:
                 flag("DUPLICATE_FILE", f"raw file {rec['file']!r} is named by {len(same)} rows ({_rows(same)}): "
                      "one file is one injection, so at least one row names the wrong file; none of them is used")
+            why = _outside_batch(rec["file"])
+            if why:
+                # Legitimate (a shared raw-data drive), so a message, not a flag on the result: the
+                # reviewer learns the batch folder is not self-contained; the audit trail hashes the file.
+                issues.append(RowIssue(lineno, rec["sample_id"], "OUTSIDE_BATCH",
+                                       f"{p}: row {lineno} ({rec['sample_id'] or 'no sample_id'}): raw file "
+                                       f"{rec['file']!r} is outside the batch folder ({why}): quantified, "
+                                       "but the batch folder alone does not hold its raw data"))
 
         dilution = 1.0
         if rec.get("dilution", ""):
