@@ -48,6 +48,9 @@ FLAGS: dict[str, str] = {
     "NO_SAMPLE_ID": "empty sample_id in the worklist: the row is named after its line (row<n>)",
     "COMMENT_ROW": "worklist row whose first value starts with '#': skipped as a comment (a message in "
     "messages.txt, never a flag on a result)",
+    "OUTSIDE_BATCH": "raw file named by an absolute path or a path leading out of the batch folder: "
+    "quantified, but the batch folder is not self-contained (a message in messages.txt, never a flag "
+    "on a result)",
     "MISSING_FILE": "raw file missing or unreadable",
     "MEASURE_FAILED": "the injection could not be measured because of an internal error (see "
     "messages.txt); please report it",
@@ -58,7 +61,8 @@ FLAGS: dict[str, str] = {
     "BAD_LEVEL": "calibrator or QC level not defined in the method",
     "NO_RBC": "RBC count missing: result cannot be normalised to erythrocytes",
     "BAD_RBC": "RBC count outside the plausible range: result not normalised",
-    "BAD_DILUTION": "dilution factor missing or not a positive number",
+    "BAD_DILUTION": "dilution factor not a positive number or outside the method's plausible range "
+    "(default 1-100): the row is not quantified",
     "RUN_INVALID": "run failed acceptance: results must not be reported",
 }
 

@@ -3,7 +3,8 @@
 A method names its analytes and internal standards with their channels and retention windows,
 its calibrator and QC levels with nominal concentrations, the calibration model and weighting,
 units and the erythrocyte normalisation. The schema is documented in ``docs/method_files.md``.
-Every problem is reported as a :class:`~thioquant.errors.MethodError` naming the file and key.
+Every problem is reported as a :class:`~thioquant.errors.MethodError` naming the file and key;
+QC levels placed outside the ICH M10 bands are recorded as :attr:`Method.warnings` instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from thioquant.assay import normalise
+from thioquant.assay.worklist import DILUTION_RANGE
 from thioquant.errors import InputError, MethodError
 from thioquant.model import CALIBRATION_MODELS, WEIGHTINGS
 
@@ -133,6 +135,9 @@ class Normalisation:
     rbc_max: float = 8.0
     rbc_cv_pct: float = 3.0
     aliquot_volume_ul: float | None = None
+    # plausible worklist dilution factor; outside it the row is BAD_DILUTION (see worklist.py)
+    dilution_min: float = DILUTION_RANGE[0]
+    dilution_max: float = DILUTION_RANGE[1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,6 +161,9 @@ class Method:
     source: str = ""
     sha256: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # Placement notes that do not stop the method loading (QC levels outside the ICH M10 bands),
+    # each naming file and key like a MethodError; for the run's messages.txt.
+    warnings: tuple[str, ...] = ()
 
     def compound(self, name: str) -> Compound:
         for c in self.analytes + self.internal_standards:
@@ -188,6 +196,10 @@ class _Checker:
 
     def fail(self, key: str, reason: str) -> MethodError:
         return MethodError(reason, path=self.path, key=key)
+
+    def warn(self, key: str, reason: str) -> str:
+        """A note worded like :meth:`fail`'s error, for :attr:`Method.warnings`."""
+        return str(MethodError(reason, path=self.path, key=key))
 
     def table(self, d: Mapping[str, Any], key: str, *, required: bool = False) -> Mapping[str, Any]:
         v = d.get(key.rsplit(".", 1)[-1])
@@ -347,6 +359,85 @@ def _check_conc_unit(ck: _Checker, unit: str, mode: str, analytes: tuple[Compoun
                               "(the analyte is not one whose molar mass is known)")
 
 
+# ICH M10 QC placement: low within 3x the LLOQ, mid at 30-50 % of the calibration range, high at
+# >= 75 % of the ULOQ (and an LLOQ QC, when run, at the LLOQ).
+QC_LOW_MAX_X_LLOQ = 3.0
+QC_MID_RANGE = (0.30, 0.50)
+QC_HIGH_MIN_OF_ULOQ = 0.75
+_REL = 1e-9  # a nominal written exactly on a band edge is inside it
+
+
+def _qc_roles(x: float, lloq: float, uloq: float) -> set[str]:
+    """ICH M10 roles a QC nominal ``x`` can fill: ``lloq``, ``low``, ``mid``, ``high`` (several when
+    the range is so narrow that bands overlap; none when it falls between them)."""
+    if math.isclose(x, lloq, rel_tol=_REL):
+        return {"lloq"}  # as the run QC judges it (qc/run.py: nominal equal to the lowest calibrator)
+    roles = set()
+    if lloq < x <= QC_LOW_MAX_X_LLOQ * lloq * (1 + _REL):
+        roles.add("low")
+    position = (x - lloq) / (uloq - lloq)  # where the nominal sits on the calibrated span
+    if QC_MID_RANGE[0] - _REL <= position <= QC_MID_RANGE[1] + _REL:
+        roles.add("mid")
+    if QC_HIGH_MIN_OF_ULOQ * uloq * (1 - _REL) <= x <= uloq * (1 + _REL):
+        roles.add("high")
+    return roles
+
+
+def _qc_placement(ck: _Checker, calibrators: Mapping[str, Mapping[str, float]],
+                  qcs: Mapping[str, Mapping[str, float]], analytes: tuple[Compound, ...],
+                  unit: str) -> tuple[str, ...]:
+    """Notes on QC levels the ICH M10 bands do not place, for :attr:`Method.warnings`.
+
+    A level is classified by its nominal relative to the analyte's calibrated range, never by
+    its name (names are free: QCL, LQC, QC-A...). The name is only read for a level that calls
+    itself an LLOQ QC, to say when it is not at the LLOQ (the run QC would then judge it at the
+    ordinary tolerance). Not an error: placement is validation design, no reported value is wrong
+    because of it, and clinical labs often run commercial QC material at fixed concentrations.
+    """
+    if not qcs:
+        return (ck.warn("qcs", "no QC levels: ICH M10 runs need low, mid and high QCs, and a run with "
+                        "patient samples cannot be accepted without a QC"),)
+    notes: list[str] = []
+    for a in analytes:
+        cal = [lv[a.name] for lv in calibrators.values() if lv.get(a.name, 0.0) > 0]
+        if len(cal) < 2:
+            continue  # no calibrated range to place QCs in (parse_method rejects fewer than 2 levels)
+        lloq, uloq = min(cal), max(cal)
+        low_max = QC_LOW_MAX_X_LLOQ * lloq
+        mid_lo, mid_hi = (lloq + f * (uloq - lloq) for f in QC_MID_RANGE)
+        bands = {
+            "low": f"above the LLOQ up to {QC_LOW_MAX_X_LLOQ:g}x LLOQ, {lloq:g}-{low_max:g} {unit}",
+            "mid": f"{QC_MID_RANGE[0]:.0%}-{QC_MID_RANGE[1]:.0%} of the range, {mid_lo:g}-{mid_hi:g} {unit}",
+            "high": f">= {QC_HIGH_MIN_OF_ULOQ:.0%} of the ULOQ, {QC_HIGH_MIN_OF_ULOQ * uloq:g}-{uloq:g} {unit}",
+        }
+        covered: set[str] = set()
+        for level, conc in qcs.items():
+            if a.name not in conc:
+                continue
+            x, key = conc[a.name], f"qcs.{level}.{a.name}"
+            where = f"{a.name} QC nominal {x:g} {unit}"
+            if x < lloq and not math.isclose(x, lloq, rel_tol=_REL):
+                notes.append(ck.warn(key, f"{where} is below the LLOQ ({lloq:g}): it cannot be quantified"))
+                continue
+            if x > uloq * (1 + _REL):
+                notes.append(ck.warn(key, f"{where} is above the ULOQ ({uloq:g}): its result is "
+                                     "extrapolated beyond the calibration"))
+                continue
+            roles = _qc_roles(x, lloq, uloq)
+            covered |= roles
+            if "lloq" in level.lower() and "lloq" not in roles:
+                notes.append(ck.warn(key, f"{where} is named as an LLOQ QC but is not at the LLOQ "
+                                     f"({lloq:g}): the run QC judges it at the ordinary tolerance"))
+            elif not roles:
+                notes.append(ck.warn(key, f"{where} is in no ICH M10 QC band (low: {bands['low']}; "
+                                     f"mid: {bands['mid']}; high: {bands['high']})"))
+        missing = [f"no {r} QC ({bands[r]})" for r in ("low", "mid", "high") if r not in covered]
+        if missing:
+            notes.append(ck.warn("qcs", f"{a.name}: {'; '.join(missing)}; ICH M10 runs need low, mid "
+                                 "and high QCs"))
+    return tuple(notes)
+
+
 _TOP_KEYS = {
     "method", "integration", "calibration", "normalisation", "analytes", "internal_standards",
     "calibrators", "qcs", "qc", "interpretation",
@@ -363,7 +454,8 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
     cal = ck.table(data, "calibration")
     ck.unknown_keys(cal, "calibration", {"model", "weighting", "tolerance_pct", "lloq_tolerance_pct", "min_fraction", "min_levels"})
     norm = ck.table(data, "normalisation")
-    ck.unknown_keys(norm, "normalisation", {"mode", "rbc_min", "rbc_max", "rbc_cv_pct", "aliquot_volume_ul"})
+    ck.unknown_keys(norm, "normalisation", {"mode", "rbc_min", "rbc_max", "rbc_cv_pct", "aliquot_volume_ul",
+                                             "dilution_min", "dilution_max"})
 
     raw_analytes = data.get("analytes")
     if not isinstance(raw_analytes, list) or not raw_analytes:
@@ -415,6 +507,9 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         rbc_max=ck.number(norm, "normalisation.rbc_max", 8.0, lo=0, strict_lo=True),
         rbc_cv_pct=ck.number(norm, "normalisation.rbc_cv_pct", 3.0, lo=0, hi=50),
         aliquot_volume_ul=ck.number(norm, "normalisation.aliquot_volume_ul", None, lo=0, strict_lo=True),
+        # an empty dilution means 1, so 1 must stay plausible
+        dilution_min=ck.number(norm, "normalisation.dilution_min", DILUTION_RANGE[0], lo=0, hi=1, strict_lo=True),
+        dilution_max=ck.number(norm, "normalisation.dilution_max", DILUTION_RANGE[1], lo=1, hi=1e6),
     )
     if normalisation.rbc_min >= normalisation.rbc_max:
         raise ck.fail("normalisation.rbc_max", "must be greater than rbc_min")
@@ -451,6 +546,7 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         source=source,
         sha256=sha256,
         raw=dict(data),
+        warnings=_qc_placement(ck, calibrators, qcs, analytes, conc_unit),
     )
 
 

@@ -3,7 +3,8 @@
 Columns: ``sample_id``, ``file``, ``sample_type`` (blank | zero | calibrator | qc | unknown) are
 required; ``level`` (for calibrators and QCs), ``rbc_count`` (10^12 cells/L of the aliquoted
 suspension; required for unknowns reported per RBC, or else ``hct`` (fraction) and ``mcv_fl`` of
-that suspension, giving Hct / MCV), ``dilution`` (default 1), ``patient_id`` and
+that suspension, giving Hct / MCV), ``dilution`` (default 1; outside the method's plausible range
+``BAD_DILUTION``), ``patient_id`` and
 any clinical-context columns are optional. Row problems never abort the batch: each becomes a
 flag on that row with a message naming the file, row and reason; a row whose values cannot be
 trusted is kept and flagged but not ``usable``, so it is never quantified. Only a worklist that
@@ -16,7 +17,9 @@ usually an unquoted decimal comma, a missing one a dropped separator; either way
 the wrong columns). A row whose first value starts with ``#`` is a comment: skipped, and reported in
 the messages (``COMMENT_ROW``). Every row sharing a ``sample_id`` is flagged ``DUPLICATE_ID`` (still
 processed; later ones renamed ``<id>#row<n>``), and every row naming the same raw file is flagged
-``DUPLICATE_FILE`` and not used.
+``DUPLICATE_FILE`` and not used. A raw file named by an absolute path or a relative path leading out
+of the batch folder is quantified as usual and reported in the messages (``OUTSIDE_BATCH``): the
+batch folder then does not hold all its raw data.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ import csv
 import io
 import math
 import os
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from types import MappingProxyType
 from typing import Any
 
@@ -38,6 +42,13 @@ REQUIRED = ("sample_id", "file", "sample_type")
 KNOWN = (*REQUIRED, "level", "rbc_count", "hct", "mcv_fl", "dilution", "patient_id", "injection")
 # Flags that make an entry's values untrustworthy: it is listed and flagged but never quantified.
 UNUSABLE = frozenset({"BAD_TYPE", "BAD_LEVEL", "BAD_DILUTION", "BAD_ROW", "DUPLICATE_FILE"})
+# Default plausible dilution factor (the method's normalisation.dilution_min/dilution_max default to
+# it). Below 1 the sample would have been concentrated, which is sample preparation common to every
+# sample, not a per-row factor: 0.1 is usually "1:10" inverted and would report a tenth of the value.
+# Samples above the ULOQ need a few-fold to about 1:10 (6-MMPN in shunters); 100 leaves an order of
+# magnitude for a lab's validated dilution, while 10^6 (a count or an id in the wrong column) would
+# report a million times the value.
+DILUTION_RANGE = (1.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,19 @@ def _file_key(worklist: Path, name: str) -> str:
     return os.path.normpath(os.path.join(worklist.parent, name))
 
 
+def _outside_batch(name: str) -> str | None:
+    """Why raw file ``name`` (as written in the worklist) lies outside the batch folder, or None.
+
+    Judged on the text, as written for any system (``C:\\raw``, ``\\\\server\\share``, ``/mnt``):
+    a symbolic link inside the batch folder is the lab's own arrangement and is not followed.
+    """
+    if os.path.isabs(name) or name.startswith(("/", "\\")) or PureWindowsPath(name).anchor:
+        return "absolute path"
+    if posixpath.normpath(name.replace("\\", "/")).split("/")[0] == "..":
+        return "relative path leading out of the batch folder"
+    return None
+
+
 def read_worklist(
     path: str | Path,
     *,
@@ -141,6 +165,7 @@ def read_worklist(
     qc_levels: set[str] | None = None,
     rbc_range: tuple[float, float] = (1.0, 8.0),
     require_rbc: bool = True,
+    dilution_range: tuple[float, float] = DILUTION_RANGE,
 ) -> Worklist:
     """Read and check a worklist.
 
@@ -150,6 +175,7 @@ def read_worklist(
     calibrator_levels, qc_levels : levels the method defines; other levels are flagged ``BAD_LEVEL``.
     rbc_range : plausible RBC count (10^12/L) of the aliquoted suspension; outside it ``BAD_RBC``.
     require_rbc : whether unknowns need an RBC count (``NO_RBC`` otherwise).
+    dilution_range : plausible dilution factor; outside it ``BAD_DILUTION`` (the row is not used).
     """
     p = Path(path)
     try:
@@ -255,12 +281,27 @@ def read_worklist(
             if len(same) > 1:
                 flag("DUPLICATE_FILE", f"raw file {rec['file']!r} is named by {len(same)} rows ({_rows(same)}): "
                      "one file is one injection, so at least one row names the wrong file; none of them is used")
+            why = _outside_batch(rec["file"])
+            if why:
+                # Legitimate (a shared raw-data drive), so a message, not a flag on the result: the
+                # reviewer learns the batch folder is not self-contained; the audit trail hashes the file.
+                issues.append(RowIssue(lineno, rec["sample_id"], "OUTSIDE_BATCH",
+                                       f"{p}: row {lineno} ({rec['sample_id'] or 'no sample_id'}): raw file "
+                                       f"{rec['file']!r} is outside the batch folder ({why}): quantified, "
+                                       "but the batch folder alone does not hold its raw data"))
 
         dilution = 1.0
         if rec.get("dilution", ""):
             d = _number(rec["dilution"])
+            lo, hi = dilution_range
             if d is None or d <= 0:
                 flag("BAD_DILUTION", f"dilution {rec['dilution']!r} is not a positive number")
+            elif d < lo:
+                flag("BAD_DILUTION", f"dilution {rec['dilution']} is below the plausible minimum {lo:g}: a factor "
+                     "below 1 concentrates the sample (write 1:10 as 10, not 0.1); the row is not used")
+            elif d > hi:
+                flag("BAD_DILUTION", f"dilution {rec['dilution']} is above the plausible maximum {hi:g} (method "
+                     "normalisation.dilution_max); the row is not used")
             else:
                 dilution = d
 
