@@ -127,3 +127,19 @@ def test_warnings_do_not_change_the_method(tmp_path, repo_root):
     m = load_method(_altered(tmp_path, repo_root, '[qcs.QCM]\n"6-TG" = 4000.0', '[qcs.QCM]\n"6-TG" = 6000.0'))
     assert m.warnings
     assert m.qcs["QCM"]["6-TG"] == 6000.0 and m.calibrators == base.calibrators
+
+
+
+def test_qc_placement_warnings_reach_the_batch_messages(tmp_path, repo_root):
+    import shutil
+
+    from thioquant.pipeline import quantify
+
+    batch = tmp_path / "b"
+    shutil.copytree(repo_root / "sample_data" / "lcmsms", batch,
+                    ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
+    p = _altered(tmp_path, repo_root, '[qcs.QCH]\n"6-TG" = 8000.0', '[qcs.QCH]\n"6-TG" = 7000.0')
+    m = load_method(p)
+    b = quantify(batch, method=m, jobs=1, cache=None)
+    assert m.warnings and all(w in b.messages for w in m.warnings)
+    assert any("6-TG: no high QC" in msg for msg in b.messages)

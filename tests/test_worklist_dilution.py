@@ -119,8 +119,6 @@ def test_pipeline_flags_implausible_dilution(tmp_path, repo_root):
     assert "BAD_DILUTION" not in by[("P003", "6-TG")].flags and math.isfinite(by[("P003", "6-TG")].conc)
 
 
-@pytest.mark.xfail(strict=True, reason="pipeline.quantify does not yet pass the method's "
-                   "normalisation.dilution_min/_max to read_worklist (uses the 1-100 default)")
 def test_pipeline_uses_method_dilution_range(tmp_path, repo_root):
     method = _method(tmp_path, repo_root, "dilution_max = 1000")
     batch = _batch(tmp_path, repo_root, {"P001": "500"})

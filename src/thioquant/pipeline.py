@@ -312,9 +312,10 @@ def quantify(
         calibrator_levels=set(m.calibrators),
         qc_levels=set(m.qcs),
         rbc_range=(m.normalisation.rbc_min, m.normalisation.rbc_max),
+        dilution_range=(m.normalisation.dilution_min, m.normalisation.dilution_max),
         require_rbc=m.normalisation.mode != "none",
     )
-    messages = [i.message for i in wl.issues]
+    messages = [*m.warnings, *(i.message for i in wl.issues)]  # QC placement (ICH M10), then rows
     blanks, blank_sha = _blank_traces(batch, m, wl.entries, messages)
 
     manual_by_sample: dict[str, dict[str, tuple[float, float]]] = {}
