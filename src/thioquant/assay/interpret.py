@@ -233,8 +233,11 @@ class Profile:
     bilirubin_stop_x_uln: float = 2.0
     room_temperature_max_hours: float = 48.0
     refrigerated_max_hours: float = 168.0
-    tgn_loss_pct_per_day_room_temperature: tuple[float, float] = (2.0, 4.0)
-    tgn_loss_pct_per_day_refrigerated: tuple[float, float] = (0.0, 1.5)
+    tgn_loss_pct_per_day_room_temperature: tuple[float, float] = (2.0, 6.7)
+    tgn_loss_pct_per_day_refrigerated: tuple[float, float] = (1.43, 1.43)
+    tgn_loss_source_room_temperature: str = (
+        "Pike 2001: 2-4 %/day; de Graaf 2010: median 53 % of baseline after 7 days at 22 C")
+    tgn_loss_source_refrigerated: str = "de Graaf 2010: median 90 % of baseline after 7 days at 4 C"
     steady_state_weeks: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     intermediate_fraction: tuple[float, float] = (0.30, 0.80)
     intermediate_both_fraction: tuple[float, float] = (0.20, 0.50)
@@ -285,6 +288,7 @@ _SCHEMA: dict[str, set[str]] = {
     "stability": {
         "room_temperature_max_hours", "refrigerated_max_hours",
         "tgn_loss_pct_per_day_room_temperature", "tgn_loss_pct_per_day_refrigerated",
+        "tgn_loss_source_room_temperature", "tgn_loss_source_refrigerated",
     },
     "steady_state_weeks": {"normal", "intermediate", "poor"},
     "dose": {"intermediate_fraction", "intermediate_both_fraction", "poor_malignancy_fraction",
@@ -475,6 +479,9 @@ def parse_profile(data: Mapping[str, Any], *, source: str = "<profile>", sha256:
     num("stability", "refrigerated_max_hours", "refrigerated_max_hours")
     pair("stability", "tgn_loss_pct_per_day_room_temperature", "tgn_loss_pct_per_day_room_temperature", hi=100)
     pair("stability", "tgn_loss_pct_per_day_refrigerated", "tgn_loss_pct_per_day_refrigerated", hi=100)
+    for k in ("tgn_loss_source_room_temperature", "tgn_loss_source_refrigerated"):
+        if k in tables["stability"]:
+            kw[k] = ck.text(tables["stability"][k], f"stability.{k}")
     ss = {k: ck.pair(v, f"steady_state_weeks.{k}") for k, v in tables["steady_state_weeks"].items()}
     kw["steady_state_weeks"] = MappingProxyType(ss)
     pair("dose", "intermediate_fraction", "intermediate_fraction", hi=1.0)
@@ -968,17 +975,22 @@ def _context_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags: li
         rt = ctx.room_temperature is not False
         limit = p.room_temperature_max_hours if rt else p.refrigerated_max_hours
         loss = p.tgn_loss_pct_per_day_room_temperature if rt else p.tgn_loss_pct_per_day_refrigerated
+        source = p.tgn_loss_source_room_temperature if rt else p.tgn_loss_source_refrigerated
         if age > limit:
             days = age / 24.0
+            # Linear in days: the sources give a rate (Pike) or one 7-day point (de Graaf), so
+            # a linear rate reproduces both at the durations they report.
             lo, hi = (min(100.0, days * x) for x in loss)
             where = "at room temperature" if ctx.room_temperature else (
                 "refrigerated" if ctx.room_temperature is False else
                 "storage temperature not recorded, room temperature assumed")
+            cited = f"; {source}" if source else ""
             notes.append(
                 f"Sample received {age:.0f} h after collection ({where}; profile limit {limit:g} h): "
-                f"6-TGN may be underestimated by about {lo:.0f}-{hi:.0f} % "
-                f"({loss[0]:g}-{loss[1]:g} %/day); low 6-TGN results may be interpreted with caution "
-                "or a fresh sample considered."
+                f"6-TGN in whole blood may be underestimated by about {_range((lo, hi), 0)} % over "
+                f"{days:.1f} days ({_range(loss)} %/day{cited}); a low 6-TGN result may partly "
+                "reflect sample age rather than dosing, so it may be interpreted with caution and a "
+                "fresh sample considered before any dose change."
             )
             flags.append(FLAG_AGED)
 
