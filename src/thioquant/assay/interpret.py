@@ -11,8 +11,10 @@ never an instruction.
 A metabolite is *undetectable* when its value is ``None`` or its ``*_detected`` flag is False
 (below the LOD or LLOQ: not quantifiable). A value of NaN means *not available* (for example
 not reportable because the RBC count was missing): the pair is then not interpreted.
-Comparisons use the unrounded values: 234.9 is below a 235 limit even though it would print
-as 235 when rounded to an integer.
+Comparisons use the unrounded values, and a value printed next to its cut-offs (comments, notes,
+``interpretation.csv``) gets as many decimals as it needs to stay on the same side of each cut-off:
+234.96 prints as "234.96" (not "235") with "6-TGN below 235", and a ratio of 11.001 as "11.001"
+(not "11.0") with "> 11". See :func:`format_near`.
 """
 
 from __future__ import annotations
@@ -196,12 +198,66 @@ def _cmp(x: float) -> float:
     return round(float(x), 6)
 
 
-def format_ratio(ratio: float | None) -> str:
-    """MMP:TGN ratio to one decimal, halves rounded up (30000/1600 = 18.75 -> "18.8")."""
+#: Most decimals :func:`format_near` adds; comparisons (:func:`_cmp`) see no further than this.
+_MAX_DECIMALS = 6
+
+
+def _side(x: float, cutoff: float) -> int:
+    """-1, 0 or 1: where ``x`` lies relative to ``cutoff``, as the comparisons see it."""
+    a, c = _cmp(x), _cmp(cutoff)
+    return (a > c) - (a < c)
+
+
+def format_near(
+    value: float, cutoffs: Iterable[float] = (), decimals: int = 0, *, half_up: bool = False
+) -> str:
+    """Format ``value`` so that the text never contradicts its comparison with a cut-off.
+
+    Parameters
+    ----------
+    value : float
+        The number to show.
+    cutoffs : iterable of float
+        Cut-offs the value is printed next to (or compared with in the same row).
+    decimals : int
+        Usual number of decimals. More (up to 6) are used only when the rounded text would land
+        on or cross a cut-off that the value itself does not equal or cross.
+    half_up : bool
+        Round halves up (as :func:`format_ratio` always did) instead of Python's rounding of
+        the binary value.
+
+    Returns
+    -------
+    str
+        For example ``format_near(234.96, [235])`` is "234.96", ``format_near(235.0, [235])``
+        "235" and ``format_near(11.001, [11], 1, half_up=True)`` "11.001".
+    """
+    x = float(value)
+    if not math.isfinite(x):
+        return f"{x}"
+    cuts = [float(c) for c in cutoffs]
+    want = [_side(x, c) for c in cuts]
+    text = ""
+    for d in range(max(0, decimals), max(decimals, _MAX_DECIMALS) + 1):
+        if half_up:
+            q = Decimal(1).scaleb(-d)
+            text = f"{Decimal(repr(round(x, 9))).quantize(q, rounding=ROUND_HALF_UP)}"
+        else:
+            text = f"{x:.{d}f}"
+        if [_side(float(text), c) for c in cuts] == want:
+            break
+    return text
+
+
+def format_ratio(ratio: float | None, cutoffs: Iterable[float] = ()) -> str:
+    """MMP:TGN ratio to one decimal, halves rounded up (30000/1600 = 18.75 -> "18.8").
+
+    With ``cutoffs`` (the profile's ratio cut-off), more decimals are shown when one decimal
+    would land on or cross a cut-off: 11.001 -> "11.001", 10.999 -> "10.999" next to 11.
+    """
     if ratio is None or not math.isfinite(ratio):
         return ""
-    d = Decimal(repr(round(float(ratio), 9))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    return f"{d}"
+    return format_near(ratio, cutoffs, 1, half_up=True)
 
 
 # --- profiles ---------------------------------------------------------------------------------
@@ -714,6 +770,9 @@ class Interpretation:
     method_family: str | None = None
     tgn_detected: bool = True
     mmp_detected: bool = True
+    #: Cut-offs per value ("tgn", "mmp", "ratio") that the displayed values must not contradict
+    #: (see :func:`format_near`); filled by :func:`interpret` from the profile.
+    cutoffs: Mapping[str, tuple[float, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -721,6 +780,7 @@ class Interpretation:
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("cutoffs")  # display helper, not part of the result
         d["notes"] = list(self.notes)
         d["flags"] = list(self.flags)
         d["label"] = self.label
@@ -729,9 +789,9 @@ class Interpretation:
     def describe(self) -> str:
         """Multi-line plain text for a report or the terminal."""
         lines = [
-            f"6-TGN: {_fmt(self.tgn, self.tgn_detected)}",
-            f"6-MMP: {_fmt(self.mmp, self.mmp_detected)}",
-            f"MMP:TGN ratio: {format_ratio(self.ratio) or '-'}",
+            f"6-TGN: {_fmt(self.tgn, self.tgn_detected, self.cutoffs.get('tgn', ()))}",
+            f"6-MMP: {_fmt(self.mmp, self.mmp_detected, self.cutoffs.get('mmp', ()))}",
+            f"MMP:TGN ratio: {format_ratio(self.ratio, self.cutoffs.get('ratio', ())) or '-'}",
             f"Category: {self.label} ({self.category})",
             f"Comment: {self.comment}",
         ]
@@ -745,12 +805,17 @@ class Interpretation:
         return "\n".join(lines)
 
 
-def _fmt(v: float | None, detected: bool) -> str:
-    if not detected or v is None:
+def _fmt(v: float | None, detected: bool, cutoffs: Iterable[float] = ()) -> str:
+    if not detected:
         return "undetectable"
-    if isinstance(v, float) and math.isnan(v):
+    # interpret() stores a NaN (not available) result as None with detected=True
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return "not available"
-    return (f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}") + " pmol/8x10^8 RBC"
+    return format_near(v, cutoffs, 0 if abs(v) >= 100 else 1) + " pmol/8x10^8 RBC"
+
+
+def _cutoffs(p: Profile) -> dict[str, tuple[float, ...]]:
+    return {"tgn": (p.tgn_low, p.tgn_high, p.tgn_very_high), "mmp": (p.mmp_high,), "ratio": (p.ratio_high,)}
 
 
 def _value(v: Any, detected: bool, name: str) -> tuple[float | None, bool, bool]:
@@ -833,7 +898,7 @@ def interpret(
     return Interpretation(
         tgn=t, mmp=m, ratio=ratio, category=category, comment=comment, notes=tuple(notes),
         flags=tuple(dict.fromkeys(flags)), profile=prof.name, dose_band=dose_band,
-        method_family=fam, tgn_detected=t_det, mmp_detected=m_det,
+        method_family=fam, tgn_detected=t_det, mmp_detected=m_det, cutoffs=_cutoffs(prof),
     )
 
 
@@ -845,23 +910,24 @@ def _single_metabolite_note(
     m_avail = not (m is not None and math.isnan(m))
     if t_avail == m_avail:
         return
+    tcut, mcut = _cutoffs(p)["tgn"], _cutoffs(p)["mmp"]
     if t_avail:
         if not t_det or t is None:
             where = "undetectable"
         elif _cmp(t) < p.tgn_low:
-            where = f"{t:.0f}, below {p.tgn_low:g}"
+            where = f"{format_near(t, tcut)}, below {p.tgn_low:g}"
         elif _cmp(t) <= p.tgn_high:
-            where = f"{t:.0f}, within {p.tgn_low:g}-{p.tgn_high:g}"
+            where = f"{format_near(t, tcut)}, within {p.tgn_low:g}-{p.tgn_high:g}"
         else:
-            where = f"{t:.0f}, above {p.tgn_high:g}"
+            where = f"{format_near(t, tcut)}, above {p.tgn_high:g}"
         notes.append(f"6-TGN {where}; 6-MMP not available, so the pattern table was not applied.")
     else:
         if not m_det or m is None:
             where = "undetectable"
         elif p.mmp_raised(m):
-            where = f"{m:.0f}, above the {p.mmp_high:g} cut-off"
+            where = f"{format_near(m, mcut)}, above the {p.mmp_high:g} cut-off"
         else:
-            where = f"{m:.0f}, within normal (cut-off {p.mmp_high:g})"
+            where = f"{format_near(m, mcut)}, within normal (cut-off {p.mmp_high:g})"
         notes.append(f"6-MMP {where}; 6-TGN not available, so the pattern table was not applied.")
 
 
@@ -877,7 +943,7 @@ def _interval_notes(
     spanned = [c for c in cutoffs if lo < c < hi]
     if spanned:
         notes.append(
-            f"{label} uncertainty interval {lo:.0f}-{hi:.0f} spans the "
+            f"{label} uncertainty interval {format_near(lo, spanned)}-{format_near(hi, spanned)} spans the "
             f"{', '.join(f'{c:g}' for c in spanned)} cut-off: the classification near this limit is "
             "uncertain; a repeat measurement may help."
         )
@@ -923,7 +989,8 @@ def _classify(
     if ratio_high:
         op = ">=" if p.ratio_high_includes_limit else ">"
         comment += (
-            f" The MMP:TGN ratio of {format_ratio(ratio)} ({op} {p.ratio_high:g}) is consistent with "
+            f" The MMP:TGN ratio of {format_ratio(ratio, (p.ratio_high,))} ({op} {p.ratio_high:g}) is "
+            "consistent with "
             "preferential methylation (shunting); dose escalation may raise 6-MMP more than 6-TGN."
         )
     if m is None and t is not None:
@@ -951,11 +1018,12 @@ def _context_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags: li
     lft = [(n, v) for n, v in (("ALT", ctx.alt_uln), ("AST", ctx.ast_uln)) if v is not None]
     worst = max((v for _, v in lft), default=None)
     bili_stop = ctx.bilirubin_uln is not None and ctx.bilirubin_uln >= p.bilirubin_stop_x_uln
-    lft_text = ", ".join(f"{n} {v:.1f}x ULN" for n, v in lft)
+    lft_cut = (p.alt_ast_note_x_uln, p.alt_ast_stop_x_uln)
+    lft_text = ", ".join(f"{n} {format_near(v, lft_cut, 1)}x ULN" for n, v in lft)
     if (worst is not None and worst > p.alt_ast_stop_x_uln) or bili_stop:
         parts = [lft_text] if worst is not None and worst > p.alt_ast_note_x_uln else []
         if bili_stop:
-            parts.append(f"bilirubin {ctx.bilirubin_uln:.1f}x ULN")
+            parts.append(f"bilirubin {format_near(ctx.bilirubin_uln, (p.bilirubin_stop_x_uln,), 1)}x ULN")
         notes.append(
             f"{'; '.join(parts)} (above {p.alt_ast_stop_x_uln:g}x ULN for ALT/AST or "
             f">= {p.bilirubin_stop_x_uln:g}x ULN for bilirubin): consistent with significant liver "
@@ -986,7 +1054,8 @@ def _context_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags: li
                 "storage temperature not recorded, room temperature assumed")
             cited = f"; {source}" if source else ""
             notes.append(
-                f"Sample received {age:.0f} h after collection ({where}; profile limit {limit:g} h): "
+                f"Sample received {format_near(age, (limit,))} h after collection ({where}; profile limit "
+                f"{limit:g} h): "
                 f"6-TGN in whole blood may be underestimated by about {_range((lo, hi), 0)} % over "
                 f"{days:.1f} days ({_range(loss)} %/day{cited}); a low 6-TGN result may partly "
                 "reflect sample age rather than dosing, so it may be interpreted with caution and a "
@@ -1061,7 +1130,7 @@ def _dose_band(ctx: ClinicalContext, band: str, p: Profile, flags: list[str]) ->
             where = "above"
         else:
             where = "within"
-        txt += (f"; recorded dose {dose:.2f} mg/kg/day ({ctx.dose_mg:g} mg / {ctx.weight_kg:g} kg) "
+        txt += (f"; recorded dose {format_near(dose, (lo, hi), 2)} mg/kg/day ({ctx.dose_mg:g} mg / {ctx.weight_kg:g} kg) "
                 f"is {where} this band")
         # Only a dose above the band of a *recorded* phenotype is flagged: maintenance doses
         # below the starting band are common and not in themselves a safety signal.
@@ -1093,19 +1162,21 @@ def interpretation_row(
 ) -> dict[str, str]:
     """One ``interpretation.csv`` row (text values, in :data:`INTERPRETATION_COLUMNS` order)."""
 
-    def num(v: float | None, det: bool) -> str:
+    cut = interp.cutoffs
+
+    def num(v: float | None, det: bool, role: str) -> str:
         if not det:
             return "undetectable"
         if v is None or math.isnan(v):
             return ""
-        return f"{v:.{decimals}f}"
+        return format_near(v, cut.get(role, ()), decimals)
 
     return {
         "patient_id": patient_id,
         "sample_id": sample_id,
-        "tgn_pmol_8e8": num(interp.tgn, interp.tgn_detected),
-        "mmp_pmol_8e8": num(interp.mmp, interp.mmp_detected),
-        "ratio": format_ratio(interp.ratio),
+        "tgn_pmol_8e8": num(interp.tgn, interp.tgn_detected, "tgn"),
+        "mmp_pmol_8e8": num(interp.mmp, interp.mmp_detected, "mmp"),
+        "ratio": format_ratio(interp.ratio, cut.get("ratio", ())),
         "category": interp.category,
         "comment": interp.comment,
         "notes": " | ".join(interp.notes),
