@@ -628,7 +628,7 @@ class ClinicalContext:
         object.__setattr__(self, "drug", parse_drug(self.drug))
         object.__setattr__(self, "tpmt", parse_phenotype(self.tpmt, column="tpmt"))
         object.__setattr__(self, "nudt15", parse_phenotype(self.nudt15, column="nudt15"))
-        for name, lo_strict in (("dose_mg", False), ("weight_kg", True), ("alt_uln", False),
+        for name, lo_strict in (("dose_mg", True), ("weight_kg", True), ("alt_uln", False),
                                 ("ast_uln", False), ("bilirubin_uln", False)):
             v = getattr(self, name)
             if v is None:
@@ -670,29 +670,67 @@ class ClinicalContext:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ClinicalContext:
-        """Build from worklist columns.
+        """Build from worklist columns, strictly: any unusable value raises.
 
         Columns (all optional): ``drug, dose_mg, weight_kg, tpmt, nudt15, alt_x_uln, ast_x_uln,
         bilirubin_x_uln, collected_at, received_at`` (ISO 8601, e.g. ``2026-03-01T08:30``), and
         ``storage`` (``room_temperature``/``rt``/``ambient`` or ``refrigerated``/``4c``/``cold``)
-        and ``indication``. Empty cells mean "not recorded".
+        and ``indication``. Empty cells mean "not recorded". See :meth:`from_row_checked` for
+        the lenient form used on worklists.
 
         Raises
         ------
         InputError
-            Naming the column with an unusable value.
+            Listing every unusable value, each with its column; ``key`` is the first column.
         """
+        ctx, problems = cls.from_row_checked(row)
+        if problems:
+            raise InputError("; ".join(str(p) for p in problems), key=problems[0].column)
+        return ctx
 
-        def number(col: str) -> float | None:
+    @classmethod
+    def from_row_checked(cls, row: Mapping[str, Any]) -> tuple[ClinicalContext, list[ContextProblem]]:
+        """Build from worklist columns, dropping only the unusable fields.
+
+        Every column is checked, so every problem of the row is returned, not only the first.
+        A bad value voids its own field and the rest of the context is kept: the fields are
+        independent notes (liver tests, dose band, sample age), and a lab scientist expects a
+        typo in one column not to silence the others. Fields that only mean something as a pair
+        are voided together when the *pair* is inconsistent: ``collected_at``/``received_at``
+        (receipt before collection, or only one with a time zone) give no sample age, since it
+        is not known which of the two is wrong. A field dropped this way reads as "not recorded"
+        (for example, no dose per kg without a usable dose and weight; the normal band, not
+        flagged, without a usable phenotype), so the caller should show the problems to the
+        user (the pipeline writes them to ``messages.txt``).
+
+        Parameters
+        ----------
+        row : mapping
+            Worklist columns (see :meth:`from_row`).
+
+        Returns
+        -------
+        (ClinicalContext, list of ContextProblem)
+            The context from the usable fields, and one problem per unusable value, in column
+            order.
+        """
+        problems: list[ContextProblem] = []
+
+        def bad(col: str, reason: str, ignored: tuple[str, ...] | None = None) -> None:
+            problems.append(ContextProblem(col, row.get(col), reason, ignored or (col,)))
+
+        def number(col: str, *, positive: bool = False) -> float | None:
             v = row.get(col)
             if _missing(v):
                 return None
             try:
                 x = float(str(v).strip().rstrip("xX").strip()) if isinstance(v, str) else float(v)
             except (TypeError, ValueError):
-                raise InputError(f"not a number: {v!r}", key=col) from None
-            if not math.isfinite(x) or x < 0:
-                raise InputError(f"must be a non-negative number, got {v!r}", key=col)
+                bad(col, "is not a number")
+                return None
+            if not math.isfinite(x) or x < 0 or (positive and x == 0):
+                bad(col, f"must be a {'positive' if positive else 'non-negative'} number")
+                return None
             return x
 
         def when(col: str) -> datetime | None:
@@ -704,48 +742,70 @@ class ClinicalContext:
             try:
                 return datetime.fromisoformat(str(v).strip())
             except ValueError:
-                raise InputError(f"not an ISO 8601 date-time (YYYY-MM-DD HH:MM): {v!r}", key=col) from None
+                bad(col, "is not an ISO 8601 date-time (YYYY-MM-DD HH:MM)")
+                return None
 
-        storage = row.get("storage", row.get("room_temperature"))
-        rt: bool | None
-        if _missing(storage):
-            rt = None
-        elif isinstance(storage, bool):
+        def parsed(col: str, parse: Any, reason: str) -> str | None:
+            try:
+                return parse(row.get(col), column=col)
+            except InputError:
+                bad(col, reason)
+                return None
+
+        phenotype = ("is not a known phenotype (use normal, intermediate, possible_intermediate, poor "
+                     "or indeterminate)")
+        drug = parsed("drug", parse_drug, f"is not a known drug (use {', '.join(DRUGS)})")
+        dose = number("dose_mg", positive=True)  # a daily dose of 0 mg has no dose band to compare
+        weight = number("weight_kg", positive=True)
+        tpmt = parsed("tpmt", parse_phenotype, phenotype)
+        nudt15 = parsed("nudt15", parse_phenotype, phenotype)
+        alt, ast, bili = number("alt_x_uln"), number("ast_x_uln"), number("bilirubin_x_uln")
+        collected, received = when("collected_at"), when("received_at")
+        if collected is not None and received is not None:
+            pair = ("collected_at", "received_at")
+            if (collected.tzinfo is None) != (received.tzinfo is None):
+                bad("received_at", f"and collected_at {row.get('collected_at')!r} must both have, or "
+                    "both lack, a time zone", pair)
+                collected = received = None
+            elif received < collected:
+                bad("received_at", f"is earlier than collected_at {row.get('collected_at')!r}", pair)
+                collected = received = None
+
+        storage_col = "storage" if "storage" in row else "room_temperature"
+        storage = row.get(storage_col)
+        rt: bool | None = None
+        if isinstance(storage, bool):
             rt = storage
-        else:
+        elif not _missing(storage):
             k = _key(storage)
             if k in ("roomtemperature", "rt", "ambient", "true", "yes", "1", "22c", "25c"):
                 rt = True
             elif k in ("refrigerated", "fridge", "4c", "cold", "false", "no", "0", "2to8c", "28c"):
                 rt = False
             else:
-                raise InputError(f"use room_temperature or refrigerated, got {storage!r}", key="storage")
-
-        weight = number("weight_kg")
-        if weight == 0:
-            raise InputError("must be a positive number, got 0", key="weight_kg")
-        collected, received = when("collected_at"), when("received_at")
-        if collected is not None and received is not None:
-            if (collected.tzinfo is None) != (received.tzinfo is None):
-                raise InputError("collected_at and received_at must both have, or both lack, a time zone",
-                                 key="received_at")
-            if received < collected:
-                raise InputError(f"earlier than collected_at ({collected.isoformat()})", key="received_at")
+                # not recorded -> the room-temperature limit and loss (the larger) apply
+                bad(storage_col, "is not room_temperature or refrigerated")
         indication = row.get("indication")
-        return cls(
-            drug=parse_drug(row.get("drug"), column="drug"),
-            dose_mg=number("dose_mg"),
-            weight_kg=weight,
-            tpmt=parse_phenotype(row.get("tpmt"), column="tpmt"),
-            nudt15=parse_phenotype(row.get("nudt15"), column="nudt15"),
-            alt_uln=number("alt_x_uln"),
-            ast_uln=number("ast_x_uln"),
-            bilirubin_uln=number("bilirubin_x_uln"),
-            collected_at=collected,
-            received_at=received,
-            room_temperature=rt,
-            indication=None if _missing(indication) else str(indication).strip(),
+        ctx = cls(
+            drug=drug, dose_mg=dose, weight_kg=weight, tpmt=tpmt, nudt15=nudt15, alt_uln=alt,
+            ast_uln=ast, bilirubin_uln=bili, collected_at=collected, received_at=received,
+            room_temperature=rt, indication=None if _missing(indication) else str(indication).strip(),
         )
+        return ctx, problems
+
+
+@dataclass(frozen=True)
+class ContextProblem:
+    """One unusable clinical-context value: its column, the value as given and what was dropped."""
+
+    column: str
+    value: Any
+    reason: str
+    ignored: tuple[str, ...]
+
+    def __str__(self) -> str:
+        what = "ignored" if self.ignored == (self.column,) else f"{' and '.join(self.ignored)} ignored"
+        return f"{self.column} {self.value!r} {self.reason}; {what}"
 
 
 # --- interpretation ---------------------------------------------------------------------------
