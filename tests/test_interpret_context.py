@@ -79,5 +79,6 @@ def test_from_row_strict_lists_every_problem():
     assert exc.value.key == "dose_mg"
     assert "dose_mg '0' must be a positive number" in exc.value.reason
     assert "tpmt '?' is not a known phenotype" in exc.value.reason
+    assert "ignored" not in exc.value.reason  # the CLI refuses the whole input
     with pytest.raises(InputError):
         it.ClinicalContext(dose_mg=0)

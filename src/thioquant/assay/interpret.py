@@ -685,7 +685,8 @@ class ClinicalContext:
         """
         ctx, problems = cls.from_row_checked(row)
         if problems:
-            raise InputError("; ".join(str(p) for p in problems), key=problems[0].column)
+            # the strict form uses nothing, so no "ignored" after each problem
+            raise InputError("; ".join(p.text for p in problems), key=problems[0].column)
         return ctx
 
     @classmethod
@@ -803,9 +804,14 @@ class ContextProblem:
     reason: str
     ignored: tuple[str, ...]
 
+    @property
+    def text(self) -> str:
+        """The problem alone, e.g. "dose_mg '0' must be a positive number"."""
+        return f"{self.column} {self.value!r} {self.reason}"
+
     def __str__(self) -> str:
         what = "ignored" if self.ignored == (self.column,) else f"{' and '.join(self.ignored)} ignored"
-        return f"{self.column} {self.value!r} {self.reason}; {what}"
+        return f"{self.text}; {what}"
 
 
 # --- interpretation ---------------------------------------------------------------------------
