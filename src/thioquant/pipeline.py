@@ -657,10 +657,10 @@ def _interpret(
     contexts = {}
     for e in entries:
         if e.sample_type == "unknown" and e.extra:
-            try:
-                contexts[e.sample_id] = ClinicalContext.from_row(e.extra)
-            except InputError as exc:
-                messages.append(f"row {e.row} ({e.sample_id}): clinical context ignored: {exc.reason}")
+            # every problem of every row is reported; only the unusable fields are dropped
+            ctx, problems = ClinicalContext.from_row_checked(e.extra)
+            contexts[e.sample_id] = ctx
+            messages.extend(f"row {e.row} ({e.sample_id}): clinical context: {p}" for p in problems)
     base = Path(m.source).parent if m.source else None
     profile = load_profile(m.interpretation_profile, base_dir=base)
     return interpretation_rows(results, profile=profile, contexts=contexts, method_family=m.family)

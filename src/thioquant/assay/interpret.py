@@ -11,8 +11,10 @@ never an instruction.
 A metabolite is *undetectable* when its value is ``None`` or its ``*_detected`` flag is False
 (below the LOD or LLOQ: not quantifiable). A value of NaN means *not available* (for example
 not reportable because the RBC count was missing): the pair is then not interpreted.
-Comparisons use the unrounded values: 234.9 is below a 235 limit even though it would print
-as 235 when rounded to an integer.
+Comparisons use the unrounded values, and a value printed next to its cut-offs (comments, notes,
+``interpretation.csv``) gets as many decimals as it needs to stay on the same side of each cut-off:
+234.96 prints as "234.96" (not "235") with "6-TGN below 235", and a ratio of 11.001 as "11.001"
+(not "11.0") with "> 11". See :func:`format_near`.
 """
 
 from __future__ import annotations
@@ -196,12 +198,66 @@ def _cmp(x: float) -> float:
     return round(float(x), 6)
 
 
-def format_ratio(ratio: float | None) -> str:
-    """MMP:TGN ratio to one decimal, halves rounded up (30000/1600 = 18.75 -> "18.8")."""
+#: Most decimals :func:`format_near` adds; comparisons (:func:`_cmp`) see no further than this.
+_MAX_DECIMALS = 6
+
+
+def _side(x: float, cutoff: float) -> int:
+    """-1, 0 or 1: where ``x`` lies relative to ``cutoff``, as the comparisons see it."""
+    a, c = _cmp(x), _cmp(cutoff)
+    return (a > c) - (a < c)
+
+
+def format_near(
+    value: float, cutoffs: Iterable[float] = (), decimals: int = 0, *, half_up: bool = False
+) -> str:
+    """Format ``value`` so that the text never contradicts its comparison with a cut-off.
+
+    Parameters
+    ----------
+    value : float
+        The number to show.
+    cutoffs : iterable of float
+        Cut-offs the value is printed next to (or compared with in the same row).
+    decimals : int
+        Usual number of decimals. More (up to 6) are used only when the rounded text would land
+        on or cross a cut-off that the value itself does not equal or cross.
+    half_up : bool
+        Round halves up (as :func:`format_ratio` always did) instead of Python's rounding of
+        the binary value.
+
+    Returns
+    -------
+    str
+        For example ``format_near(234.96, [235])`` is "234.96", ``format_near(235.0, [235])``
+        "235" and ``format_near(11.001, [11], 1, half_up=True)`` "11.001".
+    """
+    x = float(value)
+    if not math.isfinite(x):
+        return f"{x}"
+    cuts = [float(c) for c in cutoffs]
+    want = [_side(x, c) for c in cuts]
+    text = ""
+    for d in range(max(0, decimals), max(decimals, _MAX_DECIMALS) + 1):
+        if half_up:
+            q = Decimal(1).scaleb(-d)
+            text = f"{Decimal(repr(round(x, 9))).quantize(q, rounding=ROUND_HALF_UP)}"
+        else:
+            text = f"{x:.{d}f}"
+        if [_side(float(text), c) for c in cuts] == want:
+            break
+    return text
+
+
+def format_ratio(ratio: float | None, cutoffs: Iterable[float] = ()) -> str:
+    """MMP:TGN ratio to one decimal, halves rounded up (30000/1600 = 18.75 -> "18.8").
+
+    With ``cutoffs`` (the profile's ratio cut-off), more decimals are shown when one decimal
+    would land on or cross a cut-off: 11.001 -> "11.001", 10.999 -> "10.999" next to 11.
+    """
     if ratio is None or not math.isfinite(ratio):
         return ""
-    d = Decimal(repr(round(float(ratio), 9))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    return f"{d}"
+    return format_near(ratio, cutoffs, 1, half_up=True)
 
 
 # --- profiles ---------------------------------------------------------------------------------
@@ -233,8 +289,11 @@ class Profile:
     bilirubin_stop_x_uln: float = 2.0
     room_temperature_max_hours: float = 48.0
     refrigerated_max_hours: float = 168.0
-    tgn_loss_pct_per_day_room_temperature: tuple[float, float] = (2.0, 4.0)
-    tgn_loss_pct_per_day_refrigerated: tuple[float, float] = (0.0, 1.5)
+    tgn_loss_pct_per_day_room_temperature: tuple[float, float] = (2.0, 6.7)
+    tgn_loss_pct_per_day_refrigerated: tuple[float, float] = (1.43, 1.43)
+    tgn_loss_source_room_temperature: str = (
+        "Pike 2001: 2-4 %/day; de Graaf 2010: median 53 % of baseline after 7 days at 22 C")
+    tgn_loss_source_refrigerated: str = "de Graaf 2010: median 90 % of baseline after 7 days at 4 C"
     steady_state_weeks: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     intermediate_fraction: tuple[float, float] = (0.30, 0.80)
     intermediate_both_fraction: tuple[float, float] = (0.20, 0.50)
@@ -285,6 +344,7 @@ _SCHEMA: dict[str, set[str]] = {
     "stability": {
         "room_temperature_max_hours", "refrigerated_max_hours",
         "tgn_loss_pct_per_day_room_temperature", "tgn_loss_pct_per_day_refrigerated",
+        "tgn_loss_source_room_temperature", "tgn_loss_source_refrigerated",
     },
     "steady_state_weeks": {"normal", "intermediate", "poor"},
     "dose": {"intermediate_fraction", "intermediate_both_fraction", "poor_malignancy_fraction",
@@ -475,6 +535,9 @@ def parse_profile(data: Mapping[str, Any], *, source: str = "<profile>", sha256:
     num("stability", "refrigerated_max_hours", "refrigerated_max_hours")
     pair("stability", "tgn_loss_pct_per_day_room_temperature", "tgn_loss_pct_per_day_room_temperature", hi=100)
     pair("stability", "tgn_loss_pct_per_day_refrigerated", "tgn_loss_pct_per_day_refrigerated", hi=100)
+    for k in ("tgn_loss_source_room_temperature", "tgn_loss_source_refrigerated"):
+        if k in tables["stability"]:
+            kw[k] = ck.text(tables["stability"][k], f"stability.{k}")
     ss = {k: ck.pair(v, f"steady_state_weeks.{k}") for k, v in tables["steady_state_weeks"].items()}
     kw["steady_state_weeks"] = MappingProxyType(ss)
     pair("dose", "intermediate_fraction", "intermediate_fraction", hi=1.0)
@@ -565,7 +628,7 @@ class ClinicalContext:
         object.__setattr__(self, "drug", parse_drug(self.drug))
         object.__setattr__(self, "tpmt", parse_phenotype(self.tpmt, column="tpmt"))
         object.__setattr__(self, "nudt15", parse_phenotype(self.nudt15, column="nudt15"))
-        for name, lo_strict in (("dose_mg", False), ("weight_kg", True), ("alt_uln", False),
+        for name, lo_strict in (("dose_mg", True), ("weight_kg", True), ("alt_uln", False),
                                 ("ast_uln", False), ("bilirubin_uln", False)):
             v = getattr(self, name)
             if v is None:
@@ -607,29 +670,68 @@ class ClinicalContext:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ClinicalContext:
-        """Build from worklist columns.
+        """Build from worklist columns, strictly: any unusable value raises.
 
         Columns (all optional): ``drug, dose_mg, weight_kg, tpmt, nudt15, alt_x_uln, ast_x_uln,
         bilirubin_x_uln, collected_at, received_at`` (ISO 8601, e.g. ``2026-03-01T08:30``), and
         ``storage`` (``room_temperature``/``rt``/``ambient`` or ``refrigerated``/``4c``/``cold``)
-        and ``indication``. Empty cells mean "not recorded".
+        and ``indication``. Empty cells mean "not recorded". See :meth:`from_row_checked` for
+        the lenient form used on worklists.
 
         Raises
         ------
         InputError
-            Naming the column with an unusable value.
+            Listing every unusable value, each with its column; ``key`` is the first column.
         """
+        ctx, problems = cls.from_row_checked(row)
+        if problems:
+            # the strict form uses nothing, so no "ignored" after each problem
+            raise InputError("; ".join(p.text for p in problems), key=problems[0].column)
+        return ctx
 
-        def number(col: str) -> float | None:
+    @classmethod
+    def from_row_checked(cls, row: Mapping[str, Any]) -> tuple[ClinicalContext, list[ContextProblem]]:
+        """Build from worklist columns, dropping only the unusable fields.
+
+        Every column is checked, so every problem of the row is returned, not only the first.
+        A bad value voids its own field and the rest of the context is kept: the fields are
+        independent notes (liver tests, dose band, sample age), and a lab scientist expects a
+        typo in one column not to silence the others. Fields that only mean something as a pair
+        are voided together when the *pair* is inconsistent: ``collected_at``/``received_at``
+        (receipt before collection, or only one with a time zone) give no sample age, since it
+        is not known which of the two is wrong. A field dropped this way reads as "not recorded"
+        (for example, no dose per kg without a usable dose and weight; the normal band, not
+        flagged, without a usable phenotype), so the caller should show the problems to the
+        user (the pipeline writes them to ``messages.txt``).
+
+        Parameters
+        ----------
+        row : mapping
+            Worklist columns (see :meth:`from_row`).
+
+        Returns
+        -------
+        (ClinicalContext, list of ContextProblem)
+            The context from the usable fields, and one problem per unusable value, in column
+            order.
+        """
+        problems: list[ContextProblem] = []
+
+        def bad(col: str, reason: str, ignored: tuple[str, ...] | None = None) -> None:
+            problems.append(ContextProblem(col, row.get(col), reason, ignored or (col,)))
+
+        def number(col: str, *, positive: bool = False) -> float | None:
             v = row.get(col)
             if _missing(v):
                 return None
             try:
                 x = float(str(v).strip().rstrip("xX").strip()) if isinstance(v, str) else float(v)
             except (TypeError, ValueError):
-                raise InputError(f"not a number: {v!r}", key=col) from None
-            if not math.isfinite(x) or x < 0:
-                raise InputError(f"must be a non-negative number, got {v!r}", key=col)
+                bad(col, "is not a number")
+                return None
+            if not math.isfinite(x) or x < 0 or (positive and x == 0):
+                bad(col, f"must be a {'positive' if positive else 'non-negative'} number")
+                return None
             return x
 
         def when(col: str) -> datetime | None:
@@ -641,48 +743,75 @@ class ClinicalContext:
             try:
                 return datetime.fromisoformat(str(v).strip())
             except ValueError:
-                raise InputError(f"not an ISO 8601 date-time (YYYY-MM-DD HH:MM): {v!r}", key=col) from None
+                bad(col, "is not an ISO 8601 date-time (YYYY-MM-DD HH:MM)")
+                return None
 
-        storage = row.get("storage", row.get("room_temperature"))
-        rt: bool | None
-        if _missing(storage):
-            rt = None
-        elif isinstance(storage, bool):
+        def parsed(col: str, parse: Any, reason: str) -> str | None:
+            try:
+                return parse(row.get(col), column=col)
+            except InputError:
+                bad(col, reason)
+                return None
+
+        phenotype = ("is not a known phenotype (use normal, intermediate, possible_intermediate, poor "
+                     "or indeterminate)")
+        drug = parsed("drug", parse_drug, f"is not a known drug (use {', '.join(DRUGS)})")
+        dose = number("dose_mg", positive=True)  # a daily dose of 0 mg has no dose band to compare
+        weight = number("weight_kg", positive=True)
+        tpmt = parsed("tpmt", parse_phenotype, phenotype)
+        nudt15 = parsed("nudt15", parse_phenotype, phenotype)
+        alt, ast, bili = number("alt_x_uln"), number("ast_x_uln"), number("bilirubin_x_uln")
+        collected, received = when("collected_at"), when("received_at")
+        if collected is not None and received is not None:
+            pair = ("collected_at", "received_at")
+            if (collected.tzinfo is None) != (received.tzinfo is None):
+                bad("received_at", f"and collected_at {row.get('collected_at')!r} must both have, or "
+                    "both lack, a time zone", pair)
+                collected = received = None
+            elif received < collected:
+                bad("received_at", f"is earlier than collected_at {row.get('collected_at')!r}", pair)
+                collected = received = None
+
+        storage_col = "storage" if "storage" in row else "room_temperature"
+        storage = row.get(storage_col)
+        rt: bool | None = None
+        if isinstance(storage, bool):
             rt = storage
-        else:
+        elif not _missing(storage):
             k = _key(storage)
             if k in ("roomtemperature", "rt", "ambient", "true", "yes", "1", "22c", "25c"):
                 rt = True
             elif k in ("refrigerated", "fridge", "4c", "cold", "false", "no", "0", "2to8c", "28c"):
                 rt = False
             else:
-                raise InputError(f"use room_temperature or refrigerated, got {storage!r}", key="storage")
-
-        weight = number("weight_kg")
-        if weight == 0:
-            raise InputError("must be a positive number, got 0", key="weight_kg")
-        collected, received = when("collected_at"), when("received_at")
-        if collected is not None and received is not None:
-            if (collected.tzinfo is None) != (received.tzinfo is None):
-                raise InputError("collected_at and received_at must both have, or both lack, a time zone",
-                                 key="received_at")
-            if received < collected:
-                raise InputError(f"earlier than collected_at ({collected.isoformat()})", key="received_at")
+                # not recorded -> the room-temperature limit and loss (the larger) apply
+                bad(storage_col, "is not room_temperature or refrigerated")
         indication = row.get("indication")
-        return cls(
-            drug=parse_drug(row.get("drug"), column="drug"),
-            dose_mg=number("dose_mg"),
-            weight_kg=weight,
-            tpmt=parse_phenotype(row.get("tpmt"), column="tpmt"),
-            nudt15=parse_phenotype(row.get("nudt15"), column="nudt15"),
-            alt_uln=number("alt_x_uln"),
-            ast_uln=number("ast_x_uln"),
-            bilirubin_uln=number("bilirubin_x_uln"),
-            collected_at=collected,
-            received_at=received,
-            room_temperature=rt,
-            indication=None if _missing(indication) else str(indication).strip(),
+        ctx = cls(
+            drug=drug, dose_mg=dose, weight_kg=weight, tpmt=tpmt, nudt15=nudt15, alt_uln=alt,
+            ast_uln=ast, bilirubin_uln=bili, collected_at=collected, received_at=received,
+            room_temperature=rt, indication=None if _missing(indication) else str(indication).strip(),
         )
+        return ctx, problems
+
+
+@dataclass(frozen=True)
+class ContextProblem:
+    """One unusable clinical-context value: its column, the value as given and what was dropped."""
+
+    column: str
+    value: Any
+    reason: str
+    ignored: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """The problem alone, e.g. "dose_mg '0' must be a positive number"."""
+        return f"{self.column} {self.value!r} {self.reason}"
+
+    def __str__(self) -> str:
+        what = "ignored" if self.ignored == (self.column,) else f"{' and '.join(self.ignored)} ignored"
+        return f"{self.text}; {what}"
 
 
 # --- interpretation ---------------------------------------------------------------------------
@@ -707,6 +836,9 @@ class Interpretation:
     method_family: str | None = None
     tgn_detected: bool = True
     mmp_detected: bool = True
+    #: Cut-offs per value ("tgn", "mmp", "ratio") that the displayed values must not contradict
+    #: (see :func:`format_near`); filled by :func:`interpret` from the profile.
+    cutoffs: Mapping[str, tuple[float, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -714,6 +846,7 @@ class Interpretation:
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("cutoffs")  # display helper, not part of the result
         d["notes"] = list(self.notes)
         d["flags"] = list(self.flags)
         d["label"] = self.label
@@ -722,9 +855,9 @@ class Interpretation:
     def describe(self) -> str:
         """Multi-line plain text for a report or the terminal."""
         lines = [
-            f"6-TGN: {_fmt(self.tgn, self.tgn_detected)}",
-            f"6-MMP: {_fmt(self.mmp, self.mmp_detected)}",
-            f"MMP:TGN ratio: {format_ratio(self.ratio) or '-'}",
+            f"6-TGN: {_fmt(self.tgn, self.tgn_detected, self.cutoffs.get('tgn', ()))}",
+            f"6-MMP: {_fmt(self.mmp, self.mmp_detected, self.cutoffs.get('mmp', ()))}",
+            f"MMP:TGN ratio: {format_ratio(self.ratio, self.cutoffs.get('ratio', ())) or '-'}",
             f"Category: {self.label} ({self.category})",
             f"Comment: {self.comment}",
         ]
@@ -738,12 +871,17 @@ class Interpretation:
         return "\n".join(lines)
 
 
-def _fmt(v: float | None, detected: bool) -> str:
-    if not detected or v is None:
+def _fmt(v: float | None, detected: bool, cutoffs: Iterable[float] = ()) -> str:
+    if not detected:
         return "undetectable"
-    if isinstance(v, float) and math.isnan(v):
+    # interpret() stores a NaN (not available) result as None with detected=True
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return "not available"
-    return (f"{v:.0f}" if abs(v) >= 100 else f"{v:.1f}") + " pmol/8x10^8 RBC"
+    return format_near(v, cutoffs, 0 if abs(v) >= 100 else 1) + " pmol/8x10^8 RBC"
+
+
+def _cutoffs(p: Profile) -> dict[str, tuple[float, ...]]:
+    return {"tgn": (p.tgn_low, p.tgn_high, p.tgn_very_high), "mmp": (p.mmp_high,), "ratio": (p.ratio_high,)}
 
 
 def _value(v: Any, detected: bool, name: str) -> tuple[float | None, bool, bool]:
@@ -826,7 +964,7 @@ def interpret(
     return Interpretation(
         tgn=t, mmp=m, ratio=ratio, category=category, comment=comment, notes=tuple(notes),
         flags=tuple(dict.fromkeys(flags)), profile=prof.name, dose_band=dose_band,
-        method_family=fam, tgn_detected=t_det, mmp_detected=m_det,
+        method_family=fam, tgn_detected=t_det, mmp_detected=m_det, cutoffs=_cutoffs(prof),
     )
 
 
@@ -838,23 +976,24 @@ def _single_metabolite_note(
     m_avail = not (m is not None and math.isnan(m))
     if t_avail == m_avail:
         return
+    tcut, mcut = _cutoffs(p)["tgn"], _cutoffs(p)["mmp"]
     if t_avail:
         if not t_det or t is None:
             where = "undetectable"
         elif _cmp(t) < p.tgn_low:
-            where = f"{t:.0f}, below {p.tgn_low:g}"
+            where = f"{format_near(t, tcut)}, below {p.tgn_low:g}"
         elif _cmp(t) <= p.tgn_high:
-            where = f"{t:.0f}, within {p.tgn_low:g}-{p.tgn_high:g}"
+            where = f"{format_near(t, tcut)}, within {p.tgn_low:g}-{p.tgn_high:g}"
         else:
-            where = f"{t:.0f}, above {p.tgn_high:g}"
+            where = f"{format_near(t, tcut)}, above {p.tgn_high:g}"
         notes.append(f"6-TGN {where}; 6-MMP not available, so the pattern table was not applied.")
     else:
         if not m_det or m is None:
             where = "undetectable"
         elif p.mmp_raised(m):
-            where = f"{m:.0f}, above the {p.mmp_high:g} cut-off"
+            where = f"{format_near(m, mcut)}, above the {p.mmp_high:g} cut-off"
         else:
-            where = f"{m:.0f}, within normal (cut-off {p.mmp_high:g})"
+            where = f"{format_near(m, mcut)}, within normal (cut-off {p.mmp_high:g})"
         notes.append(f"6-MMP {where}; 6-TGN not available, so the pattern table was not applied.")
 
 
@@ -870,7 +1009,7 @@ def _interval_notes(
     spanned = [c for c in cutoffs if lo < c < hi]
     if spanned:
         notes.append(
-            f"{label} uncertainty interval {lo:.0f}-{hi:.0f} spans the "
+            f"{label} uncertainty interval {format_near(lo, spanned)}-{format_near(hi, spanned)} spans the "
             f"{', '.join(f'{c:g}' for c in spanned)} cut-off: the classification near this limit is "
             "uncertain; a repeat measurement may help."
         )
@@ -916,7 +1055,8 @@ def _classify(
     if ratio_high:
         op = ">=" if p.ratio_high_includes_limit else ">"
         comment += (
-            f" The MMP:TGN ratio of {format_ratio(ratio)} ({op} {p.ratio_high:g}) is consistent with "
+            f" The MMP:TGN ratio of {format_ratio(ratio, (p.ratio_high,))} ({op} {p.ratio_high:g}) is "
+            "consistent with "
             "preferential methylation (shunting); dose escalation may raise 6-MMP more than 6-TGN."
         )
     if m is None and t is not None:
@@ -944,11 +1084,12 @@ def _context_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags: li
     lft = [(n, v) for n, v in (("ALT", ctx.alt_uln), ("AST", ctx.ast_uln)) if v is not None]
     worst = max((v for _, v in lft), default=None)
     bili_stop = ctx.bilirubin_uln is not None and ctx.bilirubin_uln >= p.bilirubin_stop_x_uln
-    lft_text = ", ".join(f"{n} {v:.1f}x ULN" for n, v in lft)
+    lft_cut = (p.alt_ast_note_x_uln, p.alt_ast_stop_x_uln)
+    lft_text = ", ".join(f"{n} {format_near(v, lft_cut, 1)}x ULN" for n, v in lft)
     if (worst is not None and worst > p.alt_ast_stop_x_uln) or bili_stop:
         parts = [lft_text] if worst is not None and worst > p.alt_ast_note_x_uln else []
         if bili_stop:
-            parts.append(f"bilirubin {ctx.bilirubin_uln:.1f}x ULN")
+            parts.append(f"bilirubin {format_near(ctx.bilirubin_uln, (p.bilirubin_stop_x_uln,), 1)}x ULN")
         notes.append(
             f"{'; '.join(parts)} (above {p.alt_ast_stop_x_uln:g}x ULN for ALT/AST or "
             f">= {p.bilirubin_stop_x_uln:g}x ULN for bilirubin): consistent with significant liver "
@@ -968,17 +1109,23 @@ def _context_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags: li
         rt = ctx.room_temperature is not False
         limit = p.room_temperature_max_hours if rt else p.refrigerated_max_hours
         loss = p.tgn_loss_pct_per_day_room_temperature if rt else p.tgn_loss_pct_per_day_refrigerated
+        source = p.tgn_loss_source_room_temperature if rt else p.tgn_loss_source_refrigerated
         if age > limit:
             days = age / 24.0
+            # Linear in days: the sources give a rate (Pike) or one 7-day point (de Graaf), so
+            # a linear rate reproduces both at the durations they report.
             lo, hi = (min(100.0, days * x) for x in loss)
             where = "at room temperature" if ctx.room_temperature else (
                 "refrigerated" if ctx.room_temperature is False else
                 "storage temperature not recorded, room temperature assumed")
+            cited = f"; {source}" if source else ""
             notes.append(
-                f"Sample received {age:.0f} h after collection ({where}; profile limit {limit:g} h): "
-                f"6-TGN may be underestimated by about {lo:.0f}-{hi:.0f} % "
-                f"({loss[0]:g}-{loss[1]:g} %/day); low 6-TGN results may be interpreted with caution "
-                "or a fresh sample considered."
+                f"Sample received {format_near(age, (limit,))} h after collection ({where}; profile limit "
+                f"{limit:g} h): "
+                f"6-TGN in whole blood may be underestimated by about {_range((lo, hi), 0)} % over "
+                f"{days:.1f} days ({_range(loss)} %/day{cited}); a low 6-TGN result may partly "
+                "reflect sample age rather than dosing, so it may be interpreted with caution and a "
+                "fresh sample considered before any dose change."
             )
             flags.append(FLAG_AGED)
 
@@ -1049,7 +1196,7 @@ def _dose_band(ctx: ClinicalContext, band: str, p: Profile, flags: list[str]) ->
             where = "above"
         else:
             where = "within"
-        txt += (f"; recorded dose {dose:.2f} mg/kg/day ({ctx.dose_mg:g} mg / {ctx.weight_kg:g} kg) "
+        txt += (f"; recorded dose {format_near(dose, (lo, hi), 2)} mg/kg/day ({ctx.dose_mg:g} mg / {ctx.weight_kg:g} kg) "
                 f"is {where} this band")
         # Only a dose above the band of a *recorded* phenotype is flagged: maintenance doses
         # below the starting band are common and not in themselves a safety signal.
@@ -1081,19 +1228,21 @@ def interpretation_row(
 ) -> dict[str, str]:
     """One ``interpretation.csv`` row (text values, in :data:`INTERPRETATION_COLUMNS` order)."""
 
-    def num(v: float | None, det: bool) -> str:
+    cut = interp.cutoffs
+
+    def num(v: float | None, det: bool, role: str) -> str:
         if not det:
             return "undetectable"
         if v is None or math.isnan(v):
             return ""
-        return f"{v:.{decimals}f}"
+        return format_near(v, cut.get(role, ()), decimals)
 
     return {
         "patient_id": patient_id,
         "sample_id": sample_id,
-        "tgn_pmol_8e8": num(interp.tgn, interp.tgn_detected),
-        "mmp_pmol_8e8": num(interp.mmp, interp.mmp_detected),
-        "ratio": format_ratio(interp.ratio),
+        "tgn_pmol_8e8": num(interp.tgn, interp.tgn_detected, "tgn"),
+        "mmp_pmol_8e8": num(interp.mmp, interp.mmp_detected, "mmp"),
+        "ratio": format_ratio(interp.ratio, cut.get("ratio", ())),
         "category": interp.category,
         "comment": interp.comment,
         "notes": " | ".join(interp.notes),
