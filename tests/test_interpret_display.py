@@ -80,3 +80,31 @@ def test_interval_lft_age_and_dose_keep_side():
     ctx = it.ClinicalContext(drug="azathioprine", dose_mg=210.1, weight_kg=70, tpmt="normal")
     band = it.interpret(300.0, 3000.0, context=ctx).dose_band
     assert "recorded dose 3.001 mg/kg/day" in band and "above this band" in band
+
+
+def test_report_colours_follow_the_profiles_limit_rule():
+    # Prometheus counts 6-MMP 5700 itself as raised; the report coloured it "ok" with a plain ">"
+    from types import SimpleNamespace
+
+    from thioquant.report.content import patient_rows, reference_ranges
+
+    batch = SimpleNamespace(interpretations=[{"tgn_pmol_8e8": "300.0", "mmp_pmol_8e8": "5700.0",
+                                              "ratio": "19.0"}])
+    prom = reference_ranges(SimpleNamespace(method=SimpleNamespace(interpretation_profile="prometheus",
+                                                                   source="")), "prometheus")
+    default = reference_ranges(SimpleNamespace(method=SimpleNamespace(interpretation_profile="default",
+                                                                      source="")), "default")
+    assert patient_rows(batch, prom)[0]["mmp_state"] == "high" and "6-MMP < 5700" in prom.text()
+    assert patient_rows(batch, default)[0]["mmp_state"] == "ok" and "6-MMP <= 5700" in default.text()
+
+
+def test_interpret_json_ratio_display_keeps_its_side_of_the_cut_off():
+    import json
+
+    from click.testing import CliRunner
+
+    from thioquant.cli import cli
+
+    out = CliRunner().invoke(cli, ["interpret", "--tgn", "300", "--mmp", "3300.3", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["ratio_display"] == "11.001"

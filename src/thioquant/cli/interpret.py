@@ -122,7 +122,7 @@ def interpret(**opts: Any) -> None:
     other = {k: v for k, v in other.items() if v}
     if opts["as_json"]:
         d = res.as_dict()
-        d["ratio_display"] = it.format_ratio(res.ratio)
+        d["ratio_display"] = it.format_ratio(res.ratio, (profile.ratio_high,))
         d["profile_cutoffs"] = profile.cutoffs()
         d["profile_source"] = profile.source
         if other:

@@ -163,10 +163,21 @@ class Ranges:
     tgn_high: float
     mmp_high: float
     ratio_high: float
+    #: the profile counts a value equal to the limit as raised (Prometheus: 6-MMP >= 5700)
+    mmp_high_includes_limit: bool = False
+    ratio_high_includes_limit: bool = False
 
     def text(self) -> str:
-        return (f"6-TGN {self.tgn_low:g}-{self.tgn_high:g}; 6-MMP <= {self.mmp_high:g}; "
-                f"MMP:TGN ratio <= {self.ratio_high:g} ({self.unit}, profile {self.profile})")
+        mmp_op = "<" if self.mmp_high_includes_limit else "<="
+        ratio_op = "<" if self.ratio_high_includes_limit else "<="
+        return (f"6-TGN {self.tgn_low:g}-{self.tgn_high:g}; 6-MMP {mmp_op} {self.mmp_high:g}; "
+                f"MMP:TGN ratio {ratio_op} {self.ratio_high:g} ({self.unit}, profile {self.profile})")
+
+    def mmp_raised(self, mmp: float) -> bool:
+        return mmp >= self.mmp_high if self.mmp_high_includes_limit else mmp > self.mmp_high
+
+    def ratio_raised(self, ratio: float) -> bool:
+        return ratio >= self.ratio_high if self.ratio_high_includes_limit else ratio > self.ratio_high
 
 
 def reference_ranges(batch: Any, profile: Any = None) -> Ranges | None:
@@ -196,7 +207,8 @@ def _ranges(name: Any, base: str, _stamp: int = 0) -> Ranges | None:
         p = load_profile(name, base_dir=base or None)
     except Exception:  # noqa: BLE001 - the report must still be written
         return None
-    return Ranges(p.name, p.unit, p.tgn_low, p.tgn_high, p.mmp_high, p.ratio_high)
+    return Ranges(p.name, p.unit, p.tgn_low, p.tgn_high, p.mmp_high, p.ratio_high,
+                  p.mmp_high_includes_limit, p.ratio_high_includes_limit)
 
 
 PATIENT_COLUMNS = ["patient_id", "sample_id", "tgn_pmol_8e8", "mmp_pmol_8e8", "ratio", "category", "comment",
@@ -221,9 +233,9 @@ def patient_rows(batch: Any, ranges: Ranges | None = None) -> list[dict[str, Any
             if math.isfinite(tgn):
                 st["tgn_state"] = "low" if tgn < ranges.tgn_low else ("high" if tgn > ranges.tgn_high else "ok")
             if math.isfinite(mmp):
-                st["mmp_state"] = "high" if mmp > ranges.mmp_high else "ok"
+                st["mmp_state"] = "high" if ranges.mmp_raised(mmp) else "ok"
             if math.isfinite(ratio):
-                st["ratio_state"] = "high" if ratio > ranges.ratio_high else "ok"
+                st["ratio_state"] = "high" if ranges.ratio_raised(ratio) else "ok"
         row.update(st)
         rows.append(row)
     return rows
