@@ -67,13 +67,18 @@ def test_row_problems_are_flagged_and_batch_goes_on(lcms_copy):
     assert "BAD_TYPE" in res[("P005", "6-TG")].flags
     dup = [r for r in b.results if r.sample_id.startswith("P002#")]
     assert dup and all("DUPLICATE_ID" in r.flags for r in dup)
+    # neither P002 is interpreted: which result is the patient's cannot be told
+    its = {r["sample_id"]: r for r in b.interpretations}
+    assert its["P002"]["category"] == "not_interpretable" and "DUPLICATE_ID" in its["P002"]["notes"]
+    assert its[dup[0].sample_id]["category"] == "not_interpretable"
     assert "BAD_LEVEL" in res[("QCM-2", "6-TG")].flags
     assert "MISSING_FILE" in res[("P007", "6-TG")].flags
     for needle in ("row 18 (P003)", "rbc_count 45", "row 19 (P004)", "'patient'", "duplicate sample_id",
                    "'QCX'", "021_P007.mzML"):
         assert needle in msgs, needle
-    # The untouched patients are still reported.
-    assert math.isfinite(res[("P002", "6-TG")].reported)
+    # The untouched patients are still reported (P002's values too, flagged, in results.csv).
+    assert math.isfinite(res[("P002", "6-TG")].reported) and math.isfinite(res[("P008", "6-TG")].reported)
+    assert its["P008"]["category"] != "not_interpretable"
     assert b.accepted
 
 

@@ -1284,7 +1284,8 @@ def interpretation_rows(
         row is the analyte 6-TG (6-TGN); the 6-MMP row is 6-MMP (or AMTCI). Replicate
         injections are averaged. A result flagged NOT_DETECTED/BELOW_LOD/BELOW_LLOQ/NO_PEAK is
         undetectable; a NaN ``reported`` value without such a flag is not available, and so is
-        any result flagged RUN_INVALID (the run failed acceptance).
+        any result flagged RUN_INVALID (the run failed acceptance) or DUPLICATE_ID (its sample_id
+        names more than one worklist row).
     profile : str, Path or Profile
         Interpretation profile (per method or per run).
     contexts : mapping, optional
@@ -1319,6 +1320,11 @@ def interpretation_rows(
             # not reach a clinician as a category and a dosing comment
             val = math.nan
             rflags = {"RUN_INVALID"}
+        elif "DUPLICATE_ID" in rflags:
+            # two worklist rows with one sample_id and (as a rule) two different results: which
+            # is this patient's cannot be told, so neither is interpreted
+            val = math.nan
+            rflags = {"DUPLICATE_ID"}
         g[role].append((val, not (rflags & UNDETECTED_FLAGS)))
         if not math.isfinite(val) and not (rflags & UNDETECTED_FLAGS):
             g.setdefault(f"{role}_why", []).extend(sorted(rflags))
