@@ -4,6 +4,7 @@ tests that need them skip, with the reason shown, when that folder is absent."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,17 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture
+def sample_batch(tmp_path: Path):
+    """``copy(name="lcmsms", dst=None)``: a fresh copy of ``sample_data/<name>`` (default
+    ``tmp_path/<name>``) without earlier results, measurement cache or QC history."""
+
+    def copy(name: str = "lcmsms", dst: Path | None = None) -> Path:
+        dst = dst or tmp_path / name
+        shutil.copytree(REPO / "sample_data" / name, dst,
+                        ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
+        return dst
+
+    return copy

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -24,10 +23,8 @@ def test_domain_worked_example():
 
 
 @pytest.fixture
-def lcms_copy(tmp_path, repo_root) -> Path:
-    dst = tmp_path / "batch"
-    shutil.copytree(repo_root / "sample_data" / "lcmsms", dst, ignore=shutil.ignore_patterns("results"))
-    return dst
+def lcms_copy(tmp_path: Path, sample_batch) -> Path:
+    return sample_batch(dst=tmp_path / "batch")
 
 
 def _edit_worklist(batch: Path, edit) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,8 @@ from thioquant.report.tables import results_csv
 
 
 @pytest.fixture
-def batch(tmp_path, repo_root) -> Path:
-    dst = tmp_path / "batch"
-    shutil.copytree(repo_root / "sample_data" / "lcmsms", dst,
-                    ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
-    return dst
+def batch(tmp_path, sample_batch) -> Path:
+    return sample_batch(dst=tmp_path / "batch")
 
 
 def test_cache_reuses_unchanged_and_remeasures_changed(batch, tmp_path):
@@ -259,12 +255,10 @@ def test_a_missing_channel_is_no_result_not_undetectable(batch):
     assert mmp.reported > 0 and not {"NO_TRACE", "NOT_DETECTED"} & set(mmp.flags)
 
 
-def test_a_truncated_trace_is_out_of_trace_not_undetectable(tmp_path, repo_root):
+def test_a_truncated_trace_is_out_of_trace_not_undetectable(sample_batch):
     # a DAD export cut at a line boundary reads as a shorter trace; 6-MMP's window (10.2 min)
     # then lies beyond its end
-    batch = tmp_path / "uv"
-    shutil.copytree(repo_root / "sample_data" / "hplcuv", batch,
-                    ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
+    batch = sample_batch("hplcuv")
     f = batch / "raw" / "017_P003.csv"
     lines = f.read_text().splitlines(keepends=True)
     f.write_text("".join(lines[: len(lines) // 2]))

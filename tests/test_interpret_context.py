@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,8 @@ from thioquant.pipeline import quantify
 
 
 @pytest.fixture
-def lcms_copy(tmp_path: Path, repo_root: Path) -> Path:
-    dst = tmp_path / "batch"
-    shutil.copytree(repo_root / "sample_data" / "lcmsms", dst, ignore=shutil.ignore_patterns("results"))
-    return dst
+def lcms_copy(tmp_path: Path, sample_batch) -> Path:
+    return sample_batch(dst=tmp_path / "batch")
 
 
 def _set(batch: Path, values: dict[str, dict[str, str]]) -> None:

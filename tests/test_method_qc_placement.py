@@ -130,14 +130,10 @@ def test_warnings_do_not_change_the_method(tmp_path, repo_root):
 
 
 
-def test_qc_placement_warnings_reach_the_batch_messages(tmp_path, repo_root):
-    import shutil
-
+def test_qc_placement_warnings_reach_the_batch_messages(tmp_path, repo_root, sample_batch):
     from thioquant.pipeline import quantify
 
-    batch = tmp_path / "b"
-    shutil.copytree(repo_root / "sample_data" / "lcmsms", batch,
-                    ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
+    batch = sample_batch()
     p = _altered(tmp_path, repo_root, '[qcs.QCH]\n"6-TG" = 8000.0', '[qcs.QCH]\n"6-TG" = 7000.0')
     m = load_method(p)
     b = quantify(batch, method=m, jobs=1, cache=None)

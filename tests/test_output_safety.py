@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -12,11 +11,8 @@ from thioquant.cli import main
 
 
 @pytest.fixture
-def batch(tmp_path, repo_root) -> Path:
-    dst = tmp_path / "batch"
-    shutil.copytree(repo_root / "sample_data" / "lcmsms", dst,
-                    ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
-    return dst
+def batch(tmp_path, sample_batch) -> Path:
+    return sample_batch(dst=tmp_path / "batch")
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
