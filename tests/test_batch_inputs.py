@@ -256,3 +256,10 @@ def test_rbc_count_from_haematocrit_and_mcv(lcms_copy):
         if r.sample_id == "P003":
             assert "BAD_RBC" in r.flags and math.isnan(r.reported)
     assert any("P003" in m and "hct must be a fraction" in m for m in after.messages)
+
+
+def test_a_non_utf8_worklist_names_the_row_and_byte(tmp_path):
+    p = tmp_path / "worklist.csv"
+    p.write_bytes("sample_id,file,sample_type\nP1,a.mzML,unknown\nPatient-\xe9,b.mzML,unknown\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"row 3: worklist is not UTF-8 text: byte 0xe9 at offset 53"):
+        read_worklist(p)

@@ -186,8 +186,10 @@ def read_worklist(
         raise InputError(f"cannot read worklist ({exc.strerror or exc})", path=p) from None
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("worklist is not UTF-8 text", path=p) from None
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(f"worklist is not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} "
+                         "(saved as Latin-1/Windows-1252? save it as UTF-8)", path=p, row=line) from None
     if not text.strip():
         raise InputError("worklist is empty", path=p)
     if "\x00" in text:
