@@ -329,7 +329,7 @@ def test_a_run_with_patients_and_no_blank_or_zero_is_rejected(batch, drop):
     wl.write_text("".join(ln for ln in lines if f",{drop}," not in ln))
     b = quantify(batch, jobs=1, cache=None)
     assert not b.accepted and b.verdict.deciding_rule == "calibration"
-    assert any(r.startswith("NO_BLANK_ZERO") and f"no usable {drop} sample" in r for r in b.verdict.reasons)
+    assert any(r.startswith("NO_BLANK_ZERO") and f"no usable, measured {drop} sample" in r for r in b.verdict.reasons)
 
 
 def test_require_blank_zero_can_be_turned_off(batch):
@@ -351,3 +351,30 @@ def test_a_qc_sample_type_typo_is_named_as_such(batch):
     assert not b.accepted
     assert any(r.startswith("QC_MISSING") and "no QC sample in the worklist (a sample_type typo?" in r
                for r in b.verdict.reasons)
+
+
+def test_an_unreadable_blank_is_not_a_clean_blank(batch):
+    # a blank whose file cannot be read (or lacks the analyte's channel) read as area 0: carry-over
+    # and interference passed as "clean" and the run was accepted
+    for f in batch.glob("raw/*BLANK*"):
+        f.write_text("garbage")
+    b = quantify(batch, jobs=1, cache=None)
+    assert not b.accepted
+    assert any(r.startswith("NO_BLANK_ZERO") and "no usable, measured blank" in r for r in b.verdict.reasons)
+    co = [o for o in b.qc_outcomes if o.rule == "carryover"]
+    assert co and all(o.status == "not_evaluated" and "could not be measured" in o.message for o in co)
+    inter = [o for o in b.qc_outcomes if o.rule == "interference"]
+    assert all("3 blank/zero" not in o.message for o in inter)  # only the zeros are left
+
+
+def test_a_blank_without_the_analyte_channel_is_not_clean(batch):
+    for f in batch.glob("raw/*BLANK*"):
+        s = f.read_text()
+        a = s.index('<chromatogram id="6-TG" ')
+        f.write_text(s[:a] + s[s.index("</chromatogram>", a) + len("</chromatogram>"):])
+    b = quantify(batch, jobs=1, cache=None)
+    assert not b.accepted
+    co = next(o for o in b.qc_outcomes if o.rule == "carryover" and "6-TG" in o.message)
+    assert co.status == "not_evaluated"
+    mmp = next(o for o in b.qc_outcomes if o.rule == "carryover" and "6-MMP" in o.message)
+    assert mmp.status == "pass"  # the 6-MMP channel was there and measured

@@ -66,6 +66,17 @@ def evaluate_run(
     types = np.array([e.sample_type for e in order])
     usable = np.array([e.usable for e in order])
     patients = any(e.sample_type == "unknown" for e in order)
+    # channels each injection could not measure (unreadable file, no trace, window outside the
+    # trace): a blank there read as area 0, i.e. "clean", and passed carry-over and interference
+    lost: list[set[str] | None] = [
+        None if getattr(mz, "error", "") else
+        set(getattr(mz, "missing_traces", ())) | {k for k, _c, _r in getattr(mz, "problems", ())}
+        for mz in measurements
+    ]
+
+    def measured(i: int, compound: Any) -> bool:
+        names = [compound.name] + ([compound.internal_standard] if compound.internal_standard else [])
+        return bool(usable[i]) and lost[i] is not None and not (set(names) & lost[i])
 
     def add_flags(analyte: str, check: Any) -> None:
         for sid, fl in zip(ids, check.flags, strict=True):
@@ -138,10 +149,11 @@ def evaluate_run(
         after: list[int] = []
         if cal_idx:
             top = max(cal_idx, key=lambda i: rows[i].nominal if math.isfinite(rows[i].nominal) else -1)
+            unmeasured: list[int] = []
             for j in range(top + 1, len(order)):
                 if order[j].sample_type != "blank":
                     break
-                after.append(j)
+                (after if measured(j, analyte) else unmeasured).append(j)
             co = carryover(
                 [_area(rows[j].area) for j in after], lloq_area,
                 blank_is=[_area(rows[j].is_area) for j in after] if has_is else None,
@@ -150,7 +162,9 @@ def evaluate_run(
                 severity=sev.get("carryover", "reject"),
             )
             if co.code == NO_CARRYOVER_BLANK:
-                co = replace(co, message=f"{co.message} ({ids[top]})",
+                why = (f"; {', '.join(ids[j] for j in unmeasured)} could not be measured (see "
+                       "messages.txt)") if unmeasured else ""
+                co = replace(co, message=f"{co.message} ({ids[top]}){why}",
                              details={**co.details, "highest_calibrator": ids[top]})
             outcomes.append(_tag(co, name))
             if co.failed:
@@ -159,7 +173,7 @@ def evaluate_run(
 
         # Interference in the other blanks and zeros (IS judged in blanks only).
         blanks = [i for i, e in enumerate(order)
-                  if e.sample_type in ("blank", "zero") and usable[i] and i not in after]
+                  if e.sample_type in ("blank", "zero") and measured(i, analyte) and i not in after]
         bi = blank_interference(
             [_area(rows[i].area) for i in blanks], lloq_area,
             blank_is=[(_area(rows[i].is_area) if order[i].sample_type == "blank" else None)
@@ -239,11 +253,13 @@ def evaluate_run(
         # ICH M10: a curve is blank + zero + >= 6 levels; a run without them (rows left out, or
         # all unusable) would pass carry-over and interference as "not evaluated"
         wanted = ["blank"] + (["zero"] if any(a.internal_standard for a in method.analytes) else [])
-        lacking = [t for t in wanted if not any(e.sample_type == t and e.usable for e in order)]
+        lacking = [t for t in wanted
+                   if not any(e.sample_type == t and all(measured(i, a) for a in method.analytes)
+                              for i, e in enumerate(order))]
         if lacking:
             outcomes.append(RuleOutcome(
                 "calibration", NO_BLANK_ZERO, False, settings.severity.get("calibration", "reject"),
-                f"no usable {' or '.join(lacking)} sample in a run with patient samples (ICH M10: the "
+                f"no usable, measured {' or '.join(lacking)} sample in a run with patient samples (ICH M10: the "
                 "calibration curve includes a blank and a zero sample; carry-over and interference "
                 "cannot be judged without them)", {"lacking": lacking}))
 
