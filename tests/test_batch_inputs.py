@@ -263,3 +263,17 @@ def test_a_non_utf8_worklist_names_the_row_and_byte(tmp_path):
     p.write_bytes("sample_id,file,sample_type\nP1,a.mzML,unknown\nPatient-\xe9,b.mzML,unknown\n".encode("latin-1"))
     with pytest.raises(InputError, match=r"row 3: worklist is not UTF-8 text: byte 0xe9 at offset 53"):
         read_worklist(p)
+
+
+def test_the_same_file_spelt_relative_and_absolute_is_a_duplicate(tmp_path, monkeypatch):
+    # with the batch folder given as a relative path, 'raw/a.mzML' and '/abs/.../raw/a.mzML'
+    # were two files: P2 was reported from P1's injection
+    b = tmp_path / "batch"
+    b.mkdir()
+    (b / "worklist.csv").write_text(
+        "sample_id,file,sample_type,rbc_count\n"
+        f"P1,raw/a.mzML,unknown,4.5\nP2,{b / 'raw' / 'a.mzML'},unknown,4.5\n")
+    monkeypatch.chdir(tmp_path)
+    wl = read_worklist(Path("batch/worklist.csv"))
+    assert all("DUPLICATE_FILE" in e.flags and not e.usable for e in wl.entries)
+    assert not any(i.code == "OUTSIDE_BATCH" for i in wl.issues)  # an absolute path into the batch

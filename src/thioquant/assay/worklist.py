@@ -24,6 +24,7 @@ batch folder then does not hold all its raw data.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -141,17 +142,26 @@ def _rows(lines: list[int]) -> str:
 
 
 def _file_key(worklist: Path, name: str) -> str:
-    """A raw file as the batch sees it: relative to the worklist's folder, normalised, case kept."""
-    return os.path.normpath(os.path.join(worklist.parent, name))
+    """A raw file as the batch sees it: absolute, normalised, case kept. Absolute, so that
+    ``raw/x.mzML`` and ``/data/batch/raw/x.mzML`` are one file whether the batch folder was given
+    as a relative or an absolute path."""
+    return os.path.normpath(os.path.join(os.path.abspath(worklist.parent), name))
 
 
-def _outside_batch(name: str) -> str | None:
+def _outside_batch(name: str, batch: Path | None = None) -> str | None:
     """Why raw file ``name`` (as written in the worklist) lies outside the batch folder, or None.
 
     Judged on the text, as written for any system (``C:\\raw``, ``\\\\server\\share``, ``/mnt``):
-    a symbolic link inside the batch folder is the lab's own arrangement and is not followed.
+    a symbolic link inside the batch folder is the lab's own arrangement and is not followed. An
+    absolute path into the batch folder itself (``batch``) is inside it.
     """
     if os.path.isabs(name) or name.startswith(("/", "\\")) or PureWindowsPath(name).anchor:
+        if batch is not None and os.path.isabs(name):
+            inside = os.path.normpath(name)
+            root = os.path.abspath(batch)
+            with contextlib.suppress(ValueError):  # different drives: not inside
+                if os.path.commonpath([inside, root]) == root:
+                    return None
         return "absolute path"
     if posixpath.normpath(name.replace("\\", "/")).split("/")[0] == "..":
         return "relative path leading out of the batch folder"
@@ -283,7 +293,7 @@ def read_worklist(
             if len(same) > 1:
                 flag("DUPLICATE_FILE", f"raw file {rec['file']!r} is named by {len(same)} rows ({_rows(same)}): "
                      "one file is one injection, so at least one row names the wrong file; none of them is used")
-            why = _outside_batch(rec["file"])
+            why = _outside_batch(rec["file"], p.parent)
             if why:
                 # Legitimate (a shared raw-data drive), so a message, not a flag on the result: the
                 # reviewer learns the batch folder is not self-contained; the audit trail hashes the file.
