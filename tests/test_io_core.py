@@ -204,6 +204,18 @@ def test_mzml_detected_by_content_not_extension(tmp_path: Path) -> None:
     assert len(read_run(disguised).traces) == 3
 
 
+def test_mzml_whose_declared_length_contradicts_its_arrays_is_damaged(tmp_path: Path) -> None:
+    import re
+
+    p = write_mzml(tmp_path / "inj.mzML", _srm_traces())
+    text = p.read_text()
+    n = re.search(r'defaultArrayLength="(\d+)"', text).group(1)
+    p.write_text(text.replace(f'defaultArrayLength="{n}"', f'defaultArrayLength="{int(n) + 7}"', 1))
+    with pytest.raises(InputError, match=rf"damaged mzML: .*declares {int(n) + 7} points .*hold {n}") as exc:
+        read_run(p)
+    assert str(p) in str(exc.value)
+
+
 def test_mzml_truncated_and_corrupt(tmp_path: Path) -> None:
     p = write_mzml(tmp_path / "inj.mzML", _srm_traces())
     raw = p.read_bytes()

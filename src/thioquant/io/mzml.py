@@ -151,10 +151,12 @@ def read_mzml(
     raw = p.read_bytes()
     parsed = None
     if engine != "pyopenms" and not xic:
-        from thioquant.io.mzml_chrom import Unsupported, read_chromatograms
+        from thioquant.io.mzml_chrom import Damaged, Unsupported, read_chromatograms
 
         try:
             parsed = _own(p, read_chromatograms(raw))
+        except Damaged as exc:
+            raise InputError(f"damaged mzML: {exc}", path=p) from None
         except Unsupported as exc:
             if engine == "thioquant":
                 raise InputError(f"mzML not readable without pyopenms: {exc}", path=p) from None

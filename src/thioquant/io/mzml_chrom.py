@@ -35,6 +35,11 @@ class Unsupported(Exception):
     """The file holds something this reader does not handle; read it with pyopenms."""
 
 
+class Damaged(Exception):
+    """The file contradicts itself (a chromatogram's declared length is not its arrays' length):
+    a damaged file, which no reader should quantify."""
+
+
 # The PSI-MS terms this reader acts on, with their names. OpenMS ignores a term whose name does
 # not match its accession, so such a term makes a file Unsupported rather than read differently.
 TERM_NAMES = {
@@ -133,6 +138,7 @@ class Chromatogram:
     precursor_mz: float = 0.0
     product_mz: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    declared_length: int | None = None  # defaultArrayLength
     time_s: np.ndarray = field(default_factory=lambda: np.empty(0))
     intensity: np.ndarray = field(default_factory=lambda: np.empty(0))
 
@@ -305,7 +311,9 @@ class _Handler:
             self.zone = "iso" if tag == "isolationWindow" else "ion" if tag == "selectedIon" else ""
         elif tag == "chromatogram":
             self.end_chromatogram()
-            self.chrom = Chromatogram(native_id=a.get("id", ""), ctype=None)
+            n_decl = a.get("defaultArrayLength", "")
+            self.chrom = Chromatogram(native_id=a.get("id", ""), ctype=None,
+                                      declared_length=int(n_decl) if n_decl.isdigit() else None)
             self.zone = "chrom"
         elif tag == "precursor" or tag == "product":
             self.section = tag
@@ -376,6 +384,9 @@ class _Handler:
             t = y = np.empty(0)
         elif len(t) != len(y):
             raise Unsupported(f"chromatogram {chrom.native_id!r}: arrays of different lengths")
+        if chrom.declared_length is not None and len(t) != chrom.declared_length:
+            raise Damaged(f"chromatogram {chrom.native_id!r} declares {chrom.declared_length} points "
+                          f"(defaultArrayLength) but its arrays hold {len(t)}")
         chrom.time_s = np.asarray(t, dtype=np.float64)
         if not (chrom.time_s[1:] >= chrom.time_s[:-1]).all():
             raise Unsupported(
