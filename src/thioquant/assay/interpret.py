@@ -1217,6 +1217,10 @@ INTERPRETATION_COLUMNS = (
 #: Result flags that mean "below the reportable limit": the metabolite is treated as undetectable.
 UNDETECTED_FLAGS = frozenset({"NOT_DETECTED", "BELOW_LOD", "BELOW_LLOQ", "NO_PEAK"})
 
+#: Result flags that mean "no usable RBC count": the result (even an undetectable one) cannot be
+#: expressed per 8x10^8 RBC, so it is not available for interpretation.
+RBC_FLAGS = frozenset({"NO_RBC", "BAD_RBC"})
+
 _NON_PATIENT_TYPES = frozenset({
     "calibrator", "cal", "standard", "qc", "blank", "zero", "double_blank", "solvent",
     "system_suitability", "sst", "carryover", "matrix_blank",
@@ -1284,8 +1288,9 @@ def interpretation_rows(
         row is the analyte 6-TG (6-TGN); the 6-MMP row is 6-MMP (or AMTCI). Replicate
         injections are averaged. A result flagged NOT_DETECTED/BELOW_LOD/BELOW_LLOQ/NO_PEAK is
         undetectable; a NaN ``reported`` value without such a flag is not available, and so is
-        any result flagged RUN_INVALID (the run failed acceptance) or DUPLICATE_ID (its sample_id
-        names more than one worklist row).
+        any result flagged RUN_INVALID (the run failed acceptance), DUPLICATE_ID (its sample_id
+        names more than one worklist row), or NO_RBC / BAD_RBC (no usable RBC count: even an
+        undetectable concentration cannot be called undetectable per 8x10^8 RBC).
     profile : str, Path or Profile
         Interpretation profile (per method or per run).
     contexts : mapping, optional
@@ -1325,6 +1330,12 @@ def interpretation_rows(
             # is this patient's cannot be told, so neither is interpreted
             val = math.nan
             rflags = {"DUPLICATE_ID"}
+        elif rflags & RBC_FLAGS:
+            # "undetectable" is a concentration statement; per 8x10^8 RBC it needs the count:
+            # at RBC 0.5 a 6-TG LLOQ of 100 nmol/L is 160 pmol/8x10^8 RBC, so an undetectable
+            # result without a usable count must not read as non-adherence
+            val = math.nan
+            rflags = rflags - UNDETECTED_FLAGS  # the note names the RBC flag (and any other)
         g[role].append((val, not (rflags & UNDETECTED_FLAGS)))
         if not math.isfinite(val) and not (rflags & UNDETECTED_FLAGS):
             g.setdefault(f"{role}_why", []).extend(sorted(rflags))
