@@ -27,7 +27,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -200,6 +200,7 @@ def _cmp(x: float) -> float:
 
 #: Most decimals :func:`format_near` adds; comparisons (:func:`_cmp`) see no further than this.
 _MAX_DECIMALS = 6
+_WIDE = Context(prec=400)  # enough for any finite float's integer digits plus _MAX_DECIMALS
 
 
 def _side(x: float, cutoff: float) -> int:
@@ -241,7 +242,9 @@ def format_near(
     for d in range(max(0, decimals), max(decimals, _MAX_DECIMALS) + 1):
         if half_up:
             q = Decimal(1).scaleb(-d)
-            text = f"{Decimal(repr(round(x, 9))).quantize(q, rounding=ROUND_HALF_UP)}"
+            # the default 28-digit context cannot hold a huge value to d decimals (a ratio of
+            # 5333 / 1e-300 raised InvalidOperation); a finite float has at most 309 digits
+            text = f"{Decimal(repr(round(x, 9))).quantize(q, rounding=ROUND_HALF_UP, context=_WIDE)}"
         else:
             text = f"{x:.{d}f}"
         if [_side(float(text), c) for c in cuts] == want:
