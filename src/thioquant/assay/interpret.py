@@ -27,7 +27,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -200,6 +200,7 @@ def _cmp(x: float) -> float:
 
 #: Most decimals :func:`format_near` adds; comparisons (:func:`_cmp`) see no further than this.
 _MAX_DECIMALS = 6
+_WIDE = Context(prec=400)  # enough for any finite float's integer digits plus _MAX_DECIMALS
 
 
 def _side(x: float, cutoff: float) -> int:
@@ -241,7 +242,9 @@ def format_near(
     for d in range(max(0, decimals), max(decimals, _MAX_DECIMALS) + 1):
         if half_up:
             q = Decimal(1).scaleb(-d)
-            text = f"{Decimal(repr(round(x, 9))).quantize(q, rounding=ROUND_HALF_UP)}"
+            # the default 28-digit context cannot hold a huge value to d decimals (a ratio of
+            # 5333 / 1e-300 raised InvalidOperation); a finite float has at most 309 digits
+            text = f"{Decimal(repr(round(x, 9))).quantize(q, rounding=ROUND_HALF_UP, context=_WIDE)}"
         else:
             text = f"{x:.{d}f}"
         if [_side(float(text), c) for c in cuts] == want:
@@ -1206,6 +1209,60 @@ def _dose_band(ctx: ClinicalContext, band: str, p: Profile, flags: list[str]) ->
     return txt
 
 
+# --- plausibility of a value typed in by hand -----------------------------------------------------
+
+#: Smallest 6-TGN / 6-MMP value (pmol/8x10^8 RBC) accepted as a *quantified* result from the
+#: command line. It lies well below every documented limit of quantification (HPLC-UV LOQ 8 and
+#: 70 pmol/8x10^8 RBC for 6-TG and 6-MMP; LC-MS/MS LLOQ 100 and 500 nmol/L, i.e. 10 and 50 at
+#: RBC 8x10^12/L), so a smaller number cannot be a measured result: it is "nd" mistyped, or
+#: a unit slip. It is a sanity floor, not an LLOQ: below the laboratory's own LLOQ, enter "nd".
+PLAUSIBLE_MIN_PMOL_8E8 = 1.0
+
+#: Largest value (pmol/8x10^8 RBC) accepted from the command line, per metabolite: about 100x
+#: the highest 6-TGN (880) and 50x the highest 6-MMP (20,937) in published patient series
+#: (Moon 2018). A larger number is a unit or typing slip (nmol/L entered as pmol/8x10^8 RBC,
+#: a missing decimal point), not a patient.
+PLAUSIBLE_MAX_PMOL_8E8: Mapping[str, float] = MappingProxyType({"tgn": 100_000.0, "mmp": 1_000_000.0})
+
+_ROLE_LABEL = {"tgn": "6-TGN", "mmp": "6-MMP"}
+
+
+def implausible_level(value: float, role: str) -> str | None:
+    """Why a hand-entered 6-TGN (``role="tgn"``) or 6-MMP (``"mmp"``) value cannot be a measured
+    result, or None when it can.
+
+    Parameters
+    ----------
+    value : float
+        The value, pmol/8x10^8 RBC.
+    role : {"tgn", "mmp"}
+        Which metabolite.
+
+    Returns
+    -------
+    str or None
+        For example "6-TGN 0 pmol/8x10^8 RBC is not a quantified result; use nd for not detected".
+        Checks: finite, not negative, not 0, at least :data:`PLAUSIBLE_MIN_PMOL_8E8` and at most
+        :data:`PLAUSIBLE_MAX_PMOL_8E8`. Batch results are not checked here: they are bounded by
+        the calibration range (LLOQ/ULOQ flags) and the method's RBC and dilution limits.
+    """
+    label, hi = _ROLE_LABEL[role], PLAUSIBLE_MAX_PMOL_8E8[role]
+    x = float(value)
+    if not math.isfinite(x) or x < 0:
+        return f"{label} {x:g} pmol/8x10^8 RBC is not a non-negative number"
+    if x == 0:
+        # a measurement below the LLOQ is "not detected", never a measured 0; treating 0 as nd
+        # would guess, and a guess must not produce a non-adherence comment
+        return f"{label} 0 pmol/8x10^8 RBC is not a quantified result; use nd for not detected"
+    if x < PLAUSIBLE_MIN_PMOL_8E8:
+        return (f"{label} {x:g} pmol/8x10^8 RBC is below {PLAUSIBLE_MIN_PMOL_8E8:g}, under any "
+                "assay's limit of quantification; use nd for not detected (below the LLOQ)")
+    if x > hi:
+        return (f"{label} {x:g} pmol/8x10^8 RBC is above the plausibility limit {hi:.0f} "
+                "pmol/8x10^8 RBC; check the unit (nmol/L is not pmol/8x10^8 RBC) and the digits")
+    return None
+
+
 # --- tabular output ---------------------------------------------------------------------------
 
 #: Columns of ``interpretation.csv``.
@@ -1216,6 +1273,10 @@ INTERPRETATION_COLUMNS = (
 
 #: Result flags that mean "below the reportable limit": the metabolite is treated as undetectable.
 UNDETECTED_FLAGS = frozenset({"NOT_DETECTED", "BELOW_LOD", "BELOW_LLOQ", "NO_PEAK"})
+
+#: Result flags that mean "no usable RBC count": the result (even an undetectable one) cannot be
+#: expressed per 8x10^8 RBC, so it is not available for interpretation.
+RBC_FLAGS = frozenset({"NO_RBC", "BAD_RBC"})
 
 _NON_PATIENT_TYPES = frozenset({
     "calibrator", "cal", "standard", "qc", "blank", "zero", "double_blank", "solvent",
@@ -1284,8 +1345,9 @@ def interpretation_rows(
         row is the analyte 6-TG (6-TGN); the 6-MMP row is 6-MMP (or AMTCI). Replicate
         injections are averaged. A result flagged NOT_DETECTED/BELOW_LOD/BELOW_LLOQ/NO_PEAK is
         undetectable; a NaN ``reported`` value without such a flag is not available, and so is
-        any result flagged RUN_INVALID (the run failed acceptance) or DUPLICATE_ID (its sample_id
-        names more than one worklist row).
+        any result flagged RUN_INVALID (the run failed acceptance), DUPLICATE_ID (its sample_id
+        names more than one worklist row), or NO_RBC / BAD_RBC (no usable RBC count: even an
+        undetectable concentration cannot be called undetectable per 8x10^8 RBC).
     profile : str, Path or Profile
         Interpretation profile (per method or per run).
     contexts : mapping, optional
@@ -1325,6 +1387,12 @@ def interpretation_rows(
             # is this patient's cannot be told, so neither is interpreted
             val = math.nan
             rflags = {"DUPLICATE_ID"}
+        elif rflags & RBC_FLAGS:
+            # "undetectable" is a concentration statement; per 8x10^8 RBC it needs the count:
+            # at RBC 0.5 a 6-TG LLOQ of 100 nmol/L is 160 pmol/8x10^8 RBC, so an undetectable
+            # result without a usable count must not read as non-adherence
+            val = math.nan
+            rflags = rflags - UNDETECTED_FLAGS  # the note names the RBC flag (and any other)
         g[role].append((val, not (rflags & UNDETECTED_FLAGS)))
         if not math.isfinite(val) and not (rflags & UNDETECTED_FLAGS):
             g.setdefault(f"{role}_why", []).extend(sorted(rflags))

@@ -13,8 +13,14 @@ from thioquant.errors import InputError
 _UNDETECTABLE = {"nd", "n.d.", "undetectable", "undetected", "not detected", "bld", "<lod", "<lloq", "<loq"}
 
 
-def _parse_level(value: str | None, option: str) -> tuple[float | None, bool]:
-    """(value, detected) from an option: a number, or nd/undetectable/<LLOQ."""
+def _parse_level(value: str | None, option: str, role: str) -> tuple[float | None, bool]:
+    """(value, detected) from an option: a number, or nd/undetectable/<LLOQ.
+
+    A number must be a plausible measured result (``interpret.implausible_level``): 0, values
+    below 1 and absurdly large values are refused rather than interpreted.
+    """
+    from thioquant.assay.interpret import implausible_level
+
     if value is None:
         return None, True
     text = value.strip().lower()
@@ -29,7 +35,57 @@ def _parse_level(value: str | None, option: str) -> tuple[float | None, bool]:
         ) from None
     if not math.isfinite(x) or x < 0:
         raise InputError(f"{option} must be a non-negative number, got {value!r}", key=option)
+    reason = implausible_level(x, role)
+    if reason:
+        raise InputError(f"{option} {value}: {reason}", key=option)
     return x, True
+
+
+def _limits(method: str | None) -> tuple[tuple[float, float], tuple[float, float], str]:
+    """Plausible RBC count and dilution ranges: the method's, or the method defaults.
+
+    Returns ``((rbc_min, rbc_max), (dilution_min, dilution_max), source)``; ``source`` names
+    where the limits come from, for error messages.
+    """
+    from thioquant.assay.method import Normalisation, find_method_file, load_method
+
+    if method is None:
+        # the batch's defaults, so a value refused in a worklist is refused here too
+        norm, source = Normalisation(), "the method defaults; --method NAME|PATH applies a method's own"
+    else:
+        path = find_method_file(method)
+        norm, source = load_method(path).normalisation, f"method file {path}"
+    return (norm.rbc_min, norm.rbc_max), (norm.dilution_min, norm.dilution_max), source
+
+
+def _from_concentration(name: str, conc: float, opts: dict[str, Any]) -> float:
+    """pmol/8x10^8 RBC from ``--{name}-nmol-l``, ``--rbc`` and ``--dilution``, under the
+    same plausibility rules as a worklist row (RBC count and dilution ranges of the method)."""
+    from thioquant.assay import normalise as nz
+    from thioquant.assay.interpret import implausible_level
+
+    option = f"--{name}-nmol-l"
+    if not math.isfinite(conc) or conc < 0:
+        raise InputError(f"{option} must be a non-negative number, got {conc:g}", key=option)
+    if conc == 0:
+        raise InputError(f"{option} 0 is not a quantified result; use --{name} nd for not detected",
+                         key=option)
+    (rlo, rhi), (dlo, dhi), source = _limits(opts["method"])
+    reason = nz.validate_rbc(opts["rbc"], low=rlo, high=rhi)
+    if reason:
+        raise InputError(f"{option} needs a usable --rbc: {reason} (normalisation.rbc_min/rbc_max of "
+                         f"{source})", key="rbc")
+    dil = float(opts["dilution"])
+    if not (math.isfinite(dil) and dlo <= dil <= dhi):
+        raise InputError(f"--dilution {opts['dilution']:g} is outside the plausible range {dlo:g}-{dhi:g} "
+                         f"(normalisation.dilution_min/dilution_max of {source})"
+                         f"{'; write 1:10 as 10, not 0.1' if 0 < dil < dlo else ''}", key="dilution")
+    value = float(nz.per_8e8_rbc(conc, opts["rbc"], dilution=dil))
+    reason = implausible_level(value, name)
+    if reason:
+        raise InputError(f"{option} {conc:g} at RBC {opts['rbc']:g} x10^12/L, dilution {dil:g}: {reason}",
+                         key=option)
+    return value
 
 
 def _other_units(value: float | None, rbc_wb: float | None, hb_g_l: float | None,
@@ -54,7 +110,11 @@ def _other_units(value: float | None, rbc_wb: float | None, hb_g_l: float | None
 @click.option("--tgn-nmol-l", type=float, help="6-TG concentration in the suspension, nmol/L (needs --rbc).")
 @click.option("--mmp-nmol-l", type=float, help="6-MMP concentration in the suspension, nmol/L (needs --rbc).")
 @click.option("--rbc", "rbc", type=float, help="RBC count of the aliquoted suspension, 10^12/L.")
-@click.option("--dilution", type=float, default=1.0, show_default=True, help="Total dilution factor.")
+@click.option("--dilution", type=float, default=1.0, show_default=True,
+              help="Total dilution factor (plausible range: the method's, default 1-100).")
+@click.option("--method", "method",
+              help="Method name or file whose normalisation.rbc_min/rbc_max and dilution_min/dilution_max "
+                   "bound --rbc and --dilution (default: the method defaults, RBC 1-8 x10^12/L).")
 @click.option("--profile", "profile", default="default", show_default=True, help="Profile name or TOML path.")
 @click.option("--list-profiles", is_flag=True, help="List the shipped profiles and exit.")
 @click.option("--method-family", type=click.Choice(["dervieux", "lennard", "lcmsms"]),
@@ -83,7 +143,6 @@ def interpret(**opts: Any) -> None:
     --dose-mg 100 --drug azathioprine
     """
     from thioquant.assay import interpret as it
-    from thioquant.assay import normalise as nz
 
     if opts["list_profiles"]:
         for name in it.list_profiles():
@@ -97,12 +156,9 @@ def interpret(**opts: Any) -> None:
         if raw is not None and conc is not None:
             raise InputError(f"give --{name} or --{name}-nmol-l, not both", key=name)
         if conc is not None:
-            reason = nz.validate_rbc(opts["rbc"], low=0.01, high=20.0)
-            if reason:
-                raise InputError(f"--{name}-nmol-l needs --rbc: {reason}", key="rbc")
-            values[name] = (float(nz.per_8e8_rbc(conc, opts["rbc"], dilution=opts["dilution"])), True)
+            values[name] = (_from_concentration(name, conc, opts), True)
         elif raw is not None:
-            values[name] = _parse_level(raw, f"--{name}")
+            values[name] = _parse_level(raw, f"--{name}", name)
         else:
             raise click.UsageError(f"--{name} (or --{name}-nmol-l with --rbc) is required")
 
