@@ -107,3 +107,11 @@ def test_computed_value_gets_the_plausibility_limit():
     _refused(_run("--tgn-nmol-l", "1e12", "--mmp", "nd", "--rbc", "4.5"), "--tgn-nmol-l",
              "plausibility limit 100000")
     _refused(_run("--tgn-nmol-l", "nan", "--mmp", "nd", "--rbc", "4.5"), "non-negative")
+
+
+@pytest.mark.parametrize("opt", ["--rbc-wb", "--hb-g-l", "--mcv-fl"])
+def test_other_unit_inputs_must_be_positive_numbers(opt, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["interpret", "--tgn", "300", "--mmp", "3000", "--rbc-wb", "4.5", "--hb-g-l", "140",
+              "--mcv-fl", "90", opt, "nan"])
+    assert exc.value.code == 2 and f"{opt} must be a positive number, got nan" in capsys.readouterr().err

@@ -171,6 +171,10 @@ def interpret(**opts: Any) -> None:
         values["tgn"][0], values["mmp"][0], profile=profile, tgn_detected=values["tgn"][1],
         mmp_detected=values["mmp"][1], context=ctx, method_family=opts["method_family"],
     )
+    for key in ("rbc_wb", "hb_g_l", "mcv_fl"):  # NaN passes a '> 0' test and printed "nan"
+        v = opts[key]
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise InputError(f"--{key.replace('_', '-')} must be a positive number, got {v!r}")
     other = {
         n: _other_units(v, opts["rbc_wb"], opts["hb_g_l"], opts["mcv_fl"])
         for n, v in (("6-TGN", res.tgn), ("6-MMP", res.mmp))
