@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,21 +105,71 @@ class ValidationReport:
         return pd.DataFrame(e.tables[name])
 
     def write(self, out_dir: str | Path, *, force: bool = False) -> tuple[Path, Path]:
-        """Write ``validation.html`` and ``validation.xlsx`` into ``out_dir``."""
+        """Write ``validation.html`` and ``validation.xlsx`` into ``out_dir``, both or neither.
+
+        Both are written to temporary files beside the targets and renamed into place only when
+        both were written, so that an HTML and an XLSX on disk always come from the same run.
+
+        Raises
+        ------
+        OutputError : a report exists (without ``force``), a target is not a file, or a file cannot
+            be written or renamed; earlier reports are then left as they were.
+        """
+        from thioquant.errors import OutputError
         from thioquant.validation.report import write_html, write_xlsx
 
         out = Path(out_dir)
-        html, xlsx = out / "validation.html", out / "validation.xlsx"
-        if not force:
-            from thioquant.errors import OutputError
+        targets = (out / "validation.html", out / "validation.xlsx")
+        for p in targets:
+            if p.exists() and not p.is_file():
+                raise OutputError("exists and is not a file; remove it or use --out to choose another folder",
+                                  path=p)
+            if p.exists() and not force:
+                raise OutputError("exists; use --force to replace it", path=p)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the output folder: {exc.strerror or exc}", path=out) from None
+        tag = f".tmp{os.getpid()}"
+        tmps = [p.with_name(f".{p.stem}{tag}{p.suffix}") for p in targets]
+        backups = [p.with_name(f".{p.stem}{tag}.old{p.suffix}") for p in targets]
+        current = targets[0]
+        try:
+            write_html(self, tmps[0])
+            current = targets[1]
+            write_xlsx(self, tmps[1])
+            _swap_in(tmps, targets, backups)
+        except OSError as exc:
+            raise OutputError(f"cannot be written: {exc.strerror or exc}; no report was replaced",
+                              path=getattr(exc, "target", current)) from None
+        finally:
+            for t in (*tmps, *backups):
+                t.unlink(missing_ok=True)
+        return targets
 
-            for p in (html, xlsx):
-                if p.exists():
-                    raise OutputError("exists; use --force to replace it", path=p)
-        out.mkdir(parents=True, exist_ok=True)
-        write_html(self, html)
-        write_xlsx(self, xlsx)
-        return html, xlsx
+
+def _swap_in(new: Sequence[Path], targets: Sequence[Path], backups: Sequence[Path]) -> None:
+    """Rename each ``new`` file onto its target; on failure put every old target back."""
+    moved: list[int] = []  # targets whose old file is now at its backup name
+    placed: list[int] = []  # targets that hold the new file
+    try:
+        for i, (t, b) in enumerate(zip(targets, backups, strict=True)):
+            if t.exists():
+                os.replace(t, b)
+                moved.append(i)
+        for i, (n, t) in enumerate(zip(new, targets, strict=True)):
+            try:
+                os.replace(n, t)
+            except OSError as exc:
+                exc.target = t  # type: ignore[attr-defined]  # which file failed, for the message
+                raise
+            placed.append(i)
+    except OSError:
+        for i in placed:
+            targets[i].unlink(missing_ok=True)
+        for i in moved:
+            os.replace(backups[i], targets[i])
+        raise
 
 
 def _fmt(v: Any) -> str:
