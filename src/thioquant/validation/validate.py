@@ -236,9 +236,33 @@ def validate_package(
     if expected_sha and m.sha256 and expected_sha != m.sha256:
         messages.append(f"the method file used ({m.source}) differs from the one the package was made with "
                         f"(sha256 {expected_sha[:12]}, now {m.sha256[:12]})")
-    seen = {(o.run, o.sample_id) for o in data.obs}
+    messages += _excluded_messages(data)
+    seen = {(o.run, o.sample_id) for o in data.obs + data.excluded}
     for inj in pkg.injections:
         if batches.get(inj.run) is not None and (inj.run, inj.sample_id) not in seen:
             messages.append(f"package.toml lists {inj.sample_id} in run {inj.run}, but its worklist has no such sample")
     experiments = tuple(fn(data, crit) for fn in ALL)
     return ValidationReport(pkg, m, crit, experiments, batches, errors, tuple(messages))
+
+
+def _excluded_messages(data: Any) -> list[str]:
+    """One line per injection that was left out because its file or a channel could not be measured."""
+    from thioquant.flags import FLAGS
+
+    by_inj: dict[tuple[str, int, str, str], dict[str, str]] = {}
+    for o in data.excluded:
+        by_inj.setdefault((o.run, o.injection, o.sample_id, o.file), {})[o.analyte] = o.unmeasured
+    out = []
+    for (run, _, sample_id, file), why in by_inj.items():
+        role = next((o.role for o in data.excluded if o.run == run and o.sample_id == sample_id and o.role), None)
+        reasons = set(why.values())
+        if len(reasons) == 1 and len(why) == len(data.analytes):
+            what = next(iter(reasons))
+        else:
+            what = "; ".join(f"{a}: {r}" for a, r in why.items())
+        code = next(iter(reasons)).split(",")[0].split(":")[0].split(" ")[0]
+        meaning = f" ({FLAGS[code]})" if code in FLAGS else ""
+        exp = f", {role.experiment}" if role is not None and role.experiment else ""
+        out.append(f"run {run}: {sample_id} ({file}{exp}) could not be measured: {what}{meaning}; "
+                   "excluded from every experiment")
+    return out
