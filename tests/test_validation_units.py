@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from thioquant.assay.method import load_method
-from thioquant.errors import InputError, MethodError
+from thioquant.errors import InputError, MethodError, OutputError
 from thioquant.validation import Criteria, Design, simulate_package
 from thioquant.validation.design import FAILURES, check_failures, plan_package, remaining_fraction
 from thioquant.validation.experiments import anova_cv, bias_pct, cv_pct
@@ -88,9 +88,9 @@ def test_plan_is_ich_m10_sized_ordered_and_deterministic() -> None:
 
 def test_simulate_refuses_to_overwrite_other_folders(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("x", encoding="utf-8")
-    with pytest.raises(InputError, match="not empty"):
+    with pytest.raises(OutputError, match="not empty"):
         simulate_package(tmp_path, method=ROOT / "calibrations" / "thiopurines_lcmsms.toml")
-    with pytest.raises(InputError, match="not a validation package"):
+    with pytest.raises(OutputError, match="not a simulated validation package"):
         simulate_package(tmp_path, method=ROOT / "calibrations" / "thiopurines_lcmsms.toml", overwrite=True)
     assert (tmp_path / "keep.txt").exists()
 

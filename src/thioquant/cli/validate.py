@@ -51,8 +51,11 @@ def validate(package_dir: Path, method: str | None, out_dir: Path | None, force:
     from thioquant.validation import validate_package
 
     out = out_dir or package_dir / "validation"
-    for name in ("validation.html", "validation.xlsx"):
-        if (out / name).exists() and not force:  # fail before the work, not after it
+    for name in ("validation.html", "validation.xlsx"):  # fail before the work, not after it
+        if (out / name).exists() and not (out / name).is_file():
+            raise OutputError("exists and is not a file; remove it or use --out to choose another folder",
+                              path=out / name)
+        if (out / name).exists() and not force:
             raise OutputError("exists; use --force to replace it or --out to choose another folder", path=out / name)
     report = validate_package(package_dir, method, cache=cache,
                               progress=None if quiet else (lambda line: click.echo(line, err=True)))

@@ -20,6 +20,9 @@ from thioquant.validation.criteria import Criteria
 from thioquant.validation.package import Injection, Package
 
 NAN = math.nan
+#: result flags of an injection x analyte that was not measured: its NaN area is no evidence of
+#: "no peak", so it must not count as a clean blank (area 0) or as a missing replicate's zero
+UNMEASURED = frozenset({"MISSING_FILE", "MEASURE_FAILED", "NO_TRACE", "OUT_OF_TRACE", "MANUAL_FAILED"})
 
 
 # --- records -------------------------------------------------------------------------------
@@ -91,6 +94,8 @@ class Obs:
     is_peak: Any = None
     role: Injection | None = None
     file: str = ""
+    #: why the injection (or this analyte's or its IS's channel) was not measured; "" when it was
+    unmeasured: str = ""
 
     def peak_is_area(self) -> float:
         """IS peak area (also for blanks, where the pipeline reports no IS area); 0 without a peak."""
@@ -101,35 +106,61 @@ class Obs:
 
 @dataclass
 class Data:
-    """Observations of a whole package, indexed for the experiments."""
+    """Observations of a whole package, indexed for the experiments.
+
+    ``obs`` holds the measured observations, the only ones an experiment computes with;
+    ``excluded`` those whose file or channel could not be read or measured (``Obs.unmeasured``).
+    An experiment takes its design (levels, runs, conditions) from both, so that a group whose
+    injections were all excluded shows up without data and fails instead of vanishing.
+    """
 
     package: Package
     method: Method
     obs: list[Obs]
     batches: Mapping[str, Any]
+    excluded: list[Obs] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.analytes = [a.name for a in self.method.analytes]
         self._by_exp: dict[str, list[Obs]] = {}
+        self._planned: dict[str, list[Obs]] = {}
         for o in self.obs:
             if o.role is not None:
                 self._by_exp.setdefault(o.role.experiment, []).append(o)
+        run_order = {r.run_id: i for i, r in enumerate(self.package.runs)}
+        for o in sorted(self.obs + self.excluded, key=lambda o: (run_order.get(o.run, 0), o.injection)):
+            if o.role is not None:
+                self._planned.setdefault(o.role.experiment, []).append(o)
         self._by_run: dict[str, list[Obs]] = {}
+        self._all_by_run: dict[str, list[Obs]] = {}
         for o in self.obs:
             self._by_run.setdefault(o.run, []).append(o)
+        for o in self.obs + self.excluded:
+            self._all_by_run.setdefault(o.run, []).append(o)
 
     def of(self, experiment: str, analyte: str | None = None) -> list[Obs]:
+        """Measured observations of one experiment."""
         out = self._by_exp.get(experiment, [])
         return [o for o in out if analyte is None or o.analyte == analyte]
+
+    def planned(self, experiment: str, analyte: str | None = None) -> list[Obs]:
+        """Observations of one experiment, measured or not (its design)."""
+        out = self._planned.get(experiment, [])
+        return [o for o in out if analyte is None or o.analyte == analyte]
+
+    def not_measured(self, experiment: str, analyte: str | None = None) -> list[Obs]:
+        return [o for o in self.planned(experiment, analyte) if o.unmeasured]
 
     def in_run(self, run: str, analyte: str) -> list[Obs]:
         return [o for o in self._by_run.get(run, []) if o.analyte == analyte]
 
     def lloq_calibrator(self, run: str, analyte: str) -> Obs | None:
-        cals = [o for o in self.in_run(run, analyte) if o.sample_type == "calibrator"]
+        """The run's lowest calibrator, None when it was not measured (the next level up is no LLOQ)."""
+        cals = [o for o in self._all_by_run.get(run, []) if o.analyte == analyte and o.sample_type == "calibrator"]
         nominal = {o.level: self.method.nominal("calibrator", o.level, analyte) for o in cals}
         cals = [o for o in cals if math.isfinite(nominal[o.level])]
-        return min(cals, key=lambda o: nominal[o.level]) if cals else None
+        low = min(cals, key=lambda o: nominal[o.level]) if cals else None
+        return None if low is None or low.unmeasured else low
 
     def is_name(self, analyte: str) -> str | None:
         return self.method.compound(analyte).internal_standard
@@ -208,12 +239,13 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
     key = "accuracy_precision"
     obs = d.of(key)
     if not obs:
-        return _not_performed(key, "Accuracy and precision", "ICH M10 (accuracy and precision)")
+        return _nothing_measured(d, key, "Accuracy and precision", "ICH M10 (accuracy and precision)")
     lloq = _lloq_level(d, c)
     checks: list[Check] = []
     intra, inter = [], []
-    runs = sorted({(o.run, o.day) for o in obs}, key=lambda rd: [r.run_id for r in d.package.runs].index(rd[0]))
-    levels = sorted({o.level for o in obs}, key=lambda lv: min(d.method.qcs[lv].values()))
+    plan = d.planned(key)  # a run or level whose files were all unreadable shows as n = 0, not as nothing
+    runs = sorted({(o.run, o.day) for o in plan}, key=lambda rd: [r.run_id for r in d.package.runs].index(rd[0]))
+    levels = sorted({o.level for o in plan}, key=lambda lv: min(d.method.qcs[lv].values()))
     days = {day for _, day in runs}
     checks.append(Check(key, "design", "", "runs", float(len(runs)), f">= {c.ap_min_runs} runs",
                         len(runs) >= c.ap_min_runs))
@@ -227,17 +259,22 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
             groups = []
             for run, day in runs:
                 vals = [o.conc for o in obs if o.analyte == a and o.level == lv and o.run == run]
+                n_ex = sum(o.analyte == a and o.level == lv and o.run == run for o in d.not_measured(key))
                 fin = _finite(vals)
                 groups.append(fin)
                 m, cv = mean(fin), cv_pct(fin)
                 b = bias_pct(m, nominal)
-                intra.append({"analyte": a, "level": lv, "run": run, "day": day, "nominal": nominal,
-                              "n": len(fin), "mean": _r(m), "bias_pct": _r(b), "cv_pct": _r(cv),
-                              "bias_limit_pct": b_lim, "cv_limit_pct": cv_lim,
-                              "values": ", ".join(f"{v:.4g}" for v in fin)})
+                row = {"analyte": a, "level": lv, "run": run, "day": day, "nominal": nominal,
+                       "n": len(fin), "mean": _r(m), "bias_pct": _r(b), "cv_pct": _r(cv),
+                       "bias_limit_pct": b_lim, "cv_limit_pct": cv_lim,
+                       "values": ", ".join(f"{v:.4g}" for v in fin)}
+                if n_ex:
+                    row["not_measured"] = n_ex
+                intra.append(row)
                 item = f"{lv} {run}"
                 checks.append(Check(key, "design", a, item, float(len(fin)), f">= {c.ap_min_replicates} replicates",
-                                    len(fin) >= c.ap_min_replicates and len(fin) == len(vals)))
+                                    len(fin) >= c.ap_min_replicates and len(fin) == len(vals),
+                                    f"{n_ex} not measured" if n_ex else ""))
                 checks.append(Check(key, "intra_run_bias", a, item, b, f"|bias| <= {b_lim:g} %", _within(b, b_lim)))
                 checks.append(Check(key, "intra_run_cv", a, item, cv, f"CV <= {cv_lim:g} %", _le(cv, cv_lim)))
             allv = [x for g in groups for x in g]
@@ -305,13 +342,18 @@ def selectivity(d: Data, c: Criteria) -> Experiment:
     """Blank samples from individual sources against the LLOQ response (ICH M10, selectivity)."""
     key = "selectivity"
     if not d.of(key):
-        return _not_performed(key, "Selectivity", "ICH M10 (selectivity)")
+        return _nothing_measured(d, key, "Selectivity", "ICH M10 (selectivity)")
     rows, checks = [], []
     for a in d.analytes:
         obs = d.of(key, a)
         sources = sorted({str(o.role.get("source", o.sample_id)) for o in obs if o.role})
         n_ok = 0
-        for o in obs:
+        for o in d.planned(key, a):
+            if o.unmeasured:  # not a clean source: not a source at all
+                rows.append({"analyte": a, "source": o.role.get("source", "") if o.role else "", "run": o.run,
+                             "sample_id": o.sample_id, "blank_area": None, "lloq_area": None, "pct_of_lloq": None,
+                             "is_pct": None, "passed": None, "not_measured": o.unmeasured})
+                continue
             ref = d.lloq_calibrator(o.run, a)
             lloq_area = ref.area if ref else NAN
             pct = 100.0 * _zero(o.area) / lloq_area if lloq_area and math.isfinite(lloq_area) else NAN
@@ -324,8 +366,10 @@ def selectivity(d: Data, c: Criteria) -> Experiment:
                          "sample_id": o.sample_id, "blank_area": _r(_zero(o.area)), "lloq_area": _r(lloq_area),
                          "pct_of_lloq": _r(pct), "is_pct": _r(is_pct), "passed": ok})
         frac = n_ok / len(obs) if obs else NAN
+        gone = [o.sample_id for o in d.not_measured(key, a)]
         checks.append(Check(key, "sources", a, "blank sources", float(len(sources)),
-                            f">= {c.selectivity_min_sources} sources", len(sources) >= c.selectivity_min_sources))
+                            f">= {c.selectivity_min_sources} sources", len(sources) >= c.selectivity_min_sources,
+                            f"not measured: {', '.join(gone)}" if gone else ""))
         checks.append(Check(key, "interference", a, "blank sources", frac,
                             f">= {100 * c.selectivity_min_fraction:.0f} % of sources with analyte <= "
                             f"{c.selectivity_pct:g} % of LLOQ" + (f" and IS <= {c.selectivity_is_pct:g} %"
@@ -345,10 +389,17 @@ def carryover(d: Data, c: Criteria) -> Experiment:
     """Blank injected after the highest calibrator, in every run (ICH M10, carry-over)."""
     key = "carryover"
     if not d.of(key):
-        return _not_performed(key, "Carry-over", "ICH M10 (carry-over)")
+        return _nothing_measured(d, key, "Carry-over", "ICH M10 (carry-over)")
     rows, checks = [], []
     for a in d.analytes:
-        for o in d.of(key, a):
+        for o in d.planned(key, a):
+            if o.unmeasured:
+                rows.append({"analyte": a, "run": o.run, "sample_id": o.sample_id, "blank_area": None,
+                             "lloq_area": None, "pct_of_lloq": None, "not_measured": o.unmeasured})
+                checks.append(Check(key, "analyte_carryover", a, o.run, NAN,
+                                    f"<= {c.carryover_pct:g} % of LLOQ response", False,
+                                    f"{o.sample_id} not measured: {o.unmeasured}"))
+                continue
             ref = d.lloq_calibrator(o.run, a)
             lloq_area = ref.area if ref else NAN
             pct = 100.0 * _zero(o.area) / lloq_area if lloq_area and math.isfinite(lloq_area) else NAN
@@ -370,12 +421,13 @@ def matrix_effect(d: Data, c: Criteria) -> Experiment:
     """Low and high QCs in individual matrix lots: accuracy, CV and matrix factors (ICH M10, matrix effect)."""
     key = "matrix_effect"
     if not d.of(key):
-        return _not_performed(key, "Matrix effect", "ICH M10 (matrix effect)")
+        return _nothing_measured(d, key, "Matrix effect", "ICH M10 (matrix effect)")
     lots_tab, mf_tab, checks = [], [], []
     for a in d.analytes:
         obs = d.of(key, a)
         has_is = bool(d.is_name(a))
-        levels = sorted({o.role.get("qc_level") for o in obs}, key=lambda lv: min(d.method.qcs[lv].values()))
+        levels = sorted({o.role.get("qc_level") for o in d.planned(key, a)},
+                        key=lambda lv: min(d.method.qcs[lv].values()))
         lots = sorted({o.role.get("lot") for o in obs if o.role.get("role") == "matrix"})
         checks.append(Check(key, "lots", a, "matrix lots", float(len(lots)), f">= {c.matrix_min_lots} lots",
                             len(lots) >= c.matrix_min_lots))
@@ -396,7 +448,7 @@ def matrix_effect(d: Data, c: Criteria) -> Experiment:
                                  "mean": _r(m), "bias_pct": _r(b), "cv_pct": _r(cv), "matrix_factor": _r(mf),
                                  "is_matrix_factor": _r(mf_is), "is_normalised_mf": _r(norm)})
                 checks.append(Check(key, "lot_accuracy", a, f"{lv} {lot}", b, f"|bias| <= {c.matrix_bias_pct:g} %",
-                                    _within(b, c.matrix_bias_pct)))
+                                    _within(b, c.matrix_bias_pct), "" if sel else "no injection measured"))
                 if len(sel) >= 2:
                     checks.append(Check(key, "lot_cv", a, f"{lv} {lot}", cv, f"CV <= {c.matrix_cv_pct:g} %",
                                         _le(cv, c.matrix_cv_pct)))
@@ -416,13 +468,14 @@ def dilution_integrity(d: Data, c: Criteria) -> Experiment:
     """Samples above the ULOQ diluted into the range (ICH M10, dilution integrity)."""
     key = "dilution_integrity"
     if not d.of(key):
-        return _not_performed(key, "Dilution integrity", "ICH M10 (dilution integrity)")
+        return _nothing_measured(d, key, "Dilution integrity", "ICH M10 (dilution integrity)")
     rows, checks = [], []
     for a in d.analytes:
         obs = d.of(key, a)
-        for df in sorted({float(o.role.get("dilution", 1.0)) for o in obs}):
+        for df in sorted({float(o.role.get("dilution", 1.0)) for o in d.planned(key, a)}):
             sel = [o for o in obs if float(o.role.get("dilution", 1.0)) == df]
-            nominal = mean(float(o.role.nominal.get(a, NAN)) for o in sel)
+            nominal = mean(float(o.role.nominal.get(a, NAN)) for o in d.planned(key, a)
+                           if float(o.role.get("dilution", 1.0)) == df)
             m, cv = mean(o.conc for o in sel), cv_pct(o.conc for o in sel)
             b = bias_pct(m, nominal)
             rows.append({"analyte": a, "dilution_factor": df, "n": len(sel), "nominal": _r(nominal), "mean": _r(m),
@@ -440,19 +493,19 @@ def stability(d: Data, c: Criteria) -> Experiment:
     """Low and high QCs after each storage condition, against nominal (ICH M10, stability)."""
     key = "stability"
     if not d.of(key):
-        return _not_performed(key, "Stability", "ICH M10 (stability)")
+        return _nothing_measured(d, key, "Stability", "ICH M10 (stability)")
     rows, checks = [], []
     for a in d.analytes:
-        obs = d.of(key, a)
-        conds = list(dict.fromkeys(o.role.get("condition") for o in obs))
+        obs, plan = d.of(key, a), d.planned(key, a)
+        conds = list(dict.fromkeys(o.role.get("condition") for o in plan))
         for cond in conds:
-            for lv in sorted({o.role.get("qc_level") for o in obs if o.role.get("condition") == cond},
+            for lv in sorted({o.role.get("qc_level") for o in plan if o.role.get("condition") == cond},
                              key=lambda x: min(d.method.qcs[x].values())):
                 sel = [o for o in obs if o.role.get("condition") == cond and o.role.get("qc_level") == lv]
                 nominal = d.method.nominal("qc", lv, a)
                 m = mean(o.conc for o in sel)
                 b = bias_pct(m, nominal)
-                r0 = sel[0].role
+                r0 = next(o.role for o in plan if o.role.get("condition") == cond and o.role.get("qc_level") == lv)
                 rows.append({"analyte": a, "condition": cond, "description": r0.get("condition_label", ""),
                              "temperature": r0.get("temperature", ""), "storage_days": r0.get("storage_days", ""),
                              "freeze_thaw_cycles": r0.get("freeze_thaw_cycles", ""), "level": lv, "n": len(sel),
@@ -468,19 +521,20 @@ def isr(d: Data, c: Criteria) -> Experiment:
     """Incurred-sample reanalysis: original and repeat in different runs (ICH M10, incurred sample reanalysis)."""
     key = "isr"
     if not d.of(key):
-        return _not_performed(key, "Incurred-sample reanalysis", "ICH M10 (incurred sample reanalysis)")
+        return _nothing_measured(d, key, "Incurred-sample reanalysis", "ICH M10 (incurred sample reanalysis)")
     rows, summary, checks = [], [], []
     for a in d.analytes:
-        obs = d.of(key, a)
         pairs: dict[str, dict[str, Obs]] = {}
-        for o in obs:
+        for o in d.planned(key, a):
             pairs.setdefault(str(o.role.get("pair")), {})[str(o.role.get("role"))] = o
         n = n_ok = 0
         for pair, p in sorted(pairs.items()):
             org, rep = p.get("original"), p.get("repeat")
             usable = org is not None and rep is not None and all(
-                math.isfinite(x.conc) and not {"BELOW_LLOQ", "ABOVE_ULOQ", "NOT_DETECTED"} & set(x.flags)
-                for x in (org, rep))
+                not x.unmeasured and math.isfinite(x.conc)
+                and not {"BELOW_LLOQ", "ABOVE_ULOQ", "NOT_DETECTED"} & set(x.flags) for x in (org, rep))
+            gone = "; ".join(f"{x.sample_id} in {x.run} not measured: {x.unmeasured}"
+                             for x in (org, rep) if x is not None and x.unmeasured)
             diff = NAN
             if usable:
                 mu = (org.conc + rep.conc) / 2
@@ -491,7 +545,8 @@ def isr(d: Data, c: Criteria) -> Experiment:
                          "original": _r(org.conc if org else NAN), "repeat_run": rep.run if rep else "",
                          "repeat": _r(rep.conc if rep else NAN), "diff_pct": _r(diff),
                          "within": _within(diff, c.isr_diff_pct) if usable else None,
-                         "note": "" if usable else "not evaluable (missing or outside the range)"})
+                         "note": "" if usable else (f"not evaluable ({gone})" if gone
+                                                    else "not evaluable (missing or outside the range)")})
         frac = n_ok / n if n else NAN
         summary.append({"analyte": a, "pairs": len(pairs), "evaluated": n, "within": n_ok, "fraction_pct": _r(
             100 * frac if n else NAN), "limit": f">= {100 * c.isr_min_fraction:.1f} % within +/-{c.isr_diff_pct:g} %"})
@@ -601,7 +656,7 @@ def system_suitability(d: Data, c: Criteria) -> Experiment:
     """USP <621>: plates, symmetry, resolution, S/N and %RSD of replicate injections."""
     key = "system_suitability"
     if not d.of(key):
-        return _not_performed(key, "System suitability", "USP <621>")
+        return _nothing_measured(d, key, "System suitability", "USP <621>")
     rows, summary, checks = [], [], []
     for a in d.analytes:
         obs = d.of(key, a)
@@ -641,6 +696,21 @@ def system_suitability(d: Data, c: Criteria) -> Experiment:
                        "(area without one).",))
 
 
+def _nothing_measured(d: Data, key: str, title: str, ref: str) -> Experiment:
+    """No measured injection of an experiment: "not performed" when the package has none, else a
+    failed experiment (a planned experiment whose files could not be read must not pass unseen)."""
+    missing = d.not_measured(key)
+    if not missing:
+        return _not_performed(key, title, ref)
+    rows = [{"analyte": o.analyte, "run": o.run, "sample_id": o.sample_id, "file": o.file,
+             "not_measured": o.unmeasured} for o in missing]
+    checks = tuple(Check(key, "injections_measured", a, "all injections", 0.0, ">= 1 injection measured", False,
+                         f"{sum(o.analyte == a for o in missing)} injections not measured")
+                   for a in d.analytes if any(o.analyte == a for o in missing))
+    return Experiment(key, title, ref, {"not_measured": rows}, checks,
+                      ("not evaluated: no injection of this experiment could be read or measured",))
+
+
 def _not_performed(key: str, title: str, ref: str) -> Experiment:
     return Experiment(key, title, ref, {}, (), ("not performed: no injection of this experiment in the package",),
                       performed=False)
@@ -654,9 +724,12 @@ ALL: tuple[Callable[[Data, Criteria], Experiment], ...] = (
 
 def collect(package: Package, method: Method, batches: Mapping[str, Any]) -> Data:
     """Per-injection observations of every quantified run, joined with the experiment map."""
+    from thioquant.assay.worklist import UNUSABLE
+
     roles = {(i.run, i.sample_id): i for i in package.injections}
     day = {r.run_id: r.day for r in package.runs}
     obs: list[Obs] = []
+    excluded: list[Obs] = []
     for run_id, batch in batches.items():
         if batch is None:
             continue
@@ -666,10 +739,28 @@ def collect(package: Package, method: Method, batches: Mapping[str, Any]) -> Dat
             comp = method.compound(res.analyte)
             peak = m.peaks.get(res.analyte) if m is not None else None
             is_peak = m.peaks.get(comp.internal_standard) if (m is not None and comp.internal_standard) else None
-            obs.append(Obs(run_id, day.get(run_id, 1), res.injection, res.sample_id, res.sample_type, res.level,
-                           res.analyte, res.conc, res.area, res.is_area, res.response, res.sn, tuple(res.flags),
-                           peak, is_peak, roles.get((run_id, res.sample_id)), e.file if e else res.file))
-    return Data(package, method, obs, batches)
+            why = _unmeasured(res.flags, e, m, comp.internal_standard, UNUSABLE)
+            o = Obs(run_id, day.get(run_id, 1), res.injection, res.sample_id, res.sample_type, res.level,
+                    res.analyte, res.conc, res.area, res.is_area, res.response, res.sn, tuple(res.flags),
+                    peak, is_peak, roles.get((run_id, res.sample_id)), e.file if e else res.file, why)
+            (excluded if why else obs).append(o)
+    return Data(package, method, obs, batches, excluded)
+
+
+def _unmeasured(flags: Iterable[str], entry: Any, meas: Any, internal_standard: str | None,
+                unusable: frozenset[str]) -> str:
+    """Why a result has no measurement ("" when it has one): flag codes, and the reader's reason."""
+    codes = [f for f in flags if f.split(":")[0] in UNMEASURED or f.split(":")[0] in unusable]
+    if internal_standard and meas is not None and not meas.error:
+        # the analyte's result does not carry its IS channel's flag; a blank's IS area of 0 would pass
+        if internal_standard in meas.missing_traces:
+            codes.append(f"NO_TRACE ({internal_standard})")
+        codes += [f"{code} ({internal_standard})" for key, code, _ in meas.problems if key == internal_standard]
+    codes = list(dict.fromkeys(codes))
+    if not codes:
+        return ""
+    detail = getattr(meas, "error", "") if meas is not None else ""
+    return ", ".join(codes) + (f": {detail}" if detail else "")
 
 
 __all__ = ["ALL", "Check", "Data", "Experiment", "Obs", "anova_cv", "collect", "cv_pct", "mean"]

@@ -8,12 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from thioquant.errors import InputError
+from thioquant.errors import InputError, MethodError
+from thioquant.validation.criteria import Criteria
 
 EXPERIMENTS = (
     "system_suitability", "calibration", "accuracy_precision", "limits", "selectivity", "carryover",
     "matrix_effect", "dilution_integrity", "stability", "isr",
 )
+#: top-level tables of package.toml ([design] records how a simulated package was made)
+TOP_LEVEL_KEYS = frozenset({"package", "criteria", "design", "runs", "experiments"})
+#: keys of [package]; the simulator writes all of them, a hand-written package needs only method
+PACKAGE_KEYS = frozenset({"name", "method", "method_sha256", "seed", "failures", "failure_effects", "conc_unit"})
+#: keys of each [[runs]] entry
+RUN_KEYS = frozenset({"id", "day", "folder"})
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,10 @@ def read_package(path: str | Path) -> Package:
 
     Raises
     ------
-    InputError : missing or malformed ``package.toml``, unknown experiment, missing run folder.
+    InputError : missing or malformed ``package.toml``, an unknown table or key (in the file, in
+        ``[package]`` or in a ``[[runs]]`` entry), unknown experiment, missing run folder, two runs
+        with one id or one folder.
+    MethodError : a ``[criteria]`` override that is unknown or out of range (naming the file).
     """
     root = Path(path)
     cfg = root / "package.toml"
@@ -83,17 +93,47 @@ def read_package(path: str | Path) -> Package:
         data = tomllib.loads(cfg.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"invalid package.toml: {exc}", path=cfg) from None
+    unknown = sorted(set(data) - TOP_LEVEL_KEYS)
+    if unknown:  # a misspelt table ([criterion]) would otherwise be ignored without a word
+        raise InputError(f"unknown table or key (known: {', '.join(sorted(TOP_LEVEL_KEYS))})", path=cfg,
+                         key=unknown[0])
     pkg = data.get("package", {})
     if not isinstance(pkg, Mapping):
         raise InputError("[package] must be a table", path=cfg)
-    runs = []
-    for i, r in enumerate(data.get("runs", [])):
+    unknown = sorted(set(pkg) - PACKAGE_KEYS)
+    if unknown:
+        raise InputError(f"unknown key in [package] (known: {', '.join(sorted(PACKAGE_KEYS))})", path=cfg,
+                         key=f"package.{unknown[0]}")
+    runs: list[RunInfo] = []
+    folders: dict[Path, str] = {}
+    raw_runs = data.get("runs", [])
+    if not isinstance(raw_runs, list):
+        raise InputError("runs must be an array of tables ([[runs]])", path=cfg, key="runs")
+    for i, r in enumerate(raw_runs):
         if not isinstance(r, Mapping) or "id" not in r:
             raise InputError(f"[[runs]] entry {i + 1} needs an id", path=cfg)
-        folder = root / str(r.get("folder", f"runs/{r['id']}"))
+        rid = str(r["id"])
+        unknown = sorted(set(r) - RUN_KEYS)
+        if unknown:  # a misspelt 'folder' would silently fall back to runs/<id>
+            raise InputError(f"run {rid}: unknown key (known: {', '.join(sorted(RUN_KEYS))})", path=cfg,
+                             key=f"runs.{unknown[0]}")
+        if any(x.run_id == rid for x in runs):
+            raise InputError(f"run id {rid!r} is listed twice in [[runs]]", path=cfg)
+        try:
+            day = int(r.get("day", 1))
+        except (TypeError, ValueError):
+            raise InputError(f"run {rid}: day must be a whole number, got {r.get('day')!r}", path=cfg,
+                             key="runs.day") from None
+        folder = root / str(r.get("folder", f"runs/{rid}"))
         if not (folder / "worklist.csv").is_file():
-            raise InputError(f"run {r['id']}: no worklist.csv in {folder}", path=cfg)
-        runs.append(RunInfo(str(r["id"]), int(r.get("day", 1)), folder))
+            raise InputError(f"run {rid}: no worklist.csv in {folder}", path=cfg)
+        # two runs reading one folder would count the same injections twice (">= 3 runs")
+        same = folders.get(folder.resolve())
+        if same is not None:
+            raise InputError(f"runs {same} and {rid} both use the folder {folder}: each run needs its own "
+                             "batch folder", path=cfg)
+        folders[folder.resolve()] = rid
+        runs.append(RunInfo(rid, day, folder))
     if not runs:
         raise InputError("package.toml lists no [[runs]]", path=cfg)
     run_ids = {r.run_id for r in runs}
@@ -112,6 +152,10 @@ def read_package(path: str | Path) -> Package:
     crit = data.get("criteria", {})
     if not isinstance(crit, Mapping):
         raise InputError("[criteria] must be a table", path=cfg)
+    try:  # judge the overrides now, so that an error names this file
+        Criteria.from_mapping(crit)
+    except MethodError as exc:
+        raise MethodError(exc.reason, path=cfg, key=exc.key) from None
     method = pkg.get("method", "")
     return Package(root, str(pkg.get("name", root.name)), str(method), tuple(runs), tuple(injections),
                    dict(crit), tuple(pkg.get("failures", ())), data)

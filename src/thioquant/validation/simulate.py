@@ -30,12 +30,16 @@ from typing import Any
 import numpy as np
 
 from thioquant.assay.method import Method, find_method_file, load_method
-from thioquant.errors import InputError
+from thioquant.errors import OutputError
 from thioquant.model import Trace
 from thioquant.simulate import DEFAULT_SEED, simulate_injection
 from thioquant.validation.design import Design, Planned, check_failures, plan_package
 
 CARRYOVER_FAILURE_FRACTION = 0.005
+#: first line of every package.toml the simulator writes (with truth.csv, its mark on a folder)
+HEADER = "# Simulated method-validation package (thioquant). Each folder under runs/ is a normal batch;"
+#: top-level entries of a simulated package (validation/ is where ``thioquant validate`` reports)
+SIMULATED_ENTRIES = frozenset({"package.toml", "truth.csv", "runs", "validation"})
 TRUTH_COLUMNS = ["run", "injection", "sample_id", "sample_type", "experiment", "analyte", "true_conc",
                  "true_vial_conc", "conc_unit", "dilution", "matrix_factor", "is_matrix_factor"]
 
@@ -155,7 +159,7 @@ def simulate_package(
     Parameters
     ----------
     out_dir : folder to create (must not exist or be empty, unless ``overwrite`` and it holds a
-        ``package.toml``).
+        package this simulator wrote: ``package.toml`` with its header and ``truth.csv``).
     method : a :class:`~thioquant.assay.method.Method`, a method file, or a name in ``calibrations/``.
     seed : random seed; the same seed writes the same bytes.
     design : sizes and physics (:class:`~thioquant.validation.design.Design`; default ICH M10-sized).
@@ -169,7 +173,9 @@ def simulate_package(
 
     Raises
     ------
-    InputError : unknown failure name, or an output folder that is not a package.
+    InputError : unknown failure name.
+    OutputError : an output folder that is not empty (without ``overwrite``) or, with ``overwrite``,
+        that the simulator did not write.
     """
     out = Path(out_dir)
     fails = check_failures(failures)
@@ -177,9 +183,8 @@ def simulate_package(
     m, method_ref = _resolve(method, out.parent if out.parent.exists() else Path.cwd())
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise InputError("output folder exists and is not empty (use overwrite / --force)", path=out)
-        if not (out / "package.toml").is_file():
-            raise InputError("refusing to overwrite a folder that is not a validation package", path=out)
+            raise OutputError("output folder exists and is not empty (use overwrite / --force)", path=out)
+        _check_replaceable(out)
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     plan = plan_package(m, design, fails, seed)
@@ -249,6 +254,32 @@ def simulate_package(
     return out
 
 
+def _check_replaceable(out: Path) -> None:
+    """Refuse to delete ``out`` unless the simulator wrote it.
+
+    A laboratory's own package also has a ``package.toml``; only a simulated one starts with the
+    simulator's header and holds ``truth.csv`` with its columns, and nothing else beside them.
+
+    Raises
+    ------
+    OutputError : ``out`` is not a simulated package, or holds files the simulator did not write.
+    """
+    cfg, truth = out / "package.toml", out / "truth.csv"
+    try:
+        first = cfg.read_text(encoding="utf-8").splitlines()[:1] if cfg.is_file() else []
+        head = truth.read_text(encoding="utf-8").splitlines()[:1] if truth.is_file() else []
+    except (OSError, UnicodeDecodeError):
+        first = head = []
+    if first != [HEADER] or head != [",".join(TRUTH_COLUMNS)]:
+        raise OutputError("refusing to replace a folder that is not a simulated validation package (its "
+                          "package.toml and truth.csv were not written by the simulator): choose another "
+                          "folder", path=out)
+    extra = sorted(p.name for p in out.iterdir() if p.name not in SIMULATED_ENTRIES)
+    if extra:
+        raise OutputError(f"refusing to replace a simulated package that also holds {', '.join(extra[:5])}"
+                          + (" ..." if len(extra) > 5 else "") + ": move them or choose another folder", path=out)
+
+
 def _clean(info: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in info.items():
@@ -263,7 +294,7 @@ def _write_package_toml(path: Path, m: Method, method_ref: str, seed: int, desig
     from thioquant.validation.design import FAILURE_EFFECTS
 
     header = [
-        "# Simulated method-validation package (thioquant). Each folder under runs/ is a normal batch;",
+        HEADER,
         "# this file says which injection belongs to which ICH M10 experiment. Validate with:",
         f"#   thioquant validate <this folder> --method {method_ref}",
     ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,21 +105,71 @@ class ValidationReport:
         return pd.DataFrame(e.tables[name])
 
     def write(self, out_dir: str | Path, *, force: bool = False) -> tuple[Path, Path]:
-        """Write ``validation.html`` and ``validation.xlsx`` into ``out_dir``."""
+        """Write ``validation.html`` and ``validation.xlsx`` into ``out_dir``, both or neither.
+
+        Both are written to temporary files beside the targets and renamed into place only when
+        both were written, so that an HTML and an XLSX on disk always come from the same run.
+
+        Raises
+        ------
+        OutputError : a report exists (without ``force``), a target is not a file, or a file cannot
+            be written or renamed; earlier reports are then left as they were.
+        """
+        from thioquant.errors import OutputError
         from thioquant.validation.report import write_html, write_xlsx
 
         out = Path(out_dir)
-        html, xlsx = out / "validation.html", out / "validation.xlsx"
-        if not force:
-            from thioquant.errors import OutputError
+        targets = (out / "validation.html", out / "validation.xlsx")
+        for p in targets:
+            if p.exists() and not p.is_file():
+                raise OutputError("exists and is not a file; remove it or use --out to choose another folder",
+                                  path=p)
+            if p.exists() and not force:
+                raise OutputError("exists; use --force to replace it", path=p)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the output folder: {exc.strerror or exc}", path=out) from None
+        tag = f".tmp{os.getpid()}"
+        tmps = [p.with_name(f".{p.stem}{tag}{p.suffix}") for p in targets]
+        backups = [p.with_name(f".{p.stem}{tag}.old{p.suffix}") for p in targets]
+        current = targets[0]
+        try:
+            write_html(self, tmps[0])
+            current = targets[1]
+            write_xlsx(self, tmps[1])
+            _swap_in(tmps, targets, backups)
+        except OSError as exc:
+            raise OutputError(f"cannot be written: {exc.strerror or exc}; no report was replaced",
+                              path=getattr(exc, "target", current)) from None
+        finally:
+            for t in (*tmps, *backups):
+                t.unlink(missing_ok=True)
+        return targets
 
-            for p in (html, xlsx):
-                if p.exists():
-                    raise OutputError("exists; use --force to replace it", path=p)
-        out.mkdir(parents=True, exist_ok=True)
-        write_html(self, html)
-        write_xlsx(self, xlsx)
-        return html, xlsx
+
+def _swap_in(new: Sequence[Path], targets: Sequence[Path], backups: Sequence[Path]) -> None:
+    """Rename each ``new`` file onto its target; on failure put every old target back."""
+    moved: list[int] = []  # targets whose old file is now at its backup name
+    placed: list[int] = []  # targets that hold the new file
+    try:
+        for i, (t, b) in enumerate(zip(targets, backups, strict=True)):
+            if t.exists():
+                os.replace(t, b)
+                moved.append(i)
+        for i, (n, t) in enumerate(zip(new, targets, strict=True)):
+            try:
+                os.replace(n, t)
+            except OSError as exc:
+                exc.target = t  # type: ignore[attr-defined]  # which file failed, for the message
+                raise
+            placed.append(i)
+    except OSError:
+        for i in placed:
+            targets[i].unlink(missing_ok=True)
+        for i in moved:
+            os.replace(backups[i], targets[i])
+        raise
 
 
 def _fmt(v: Any) -> str:
@@ -185,9 +236,33 @@ def validate_package(
     if expected_sha and m.sha256 and expected_sha != m.sha256:
         messages.append(f"the method file used ({m.source}) differs from the one the package was made with "
                         f"(sha256 {expected_sha[:12]}, now {m.sha256[:12]})")
-    seen = {(o.run, o.sample_id) for o in data.obs}
+    messages += _excluded_messages(data)
+    seen = {(o.run, o.sample_id) for o in data.obs + data.excluded}
     for inj in pkg.injections:
         if batches.get(inj.run) is not None and (inj.run, inj.sample_id) not in seen:
             messages.append(f"package.toml lists {inj.sample_id} in run {inj.run}, but its worklist has no such sample")
     experiments = tuple(fn(data, crit) for fn in ALL)
     return ValidationReport(pkg, m, crit, experiments, batches, errors, tuple(messages))
+
+
+def _excluded_messages(data: Any) -> list[str]:
+    """One line per injection that was left out because its file or a channel could not be measured."""
+    from thioquant.flags import FLAGS
+
+    by_inj: dict[tuple[str, int, str, str], dict[str, str]] = {}
+    for o in data.excluded:
+        by_inj.setdefault((o.run, o.injection, o.sample_id, o.file), {})[o.analyte] = o.unmeasured
+    out = []
+    for (run, _, sample_id, file), why in by_inj.items():
+        role = next((o.role for o in data.excluded if o.run == run and o.sample_id == sample_id and o.role), None)
+        reasons = set(why.values())
+        if len(reasons) == 1 and len(why) == len(data.analytes):
+            what = next(iter(reasons))
+        else:
+            what = "; ".join(f"{a}: {r}" for a, r in why.items())
+        code = next(iter(reasons)).split(",")[0].split(":")[0].split(" ")[0]
+        meaning = f" ({FLAGS[code]})" if code in FLAGS else ""
+        exp = f", {role.experiment}" if role is not None and role.experiment else ""
+        out.append(f"run {run}: {sample_id} ({file}{exp}) could not be measured: {what}{meaning}; "
+                   "excluded from every experiment")
+    return out
