@@ -3,11 +3,17 @@
 One JSON object per line, in order: the run (user, host, time, software and dependency
 versions, parameters), the method file with its hash, the worklist and every raw file with its
 sha256, manual integrations and calibrator exclusions with their reasons, the run verdict (with
-the QC rules that could not be evaluated), every output file with its sha256, and the end of the
-run. Each entry carries ``seq``, the ``prev`` hash of the entry before it and its own ``hash``
-(sha256 of its canonical JSON without ``hash``), so editing, removing or reordering a line, or
-changing an output file afterwards, is detected by :func:`verify` (``thioquant audit verify
-OUT_DIR``).
+the QC rules that could not be evaluated), every output file with its sha256 (``patients/`` PDFs
+included, by relative path), and a closing ``run_end`` entry that states how many entries the
+trail has. Each entry carries ``seq``, the ``prev`` hash of the entry before it and its own
+``hash`` (sha256 of its canonical JSON without ``hash``), so editing, removing, reordering or
+cutting off lines, and changing, deleting or adding an output file afterwards, is detected by
+:func:`verify` (``thioquant audit verify OUT_DIR``).
+
+Older trails (thioquant 0.1.0 before the closing entry carried its count) end with a ``run_end``
+without ``entries`` and record only the top-level files: :func:`verify` still requires that
+``run_end`` (a cut-off trail is broken) and lists the files such a trail cannot vouch for (its
+``patients/`` PDFs) as warnings, not as verified.
 """
 
 from __future__ import annotations
@@ -101,37 +107,123 @@ def run_entries(batch: Any, parameters: Mapping[str, Any], started: str) -> list
     return entries
 
 
+def output_files(folder: Path) -> list[str]:
+    """Relative POSIX paths of every file under ``folder`` except the audit trail, sorted."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and p.relative_to(folder).as_posix() != AUDIT_FILE)
+
+
 def write_audit(stage: Path, entries: list[dict[str, Any]]) -> None:
-    """Append output-file entries (sha256 of every file in ``stage``) and write ``audit.jsonl``."""
-    outs = [{"event": "output", "file": p.name, "sha256": file_sha256(p)}
-            for p in sorted(stage.iterdir()) if p.is_file() and p.name != AUDIT_FILE]
-    text = chain([*entries, *outs, {"event": "run_end", "time": _now()}])
-    (stage / AUDIT_FILE).write_text(text, encoding="utf-8")
+    """Append output-file entries and the closing entry, and write ``audit.jsonl``.
+
+    Every file under ``stage`` (``patients/`` included) gets an entry with its sha256; the last
+    entry, ``run_end``, states the number of entries in the trail (itself included), so a trail
+    cut off after any line no longer ends with it and :func:`verify` reports it.
+    """
+    outs = [{"event": "output", "file": name, "sha256": file_sha256(stage / name)} for name in output_files(stage)]
+    body = [*entries, *outs]
+    end = {"event": "run_end", "time": _now(), "entries": len(body) + 1, "outputs": len(outs)}
+    (stage / AUDIT_FILE).write_text(chain([*body, end]), encoding="utf-8")
+
+
+def first_entry(path: Path) -> dict[str, Any] | None:
+    """The first entry of an audit trail file, or None when it has none that parses as an object."""
+    try:
+        with open(path, "rb") as fh:
+            line = fh.readline()
+        entry = json.loads(line.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+def is_thioquant_run(entry: Mapping[str, Any] | None) -> bool:
+    """Whether ``entry`` is the ``run_start`` entry thioquant writes first in every trail."""
+    return (isinstance(entry, Mapping) and entry.get("event") == "run_start" and entry.get("seq") == 0
+            and isinstance(entry.get("software"), Mapping) and "thioquant" in entry["software"])
+
+
+def recorded_files(path: Path) -> set[str]:
+    """The output files an audit trail records (from the lines that parse), for ``--force``."""
+    names: set[str] = set()
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return names
+    for line in raw.split(b"\n"):
+        try:
+            entry = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(entry, dict) and entry.get("event") == "output" and isinstance(entry.get("file"), str):
+            names.add(entry["file"])
+    return names
 
 
 @dataclass(frozen=True)
 class AuditCheck:
+    """What :func:`verify` found.
+
+    Attributes
+    ----------
+    ok : no problem: the chain is whole and closed, and every file matches its entry.
+    entries : number of lines read.
+    problems : why the trail is broken (each names its line or file).
+    warnings : files an older trail does not record (its ``patients/`` PDFs), which are therefore
+        not verified; they do not make ``ok`` False.
+    """
+
     ok: bool
     entries: int
     problems: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
 def verify(out_dir: str | Path) -> AuditCheck:
-    """Check the hash chain of ``OUT_DIR/audit.jsonl`` and the hash of every output file."""
+    """Check ``OUT_DIR/audit.jsonl``: the hash chain, its closing entry, and every file in OUT_DIR.
+
+    Broken: a line that is not UTF-8 or not a JSON object, out of sequence, not chained or not
+    matching its hash; no closing ``run_end`` as the last line (the trail was cut off) or one whose
+    count of entries differs; an output file missing or changed; a file in the folder the trail does
+    not record. An older trail (``run_end`` without a count) is checked the same way except that
+    its unrecorded ``patients/`` PDFs are listed as warnings (it never recorded them).
+
+    Raises
+    ------
+    InputError : the folder has no audit.jsonl, or it cannot be read.
+    """
     out = Path(out_dir)
     path = out / AUDIT_FILE
     if not path.is_file():
         raise InputError("no audit.jsonl in this folder", path=out)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc.strerror or exc}", path=path) from exc
     problems: list[str] = []
-    prev = GENESIS
-    n = 0
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        n += 1
+    prev: str | None = GENESIS
+    recorded: set[str] = set()
+    end: tuple[int, dict[str, Any]] | None = None  # the first run_end entry and its line
+    # bytes split on newlines only: a bad byte is then one broken line (not a crash), and
+    # str.splitlines would also split inside a value holding U+2028 and the like
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for lineno, line_bytes in enumerate(lines, start=1):
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(f"line {lineno}: not valid UTF-8 (byte 0x{line_bytes[exc.start]:02x} at column "
+                            f"{exc.start + 1}): the file was altered")
+            prev = None
+            continue
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
-            problems.append(f"line {lineno}: not valid JSON")
-            prev = None  # type: ignore[assignment]
+            entry = None
+        if not isinstance(entry, dict):
+            problems.append(f"line {lineno}: not a valid JSON entry")
+            prev = None
             continue
         claimed = entry.pop("hash", None)
         if entry.get("seq") != lineno - 1:
@@ -140,13 +232,37 @@ def verify(out_dir: str | Path) -> AuditCheck:
             problems.append(f"line {lineno}: does not chain to the line before it")
         if hashlib.sha256(_canonical(entry)).hexdigest() != claimed:
             problems.append(f"line {lineno}: content does not match its hash (edited)")
-        prev = claimed
+        prev = claimed if isinstance(claimed, str) else None
+        if entry.get("event") == "run_end" and end is None:
+            end = (lineno, entry)
         if entry.get("event") == "output":
-            f = out / entry.get("file", "")
+            name = str(entry.get("file", ""))
+            recorded.add(name)
+            f = out / name
             if not f.is_file():
-                problems.append(f"line {lineno}: output file {entry.get('file')} is missing")
+                problems.append(f"line {lineno}: output file {name} is missing")
             elif file_sha256(f) != entry.get("sha256"):
-                problems.append(f"line {lineno}: output file {entry.get('file')} was changed after the run")
+                problems.append(f"line {lineno}: output file {name} was changed after the run")
+    n = len(lines)
     if n == 0:
-        problems.append("audit.jsonl is empty")
-    return AuditCheck(not problems, n, tuple(problems))
+        return AuditCheck(False, 0, ("audit.jsonl is empty",))
+    older = False
+    if end is None:
+        problems.append(f"no closing run_end entry: the trail was cut off after line {n} (truncated)")
+    elif end[0] != n:
+        problems.append(f"line {end[0]}: the closing run_end entry is followed by {n - end[0]} more line(s)")
+    elif "entries" not in end[1]:
+        older = True  # written before the closing entry carried its count; its run_end is still required
+    elif end[1].get("entries") != n:
+        problems.append(f"line {n}: the closing entry counts {end[1].get('entries')} entries, the trail has {n}")
+    warnings: list[str] = []
+    for name in output_files(out):
+        if name in recorded:
+            continue
+        if older and name.startswith("patients/"):
+            warnings.append(f"{name} is not recorded by this older audit trail (written before thioquant "
+                            "recorded patients/ PDFs): it cannot be verified")
+        else:  # with the trail cut off, its entry may be among the lines lost
+            problems.append(f"{name} is not recorded in the audit trail"
+                            + (" (added after the run)" if end is not None else ""))
+    return AuditCheck(not problems, n, tuple(problems), tuple(warnings))

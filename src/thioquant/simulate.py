@@ -4,7 +4,9 @@ The simulator reads an assay method file, so a simulated batch always matches th
 will quantify it: analytes, channels, retention times, calibrator and QC levels. Each batch
 folder gets the raw injections (mzML for LC-MS/MS through pyopenms, a DAD text export for
 HPLC-UV), ``worklist.csv``, ``truth.csv`` (true concentration and true pmol/8x10^8 RBC of every
-sample and analyte) and ``batch.toml`` (which method to use).
+sample and analyte), ``batch.toml`` (which method to use) and ``.thioquant-simulated.json``
+(listing the files written: the mark that lets ``simulate --force`` replace the folder, which it
+does for no other folder).
 
 Physics, per injection: exponentially modified Gaussian peaks (tailing), retention-time jitter,
 a matrix factor shared by an analyte and its co-eluting internal standard (so the area ratio
@@ -16,7 +18,9 @@ error on calibrators and QCs. Same seed -> same bytes.
 from __future__ import annotations
 
 import csv
+import json
 import math
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,7 +31,7 @@ import numpy as np
 
 from thioquant.assay.method import Method, find_method_file, load_method
 from thioquant.assay.worklist import write_worklist
-from thioquant.errors import InputError
+from thioquant.errors import OutputError
 from thioquant.model import Channel, Trace
 
 DEFAULT_SEED = 20261122
@@ -391,11 +395,18 @@ def simulate_batch(
 
     Parameters
     ----------
-    out_dir : folder to create (must not exist unless ``overwrite``).
+    out_dir : folder to create (must not exist or be empty, unless ``overwrite``).
     method : a :class:`Method`, a method file path, or a name in ``calibrations/``.
     seed : random seed; the same seed writes the same bytes.
     n_patients : number of patient samples (the first 14 cover fixed clinical cases).
     failures : deliberate faults (see :class:`Failures`).
+    overwrite : replace ``out_dir`` if it is a batch this function wrote (``--force``); see
+        :func:`not_simulated_reason`. A real batch folder is never replaced.
+
+    Raises
+    ------
+    OutputError : ``out_dir`` is a file, or a non-empty folder without ``overwrite``, or with it
+        but not a simulated batch (checked before anything is deleted).
     """
     out = Path(out_dir)
     if isinstance(method, Method):
@@ -405,11 +416,16 @@ def simulate_batch(
         path = find_method_file(method, start=out.parent)
         m = load_method(path)
         method_ref = path.stem
+    if out.exists() and not out.is_dir():
+        raise OutputError("exists and is not a folder; choose another output folder", path=out)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise InputError("output folder exists and is not empty (use overwrite)", path=out)
-        if not (out / "batch.toml").is_file():
-            raise InputError("refusing to overwrite a folder that is not a simulated batch", path=out)
+            raise OutputError("folder exists and is not empty; use --force to replace a batch the simulator "
+                              "wrote, or choose another folder", path=out)
+        why = not_simulated_reason(out)
+        if why is not None:  # every real batch has a batch.toml: --force must not delete one
+            raise OutputError(f"--force replaces only a batch the simulator wrote, and {why}; "
+                              "choose another folder", path=out)
         shutil.rmtree(out)
     failures = failures or Failures()
     rng = np.random.default_rng(seed)
@@ -456,7 +472,58 @@ def simulate_batch(
         f'method = "{method_ref}"\n',
         encoding="utf-8",
     )
+    # written last: only a complete simulated batch is marked as one --force may replace
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    (out / SIMULATED_MARKER).write_text(json.dumps(
+        {"written_by": "thioquant simulate", "seed": seed, "method": method_ref, "files": files}, indent=1,
+    ) + "\n", encoding="utf-8")
     return out
+
+
+#: written by :func:`simulate_batch` only, listing the files it wrote; ``--force`` requires it
+SIMULATED_MARKER = ".thioquant-simulated.json"
+#: what quantifying a batch adds that may go with it (an accelerator, rebuilt on the next run)
+_CACHE_FILES = frozenset(f".thioquant-cache.sqlite{s}" for s in ("", "-journal", "-wal", "-shm"))
+_OLDER_RAW = re.compile(r"raw/\d{3}_[^/]+\.(mzML|csv)")
+
+
+def not_simulated_reason(folder: Path) -> str | None:
+    """Why ``folder`` is not a batch :func:`simulate_batch` wrote (so must not be replaced); None if it is.
+
+    It must hold the simulator's ``truth.csv`` and ``batch.toml`` and nothing the simulator did not
+    write, except the measurement cache: no results folder (an audit trail), no QC history, no
+    other file. With the marker (:data:`SIMULATED_MARKER`) the files it lists are expected; a
+    batch simulated before the marker existed is recognised by its ``batch.toml`` header and
+    the simulator's file names (``raw/NNN_<sample>.mzML|csv``).
+    """
+    for name in ("truth.csv", "batch.toml"):
+        if not (folder / name).is_file():
+            return f"it has no {name}"
+    marker = folder / SIMULATED_MARKER
+    try:
+        if marker.is_file():
+            info = json.loads(marker.read_text(encoding="utf-8"))
+            listed = info.get("files") if isinstance(info, dict) else None
+            if not isinstance(listed, list) or info.get("written_by") != "thioquant simulate":
+                return f"its {SIMULATED_MARKER} is not the simulator's"
+            expected = set(map(str, listed)) | {SIMULATED_MARKER}
+        else:
+            with open(folder / "batch.toml", encoding="utf-8") as fh:
+                if not fh.readline().startswith("# Simulated batch (seed "):
+                    return f"it has no {SIMULATED_MARKER} and its batch.toml was not written by the simulator"
+            expected = {"batch.toml", "worklist.csv", "truth.csv"}
+        paths = sorted(folder.rglob("*"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"it cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    for p in paths:
+        rel = p.relative_to(folder).as_posix()
+        if rel == "raw" and p.is_dir():
+            continue
+        if p.is_file() and (rel in expected or rel in _CACHE_FILES
+                            or (not marker.is_file() and _OLDER_RAW.fullmatch(rel))):
+            continue
+        return f"it holds {rel}{'/' if p.is_dir() else ''}, which the simulator did not write"
+    return None
 
 
 def read_truth(batch_dir: str | Path) -> dict[tuple[str, str], dict[str, str]]:

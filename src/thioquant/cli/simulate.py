@@ -14,7 +14,8 @@ import click
 @click.option("--seed", default=20261122, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option("--patients", default=24, show_default=True, type=click.IntRange(1, 10000),
               help="Number of patient samples.")
-@click.option("--force", is_flag=True, help="Replace an existing simulated batch folder.")
+@click.option("--force", is_flag=True,
+              help="Replace a batch folder the simulator wrote (never a real batch or one holding results).")
 def simulate(out_dir: Path, method: str, seed: int, patients: int, force: bool) -> None:
     """Write a simulated batch (raw files, worklist.csv, truth.csv, batch.toml) to OUT_DIR."""
     from thioquant.simulate import simulate_batch

@@ -2,7 +2,8 @@
 
 Everything is written into a hidden sibling folder first and renamed into place in one step, so
 an interrupted or failed run leaves no half-written result files, and an existing output folder is
-never replaced without ``force``, nor ever when it is, contains or lies inside an input.
+never replaced without ``force``, nor ever when it is, contains or lies inside an input, nor when it
+is not an earlier thioquant output folder (a folder of someone's documents given as ``--out``).
 """
 
 from __future__ import annotations
@@ -48,13 +49,59 @@ def check_not_input(out_dir: str | Path, inputs: Iterable[tuple[str | Path, str]
 
 
 def ensure_free(out_dir: str | Path, *, force: bool = False) -> None:
-    """Raise OutputError when ``out_dir`` exists and may not be replaced (checked before any work)."""
+    """Raise OutputError when ``out_dir`` exists and may not be replaced (checked before any work).
+
+    With ``force`` an existing folder is replaced only when it is empty or an earlier thioquant
+    output folder (:func:`replaceable_reason`): ``--force`` must never delete anything else.
+    """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OutputError("exists and is not a folder; choose another --out", path=out_dir)
     if out.exists() and not force:
         raise OutputError("output folder already exists; use --force to replace it or --out to choose another",
                           path=out_dir)
+    if out.exists():
+        why = replaceable_reason(out)
+        if why is not None:
+            raise OutputError(f"--force replaces only an earlier thioquant output folder, and {why}; "
+                              "choose another --out (or move the folder away)", path=out_dir)
+
+
+def replaceable_reason(out: Path) -> str | None:
+    """Why ``out`` (an existing folder) is not an earlier thioquant output folder; None when it is.
+
+    Replaceable: an empty folder; or one whose ``audit.jsonl`` starts with a thioquant run and
+    whose every file is recorded in that trail or has the name of a file the writer writes; or,
+    written without an audit trail (``write_outputs`` called from Python), one holding the files
+    the writer always writes and nothing else. Anything else, a user's document put into the
+    folder included, is refused rather than deleted.
+    """
+    from thioquant import audit
+    from thioquant.report.writer import ALWAYS_WRITTEN, is_output_name
+
+    trail = out / audit.AUDIT_FILE
+    try:
+        files = [*audit.output_files(out), *([audit.AUDIT_FILE] if trail.is_file() else [])]
+        dirs = [p for p in out.rglob("*") if p.is_dir()]
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    if not files and not dirs:
+        return None
+    allowed: set[str] = set()
+    if trail.is_file():
+        if not audit.is_thioquant_run(audit.first_entry(trail)):
+            return f"its {audit.AUDIT_FILE} does not start with a thioquant run"
+        allowed = audit.recorded_files(trail) | {audit.AUDIT_FILE}
+    elif not all((out / name).is_file() for name in ALWAYS_WRITTEN):
+        return f"it has no {audit.AUDIT_FILE} (nor the files thioquant always writes)"
+    foreign = [f for f in files if f not in allowed and not is_output_name(f)]
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        return f"it holds files thioquant did not write there ({', '.join(foreign[:3])}{more})"
+    other_dirs = [d for d in dirs if d.relative_to(out).as_posix() != "patients"]
+    if other_dirs:
+        return f"it holds a folder thioquant does not write ({other_dirs[0].relative_to(out).as_posix()})"
+    return None
 
 
 def check_writable(out_dir: str | Path) -> None:

@@ -28,6 +28,16 @@ from thioquant.report.tables import calibration_json, result_rows, results_csv, 
 #: qc.csv columns; ``status`` (pass / fail / not_evaluated) was added last so existing positions hold
 QC_COLUMNS = ["code", "analyte", "severity", "passed", "message", "status"]
 
+#: files every output folder holds; with the other names below, what ``--force`` may replace
+ALWAYS_WRITTEN = ("results.csv", "results.json", "results.xlsx", "calibration.json", "qc.csv", "messages.txt")
+OUTPUT_NAMES = frozenset((*ALWAYS_WRITTEN, "interpretation.csv", "report.html", "report.pdf", "audit.jsonl"))
+
+
+def is_output_name(name: str) -> bool:
+    """Whether ``name`` (relative POSIX path in an output folder) is one the writer writes."""
+    return name in OUTPUT_NAMES or (name.startswith("patients/") and name.count("/") == 1 and name.endswith(".pdf"))
+
+
 def write_outputs(
     batch: Any,
     out_dir: str | Path,
@@ -49,7 +59,8 @@ def write_outputs(
     ----------
     batch : BatchResult
     out_dir : output folder (created; replaced only with ``force``).
-    force : replace an existing output folder.
+    force : replace an existing output folder, if it is empty or an earlier thioquant output folder
+        (see :func:`~thioquant.report.output.replaceable_reason`); anything else is refused.
     extra_text : further file names and their text (the audit trail, for example); they are
         written into the same staged folder, so they appear atomically with the rest.
     report : write report.html (and the PDFs unless ``pdf`` is False).
@@ -68,7 +79,8 @@ def write_outputs(
 
     Raises
     ------
-    OutputError : the folder exists (without ``force``) or a file cannot be written (disk full,
+    OutputError : the folder exists (without ``force``, or with it but is not an earlier output
+        folder) or a file cannot be written (disk full,
         permission denied...); nothing is put in place and an existing folder is unchanged.
     Exception : a report part that fails for another reason (a bug) is raised as it is, with the
         same guarantee.
@@ -259,4 +271,4 @@ class _Background:
         os.waitpid(self.pid, 0)
 
 
-__all__ = ["QC_COLUMNS", "write_outputs"]
+__all__ = ["ALWAYS_WRITTEN", "OUTPUT_NAMES", "QC_COLUMNS", "is_output_name", "write_outputs"]

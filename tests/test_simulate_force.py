@@ -1,0 +1,80 @@
+"""``simulate DIR --force`` replaces only a batch the simulator wrote: never a real batch folder
+(every one has a batch.toml), nor a simulated one that now holds results or a QC history."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from thioquant.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(args: list[str], capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return int(exc.value.code), capsys.readouterr().err
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_force_never_deletes_a_real_batch(tmp_path, capsys):
+    real = tmp_path / "real"
+    shutil.copytree(REPO / "sample_data" / "lcmsms", real)
+    (real / "truth.csv").unlink()  # a real batch: raw data, worklist, batch.toml, results with an audit trail
+    (real / "results").mkdir()
+    (real / "results" / "audit.jsonl").write_text('{"event": "run_start"}\n', encoding="utf-8")
+    before = _tree(real)
+    code, err = _run(["simulate", str(real), "--force", "--patients", "1"], capsys)
+    assert code == 5, err
+    assert f"{real}: --force replaces only a batch the simulator wrote, and it has no truth.csv" in err
+    (real / "truth.csv").write_text("sample_id,analyte\n", encoding="utf-8")  # even with a truth file
+    before = _tree(real)
+    code, err = _run(["simulate", str(real), "--force", "--patients", "1"], capsys)
+    assert code == 5 and "it holds results/, which the simulator did not write" in err, err
+    assert _tree(real) == before
+
+
+def test_a_non_empty_folder_without_force_is_an_output_error_naming_force(tmp_path, capsys):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "notes.txt").write_text("mine", encoding="utf-8")
+    code, err = _run(["simulate", str(tmp_path / "x"), "--patients", "1"], capsys)
+    assert code == 5, err
+    assert "use --force" in err and "overwrite" not in err
+    from thioquant.errors import OutputError
+    from thioquant.simulate import simulate_batch
+
+    (tmp_path / "f").write_text("a file", encoding="utf-8")  # (the CLI's argument check says so first)
+    with pytest.raises(OutputError, match="exists and is not a folder"):
+        simulate_batch(tmp_path / "f", n_patients=1)
+
+
+def test_force_replaces_a_simulated_batch_but_not_one_with_results(tmp_path, capsys):
+    sim = tmp_path / "sim"
+    main(["simulate", str(sim), "--patients", "1"])
+    assert (sim / ".thioquant-simulated.json").is_file()
+    (sim / ".thioquant-cache.sqlite").write_bytes(b"")  # a measurement cache goes with it
+    main(["simulate", str(sim), "--patients", "2", "--force"])
+    assert not (sim / ".thioquant-cache.sqlite").exists()
+    (sim / "results").mkdir()
+    (sim / "results" / "audit.jsonl").write_text("{}\n", encoding="utf-8")
+    code, err = _run(["simulate", str(sim), "--patients", "1", "--force"], capsys)
+    assert code == 5 and "holds results/" in err, err
+    assert (sim / "results" / "audit.jsonl").is_file()
+    shutil.rmtree(sim / "results")
+    (sim / "raw" / "extra.mzML").write_bytes(b"not the simulator's")
+    code, err = _run(["simulate", str(sim), "--patients", "1", "--force"], capsys)
+    assert code == 5 and "holds raw/extra.mzML" in err, err
+
+
+def test_force_replaces_a_batch_simulated_before_the_marker(tmp_path):
+    old = tmp_path / "bundled"  # the bundled sample data was simulated before the marker existed
+    shutil.copytree(REPO / "sample_data" / "lcmsms", old,
+                    ignore=shutil.ignore_patterns("results", "qc_history.sqlite"))
+    main(["simulate", str(old), "--patients", "1", "--force"])
+    assert (old / ".thioquant-simulated.json").is_file()
