@@ -144,3 +144,20 @@ def test_an_older_trail_is_intact_but_says_what_it_cannot_verify(out, capsys):
     (out / "audit.jsonl").write_text("".join(_lines(out)[:-1]), encoding="utf-8")
     code, text = _verify_cli(out, capsys)
     assert code == 6 and "no closing run_end entry" in text
+
+
+def test_a_desktops_metadata_files_are_not_tampering(tmp_path, sample_batch):
+    # browsing the results in Finder or Explorer leaves .DS_Store / Thumbs.db: verify stays intact
+    # and --force may still replace the folder
+    from thioquant.audit import verify
+    from thioquant.cli import main
+
+    batch = sample_batch()
+    out = tmp_path / "out"
+    main(["quantify", str(batch), "--out", str(out), "--no-cache", "--no-history", "--quiet", "--no-pdf"])
+    for name in (".DS_Store", "Thumbs.db", "._results.csv"):
+        (out / name).write_bytes(b"\x00\x01")
+    assert verify(out).ok
+    main(["quantify", str(batch), "--out", str(out), "--force", "--no-cache", "--no-history", "--quiet",
+          "--no-pdf"])
+    assert verify(out).ok and not (out / ".DS_Store").exists()

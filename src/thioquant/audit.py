@@ -107,10 +107,21 @@ def run_entries(batch: Any, parameters: Mapping[str, Any], started: str) -> list
     return entries
 
 
+#: Files a desktop leaves in a folder that is merely browsed (Finder, Explorer): not outputs, not
+#: tampering; neither recorded, nor reported, nor a reason to refuse --force.
+OS_METADATA = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
+def _os_metadata(name: str) -> bool:
+    return name in OS_METADATA or name.startswith("._")  # ._x: macOS AppleDouble
+
+
 def output_files(folder: Path) -> list[str]:
-    """Relative POSIX paths of every file under ``folder`` except the audit trail, sorted."""
+    """Relative POSIX paths of every file under ``folder`` except the audit trail and a desktop's
+    metadata files (:data:`OS_METADATA`), sorted."""
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if p.is_file() and p.relative_to(folder).as_posix() != AUDIT_FILE)
+                  if p.is_file() and p.relative_to(folder).as_posix() != AUDIT_FILE
+                  and not _os_metadata(p.name))
 
 
 def write_audit(stage: Path, entries: list[dict[str, Any]]) -> None:
