@@ -78,3 +78,18 @@ def test_force_replaces_a_batch_simulated_before_the_marker(tmp_path):
                     ignore=shutil.ignore_patterns("results", "qc_history.sqlite"))
     main(["simulate", str(old), "--patients", "1", "--force"])
     assert (old / ".thioquant-simulated.json").is_file()
+
+
+def test_force_replaces_a_simulated_batch_after_it_was_quantified(tmp_path, capsys):
+    # the README's sequence: quantify the bundled batch (results/, qc_history.sqlite), then
+    # regenerate it with simulate --force
+    sim = tmp_path / "sim"
+    main(["simulate", str(sim), "--patients", "1"])
+    main(["quantify", str(sim), "--quiet", "--no-pdf"])
+    assert (sim / "results" / "audit.jsonl").is_file() and (sim / "qc_history.sqlite").is_file()
+    main(["simulate", str(sim), "--patients", "1", "--force"])
+    assert not (sim / "results").exists() and (sim / "truth.csv").is_file()
+    main(["quantify", str(sim), "--quiet", "--no-pdf"])
+    (sim / "results" / "thesis.docx").write_text("mine", encoding="utf-8")  # not thioquant's
+    code, err = _run(["simulate", str(sim), "--patients", "1", "--force"], capsys)
+    assert code == 5 and (sim / "results" / "thesis.docx").is_file(), err

@@ -491,8 +491,10 @@ def not_simulated_reason(folder: Path) -> str | None:
     """Why ``folder`` is not a batch :func:`simulate_batch` wrote (so must not be replaced); None if it is.
 
     It must hold the simulator's ``truth.csv`` and ``batch.toml`` and nothing the simulator did not
-    write, except the measurement cache: no results folder (an audit trail), no QC history, no
-    other file. With the marker (:data:`SIMULATED_MARKER`) the files it lists are expected; a
+    write, except what quantifying it writes there: the measurement cache, the QC history and
+    output folders of thioquant's own (an audit trail starting with a thioquant run, nothing
+    foreign in them; the README's ``quantify sample_data/lcmsms`` then ``simulate ... --force``).
+    Any other file or folder is refused. With the marker (:data:`SIMULATED_MARKER`) the files it lists are expected; a
     batch simulated before the marker existed is recognised by its ``batch.toml`` header and
     the simulator's file names (``raw/NNN_<sample>.mzML|csv``).
     """
@@ -512,12 +514,19 @@ def not_simulated_reason(folder: Path) -> str | None:
                 if not fh.readline().startswith("# Simulated batch (seed "):
                     return f"it has no {SIMULATED_MARKER} and its batch.toml was not written by the simulator"
             expected = {"batch.toml", "worklist.csv", "truth.csv"}
+        from thioquant.report.output import replaceable_reason
+
+        # thioquant output folders (results/) written by quantifying this simulated batch
+        outputs = [d for d in folder.iterdir() if d.is_dir() and d.name != "raw"
+                   and (d / "audit.jsonl").is_file() and replaceable_reason(d) is None]
         paths = sorted(folder.rglob("*"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return f"it cannot be read ({getattr(exc, 'strerror', None) or exc})"
     for p in paths:
         rel = p.relative_to(folder).as_posix()
         if rel == "raw" and p.is_dir():
+            continue
+        if rel == "qc_history.sqlite" or any(p == d or d in p.parents for d in outputs):
             continue
         if p.is_file() and (rel in expected or rel in _CACHE_FILES
                             or (not marker.is_file() and _OLDER_RAW.fullmatch(rel))):
