@@ -1278,6 +1278,13 @@ UNDETECTED_FLAGS = frozenset({"NOT_DETECTED", "BELOW_LOD", "BELOW_LLOQ", "NO_PEA
 #: expressed per 8x10^8 RBC, so it is not available for interpretation.
 RBC_FLAGS = frozenset({"NO_RBC", "BAD_RBC"})
 
+#: Flags under which a result is not interpreted however it reads, a number or "undetectable"
+#: (its values stay in results.csv for the investigation), in the order the note names them:
+#: a rejected run; a sample_id on two worklist rows (whose result is the patient's cannot be
+#: told); no usable RBC count ("undetectable" per 8x10^8 RBC needs the count: at RBC 0.5 a 6-TG
+#: LLOQ of 100 nmol/L is 160 pmol/8x10^8 RBC, so it must not read as non-adherence).
+NOT_INTERPRETED_FLAGS = ("RUN_INVALID", "DUPLICATE_ID", *sorted(RBC_FLAGS))
+
 _NON_PATIENT_TYPES = frozenset({
     "calibrator", "cal", "standard", "qc", "blank", "zero", "double_blank", "solvent",
     "system_suitability", "sst", "carryover", "matrix_blank",
@@ -1377,22 +1384,10 @@ def interpretation_rows(
             val = float(_get(r, "reported", math.nan))
         except (TypeError, ValueError):
             val = math.nan
-        if "RUN_INVALID" in rflags:
-            # a rejected run's values stay in results.csv for the investigation, but they must
-            # not reach a clinician as a category and a dosing comment
+        blocking = [f for f in NOT_INTERPRETED_FLAGS if f in rflags]
+        if blocking:
             val = math.nan
-            rflags = {"RUN_INVALID"}
-        elif "DUPLICATE_ID" in rflags:
-            # two worklist rows with one sample_id and (as a rule) two different results: which
-            # is this patient's cannot be told, so neither is interpreted
-            val = math.nan
-            rflags = {"DUPLICATE_ID"}
-        elif rflags & RBC_FLAGS:
-            # "undetectable" is a concentration statement; per 8x10^8 RBC it needs the count:
-            # at RBC 0.5 a 6-TG LLOQ of 100 nmol/L is 160 pmol/8x10^8 RBC, so an undetectable
-            # result without a usable count must not read as non-adherence
-            val = math.nan
-            rflags = rflags - UNDETECTED_FLAGS  # the note names the RBC flag (and any other)
+            rflags = {blocking[0]}  # the note names the deciding flag
         g[role].append((val, not (rflags & UNDETECTED_FLAGS)))
         if not math.isfinite(val) and not (rflags & UNDETECTED_FLAGS):
             g.setdefault(f"{role}_why", []).extend(sorted(rflags))
