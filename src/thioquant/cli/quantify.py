@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -71,50 +70,38 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
         for note in notes:
             click.secho(f"warning: {note}", fg="yellow", err=True)
 
-    from thioquant.qc.westgard import kept_unless_done
-
-    with kept_unless_done(qc_history):  # the run stays in the QC history only once it is written
-        batch = _run_and_write(batch_dir, method, out, force, overrides, jobs, executor, cache, qc_history,
-                               pseudonymise, pseudonym_key, report, pdf, profile, quiet, notes, started)
-    from thioquant.report.summary import summary_text
-
-    click.echo(summary_text(batch, out, quiet=quiet, color=sys.stdout.isatty()))
-    if strict and not batch.accepted:
-        sys.exit(1)
-
-
-def _run_and_write(batch_dir: Path, method: str | None, out: Path, force: bool, overrides: Path | None,
-                   jobs: int, executor: str, cache: Path | None, qc_history: Path | None,
-                   pseudonymise: bool, pseudonym_key: str | None, report: bool, pdf: bool,
-                   profile: str | None, quiet: bool, notes: list[str], started: str) -> Any:
-    """Measure, evaluate and write the batch; returns the BatchResult."""
     from thioquant.audit import run_entries, write_audit
     from thioquant.pipeline import quantify as run_quantify
+    from thioquant.qc.westgard import kept_unless_done
     from thioquant.report.progress import batch_progress
+    from thioquant.report.summary import summary_text
     from thioquant.report.writer import write_outputs
 
-    with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
-        batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor, cache=cache,
-                             history=qc_history, progress=progress, profile=profile,
-                             keep_views=report)
-    if notes:  # into messages.txt and the audit trail too
-        from dataclasses import replace
+    with kept_unless_done(qc_history):  # the run stays in the QC history only once it is written
+        with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
+            batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor,
+                                 cache=cache, history=qc_history, progress=progress, profile=profile,
+                                 keep_views=report)
+        if notes:  # into messages.txt and the audit trail too
+            from dataclasses import replace
 
-        batch = replace(batch, messages=(*notes, *batch.messages))
-    if pseudonymise:
-        from thioquant.privacy import pseudonymise as pseudo
+            batch = replace(batch, messages=(*notes, *batch.messages))
+        if pseudonymise:
+            from thioquant.privacy import pseudonymise as pseudo
 
-        batch = pseudo(batch, pseudonym_key or "")
-    parameters = {
-        "method": method, "out": str(out), "force": force, "overrides": str(overrides) if overrides else None,
-        "jobs": jobs, "executor": executor, "cache": str(cache) if cache else None,
-        "history": str(qc_history) if qc_history else None, "pseudonymise": pseudonymise,
-        "profile": profile,
-    }
-    entries = run_entries(batch, parameters, started)
-    write_outputs(batch, out, force=force, finalise=lambda stage: write_audit(stage, entries), report=report,
-                  pdf=pdf, history=qc_history)
-    return batch
+            batch = pseudo(batch, pseudonym_key or "")
+        parameters = {
+            "method": method, "out": str(out), "force": force,
+            "overrides": str(overrides) if overrides else None, "jobs": jobs, "executor": executor,
+            "cache": str(cache) if cache else None, "history": str(qc_history) if qc_history else None,
+            "pseudonymise": pseudonymise, "profile": profile,
+        }
+        entries = run_entries(batch, parameters, started)
+        write_outputs(batch, out, force=force, finalise=lambda stage: write_audit(stage, entries),
+                      report=report, pdf=pdf, history=qc_history)
+    click.echo(summary_text(batch, out, quiet=quiet, color=sys.stdout.isatty()))
+    if strict and not batch.accepted:  # outside the block: a written run stays in the history
+        sys.exit(1)
 
 
 def _inputs(batch_dir: Path, method: str | None, overrides: Path | None,
