@@ -57,11 +57,11 @@ def cli() -> None:
 #: signals that stop a command like Ctrl-C (SIGINT), so that its clean-up runs: the default action
 #: of SIGTERM or SIGHUP would end the process at once and leave the hidden staging folder behind
 _STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGTERM", "SIGHUP")) if s)
-_received: list[int] = []
 
 
-def _install_stop_handlers() -> dict[int, object]:
-    """Make SIGTERM/SIGHUP raise KeyboardInterrupt in this process; returns the previous handlers."""
+def _install_stop_handlers(received: list[int]) -> dict[int, object]:
+    """Make SIGTERM/SIGHUP raise KeyboardInterrupt in this process, noting each in ``received``;
+    returns the previous handlers."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     pid = os.getpid()
@@ -71,44 +71,44 @@ def _install_stop_handlers() -> dict[int, object]:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        _received.append(signum)
+        received.append(signum)
         raise KeyboardInterrupt
 
     return {s: signal.signal(s, stop) for s in _STOP_SIGNALS}
 
 
-def _interrupted() -> None:
-    signum = _received[-1] if _received else signal.SIGINT
+def _interrupted(received: list[int]) -> None:
+    signum = received[-1] if received else signal.SIGINT
     click.echo(f"interrupted by {signal.Signals(signum).name}", err=True)
     sys.exit(128 + int(signum))  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: map thioquant errors to a message and exit code."""
-    _received.clear()
-    previous = _install_stop_handlers()
+    received: list[int] = []  # the stop signals this call has received
+    previous = _install_stop_handlers(received)
     try:
-        _main(argv)
+        _main(argv, received)
     finally:
         for s, h in previous.items():
             signal.signal(s, h)  # type: ignore[arg-type]
 
 
-def _main(argv: list[str] | None) -> None:
+def _main(argv: list[str] | None, received: list[int]) -> None:
     try:
         cli.main(args=argv, prog_name="thioquant", standalone_mode=False)
     except ThioquantError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:  # click's form of KeyboardInterrupt
-        _interrupted()
+        _interrupted(received)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        _interrupted()
+        _interrupted(received)
     except Exception as exc:  # the last line of defence: no traceback reaches the user
         if os.environ.get("THIOQUANT_DEBUG"):
             raise
