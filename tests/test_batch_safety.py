@@ -378,3 +378,33 @@ def test_a_blank_without_the_analyte_channel_is_not_clean(batch):
     assert co.status == "not_evaluated"
     mmp = next(o for o in b.qc_outcomes if o.rule == "carryover" and "6-MMP" in o.message)
     assert mmp.status == "pass"  # the 6-MMP channel was there and measured
+
+
+def _page_text(doc) -> bytes:
+    import zlib
+
+    return b"".join(zlib.decompress(s) for p in doc.pages for s in p.streams())
+
+
+def test_report_marks_qcs_by_the_qc_rule_and_patients_not_reported_as_such(batch):
+    # a run rejected at +/-1 %: the QC table was captioned "+/-15 %" (the calibrators' tolerance)
+    # with every QC green; a patient PDF said "undetectable / not reported" for values that were
+    # not reportable (RUN_INVALID), where "undetectable" reads as non-adherence
+    from dataclasses import replace
+
+    from thioquant.assay.method import find_method_file, load_method
+    from thioquant.report import content as C
+    from thioquant.report.pdf import build_patient_page
+
+    m = load_method(find_method_file("thiopurines_lcmsms", start=batch))
+    b = quantify(batch, method=replace(m, qc={**m.qc, "qc_tolerance_pct": 1.0}), jobs=1, cache=None)
+    rows = C.qc_sample_rows(b)
+    assert C.qc_tolerance_text(b) == "1"
+    assert {r["state"] for r in rows} == {"pass", "fail"}
+    assert all((r["state"] == "fail") == ("QC_FAIL" in r["flags"]) for r in rows)
+    ranges = C.reference_ranges(b)
+    text = _page_text(build_patient_page(b, C.patient_rows(b, ranges)[1], ranges=ranges))
+    assert b"not reported \\(see notes\\)" in text and b"undetectable" not in text  # PDF-escaped
+    ok = quantify(batch, jobs=1, cache=None)  # P001: both undetectable, the finding itself
+    p001 = next(r for r in C.patient_rows(ok, ranges) if r["sample_id"] == "P001")
+    assert b"undetectable" in _page_text(build_patient_page(ok, p001, ranges=ranges))

@@ -139,14 +139,22 @@ def qc_rule_rows(batch: Any) -> list[dict[str, Any]]:
 QC_SAMPLE_COLUMNS = ["sample_id", "level", "analyte", "nominal", "conc", "accuracy_pct", "flags"]
 
 
+def qc_tolerance_text(batch: Any) -> str:
+    """The QC rule's accuracy limit as the tables' captions state it ("+/-15 %"), from ``[qc]``
+    (not the calibrators' tolerance; an LLOQ QC's wider limit applies to that level)."""
+    from thioquant.qc.settings import QCSettings
+
+    return f"{QCSettings.from_dict(dict(batch.method.qc)).qc_tolerance_pct:g}"
+
+
 def qc_sample_rows(batch: Any) -> list[dict[str, Any]]:
-    """QC samples with their accuracy; ``state`` is pass when within the method's tolerance."""
-    tol = float(batch.method.calibration.tolerance_pct)
+    """QC samples with their accuracy; ``state`` is fail when the run QC flagged the sample
+    (QC_FAIL: outside its level's tolerance), as the verdict judged it."""
     rows = []
     for r in batch.results:
         if r.sample_type != "qc":
             continue
-        ok = math.isfinite(r.accuracy_pct) and abs(r.accuracy_pct - 100.0) <= tol
+        ok = math.isfinite(r.accuracy_pct) and "QC_FAIL" not in r.flags
         rows.append({"sample_id": r.sample_id, "level": r.level, "analyte": r.analyte, "nominal": r.nominal,
                      "conc": r.conc, "accuracy_pct": r.accuracy_pct, "flags": ";".join(r.flags),
                      "state": "pass" if ok else "fail"})

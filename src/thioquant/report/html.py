@@ -163,8 +163,7 @@ def _qc(batch: Any) -> str:
            _table(["rule", "analyte", "label", "severity", "code", "message"], rules, state_key="state",
                   state_col="label", headers={"label": "status"})]
     if samples:
-        tol = batch.method.calibration.tolerance_pct
-        out.append(f"<h3>QC samples (accuracy within 100 &plusmn; {tol:g} %)</h3>")
+        out.append(f"<h3>QC samples (accuracy within 100 &plusmn; {C.qc_tolerance_text(batch)} %)</h3>")
         out.append(_table(C.QC_SAMPLE_COLUMNS, samples, numeric={"nominal", "conc", "accuracy_pct"},
                           state_key="state", state_col="accuracy_pct",
                           headers={"accuracy_pct": "accuracy %", "conc": f"measured ({batch.method.conc_unit})"}))

@@ -283,7 +283,7 @@ def build_report(batch: Any, panels: Sequence[Any] = (), *, lj: Sequence[dict[st
     qs = C.qc_sample_rows(batch)
     if qs:
         flow.need(80)
-        flow.para(f"QC samples (accuracy within 100 +/- {m.calibration.tolerance_pct:g} %)", 10, font="F2")
+        flow.para(f"QC samples (accuracy within 100 +/- {C.qc_tolerance_text(batch)} %)", 10, font="F2")
         flow.table(C.QC_SAMPLE_COLUMNS, qs, [1.2, 0.8, 0.8, 1, 1, 1, 2],
                    headers={"accuracy_pct": "accuracy %", "conc": f"measured ({m.conc_unit})"},
                    numeric={"nominal", "conc", "accuracy_pct"}, row_state=lambda r: r["state"])
@@ -382,8 +382,9 @@ def write_report_pdf(batch: Any, path: str | Path, panels: Sequence[Any] = (), *
 
 
 def _bar(page: Page, x: float, y: float, w: float, label: str, value: float, lo: float | None, hi: float,
-         unit: str) -> None:
-    """A horizontal scale with the reference range shaded and the value marked."""
+         unit: str, text: str = "") -> None:
+    """A horizontal scale with the reference range shaded and the value marked (``text``: the
+    value as interpretation.csv shows it, which tells "undetectable" from "not reported")."""
     top = max(hi * 1.6, (value if math.isfinite(value) else 0) * 1.1, 1.0)
 
     def X(v: float) -> float:
@@ -399,8 +400,9 @@ def _bar(page: Page, x: float, y: float, w: float, label: str, value: float, lo:
         col = RED if out else GREEN
         page.polygon([X(value) - 4, X(value) + 4, X(value)], [y - 3, y - 3, y + 6], fill=col)
         page.line(X(value), y + 2, X(value), y + 11, color=col, width=1.5)
-    else:
-        page.text(x + 110 + (w - 120) / 2, y + 9, "undetectable / not reported", 7, color=GREY, align="center")
+    else:  # "undetectable" is a finding (non-adherence); a value not measured or not reportable is not
+        shown = "undetectable" if text == "undetectable" else "not reported (see notes)"
+        page.text(x + 110 + (w - 120) / 2, y + 9, shown, 7, color=GREY, align="center")
 
 
 def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = (),
@@ -453,9 +455,11 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
         page.line(MARGIN, y, MARGIN + W, y, color="#d5dbe3", width=0.4)
     y += 14
     if ranges is not None:
-        _bar(page, MARGIN, y, W, "6-TGN", C._f(row.get("tgn_pmol_8e8")), ranges.tgn_low, ranges.tgn_high, unit)
+        _bar(page, MARGIN, y, W, "6-TGN", C._f(row.get("tgn_pmol_8e8")), ranges.tgn_low, ranges.tgn_high, unit,
+             str(row.get("tgn_pmol_8e8", "")))
         y += 30
-        _bar(page, MARGIN, y, W, "6-MMP", C._f(row.get("mmp_pmol_8e8")), None, ranges.mmp_high, unit)
+        _bar(page, MARGIN, y, W, "6-MMP", C._f(row.get("mmp_pmol_8e8")), None, ranges.mmp_high, unit,
+             str(row.get("mmp_pmol_8e8", "")))
         y += 34
     page.text(MARGIN, y, "Interpretation", 12, font="F2", color=BLUE)
     y += 16

@@ -69,11 +69,10 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
         # the QC rule's own limits (QC_FAIL marks a QC outside its level's tolerance, the LLOQ
         # QC's being wider), not the calibrators': a run rejected at +/-1 % printed "12/12 within
         # +/-15 %"
-        from thioquant.qc.settings import QCSettings
+        from thioquant.report.content import qc_tolerance_text
 
-        tol = QCSettings.from_dict(dict(m.qc)).qc_tolerance_pct
         ok = sum(1 for r in qcs if math.isfinite(r.accuracy_pct) and "QC_FAIL" not in r.flags)
-        lines.append(f"QC: {ok}/{len(qcs)} within +/-{tol:g} %")
+        lines.append(f"QC: {ok}/{len(qcs)} within +/-{qc_tolerance_text(batch)} %")
     if batch.interpretations:
         lines.append(f"Patients ({m.reported_unit}):")
         lines.append(f"  {'sample':8s} {'6-TGN':>12s} {'6-MMPN':>12s} {'ratio':>6s}  category")
