@@ -408,3 +408,15 @@ def test_report_marks_qcs_by_the_qc_rule_and_patients_not_reported_as_such(batch
     ok = quantify(batch, jobs=1, cache=None)  # P001: both undetectable, the finding itself
     p001 = next(r for r in C.patient_rows(ok, ranges) if r["sample_id"] == "P001")
     assert b"undetectable" in _page_text(build_patient_page(ok, p001, ranges=ranges))
+
+
+def test_no_dosing_text_beside_a_result_that_is_not_interpreted(batch):
+    from dataclasses import replace
+
+    from thioquant.assay.method import find_method_file, load_method
+
+    m = load_method(find_method_file("thiopurines_lcmsms", start=batch))
+    ok = quantify(batch, jobs=1, cache=None)
+    assert any(r["dose_band"] for r in ok.interpretations)  # the bundled batch records doses
+    b = quantify(batch, method=replace(m, qc={**m.qc, "qc_tolerance_pct": 1.0}), jobs=1, cache=None)
+    assert all(r["category"] == "not_interpretable" and not r["dose_band"] for r in b.interpretations)

@@ -964,6 +964,11 @@ def interpret(
         _interval_notes(m, mmp_interval, "6-MMP", (prof.mmp_high,), notes)
 
     dose_band = _context_notes(context, prof, notes, flags) if context is not None else None
+    if category == "not_interpretable":
+        # a dosing sentence beside a result that must not be interpreted (a rejected run, a
+        # doubtful sample) reads as advice; the context's other notes (liver tests, sample age)
+        # still help the lab investigate
+        dose_band = None
     return Interpretation(
         tgn=t, mmp=m, ratio=ratio, category=category, comment=comment, notes=tuple(notes),
         flags=tuple(dict.fromkeys(flags)), profile=prof.name, dose_band=dose_band,
