@@ -133,7 +133,22 @@ def test_as_dict_is_json_ready():
     assert len(d["points"]) == 8 and len(d["coefficients"]) == 2
     assert d["points"][2]["included"] is False and d["points"][2]["reason"]
     assert d["limits"]["lod"] >= 0 and d["limits"]["loq"] == pytest.approx(d["limits"]["lod"] * 10 / 3.3)
-    assert d["limits"]["method"].endswith("residual_sd")
+    assert d["limits"]["method"].endswith("residual SD of a line through the calibrators <= 10 x the lowest")
+
+
+def test_limits_come_from_the_bottom_of_a_wide_weighted_curve():
+    # 100-10,000 with 3 % proportional scatter: the whole curve's un-weighted residual SD is set by
+    # the top calibrators and put the LOD above the LLOQ (as the bundled batch's 539 vs 100 nmol/L)
+    from thioquant.calibration.limits import limits_from_residuals, limits_near_lloq
+
+    x = np.array([100, 200, 500, 1000, 2000, 5000, 7500, 10000], float)
+    y = 0.0002 * x * (1 + 0.03 * np.array([1, -1, 1, -1, 1, -1, 1, -1]))
+    cal = accept_calibration(x, y).calibration
+    whole, low = limits_from_residuals(cal), limits_near_lloq(cal)
+    assert whole.lod > 100  # the old figure: above the lowest calibrator
+    assert 0 < low.lod < 100 and low.lod < whole.lod / 5 and "<= 10 x the lowest" in low.method
+    with pytest.raises(CalibrationError, match="fewer than 3"):
+        limits_near_lloq(fit_calibration(x * [1, 1, 100, 100, 100, 100, 100, 100], y, "linear", "1/x^2"))
 
 
 def test_fit_rejects_bad_input():

@@ -7,7 +7,14 @@ See ``docs/calibration.md``.
 from .accept import CalibrationOutcome, CalibrationPoint, accept_calibration, back_calculate
 from .fit import LstsqResult, fit_calibration, weighted_lstsq
 from .interval import inverse_interval
-from .limits import Limits, limits_from_blanks, limits_from_residuals, limits_from_sn, range_flags
+from .limits import (
+    Limits,
+    limits_from_blanks,
+    limits_from_residuals,
+    limits_from_sn,
+    limits_near_lloq,
+    range_flags,
+)
 from .select import DEFAULT_CANDIDATES, candidates_for, partial_f_test, select_model
 
 __all__ = [
@@ -23,6 +30,7 @@ __all__ = [
     "inverse_interval",
     "limits_from_blanks",
     "limits_from_residuals",
+    "limits_near_lloq",
     "limits_from_sn",
     "partial_f_test",
     "range_flags",

@@ -84,14 +84,18 @@ class CalibrationOutcome:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict (for ``calibration.json``).
 
-        Includes ``limits``: ICH Q2 LOD/LOQ from the residual SD of the final curve (None for the
-        power model, which has no slope at zero).
+        Includes ``limits``: ICH Q2 LOD/LOQ from the residual SD of a line through the calibrators
+        up to 10x the lowest (:func:`~thioquant.calibration.limits.limits_near_lloq`), else of the
+        final curve (None for the power model, which has no slope at zero).
         """
-        from .limits import limits_from_residuals
+        from .limits import limits_from_residuals, limits_near_lloq
 
         cal = self.calibration
         try:
-            lim = limits_from_residuals(cal)
+            try:
+                lim = limits_near_lloq(cal)
+            except CalibrationError:  # too few levels near the bottom: the whole curve
+                lim = limits_from_residuals(cal)
             limits: dict[str, Any] | None = {
                 "lod": _num(lim.lod), "loq": _num(lim.loq), "sigma": _num(lim.sigma),
                 "slope": _num(lim.slope), "method": "ICH Q2 3.3/10 sigma/S, sigma = " + lim.method,
