@@ -131,6 +131,7 @@ def test_pseudonymise_removes_patient_identifiers_everywhere(batch, tmp_path, mo
     assert "CAL1" in text and "QCM-1" in text  # non-patient samples keep their names
     results = (out / "results.csv").read_text()
     assert "S-" in results and "PT-" in results
+    assert ",raw/S-" in results  # the raw file keeps its folder: only its name is replaced
     # Same key -> same pseudonyms (linkable by the key holder).
     out2 = tmp_path / "out2"
     main(["quantify", str(batch), "--out", str(out2), "--quiet", "--no-cache", "--pseudonymise"])

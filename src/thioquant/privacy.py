@@ -37,7 +37,10 @@ def pseudonymise(batch: Any, key: str) -> Any:
         mapping[e.sample_id] = pseudonym(e.sample_id, k, "S-")
         if e.patient_id:
             mapping[e.patient_id] = pseudonym(e.patient_id, k, "PT-")
-        mapping[e.file] = f"{mapping[e.sample_id]}{_suffix(e.file)}"
+        # the folder part stays (raw/017_P003.mzML -> raw/S-....mzML): it names where the file is,
+        # and messages that quote the path must still point at the right folder
+        folder = e.file[: max(e.file.rfind("/"), e.file.rfind("\\")) + 1]
+        mapping[e.file] = f"{folder}{mapping[e.sample_id]}{_suffix(e.file)}"
     if not mapping:
         return batch
     pattern = re.compile("|".join(re.escape(t) for t in sorted(mapping, key=len, reverse=True)))
