@@ -518,7 +518,14 @@ def stability(d: Data, c: Criteria) -> Experiment:
 
 
 def isr(d: Data, c: Criteria) -> Experiment:
-    """Incurred-sample reanalysis: original and repeat in different runs (ICH M10, incurred sample reanalysis)."""
+    """Incurred-sample reanalysis: original and repeat in different runs (ICH M10, incurred sample reanalysis).
+
+    The fraction within the limit is taken over every planned pair: a pair that cannot be evaluated
+    (a file not measured, a result missing, both outside the range) counts as not within, and a pair
+    whose original is quantified while its repeat is below the LLOQ or above the ULOQ (or the reverse)
+    is a disagreement. Dropping such pairs from the denominator would let deleted or out-of-range
+    repeats raise the fraction.
+    """
     key = "isr"
     if not d.of(key):
         return _nothing_measured(d, key, "Incurred-sample reanalysis", "ICH M10 (incurred sample reanalysis)")
@@ -528,33 +535,64 @@ def isr(d: Data, c: Criteria) -> Experiment:
         for o in d.planned(key, a):
             pairs.setdefault(str(o.role.get("pair")), {})[str(o.role.get("role"))] = o
         n = n_ok = 0
+        bad: list[str] = []  # pairs counted as not within, with the reason
         for pair, p in sorted(pairs.items()):
             org, rep = p.get("original"), p.get("repeat")
-            usable = org is not None and rep is not None and all(
-                not x.unmeasured and math.isfinite(x.conc)
-                and not {"BELOW_LLOQ", "ABOVE_ULOQ", "NOT_DETECTED"} & set(x.flags) for x in (org, rep))
-            gone = "; ".join(f"{x.sample_id} in {x.run} not measured: {x.unmeasured}"
-                             for x in (org, rep) if x is not None and x.unmeasured)
+            state = {r: _isr_state(x) for r, x in (("original", org), ("repeat", rep))}
             diff = NAN
-            if usable:
+            within = False
+            if all(s == "quantified" for s in state.values()):
                 mu = (org.conc + rep.conc) / 2
                 diff = 100.0 * (rep.conc - org.conc) / mu if mu else NAN
                 n += 1
-                n_ok += _within(diff, c.isr_diff_pct)
+                within = _within(diff, c.isr_diff_pct)
+                note = "" if within else f"outside +/-{c.isr_diff_pct:g} %"
+            elif "quantified" in state.values() and set(state.values()) <= {
+                    "quantified", "below the LLOQ", "above the ULOQ"}:
+                # one quantified, the other outside the range: they disagree
+                n += 1
+                note = f"disagree: original {state['original']}, repeat {state['repeat']}"
+            else:
+                why = "; ".join(f"{r} {s}" for r, s in state.items() if s != "quantified")
+                gone = "; ".join(f"{x.sample_id} in {x.run}: {x.unmeasured}" for x in (org, rep)
+                                 if x is not None and x.unmeasured)
+                note = f"not evaluable ({why})" + (f" [{gone}]" if gone else "")
+            n_ok += within
+            if not within:
+                bad.append(f"{pair} ({note.split(' [')[0]})")
             rows.append({"analyte": a, "pair": pair, "original_run": org.run if org else "",
                          "original": _r(org.conc if org else NAN), "repeat_run": rep.run if rep else "",
                          "repeat": _r(rep.conc if rep else NAN), "diff_pct": _r(diff),
-                         "within": _within(diff, c.isr_diff_pct) if usable else None,
-                         "note": "" if usable else (f"not evaluable ({gone})" if gone
-                                                    else "not evaluable (missing or outside the range)")})
-        frac = n_ok / n if n else NAN
-        summary.append({"analyte": a, "pairs": len(pairs), "evaluated": n, "within": n_ok, "fraction_pct": _r(
-            100 * frac if n else NAN), "limit": f">= {100 * c.isr_min_fraction:.1f} % within +/-{c.isr_diff_pct:g} %"})
+                         "within": within, "note": note})
+        total = len(pairs)
+        frac = n_ok / total if total else NAN
+        summary.append({"analyte": a, "pairs": total, "evaluated": n, "within": n_ok, "fraction_pct": _r(
+            100 * frac if total else NAN), "limit": f">= {100 * c.isr_min_fraction:.1f} % within +/-{c.isr_diff_pct:g} %"})
+        detail = f"{n_ok}/{total} pairs" + (f"; not within: {', '.join(bad)}" if bad else "")
         checks.append(Check(key, "agreement", a, "incurred samples", frac,
                             f">= {100 * c.isr_min_fraction:.1f} % of pairs within +/-{c.isr_diff_pct:g} %",
-                            math.isfinite(frac) and frac + 1e-12 >= c.isr_min_fraction, f"{n_ok}/{n} pairs"))
+                            math.isfinite(frac) and frac + 1e-12 >= c.isr_min_fraction, detail))
     return Experiment(key, "Incurred-sample reanalysis", "ICH M10 (incurred sample reanalysis)", {"pairs": rows, "summary": summary},
-                      tuple(checks), ("difference = (repeat - original) / mean of the two.",))
+                      tuple(checks), ("difference = (repeat - original) / mean of the two; the fraction is over all "
+                                      "planned pairs: a pair that cannot be evaluated counts as not within, and a "
+                                      "result below the LLOQ or above the ULOQ against a quantified one is a "
+                                      "disagreement.",))
+
+
+def _isr_state(o: Obs | None) -> str:
+    """How one result of an ISR pair stands: quantified, outside the range, or why it is unusable."""
+    if o is None:
+        return "missing from the package"
+    if o.unmeasured:
+        return "not measured"
+    flags = {f.split(":")[0] for f in o.flags}
+    if "CAL_FAIL" in flags:
+        return "from a failed calibration"  # no result to compare, in range or not
+    if flags & {"BELOW_LLOQ", "NOT_DETECTED", "BELOW_LOD", "NO_PEAK"}:
+        return "below the LLOQ"
+    if "ABOVE_ULOQ" in flags:
+        return "above the ULOQ"
+    return "quantified" if math.isfinite(o.conc) else "without a result"
 
 
 def limits(d: Data, c: Criteria) -> Experiment:

@@ -1,0 +1,86 @@
+"""ICH M10 points of a domain review of ``thioquant validate``.
+
+Most tests change observations of the bundled LC-MS/MS package in memory (its runs are measured
+once, from the measurement cache) and recompute one experiment; the ISR test also deletes files of
+a copied package, as a laboratory would find them missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses as dc
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from thioquant.pipeline import quantify
+from thioquant.validation import validate_package
+from thioquant.validation.criteria import Criteria
+from thioquant.validation.experiments import Data, Obs, collect, isr
+from thioquant.validation.package import read_package
+from thioquant.validation.validate import resolve_method
+
+ROOT = Path(__file__).resolve().parents[1]
+LCMS_PKG = ROOT / "sample_data" / "validation_lcmsms"
+LCMS = ROOT / "calibrations" / "thiopurines_lcmsms.toml"
+
+
+@pytest.fixture(scope="module")
+def base() -> Data:
+    pkg = read_package(LCMS_PKG)
+    method = resolve_method(pkg, LCMS)
+    return collect(pkg, method, {r.run_id: quantify(r.folder, method) for r in pkg.runs})
+
+
+def rebuild(d0: Data, fn: Callable[[Obs], Obs | None], method=None) -> Data:
+    """The package's data with every observation passed through ``fn`` (None drops it from the design)."""
+    kept = [x for x in (fn(o) for o in d0.obs) if x is not None]
+    excluded = [x for x in (fn(o) for o in d0.excluded) if x is not None]
+    return Data(d0.package, method or d0.method, kept, d0.batches, excluded)
+
+
+def _isr(o: Obs, pairs: tuple[str, ...], role: str = "repeat") -> bool:
+    return o.role is not None and o.role.experiment == "isr" and o.role.get("pair") in pairs \
+        and o.role.get("role") == role
+
+
+# --- 1. ISR: the fraction is over every planned pair --------------------------------------------
+
+
+def test_isr_missing_repeats_count_as_not_within(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    shutil.copytree(LCMS_PKG, pkg, ignore=shutil.ignore_patterns("validation"))
+    raw = pkg / "runs" / "R3" / "raw"
+    for pair in ("ISR-01", "ISR-02", "ISR-03", "ISR-04"):
+        (f,) = raw.glob(f"*_{pair}-R.mzML")
+        f.unlink()
+    report = validate_package(pkg)
+    assert report.failed_experiments == ["isr"]
+    (ex,) = [e for e in report.experiments if e.key == "isr"]
+    for ch in ex.checks:
+        assert ch.value == pytest.approx(0.6)  # 6 of 10 planned pairs, not 6 of 6 evaluated
+        assert "6/10 pairs" in ch.detail and "ISR-04 (not evaluable (repeat not measured))" in ch.detail
+    row = next(r for r in ex.tables["pairs"] if r["pair"] == "ISR-01")
+    assert row["within"] is False and row["note"].startswith("not evaluable (repeat not measured)")
+    summary = ex.tables["summary"][0]
+    assert (summary["pairs"], summary["evaluated"], summary["within"], summary["fraction_pct"]) == (10, 6, 6, 60)
+
+
+def test_isr_repeat_outside_the_range_disagrees(base: Data) -> None:
+    below = ("ISR-01", "ISR-02", "ISR-03", "ISR-04")
+
+    def f(o: Obs) -> Obs:
+        if o.analyte == "6-TG" and _isr(o, below):
+            return dc.replace(o, conc=o.conc * 0.05, flags=(*o.flags, "BELOW_LLOQ"))
+        if o.analyte == "6-TG" and _isr(o, ("ISR-05",), "original"):
+            return dc.replace(o, conc=o.conc * 9, flags=(*o.flags, "ABOVE_ULOQ"))
+        return o
+
+    ex = isr(rebuild(base, f), Criteria())
+    ch = next(c for c in ex.checks if c.analyte == "6-TG")
+    assert not ch.passed and ch.value == pytest.approx(0.5) and "5/10 pairs" in ch.detail
+    notes = {r["pair"]: r["note"] for r in ex.tables["pairs"] if r["analyte"] == "6-TG"}
+    assert notes["ISR-01"] == "disagree: original quantified, repeat below the LLOQ"
+    assert notes["ISR-05"] == "disagree: original above the ULOQ, repeat quantified"
+    assert next(c for c in ex.checks if c.analyte == "6-MMP").passed
