@@ -17,7 +17,7 @@ import pytest
 from thioquant.pipeline import quantify
 from thioquant.validation import validate_package
 from thioquant.validation.criteria import Criteria
-from thioquant.validation.experiments import Data, Obs, collect, isr
+from thioquant.validation.experiments import Data, Obs, accuracy_precision, collect, isr
 from thioquant.validation.package import read_package
 from thioquant.validation.validate import resolve_method
 
@@ -84,3 +84,45 @@ def test_isr_repeat_outside_the_range_disagrees(base: Data) -> None:
     assert notes["ISR-01"] == "disagree: original quantified, repeat below the LLOQ"
     assert notes["ISR-05"] == "disagree: original above the ULOQ, repeat quantified"
     assert next(c for c in ex.checks if c.analyte == "6-MMP").passed
+
+
+# --- 2. A&P needs a QC at the LLOQ, low, mid and high; 20 % only at the LLOQ ---------------------
+
+
+def _no_lloq_qc(o: Obs) -> Obs | None:
+    return None if o.role is not None and o.role.experiment == "accuracy_precision" and o.level == "QC-LLOQ" else o
+
+
+def test_ap_without_an_lloq_qc_fails(base: Data) -> None:
+    ex = accuracy_precision(rebuild(base, _no_lloq_qc), Criteria())
+    assert ex.failed_criteria == ["qc_levels"]
+    for a in ("6-TG", "6-MMP"):
+        ch = next(c for c in ex.checks if c.criterion == "qc_levels" and c.analyte == a)
+        assert ch.value == 3 and ch.detail == "missing: LLOQ QC"
+    assert accuracy_precision(base, Criteria()).passed
+
+
+def test_lowest_qc_above_the_lloq_is_judged_at_15_pct(base: Data) -> None:
+    # a method without an LLOQ QC: its lowest QC (QCL, 2.5 x LLOQ) is a low QC, not an LLOQ QC
+    qcs = {lv: v for lv, v in base.method.qcs.items() if lv != "QC-LLOQ"}
+    method = dc.replace(base.method, qcs=qcs)
+
+    def f(o: Obs) -> Obs | None:
+        o = _no_lloq_qc(o)
+        if o is not None and o.role is not None and o.role.experiment == "accuracy_precision" \
+                and o.level == "QCL" and o.analyte == "6-TG":
+            o = dc.replace(o, conc=o.conc / (1 + _bias(base, o.run)) * 1.17)  # every run's mean at +17 %
+        return o
+
+    ex = accuracy_precision(rebuild(base, f, method), Criteria())
+    rows = [r for r in ex.tables["inter_run"] if r["level"] == "QCL"]
+    assert {(r["role"], r["bias_limit_pct"], r["cv_limit_pct"]) for r in rows} == {("low", 15.0, 15.0)}
+    failed = {(c.criterion, c.item) for c in ex.checks if not c.passed}
+    assert ("inter_run_bias", "QCL") in failed and ("intra_run_bias", "QCL R1") in failed
+    assert ("qc_levels", "LLOQ, low, mid, high QC") in failed
+
+
+def _bias(d: Data, run: str) -> float:
+    """Mean relative bias of the 6-TG QCL A&P replicates of one run."""
+    vals = [o.conc for o in d.of("accuracy_precision", "6-TG") if o.level == "QCL" and o.run == run]
+    return sum(vals) / len(vals) / d.method.nominal("qc", "QCL", "6-TG") - 1

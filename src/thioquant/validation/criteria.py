@@ -29,9 +29,13 @@ class Criteria:
     ap_cv_pct, ap_cv_lloq_pct : float
         Within-run and between-run CV <= 15 %, <= 20 % at the LLOQ (ICH M10, accuracy and precision).
     ap_min_replicates, ap_min_runs, ap_min_days : int
-        At least 5 replicates per level per run, 3 runs, 2 days (ICH M10, accuracy and precision).
+        At least 5 replicates per level per run, 3 runs, 2 days (ICH M10, accuracy and precision),
+        at four QC roles: LLOQ, low (<= 3 x LLOQ), mid (30-50 % of the range) and high (>= 75 % of
+        the ULOQ), classified by nominal as in :mod:`thioquant.assay.method` (not a setting).
     lloq_level : str
-        Name of the method's QC level at the LLOQ (gets the wider limits).
+        Name of the method's QC level at the LLOQ. Informative only: the wider A&P limits go to the
+        QC level whose nominal equals the analyte's LLOQ (the lowest calibrator), whatever its name;
+        a lowest QC above the LLOQ (e.g. at 2.5 x LLOQ) is judged at 15 %.
     calibration_min_runs_passing : float
         Fraction of A&P runs whose calibration curve must meet ICH M10 (1.0 = every run).
     calibration_r2_min : float

@@ -226,12 +226,26 @@ def anova_cv(groups: Sequence[Sequence[float]]) -> tuple[float, float]:
 # --- experiments ---------------------------------------------------------------------------------
 
 
-def _lloq_level(d: Data, c: Criteria) -> str:
-    if c.lloq_level in d.method.qcs:
-        return c.lloq_level
-    from thioquant.validation.design import qc_levels
+#: the QC roles ICH M10 asks of accuracy and precision, with their names in checks
+AP_ROLES: tuple[tuple[str, str], ...] = (("lloq", "LLOQ"), ("low", "low"), ("mid", "mid"), ("high", "high"))
 
-    return qc_levels(d.method)[0]
+
+def qc_roles(method: Method, level: str, analyte: str) -> set[str]:
+    """ICH M10 roles (``lloq``, ``low``, ``mid``, ``high``) a QC level fills for one analyte.
+
+    Classified by the level's nominal against the analyte's calibrated range, never by its name,
+    with the same bands as the method's QC placement notes (:func:`thioquant.assay.method._qc_roles`).
+    """
+    from thioquant.assay.method import _qc_roles
+
+    cal = [lv[analyte] for lv in method.calibrators.values() if lv.get(analyte, 0.0) > 0]
+    x = method.nominal("qc", level, analyte)
+    if len(cal) < 2 or not math.isfinite(x):
+        return set()
+    lloq, uloq = min(cal), max(cal)
+    if x > uloq * (1 + 1e-9):
+        return set()  # above the range: extrapolated, no role (as the placement notes say)
+    return _qc_roles(x, lloq, uloq)
 
 
 def accuracy_precision(d: Data, c: Criteria) -> Experiment:
@@ -240,7 +254,6 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
     obs = d.of(key)
     if not obs:
         return _nothing_measured(d, key, "Accuracy and precision", "ICH M10 (accuracy and precision)")
-    lloq = _lloq_level(d, c)
     checks: list[Check] = []
     intra, inter = [], []
     plan = d.planned(key)  # a run or level whose files were all unreadable shows as n = 0, not as nothing
@@ -252,10 +265,20 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
     checks.append(Check(key, "design", "", "days", float(len(days)), f">= {c.ap_min_days} days",
                         len(days) >= c.ap_min_days))
     for a in d.analytes:
+        roles = {lv: qc_roles(d.method, lv, a) for lv in levels}
+        covered = set().union(*roles.values()) if roles else set()
+        missing = [name for role, name in AP_ROLES if role not in covered]
+        checks.append(Check(key, "qc_levels", a, "LLOQ, low, mid, high QC", float(len(AP_ROLES) - len(missing)),
+                            "a QC at the LLOQ, low (<= 3 x LLOQ), mid (30-50 % of the range) and high "
+                            "(>= 75 % of the ULOQ)", not missing,
+                            f"missing: {', '.join(missing)} QC" if missing else
+                            "; ".join(f"{lv}: {'/'.join(sorted(r)) or 'none'}" for lv, r in roles.items())))
         for lv in levels:
             nominal = d.method.nominal("qc", lv, a)
-            b_lim = c.ap_bias_lloq_pct if lv == lloq else c.ap_bias_pct
-            cv_lim = c.ap_cv_lloq_pct if lv == lloq else c.ap_cv_pct
+            # the wider limits belong to a QC at the LLOQ, not to the lowest QC or to a name
+            at_lloq = "lloq" in roles[lv]
+            b_lim = c.ap_bias_lloq_pct if at_lloq else c.ap_bias_pct
+            cv_lim = c.ap_cv_lloq_pct if at_lloq else c.ap_cv_pct
             groups = []
             for run, day in runs:
                 vals = [o.conc for o in obs if o.analyte == a and o.level == lv and o.run == run]
@@ -264,7 +287,8 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
                 groups.append(fin)
                 m, cv = mean(fin), cv_pct(fin)
                 b = bias_pct(m, nominal)
-                row = {"analyte": a, "level": lv, "run": run, "day": day, "nominal": nominal,
+                row = {"analyte": a, "level": lv, "role": "/".join(sorted(roles[lv])), "run": run, "day": day,
+                       "nominal": nominal,
                        "n": len(fin), "mean": _r(m), "bias_pct": _r(b), "cv_pct": _r(cv),
                        "bias_limit_pct": b_lim, "cv_limit_pct": cv_lim,
                        "values": ", ".join(f"{v:.4g}" for v in fin)}
@@ -281,7 +305,7 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
             m, cv = mean(allv), cv_pct(allv)
             b = bias_pct(m, nominal)
             w_cv, b_cv = anova_cv(groups)
-            inter.append({"analyte": a, "level": lv, "nominal": nominal, "n": len(allv), "runs": len(groups),
+            inter.append({"analyte": a, "level": lv, "role": "/".join(sorted(roles[lv])), "nominal": nominal, "n": len(allv), "runs": len(groups),
                           "mean": _r(m), "bias_pct": _r(b), "cv_pct": _r(cv), "within_run_cv_pct": _r(w_cv),
                           "between_run_cv_pct": _r(b_cv), "bias_limit_pct": b_lim, "cv_limit_pct": cv_lim})
             checks.append(Check(key, "inter_run_bias", a, lv, b, f"|bias| <= {b_lim:g} %", _within(b, b_lim)))
@@ -289,7 +313,8 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
     return Experiment(key, "Accuracy and precision", "ICH M10 (accuracy and precision)",
                       {"intra_run": intra, "inter_run": inter}, tuple(checks),
                       ("bias = mean / nominal - 1; inter-run CV is the CV of all replicates of all runs; "
-                       "within- and between-run CV are one-way ANOVA components.",))
+                       "within- and between-run CV are one-way ANOVA components. A level's role is set by its "
+                       "nominal against the calibrated range; only a QC at the LLOQ has the wider limits.",))
 
 
 def calibration(d: Data, c: Criteria) -> Experiment:
@@ -608,7 +633,6 @@ def limits(d: Data, c: Criteria) -> Experiment:
     key = "limits"
     rows, checks, sn_rows = [], [], []
     run_ids = [r.run_id for r in d.package.runs]
-    lloq_level = _lloq_level(d, c)
     for a in d.analytes:
         method_lloq = min(v[a] for v in d.method.calibrators.values() if a in v)
         found: dict[str, list[tuple[float, float]]] = {}
@@ -647,7 +671,7 @@ def limits(d: Data, c: Criteria) -> Experiment:
                          "method_lloq": method_lloq, "loq_supports_lloq": bool(math.isfinite(loq) and loq <= method_lloq)})
         lloq_obs = [o for o in d.obs if o.analyte == a and (
             (o.sample_type == "calibrator" and d.method.nominal("calibrator", o.level, a) == method_lloq)
-            or (o.sample_type == "qc" and o.level == lloq_level))]
+            or (o.sample_type == "qc" and "lloq" in qc_roles(d.method, o.level, a)))]
         sn_vals = _finite(o.sn for o in lloq_obs)
         med = statistics.median(sn_vals) if sn_vals else NAN
         sn_rows.append({"analyte": a, "lloq": method_lloq, "injections": len(lloq_obs), "median_sn": _r(med),
