@@ -17,7 +17,15 @@ import pytest
 from thioquant.pipeline import quantify
 from thioquant.validation import validate_package
 from thioquant.validation.criteria import Criteria
-from thioquant.validation.experiments import Data, Obs, accuracy_precision, collect, isr
+from thioquant.validation.experiments import (
+    Data,
+    Obs,
+    accuracy_precision,
+    collect,
+    isr,
+    matrix_effect,
+    stability,
+)
 from thioquant.validation.package import read_package
 from thioquant.validation.validate import resolve_method
 
@@ -126,3 +134,27 @@ def _bias(d: Data, run: str) -> float:
     """Mean relative bias of the 6-TG QCL A&P replicates of one run."""
     vals = [o.conc for o in d.of("accuracy_precision", "6-TG") if o.level == "QCL" and o.run == run]
     return sum(vals) / len(vals) / d.method.nominal("qc", "QCL", "6-TG") - 1
+
+
+# --- 4. stability and matrix effect use the injection's own nominal --------------------------------
+
+
+def test_stability_and_matrix_use_the_injections_nominal(base: Data) -> None:
+    def f(o: Obs) -> Obs:
+        if o.role is not None and o.role.experiment in ("stability", "matrix_effect") \
+                and o.role.get("qc_level") == "QCL":
+            # package.toml says these QCs were spiked at 1.25 x the method's QCL: -20 % against it
+            info = {**o.role.info, "nominal": {**o.role.nominal, "6-TG": 312.5}}
+            return dc.replace(o, role=dc.replace(o.role, info=info))
+        return o
+
+    d = rebuild(base, f)
+    st, me = stability(d, Criteria()), matrix_effect(d, Criteria())
+    for ex, table in ((st, "conditions"), (me, "per_lot")):
+        rows = [r for r in ex.tables[table] if r["analyte"] == "6-TG" and r["level"] == "QCL"]
+        assert rows and all(r["nominal"] == 312.5 and r["bias_pct"] < -15 for r in rows)
+        assert {c.analyte for c in ex.checks if not c.passed} == {"6-TG"}
+    assert {c.item.split()[1] for c in st.checks if not c.passed} == {"QCL"}
+    assert {c.criterion for c in me.checks if not c.passed} == {"lot_accuracy"}
+    # without a nominal in package.toml, the method's QC level is the reference
+    assert stability(base, Criteria()).passed and matrix_effect(base, Criteria()).passed

@@ -410,6 +410,30 @@ def _zero(v: float) -> float:
     return float(v) if v is not None and math.isfinite(v) else 0.0
 
 
+def _injection_nominal(d: Data, o: Obs) -> float:
+    """The injection's ``nominal`` from ``package.toml`` when given, else its QC level's in the method."""
+    given = o.role.nominal.get(o.analyte) if o.role is not None else None
+    if given is not None:
+        return float(given)
+    return d.method.nominal("qc", str(o.role.get("qc_level")) if o.role is not None else o.level, o.analyte)
+
+
+def _group_accuracy(d: Data, planned: Sequence[Obs], measured: Sequence[Obs]) -> tuple[float, float, float]:
+    """Nominal, mean and bias (%) of a group of QCs against each injection's own nominal.
+
+    The nominal is taken from the design (planned injections), so that a group with nothing
+    measured still shows it. When the group's nominals differ, the bias is the mean recovery
+    (conc / own nominal) - 1 and the nominal shown is their mean.
+    """
+    noms = [_injection_nominal(d, o) for o in planned]
+    m = mean(o.conc for o in measured)
+    if len(set(noms)) <= 1:
+        nominal = noms[0] if noms else NAN
+        return nominal, m, bias_pct(m, nominal)
+    rec = mean(o.conc / _injection_nominal(d, o) for o in measured)
+    return mean(noms), m, 100.0 * (rec - 1.0)
+
+
 def carryover(d: Data, c: Criteria) -> Experiment:
     """Blank injected after the highest calibrator, in every run (ICH M10, carry-over)."""
     key = "carryover"
@@ -457,19 +481,19 @@ def matrix_effect(d: Data, c: Criteria) -> Experiment:
         checks.append(Check(key, "lots", a, "matrix lots", float(len(lots)), f">= {c.matrix_min_lots} lots",
                             len(lots) >= c.matrix_min_lots))
         for lv in levels:
-            nominal = d.method.nominal("qc", lv, a)
             neat = [o for o in obs if o.role.get("qc_level") == lv and o.role.get("role") == "neat"]
             neat_area, neat_is = mean(o.area for o in neat), mean(o.is_area for o in neat)
             norm_mfs = []
             for lot in lots:
                 sel = [o for o in obs if o.role.get("qc_level") == lv and o.role.get("lot") == lot]
-                m = mean(o.conc for o in sel)
-                b, cv = bias_pct(m, nominal), cv_pct(o.conc for o in sel)
+                nominal, m, b = _group_accuracy(d, [o for o in d.planned(key, a) if o.role.get("qc_level") == lv
+                                                    and o.role.get("lot") == lot], sel)
+                cv = cv_pct(o.conc for o in sel)
                 mf = mean(o.area for o in sel) / neat_area if neat_area else NAN
                 mf_is = mean(o.is_area for o in sel) / neat_is if has_is and neat_is else NAN
                 norm = mf / mf_is if has_is else mf
                 norm_mfs.append(norm)
-                lots_tab.append({"analyte": a, "level": lv, "lot": lot, "n": len(sel), "nominal": nominal,
+                lots_tab.append({"analyte": a, "level": lv, "lot": lot, "n": len(sel), "nominal": _r(nominal),
                                  "mean": _r(m), "bias_pct": _r(b), "cv_pct": _r(cv), "matrix_factor": _r(mf),
                                  "is_matrix_factor": _r(mf_is), "is_normalised_mf": _r(norm)})
                 checks.append(Check(key, "lot_accuracy", a, f"{lv} {lot}", b, f"|bias| <= {c.matrix_bias_pct:g} %",
@@ -527,14 +551,13 @@ def stability(d: Data, c: Criteria) -> Experiment:
             for lv in sorted({o.role.get("qc_level") for o in plan if o.role.get("condition") == cond},
                              key=lambda x: min(d.method.qcs[x].values())):
                 sel = [o for o in obs if o.role.get("condition") == cond and o.role.get("qc_level") == lv]
-                nominal = d.method.nominal("qc", lv, a)
-                m = mean(o.conc for o in sel)
-                b = bias_pct(m, nominal)
+                nominal, m, b = _group_accuracy(d, [o for o in plan if o.role.get("condition") == cond
+                                                    and o.role.get("qc_level") == lv], sel)
                 r0 = next(o.role for o in plan if o.role.get("condition") == cond and o.role.get("qc_level") == lv)
                 rows.append({"analyte": a, "condition": cond, "description": r0.get("condition_label", ""),
                              "temperature": r0.get("temperature", ""), "storage_days": r0.get("storage_days", ""),
                              "freeze_thaw_cycles": r0.get("freeze_thaw_cycles", ""), "level": lv, "n": len(sel),
-                             "nominal": nominal, "mean": _r(m), "bias_pct": _r(b),
+                             "nominal": _r(nominal), "mean": _r(m), "bias_pct": _r(b),
                              "cv_pct": _r(cv_pct(o.conc for o in sel))})
                 checks.append(Check(key, "accuracy", a, f"{cond} {lv}", b, f"|bias| <= {c.stability_bias_pct:g} %",
                                     _within(b, c.stability_bias_pct)))
