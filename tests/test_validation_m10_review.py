@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from thioquant.pipeline import quantify
-from thioquant.validation import validate_package
+from thioquant.validation import Design, validate_package
 from thioquant.validation.criteria import Criteria
 from thioquant.validation.experiments import (
     Data,
     Obs,
     accuracy_precision,
     collect,
+    dilution_integrity,
     isr,
     matrix_effect,
     stability,
@@ -143,8 +144,8 @@ def test_stability_and_matrix_use_the_injections_nominal(base: Data) -> None:
     def f(o: Obs) -> Obs:
         if o.role is not None and o.role.experiment in ("stability", "matrix_effect") \
                 and o.role.get("qc_level") == "QCL":
-            # package.toml says these QCs were spiked at 1.25 x the method's QCL: -20 % against it
-            info = {**o.role.info, "nominal": {**o.role.nominal, "6-TG": 312.5}}
+            # package.toml says these QCs were spiked at 200, not the method's 250 (still a low QC): +25 %
+            info = {**o.role.info, "nominal": {**o.role.nominal, "6-TG": 200.0}}
             return dc.replace(o, role=dc.replace(o.role, info=info))
         return o
 
@@ -152,9 +153,52 @@ def test_stability_and_matrix_use_the_injections_nominal(base: Data) -> None:
     st, me = stability(d, Criteria()), matrix_effect(d, Criteria())
     for ex, table in ((st, "conditions"), (me, "per_lot")):
         rows = [r for r in ex.tables[table] if r["analyte"] == "6-TG" and r["level"] == "QCL"]
-        assert rows and all(r["nominal"] == 312.5 and r["bias_pct"] < -15 for r in rows)
+        assert rows and all(r["nominal"] == 200 and r["bias_pct"] > 15 for r in rows)
         assert {c.analyte for c in ex.checks if not c.passed} == {"6-TG"}
     assert {c.item.split()[1] for c in st.checks if not c.passed} == {"QCL"}
     assert {c.criterion for c in me.checks if not c.passed} == {"lot_accuracy"}
     # without a nominal in package.toml, the method's QC level is the reference
     assert stability(base, Criteria()).passed and matrix_effect(base, Criteria()).passed
+
+
+# --- 3. replicate minima of dilution integrity, stability and matrix effect -------------------------
+
+
+def test_replicate_minima(base: Data) -> None:
+    def f(o: Obs) -> Obs | None:
+        r = o.role
+        if r is None:
+            return o
+        if r.experiment == "dilution_integrity" and r.get("replicate") == 5:
+            return None  # 4 determinations of DF 10
+        if r.experiment == "stability" and r.get("condition") == "bench_top" and (
+                r.get("qc_level") == "QCH" or r.get("replicate") == 3):
+            return None  # bench-top: 2 low QCs, no high QC
+        if r.experiment == "matrix_effect" and r.get("lot") == "L3" and r.get("qc_level") == "QCH" \
+                and r.get("replicate") == 1:
+            return None  # lot L3: 2 high QCs
+        return o
+
+    d, c = rebuild(base, f), Criteria()
+    assert (c.dilution_min_replicates, c.stability_min_replicates, c.matrix_min_replicates) == (5, 3, 3)
+
+    def failed(ex) -> set[tuple[str, str, str, float]]:
+        return {(x.criterion, x.analyte, x.item, x.value) for x in ex.checks if not x.passed}
+
+    both = ("6-TG", "6-MMP")
+    assert failed(dilution_integrity(d, c)) == {("replicates", a, "DF 10", 4.0) for a in both}
+    assert failed(stability(d, c)) == ({("replicates", a, "bench_top QCL", 2.0) for a in both}
+                                       | {("qc_levels", a, "bench_top", 1.0) for a in both})
+    assert next(x.detail for x in stability(d, c).checks if not x.passed and x.criterion == "qc_levels") \
+        == "missing: high QC"
+    assert failed(matrix_effect(d, c)) == {("replicates", a, "QCH L3", 2.0) for a in both}
+    for fn in (dilution_integrity, stability, matrix_effect):
+        assert fn(base, c).passed
+
+
+def test_small_design_lowers_the_new_minima() -> None:
+    over = Design.small().criteria_overrides()
+    assert (over["dilution_min_replicates"], over["stability_min_replicates"], over["matrix_min_replicates"]) \
+        == (2, 1, 1)
+    assert not {"dilution_min_replicates", "stability_min_replicates", "matrix_min_replicates"} \
+        & set(Design().criteria_overrides())

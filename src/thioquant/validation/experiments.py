@@ -236,10 +236,14 @@ def qc_roles(method: Method, level: str, analyte: str) -> set[str]:
     Classified by the level's nominal against the analyte's calibrated range, never by its name,
     with the same bands as the method's QC placement notes (:func:`thioquant.assay.method._qc_roles`).
     """
+    return roles_of_nominal(method, analyte, method.nominal("qc", level, analyte))
+
+
+def roles_of_nominal(method: Method, analyte: str, x: float) -> set[str]:
+    """ICH M10 QC roles of a nominal concentration ``x`` of one analyte (see :func:`qc_roles`)."""
     from thioquant.assay.method import _qc_roles
 
     cal = [lv[analyte] for lv in method.calibrators.values() if lv.get(analyte, 0.0) > 0]
-    x = method.nominal("qc", level, analyte)
     if len(cal) < 2 or not math.isfinite(x):
         return set()
     lloq, uloq = min(cal), max(cal)
@@ -410,6 +414,23 @@ def _zero(v: float) -> float:
     return float(v) if v is not None and math.isfinite(v) else 0.0
 
 
+def _low_high_check(d: Data, key: str, a: str, item: str, nominals: Mapping[str, float]) -> Check:
+    """Whether a group of QC levels (name -> nominal) holds a low and a high QC (ICH M10)."""
+    roles = {lv: roles_of_nominal(d.method, a, x) for lv, x in nominals.items()}
+    covered = set().union(*roles.values()) if roles else set()
+    missing = [r for r in ("low", "high") if r not in covered]
+    return Check(key, "qc_levels", a, item, float(2 - len(missing)), "a low and a high QC", not missing,
+                 f"missing: {' and '.join(missing)} QC" if missing else "")
+
+
+def _replicates_check(key: str, a: str, item: str, sel: Sequence[Obs], planned: Sequence[Obs],
+                      minimum: int, what: str = "replicates") -> Check:
+    """At least ``minimum`` measured injections in a group; the count and what was lost in the detail."""
+    lost = [o.sample_id for o in planned if o.unmeasured]
+    return Check(key, "replicates", a, item, float(len(sel)), f">= {minimum} {what}", len(sel) >= minimum,
+                 f"{len(sel)} measured" + (f"; not measured: {', '.join(lost)}" if lost else ""))
+
+
 def _injection_nominal(d: Data, o: Obs) -> float:
     """The injection's ``nominal`` from ``package.toml`` when given, else its QC level's in the method."""
     given = o.role.nominal.get(o.analyte) if o.role is not None else None
@@ -480,14 +501,17 @@ def matrix_effect(d: Data, c: Criteria) -> Experiment:
         lots = sorted({o.role.get("lot") for o in obs if o.role.get("role") == "matrix"})
         checks.append(Check(key, "lots", a, "matrix lots", float(len(lots)), f">= {c.matrix_min_lots} lots",
                             len(lots) >= c.matrix_min_lots))
+        checks.append(_low_high_check(d, key, a, "matrix lots", {lv: mean(
+            _injection_nominal(d, o) for o in d.planned(key, a) if o.role.get("qc_level") == lv) for lv in levels}))
         for lv in levels:
             neat = [o for o in obs if o.role.get("qc_level") == lv and o.role.get("role") == "neat"]
             neat_area, neat_is = mean(o.area for o in neat), mean(o.is_area for o in neat)
             norm_mfs = []
             for lot in lots:
                 sel = [o for o in obs if o.role.get("qc_level") == lv and o.role.get("lot") == lot]
-                nominal, m, b = _group_accuracy(d, [o for o in d.planned(key, a) if o.role.get("qc_level") == lv
-                                                    and o.role.get("lot") == lot], sel)
+                grp = [o for o in d.planned(key, a) if o.role.get("qc_level") == lv and o.role.get("lot") == lot]
+                nominal, m, b = _group_accuracy(d, grp, sel)
+                checks.append(_replicates_check(key, a, f"{lv} {lot}", sel, grp, c.matrix_min_replicates))
                 cv = cv_pct(o.conc for o in sel)
                 mf = mean(o.area for o in sel) / neat_area if neat_area else NAN
                 mf_is = mean(o.is_area for o in sel) / neat_is if has_is and neat_is else NAN
@@ -527,6 +551,9 @@ def dilution_integrity(d: Data, c: Criteria) -> Experiment:
                            if float(o.role.get("dilution", 1.0)) == df)
             m, cv = mean(o.conc for o in sel), cv_pct(o.conc for o in sel)
             b = bias_pct(m, nominal)
+            checks.append(_replicates_check(key, a, f"DF {df:g}", sel, [
+                o for o in d.planned(key, a) if float(o.role.get("dilution", 1.0)) == df],
+                c.dilution_min_replicates, "determinations"))
             rows.append({"analyte": a, "dilution_factor": df, "n": len(sel), "nominal": _r(nominal), "mean": _r(m),
                          "bias_pct": _r(b), "cv_pct": _r(cv),
                          "values": ", ".join(f"{o.conc:.5g}" for o in sel)})
@@ -548,11 +575,16 @@ def stability(d: Data, c: Criteria) -> Experiment:
         obs, plan = d.of(key, a), d.planned(key, a)
         conds = list(dict.fromkeys(o.role.get("condition") for o in plan))
         for cond in conds:
-            for lv in sorted({o.role.get("qc_level") for o in plan if o.role.get("condition") == cond},
-                             key=lambda x: min(d.method.qcs[x].values())):
+            lvs = sorted({o.role.get("qc_level") for o in plan if o.role.get("condition") == cond},
+                         key=lambda x: min(d.method.qcs[x].values()))
+            groups = {lv: [o for o in plan if o.role.get("condition") == cond and o.role.get("qc_level") == lv]
+                      for lv in lvs}
+            checks.append(_low_high_check(d, key, a, str(cond), {
+                lv: mean(_injection_nominal(d, o) for o in grp) for lv, grp in groups.items()}))
+            for lv in lvs:
                 sel = [o for o in obs if o.role.get("condition") == cond and o.role.get("qc_level") == lv]
-                nominal, m, b = _group_accuracy(d, [o for o in plan if o.role.get("condition") == cond
-                                                    and o.role.get("qc_level") == lv], sel)
+                nominal, m, b = _group_accuracy(d, groups[lv], sel)
+                checks.append(_replicates_check(key, a, f"{cond} {lv}", sel, groups[lv], c.stability_min_replicates))
                 r0 = next(o.role for o in plan if o.role.get("condition") == cond and o.role.get("qc_level") == lv)
                 rows.append({"analyte": a, "condition": cond, "description": r0.get("condition_label", ""),
                              "temperature": r0.get("temperature", ""), "storage_days": r0.get("storage_days", ""),
