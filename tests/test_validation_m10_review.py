@@ -25,6 +25,7 @@ from thioquant.validation.experiments import (
     dilution_integrity,
     isr,
     matrix_effect,
+    selectivity,
     stability,
 )
 from thioquant.validation.package import read_package
@@ -202,3 +203,24 @@ def test_small_design_lowers_the_new_minima() -> None:
         == (2, 1, 1)
     assert not {"dilution_min_replicates", "stability_min_replicates", "matrix_min_replicates"} \
         & set(Design().criteria_overrides())
+
+
+# --- 5. selectivity: less than 20 % of the LLOQ response (and 5 % of the IS) ------------------------
+
+
+@pytest.mark.parametrize(("channel", "pct", "clean"), [("analyte", 20.0, False), ("analyte", 19.99, True),
+                                                       ("is", 5.0, False), ("is", 4.99, True)])
+def test_selectivity_blank_at_the_limit_interferes(base: Data, channel: str, pct: float, clean: bool) -> None:
+    def f(o: Obs) -> Obs:
+        if o.analyte == "6-TG" and o.role is not None and o.role.experiment == "selectivity" \
+                and o.sample_id == "SEL-S3":
+            ref = base.lloq_calibrator(o.run, "6-TG")
+            if channel == "analyte":
+                return dc.replace(o, area=pct / 100 * ref.area)
+            return dc.replace(o, is_peak=None, is_area=pct / 100 * ref.is_area)
+        return o
+
+    ex = selectivity(rebuild(base, f), Criteria())
+    row = next(r for r in ex.tables["blanks"] if r["analyte"] == "6-TG" and r["sample_id"] == "SEL-S3")
+    assert row["pct_of_lloq" if channel == "analyte" else "is_pct"] == pytest.approx(pct)
+    assert row["passed"] is clean and ex.passed is clean

@@ -203,6 +203,11 @@ def _le(value: float, limit: float) -> bool:
     return math.isfinite(value) and value <= limit + 1e-9
 
 
+def _lt(value: float, limit: float) -> bool:
+    """Strictly below ``limit`` (a value at the limit, to rounding, is not below it)."""
+    return math.isfinite(value) and value < limit - 1e-9
+
+
 def _within(value: float, limit: float) -> bool:
     return math.isfinite(value) and abs(value) <= limit + 1e-9
 
@@ -389,7 +394,8 @@ def selectivity(d: Data, c: Criteria) -> Experiment:
             is_pct = NAN
             if d.is_name(a):
                 is_pct = 100.0 * _zero(o.peak_is_area()) / ref.is_area if ref and ref.is_area else NAN
-            ok = _le(pct, c.selectivity_pct) and (not d.is_name(a) or _le(is_pct, c.selectivity_is_pct))
+            # ICH M10 (selectivity): "less than" 20 % / 5 %, so a blank at the limit is an interference
+            ok = _lt(pct, c.selectivity_pct) and (not d.is_name(a) or _lt(is_pct, c.selectivity_is_pct))
             n_ok += ok
             rows.append({"analyte": a, "source": o.role.get("source", "") if o.role else "", "run": o.run,
                          "sample_id": o.sample_id, "blank_area": _r(_zero(o.area)), "lloq_area": _r(lloq_area),
@@ -400,8 +406,8 @@ def selectivity(d: Data, c: Criteria) -> Experiment:
                             f">= {c.selectivity_min_sources} sources", len(sources) >= c.selectivity_min_sources,
                             f"not measured: {', '.join(gone)}" if gone else ""))
         checks.append(Check(key, "interference", a, "blank sources", frac,
-                            f">= {100 * c.selectivity_min_fraction:.0f} % of sources with analyte <= "
-                            f"{c.selectivity_pct:g} % of LLOQ" + (f" and IS <= {c.selectivity_is_pct:g} %"
+                            f">= {100 * c.selectivity_min_fraction:.0f} % of sources with analyte < "
+                            f"{c.selectivity_pct:g} % of LLOQ" + (f" and IS < {c.selectivity_is_pct:g} %"
                                                                    if d.is_name(a) else ""),
                             math.isfinite(frac) and frac + 1e-12 >= c.selectivity_min_fraction,
                             f"{n_ok}/{len(obs)} sources clean"))
