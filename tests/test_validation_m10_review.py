@@ -11,6 +11,7 @@ import dataclasses as dc
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -21,6 +22,7 @@ from thioquant.validation.experiments import (
     Data,
     Obs,
     accuracy_precision,
+    calibration,
     collect,
     dilution_integrity,
     isr,
@@ -224,3 +226,24 @@ def test_selectivity_blank_at_the_limit_interferes(base: Data, channel: str, pct
     row = next(r for r in ex.tables["blanks"] if r["analyte"] == "6-TG" and r["sample_id"] == "SEL-S3")
     assert row["pct_of_lloq" if channel == "analyte" else "is_pct"] == pytest.approx(pct)
     assert row["passed"] is clean and ex.passed is clean
+
+
+# --- 6. a validation run's curve must include its LLOQ and ULOQ calibrators --------------------------
+
+
+@pytest.mark.parametrize("end", ["uloq", "lloq"])
+def test_calibration_with_a_narrowed_range_fails_its_run(base: Data, end: str) -> None:
+    # what the pipeline reports when the ULOQ (LLOQ) calibrator of R1 fails: excluded, range narrowed,
+    # curve still accepted for routine use
+    out = base.batches["R1"].calibrations["6-TG"]
+    narrowed = dc.replace(out, **({"uloq": 7500.0} if end == "uloq" else {"lloq": 200.0}))
+    assert narrowed.passed
+    r1 = SimpleNamespace(calibrations={**base.batches["R1"].calibrations, "6-TG": narrowed})
+    d = Data(base.package, base.method, base.obs, {**base.batches, "R1": r1}, base.excluded)
+    ex = calibration(d, Criteria())
+    (bad,) = [ch for ch in ex.checks if not ch.passed]
+    assert (bad.criterion, bad.analyte, bad.value) == ("curve_accepted", "6-TG", pytest.approx(2 / 3))
+    assert "excluded in R1" in bad.detail
+    row = next(r for r in ex.tables["runs"] if r["run"] == "R1" and r["analyte"] == "6-TG")
+    assert row["passed"] is False and "must include its LLOQ and ULOQ calibrators" in row["reasons"]
+    assert calibration(base, Criteria()).passed

@@ -335,6 +335,9 @@ def calibration(d: Data, c: Criteria) -> Experiment:
     for a in d.analytes:
         n_pass = 0
         per_level: dict[str, dict[str, float]] = {}
+        cal_x = [lv[a] for lv in d.method.calibrators.values() if lv.get(a, 0.0) > 0]
+        lloq, uloq = (min(cal_x), max(cal_x)) if cal_x else (NAN, NAN)
+        narrowed: list[str] = []
         for r in run_ids:
             batch = d.batches.get(r)
             out = None if batch is None else batch.calibrations.get(a)
@@ -342,13 +345,22 @@ def calibration(d: Data, c: Criteria) -> Experiment:
                 runs_tab.append({"analyte": a, "run": r, "model": "", "passed": False, "reasons": "no calibration"})
                 continue
             cal = out.calibration
-            n_pass += bool(out.passed)
+            # a validation run's curve must span the method's range: the routine pipeline may drop a
+            # failing LLOQ or ULOQ calibrator and narrow the range, but then this run does not show
+            # the range can be calibrated (conservative reading of ICH M10, calibration curve)
+            full = math.isclose(out.lloq, lloq, rel_tol=1e-9) and math.isclose(out.uloq, uloq, rel_tol=1e-9)
+            ok = bool(out.passed) and full
+            if out.passed and not full:
+                narrowed.append(f"{r} ({_r(out.lloq)}-{_r(out.uloq)} instead of {_r(lloq)}-{_r(uloq)})")
+            n_pass += ok
             runs_tab.append({
                 "analyte": a, "run": r, "model": cal.model, "weighting": cal.weighting,
                 "intercept": _r(cal.coefficients[0], 6), "slope": _r(cal.coefficients[1], 6),
                 "r2": _r(cal.r2, 6), "levels": len(out.points), "included": sum(p.included for p in out.points),
-                "lloq": _r(out.lloq), "uloq": _r(out.uloq), "passed": bool(out.passed),
-                "reasons": "; ".join(out.reasons),
+                "lloq": _r(out.lloq), "uloq": _r(out.uloq), "passed": ok,
+                "reasons": "; ".join([*out.reasons] + ([] if full or not out.passed else [
+                    f"range narrowed from {_r(lloq)}-{_r(uloq)}: a validation curve must include its LLOQ and "
+                    "ULOQ calibrators"])),
             })
             if math.isfinite(c.calibration_r2_min):
                 checks.append(Check(key, "r2", a, r, float(cal.r2), f"r2 >= {c.calibration_r2_min:g}",
@@ -359,7 +371,8 @@ def calibration(d: Data, c: Criteria) -> Experiment:
         checks.append(Check(key, "curve_accepted", a, "all runs", frac,
                             f">= {100 * c.calibration_min_runs_passing:.0f} % of runs meet ICH M10 (calibration curve)",
                             math.isfinite(frac) and frac + 1e-12 >= c.calibration_min_runs_passing,
-                            f"{n_pass}/{len(run_ids)} runs"))
+                            f"{n_pass}/{len(run_ids)} runs" + (f"; LLOQ or ULOQ calibrator excluded in "
+                                                              f"{', '.join(narrowed)}" if narrowed else "")))
         for lv, vals in sorted(per_level.items(), key=lambda kv: kv[1]["nominal"]):
             accs = [vals[r] for r in run_ids if r in vals]
             row = {"analyte": a, "level": lv, "nominal": vals["nominal"]}
@@ -369,7 +382,8 @@ def calibration(d: Data, c: Criteria) -> Experiment:
     return Experiment(key, "Calibration curve (linearity)", "ICH M10 (calibration curve)",
                       {"runs": runs_tab, "back_calculated": levels_tab}, tuple(checks),
                       ("each run's curve is judged by the method's rule: back-calculated calibrators within "
-                       "+/-15 % (20 % at the LLOQ), >= 75 % and >= 6 levels passing.",))
+                       "+/-15 % (20 % at the LLOQ), >= 75 % and >= 6 levels passing; in a validation run the "
+                       "LLOQ and ULOQ calibrators must also be among them (a narrowed range fails the run).",))
 
 
 def selectivity(d: Data, c: Criteria) -> Experiment:
