@@ -29,9 +29,13 @@ class Criteria:
     ap_cv_pct, ap_cv_lloq_pct : float
         Within-run and between-run CV <= 15 %, <= 20 % at the LLOQ (ICH M10, accuracy and precision).
     ap_min_replicates, ap_min_runs, ap_min_days : int
-        At least 5 replicates per level per run, 3 runs, 2 days (ICH M10, accuracy and precision).
+        At least 5 replicates per level per run, 3 runs, 2 days (ICH M10, accuracy and precision),
+        at four QC roles: LLOQ, low (<= 3 x LLOQ), mid (30-50 % of the range) and high (>= 75 % of
+        the ULOQ), classified by nominal as in :mod:`thioquant.assay.method` (not a setting).
     lloq_level : str
-        Name of the method's QC level at the LLOQ (gets the wider limits).
+        Name of the method's QC level at the LLOQ. Informative only: the wider A&P limits go to the
+        QC level whose nominal equals the analyte's LLOQ (the lowest calibrator), whatever its name;
+        a lowest QC above the LLOQ (e.g. at 2.5 x LLOQ) is judged at 15 %.
     calibration_min_runs_passing : float
         Fraction of A&P runs whose calibration curve must meet ICH M10 (1.0 = every run).
     calibration_r2_min : float
@@ -52,13 +56,21 @@ class Criteria:
         (ICH M10, matrix effect).
     matrix_min_lots : int
         At least 6 lots (ICH M10, matrix effect).
+    matrix_min_replicates : int
+        At least 3 replicates of the low and of the high QC in each lot (ICH M10, matrix effect);
+        both levels must be present.
     matrix_is_mf_cv_pct : float
         CV of the IS-normalised matrix factor across lots <= 15 % (EMA 2011 (matrix effect); M10 accepts
         it as supporting evidence).
     dilution_bias_pct, dilution_cv_pct : float
         Diluted QCs: mean within +/- 15 %, CV <= 15 % (ICH M10, dilution integrity).
+    dilution_min_replicates : int
+        At least 5 determinations per dilution factor (ICH M10, dilution integrity).
     stability_bias_pct : float
         Mean of stored QCs within +/- 15 % of nominal at each level and condition (ICH M10, stability).
+    stability_min_replicates : int
+        At least 3 replicates of the low and of the high QC per storage condition (ICH M10,
+        stability); both levels must be present.
     isr_diff_pct, isr_min_fraction : float
         Incurred-sample reanalysis: |repeat - original| / mean <= 20 % for >= 2/3 of the pairs
         (ICH M10, incurred sample reanalysis).
@@ -97,10 +109,13 @@ class Criteria:
     matrix_bias_pct: float = 15.0
     matrix_cv_pct: float = 15.0
     matrix_min_lots: int = 6
+    matrix_min_replicates: int = 3
     matrix_is_mf_cv_pct: float = 15.0
     dilution_bias_pct: float = 15.0
     dilution_cv_pct: float = 15.0
+    dilution_min_replicates: int = 5
     stability_bias_pct: float = 15.0
+    stability_min_replicates: int = 3
     isr_diff_pct: float = 20.0
     isr_min_fraction: float = 2.0 / 3.0
     lloq_sn_min: float = 10.0
@@ -181,10 +196,13 @@ SOURCES: dict[str, str] = {
     "matrix_bias_pct": "ICH M10 (matrix effect)",
     "matrix_cv_pct": "ICH M10 (matrix effect)",
     "matrix_min_lots": "ICH M10 (matrix effect)",
+    "matrix_min_replicates": "ICH M10 (matrix effect)",
     "matrix_is_mf_cv_pct": "EMA 2011 (matrix effect)",
     "dilution_bias_pct": "ICH M10 (dilution integrity)",
     "dilution_cv_pct": "ICH M10 (dilution integrity)",
+    "dilution_min_replicates": "ICH M10 (dilution integrity)",
     "stability_bias_pct": "ICH M10 (stability)",
+    "stability_min_replicates": "ICH M10 (stability)",
     "isr_diff_pct": "ICH M10 (incurred sample reanalysis)",
     "isr_min_fraction": "ICH M10 (incurred sample reanalysis)",
     "lloq_sn_min": "ICH Q2(R2)",

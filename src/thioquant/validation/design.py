@@ -143,7 +143,9 @@ class Design:
         days = len({d for _, d in self.runs})
         for key, have in (("ap_min_replicates", self.ap_replicates), ("ap_min_runs", len(self.runs)),
                           ("ap_min_days", days), ("selectivity_min_sources", self.selectivity_sources),
-                          ("matrix_min_lots", self.matrix_lots)):
+                          ("matrix_min_lots", self.matrix_lots), ("matrix_min_replicates", self.matrix_replicates),
+                          ("dilution_min_replicates", self.dilution_replicates),
+                          ("stability_min_replicates", self.stability_replicates)):
             if have < getattr(c, key):
                 out[key] = int(have)
         return out

@@ -203,6 +203,11 @@ def _le(value: float, limit: float) -> bool:
     return math.isfinite(value) and value <= limit + 1e-9
 
 
+def _lt(value: float, limit: float) -> bool:
+    """Strictly below ``limit`` (a value at the limit, to rounding, is not below it)."""
+    return math.isfinite(value) and value < limit - 1e-9
+
+
 def _within(value: float, limit: float) -> bool:
     return math.isfinite(value) and abs(value) <= limit + 1e-9
 
@@ -226,12 +231,30 @@ def anova_cv(groups: Sequence[Sequence[float]]) -> tuple[float, float]:
 # --- experiments ---------------------------------------------------------------------------------
 
 
-def _lloq_level(d: Data, c: Criteria) -> str:
-    if c.lloq_level in d.method.qcs:
-        return c.lloq_level
-    from thioquant.validation.design import qc_levels
+#: the QC roles ICH M10 asks of accuracy and precision, with their names in checks
+AP_ROLES: tuple[tuple[str, str], ...] = (("lloq", "LLOQ"), ("low", "low"), ("mid", "mid"), ("high", "high"))
 
-    return qc_levels(d.method)[0]
+
+def qc_roles(method: Method, level: str, analyte: str) -> set[str]:
+    """ICH M10 roles (``lloq``, ``low``, ``mid``, ``high``) a QC level fills for one analyte.
+
+    Classified by the level's nominal against the analyte's calibrated range, never by its name,
+    with the same bands as the method's QC placement notes (:func:`thioquant.assay.method._qc_roles`).
+    """
+    return roles_of_nominal(method, analyte, method.nominal("qc", level, analyte))
+
+
+def roles_of_nominal(method: Method, analyte: str, x: float) -> set[str]:
+    """ICH M10 QC roles of a nominal concentration ``x`` of one analyte (see :func:`qc_roles`)."""
+    from thioquant.assay.method import _qc_roles
+
+    cal = [lv[analyte] for lv in method.calibrators.values() if lv.get(analyte, 0.0) > 0]
+    if len(cal) < 2 or not math.isfinite(x):
+        return set()
+    lloq, uloq = min(cal), max(cal)
+    if x > uloq * (1 + 1e-9):
+        return set()  # above the range: extrapolated, no role (as the placement notes say)
+    return _qc_roles(x, lloq, uloq)
 
 
 def accuracy_precision(d: Data, c: Criteria) -> Experiment:
@@ -240,7 +263,6 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
     obs = d.of(key)
     if not obs:
         return _nothing_measured(d, key, "Accuracy and precision", "ICH M10 (accuracy and precision)")
-    lloq = _lloq_level(d, c)
     checks: list[Check] = []
     intra, inter = [], []
     plan = d.planned(key)  # a run or level whose files were all unreadable shows as n = 0, not as nothing
@@ -252,10 +274,20 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
     checks.append(Check(key, "design", "", "days", float(len(days)), f">= {c.ap_min_days} days",
                         len(days) >= c.ap_min_days))
     for a in d.analytes:
+        roles = {lv: qc_roles(d.method, lv, a) for lv in levels}
+        covered = set().union(*roles.values()) if roles else set()
+        missing = [name for role, name in AP_ROLES if role not in covered]
+        checks.append(Check(key, "qc_levels", a, "LLOQ, low, mid, high QC", float(len(AP_ROLES) - len(missing)),
+                            "a QC at the LLOQ, low (<= 3 x LLOQ), mid (30-50 % of the range) and high "
+                            "(>= 75 % of the ULOQ)", not missing,
+                            f"missing: {', '.join(missing)} QC" if missing else
+                            "; ".join(f"{lv}: {'/'.join(sorted(r)) or 'none'}" for lv, r in roles.items())))
         for lv in levels:
             nominal = d.method.nominal("qc", lv, a)
-            b_lim = c.ap_bias_lloq_pct if lv == lloq else c.ap_bias_pct
-            cv_lim = c.ap_cv_lloq_pct if lv == lloq else c.ap_cv_pct
+            # the wider limits belong to a QC at the LLOQ, not to the lowest QC or to a name
+            at_lloq = "lloq" in roles[lv]
+            b_lim = c.ap_bias_lloq_pct if at_lloq else c.ap_bias_pct
+            cv_lim = c.ap_cv_lloq_pct if at_lloq else c.ap_cv_pct
             groups = []
             for run, day in runs:
                 vals = [o.conc for o in obs if o.analyte == a and o.level == lv and o.run == run]
@@ -264,7 +296,8 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
                 groups.append(fin)
                 m, cv = mean(fin), cv_pct(fin)
                 b = bias_pct(m, nominal)
-                row = {"analyte": a, "level": lv, "run": run, "day": day, "nominal": nominal,
+                row = {"analyte": a, "level": lv, "role": "/".join(sorted(roles[lv])), "run": run, "day": day,
+                       "nominal": nominal,
                        "n": len(fin), "mean": _r(m), "bias_pct": _r(b), "cv_pct": _r(cv),
                        "bias_limit_pct": b_lim, "cv_limit_pct": cv_lim,
                        "values": ", ".join(f"{v:.4g}" for v in fin)}
@@ -281,7 +314,7 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
             m, cv = mean(allv), cv_pct(allv)
             b = bias_pct(m, nominal)
             w_cv, b_cv = anova_cv(groups)
-            inter.append({"analyte": a, "level": lv, "nominal": nominal, "n": len(allv), "runs": len(groups),
+            inter.append({"analyte": a, "level": lv, "role": "/".join(sorted(roles[lv])), "nominal": nominal, "n": len(allv), "runs": len(groups),
                           "mean": _r(m), "bias_pct": _r(b), "cv_pct": _r(cv), "within_run_cv_pct": _r(w_cv),
                           "between_run_cv_pct": _r(b_cv), "bias_limit_pct": b_lim, "cv_limit_pct": cv_lim})
             checks.append(Check(key, "inter_run_bias", a, lv, b, f"|bias| <= {b_lim:g} %", _within(b, b_lim)))
@@ -289,7 +322,8 @@ def accuracy_precision(d: Data, c: Criteria) -> Experiment:
     return Experiment(key, "Accuracy and precision", "ICH M10 (accuracy and precision)",
                       {"intra_run": intra, "inter_run": inter}, tuple(checks),
                       ("bias = mean / nominal - 1; inter-run CV is the CV of all replicates of all runs; "
-                       "within- and between-run CV are one-way ANOVA components.",))
+                       "within- and between-run CV are one-way ANOVA components. A level's role is set by its "
+                       "nominal against the calibrated range; only a QC at the LLOQ has the wider limits.",))
 
 
 def calibration(d: Data, c: Criteria) -> Experiment:
@@ -301,6 +335,9 @@ def calibration(d: Data, c: Criteria) -> Experiment:
     for a in d.analytes:
         n_pass = 0
         per_level: dict[str, dict[str, float]] = {}
+        cal_x = [lv[a] for lv in d.method.calibrators.values() if lv.get(a, 0.0) > 0]
+        lloq, uloq = (min(cal_x), max(cal_x)) if cal_x else (NAN, NAN)
+        narrowed: list[str] = []
         for r in run_ids:
             batch = d.batches.get(r)
             out = None if batch is None else batch.calibrations.get(a)
@@ -308,13 +345,22 @@ def calibration(d: Data, c: Criteria) -> Experiment:
                 runs_tab.append({"analyte": a, "run": r, "model": "", "passed": False, "reasons": "no calibration"})
                 continue
             cal = out.calibration
-            n_pass += bool(out.passed)
+            # a validation run's curve must span the method's range: the routine pipeline may drop a
+            # failing LLOQ or ULOQ calibrator and narrow the range, but then this run does not show
+            # the range can be calibrated (conservative reading of ICH M10, calibration curve)
+            full = math.isclose(out.lloq, lloq, rel_tol=1e-9) and math.isclose(out.uloq, uloq, rel_tol=1e-9)
+            ok = bool(out.passed) and full
+            if out.passed and not full:
+                narrowed.append(f"{r} ({_r(out.lloq)}-{_r(out.uloq)} instead of {_r(lloq)}-{_r(uloq)})")
+            n_pass += ok
             runs_tab.append({
                 "analyte": a, "run": r, "model": cal.model, "weighting": cal.weighting,
                 "intercept": _r(cal.coefficients[0], 6), "slope": _r(cal.coefficients[1], 6),
                 "r2": _r(cal.r2, 6), "levels": len(out.points), "included": sum(p.included for p in out.points),
-                "lloq": _r(out.lloq), "uloq": _r(out.uloq), "passed": bool(out.passed),
-                "reasons": "; ".join(out.reasons),
+                "lloq": _r(out.lloq), "uloq": _r(out.uloq), "passed": ok,
+                "reasons": "; ".join([*out.reasons] + ([] if full or not out.passed else [
+                    f"range narrowed from {_r(lloq)}-{_r(uloq)}: a validation curve must include its LLOQ and "
+                    "ULOQ calibrators"])),
             })
             if math.isfinite(c.calibration_r2_min):
                 checks.append(Check(key, "r2", a, r, float(cal.r2), f"r2 >= {c.calibration_r2_min:g}",
@@ -325,7 +371,8 @@ def calibration(d: Data, c: Criteria) -> Experiment:
         checks.append(Check(key, "curve_accepted", a, "all runs", frac,
                             f">= {100 * c.calibration_min_runs_passing:.0f} % of runs meet ICH M10 (calibration curve)",
                             math.isfinite(frac) and frac + 1e-12 >= c.calibration_min_runs_passing,
-                            f"{n_pass}/{len(run_ids)} runs"))
+                            f"{n_pass}/{len(run_ids)} runs" + (f"; LLOQ or ULOQ calibrator excluded in "
+                                                              f"{', '.join(narrowed)}" if narrowed else "")))
         for lv, vals in sorted(per_level.items(), key=lambda kv: kv[1]["nominal"]):
             accs = [vals[r] for r in run_ids if r in vals]
             row = {"analyte": a, "level": lv, "nominal": vals["nominal"]}
@@ -335,7 +382,8 @@ def calibration(d: Data, c: Criteria) -> Experiment:
     return Experiment(key, "Calibration curve (linearity)", "ICH M10 (calibration curve)",
                       {"runs": runs_tab, "back_calculated": levels_tab}, tuple(checks),
                       ("each run's curve is judged by the method's rule: back-calculated calibrators within "
-                       "+/-15 % (20 % at the LLOQ), >= 75 % and >= 6 levels passing.",))
+                       "+/-15 % (20 % at the LLOQ), >= 75 % and >= 6 levels passing; in a validation run the "
+                       "LLOQ and ULOQ calibrators must also be among them (a narrowed range fails the run).",))
 
 
 def selectivity(d: Data, c: Criteria) -> Experiment:
@@ -360,7 +408,8 @@ def selectivity(d: Data, c: Criteria) -> Experiment:
             is_pct = NAN
             if d.is_name(a):
                 is_pct = 100.0 * _zero(o.peak_is_area()) / ref.is_area if ref and ref.is_area else NAN
-            ok = _le(pct, c.selectivity_pct) and (not d.is_name(a) or _le(is_pct, c.selectivity_is_pct))
+            # ICH M10 (selectivity): "less than" 20 % / 5 %, so a blank at the limit is an interference
+            ok = _lt(pct, c.selectivity_pct) and (not d.is_name(a) or _lt(is_pct, c.selectivity_is_pct))
             n_ok += ok
             rows.append({"analyte": a, "source": o.role.get("source", "") if o.role else "", "run": o.run,
                          "sample_id": o.sample_id, "blank_area": _r(_zero(o.area)), "lloq_area": _r(lloq_area),
@@ -371,8 +420,8 @@ def selectivity(d: Data, c: Criteria) -> Experiment:
                             f">= {c.selectivity_min_sources} sources", len(sources) >= c.selectivity_min_sources,
                             f"not measured: {', '.join(gone)}" if gone else ""))
         checks.append(Check(key, "interference", a, "blank sources", frac,
-                            f">= {100 * c.selectivity_min_fraction:.0f} % of sources with analyte <= "
-                            f"{c.selectivity_pct:g} % of LLOQ" + (f" and IS <= {c.selectivity_is_pct:g} %"
+                            f">= {100 * c.selectivity_min_fraction:.0f} % of sources with analyte < "
+                            f"{c.selectivity_pct:g} % of LLOQ" + (f" and IS < {c.selectivity_is_pct:g} %"
                                                                    if d.is_name(a) else ""),
                             math.isfinite(frac) and frac + 1e-12 >= c.selectivity_min_fraction,
                             f"{n_ok}/{len(obs)} sources clean"))
@@ -383,6 +432,47 @@ def selectivity(d: Data, c: Criteria) -> Experiment:
 
 def _zero(v: float) -> float:
     return float(v) if v is not None and math.isfinite(v) else 0.0
+
+
+def _low_high_check(d: Data, key: str, a: str, item: str, nominals: Mapping[str, float]) -> Check:
+    """Whether a group of QC levels (name -> nominal) holds a low and a high QC (ICH M10)."""
+    roles = {lv: roles_of_nominal(d.method, a, x) for lv, x in nominals.items()}
+    covered = set().union(*roles.values()) if roles else set()
+    missing = [r for r in ("low", "high") if r not in covered]
+    return Check(key, "qc_levels", a, item, float(2 - len(missing)), "a low and a high QC", not missing,
+                 f"missing: {' and '.join(missing)} QC" if missing else "")
+
+
+def _replicates_check(key: str, a: str, item: str, sel: Sequence[Obs], planned: Sequence[Obs],
+                      minimum: int, what: str = "replicates") -> Check:
+    """At least ``minimum`` measured injections in a group; the count and what was lost in the detail."""
+    lost = [o.sample_id for o in planned if o.unmeasured]
+    return Check(key, "replicates", a, item, float(len(sel)), f">= {minimum} {what}", len(sel) >= minimum,
+                 f"{len(sel)} measured" + (f"; not measured: {', '.join(lost)}" if lost else ""))
+
+
+def _injection_nominal(d: Data, o: Obs) -> float:
+    """The injection's ``nominal`` from ``package.toml`` when given, else its QC level's in the method."""
+    given = o.role.nominal.get(o.analyte) if o.role is not None else None
+    if given is not None:
+        return float(given)
+    return d.method.nominal("qc", str(o.role.get("qc_level")) if o.role is not None else o.level, o.analyte)
+
+
+def _group_accuracy(d: Data, planned: Sequence[Obs], measured: Sequence[Obs]) -> tuple[float, float, float]:
+    """Nominal, mean and bias (%) of a group of QCs against each injection's own nominal.
+
+    The nominal is taken from the design (planned injections), so that a group with nothing
+    measured still shows it. When the group's nominals differ, the bias is the mean recovery
+    (conc / own nominal) - 1 and the nominal shown is their mean.
+    """
+    noms = [_injection_nominal(d, o) for o in planned]
+    m = mean(o.conc for o in measured)
+    if len(set(noms)) <= 1:
+        nominal = noms[0] if noms else NAN
+        return nominal, m, bias_pct(m, nominal)
+    rec = mean(o.conc / _injection_nominal(d, o) for o in measured)
+    return mean(noms), m, 100.0 * (rec - 1.0)
 
 
 def carryover(d: Data, c: Criteria) -> Experiment:
@@ -431,20 +521,23 @@ def matrix_effect(d: Data, c: Criteria) -> Experiment:
         lots = sorted({o.role.get("lot") for o in obs if o.role.get("role") == "matrix"})
         checks.append(Check(key, "lots", a, "matrix lots", float(len(lots)), f">= {c.matrix_min_lots} lots",
                             len(lots) >= c.matrix_min_lots))
+        checks.append(_low_high_check(d, key, a, "matrix lots", {lv: mean(
+            _injection_nominal(d, o) for o in d.planned(key, a) if o.role.get("qc_level") == lv) for lv in levels}))
         for lv in levels:
-            nominal = d.method.nominal("qc", lv, a)
             neat = [o for o in obs if o.role.get("qc_level") == lv and o.role.get("role") == "neat"]
             neat_area, neat_is = mean(o.area for o in neat), mean(o.is_area for o in neat)
             norm_mfs = []
             for lot in lots:
                 sel = [o for o in obs if o.role.get("qc_level") == lv and o.role.get("lot") == lot]
-                m = mean(o.conc for o in sel)
-                b, cv = bias_pct(m, nominal), cv_pct(o.conc for o in sel)
+                grp = [o for o in d.planned(key, a) if o.role.get("qc_level") == lv and o.role.get("lot") == lot]
+                nominal, m, b = _group_accuracy(d, grp, sel)
+                checks.append(_replicates_check(key, a, f"{lv} {lot}", sel, grp, c.matrix_min_replicates))
+                cv = cv_pct(o.conc for o in sel)
                 mf = mean(o.area for o in sel) / neat_area if neat_area else NAN
                 mf_is = mean(o.is_area for o in sel) / neat_is if has_is and neat_is else NAN
                 norm = mf / mf_is if has_is else mf
                 norm_mfs.append(norm)
-                lots_tab.append({"analyte": a, "level": lv, "lot": lot, "n": len(sel), "nominal": nominal,
+                lots_tab.append({"analyte": a, "level": lv, "lot": lot, "n": len(sel), "nominal": _r(nominal),
                                  "mean": _r(m), "bias_pct": _r(b), "cv_pct": _r(cv), "matrix_factor": _r(mf),
                                  "is_matrix_factor": _r(mf_is), "is_normalised_mf": _r(norm)})
                 checks.append(Check(key, "lot_accuracy", a, f"{lv} {lot}", b, f"|bias| <= {c.matrix_bias_pct:g} %",
@@ -478,6 +571,9 @@ def dilution_integrity(d: Data, c: Criteria) -> Experiment:
                            if float(o.role.get("dilution", 1.0)) == df)
             m, cv = mean(o.conc for o in sel), cv_pct(o.conc for o in sel)
             b = bias_pct(m, nominal)
+            checks.append(_replicates_check(key, a, f"DF {df:g}", sel, [
+                o for o in d.planned(key, a) if float(o.role.get("dilution", 1.0)) == df],
+                c.dilution_min_replicates, "determinations"))
             rows.append({"analyte": a, "dilution_factor": df, "n": len(sel), "nominal": _r(nominal), "mean": _r(m),
                          "bias_pct": _r(b), "cv_pct": _r(cv),
                          "values": ", ".join(f"{o.conc:.5g}" for o in sel)})
@@ -499,17 +595,21 @@ def stability(d: Data, c: Criteria) -> Experiment:
         obs, plan = d.of(key, a), d.planned(key, a)
         conds = list(dict.fromkeys(o.role.get("condition") for o in plan))
         for cond in conds:
-            for lv in sorted({o.role.get("qc_level") for o in plan if o.role.get("condition") == cond},
-                             key=lambda x: min(d.method.qcs[x].values())):
+            lvs = sorted({o.role.get("qc_level") for o in plan if o.role.get("condition") == cond},
+                         key=lambda x: min(d.method.qcs[x].values()))
+            groups = {lv: [o for o in plan if o.role.get("condition") == cond and o.role.get("qc_level") == lv]
+                      for lv in lvs}
+            checks.append(_low_high_check(d, key, a, str(cond), {
+                lv: mean(_injection_nominal(d, o) for o in grp) for lv, grp in groups.items()}))
+            for lv in lvs:
                 sel = [o for o in obs if o.role.get("condition") == cond and o.role.get("qc_level") == lv]
-                nominal = d.method.nominal("qc", lv, a)
-                m = mean(o.conc for o in sel)
-                b = bias_pct(m, nominal)
+                nominal, m, b = _group_accuracy(d, groups[lv], sel)
+                checks.append(_replicates_check(key, a, f"{cond} {lv}", sel, groups[lv], c.stability_min_replicates))
                 r0 = next(o.role for o in plan if o.role.get("condition") == cond and o.role.get("qc_level") == lv)
                 rows.append({"analyte": a, "condition": cond, "description": r0.get("condition_label", ""),
                              "temperature": r0.get("temperature", ""), "storage_days": r0.get("storage_days", ""),
                              "freeze_thaw_cycles": r0.get("freeze_thaw_cycles", ""), "level": lv, "n": len(sel),
-                             "nominal": nominal, "mean": _r(m), "bias_pct": _r(b),
+                             "nominal": _r(nominal), "mean": _r(m), "bias_pct": _r(b),
                              "cv_pct": _r(cv_pct(o.conc for o in sel))})
                 checks.append(Check(key, "accuracy", a, f"{cond} {lv}", b, f"|bias| <= {c.stability_bias_pct:g} %",
                                     _within(b, c.stability_bias_pct)))
@@ -518,7 +618,14 @@ def stability(d: Data, c: Criteria) -> Experiment:
 
 
 def isr(d: Data, c: Criteria) -> Experiment:
-    """Incurred-sample reanalysis: original and repeat in different runs (ICH M10, incurred sample reanalysis)."""
+    """Incurred-sample reanalysis: original and repeat in different runs (ICH M10, incurred sample reanalysis).
+
+    The fraction within the limit is taken over every planned pair: a pair that cannot be evaluated
+    (a file not measured, a result missing, both outside the range) counts as not within, and a pair
+    whose original is quantified while its repeat is below the LLOQ or above the ULOQ (or the reverse)
+    is a disagreement. Dropping such pairs from the denominator would let deleted or out-of-range
+    repeats raise the fraction.
+    """
     key = "isr"
     if not d.of(key):
         return _nothing_measured(d, key, "Incurred-sample reanalysis", "ICH M10 (incurred sample reanalysis)")
@@ -528,33 +635,64 @@ def isr(d: Data, c: Criteria) -> Experiment:
         for o in d.planned(key, a):
             pairs.setdefault(str(o.role.get("pair")), {})[str(o.role.get("role"))] = o
         n = n_ok = 0
+        bad: list[str] = []  # pairs counted as not within, with the reason
         for pair, p in sorted(pairs.items()):
             org, rep = p.get("original"), p.get("repeat")
-            usable = org is not None and rep is not None and all(
-                not x.unmeasured and math.isfinite(x.conc)
-                and not {"BELOW_LLOQ", "ABOVE_ULOQ", "NOT_DETECTED"} & set(x.flags) for x in (org, rep))
-            gone = "; ".join(f"{x.sample_id} in {x.run} not measured: {x.unmeasured}"
-                             for x in (org, rep) if x is not None and x.unmeasured)
+            state = {r: _isr_state(x) for r, x in (("original", org), ("repeat", rep))}
             diff = NAN
-            if usable:
+            within = False
+            if all(s == "quantified" for s in state.values()):
                 mu = (org.conc + rep.conc) / 2
                 diff = 100.0 * (rep.conc - org.conc) / mu if mu else NAN
                 n += 1
-                n_ok += _within(diff, c.isr_diff_pct)
+                within = _within(diff, c.isr_diff_pct)
+                note = "" if within else f"outside +/-{c.isr_diff_pct:g} %"
+            elif "quantified" in state.values() and set(state.values()) <= {
+                    "quantified", "below the LLOQ", "above the ULOQ"}:
+                # one quantified, the other outside the range: they disagree
+                n += 1
+                note = f"disagree: original {state['original']}, repeat {state['repeat']}"
+            else:
+                why = "; ".join(f"{r} {s}" for r, s in state.items() if s != "quantified")
+                gone = "; ".join(f"{x.sample_id} in {x.run}: {x.unmeasured}" for x in (org, rep)
+                                 if x is not None and x.unmeasured)
+                note = f"not evaluable ({why})" + (f" [{gone}]" if gone else "")
+            n_ok += within
+            if not within:
+                bad.append(f"{pair} ({note.split(' [')[0]})")
             rows.append({"analyte": a, "pair": pair, "original_run": org.run if org else "",
                          "original": _r(org.conc if org else NAN), "repeat_run": rep.run if rep else "",
                          "repeat": _r(rep.conc if rep else NAN), "diff_pct": _r(diff),
-                         "within": _within(diff, c.isr_diff_pct) if usable else None,
-                         "note": "" if usable else (f"not evaluable ({gone})" if gone
-                                                    else "not evaluable (missing or outside the range)")})
-        frac = n_ok / n if n else NAN
-        summary.append({"analyte": a, "pairs": len(pairs), "evaluated": n, "within": n_ok, "fraction_pct": _r(
-            100 * frac if n else NAN), "limit": f">= {100 * c.isr_min_fraction:.1f} % within +/-{c.isr_diff_pct:g} %"})
+                         "within": within, "note": note})
+        total = len(pairs)
+        frac = n_ok / total if total else NAN
+        summary.append({"analyte": a, "pairs": total, "evaluated": n, "within": n_ok, "fraction_pct": _r(
+            100 * frac if total else NAN), "limit": f">= {100 * c.isr_min_fraction:.1f} % within +/-{c.isr_diff_pct:g} %"})
+        detail = f"{n_ok}/{total} pairs" + (f"; not within: {', '.join(bad)}" if bad else "")
         checks.append(Check(key, "agreement", a, "incurred samples", frac,
                             f">= {100 * c.isr_min_fraction:.1f} % of pairs within +/-{c.isr_diff_pct:g} %",
-                            math.isfinite(frac) and frac + 1e-12 >= c.isr_min_fraction, f"{n_ok}/{n} pairs"))
+                            math.isfinite(frac) and frac + 1e-12 >= c.isr_min_fraction, detail))
     return Experiment(key, "Incurred-sample reanalysis", "ICH M10 (incurred sample reanalysis)", {"pairs": rows, "summary": summary},
-                      tuple(checks), ("difference = (repeat - original) / mean of the two.",))
+                      tuple(checks), ("difference = (repeat - original) / mean of the two; the fraction is over all "
+                                      "planned pairs: a pair that cannot be evaluated counts as not within, and a "
+                                      "result below the LLOQ or above the ULOQ against a quantified one is a "
+                                      "disagreement.",))
+
+
+def _isr_state(o: Obs | None) -> str:
+    """How one result of an ISR pair stands: quantified, outside the range, or why it is unusable."""
+    if o is None:
+        return "missing from the package"
+    if o.unmeasured:
+        return "not measured"
+    flags = {f.split(":")[0] for f in o.flags}
+    if "CAL_FAIL" in flags:
+        return "from a failed calibration"  # no result to compare, in range or not
+    if flags & {"BELOW_LLOQ", "NOT_DETECTED", "BELOW_LOD", "NO_PEAK"}:
+        return "below the LLOQ"
+    if "ABOVE_ULOQ" in flags:
+        return "above the ULOQ"
+    return "quantified" if math.isfinite(o.conc) else "without a result"
 
 
 def limits(d: Data, c: Criteria) -> Experiment:
@@ -570,7 +708,6 @@ def limits(d: Data, c: Criteria) -> Experiment:
     key = "limits"
     rows, checks, sn_rows = [], [], []
     run_ids = [r.run_id for r in d.package.runs]
-    lloq_level = _lloq_level(d, c)
     for a in d.analytes:
         method_lloq = min(v[a] for v in d.method.calibrators.values() if a in v)
         found: dict[str, list[tuple[float, float]]] = {}
@@ -609,7 +746,7 @@ def limits(d: Data, c: Criteria) -> Experiment:
                          "method_lloq": method_lloq, "loq_supports_lloq": bool(math.isfinite(loq) and loq <= method_lloq)})
         lloq_obs = [o for o in d.obs if o.analyte == a and (
             (o.sample_type == "calibrator" and d.method.nominal("calibrator", o.level, a) == method_lloq)
-            or (o.sample_type == "qc" and o.level == lloq_level))]
+            or (o.sample_type == "qc" and "lloq" in qc_roles(d.method, o.level, a)))]
         sn_vals = _finite(o.sn for o in lloq_obs)
         med = statistics.median(sn_vals) if sn_vals else NAN
         sn_rows.append({"analyte": a, "lloq": method_lloq, "injections": len(lloq_obs), "median_sn": _r(med),

@@ -22,6 +22,7 @@ def _figure(width: float, height: float, ncols: int) -> tuple[Any, list[Any]]:
 def accuracy_figure(report: Any) -> Any:
     """Accuracy (% of nominal) of every A&P replicate, per level and run, with the acceptance band."""
     from thioquant.validation.design import qc_levels
+    from thioquant.validation.experiments import qc_roles
 
     exp = report.experiment("accuracy_precision")
     if not exp.performed:
@@ -30,7 +31,6 @@ def accuracy_figure(report: Any) -> Any:
     analytes = [a.name for a in report.method.analytes]
     levels = [lv for lv in qc_levels(report.method)]
     runs = [r.run_id for r in report.package.runs]
-    lloq = report.criteria.lloq_level
     fig, axes = _figure(4.2 * len(analytes), 3.0, len(analytes))
     for ax, analyte in zip(axes, analytes, strict=True):
         for j, run in enumerate(runs):
@@ -43,7 +43,8 @@ def accuracy_figure(report: Any) -> Any:
                 x = [i + (j - (len(runs) - 1) / 2) * 0.18] * len(vals)
                 ax.plot(x, vals, "o", ms=3.5, color=f"C{j}", label=run if i == 0 else None)
         for i, lv in enumerate(levels):
-            tol = report.criteria.ap_bias_lloq_pct if lv == lloq else report.criteria.ap_bias_pct
+            at_lloq = "lloq" in qc_roles(report.method, lv, analyte)  # as A&P judges it
+            tol = report.criteria.ap_bias_lloq_pct if at_lloq else report.criteria.ap_bias_pct
             ax.fill_between([i - 0.45, i + 0.45], 100 - tol, 100 + tol, color="#e8f5e9", zorder=0)
         ax.axhline(100, color="grey", lw=0.6)
         ax.set_xticks(range(len(levels)), levels, fontsize=8)
