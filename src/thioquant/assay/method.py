@@ -367,7 +367,7 @@ QC_HIGH_MIN_OF_ULOQ = 0.75
 _REL = 1e-9  # a nominal written exactly on a band edge is inside it
 
 
-def _qc_roles(x: float, lloq: float, uloq: float) -> set[str]:
+def qc_roles_at(x: float, lloq: float, uloq: float) -> set[str]:
     """ICH M10 roles a QC nominal ``x`` can fill: ``lloq``, ``low``, ``mid``, ``high`` (several when
     the range is so narrow that bands overlap; none when it falls between them)."""
     if math.isclose(x, lloq, rel_tol=_REL):
@@ -423,7 +423,7 @@ def _qc_placement(ck: _Checker, calibrators: Mapping[str, Mapping[str, float]],
                 notes.append(ck.warn(key, f"{where} is above the ULOQ ({uloq:g}): its result is "
                                      "extrapolated beyond the calibration"))
                 continue
-            roles = _qc_roles(x, lloq, uloq)
+            roles = qc_roles_at(x, lloq, uloq)
             covered |= roles
             if "lloq" in level.lower() and "lloq" not in roles:
                 notes.append(ck.warn(key, f"{where} is named as an LLOQ QC but is not at the LLOQ "

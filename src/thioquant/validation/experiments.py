@@ -239,14 +239,14 @@ def qc_roles(method: Method, level: str, analyte: str) -> set[str]:
     """ICH M10 roles (``lloq``, ``low``, ``mid``, ``high``) a QC level fills for one analyte.
 
     Classified by the level's nominal against the analyte's calibrated range, never by its name,
-    with the same bands as the method's QC placement notes (:func:`thioquant.assay.method._qc_roles`).
+    with the same bands as the method's QC placement notes (:func:`thioquant.assay.method.qc_roles_at`).
     """
     return roles_of_nominal(method, analyte, method.nominal("qc", level, analyte))
 
 
 def roles_of_nominal(method: Method, analyte: str, x: float) -> set[str]:
     """ICH M10 QC roles of a nominal concentration ``x`` of one analyte (see :func:`qc_roles`)."""
-    from thioquant.assay.method import _qc_roles
+    from thioquant.assay.method import qc_roles_at
 
     cal = [lv[analyte] for lv in method.calibrators.values() if lv.get(analyte, 0.0) > 0]
     if len(cal) < 2 or not math.isfinite(x):
@@ -254,7 +254,7 @@ def roles_of_nominal(method: Method, analyte: str, x: float) -> set[str]:
     lloq, uloq = min(cal), max(cal)
     if x > uloq * (1 + 1e-9):
         return set()  # above the range: extrapolated, no role (as the placement notes say)
-    return _qc_roles(x, lloq, uloq)
+    return qc_roles_at(x, lloq, uloq)
 
 
 def accuracy_precision(d: Data, c: Criteria) -> Experiment:
