@@ -44,6 +44,15 @@ class InjectionMeasurement:
     #: (key, flag code, reason) of channels that gave no result for a reason other than "no
     #: peak": the search window outside the recorded trace, a manual integration that failed
     problems: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def unmeasured(self) -> dict[str, str]:
+        """Channel key -> flag code for every channel that gave no result for a reason other than
+        "no peak" (``NO_TRACE``, ``OUT_OF_TRACE``, ``MANUAL_FAILED``); the run QC and validate
+        must not read those as a clean zero. Empty when the whole file failed (see ``error``)."""
+        out = dict.fromkeys(self.missing_traces, "NO_TRACE")
+        out.update({key: code for key, code, _ in self.problems})
+        return out
     views: Mapping[str, Any] = field(default_factory=dict)
     internal_error: bool = False
 
@@ -524,10 +533,8 @@ def _quantify_measurements(
                                          if meas.error else [])
                 pk = None
             else:
-                unmeasured = {k: "NO_TRACE" for k in meas.missing_traces}
-                unmeasured.update({k: code for k, code, _ in meas.problems})
                 area, is_area, response, flags = _response(meas.peaks, analyte, e.sample_type,
-                                                           unmeasured)
+                                                           meas.unmeasured)
                 flags = list(e.flags) + flags
                 pk = meas.peaks.get(analyte.name)
             if analyte.name in manual.get(e.sample_id, {}):

@@ -68,11 +68,7 @@ def evaluate_run(
     patients = any(e.sample_type == "unknown" for e in order)
     # channels each injection could not measure (unreadable file, no trace, window outside the
     # trace): a blank there read as area 0, i.e. "clean", and passed carry-over and interference
-    lost: list[set[str] | None] = [
-        None if getattr(mz, "error", "") else
-        set(getattr(mz, "missing_traces", ())) | {k for k, _c, _r in getattr(mz, "problems", ())}
-        for mz in measurements
-    ]
+    lost: list[set[str] | None] = [None if mz.error else set(mz.unmeasured) for mz in measurements]
 
     def measured(i: int, compound: Any) -> bool:
         names = [compound.name] + ([compound.internal_standard] if compound.internal_standard else [])

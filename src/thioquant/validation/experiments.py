@@ -890,9 +890,9 @@ def _unmeasured(flags: Iterable[str], entry: Any, meas: Any, internal_standard: 
     codes = [f for f in flags if f.split(":")[0] in UNMEASURED or f.split(":")[0] in unusable]
     if internal_standard and meas is not None and not meas.error:
         # the analyte's result does not carry its IS channel's flag; a blank's IS area of 0 would pass
-        if internal_standard in meas.missing_traces:
-            codes.append(f"NO_TRACE ({internal_standard})")
-        codes += [f"{code} ({internal_standard})" for key, code, _ in meas.problems if key == internal_standard]
+        code = meas.unmeasured.get(internal_standard)
+        if code:
+            codes.append(f"{code} ({internal_standard})")
     codes = list(dict.fromkeys(codes))
     if not codes:
         return ""
