@@ -279,3 +279,12 @@ def test_a_run_whose_outputs_fail_leaves_the_qc_history_as_it_was(batch, tmp_pat
     code, _ = _run(["quantify", str(batch), "--out", str(tmp_path / "out3"), "--history", str(fresh),
                     "--no-cache", "--quiet"], capsys)
     assert code == 5 and not fresh.exists()
+
+
+def test_an_output_folder_holding_raw_files_is_refused_with_a_semicolon_worklist(batch, tmp_path, capsys):
+    wl = batch / "worklist.csv"
+    wl.write_text(wl.read_text().replace(",", ";"))
+    before = sorted(p.name for p in (batch / "raw").iterdir())
+    code, err = _run(["quantify", str(batch), "--out", str(batch / "raw"), "--force", *FAST], capsys)
+    assert code == 5 and "contains raw file" in err, err
+    assert sorted(p.name for p in (batch / "raw").iterdir()) == before

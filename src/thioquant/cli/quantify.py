@@ -107,7 +107,8 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
 def _inputs(batch_dir: Path, method: str | None, overrides: Path | None,
             history: Path | None) -> list[tuple[Path, str]]:
     """Every input of the run that an output folder must not be, nor contain."""
-    import csv
+    from thioquant.assay.worklist import read_worklist
+    from thioquant.errors import ThioquantError
 
     found = [(batch_dir, "the batch folder"), (batch_dir / "worklist.csv", "the worklist"),
              (batch_dir / "batch.toml", "the batch's batch.toml")]
@@ -117,13 +118,12 @@ def _inputs(batch_dir: Path, method: str | None, overrides: Path | None,
         found.append((overrides, "the overrides file"))
     if history is not None:
         found.append((history, "the QC history file"))
-    try:  # the raw files as listed (they may lie outside the batch folder); the pipeline reports
-        # an unreadable worklist, so this only reads what it can
-        with open(batch_dir / "worklist.csv", newline="", encoding="utf-8-sig") as fh:
-            for row in csv.DictReader(fh):
-                name = (row.get("file") or "").strip()
-                if name:
-                    found.append((batch_dir / name, f"raw file {name}"))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        pass
+    # the raw files as listed (they may lie outside the batch folder), read by the worklist's own
+    # reader (semicolon, tab, BOM: a plain csv.DictReader saw no 'file' column in a semicolon
+    # worklist and let --out BATCH/raw --force through); the pipeline reports an unreadable one
+    try:
+        entries = read_worklist(batch_dir / "worklist.csv").entries
+    except ThioquantError:
+        entries = ()
+    found += [(batch_dir / e.file, f"raw file {e.file}") for e in entries if e.file]
     return found
