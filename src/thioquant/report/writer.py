@@ -153,10 +153,10 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
     from thioquant.report.chrom import collect_panels
 
     generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if timestamp else None
-    panels = _timed(tm, "chromatograms", step, lambda: collect_panels(batch)) or []
+    panels = _timed(tm, "chromatograms", step, lambda: collect_panels(batch))
     if history is None:
         history = getattr(batch, "qc_history", None)
-    lj = _timed(tm, "levey_jennings", step, lambda: content.lj_series(history, batch)) or []
+    lj = _timed(tm, "levey_jennings", step, lambda: content.lj_series(history, batch))
 
     def html() -> None:
         from thioquant.report.html import write_html
