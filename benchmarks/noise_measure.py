@@ -135,15 +135,17 @@ def main() -> int:
              f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {out['seconds']} s. "
              "Method: docs/noise.md.", "",
              "## MRM (QTRAP 5500), in counts (cps / quantum)", "",
-             "| file | traces (fitted) | s/point | peak sigma, points | quantum cps/count (range) | a | b | c | rel. sd at >= 2e4 cps (n) | spikes per 1000 points (size) | zeros % | dropout runs per 1000 points (points %) | single / median / max length |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| file | traces (fitted) | s/point | peak sigma, points | quantum cps/count (range) | a | b | c | rel. sd at >= 2e4 cps (n) | spikes per 1000 points (at >= 30 counts; size there) | zeros % | dropout runs per 1000 points (points %) | traces with dropouts (runs per point of signal) | single / median / max length |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, d in out["mrm"].items():
         lines.append(
             f"| {label} | {d['n_traces']} ({d['n_fitted_traces']}) | {_fmt(d['sampling_s'])} | {_fmt(d['peak_sigma_points_median'])} "
             f"| {_fmt(d['quantum_median'], '.1f')} ({_fmt(d['quantum_range'][0], '.1f')}-{_fmt(d['quantum_range'][1], '.1f')}) "
             f"| {_fmt(d['a'])} | {_fmt(d['b'])} | {_fmt(d['c'])} | {_fmt(d['rel_sd_high'])} ({d['n_high']}) "
-            f"| {_fmt(1000 * d['spike_rate'])} (x{_fmt(d['spike_size_median'])}) | {_fmt(100 * d['zero_fraction'], '.1f')} "
+            f"| {_fmt(1000 * d['spike_rate'])} ({_fmt(1000 * d['spike_rate_30'])}; x{_fmt(d['spike_size_median'])}) "
+            f"| {_fmt(100 * d['zero_fraction'], '.1f')} "
             f"| {_fmt(d['dropout_rate'])} ({_fmt(100 * d['dropout_point_fraction'], '.1f')}) "
+            f"| {_fmt(100 * d['dropout_trace_fraction'], '.0f')} % ({_fmt(d['dropout_rate_signal'])}) "
             f"| {_fmt(100 * d['dropout_single_fraction'], '.0f')} % / {_fmt(d['dropout_run_median'])} / {d['dropout_run_max']} |")
     lines += ["", "Residual sd against level (counts), pooled:", "", "| level | sd | sd / level | sqrt(level) (Poisson) | model | n |", "|---|---|---|---|---|---|"]
     pooled = out["mrm"]["QTRAP 5500 MRM, both files pooled"]
