@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     secs = time.perf_counter() - t0
     src_label = str(args.batch) if args.batch else ("sample_data/lcmsms" if args.source == "bundled" else
                                                    "a batch simulated now with the simulator's defaults")
-    cmd = "uv run python benchmarks/bench_noise.py" + ("" if argv is None else " " + " ".join(argv))
+    given = sys.argv[1:] if argv is None else argv
+    cmd = " ".join(["uv run python benchmarks/bench_noise.py", *given])
     lines = [
         "# Bundled LC-MS/MS batch under point noise (`benchmarks/bench_noise.py`)", "",
         f"Command: `{cmd}`; measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
