@@ -178,3 +178,28 @@ def test_simulated_batch_noise_matches_the_real_qtrap_files(shared_data, tmp_pat
     assert sim.c == pytest.approx(real.c, rel=0.35)
     assert sim.b == pytest.approx(real.b, rel=0.35)
     assert sim.rel_sd_high == pytest.approx(real.rel_sd_high, rel=0.5)
+
+
+def test_validation_package_applies_matrix_factors_before_the_counts(tmp_path, repo_root):
+    # scaled after the counts (the legacy order), cps would no longer be whole multiples of one count
+    from thioquant.validation import Design, simulate_package
+
+    pkg = simulate_package(tmp_path / "v", method=repo_root / "calibrations" / "thiopurines_lcmsms.toml",
+                           design=Design.small(), noise="measured")
+    files = sorted(pkg.glob("runs/*/raw/*.mzML"))
+    q = MrmNoise().cps_per_count
+    steps = [count_quantum(t.signal) for f in files[:12] for t in read_run(f).traces]
+    assert sum(s == pytest.approx(q, rel=0.005) for s in steps) >= 0.9 * len(steps)
+
+
+def test_simulated_uv_noise_matches_the_real_agilent_dad(shared_data, tmp_path, repo_root):
+    from thioquant.simulate import simulate_batch
+
+    real = [measure_trace(t.time_min, t.signal) for t in read_run(shared_data / "agilent_chemstation/mocca_knoevenagel_H_1mM.D").traces]
+    real_sd = float(np.median([1.4826 * np.median(np.abs(s.resid[s.level <= np.median(s.level)])) for s in real]))
+    out = simulate_batch(tmp_path / "uv", method=repo_root / "calibrations" / "thiopurines_hplcuv.toml",
+                         n_patients=1, noise="measured")
+    sim = [measure_trace(t.time_min, t.signal) for f in sorted((out / "raw").iterdir())[:6] for t in read_run(f).traces]
+    sim_sd = float(np.median([1.4826 * np.median(np.abs(s.resid[s.level <= np.median(s.level)])) for s in sim]))
+    assert sim_sd == pytest.approx(UvNoise().baseline_sd_mau, rel=0.3)
+    assert sim_sd == pytest.approx(real_sd, rel=0.5)
