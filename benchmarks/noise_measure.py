@@ -135,12 +135,13 @@ def main() -> int:
              f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {out['seconds']} s. "
              "Method: docs/noise.md.", "",
              "## MRM (QTRAP 5500), in counts (cps / quantum)", "",
-             "| file | traces (fitted) | s/point | peak sigma, points | quantum cps/count (range) | a | b | c | rel. sd at >= 2e4 cps (n) | spikes per 1000 points (at >= 30 counts; size there) | zeros % | dropout runs per 1000 points (points %) | traces with dropouts (runs per point of signal) | single / median / max length |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| file | traces (fitted) | s/point | peak sigma, points | quantum cps/count (range) | lowest non-zero value = 1 count | a | b | c | rel. sd at >= 2e4 cps (n) | spikes per 1000 points (at >= 30 counts; size there) | zeros % | dropout runs per 1000 points (points %) | traces with dropouts (runs per point of signal) | single / median / max length |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, d in out["mrm"].items():
         lines.append(
             f"| {label} | {d['n_traces']} ({d['n_fitted_traces']}) | {_fmt(d['sampling_s'])} | {_fmt(d['peak_sigma_points_median'])} "
             f"| {_fmt(d['quantum_median'], '.1f')} ({_fmt(d['quantum_range'][0], '.1f')}-{_fmt(d['quantum_range'][1], '.1f')}) "
+            f"| {_fmt(100 * d['min_nonzero_one_count'], '.0f')} % of traces "
             f"| {_fmt(d['a'])} | {_fmt(d['b'])} | {_fmt(d['c'])} | {_fmt(d['rel_sd_high'])} ({d['n_high']}) "
             f"| {_fmt(1000 * d['spike_rate'])} ({_fmt(1000 * d['spike_rate_30'])}; x{_fmt(d['spike_size_median'])}) "
             f"| {_fmt(100 * d['zero_fraction'], '.1f')} "

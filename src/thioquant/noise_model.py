@@ -287,6 +287,8 @@ class NoiseSummary:
     quantum_median: float
     quantum_range: tuple[float, float]
     value_step_median: float
+    #: counted: share of traces whose lowest non-zero value is one count (quantisation reaches one ion)
+    min_nonzero_one_count: float
     a: float  # background variance
     b: float  # counting term (1 = Poisson, in counts)
     c: float  # multiplicative point-to-point CV
@@ -365,6 +367,8 @@ def summarise(stats: Iterable[TraceNoise], label: str, *, in_counts: bool = True
         quantum_median=float(np.median(qs)) if qs else math.nan,
         quantum_range=(float(min(qs)), float(max(qs))) if qs else (math.nan, math.nan),
         value_step_median=float(np.nanmedian([s.value_step for s in stats])),
+        min_nonzero_one_count=(float(np.mean([abs(s.signal[s.signal > 0].min() / s.quantum - 1) < 0.02 for s in fit]))
+                               if in_counts and fit else math.nan),
         a=a, b=b, c=c, bins=bins, baseline_sd=float(np.median(base)) if base else math.nan,
         rel_sd_high=_robust_sd(hi_r[sel] / hi_l[sel]) if sel.any() else math.nan, n_high=int(sel.sum()),
         high_signal=high_signal,
