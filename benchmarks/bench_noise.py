@@ -4,7 +4,8 @@
     uv run python benchmarks/bench_noise.py --seeds 5 --levels 0,6,12
 
 Every point of every trace of ``sample_data/lcmsms`` (or of a batch simulated fresh with
-``--source fresh``, or any simulated batch with ``--batch DIR``) is multiplied by a lognormal
+``--source fresh``, per seed one simulated with the measured noise model with ``--source measured``,
+or any simulated batch with ``--batch DIR``) is multiplied by a lognormal
 factor of mean 1 and CV ``level`` and then drawn as counts (Poisson, ``--cps-per-count`` cps per
 count; 1 by default, as in the issue's table), the files are re-written as mzML and the batch is
 quantified with the shipped method (``thioquant.quantify``, its batch.toml's method). Each patient
@@ -57,7 +58,8 @@ def perturb_batch(src: Path, dst: Path, cv: float, seed: int, cps_per_count: flo
             s = np.maximum(np.asarray(tr.signal, dtype=float), 0.0)
             if cv > 0:
                 s = s * np.exp(rng.normal(-0.5 * sl * sl, sl, s.size))
-            s = rng.poisson(s / cps_per_count) * cps_per_count
+            if cps_per_count > 0:
+                s = rng.poisson(s / cps_per_count) * cps_per_count
             traces.append(type(tr)(name=tr.name, time_min=tr.time_min, signal=s, signal_unit=tr.signal_unit,
                                    channel=tr.channel, metadata=tr.metadata))
         write_mzml(dst / "raw" / f.name, traces, metadata=dict(run.metadata))
@@ -130,10 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--levels", default=",".join(f"{100 * x:g}" for x in LEVELS), help="point CVs in %%")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per level (1..N)")
-    ap.add_argument("--source", choices=["bundled", "fresh"], default="bundled",
-                    help="the bundled sample_data/lcmsms, or one simulated now with the simulator's defaults")
+    ap.add_argument("--source", choices=["bundled", "fresh", "measured"], default="bundled",
+                    help="the bundled sample_data/lcmsms; one simulated now with the simulator's defaults; or, "
+                         "per seed, one simulated with the measured noise model (docs/noise.md) at that seed "
+                         "(--levels 0 then scores the measured noise alone)")
     ap.add_argument("--batch", type=Path, default=None, help="any simulated LC-MS/MS batch folder instead")
-    ap.add_argument("--cps-per-count", type=float, default=1.0, help="cps of one count for the Poisson draw")
+    ap.add_argument("--cps-per-count", type=float, default=1.0,
+                    help="cps of one count for the Poisson draw; 0: no draw (e.g. --source measured --levels 0)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results_noise.md")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -150,8 +155,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             src = ROOT / "sample_data" / "lcmsms"
         runs: dict[float, list[dict]] = {}
+        measured: dict[int, Path] = {}
         for cv in levels:
             for seed in range(1, args.seeds + 1):
+                if args.batch is None and args.source == "measured":
+                    from thioquant.simulate import simulate_batch
+
+                    if seed not in measured:
+                        measured[seed] = simulate_batch(Path(tmp) / f"measured_{seed}", seed=seed, noise="measured",
+                                                        method=ROOT / "calibrations" / "thiopurines_lcmsms.toml")
+                    src = measured[seed]
                 b = perturb_batch(src, Path(tmp) / f"cv{cv:g}_s{seed}", cv, seed, args.cps_per_count)
                 res = thioquant.quantify(b)
                 sc = score(res, b / "truth.csv")
@@ -161,16 +174,18 @@ def main(argv: list[str] | None = None) -> int:
                       f"{sc['within']}/{sc['n']} within, worst {_worst(sc['worst'])}, held {sc['held']}, "
                       f"off>30 % not held {sc['off30_not_held']} (interpreted {sc['off30_interpreted']})", flush=True)
     secs = time.perf_counter() - t0
-    src_label = str(args.batch) if args.batch else ("sample_data/lcmsms" if args.source == "bundled" else
-                                                   "a batch simulated now with the simulator's defaults")
+    src_label = str(args.batch) if args.batch else {
+        "bundled": "sample_data/lcmsms", "fresh": "a batch simulated now with the simulator's defaults",
+        "measured": "per seed, a batch simulated with noise='measured' at that seed"}[args.source]
     given = sys.argv[1:] if argv is None else argv
     cmd = " ".join(["uv run python benchmarks/bench_noise.py", *given])
     lines = [
-        "# Bundled LC-MS/MS batch under point noise (`benchmarks/bench_noise.py`)", "",
+        "# The bundled LC-MS/MS batch (design) under point noise (`benchmarks/bench_noise.py`)", "",
         f"Command: `{cmd}`; measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
         f"(thioquant {thioquant.__version__}); {secs:.0f} s.", "",
-        f"Source: {src_label}; every point x lognormal(mean 1, CV), then Poisson at {args.cps_per_count:g} cps "
-        "per count; quantified with the shipped method; patient results with the truth inside the "
+        f"Source: {src_label}; every point x lognormal(mean 1, CV), then "
+        + (f"Poisson at {args.cps_per_count:g} cps per count" if args.cps_per_count > 0 else "no count draw")
+        + "; quantified with the shipped method; patient results with the truth inside the "
         "calibrated range scored against truth.csv (+/-15 %, +/-20 % below 3x LLOQ).",
         "" if held_known else "\n`HELD` is not a flag of this thioquant (the hold-for-review rule has not landed): "
         "held counts are 0 by construction.", "",
