@@ -95,7 +95,7 @@ def score(batch, truth_csv: Path) -> dict:
         true = float(t["true_reported"])
         err = r.reported / true - 1.0 if math.isfinite(r.reported) else math.nan
         tol = 0.20 if vial < 3 * lloq[r.analyte] else 0.15
-        held = "HELD" in r.flags
+        held = any(str(f).split(":")[0] == "HELD" for f in r.flags)  # "HELD" or "HELD:<reason>"
         # "<LLOQ" (">ULOQ") for a truth within the tolerance of that limit is a right answer
         censored_ok = not math.isfinite(err) and r.sample_type == "unknown" and (
             ("BELOW_LLOQ" in r.flags and vial <= lloq[r.analyte] * (1 + tol))
