@@ -50,6 +50,14 @@ def _simulated_summary():
     return summarise(_simulated_mrm(), "simulated", high_signal=2e4)
 
 
+def test_smoothing_weights_are_scipys_savitzky_golay():
+    from scipy.signal import savgol_coeffs
+
+    from thioquant.noise_model import _SG7
+
+    np.testing.assert_allclose(_SG7, savgol_coeffs(7, 3), rtol=1e-12, atol=1e-15)
+
+
 def test_count_quantum_finds_the_dwell_step():
     rng = np.random.default_rng(1)
     q = 1 / 0.019  # 19 ms dwell: 52.63 cps per count, written as whole cps like the QTRAP files

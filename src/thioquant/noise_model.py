@@ -1,6 +1,6 @@
 """Detector noise measured on real chromatograms, and the same noise for the simulator.
 
-Two halves, both pure numpy:
+Two halves, pure functions on numpy arrays (scipy only inside the variance fit):
 
 * **Measuring** (:func:`measure_trace`, :func:`summarise`, :func:`fit_variance`): the
   point-to-point fluctuation of a trace against its local level (residual of a 7-point cubic
@@ -13,7 +13,7 @@ Two halves, both pure numpy:
   :mod:`thioquant.simulate`.
 
 The variance model is the usual one for a counting detector with a multiplicative source term,
-``var = a + b*S + (c*S)^2`` (Currie; Rocke & Lorenzato 1995): ``a`` the background, ``b*S``
+``var = a + b*S + (c*S)^2`` (Rocke & Lorenzato 1995, Technometrics 37:176, with a counting term): ``a`` the background, ``b*S``
 counting (Poisson: ``b`` = 1 in counts), ``c`` the relative point-to-point fluctuation that
 dominates at high signal (spray and ion-transmission flicker in ESI-MS/MS).
 """
@@ -26,8 +26,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-# 7-point cubic Savitzky-Golay smoothing weights (Savitzky & Golay 1964, table I): exact for any
-# cubic, so a peak sampled with >= ~4 points per sigma leaves almost no curvature in the residual.
+# 7-point cubic Savitzky-Golay smoothing weights (Savitzky & Golay 1964, table I; the same numbers as
+# scipy.signal.savgol_coeffs(7, 3), tested, without importing scipy.signal): exact for any cubic, so
+# a peak sampled with >= ~4 points per sigma leaves almost no curvature in the residual.
 _SG7 = np.array([-2.0, 3.0, 6.0, 7.0, 6.0, 3.0, -2.0]) / 21.0
 # residual of white noise of sd s through that fit has sd s*sqrt(1 - 7/21)
 _SG7_RESID_SCALE = math.sqrt(1.0 - 7.0 / 21.0)
