@@ -45,3 +45,22 @@ def sample_batch(tmp_path: Path):
         return dst
 
     return copy
+
+
+@pytest.fixture
+def review_setup(sample_batch, tmp_path: Path, monkeypatch):
+    """``(output_dir, UserStore)``: the bundled LC-MS/MS batch quantified into a tmp copy, and a
+    user file with analyst ``alice`` (password ``alice-pass``) and authoriser ``bob``
+    (``bob-pass-1``) and ``carol`` (``carol-pass``) for the review (docs/review.md)."""
+    from thioquant.cli import main
+    from thioquant.review.users import UserStore
+
+    batch = sample_batch("lcmsms")
+    main(["quantify", str(batch), "--quiet", "--no-history", "--no-pdf"])
+    assert (batch / "results" / "audit.jsonl").is_file()
+    store = UserStore(tmp_path / "users.json")
+    monkeypatch.setenv("THIOQUANT_USERS", str(store.path))
+    store.add("alice", "analyst", "alice-pass", "Alice Analyst")
+    store.add("bob", "authoriser", "bob-pass-1", "Bob Authoriser")
+    store.add("carol", "authoriser", "carol-pass", "Carol Second")
+    return batch / "results", store

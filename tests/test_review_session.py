@@ -1,0 +1,189 @@
+"""The review of an output folder (thioquant.review): edits through the measurement cache, undo,
+calibrator exclusion, two-person e-signatures, signed versions and their audit (docs/review.md)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from thioquant.audit import verify
+from thioquant.calibration import accept_calibration
+from thioquant.errors import InputError, ReviewError
+from thioquant.review.journal import verify_journal
+from thioquant.review.session import ReviewSession
+from thioquant.review.users import UserStore
+
+
+def _result(session, sid, analyte="6-TG"):
+    return next(r for r in session.batch.results if r.sample_id == sid and r.analyte == analyte)
+
+
+def test_user_file_stores_argon2_hashes_only(tmp_path):
+    store = UserStore(tmp_path / "u.json")
+    store.add("dana", "analyst", "correct horse", "Dana D.")
+    text = (tmp_path / "u.json").read_text()
+    assert "correct horse" not in text and "$argon2id$" in text
+    assert store.authenticate("dana", "correct horse").role == "analyst"
+    with pytest.raises(ReviewError, match="wrong password"):
+        store.authenticate("dana", "wrong horse!")
+    with pytest.raises(ReviewError, match="wrong password"):
+        store.authenticate("nobody", "correct horse")
+    with pytest.raises(InputError, match="role"):
+        store.add("erin", "boss", "password123")
+    with pytest.raises(InputError, match="exists"):
+        store.add("dana", "authoriser", "password123")
+    with pytest.raises(InputError, match="at least"):
+        store.add("fay", "analyst", "short")
+
+
+def test_users_cli_reads_password_from_stdin(tmp_path):
+    import os
+    import sys
+
+    users = tmp_path / "users.json"
+    env = {**os.environ, "THIOQUANT_USERS": str(users)}
+    r = subprocess.run([sys.executable, "-m", "thioquant", "users", "add", "gil", "--role", "authoriser",
+                        "--password-stdin"], input="s3cret-pass\n", text=True, capture_output=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert UserStore(users).authenticate("gil", "s3cret-pass").role == "authoriser"
+    r = subprocess.run([sys.executable, "-m", "thioquant", "users", "list"], text=True, capture_output=True, env=env)
+    assert "gil\tauthoriser" in r.stdout and "argon2" not in r.stdout
+
+
+def test_manual_exclusion_in_accept_calibration():
+    x = [100, 200, 500, 1000, 2000, 5000, 10000]
+    y = [0.01 * v for v in x]
+    y[2] *= 1.05
+    out = accept_calibration(x, y, min_levels=5, manual_exclusions=["", "", "pipetting error", "", "", "", ""])
+    assert [p.included for p in out.points] == [True, True, False, True, True, True, True]
+    assert out.points[2].reason == "excluded by reviewer: pipetting error"
+    assert any("pipetting error" in r for r in out.reasons)
+    plain = accept_calibration(x, y, min_levels=5)
+    assert all(p.included for p in plain.points)
+    assert out.calibration.coefficients[1] != plain.calibration.coefficients[1]
+
+
+def test_integrate_undo_automatic_and_exclude(review_setup):
+    out, users = review_setup
+    s = ReviewSession(out, users)
+    alice = users.get("alice")
+    before = _result(s, "P002")
+    pk = s._peak_doc("P002", "6-TG")
+    e = s.integrate(alice, "P002", "6-TG", 1.43, pk["end_min"], "tailing cut off", rev=0)
+    after = _result(s, "P002")
+    assert 0.7 * before.area < after.area < before.area * 0.9 and after.reported < before.reported
+    assert "MANUAL" in after.flags and s.rev == 1
+    assert e["before"]["area"] == pytest.approx(before.area) and e["after"]["start_min"] == 1.43
+    assert e["user"] == "alice" and e["reason"] == "tailing cut off"
+    assert e["result_after"]["reported"] == pytest.approx(after.reported)
+    # another tab still showing revision 0 is told to reload rather than overwrite
+    with pytest.raises(ReviewError, match="changed elsewhere"):
+        s.exclude(alice, "CAL3", "6-TG", "bubble", rev=0)
+    s.undo(alice, rev=1)
+    assert _result(s, "P002").area == pytest.approx(before.area) and "MANUAL" not in _result(s, "P002").flags
+    s.integrate(alice, "P002", "6-TG", 1.43, pk["end_min"], "tailing cut off", rev=2)
+    s.automatic(alice, "P002", "6-TG", rev=3)
+    assert _result(s, "P002").area == pytest.approx(before.area)
+    cal_before = s.batch.calibrations["6-TG"].calibration.coefficients
+    s.exclude(alice, "CAL3", "6-TG", "pipetting error", rev=4)
+    oc = s.batch.calibrations["6-TG"]
+    assert [p.included for p in oc.points].count(False) == 1
+    assert "CAL_EXCLUDED" in _result(s, "CAL3").flags
+    assert list(oc.calibration.coefficients) != list(cal_before)
+    assert _result(s, "P002").reported != pytest.approx(before.reported, rel=1e-9)
+    with pytest.raises(InputError, match="not a calibrator"):
+        s.exclude(alice, "P002", "6-TG", "x")
+    with pytest.raises(InputError, match="reason"):
+        s.integrate(alice, "P003", "6-TG", 1.3, 1.6, "  ")
+    assert verify_journal(out / "review" / "journal.jsonl") == []
+    # the state survives a restart: it is replayed from the journal
+    s2 = ReviewSession(out, users)
+    assert s2.rev == s.rev and s2.exclusions == {("CAL3", "6-TG"): "pipetting error"} and not s2.manual
+    assert _result(s2, "P002").reported == pytest.approx(_result(s, "P002").reported)
+
+
+def test_signatures_two_person_rule_and_versions(review_setup):
+    out, users = review_setup
+    s = ReviewSession(out, users)
+    alice = users.get("alice")
+    with pytest.raises(ReviewError, match="technical review"):
+        s.sign("bob", "bob-pass-1", "authorised")
+    with pytest.raises(ReviewError, match="wrong password"):
+        s.sign("alice", "not-her-password", "reviewed")
+    s.sign("alice", "alice-pass", "reviewed", rev=0)
+    with pytest.raises(ReviewError, match="authoriser role"):
+        s.sign("alice", "alice-pass", "authorised")
+    s.integrate(alice, "P002", "6-TG", 1.43, 1.62, "baseline drawn through noise or drift", rev=s.rev)
+    assert s.signatures == []  # an edit voids the signature of the earlier state
+    s.sign("bob", "bob-pass-1", "reviewed", rev=s.rev)  # an authoriser may do the technical review...
+    with pytest.raises(ReviewError, match="another person"):
+        s.sign("bob", "bob-pass-1", "authorised", rev=s.rev)
+    # ...but not also authorise it
+    sig = s.sign("carol", "carol-pass", "authorised", rev=s.rev)
+    assert sig["version"] == "v1"
+    v1 = out / "versions" / "v1"
+    info = json.loads((v1 / "version.json").read_text())
+    assert info["supersedes"] is None and [x["user"] for x in info["signatures"]] == ["bob", "carol"]
+    assert verify(out).ok, verify(out).problems
+    events = [json.loads(line) for line in (v1 / "audit.jsonl").read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds.count("signature") == 2 and "version" in kinds and kinds[-1] == "run_end"
+    review = [e for e in events if e["event"] == "review"]
+    assert any(e["review_event"] == "review_manual_integration" and e["user"] == "alice" for e in review)
+    assert any(e["review_event"] == "signature_refused" for e in review)
+    results = (v1 / "results.csv").read_text()
+    assert "MANUAL" in results
+    # a later correction is a new version that names the one it supersedes; v1 is never rewritten
+    v1_audit = (v1 / "audit.jsonl").read_bytes()
+    s.exclude(alice, "CAL2", "6-MMP", "wrong vial", rev=s.rev)
+    s.sign("alice", "alice-pass", "reviewed", rev=s.rev)
+    assert s.sign("bob", "bob-pass-1", "authorised", rev=s.rev)["version"] == "v2"
+    assert json.loads((out / "versions" / "v2" / "version.json").read_text())["supersedes"] == "v1"
+    assert (v1 / "audit.jsonl").read_bytes() == v1_audit
+    assert verify(out).ok, verify(out).problems
+
+
+def test_verify_catches_a_changed_version_or_journal(review_setup):
+    out, users = review_setup
+    s = ReviewSession(out, users)
+    s.sign("alice", "alice-pass", "reviewed")
+    s.sign("bob", "bob-pass-1", "authorised")
+    assert verify(out).ok
+    csv = out / "versions" / "v1" / "results.csv"
+    csv.chmod(0o644)
+    original = csv.read_text()
+    csv.write_text(original.replace("P002", "P0O2", 1))
+    check = verify(out)
+    assert not check.ok and any("versions/v1" in p and "results.csv" in p for p in check.problems)
+    csv.write_text(original)
+    assert verify(out).ok
+    journal = out / "review" / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(lines[:2] + lines[3:]) + "\n")  # a line removed
+    assert not verify(out).ok
+    journal.write_text("\n".join(lines) + "\n")
+    shutil.copytree(out / "versions" / "v1", out / "versions" / "v3")
+    assert any("v3" in p for p in verify(out).problems)
+
+
+def test_signed_pdf_names_reviewer_and_authoriser(review_setup):
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext not installed (apt-get install poppler-utils)")
+    out, users = review_setup
+    s = ReviewSession(out, users)
+    s.sign("alice", "alice-pass", "reviewed")
+    s.sign("bob", "bob-pass-1", "authorised")
+    v1 = out / "versions" / "v1"
+    text = subprocess.run(["pdftotext", "-layout", str(v1 / "report.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Reviewed by Alice Analyst (alice, analyst)" in text
+    assert "Authorised by Bob Authoriser (bob, authoriser)" in text
+    patient = sorted((v1 / "patients").glob("*.pdf"))[0]
+    ptext = subprocess.run(["pdftotext", "-layout", str(patient), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    assert "Reviewed by Alice Analyst" in ptext and "Authorised by Bob Authoriser" in ptext
+    # the unsigned report of the run itself keeps its blank signature line
+    assert "electronic signature" not in text.split("Authorised by")[0].split("Reviewed by Alice")[0]
