@@ -22,7 +22,9 @@ def _result(session, sid, analyte="6-TG"):
 
 
 def test_user_file_stores_argon2_hashes_only(tmp_path):
-    store = UserStore(tmp_path / "u.json")
+    from argon2 import PasswordHasher
+
+    store = UserStore(tmp_path / "u.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     store.add("dana", "analyst", "correct horse", "Dana D.")
     text = (tmp_path / "u.json").read_text()
     assert "correct horse" not in text and "$argon2id$" in text
@@ -146,13 +148,28 @@ def test_signatures_two_person_rule_and_versions(review_setup):
     assert verify(out).ok, verify(out).problems
 
 
-def test_verify_catches_a_changed_version_or_journal(review_setup):
+def test_signed_version_pdf_and_tampering(review_setup):
+    """The signed PDF names reviewer and authoriser; a changed version or journal is caught."""
     out, users = review_setup
     s = ReviewSession(out, users)
     s.sign("alice", "alice-pass", "reviewed")
     s.sign("bob", "bob-pass-1", "authorised")
     assert verify(out).ok
-    csv = out / "versions" / "v1" / "results.csv"
+    v1 = out / "versions" / "v1"
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "-layout", str(v1 / "report.pdf"), "-"], capture_output=True,
+                              text=True, check=True).stdout
+        assert "Reviewed by Alice Analyst (alice, analyst)" in text
+        assert "Authorised by Bob Authoriser (bob, authoriser)" in text
+        patient = sorted((v1 / "patients").glob("*.pdf"))[0]
+        ptext = subprocess.run(["pdftotext", "-layout", str(patient), "-"], capture_output=True, text=True,
+                               check=True).stdout
+        assert "Reviewed by Alice Analyst" in ptext and "Authorised by Bob Authoriser" in ptext
+        unsigned = subprocess.run(["pdftotext", "-layout", str(out / "report.pdf"), "-"], capture_output=True,
+                                  text=True, check=True).stdout
+        assert "Reviewed by: ____" in unsigned and "electronic signature" not in unsigned
+    csv = v1 / "results.csv"
+    assert not csv.stat().st_mode & 0o222  # read-only
     csv.chmod(0o644)
     original = csv.read_text()
     csv.write_text(original.replace("P002", "P0O2", 1))
@@ -169,21 +186,3 @@ def test_verify_catches_a_changed_version_or_journal(review_setup):
     assert any("v3" in p for p in verify(out).problems)
 
 
-def test_signed_pdf_names_reviewer_and_authoriser(review_setup):
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext not installed (apt-get install poppler-utils)")
-    out, users = review_setup
-    s = ReviewSession(out, users)
-    s.sign("alice", "alice-pass", "reviewed")
-    s.sign("bob", "bob-pass-1", "authorised")
-    v1 = out / "versions" / "v1"
-    text = subprocess.run(["pdftotext", "-layout", str(v1 / "report.pdf"), "-"], capture_output=True,
-                          text=True, check=True).stdout
-    assert "Reviewed by Alice Analyst (alice, analyst)" in text
-    assert "Authorised by Bob Authoriser (bob, authoriser)" in text
-    patient = sorted((v1 / "patients").glob("*.pdf"))[0]
-    ptext = subprocess.run(["pdftotext", "-layout", str(patient), "-"], capture_output=True, text=True,
-                           check=True).stdout
-    assert "Reviewed by Alice Analyst" in ptext and "Authorised by Bob Authoriser" in ptext
-    # the unsigned report of the run itself keeps its blank signature line
-    assert "electronic signature" not in text.split("Authorised by")[0].split("Reviewed by Alice")[0]

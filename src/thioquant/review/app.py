@@ -206,6 +206,13 @@ class ReviewServer:
         return self
 
     def close(self) -> None:
-        self.server.close()
+        """Stop serving: close the listening socket and every open connection (the loop ends
+        when its socket map is empty), then stop the worker threads."""
+        for channel in list(self.server._map.values()):  # the listener, connections, the trigger
+            try:
+                channel.close()
+            except OSError:
+                pass
+        self.server.task_dispatcher.shutdown(timeout=2)
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -55,8 +55,11 @@ def _hasher() -> Any:
 class UserStore:
     """The users of one lab, read from and written to ``path``."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, hasher: Any = None) -> None:
         self.path = Path(path) if path is not None else default_users_path()
+        #: argon2's PasswordHasher with its default (RFC 9106 low-memory) parameters; a stored
+        #: hash carries its own parameters, so a hasher with other ones still verifies it
+        self.hasher = hasher or _hasher()
 
     def _load(self) -> dict[str, Any]:
         if not self.path.is_file():
@@ -89,7 +92,7 @@ class UserStore:
         if name in doc["users"] and not replace:
             raise InputError(f"user {name!r} exists (use --replace to change the role or password)",
                              path=self.path)
-        doc["users"][name] = {"role": role, "full_name": full_name or name, "hash": _hasher().hash(password),
+        doc["users"][name] = {"role": role, "full_name": full_name or name, "hash": self.hasher.hash(password),
                               "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
         self._write(doc)
         return User(name, role, full_name or name)
@@ -113,10 +116,10 @@ class UserStore:
 
         u = self._load()["users"].get(name)
         if u is None:
-            _hasher().hash(password)  # about the same time as a real check: no user enumeration
+            self.hasher.hash(password)  # about the same time as a real check: no user enumeration
             raise ReviewError("unknown user or wrong password")
         try:
-            _hasher().verify(u["hash"], password)
+            self.hasher.verify(u["hash"], password)
         except (VerificationError, InvalidHashError):
             raise ReviewError("unknown user or wrong password") from None
         return User(name, u.get("role", ""), u.get("full_name", ""))
