@@ -109,10 +109,7 @@ class ReviewSession:
         self.release_hooks = default_release_hooks() if release_hooks is None else release_hooks
         self._load_base()
         self.journal = Journal(self.out / REVIEW_DIR / JOURNAL)
-        if not self.journal.entries:
-            self.journal.append({"event": "review_start", "output_dir": str(self.out),
-                                 "batch_dir": str(self.batch_dir), "base_audit_sha256": self.base_audit_sha256})
-        elif self.journal.entries[0].get("base_audit_sha256") != self.base_audit_sha256:
+        if self.journal.entries and self.journal.entries[0].get("base_audit_sha256") != self.base_audit_sha256:
             raise ReviewError("the output folder was replaced since its review started (its audit.jsonl "
                               f"differs from the one recorded in {REVIEW_DIR}/{JOURNAL})", path=self.out)
         self._replay()
@@ -188,6 +185,14 @@ class ReviewSession:
 
     # ------------------------------------------------------------------ helpers
 
+    def _log(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Append ``entry`` to the journal, which is started (with the sha256 of the output
+        folder's audit.jsonl) by the first action: merely looking leaves no trace in the folder."""
+        if not self.journal.entries:
+            self.journal.append({"event": "review_start", "output_dir": str(self.out),
+                                 "batch_dir": str(self.batch_dir), "base_audit_sha256": self.base_audit_sha256})
+        return self.journal.append(entry)
+
     def entry(self, sample_id: str) -> Any:
         for e in self.batch.worklist.entries:
             if e.sample_id == sample_id:
@@ -226,7 +231,7 @@ class ReviewSession:
         with self.lock:
             self._check_rev(rev)
             batch = self._compute(manual, exclusions)
-            entry = self.journal.append(event)
+            entry = self._log(event)
             self.undo_stack.append((self.manual, self.exclusions))
             self.manual, self.exclusions, self.batch = manual, exclusions, batch
             self.rev += 1
@@ -328,7 +333,7 @@ class ReviewSession:
             batch = self._compute(manual, exclusions)
             last = next(e for e in reversed(self.journal.entries) if e.get("event") in EDIT_EVENTS
                         and e.get("event") != "review_undo")
-            entry = self.journal.append({
+            entry = self._log({
                 "event": "review_undo", "user": user.name, "undone_seq": last["seq"],
                 "undone_event": last["event"], "reason": "undo",
                 "before": {"manual": _state_doc(self.manual), "exclusions": _excl_doc(self.exclusions)},
@@ -342,7 +347,7 @@ class ReviewSession:
     def sign_in(self, name: str, password: str) -> User:
         user = self.users.authenticate(name, password)
         with self.lock:
-            self.journal.append({"event": "sign_in", "user": user.name, "role": user.role})
+            self._log({"event": "sign_in", "user": user.name, "role": user.role})
         return user
 
     # ------------------------------------------------------------------ signatures and versions
@@ -368,17 +373,17 @@ class ReviewSession:
             user = self.users.authenticate(name, password)
         except ReviewError as exc:
             with self.lock:
-                self.journal.append({"event": "signature_refused", "user": name, "meaning": meaning,
+                self._log({"event": "signature_refused", "user": name, "meaning": meaning,
                                      "reason": str(exc)})
             raise
         with self.lock:
             self._check_rev(rev)
             refused = self._refusal(user, meaning)
             if refused:
-                self.journal.append({"event": "signature_refused", "user": user.name, "meaning": meaning,
+                self._log({"event": "signature_refused", "user": user.name, "meaning": meaning,
                                      "reason": refused})
                 raise ReviewError(refused)
-            entry = self.journal.append({
+            entry = self._log({
                 "event": "signature", "user": user.name, "full_name": user.full_name or user.name,
                 "role": user.role, "meaning": meaning, "meaning_text": MEANINGS[meaning],
                 "state_rev": self.rev, "results_sha256": self.results_sha256(),
@@ -452,7 +457,7 @@ class ReviewSession:
                 if f.is_file():
                     f.chmod(0o444)
             audit_sha = _sha256_bytes((vdir / AUDIT_FILE).read_bytes())
-            self.journal.append({"event": "release", "version": name, "supersedes": supersedes,
+            self._log({"event": "release", "version": name, "supersedes": supersedes,
                                  "audit_sha256": audit_sha, "signatures": [s["user"] for s in sigs]})
             self.signatures = []
         hook_notes = []
@@ -463,7 +468,7 @@ class ReviewSession:
                 hook_notes.append(f"{getattr(hook, '__name__', hook)}: {exc}")
         if hook_notes:
             with self.lock:
-                self.journal.append({"event": "release_hook_failed", "version": name, "problems": hook_notes})
+                self._log({"event": "release_hook_failed", "version": name, "problems": hook_notes})
         return name
 
     # ------------------------------------------------------------------ views

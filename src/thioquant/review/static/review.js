@@ -116,7 +116,8 @@
     const sigs = S.review.signatures.map((s) => `${s.meaning} by ${s.user}`).join(", ");
     bar.textContent = `Run ${v.accepted ? "ACCEPTED" : "REJECTED"}` + (v.deciding_rule ? ` (deciding rule: ${v.deciding_rule})` : "") +
       ` · revision ${S.review.rev} · ${S.review.manual.length} manual integration(s), ${S.review.exclusions.length} calibrator exclusion(s)` +
-      (sigs ? ` · signed: ${sigs}` : " · not signed");
+      (sigs ? ` · signed: ${sigs}` : " · not signed") +
+      (S.review.versions.length ? ` · last signed version ${S.review.versions[S.review.versions.length - 1].version}` : "");
     const fn = { run: viewRun, calibration: viewCalibration, qc: viewQC, patients: viewPatients,
                  injections: viewInjections, injection: viewInjection, signoff: viewSignoff }[r.view] || viewRun;
     fn(r.arg);
