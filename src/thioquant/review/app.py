@@ -20,6 +20,7 @@ Security (docs/review.md):
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 from pathlib import Path
@@ -209,10 +210,8 @@ class ReviewServer:
         """Stop serving: close the listening socket and every open connection (the loop ends
         when its socket map is empty), then stop the worker threads."""
         for channel in list(self.server._map.values()):  # the listener, connections, the trigger
-            try:
+            with contextlib.suppress(OSError):
                 channel.close()
-            except OSError:
-                pass
         self.server.task_dispatcher.shutdown(timeout=2)
         if self._thread is not None:
             self._thread.join(timeout=5)
