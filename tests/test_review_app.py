@@ -112,3 +112,44 @@ def test_injection_document(client):
     assert len(quant["t"]) == len(quant["y"]) > 50
     assert quant["peak"]["start_min"] < quant["peak"]["rt_min"] < quant["peak"]["end_min"]
     assert client.get("/api/injection/NOPE", headers={"X-Review-Token": TOKEN}, base_url=BASE).status_code == 400
+
+
+def test_review_command_serves_on_localhost_with_a_token(review_setup):
+    """``thioquant review OUT --no-browser`` prints a 127.0.0.1 URL with a token, serves the state
+    with it and refuses without it; it is stopped by SIGTERM/SIGINT."""
+    import json
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    out, _users = review_setup
+    proc = subprocess.Popen([sys.executable, "-m", "thioquant", "review", str(out), "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        url = None
+        for _ in range(20):
+            line = proc.stdout.readline()
+            m = re.search(r"(http://127\.0\.0\.1:(\d+)/\?token=(\S+))", line)
+            if m:
+                url, port, token = m.group(1), m.group(2), m.group(3)
+                break
+        assert url, proc.stderr.read() if proc.poll() is not None else "no URL printed"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state?token={token}", timeout=30) as r:
+            assert json.loads(r.read())["verdict"]["accepted"] is True
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=30)
+            raise AssertionError("served without the token")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 403
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert not (out / "review").exists()  # looking leaves no trace

@@ -186,3 +186,27 @@ def test_signed_version_pdf_and_tampering(review_setup):
     assert any("v3" in p for p in verify(out).problems)
 
 
+
+
+def test_review_of_the_hplcuv_batch(sample_batch, tmp_path):
+    """The other bundled batch (HPLC-UV, no internal standard, fixed cells): the same loop."""
+    from argon2 import PasswordHasher
+
+    from thioquant.cli import main
+
+    batch = sample_batch("hplcuv")
+    main(["quantify", str(batch), "--quiet", "--no-history", "--no-pdf"])
+    users = UserStore(tmp_path / "u.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    analyst = users.add("alice", "analyst", "alice-pass")
+    users.add("bob", "authoriser", "bob-pass-1")
+    s = ReviewSession(batch / "results", users)
+    doc = s.injection("P002")
+    assert [c["role"] for c in doc["analytes"][0]["channels"]] == ["quantifier"]
+    before = _result(s, "P002")
+    pk = s._peak_doc("P002", "6-TG")
+    s.integrate(analyst, "P002", "6-TG", pk["start_min"] + 0.2, pk["end_min"], "co-eluting peak included")
+    after = _result(s, "P002")
+    assert after.area < before.area and after.reported < before.reported and "MANUAL" in after.flags
+    s.sign("alice", "alice-pass", "reviewed")
+    assert s.sign("bob", "bob-pass-1", "authorised")["version"] == "v1"
+    assert verify(batch / "results").ok
