@@ -191,3 +191,7 @@ def test_review_loop_in_chromium(browser, server, tmp_path):
     # the signed PDF is served to the page; anything outside the output is not
     link = drv.find_element(By.CSS_SELECTOR, '.version[data-version="v1"] a[href$="report.pdf"]')
     assert link.get_attribute("href").endswith("/files/versions/v1/report.pdf")
+    # no script error and no Content-Security-Policy violation on any page
+    errors = [e for e in drv.get_log("browser") if e.get("level") == "SEVERE"
+              and "the server responded with a status of 4" not in e.get("message", "")]
+    assert not errors, errors

@@ -151,11 +151,29 @@ def test_signatures_two_person_rule_and_versions(review_setup):
 def test_signed_version_pdf_and_tampering(review_setup):
     """The signed PDF names reviewer and authoriser; a changed version or journal is caught."""
     out, users = review_setup
-    s = ReviewSession(out, users)
+    released = []
+
+    def lis_hook(vdir):  # stands for thioquant.lis.history.record_release
+        released.append(vdir)
+
+    def broken_hook(vdir):
+        raise RuntimeError("LIS unreachable")
+
+    s = ReviewSession(out, users, release_hooks=(lis_hook, broken_hook))
     s.sign("alice", "alice-pass", "reviewed")
     s.sign("bob", "bob-pass-1", "authorised")
     assert verify(out).ok
     v1 = out / "versions" / "v1"
+    assert released == [v1]
+    failed = [e for e in s.journal.entries if e["event"] == "release_hook_failed"]
+    assert failed and "LIS unreachable" in failed[0]["problems"][0]
+    # quantify --force never replaces an output folder that holds signed versions
+    from thioquant.cli import main
+
+    start = json.loads((out / "audit.jsonl").read_text().splitlines()[0])
+    with pytest.raises(SystemExit) as exc:
+        main(["quantify", start["batch_dir"], "--out", str(out), "--force", "--quiet", "--no-history"])
+    assert exc.value.code == 5 and (v1 / "audit.jsonl").is_file()
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", "-layout", str(v1 / "report.pdf"), "-"], capture_output=True,
                               text=True, check=True).stdout
