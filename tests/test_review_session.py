@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -228,3 +229,17 @@ def test_review_of_the_hplcuv_batch(sample_batch, tmp_path):
     s.sign("alice", "alice-pass", "reviewed")
     assert s.sign("bob", "bob-pass-1", "authorised")["version"] == "v1"
     assert verify(batch / "results").ok
+
+
+def test_batch_recorded_relative_to_another_folder_is_found(tmp_path, monkeypatch):
+    from thioquant.review.session import _locate_batch
+
+    batch = tmp_path / "lab" / "runs" / "b1"
+    (batch / "results").mkdir(parents=True)
+    (batch / "worklist.csv").write_text("injection,sample_id,file,sample_type\n")
+    monkeypatch.chdir(tmp_path)  # quantify ran in tmp_path/lab as "runs/b1"; the review runs elsewhere
+    found, base = _locate_batch(Path("runs/b1"), batch / "results")
+    assert found == batch.resolve() and base == (tmp_path / "lab").resolve()
+    assert _locate_batch(batch, batch / "results") == (batch, None)
+    with pytest.raises(InputError, match="cannot be found"):
+        _locate_batch(Path("runs/b2"), tmp_path / "elsewhere" / "results")

@@ -101,9 +101,16 @@ class ReviewSession:
         if params.get("pseudonymise"):
             raise ReviewError("a pseudonymised run cannot be reviewed (the review must re-measure the "
                               "original batch); review the run before pseudonymising", path=self.out)
+        self.batch_dir, base = _locate_batch(Path(start["batch_dir"]), self.out)
+        for key in ("method", "overrides", "profile", "cache", "history"):
+            # paths as typed at the quantify run, relative to the folder it ran in
+            val = params.get(key)
+            if val and base is not None and not Path(val).is_absolute() and (base / val).exists():
+                params[key] = str(base / val)
         self.params = params
-        self.batch_dir = Path(start["batch_dir"])
-        self.cache = Path(params["cache"]) if params.get("cache") else None
+        self.batch_dir = self.batch_dir.resolve()
+        # quantify's cache is always BATCH/.thioquant-cache.sqlite (made absolute here)
+        self.cache = self.batch_dir / Path(params["cache"]).name if params.get("cache") else None
         hist = params.get("history")
         self.history = Path(hist) if hist and Path(hist).is_file() else None
         self.release_hooks = default_release_hooks() if release_hooks is None else release_hooks
@@ -117,20 +124,31 @@ class ReviewSession:
     # ------------------------------------------------------------------ loading
 
     def _load_base(self) -> None:
+        from thioquant.assay.method import load_method
         from thioquant.pipeline import quantify
 
         p = self.params
-        try:
-            self.base = quantify(self.batch_dir, p.get("method"), overrides=p.get("overrides"),
-                                 cache=self.cache, history=self.history, profile=p.get("profile"))
-        except ThioquantError as exc:
-            raise ReviewError(f"the batch of this output folder cannot be quantified again: {exc}",
-                              path=self.out) from None
-        recorded = {}
+        recorded: dict[str, Any] = {}
+        method_entry: dict[str, Any] = {}
         for line in (self.out / AUDIT_FILE).read_text(encoding="utf-8").splitlines():
             e = json.loads(line)
             if e.get("event") == "input":
                 recorded[e.get("sample_id")] = e.get("sha256")
+            elif e.get("event") == "method":
+                method_entry = e
+        # the very method file the run used (recorded with its sha256), wherever this runs from
+        method: Any = p.get("method")
+        if method_entry.get("file") and Path(method_entry["file"]).is_file():
+            method = load_method(method_entry["file"])
+            if method_entry.get("sha256") and method.sha256 != method_entry["sha256"]:
+                raise ReviewError(f"the method file {method_entry['file']} changed since the run (its sha256 "
+                                  "differs from audit.jsonl)", path=self.out)
+        try:
+            self.base = quantify(self.batch_dir, method, overrides=p.get("overrides"),
+                                 cache=self.cache, history=self.history, profile=p.get("profile"))
+        except ThioquantError as exc:
+            raise ReviewError(f"the batch of this output folder cannot be quantified again: {exc}",
+                              path=self.out) from None
         for e, meas in zip(self.base.worklist.entries, self.base.measurements, strict=True):
             if recorded.get(e.sample_id) != (meas.sha256 or None):
                 raise ReviewError(f"raw file {e.file} ({e.sample_id}) is not the one this output folder was "
@@ -530,6 +548,25 @@ class ReviewSession:
                         "manual": manual.get(comp.name)})
         return {"sample_id": sample_id, "file": e.file, "sample_type": e.sample_type, "level": e.level,
                 "analytes": out, "rev": self.rev}
+
+
+def _locate_batch(recorded: Path, out: Path) -> tuple[Path, Path | None]:
+    """The batch folder of a run, and the folder its relative paths were typed from.
+
+    ``quantify`` records the batch folder as typed; a relative one is relative to the folder the
+    run was started in, which may not be this process's. Tried: the path as recorded, then the
+    output folder's parent (the default ``BATCH/results``). ``None`` for the base when the paths
+    need no translation.
+    """
+    if recorded.is_absolute() or (recorded / "worklist.csv").is_file():
+        return recorded, None
+    found = out.resolve().parent
+    if not (found / "worklist.csv").is_file():
+        raise InputError(f"the batch folder {recorded} of this run cannot be found (it was recorded relative "
+                         "to the folder quantify ran in); review from that folder", path=out)
+    parts = recorded.parts
+    base = Path(*found.parts[:len(found.parts) - len(parts)]) if found.parts[-len(parts):] == parts else None
+    return found, base
 
 
 def _channel(role: str, key: str, tr: Any, pk: Any, manual: bool) -> dict[str, Any]:
