@@ -142,6 +142,18 @@ def test_review_loop_in_chromium(browser, server, tmp_path):
     card.find_element(By.CSS_SELECTOR, "button.apply").click()
     _wait(drv, lambda d: "revision 2" in (_text(d, "#verdict-bar") or ""))
 
+    # a second tab, opened now (revision 2), will try an edit after the first tab's next one
+    first = drv.current_window_handle
+    drv.switch_to.new_window("tab")
+    second = drv.current_window_handle
+    drv.get(srv.url + "#/calibration")
+    drv.find_element(By.ID, "login-user").send_keys("alice")
+    drv.find_element(By.ID, "login-password").send_keys("alice-pass")
+    drv.find_element(By.ID, "login-button").click()
+    _wait(drv, lambda d: "alice" in (_text(d, "#who-name") or ""))
+    _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.card[data-analyte="6-MMP"] tr[data-sample="CAL5"] button.exclude'))
+    drv.switch_to.window(first)
+
     # exclude a calibrator with a reason: the curve and every result are recomputed
     drv.get(srv.url + "#/calibration")
     _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.card[data-analyte="6-TG"] tr[data-sample="CAL3"] button.exclude'))
@@ -153,6 +165,18 @@ def test_review_loop_in_chromium(browser, server, tmp_path):
     assert "excluded by reviewer: pipetting error" in _text(drv, '.card[data-analyte="6-TG"] tr[data-sample="CAL3"] td.reason')
     assert _text(drv, '.card[data-analyte="6-TG"] .r2') != r2_before
     _shot(drv, tmp_path, "review_calibration")
+
+    # the second tab, still on revision 2: its edit is refused, it reloads and shows the first's
+    drv.switch_to.window(second)
+    row = drv.find_element(By.CSS_SELECTOR, '.card[data-analyte="6-MMP"] tr[data-sample="CAL5"]')
+    row.find_element(By.CSS_SELECTOR, "input.excl-reason").send_keys("stale tab")
+    row.find_element(By.CSS_SELECTOR, "button.exclude").click()
+    _wait(drv, lambda d: "Another tab or user changed this batch" in (_text(d, "#banner") or ""))
+    _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.card[data-analyte="6-TG"] tr.excluded[data-sample="CAL3"]'))
+    assert not drv.find_elements(By.CSS_SELECTOR, '.card[data-analyte="6-MMP"] tr.excluded[data-sample="CAL5"]')
+    assert "revision 3" in _text(drv, "#verdict-bar")
+    drv.close()
+    drv.switch_to.window(first)
 
     def sign(meaning, user, password):
         form = drv.find_element(By.CSS_SELECTOR, f'form.sign[data-meaning="{meaning}"]')
