@@ -147,6 +147,12 @@ def test_signatures_two_person_rule_and_versions(review_setup):
     assert json.loads((out / "versions" / "v2" / "version.json").read_text())["supersedes"] == "v1"
     assert (v1 / "audit.jsonl").read_bytes() == v1_audit
     assert verify(out).ok, verify(out).problems
+    from click.testing import CliRunner
+
+    from thioquant.cli import cli
+
+    r = CliRunner().invoke(cli, ["audit", "verify", str(out)])
+    assert r.exit_code == 0 and "2 signed version(s) verified (v1, v2)" in r.output
 
 
 def test_signed_version_pdf_and_tampering(review_setup):
@@ -194,6 +200,9 @@ def test_signed_version_pdf_and_tampering(review_setup):
     csv.write_text(original.replace("P002", "P0O2", 1))
     check = verify(out)
     assert not check.ok and any("versions/v1" in p and "results.csv" in p for p in check.problems)
+    with pytest.raises(SystemExit) as exc:
+        main(["audit", "verify", str(out)])
+    assert exc.value.code == 6
     csv.write_text(original)
     assert verify(out).ok
     journal = out / "review" / "journal.jsonl"
