@@ -292,7 +292,10 @@
     return txt;
   }
   function viewPatients() {
-    const rows = S.interpretation.map((p) => {
+    const heldIds = new Set(S.results.filter((r) => (r.flags || []).includes("HELD")).map((r) => r.sample_id));
+    const ordered = S.interpretation.filter((p) => heldIds.has(p.sample_id)).concat(
+      S.interpretation.filter((p) => !heldIds.has(p.sample_id)));  // held for review first
+    const rows = ordered.map((p) => {
       const res = S.results.filter((r) => r.sample_id === p.sample_id);
       const flagsAll = [].concat(...res.map((r) => r.flags || []));
       return `<tr class="${flagsAll.includes("HELD") ? "held" : ""}" data-sample="${esc(p.sample_id)}"><td><a href="#/injection/${encodeURIComponent(p.sample_id)}">${esc(p.sample_id)}</a></td><td>${esc(p.patient_id)}</td>
