@@ -141,8 +141,23 @@ def test_review_loop_in_chromium(browser, server, tmp_path):
     card.find_element(By.CSS_SELECTOR, "input.reason-text").send_keys("co-eluting peak excluded")
     card.find_element(By.CSS_SELECTOR, "button.apply").click()
     _wait(drv, lambda d: "revision 2" in (_text(d, "#verdict-bar") or ""))
+    # back to automatic, then undo that: the manual integration is back
+    _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.card.analyte[data-analyte="6-MMP"] button.auto'))
+    manual_area = _card(drv, "6-MMP").find_element(By.CSS_SELECTOR, ".area-val").text
+    _card(drv, "6-MMP").find_element(By.CSS_SELECTOR, "button.auto").click()
+    _wait(drv, lambda d: "revision 3" in (_text(d, "#verdict-bar") or ""))
+    _wait(drv, lambda d: not d.find_elements(By.CSS_SELECTOR, '.card.analyte[data-analyte="6-MMP"] .flag.MANUAL'))
+    assert _card(drv, "6-MMP").find_element(By.CSS_SELECTOR, ".area-val").text != manual_area
+    drv.find_element(By.ID, "undo").click()
+    _wait(drv, lambda d: "revision 4" in (_text(d, "#verdict-bar") or ""))
+    _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.card.analyte[data-analyte="6-MMP"] .flag.MANUAL'))
+    assert _card(drv, "6-MMP").find_element(By.CSS_SELECTOR, ".area-val").text == manual_area
+    # zoom: the time axis narrows around the peak
+    ticks = [t.text for t in _card(drv, "6-MMP").find_elements(By.CSS_SELECTOR, "svg.chrom text")]
+    _card(drv, "6-MMP").find_element(By.CSS_SELECTOR, "button.zin").click()
+    assert [t.text for t in _card(drv, "6-MMP").find_elements(By.CSS_SELECTOR, "svg.chrom text")] != ticks
 
-    # a second tab, opened now (revision 2), will try an edit after the first tab's next one
+    # a second tab, opened now (revision 4), will try an edit after the first tab's next one
     first = drv.current_window_handle
     drv.switch_to.new_window("tab")
     second = drv.current_window_handle
@@ -166,7 +181,7 @@ def test_review_loop_in_chromium(browser, server, tmp_path):
     assert _text(drv, '.card[data-analyte="6-TG"] .r2') != r2_before
     _shot(drv, tmp_path, "review_calibration")
 
-    # the second tab, still on revision 2: its edit is refused, it reloads and shows the first's
+    # the second tab, still on revision 4: its edit is refused, it reloads and shows the first's
     drv.switch_to.window(second)
     row = drv.find_element(By.CSS_SELECTOR, '.card[data-analyte="6-MMP"] tr[data-sample="CAL5"]')
     row.find_element(By.CSS_SELECTOR, "input.excl-reason").send_keys("stale tab")
@@ -174,7 +189,7 @@ def test_review_loop_in_chromium(browser, server, tmp_path):
     _wait(drv, lambda d: "Another tab or user changed this batch" in (_text(d, "#banner") or ""))
     _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.card[data-analyte="6-TG"] tr.excluded[data-sample="CAL3"]'))
     assert not drv.find_elements(By.CSS_SELECTOR, '.card[data-analyte="6-MMP"] tr.excluded[data-sample="CAL5"]')
-    assert "revision 3" in _text(drv, "#verdict-bar")
+    assert "revision 5" in _text(drv, "#verdict-bar")
     drv.close()
     drv.switch_to.window(first)
 
