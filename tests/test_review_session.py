@@ -212,6 +212,9 @@ def test_signed_version_pdf_and_tampering(review_setup):
     journal.write_text("\n".join(lines) + "\n")
     shutil.copytree(out / "versions" / "v1", out / "versions" / "v3")
     assert any("v3" in p for p in verify(out).problems)
+    shutil.rmtree(out / "versions" / "v3")
+    journal.unlink()
+    assert any("journal.jsonl" in p and "missing" in p for p in verify(out).problems)
 
 
 

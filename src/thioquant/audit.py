@@ -229,6 +229,9 @@ def verify(out_dir: str | Path) -> AuditCheck:
                 if entries and entries[0].get("base_audit_sha256") != file_sha256(out / AUDIT_FILE):
                     problems.append(f"{REVIEW_DIR}/journal.jsonl was started on another audit.jsonl")
                 released = {e["version"]: e.get("audit_sha256", "") for e in entries if e.get("event") == "release"}
+    if vdir.exists() and not (rdir / "journal.jsonl").is_file():
+        problems.append(f"{VERSIONS_DIR}/ holds signed versions but {REVIEW_DIR}/journal.jsonl, the review "
+                        "journal that released them, is missing")
     if vdir.exists():
         prev = None
         names = sorted((p for p in vdir.iterdir() if not _os_metadata(p.name)),
