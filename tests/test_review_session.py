@@ -255,3 +255,18 @@ def test_batch_recorded_relative_to_another_folder_is_found(tmp_path, monkeypatc
     assert _locate_batch(batch, batch / "results") == (batch, None)
     with pytest.raises(InputError, match="cannot be found"):
         _locate_batch(Path("runs/b2"), tmp_path / "elsewhere" / "results")
+
+
+def test_results_held_for_review_come_first(review_setup):
+    """A result flagged HELD (held for review) heads the run page's list."""
+    from dataclasses import replace
+
+    out, users = review_setup
+    s = ReviewSession(out, users)
+    rs = list(s.batch.results)
+    k = next(i for i, r in enumerate(rs) if r.sample_id == "P010")
+    rs[k] = replace(rs[k], flags=(*rs[k].flags, "HELD"))
+    s.batch = replace(s.batch, results=tuple(rs))
+    rows = s.state()["results"]
+    assert rows[0]["sample_id"] == "P010" and "HELD" in rows[0]["flags"]
+    assert [r["injection"] for r in rows[1:]] == sorted(r["injection"] for r in rows[1:])
