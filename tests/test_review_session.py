@@ -270,3 +270,22 @@ def test_results_held_for_review_come_first(review_setup):
     rows = s.state()["results"]
     assert rows[0]["sample_id"] == "P010" and "HELD" in rows[0]["flags"]
     assert [r["injection"] for r in rows[1:]] == sorted(r["injection"] for r in rows[1:])
+
+
+def test_repeated_wrong_passwords_lock_the_name(review_setup):
+    out, users = review_setup
+    s = ReviewSession(out, users)
+    s.MAX_FAILURES = 3
+    for _ in range(3):
+        with pytest.raises(ReviewError, match="wrong password"):
+            s.sign_in("alice", "guess-guess")
+    with pytest.raises(ReviewError, match="locked"):
+        s.sign_in("alice", "alice-pass")  # even the right password, while locked
+    with pytest.raises(ReviewError, match="locked"):
+        s.sign("alice", "alice-pass", "reviewed")
+    assert s.sign_in("bob", "bob-pass-1").name == "bob"  # other names are not affected
+    events = [e["event"] for e in s.journal.entries]
+    assert events.count("sign_in_refused") == 4 and events.count("signature_refused") == 1
+    assert any(e.get("locked") for e in s.journal.entries)
+    s._failures["alice"] = (0, 0.0)  # the lock has run out
+    assert s.sign_in("alice", "alice-pass").name == "alice"

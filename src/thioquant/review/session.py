@@ -114,6 +114,7 @@ class ReviewSession:
         hist = params.get("history")
         self.history = Path(hist) if hist and Path(hist).is_file() else None
         self.release_hooks = default_release_hooks() if release_hooks is None else release_hooks
+        self._failures: dict[str, tuple[int, float]] = {}  # user name -> (wrong passwords, locked until)
         self._load_base()
         self.journal = Journal(self.out / REVIEW_DIR / JOURNAL)
         if self.journal.entries and self.journal.entries[0].get("base_audit_sha256") != self.base_audit_sha256:
@@ -362,8 +363,38 @@ class ReviewSession:
             self.signatures = []
             return entry
 
+    #: consecutive wrong passwords for a user name before it is locked, and for how long (21 CFR
+    #: 11.300(d): safeguards against attempts at unauthorised use); in memory, per review server
+    MAX_FAILURES, LOCK_S = 5, 900.0
+
+    def _authenticate(self, name: str, password: str, purpose: str) -> User:
+        """The user, or :class:`ReviewError` (journaled) for a wrong password or a locked name."""
+        import time
+
+        with self.lock:
+            fails, until = self._failures.get(name, (0, 0.0))
+            if until > time.monotonic():
+                self._log({"event": "sign_in_refused" if purpose == "sign_in" else "signature_refused",
+                           "user": name, "purpose": purpose, "reason": "locked after repeated wrong passwords"})
+                raise ReviewError(f"{name} is locked for {self.LOCK_S / 60:.0f} min after {self.MAX_FAILURES} "
+                                  "wrong passwords; ask another user or wait")
+        try:
+            user = self.users.authenticate(name, password)
+        except ReviewError as exc:
+            with self.lock:
+                fails += 1
+                locked = fails >= self.MAX_FAILURES
+                self._failures[name] = (0, time.monotonic() + self.LOCK_S) if locked else (fails, 0.0)
+                self._log({"event": "sign_in_refused" if purpose == "sign_in" else "signature_refused",
+                           "user": name, "purpose": purpose, "reason": str(exc),
+                           **({"locked": True} if locked else {})})
+            raise
+        with self.lock:
+            self._failures.pop(name, None)
+        return user
+
     def sign_in(self, name: str, password: str) -> User:
-        user = self.users.authenticate(name, password)
+        user = self._authenticate(name, password, "sign_in")
         with self.lock:
             self._log({"event": "sign_in", "user": user.name, "role": user.role})
         return user
@@ -387,13 +418,7 @@ class ReviewSession:
         """
         if meaning not in MEANINGS:
             raise InputError(f"meaning must be one of {', '.join(MEANINGS)}")
-        try:
-            user = self.users.authenticate(name, password)
-        except ReviewError as exc:
-            with self.lock:
-                self._log({"event": "signature_refused", "user": name, "meaning": meaning,
-                                     "reason": str(exc)})
-            raise
+        user = self._authenticate(name, password, meaning)
         with self.lock:
             self._check_rev(rev)
             refused = self._refusal(user, meaning)
