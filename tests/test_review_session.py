@@ -139,6 +139,16 @@ def test_signatures_two_person_rule_and_versions(review_setup):
     assert any(e["review_event"] == "signature_refused" for e in review)
     results = (v1 / "results.csv").read_text()
     assert "MANUAL" in results
+    # the manual integrations in force, as an overrides file quantify reads back to the same areas
+    from thioquant.peaks import read_overrides
+
+    ov = read_overrides(v1 / "overrides.csv")
+    assert list(ov) == [("P002", "6-TG")] and ov[("P002", "6-TG")].start_min == 1.43
+    from thioquant.pipeline import quantify
+
+    again = quantify(s.batch_dir, overrides=v1 / "overrides.csv", cache=s.cache)
+    area = next(r.area for r in again.results if r.sample_id == "P002" and r.analyte == "6-TG")
+    assert area == pytest.approx(_result(s, "P002").area, rel=1e-12)
     # a later correction is a new version that names the one it supersedes; v1 is never rewritten
     v1_audit = (v1 / "audit.jsonl").read_bytes()
     s.exclude(alice, "CAL2", "6-MMP", "wrong vial", rev=s.rev)

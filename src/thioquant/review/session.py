@@ -39,6 +39,7 @@ REVIEW_DIR = "review"
 JOURNAL = "journal.jsonl"
 VERSIONS_DIR = "versions"
 VERSION_FILE = "version.json"
+OVERRIDES_FILE = "overrides.csv"
 MEANINGS = {"reviewed": "technical review", "authorised": "authorisation for release"}
 #: reasons offered for a manual integration (free text is accepted too)
 INTEGRATION_REASONS = (
@@ -492,6 +493,8 @@ class ReviewSession:
 
             def finalise(stage: Path) -> None:
                 (stage / VERSION_FILE).write_text(json.dumps(info, indent=1, sort_keys=True), encoding="utf-8")
+                # the manual integrations in force, in the format of quantify --overrides
+                (stage / OVERRIDES_FILE).write_text(_overrides_csv(self.manual), encoding="utf-8", newline="")
                 write_audit(stage, entries)
 
             (self.out / VERSIONS_DIR).mkdir(exist_ok=True)
@@ -607,6 +610,20 @@ def _channel(role: str, key: str, tr: Any, pk: Any, manual: bool) -> dict[str, A
     return {"role": role, "key": key, "trace": tr.name, "unit": getattr(tr, "signal_unit", ""),
             "t": [round(v, 5) for v in t[::step].tolist()], "y": [float(f"{v:.6g}") for v in y[::step].tolist()],
             "peak": peak, "manual": manual}
+
+
+def _overrides_csv(manual: Mapping[Key, Mapping[str, Any]]) -> str:
+    """``sample_id, analyte, start_min, end_min, reason`` rows (see :mod:`thioquant.peaks.overrides`)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["sample_id", "analyte", "start_min", "end_min", "reason"])
+    for k in sorted(manual):
+        m = manual[k]
+        w.writerow([m["sample_id"], m["analyte"], repr(float(m["start_min"])), repr(float(m["end_min"])), m["reason"]])
+    return buf.getvalue()
 
 
 def _signature_view(e: Mapping[str, Any]) -> dict[str, Any]:
