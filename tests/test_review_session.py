@@ -97,6 +97,14 @@ def test_integrate_undo_automatic_and_exclude(review_setup):
     assert "CAL_EXCLUDED" in _result(s, "CAL3").flags
     assert list(oc.calibration.coefficients) != list(cal_before)
     assert _result(s, "P002").reported != pytest.approx(before.reported, rel=1e-9)
+    # the internal standard integrated by hand: the analyte's response changes and is flagged MANUAL
+    r_before = _result(s, "P004")
+    is_pk = s._peak_doc("P004", "6-TG-IS")
+    s.integrate(alice, "P004", "6-TG-IS", is_pk["start_min"], is_pk["rt_min"] + 0.04, "tailing cut off",
+                rev=s.rev)
+    r_after = _result(s, "P004")
+    assert r_after.is_area < r_before.is_area and r_after.response > r_before.response
+    assert "MANUAL" in r_after.flags
     with pytest.raises(InputError, match="not a calibrator"):
         s.exclude(alice, "P002", "6-TG", "x")
     with pytest.raises(InputError, match="reason"):
@@ -104,7 +112,8 @@ def test_integrate_undo_automatic_and_exclude(review_setup):
     assert verify_journal(out / "review" / "journal.jsonl") == []
     # the state survives a restart: it is replayed from the journal
     s2 = ReviewSession(out, users)
-    assert s2.rev == s.rev and s2.exclusions == {("CAL3", "6-TG"): "pipetting error"} and not s2.manual
+    assert s2.rev == s.rev and s2.exclusions == {("CAL3", "6-TG"): "pipetting error"}
+    assert set(s2.manual) == {("P004", "6-TG-IS")}
     assert _result(s2, "P002").reported == pytest.approx(_result(s, "P002").reported)
 
 

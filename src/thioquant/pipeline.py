@@ -620,8 +620,9 @@ def _quantify_measurements(
                                                            meas.unmeasured)
                 flags = list(e.flags) + flags
                 pk = meas.peaks.get(analyte.name)
-            if analyte.name in manual.get(e.sample_id, {}):
-                flags.append("MANUAL")
+            man = manual.get(e.sample_id, {})
+            if analyte.name in man or (analyte.internal_standard and analyte.internal_standard in man):
+                flags.append("MANUAL")  # its internal standard's area enters the response too
             rows.append((e, pk, area, is_area, response, flags))
 
         # Calibration from calibrators with a usable response.

@@ -344,7 +344,8 @@
     const quant = a.channels.find((c) => c.role === "quantifier");
     const pk = quant && quant.peak;
     const reasons = S.review.reasons.map((r) => `<option>${esc(r)}</option>`).join("");
-    card.innerHTML = `<h3>${esc(a.analyte)} ${a.manual ? '<span class="flag MANUAL">MANUAL</span>' : ""}</h3>
+    const manualChans = a.channels.filter((c) => c.manual);
+    card.innerHTML = `<h3>${esc(a.analyte)} ${manualChans.map((c) => `<span class="flag MANUAL" title="${esc(c.key)}">MANUAL${c.role === "quantifier" ? "" : " (" + esc(c.role) + ")"}</span>`).join(" ")}</h3>
       <div class="legend">${a.channels.map((c) => `<span class="k-${c.role === "quantifier" ? "quant" : c.role === "qualifier" ? "qual" : "is"}">— ${esc(c.role)} ${esc(c.trace)}${c.role === "quantifier" ? "" : " (scaled)"}</span>`).join("")}</div>
       <div class="row"><div class="plot"></div>
       <div class="side">
@@ -357,16 +358,17 @@
           <tr><th>flags</th><td>${flags(res.flags)}</td></tr></table>
         <div class="inline zoom"><button class="zin">zoom in</button><button class="zout">zoom out</button><button class="zfit">peak</button><button class="zall">whole trace</button></div>
         <form class="integrate">
+          <div class="inline">channel <select class="channel">${a.channels.map((c) => `<option value="${esc(c.key)}">${esc(c.role)}: ${esc(c.key)}</option>`).join("")}</select></div>
           <div class="inline">start <input class="start" size="7" value="${pk ? fmt(pk.start_min, 4) : ""}"> end <input class="end" size="7" value="${pk ? fmt(pk.end_min, 4) : ""}"> min</div>
           <div class="inline">reason <select class="reason-list"><option value="">(choose or type)</option>${reasons}</select></div>
           <div class="inline"><input class="reason-text" placeholder="free-text reason" size="30"></div>
           <div class="inline"><button type="submit" class="primary apply">Apply manual integration</button>
-          ${a.manual ? '<button type="button" class="auto">Back to automatic</button>' : ""}</div>
+          ${manualChans.map((c) => `<button type="button" class="auto" data-key="${esc(c.key)}">Back to automatic${c.role === "quantifier" ? "" : " (" + esc(c.role) + ")"}</button>`).join("")}</div>
           <div class="muted small">Drag the red start/end handles on the chromatogram, or type the times.</div>
         </form>
       </div></div>`;
     const plot = $(".plot", card);
-    const st = { start: pk ? pk.start_min : null, end: pk ? pk.end_min : null };
+    const st = { key: quant ? quant.key : a.analyte, start: pk ? pk.start_min : null, end: pk ? pk.end_min : null };
     const redraw = () => { plot.innerHTML = ""; plot.appendChild(chromSvg(a, st, card)); };
     const span = () => {
       const t = quant ? quant.t : [0, 1];
@@ -396,10 +398,19 @@
       const s = parseFloat($(".start", card).value), e = parseFloat($(".end", card).value);
       if (!reason) { banner("Give a reason for the manual integration (from the list or free text).", true); return; }
       if (!(e > s)) { banner("The end must be after the start.", true); return; }
-      post("/api/integrate", { sample_id: sid, analyte: a.analyte, start_min: s, end_min: e, reason: reason });
+      post("/api/integrate", { sample_id: sid, analyte: st.key, start_min: s, end_min: e, reason: reason });
     });
-    const auto = $(".auto", card);
-    if (auto) auto.addEventListener("click", () => post("/api/automatic", { sample_id: sid, analyte: a.analyte }));
+    card.querySelectorAll("button.auto").forEach((b) => b.addEventListener("click",
+      () => post("/api/automatic", { sample_id: sid, analyte: b.dataset.key })));
+    $("select.channel", card).addEventListener("change", (ev) => {
+      // integrate the qualifier or the internal standard instead: its own peak's boundaries
+      const c = a.channels.find((x) => x.key === ev.target.value);
+      st.key = c.key;
+      st.start = c.peak ? c.peak.start_min : null; st.end = c.peak ? c.peak.end_min : null;
+      $(".start", card).value = st.start === null ? "" : st.start.toFixed(4);
+      $(".end", card).value = st.end === null ? "" : st.end.toFixed(4);
+      redraw();
+    });
     redraw();
     return card;
   }
@@ -439,14 +450,18 @@
       c.t.forEach((t, i) => { if (t >= t0 - (t1 - t0) * 0.05 && t <= t1 + (t1 - t0) * 0.05) d += (d ? "L" : "M") + X(t).toFixed(1) + "," + Y(c.y[i] * k).toFixed(1); });
       return d;
     };
-    // integrated area of the quantifier (between the trace and the baseline)
-    const p = quant.peak;
+    // the quantifier in signal units; the qualifier and the IS scaled to the quantifier's top
+    const scale = (c) => (c.role === "quantifier" ? 1 : (ymax - pad) / Math.max(1e-12, ...inView(c)));
+    // integrated area of the channel being integrated (between the trace and the baseline)
+    const sel = a.channels.find((c) => c.key === st.key) || quant;
+    const ks = scale(sel);
+    const p = sel.peak;
     if (p && p.start_min !== null) {
-      const bs = p.baseline_start !== null ? p.baseline_start : 0, be = p.baseline_end !== null ? p.baseline_end : 0;
+      const bs = (p.baseline_start !== null ? p.baseline_start : 0) * ks, be = (p.baseline_end !== null ? p.baseline_end : 0) * ks;
       const base = (t) => bs + (be - bs) * (t - p.start_min) / ((p.end_min - p.start_min) || 1);
       let d = "";
       const ts = [];
-      quant.t.forEach((t, i) => { if (t >= p.start_min && t <= p.end_min) { ts.push(t); d += (d ? "L" : "M") + X(t).toFixed(1) + "," + Y(quant.y[i]).toFixed(1); } });
+      sel.t.forEach((t, i) => { if (t >= p.start_min && t <= p.end_min) { ts.push(t); d += (d ? "L" : "M") + X(t).toFixed(1) + "," + Y(sel.y[i] * ks).toFixed(1); } });
       if (ts.length) {
         for (let i = ts.length - 1; i >= 0; i--) d += "L" + X(ts[i]).toFixed(1) + "," + Y(base(ts[i])).toFixed(1);
         svgEl("path", { d: d + "Z", class: "area" }, g);
@@ -459,9 +474,7 @@
       [isc.peak.start_min, isc.peak.end_min].forEach((t) => svgEl("line", { x1: X(t), y1: T, x2: X(t), y2: H - B, class: "isbound" }, g));
     }
     a.channels.forEach((c) => {
-      let k = 1;
-      if (c.role !== "quantifier") { const m = Math.max(1e-12, ...inView(c)); k = (ymax - pad) / m; }
-      svgEl("path", { d: path(c, k), class: c.role === "quantifier" ? "quant" : c.role === "qualifier" ? "qual" : "istd" }, g);
+      svgEl("path", { d: path(c, scale(c)), class: c.role === "quantifier" ? "quant" : c.role === "qualifier" ? "qual" : "istd" }, g);
     });
     // draggable integration boundaries
     if (st.start !== null && st.end !== null && isFinite(st.start) && isFinite(st.end)) {
