@@ -13,3 +13,4 @@ uv run --group bench python benchmarks/noise_measure.py || echo "noise_measure.p
 uv run --group bench python benchmarks/bench_noise.py ${quick:+--seeds 1}
 uv run --group bench python benchmarks/bench_report.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_batch.py ${quick:+--quick}
+uv run --group bench python benchmarks/bench_review.py ${quick:+--quick}
