@@ -1,0 +1,202 @@
+"""Transition groups: co-eluting MRM traces integrated over shared boundaries.
+
+The quantifier, the qualifier and the labelled internal standard of one analyte elute together
+(a stable-isotope label does not change the retention, or by a second at most). Integrating each
+trace on its own lets point noise move each one's boundaries independently, and on a noisy or
+weak trace a boundary can fall inside the peak (a sliver). Targeted MRM software therefore
+chooses one pair of boundaries per group: Skyline integrates every transition of a precursor
+between the same boundaries; OpenMS's MRMTransitionGroupPicker picks each chromatogram, takes
+the boundaries of the largest peak (``boundary_selection_method``) or a consensus
+(``use_consensus``), and integrates every transition there; MultiQuant lets an analyte's
+qualifier and internal standard share its integration. Here the boundaries come from the
+group's **consensus chromatogram**: each member's trace that carries a clear peak (S/N >= 10)
+is scaled to unit height and the scaled traces are averaged, on the time axis of the member with
+the highest S/N. Point noise of independent transitions
+averages out in that sum, so its boundaries rest on the group's common elution profile; each
+member is then integrated between them (drop line between averaged anchors just outside, as
+:func:`~thioquant.peaks.find_target`'s default ``anchor="mean"``).
+
+Which member is *detected* is still decided on its own trace: a member whose own search finds no
+peak (S/N below ``sn_min``) stays None ("not detected" remains a result); a member whose own
+apex lies more than half a consensus half-height width from the consensus apex (a weak
+member, S/N < 10: outside the shared boundaries) (another compound,
+an interference) keeps its own peak.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from thioquant.errors import InputError
+from thioquant.model import Peak, Trace
+from thioquant.peaks.api import find_target, integrate
+from thioquant.peaks.settings import make_settings
+
+_SN_CONSENSUS = 10.0  # members below this S/N add more noise than profile to the consensus
+
+
+class GroupResult(NamedTuple):
+    """Outcome of :func:`integrate_group`.
+
+    ``peaks``: one per trace (None: not found, or no trace); ``start_min`` / ``end_min``: the
+    shared boundaries (NaN when no consensus was formed and every member kept its own peak);
+    ``consensus``: the consensus chromatogram's peak (the reference member's own peak when it is
+    the only clear one; None without consensus); ``shared``: per
+    member, whether it was integrated between the shared boundaries.
+    """
+
+    peaks: tuple[Peak | None, ...]
+    start_min: float
+    end_min: float
+    consensus: Peak | None
+    shared: tuple[bool, ...]
+
+
+def consensus_trace(traces: list[Trace], peaks: list[Peak], ref: int) -> Trace:
+    """Mean of the traces, each scaled to its peak's height, on the time axis of ``traces[ref]``
+    (linear interpolation; zero outside a member's recorded span)."""
+    t = np.asarray(traces[ref].time_min, dtype=float)
+    acc = np.zeros_like(t)
+    wsum = 0.0
+    for tr, pk in zip(traces, peaks, strict=True):
+        if not (pk.height > 0 and math.isfinite(pk.height)):
+            continue
+        w = 1.0  # equal weights: an S/N weighting let the IS alone set the bounds, which then
+        # cut a broader or slightly later analyte peak (QTRAP cystine: -119 % against Analyst)
+        ok = np.isfinite(tr.time_min) & np.isfinite(tr.signal)
+        y = np.interp(t, tr.time_min[ok], tr.signal[ok], left=np.nan, right=np.nan)
+        acc += w * np.nan_to_num(y / pk.height, nan=0.0)
+        wsum += w
+    return Trace("consensus", t, acc / wsum if wsum > 0 else acc)
+
+
+def integrate_between(trace: Trace, start_min: float, end_min: float, *, anchor_min: float = 0.0,
+                      sn_min: float = 3.0, **settings: Any) -> Peak:
+    """Integrate ``trace`` between fixed boundaries with the engine's drop line.
+
+    The line's ends are the mean signal over ``anchor_min`` minutes just outside each boundary
+    (the signal at the boundary when ``anchor_min`` is 0 or no point falls there). Metrics, S/N
+    and flags as :func:`~thioquant.peaks.integrate`, but ``integration="group"`` and no
+    ``MANUAL`` flag.
+    """
+    t, y = trace.time_min, trace.signal
+    ok = np.isfinite(t) & np.isfinite(y)
+    t, y = t[ok], y[ok]
+    if t.size < 3:
+        raise InputError(f"trace '{trace.name}' has {t.size} usable point(s); at least 3 are needed")
+
+    def anchor(a: float, b: float, at: float) -> float:
+        if anchor_min > 0:
+            m = (t >= a) & (t <= b)
+            if m.any():
+                return float(y[m].mean())
+        return float(np.interp(at, t, y))
+
+    ya = anchor(start_min - anchor_min, start_min, start_min)
+    yb = anchor(end_min, end_min + anchor_min, end_min)
+    line = ya + (yb - ya) * (t - start_min) / (end_min - start_min)
+    pk = integrate(Trace(trace.name, t, y - line), start_min, end_min, baseline="none",
+                   sn_min=sn_min, **settings)
+    return replace(pk, baseline_start=ya, baseline_end=yb, integration="group",
+                   flags=tuple(f for f in pk.flags if f != "MANUAL"))
+
+
+def integrate_group(
+    traces: list[Trace | None],
+    rt_min: float,
+    window_min: float,
+    *,
+    expected_w50_min: float | None = None,
+    own: list[Peak | None] | None = None,
+    sn_min: float = 3.0,
+    **settings: Any,
+) -> GroupResult:
+    """Integrate co-eluting traces (quantifier, qualifier, labelled IS) over shared boundaries.
+
+    Parameters
+    ----------
+    traces : list of Trace or None
+        The group's members (None: the file has no such trace).
+    rt_min, window_min : float
+        Where the group is searched (as :func:`~thioquant.peaks.find_target`).
+    expected_w50_min : float, optional
+        Expected half-height width, passed to each member's own search.
+    own : list of Peak or None, optional
+        Each member's own peak when already searched (the pipeline searches the internal
+        standard first); members given as None here are searched.
+    sn_min : float
+        As :func:`~thioquant.peaks.find_target`.
+    **settings
+        Peak settings (as :func:`~thioquant.peaks.find_target`).
+
+    Returns
+    -------
+    GroupResult
+    """
+    cfg = make_settings(sn_min=sn_min, **settings)
+    n = len(traces)
+    found: list[Peak | None] = list(own) if own is not None else [None] * n
+    if len(found) != n:
+        raise ValueError("'own' must have one entry per trace")
+    for i, tr in enumerate(traces):
+        if tr is not None and found[i] is None:
+            found[i] = find_target(tr, rt_min, window_min, sn_min=sn_min,
+                                   expected_w50_min=expected_w50_min, **settings)
+    usable = [i for i in range(n) if traces[i] is not None and found[i] is not None
+              and found[i].sn >= _SN_CONSENSUS and found[i].height > 0]
+    nothing = GroupResult(tuple(found), math.nan, math.nan, None, (False,) * n)
+    if not usable:
+        return nothing
+    ref = max(usable, key=lambda i: (found[i].sn, -i))
+    pr = found[ref]
+    w_ref = pr.width_50_min if math.isfinite(pr.width_50_min) else window_min
+    dt_ref = _dt(traces[ref])
+    # only members that co-elute with the reference shape the consensus: a two-humped sum of
+    # an analyte and an IS 2.5 s apart (QTRAP urate) was split between them (-85 %)
+    co = [i for i in usable if abs(found[i].rt_min - pr.rt_min) <= max(0.25 * w_ref, 2.0 * dt_ref)]
+    if len(co) == 1:
+        # one clear peak (OpenMS's "largest peak" boundaries): the weak members take its bounds
+        cpk: Peak | None = pr
+    else:
+        cons = consensus_trace([traces[i] for i in co], [found[i] for i in co], co.index(ref))
+        widths = sorted(found[i].width_50_min for i in co if math.isfinite(found[i].width_50_min))
+        hint = widths[len(widths) // 2] if widths else expected_w50_min
+        cpk = find_target(cons, pr.rt_min, max(0.5 * w_ref, 2.0 * dt_ref), sn_min=sn_min,
+                          expected_w50_min=hint, **settings)
+    if cpk is None or not cpk.end_min > cpk.start_min:
+        return nothing
+    tol = max(0.5 * (cpk.width_50_min if math.isfinite(cpk.width_50_min) else w_ref),
+              2.0 * dt_ref)
+    anchor_min = cfg.anchor_width * cpk.width_50_min if cfg.anchor == "mean" and math.isfinite(
+        cpk.width_50_min) else 0.0
+    kw = {k: v for k, v in settings.items() if k in ("noise_method", "noise_window", "min_points")}
+    out: list[Peak | None] = []
+    shared: list[bool] = []
+    for tr, pk in zip(traces, found, strict=True):
+        # a clear peak must sit on the consensus apex; a weak one (S/N < 10, whose own apex and
+        # bounds are at the mercy of its noise) anywhere between the shared bounds
+        weak = not pk.sn >= _SN_CONSENSUS if pk is not None else False
+        if tr is None or pk is None or (
+                abs(pk.rt_min - cpk.rt_min) > tol
+                and not (weak and cpk.start_min <= pk.rt_min <= cpk.end_min)):
+            out.append(pk)
+            shared.append(False)
+            continue
+        g = integrate_between(tr, cpk.start_min, cpk.end_min, anchor_min=anchor_min,
+                              sn_min=sn_min, **kw)
+        # detection and S/N stay the member's own (its own trace decides "detected"); the
+        # consensus peak's FUSED / SHOULDER say the shared bounds split a cluster
+        extra = tuple(f for f in cpk.flags if f in ("FUSED", "SHOULDER"))
+        keep = tuple(f for f in g.flags if f != "LOW_SN") + (("LOW_SN",) if "LOW_SN" in pk.flags else ())
+        out.append(replace(g, sn=pk.sn, noise=pk.noise, flags=tuple(dict.fromkeys(keep + extra))))
+        shared.append(True)
+    return GroupResult(tuple(out), cpk.start_min, cpk.end_min, cpk, tuple(shared))
+
+
+def _dt(tr: Trace) -> float:
+    t = tr.time_min
+    return float((t[-1] - t[0]) / max(1, t.size - 1))
