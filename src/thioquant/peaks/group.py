@@ -128,8 +128,8 @@ def integrate_group(
     expected_w50_min : float, optional
         Expected half-height width, passed to each member's own search.
     own : list of Peak or None, optional
-        Each member's own peak when already searched (the pipeline searches the internal
-        standard first); members given as None here are searched.
+        Each member's own peak when already searched (the pipeline searches each member with
+        its own blank and selection rule); None in it means "not detected" and is kept.
     sn_min : float
         As :func:`~thioquant.peaks.find_target`.
     **settings
@@ -145,7 +145,7 @@ def integrate_group(
     if len(found) != n:
         raise ValueError("'own' must have one entry per trace")
     for i, tr in enumerate(traces):
-        if tr is not None and found[i] is None:
+        if own is None and tr is not None:
             found[i] = find_target(tr, rt_min, window_min, sn_min=sn_min,
                                    expected_w50_min=expected_w50_min, **settings)
     usable = [i for i in range(n) if traces[i] is not None and found[i] is not None
@@ -205,7 +205,8 @@ def integrate_group(
         # detection and S/N stay the member's own (its own trace decides "detected"); the
         # consensus peak's FUSED / SHOULDER say the shared bounds split a cluster
         extra = tuple(f for f in cpk.flags if f in ("FUSED", "SHOULDER"))
-        keep = tuple(f for f in g.flags if f != "LOW_SN") + (("LOW_SN",) if "LOW_SN" in pk.flags else ())
+        keep = tuple(f for f in pk.flags if f not in ("FUSED", "SHOULDER", "FEW_POINTS", "EDGE"))
+        keep += tuple(f for f in g.flags if f in ("FEW_POINTS", "EDGE"))
         out.append(replace(g, sn=pk.sn, noise=pk.noise, flags=tuple(dict.fromkeys(keep + extra))))
         shared.append(True)
     return GroupResult(tuple(out), cpk.start_min, cpk.end_min, cpk, tuple(shared))
