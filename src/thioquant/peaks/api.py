@@ -382,7 +382,9 @@ def _select_target(reg: core.Region, rt: float, win: float, cfg: PeakSettings, s
                    noise: float | None) -> tuple[core.RawPeak, core.Shape, float] | None:
     """The qualifying peak (S/N >= sn_min, apex in the window) nearest ``rt`` or tallest."""
     lo_t, hi_t = rt - win, rt + win
-    cands = [p for p in reg.peaks if lo_t <= reg.t[p.apex] <= hi_t]
+    # the reported apex (a parabola through the top points of the raw signal) can lie a few
+    # samples from the smoothed maximum on a noisy top: either one in the window qualifies
+    cands = [p for p in reg.peaks if reg.t[p.start] <= hi_t and reg.t[p.end] >= lo_t]
     if not cands:
         return None
     scored = []
@@ -407,12 +409,14 @@ _GAIN5 = math.sqrt(595.0) / 35.0  # noise gain of the 5-point quadratic Savitzky
 
 class _Survey(NamedTuple):
     """The target survey: width (points), the time of the maximum measured (None: none was
-    prominent), the trace's noise model and baseline noise SD."""
+    prominent), the trace's noise model and baseline noise SD, and the mean sampling interval
+    within reach of the maximum (0 when none was prominent)."""
 
     w50_pts: float
     t_w: float | None
     model: Any
     sigma: float
+    dt: float = 0.0
 
 
 def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, select: str = "nearest",
@@ -452,7 +456,9 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, selec
     else:
         sv = _target_w50_points(t0, y0, rt, lo_t, hi_t, cfg, select, width_at, model, sig_tr)
         w50_pts, t_w = sv.w50_pts, sv.t_w
-        w50 = w50_pts * dt
+        # the sampling interval around the maximum measured, not over the window's slice
+        # (MRM cycles jitter: the slice's mean interval would vary with the window)
+        w50 = w50_pts * (sv.dt if sv.dt > 0 else dt)
         if t_w is None:  # no prominent maximum: the tallest feature, bounded by the window
             w50 = min(w50, 2.0 * win + 2.0 * dt)
         if expected_w50 is not None and not 0.5 * expected_w50 <= w50 <= 2.0 * expected_w50:
@@ -505,25 +511,29 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
     neighbourhood and the trace's noise, never from the window's extent. Without a prominent
     maximum, the tallest feature in the window, as before.
     """
-    s = core.smooth(y, 5 if y.size >= 15 else 1)
+    s = core.smooth(_median3(y), 5 if y.size >= 15 else 1)
     n = s.size
     i_lo, i_hi = int(t.searchsorted(lo_t)), int(t.searchsorted(hi_t))
     j0, j1 = max(1, i_lo), min(n - 1, i_hi + 1)
     prom = max(3.0, 1.5 * cfg.sn_min) * sig
-    mid = s[j0:j1]
-    up = mid > s[j0 - 1 : j1 - 1]
-    up &= mid >= s[j0 + 1 : j1 + 1]
-    # a maximum less than prom above the lowest point within reach cannot be prominent
-    lo_env = minimum_nearest(s, 2 * _REACH + 1)[j0:j1]
-    up &= mid >= lo_env + prom
-    mx = (up.nonzero()[0] + j0).tolist()
-    if len(mx) > 1:
-        ref = rt if width_at is None else width_at
+    lo_env = minimum_nearest(s, 2 * _REACH + 1)
+    ref = rt if width_at is None else width_at
+
+    def candidates(k0: int, k1: int) -> list[int]:
+        """Local maxima in [k0, k1) that may be prominent, in the order of preference."""
+        mid = s[k0:k1]
+        up = mid > s[k0 - 1 : k1 - 1]
+        up &= mid >= s[k0 + 1 : k1 + 1]
+        # a maximum less than prom above the lowest point within reach cannot be prominent
+        up &= mid >= lo_env[k0:k1] + prom
+        mx = (up.nonzero()[0] + k0).tolist()
         if width_at is not None or select == "nearest":
             mx.sort(key=lambda i: (abs(float(t[i]) - ref), i))
         else:
             mx.sort(key=lambda i: (-float(s[i]), i))
-    for c in mx[:200]:  # the first prominent one in that order (bounded time)
+        return mx
+
+    def measure(c: int) -> _Survey | None:
         sc = float(s[c])
         c0, c1 = max(0, c - _REACH), min(n, c + _REACH + 1)
         sub = s[c0:c1]
@@ -534,13 +544,43 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
         if model is not None:
             need = max(need, 3.0 * _GAIN5 * math.hypot(model.sd(sc), model.sd(floor)))
         if sc - floor < need:
-            continue
+            return None
         w = core.half_height_width(left, right, 0.5 * (sc + floor), sub.size)
+        # the top of the peak this maximum belongs to: the highest point within its width (two
+        # significant maxima of one noisy top would otherwise give a width that depends on
+        # which of them lies nearer the window's centre)
+        k0, k1 = max(0, c - c0 - int(w)), min(sub.size, c - c0 + int(w) + 1)
+        top = k0 + int(sub[k0:k1].argmax())
+        if top != c - c0:
+            c = c0 + top
+            c0, c1 = max(0, c - _REACH), min(n, c + _REACH + 1)
+            sub = s[c0:c1]
+            sc = float(s[c])
+            lo, hi = core.higher_neighbours(sub, c - c0)
+            left, right = sub[lo : c - c0 + 1], sub[c - c0 : hi + 1]
+            floor = max(float(left.min()), float(right.min()))
+            w = core.half_height_width(left, right, 0.5 * (sc + floor), sub.size)
         if w >= 10.0:
             w = _rescaled_width(y[c0:c1], c - c0, w)
         else:
             w = _coarser_width(y[c0:c1], c - c0, w)
-        return _Survey(w, float(t[c]), model, sig)
+        return _Survey(w, float(t[c]), model, sig, float((t[c1 - 1] - t[c0]) / max(1, c1 - 1 - c0)))
+
+    for c in candidates(j0, j1)[:200]:  # the first prominent one in that order (bounded time)
+        sv = measure(c)
+        if sv is not None:
+            return sv
+    # none in the window: the nearest prominent one within a window's width outside it (the
+    # maximum of a noisy top can lie a few samples from the apex that the analysis finds, and
+    # a window holding that apex but not the maximum must still measure the same peak)
+    span = j1 - j0
+    k0, k1 = max(1, j0 - span), min(n - 1, j1 + span)
+    outside = [c for c in candidates(k0, k1) if not j0 <= c < j1]
+    if width_at is None and select == "nearest":
+        for c in outside[:200]:
+            sv = measure(c)
+            if sv is not None:
+                return sv
     w = core.estimate_w50_points(s, i_lo, i_hi + 1)
     if w < 10.0 and i_hi > i_lo:
         # no prominent maximum at the 5-point scale: a weak, count-quantised peak is often a
@@ -549,6 +589,18 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
         c0, c1 = max(0, c - _REACH), min(n, c + _REACH + 1)
         w = _coarser_width(y[c0:c1], c - c0, w)
     return _Survey(w, None, model, sig)
+
+
+def _median3(y: np.ndarray) -> np.ndarray:
+    """Running median of 3 points (ends kept): for the width survey only, so that one spiky
+    point (a spray burst, a dwell-time glitch) cannot be the maximum whose width is measured;
+    a peak with at least 3 points across its top keeps its shape."""
+    if y.size < 3:
+        return y
+    a, b, c = y[:-2], y[1:-1], y[2:]
+    out = y.copy()
+    out[1:-1] = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    return out
 
 
 def _width_at_scale(y: np.ndarray, c: int, k: int, search: int) -> float:

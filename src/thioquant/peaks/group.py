@@ -9,7 +9,8 @@ between the same boundaries; OpenMS's MRMTransitionGroupPicker picks each chroma
 the boundaries of the largest peak (``boundary_selection_method``) or a consensus
 (``use_consensus``), and integrates every transition there; MultiQuant lets an analyte's
 qualifier and internal standard share its integration. Here the boundaries come from the
-group's **consensus chromatogram**: each member's trace that carries a clear peak (S/N >= 10)
+group's **consensus chromatogram**: each member's trace that carries a clear peak (S/N >= 5;
+at 10, noise-level yeast transitions with no clear member stayed slivers)
 is scaled to unit height and the scaled traces are averaged, on the time axis of the member with
 the highest S/N. Point noise of independent transitions
 averages out in that sum, so its boundaries rest on the group's common elution profile; each
@@ -19,7 +20,7 @@ member is then integrated between them (drop line between averaged anchors just 
 Which member is *detected* is still decided on its own trace: a member whose own search finds no
 peak (S/N below ``sn_min``) stays None ("not detected" remains a result); a member whose own
 apex lies more than half a consensus half-height width from the consensus apex (a weak
-member, S/N < 10: outside the shared boundaries) (another compound,
+member, S/N < 5: outside the shared boundaries) (another compound,
 an interference) keeps its own peak.
 """
 
@@ -36,7 +37,7 @@ from thioquant.model import Peak, Trace
 from thioquant.peaks.api import find_target, integrate
 from thioquant.peaks.settings import make_settings
 
-_SN_CONSENSUS = 10.0  # members below this S/N add more noise than profile to the consensus
+_SN_CONSENSUS = 5.0  # members below this S/N add more noise than profile to the consensus
 
 
 class GroupResult(NamedTuple):
@@ -190,8 +191,12 @@ def integrate_group(
     kw = {k: v for k, v in settings.items() if k in ("noise_method", "noise_window", "min_points")}
     out: list[Peak | None] = []
     shared: list[bool] = []
-    for tr, pk in zip(traces, found, strict=True):
-        # a clear peak must sit on the consensus apex; a weak one (S/N < 10, whose own apex and
+    for i, (tr, pk) in enumerate(zip(traces, found, strict=True)):
+        if i == ref and len(co) == 1:  # its own bounds are the shared ones: its own peak
+            out.append(pk)
+            shared.append(True)
+            continue
+        # a clear peak must sit on the consensus apex; a weak one (S/N < 5, whose own apex and
         # bounds are at the mercy of its noise) anywhere between the shared bounds
         weak = not pk.sn >= _SN_CONSENSUS if pk is not None else False
         if tr is None or pk is None or (
@@ -209,6 +214,8 @@ def integrate_group(
         keep += tuple(f for f in g.flags if f in ("FEW_POINTS", "EDGE"))
         out.append(replace(g, sn=pk.sn, noise=pk.noise, flags=tuple(dict.fromkeys(keep + extra))))
         shared.append(True)
+    if sum(shared) < 2:  # nobody to share with
+        return nothing
     return GroupResult(tuple(out), cpk.start_min, cpk.end_min, cpk, tuple(shared))
 
 
