@@ -349,14 +349,17 @@ def find_target(
     if expected_w50_min is not None:
         expected_w50_min = _finite("expected_w50_min", expected_w50_min, positive=True)
     noise = _blank_of(blank, noise) or noise
-    reg, t_w = _target_region(trace, rt, win, cfg, select, expected_w50=expected_w50_min)
+    from thioquant.peaks.noise import trace_noise
+
+    tn = trace_noise(trace.signal)  # once per call: every region below uses the same
+    reg, t_w = _target_region(trace, rt, win, cfg, select, expected_w50=expected_w50_min, tnoise=tn)
     if reg is None:
         return None
     picked = _select_target(reg, rt, win, cfg, select, noise)
     if picked is None and t_w is not None:
         # nothing qualifies at the survey's maximum (S/N): search the whole window, as before
         reg, t_w = _target_region(trace, rt, win, cfg, select, expected_w50=expected_w50_min,
-                                  centred=False)
+                                  centred=False, tnoise=tn)
         picked = None if reg is None else _select_target(reg, rt, win, cfg, select, noise)
     if picked is None:
         return None
@@ -365,7 +368,7 @@ def find_target(
         # the width came from another feature than the peak selected: estimate it on the
         # selected peak and analyse again (once), so the width is the selected peak's own
         reg2, _ = _target_region(trace, rt, win, cfg, select, width_at=float(reg.t[p.apex]),
-                                 expected_w50=expected_w50_min)
+                                 expected_w50=expected_w50_min, tnoise=tn)
         picked2 = None if reg2 is None else _select_target(reg2, rt, win, cfg, select, noise)
         if picked2 is not None:
             reg, (p, shp, h) = reg2, picked2
@@ -384,7 +387,8 @@ def _select_target(reg: core.Region, rt: float, win: float, cfg: PeakSettings, s
     lo_t, hi_t = rt - win, rt + win
     # the reported apex (a parabola through the top points of the raw signal) can lie a few
     # samples from the smoothed maximum on a noisy top: either one in the window qualifies
-    cands = [p for p in reg.peaks if reg.t[p.start] <= hi_t and reg.t[p.end] >= lo_t]
+    slack = 0.5 * reg.w50_pts * reg.dt
+    cands = [p for p in reg.peaks if lo_t - slack <= reg.t[p.apex] <= hi_t + slack]
     if not cands:
         return None
     scored = []
@@ -403,7 +407,7 @@ def _select_target(reg: core.Region, rt: float, win: float, cfg: PeakSettings, s
     return max(scored, key=lambda ps: ps[1].height)
 
 
-_REACH = 1000  # points each side of a candidate maximum that its floor and width may use
+_REACH = 500  # points each side of a candidate maximum that its floor and width may use
 _GAIN5 = math.sqrt(595.0) / 35.0  # noise gain of the 5-point quadratic Savitzky-Golay smoother
 
 
@@ -421,7 +425,8 @@ class _Survey(NamedTuple):
 
 def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, select: str = "nearest",
                    width_at: float | None = None, expected_w50: float | None = None,
-                   centred: bool = True) -> tuple[core.Region | None, float | None]:
+                   centred: bool = True, tnoise: tuple | None = None
+                   ) -> tuple[core.Region | None, float | None]:
     """The analysed region around a target, and the time of the feature whose width set the
     smoothing, baseline and boundary scales (None for ``width_min`` or no such feature).
 
@@ -449,7 +454,7 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, selec
         a, b = max(0, a - 3), min(n_all, b + 3)
     t0, y0 = core.prepare(t_all[a:b], y_all[a:b], trace.name)
     dt = float((t0[-1] - t0[0]) / (t0.size - 1))
-    model, sig_tr = trace_noise(y_all)
+    model, sig_tr = tnoise if tnoise is not None else trace_noise(y_all)
     t_w = None
     if cfg.width_min is not None:
         w50 = cfg.width_min
@@ -630,7 +635,10 @@ def _coarser_width(y: np.ndarray, c: int, w: float) -> float:
     for k in (9, 17, 33, 65):
         if 4 * k > y.size:
             break
-        wk = _width_at_scale(y, c, k, k // 2)
+        # a neighbourhood of 6 windows each side is enough to tell a peak as wide as the
+        # window from a spike (and keeps the cost of the coarse scales small)
+        a0, a1 = max(0, c - 6 * k), min(y.size, c + 6 * k + 1)
+        wk = _width_at_scale(y[a0:a1], c - a0, k, k // 2)
         if wk >= k:
             return wk
     return w
