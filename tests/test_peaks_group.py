@@ -150,3 +150,33 @@ def test_find_peaks_unchanged_on_clean_traces_by_the_noise_model():
     y += 1e-4 * np.random.default_rng(1).normal(size=t.size)
     pks = find_peaks(Trace("uv", t, y))
     assert len(pks) == 2
+
+
+def test_pipeline_groups_mrm_channels_by_default_and_opts_out(tmp_path, repo_root):
+    """The LC-MS/MS method's default: quantifier, qualifier and IS share boundaries; the
+    ``transition_group = false`` setting (method-wide or per compound) integrates each alone."""
+    from thioquant.assay.method import load_method
+    from thioquant.errors import MethodError
+    from thioquant.pipeline import measure_injection
+
+    src = (repo_root / "calibrations" / "thiopurines_lcmsms.toml").read_text(encoding="utf-8")
+    raw = repo_root / "sample_data" / "lcmsms" / "raw" / "003_CAL1.mzML"
+    on = measure_injection(raw, load_method(repo_root / "calibrations" / "thiopurines_lcmsms.toml"))
+    pk = on.peaks
+    assert {pk[k].integration for k in ("6-TG", "6-TG qualifier", "6-TG-IS")} == {"group"}
+    assert pk["6-TG"].start_min == pk["6-TG-IS"].start_min and pk["6-TG"].end_min == pk["6-TG-IS"].end_min
+    off_path = tmp_path / "off.toml"
+    off_path.write_text(src.replace("min_points = 5", "min_points = 5\ntransition_group = false", 1),
+                        encoding="utf-8")
+    off = measure_injection(raw, load_method(off_path)).peaks
+    assert "group" not in {p.integration for p in off.values() if p is not None}
+    # the same peaks found, areas within 2 % (clean simulated peaks: the bounds nearly agree)
+    for k, p in pk.items():
+        assert (p is None) == (off[k] is None)
+        if p is not None:
+            assert p.area == pytest.approx(off[k].area, rel=0.02)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(src.replace("min_points = 5", 'min_points = 5\ntransition_group = "yes"', 1),
+                   encoding="utf-8")
+    with pytest.raises(MethodError, match="transition_group"):
+        load_method(bad)
