@@ -12,3 +12,4 @@ uv run --group bench python benchmarks/real_peaks.py
 uv run --group bench python benchmarks/real_mrm.py
 uv run --group bench python benchmarks/bench_report.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_batch.py ${quick:+--quick}
+uv run --group bench python benchmarks/bench_review.py ${quick:+--quick}
