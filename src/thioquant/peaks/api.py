@@ -407,7 +407,7 @@ def _select_target(reg: core.Region, rt: float, win: float, cfg: PeakSettings, s
     return max(scored, key=lambda ps: ps[1].height)
 
 
-_REACH = 500  # points each side of a candidate maximum that its floor and width may use
+_REACH = 200  # points each side of a candidate maximum that its floor and width may use
 _GAIN5 = math.sqrt(595.0) / 35.0  # noise gain of the 5-point quadratic Savitzky-Golay smoother
 
 
