@@ -180,3 +180,13 @@ def test_pipeline_groups_mrm_channels_by_default_and_opts_out(tmp_path, repo_roo
                    encoding="utf-8")
     with pytest.raises(MethodError, match="transition_group"):
         load_method(bad)
+
+
+def test_quantile_90_is_numpys():
+    from thioquant.peaks.core import _quantile_90
+
+    rng = np.random.default_rng(0)
+    for n in (3, 4, 10, 11, 100, 1001):
+        for _ in range(20):
+            a = np.abs(rng.normal(size=n)).round(1)  # ties, as quantised counts have
+            assert _quantile_90(a) == float(np.quantile(a, 0.9))
