@@ -445,6 +445,8 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, selec
     if n_all < 3:
         raise InputError(f"trace '{trace.name}' has {n_all} point(s); at least 3 are needed")
     lo_t, hi_t = rt - win, rt + win
+    if hi_t < t_all[0] or lo_t > t_all[-1]:  # the window lies outside the recorded trace
+        return None, None
     # 1. width of the target peak, from the window's maxima and a fixed reach around each
     a, b = int(t_all.searchsorted(lo_t)), int(t_all.searchsorted(hi_t))
     a, b = max(0, a - _REACH - 3), min(n_all, b + _REACH + 3)
@@ -573,7 +575,7 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
             w = _coarser_width(y[c0:c1], c - c0, w, (9, 17))
         return _Survey(w, float(t[c]), model, sig, float((t[c1 - 1] - t[c0]) / max(1, c1 - 1 - c0)))
 
-    for c in candidates(j0, j1)[:200]:  # the first prominent one in that order (bounded time)
+    for c in (candidates(j0, j1) if j1 > j0 else [])[:200]:  # the first prominent one (bounded time)
         sv = measure(c)
         if sv is not None:
             return sv
@@ -582,7 +584,7 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
     # a window holding that apex but not the maximum must still measure the same peak)
     span = j1 - j0
     k0, k1 = max(1, j0 - span), min(n - 1, j1 + span)
-    outside = [c for c in candidates(k0, k1) if not j0 <= c < j1]
+    outside = [c for c in candidates(k0, k1) if not j0 <= c < j1] if k1 > k0 else []
     if width_at is None and select == "nearest":
         for c in outside[:200]:
             sv = measure(c)

@@ -9,10 +9,11 @@ between the same boundaries; OpenMS's MRMTransitionGroupPicker picks each chroma
 the boundaries of the largest peak (``boundary_selection_method``) or a consensus
 (``use_consensus``), and integrates every transition there; MultiQuant lets an analyte's
 qualifier and internal standard share its integration. Here the boundaries come from the
-group's **consensus chromatogram**: each member's trace that carries a clear peak (S/N >= 5;
-at 10, noise-level yeast transitions with no clear member stayed slivers)
+group's **consensus chromatogram**: each member's trace that carries a clear peak (height >= 15
+baseline noise SDs, about a USP S/N of 5; at S/N 10, noise-level yeast transitions with no clear
+member stayed slivers)
 is scaled to unit height and the scaled traces are averaged, on the time axis of the member with
-the highest S/N. Point noise of independent transitions
+the clearest peak. Point noise of independent transitions
 averages out in that sum, so its boundaries rest on the group's common elution profile; each
 member is then integrated between them (drop line between averaged anchors just outside, as
 :func:`~thioquant.peaks.find_target`'s default ``anchor="mean"``).
@@ -20,7 +21,7 @@ member is then integrated between them (drop line between averaged anchors just 
 Which member is *detected* is still decided on its own trace: a member whose own search finds no
 peak (S/N below ``sn_min``) stays None ("not detected" remains a result); a member whose own
 apex lies more than half a consensus half-height width from the consensus apex (a weak
-member, S/N < 5: outside the shared boundaries) (another compound,
+member, under 15 noise SDs: outside the shared boundaries) (another compound,
 an interference) keeps its own peak.
 """
 
@@ -37,7 +38,11 @@ from thioquant.model import Peak, Trace
 from thioquant.peaks.api import find_target, integrate
 from thioquant.peaks.settings import make_settings
 
-_SN_CONSENSUS = 5.0  # members below this S/N add more noise than profile to the consensus
+# members whose peak stands less than this many baseline noise SDs (the trace's own, from
+# strided samples) above the baseline add more noise than profile to the consensus; about a USP
+# S/N of 5 (peak-to-peak noise ~ 6 SD). Not the S/N itself: with noise_source = "blank" it is
+# measured elsewhere, and the group's boundaries must not depend on where the S/N comes from
+_CLEAR_SD = 15.0
 
 
 class GroupResult(NamedTuple):
@@ -149,18 +154,33 @@ def integrate_group(
         if own is None and tr is not None:
             found[i] = find_target(tr, rt_min, window_min, sn_min=sn_min,
                                    expected_w50_min=expected_w50_min, **settings)
+    from thioquant.peaks.noise import trace_noise
+
+    clarity = [found[i].height / max(trace_noise(traces[i].signal)[1], 1e-300)
+               if traces[i] is not None and found[i] is not None else 0.0 for i in range(n)]
     usable = [i for i in range(n) if traces[i] is not None and found[i] is not None
-              and found[i].sn >= _SN_CONSENSUS and found[i].height > 0]
+              and clarity[i] >= _CLEAR_SD and found[i].height > 0]
     nothing = GroupResult(tuple(found), math.nan, math.nan, None, (False,) * n)
     if not usable:
         return nothing
-    ref = max(usable, key=lambda i: (found[i].sn, -i))
+    ref = max(usable, key=lambda i: (clarity[i], -i))
     pr = found[ref]
     w_ref = pr.width_50_min if math.isfinite(pr.width_50_min) else window_min
     dt_ref = _dt(traces[ref])
     # only members that co-elute with the reference shape the consensus: a two-humped sum of
     # an analyte and an IS 2.5 s apart (QTRAP urate) was split between them (-85 %)
     co = [i for i in usable if abs(found[i].rt_min - pr.rt_min) <= max(0.25 * w_ref, 2.0 * dt_ref)]
+    # members split from a neighbour (FUSED) do not shape the consensus, when others can: an
+    # interference in one channel, averaged in, split the consensus itself (bundled P001 6-TG)
+    clean = [i for i in co if "FUSED" not in found[i].flags]
+    if clean:
+        co = clean
+        if ref not in co:
+            ref = max(co, key=lambda i: (clarity[i], -i))
+            pr = found[ref]
+            w_ref = pr.width_50_min if math.isfinite(pr.width_50_min) else window_min
+            dt_ref = _dt(traces[ref])
+    prof = traces[ref]  # the group's elution profile, in the clearest member's units
     if len(co) == 1:
         # one clear peak (OpenMS's "largest peak" boundaries): the weak members take its bounds
         cpk: Peak | None = pr
@@ -170,6 +190,7 @@ def integrate_group(
         hint = widths[len(widths) // 2] if widths else expected_w50_min
         cpk = find_target(cons, pr.rt_min, max(0.5 * w_ref, 2.0 * dt_ref), sn_min=sn_min,
                           expected_w50_min=hint, **settings)
+        prof = cons
     if cpk is None or not cpk.end_min > cpk.start_min:
         return nothing
     split = {"FUSED", "SHOULDER"}
@@ -196,12 +217,20 @@ def integrate_group(
             out.append(pk)
             shared.append(True)
             continue
-        # a clear peak must sit on the consensus apex; a weak one (S/N < 5, whose own apex and
+        # a clear peak must sit on the consensus apex; a weak one (whose own apex and
         # bounds are at the mercy of its noise) anywhere between the shared bounds
-        weak = not pk.sn >= _SN_CONSENSUS if pk is not None else False
+        weak = not clarity[i] >= _CLEAR_SD if pk is not None else False
         if tr is None or pk is None or (
                 abs(pk.rt_min - cpk.rt_min) > tol
                 and not (weak and cpk.start_min <= pk.rt_min <= cpk.end_min)):
+            out.append(pk)
+            shared.append(False)
+            continue
+        if "FUSED" in pk.flags and not weak and _own_neighbour(tr, pk, prof, cpk):
+            # a clear member of the group's own width, split from a neighbour of its own (an
+            # interference in this channel only) keeps its own split: over the shared bounds
+            # the neighbour would be integrated in (bundled batch P001 6-TG: +90 %, an ion
+            # ratio failure)
             out.append(pk)
             shared.append(False)
             continue
@@ -212,11 +241,52 @@ def integrate_group(
         extra = tuple(f for f in cpk.flags if f in ("FUSED", "SHOULDER"))
         keep = tuple(f for f in pk.flags if f not in ("FUSED", "SHOULDER", "FEW_POINTS", "EDGE"))
         keep += tuple(f for f in g.flags if f in ("FEW_POINTS", "EDGE"))
-        out.append(replace(g, sn=pk.sn, noise=pk.noise, flags=tuple(dict.fromkeys(keep + extra))))
+        # the peak's own apex, height, widths and S/N (measured on its own trace: the S/N and
+        # its noise window stay consistent); the group's bounds, baseline and area
+        out.append(replace(pk, start_min=g.start_min, end_min=g.end_min, area=g.area,
+                           baseline_start=g.baseline_start, baseline_end=g.baseline_end,
+                           integration="group", fit_r2=math.nan,
+                           flags=tuple(dict.fromkeys(keep + extra))))
         shared.append(True)
     if sum(shared) < 2:  # nobody to share with
         return nothing
     return GroupResult(tuple(out), cpk.start_min, cpk.end_min, cpk, tuple(shared))
+
+
+def _own_neighbour(tr: Trace, pk: Peak, prof: Trace, cpk: Peak) -> bool:
+    """Whether a clear member's own split (FUSED) cuts off a neighbour of its own channel.
+
+    Between the shared bounds but outside the member's own, the member's signal (over its own
+    peak's height, above its own baseline) is compared with the group's profile there (over
+    the profile's height at the member's apex): an interference in this channel only stands
+    out (bundled batch P001 6-TG: a neighbour at 1.38 min that the IS does not have; over the
+    shared bounds +90 %, an ion-ratio failure), a noise split on the tail does not (yeast
+    glu-L's IS). More than 1.5x the profile's area there, plus 5 % of the peak's, is a
+    neighbour: the member keeps its own split.
+    """
+    segs = [(cpk.start_min, pk.start_min), (pk.end_min, cpk.end_min)]
+    t, y = tr.time_min, tr.signal
+    pt, py = prof.time_min, prof.signal
+    ok, okp = np.isfinite(t) & np.isfinite(y), np.isfinite(pt) & np.isfinite(py)
+    t, y, pt, py = t[ok], y[ok], pt[okp], py[okp]
+    base = 0.5 * (pk.baseline_start + pk.baseline_end)
+    p_top = float(np.interp(pk.rt_min, pt, py))
+    p_base = float(min(np.interp(cpk.start_min, pt, py), np.interp(cpk.end_min, pt, py)))
+    if not (pk.height > 0 and p_top > p_base):
+        return False
+    w = pk.width_50_min if math.isfinite(pk.width_50_min) else cpk.end_min - cpk.start_min
+    for a, b in segs:
+        if not b - a > 0:
+            continue
+        m = (t >= a) & (t <= b)
+        mp = (pt >= a) & (pt <= b)
+        if m.sum() < 2 or mp.sum() < 2:
+            continue
+        own = float(np.trapezoid((y[m] - base) / pk.height, t[m]))
+        grp = float(np.trapezoid((py[mp] - p_base) / (p_top - p_base), pt[mp]))
+        if own > 1.5 * max(grp, 0.0) + 0.05 * w:
+            return True
+    return False
 
 
 def _nearest(t: np.ndarray, tm: np.ndarray, ym: np.ndarray) -> np.ndarray:
