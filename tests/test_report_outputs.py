@@ -143,6 +143,26 @@ def test_outputs_are_deterministic(batches, tmp_path):
         assert (a / f).read_bytes() == (c / f).read_bytes(), f
 
 
+def test_xlsx_bytes_do_not_depend_on_the_clock(batches, tmp_path, monkeypatch):
+    # openpyxl stamps its document properties and zip members with "now": results.xlsx carries
+    # fixed ones, so a rerun an hour later gives the same bytes
+    import time
+    import zipfile
+
+    from thioquant.report.xlsx import write_xlsx
+
+    b = batches["hplcuv"]
+    write_xlsx(b, tmp_path / "a.xlsx")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3 * 3600 + 7)
+    write_xlsx(b, tmp_path / "b.xlsx")
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
+    z = zipfile.ZipFile(tmp_path / "a.xlsx")
+    assert {i.date_time for i in z.infolist()} == {(2000, 1, 1, 0, 0, 0)}
+    core = z.read("docProps/core.xml").decode()
+    assert "2000-01-01T00:00:00Z" in core and ">thioquant</dc:creator>" in core
+
+
 def test_report_options_and_a_failed_part_leaves_no_output(batches, tmp_path, monkeypatch):
     b = batches["hplcuv"]
     out = write_outputs(b, tmp_path / "noreport", report=False)
