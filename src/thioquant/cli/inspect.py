@@ -149,8 +149,10 @@ def inspect(
         click.echo(
             f"{len(peaks)} reference peak(s) from the vendor (times in min, area in {', '.join(units)})"
         )
+        by_injection = any(p.get("injection") for p in peaks)  # a result table of a sequence
         prow = [
             [
+                *([p["injection"]] if by_injection else []),
                 p["trace"],
                 p["name"],
                 _g(p["rt_min"], ".4f"),
@@ -162,7 +164,8 @@ def inspect(
             ]
             for p in peaks[:max_peaks]
         ]
-        click.echo(_table(prow, ["trace", "name", "rt", "start", "end", "area", "height", "code"]))
+        click.echo(_table(prow, [*(["injection"] if by_injection else []),
+                                 "trace", "name", "rt", "start", "end", "area", "height", "code"]))
         if len(peaks) > max_peaks:
             click.echo(f"... {len(peaks) - max_peaks} more (use --max-peaks or --json)")
 

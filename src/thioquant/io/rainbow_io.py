@@ -526,6 +526,25 @@ def _report_csv_peaks(folder: Path, traces: Sequence[Trace]) -> list[Any]:
     return out
 
 
+def _with_report_txt(folder: Path, traces: Sequence[Trace], peaks: list[Any]) -> list[Any]:
+    """Area units from ``Report.TXT`` for the CSV report's peaks (its ``Report00.CSV`` leaves the
+    unit empty when signals differ: pA*s on an FID, 25 uV*s on a TCD), or the text report's own
+    peaks when there is no CSV report."""
+    from dataclasses import replace
+
+    from thioquant.io.chemstation_report import read_report_file, report_peaks
+
+    txt = next((f for f in folder.iterdir() if f.name.lower() == "report.txt"), None)
+    if txt is None:
+        return peaks
+    tables = read_report_file(txt)
+    trace_of = {tb.number: _match_trace(tb.description, traces) for tb in tables}
+    if not peaks:
+        return report_peaks(tables, trace_of)
+    unit_of = {trace_of[tb.number]: tb.area_unit for tb in tables if tb.area_unit}
+    return [pk if pk.area_unit else replace(pk, area_unit=unit_of.get(pk.trace, "")) for pk in peaks]
+
+
 def chemstation_reference_peaks(
     folder: Path, traces: Sequence[Trace]
 ) -> tuple[tuple[Any, ...], str]:
@@ -551,6 +570,7 @@ def chemstation_reference_peaks(
                 )
         else:
             peaks = _report_csv_peaks(folder, traces)
+            peaks = _with_report_txt(folder, traces, peaks)
     except (OSError, InputError, UnicodeError, ValueError):
         return (), ""
     return tuple(pk for pk in peaks if math.isfinite(pk.rt_min)), note
