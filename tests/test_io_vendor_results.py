@@ -111,3 +111,24 @@ def test_chemstation_report_txt_with_heights(shared_data):
     assert small.height == pytest.approx(0.648446)  # "6.48446e-1"
     total = sum(p.area for p in run.reference_peaks if p.trace.startswith("DAD1 A"))
     assert total == pytest.approx(1.88706e4, rel=1e-5)  # the report's own "Totals" line
+
+
+def test_rainbow_ms_data_give_extracted_ion_chromatograms(tmp_path):
+    # an MS data file as rainbow decodes an Agilent .ms or a Waters MS function: scans x m/z
+    from rainbow.datafile import DataFile
+
+    from thioquant.io.rainbow_io import _traces_from
+
+    t = np.linspace(0.0, 3.0, 181)
+    mzs = np.array([150.9, 151.0, 151.1, 152.0, 168.0])
+    peak = np.exp(-0.5 * ((t - 1.45) / 0.03) ** 2)
+    data = np.column_stack([10 * peak, 100 * peak, 7 * peak, np.ones_like(t), 50 * peak])
+    df = DataFile(str(tmp_path / "MSD1.MS"), "MS", t, mzs, data, {})
+    traces, _ = _traces_from([df], tmp_path, None, None, [(151.0, 0.15, "Da"), (168.0, 50, "ppm")])
+    tic, x151, x168 = traces
+    assert tic.channel.kind == "tic" and np.allclose(tic.signal, data.sum(axis=1))
+    assert x151.channel.describe() == "XIC 151.0000 +/- 0.15 Da" and x151.metadata["mz_columns"] == 3
+    assert np.allclose(x151.signal, 117 * peak)  # 150.9, 151.0 and 151.1, not 152.0
+    assert np.allclose(x168.signal, 50 * peak) and x168.channel.tolerance_unit == "ppm"
+    only_tic, _ = _traces_from([df], tmp_path, None, None)
+    assert len(only_tic) == 1
