@@ -8,8 +8,10 @@ For each place where thioquant does by hand what a kept library does, this measu
   batch and on the 960-injection batch that ``bench_batch.py`` builds (median of ``--repeat``);
 * whether the output is byte-identical between two runs.
 
-The own implementations that the project dropped are loaded from a git revision (``--rev``,
-default: the last commit that had them), so the comparison runs on today's code either way.
+The own implementations that the project dropped (xlsx writer) are loaded from a git revision
+(``--rev``, default: the last commit that had them), so the comparison runs on today's code either
+way; the PDF libraries are measured through drop-in replacements of ``thioquant.report.pdfdoc``
+(benchmarks/pdfdoc_fpdf2.py, benchmarks/pdfdoc_reportlab.py) under today's layout code.
 Run: ``uv run python benchmarks/bench_deps.py [--quick]``; prints Markdown tables and writes them to
 ``benchmarks/results_deps.md``.
 """
@@ -143,7 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     for stmt in ("import scipy.special", "import openpyxl",
                  "from matplotlib.figure import Figure; import matplotlib.backends.backend_svg",
                  "from matplotlib.figure import Figure; import matplotlib.backends.backend_pdf",
-                 "import fpdf", "import dask.distributed", "import pyopenms"):
+                 "import fpdf", "from reportlab.pdfgen import canvas", "import dask.distributed",
+                 "import pyopenms"):
         try:
             out(f"| `{stmt}` | {import_time(stmt, args.starts):.3f} |")
         except subprocess.CalledProcessError:
@@ -204,30 +207,30 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _pdf_rows(b: Any, panels: list[Any], tmp: Path, rev: str, repeat: int) -> list[tuple[str, float, float, tuple[bool, bool]]]:
-    """report.pdf and the patient PDFs: the own writer of ``rev`` against today's
-    ``thioquant.report.pdf`` (whichever writer it uses)."""
+    """report.pdf and the patient PDFs: today's writer (``thioquant.report.pdf`` over the own
+    ``pdfdoc``) against the same layout code over a library (benchmarks/pdfdoc_fpdf2.py,
+    benchmarks/pdfdoc_reportlab.py, when the library is installed: ``uv sync --group bench``)."""
     from thioquant.report import pdf as today
 
-    try:
-        old_doc = own_module("src/thioquant/report/pdfdoc.py", "_own_pdfdoc", rev)
-        old = own_module("src/thioquant/report/pdf.py", "_own_pdf", rev,
-                         replace={"thioquant.report.pdfdoc": old_doc})
-    except subprocess.CalledProcessError:
-        return []
-    if getattr(today, "ENGINE", "own") == "own":
-        return []  # today's writer is the own one: nothing to compare
     rows = []
-    for part, fn_old, fn_new in (
-        ("report.pdf", lambda p: old.write_report_pdf(b, p, panels), lambda p: today.write_report_pdf(b, p, panels)),
-        ("patients/*.pdf", lambda p: old.write_patient_pdfs(b, p, panels),
-         lambda p: today.write_patient_pdfs(b, p, panels)),
-    ):
-        t_own = median_time(lambda fn=fn_old: fn(tmp / "own_pdf"), repeat)
-        t_lib = median_time(lambda fn=fn_new: fn(tmp / "lib_pdf"), repeat)
-        fn_old(tmp / "own_pdf2")
-        fn_new(tmp / "lib_pdf2")
-        rows.append((f"{part}: own PDF writer vs {getattr(today, 'ENGINE', 'today')}", t_own, t_lib,
-                     (_same(tmp / "own_pdf", tmp / "own_pdf2"), _same(tmp / "lib_pdf", tmp / "lib_pdf2"))))
+    for adapter, lib in (("pdfdoc_fpdf2", "fpdf"), ("pdfdoc_reportlab", "reportlab")):
+        if importlib.util.find_spec(lib) is None:
+            continue
+        doc = importlib.import_module(adapter)
+        other = own_module("src/thioquant/report/pdf.py", f"_pdf_{lib}", "HEAD",
+                           replace={"thioquant.report.pdfdoc": doc})
+        for part, fn_old, fn_new in (
+            ("report.pdf", lambda p: today.write_report_pdf(b, p, panels),
+             lambda p, o=other: o.write_report_pdf(b, p, panels)),
+            ("patients/*.pdf", lambda p: today.write_patient_pdfs(b, p, panels),
+             lambda p, o=other: o.write_patient_pdfs(b, p, panels)),
+        ):
+            t_own = median_time(lambda fn=fn_old: fn(tmp / "own_pdf"), repeat)
+            t_lib = median_time(lambda fn=fn_new: fn(tmp / "lib_pdf"), repeat)
+            fn_old(tmp / "own_pdf2")
+            fn_new(tmp / "lib_pdf2")
+            rows.append((f"{part}: own PDF writer vs {lib}", t_own, t_lib,
+                         (_same(tmp / "own_pdf", tmp / "own_pdf2"), _same(tmp / "lib_pdf", tmp / "lib_pdf2"))))
     return rows
 
 
