@@ -168,3 +168,37 @@ def test_a_worker_killed_mid_batch_loses_no_injection(tmp_path, sample_batch):
         assert out["errors"] == [] and out["csv"] == ref  # every injection measured, same numbers
     finally:
         c.stop()
+
+
+def test_unreachable_scheduler_is_an_input_error_before_any_output(tmp_path, sample_batch, monkeypatch):
+    import socket
+
+    from thioquant import pipeline
+    from thioquant.errors import InputError
+
+    batch = sample_batch("lcmsms", tmp_path / "batch")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(pipeline, "_DASK_CONNECT_TIMEOUT_S", 2)
+    with pytest.raises(InputError, match=f"cannot reach the dask scheduler at tcp://127.0.0.1:{port}"):
+        pipeline.quantify(batch, executor="dask", scheduler=f"tcp://127.0.0.1:{port}")
+
+
+def test_scheduler_options_need_the_dask_executor(tmp_path, sample_batch):
+    from click.testing import CliRunner
+
+    from thioquant.cli import cli as main
+
+    batch = sample_batch("lcmsms", tmp_path / "batch")
+    runner = CliRunner()
+    res = runner.invoke(main, ["quantify", str(batch), "--scheduler", "tcp://127.0.0.1:8786", "--out",
+                               str(tmp_path / "a")])
+    assert res.exit_code == 2 and "--scheduler needs --executor dask" in res.output
+    res = runner.invoke(main, ["quantify", str(batch), "--ship-files", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "--ship-files needs --executor dask" in res.output
+    # the variable, set for other programs, does not move a local run to a cluster
+    res = runner.invoke(main, ["quantify", str(batch), "--no-report", "--quiet", "--out", str(tmp_path / "c")],
+                        env={"DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:1"})
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -683,6 +683,8 @@ __all__ = ["BatchResult", "InjectionMeasurement", "measure_injection", "quantify
 #: tasks in flight per worker thread: enough to keep every worker busy between round trips,
 #: few enough that shipped file bytes do not pile up in the client's memory
 _DASK_WINDOW_PER_THREAD = 4
+#: how long to wait for the scheduler at ``--scheduler`` before giving up (exit 2)
+_DASK_CONNECT_TIMEOUT_S = 20
 
 
 def _pack(path: str) -> bytes | dict[str, bytes]:
@@ -741,7 +743,7 @@ def _run_dask(tasks: list[tuple[Any, ...]], index: list[int], jobs: int, schedul
     with contextlib.ExitStack() as stack:
         if scheduler:
             try:
-                client = stack.enter_context(Client(scheduler, timeout="20s", set_as_default=False))
+                client = stack.enter_context(Client(scheduler, timeout=_DASK_CONNECT_TIMEOUT_S, set_as_default=False))
             except (OSError, TimeoutError, ValueError) as exc:
                 raise InputError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
         else:
