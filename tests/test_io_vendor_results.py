@@ -132,3 +132,48 @@ def test_rainbow_ms_data_give_extracted_ion_chromatograms(tmp_path):
     assert np.allclose(x168.signal, 50 * peak) and x168.channel.tolerance_unit == "ppm"
     only_tic, _ = _traces_from([df], tmp_path, None, None)
     assert len(only_tic) == 1
+
+
+_RESULTS_TEXT = (
+    "Calibration\t\t\t\n\t\t\t\nCalibration Type\t\tLin\t\t\tCal mode\t\tn.a.\t\n\t\t\t\n"
+    "Calibration Results\t\tn.a.\t\t\t\nNo. \tInjection Name\tCalibration\tConcentration\tArea \tHeight \n"
+    "\t\tLevel\tmg/L\tmAU*min\tmAU\n\t\t\tSerotonin\tSerotonin\tSerotonin\n\t\t\tUV_VIS_2\tUV_VIS_2\tUV_VIS_2\n"
+    "83\t1 ug/ml\t01\t1.0\t0.029\t0.329\n84\t2 ug/ml\t02\t2.0\tn.a.\tn.a.\n\t\t\t\t\t\n")
+_REPORT_TEXT = (
+    "Data File C:\\x.D\nSample Name: s\n=====================================================================\n"
+    "                         Area Percent Report\n=====================================================================\n\n"
+    "Signal 1: DAD1 A, Sig=254,8 Ref=off\n\nPeak RetTime Type  Width     Area      Height     Area  \n"
+    "  #   [min]        [min]   [mAU*s]     [mAU]        %\n----|-------|----|-------|----------|----------|--------|\n"
+    "   1   1.442 BV    0.4671  831.18597   22.49623   4.4047\n   2   2.348 BV    0.1901  496.12753   37.55152   2.6291\n"
+    "Totals :                  1327.31350   60.04775\n")
+
+
+@pytest.mark.parametrize("text", [_RESULTS_TEXT, _REPORT_TEXT], ids=["chromeleon_results", "chemstation_report"])
+def test_new_text_readers_read_their_layout_and_fail_only_with_input_errors(tmp_path, text):
+    # the layout itself reads; then every single-line deletion, truncation and cell mutation of it
+    # gives a run or an InputError naming the file, never another exception
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from thioquant.errors import InputError
+
+    p = tmp_path / "results.txt"
+    p.write_text(text, encoding="utf-8")
+    assert read_run(p).reference_peaks
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(cut=st.integers(0, len(text)), drop=st.integers(0, text.count("\n")),
+           junk=st.text(alphabet="0123456789.,-eE \tn.a|[]*%", max_size=6), at=st.integers(0, len(text)))
+    def fuzz(cut, drop, junk, at):
+        lines = text.splitlines(keepends=True)
+        mutated = "".join(lines[:drop] + lines[drop + 1:])
+        mutated = (mutated[:at] + junk + mutated[at:])[: max(cut, 40)]
+        p.write_text(mutated, encoding="utf-8")
+        try:
+            run = read_run(p)
+        except InputError as exc:
+            assert str(p) in str(exc)
+            return
+        assert all(isinstance(pk.area, float) for pk in run.reference_peaks)
+
+    fuzz()
