@@ -222,15 +222,16 @@ def _pdf_rows(b: Any, panels: list[Any], tmp: Path, rev: str, repeat: int) -> li
         for part, fn_old, fn_new in (
             ("report.pdf", lambda p: today.write_report_pdf(b, p, panels),
              lambda p, o=other: o.write_report_pdf(b, p, panels)),
-            ("patients/*.pdf", lambda p: today.write_patient_pdfs(b, p, panels),
+            ("patients", lambda p: today.write_patient_pdfs(b, p, panels),
              lambda p, o=other: o.write_patient_pdfs(b, p, panels)),
         ):
-            t_own = median_time(lambda fn=fn_old: fn(tmp / "own_pdf"), repeat)
-            t_lib = median_time(lambda fn=fn_new: fn(tmp / "lib_pdf"), repeat)
-            fn_old(tmp / "own_pdf2")
-            fn_new(tmp / "lib_pdf2")
+            own, libp = tmp / f"own_{lib}_{part}", tmp / f"lib_{lib}_{part}"
+            t_own = median_time(lambda fn=fn_old, own=own: fn(own), repeat)
+            t_lib = median_time(lambda fn=fn_new, libp=libp: fn(libp), repeat)
+            fn_old(own.with_name(own.name + "_2"))
+            fn_new(libp.with_name(libp.name + "_2"))
             rows.append((f"{part}: own PDF writer vs {lib}", t_own, t_lib,
-                         (_same(tmp / "own_pdf", tmp / "own_pdf2"), _same(tmp / "lib_pdf", tmp / "lib_pdf2"))))
+                         (_same(own, own.with_name(own.name + "_2")), _same(libp, libp.with_name(libp.name + "_2")))))
     return rows
 
 
