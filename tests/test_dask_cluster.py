@@ -170,19 +170,22 @@ def test_a_worker_killed_mid_batch_loses_no_injection(tmp_path, sample_batch):
         c.stop()
 
 
-def test_unreachable_scheduler_is_an_input_error_before_any_output(tmp_path, sample_batch, monkeypatch):
+def test_unreachable_scheduler_is_an_input_error_before_any_output(tmp_path, sample_batch):
+    # in a subprocess: a dask client leaves its event-loop thread behind, which other tests'
+    # forked writers must not inherit
     import socket
-
-    from thioquant import pipeline
-    from thioquant.errors import InputError
 
     batch = sample_batch("lcmsms", tmp_path / "batch")
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(pipeline, "_DASK_CONNECT_TIMEOUT_S", 2)
-    with pytest.raises(InputError, match=f"cannot reach the dask scheduler at tcp://127.0.0.1:{port}"):
-        pipeline.quantify(batch, executor="dask", scheduler=f"tcp://127.0.0.1:{port}")
+    code = ("import sys\nfrom thioquant import pipeline\nfrom thioquant.errors import InputError\n"
+            "pipeline._DASK_CONNECT_TIMEOUT_S = 2\n"
+            "try:\n    pipeline.quantify(sys.argv[1], executor='dask', scheduler=sys.argv[2])\n"
+            "except InputError as exc:\n    print('InputError:', exc)\n")
+    res = subprocess.run([sys.executable, "-c", code, str(batch), f"tcp://127.0.0.1:{port}"],
+                         capture_output=True, text=True, timeout=120)
+    assert f"InputError: cannot reach the dask scheduler at tcp://127.0.0.1:{port}" in res.stdout, res.stderr[-2000:]
 
 
 def test_scheduler_options_need_the_dask_executor(tmp_path, sample_batch):
