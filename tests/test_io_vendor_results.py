@@ -177,3 +177,23 @@ def test_new_text_readers_read_their_layout_and_fail_only_with_input_errors(tmp_
         assert all(isinstance(pk.area, float) for pk in run.reference_peaks)
 
     fuzz()
+
+
+def test_inspect_shows_a_result_table_as_strict_json_and_by_injection(shared_data):
+    import json
+
+    from click.testing import CliRunner
+
+    from thioquant.cli import cli
+
+    path = str(shared_data / RESULTS / "blank M9 ISO_Calibration_Serotonin.txt")
+    res = CliRunner().invoke(cli, ["inspect", path, "--json"])
+    assert res.exit_code == 0, res.output
+
+    def no_constants(name):
+        raise AssertionError(f"{name} in --json output")
+
+    doc = json.loads(res.output, parse_constant=no_constants)  # "n.a." cells are null, not NaN
+    assert doc["format"] == "chromeleon_results" and doc["metadata"]["results"][0]["area"] is None
+    text = CliRunner().invoke(cli, ["inspect", path, "--max-peaks", "2"]).output
+    assert "injection" in text and "1 ug/ml ISO" in text and "mAU*min" in text

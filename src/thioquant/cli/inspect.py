@@ -38,9 +38,21 @@ def run_summary(run: Any) -> dict[str, Any]:
         "sha256": run.sha256,
         "format": run.format,
         "traces": traces,
-        "metadata": dict(run.metadata),
+        "metadata": _no_nan(dict(run.metadata)),
         "reference_peaks": peaks,
     }
+
+
+def _no_nan(value: Any) -> Any:
+    """``value`` with NaN floats as None at any depth (a result table's "n.a." cells), so that
+    ``--json`` prints valid JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
