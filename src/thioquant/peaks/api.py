@@ -394,7 +394,9 @@ def _select_target(reg: core.Region, rt: float, win: float, cfg: PeakSettings, s
     scored = []
     for p in cands:
         shp = _measure(reg, p)
-        if not (lo_t <= shp.rt <= hi_t) and not (lo_t <= reg.t[p.apex] <= hi_t):
+        # the reported apex decides (the index of the smoothed maximum may lie a few samples
+        # away on a noisy top; the window is about the apex the user sees)
+        if not lo_t <= shp.rt <= hi_t:
             continue
         h = _noise_for(reg, shp.rt, shp.w50, cfg, noise)
         sn = core.signal_to_noise(shp.height, h, cfg.noise_method)
