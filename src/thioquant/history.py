@@ -478,10 +478,21 @@ def _liver_notes(ctx: Mapping[str, Any]) -> list[str]:
 
 
 def _hepatotoxic(p: Mapping[str, Any]) -> bool:
-    if p.get("therapy_event") in ("hepatotoxicity", "stopped"):
+    """A recorded hepatotoxic episode: so named in the worklist, or ALT/AST >= 3x ULN."""
+    if p.get("therapy_event") == "hepatotoxicity":
         return True
     trans = max((v for v in (_num(p.get("alt_x_uln")), _num(p.get("ast_x_uln"))) if v is not None), default=None)
     return trans is not None and trans >= 3
+
+
+def _episode(points: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The latest hepatotoxic episode since the latest recorded start, if any."""
+    for p in reversed(points):
+        if _hepatotoxic(p):
+            return p
+        if p.get("therapy_event") == "start":
+            return None
+    return None
 
 
 def therapy_phase(previous_points: Sequence[Mapping[str, Any]], ctx: Mapping[str, Any]) -> dict[str, Any]:
@@ -501,8 +512,9 @@ def therapy_phase(previous_points: Sequence[Mapping[str, Any]], ctx: Mapping[str
     if event is None:
         if last is None:
             event = "start"
-        elif _hepatotoxic(last) and dose is not None:
-            event = "reintroduction"
+        elif dose is not None and (_hepatotoxic(last) or last.get("therapy_event") == "stopped"):
+            # a restart: after a hepatotoxic episode when one is recorded since the last start
+            event = "reintroduction" if _episode(previous_points) is not None else "start"
         elif dose is not None and isinstance(last_dose, int | float) and abs(dose - last_dose) > 1e-9:
             event = "dose_change"
         else:
@@ -513,7 +525,7 @@ def therapy_phase(previous_points: Sequence[Mapping[str, Any]], ctx: Mapping[str
         start = _date(ctx.get("therapy_start"))
         if start and when:
             weeks = (when - start).days / 7
-        text = "First level after starting therapy" if not previous_points else "Recorded as a (re)start of therapy"
+        text = "First level after starting therapy" if not previous_points else "Level after a (re)start of therapy"
         if weeks is not None:
             text += f", {weeks:.1f} weeks after the recorded start"
         text += (": steady state is reached about 4 weeks after starting (later in intermediate and poor "
@@ -535,7 +547,7 @@ def therapy_phase(previous_points: Sequence[Mapping[str, Any]], ctx: Mapping[str
         text = "Therapy recorded as stopped"
     elif event == "reintroduction":
         dose_txt = f" at {dose:g} mg" if dose is not None else ""
-        prior = next((p for p in reversed(previous_points) if _hepatotoxic(p)), None)
+        prior = _episode(previous_points)
         text = f"Re-introduction{dose_txt} after a hepatotoxic episode"
         if prior is not None:
             text += f" (recorded {prior.get('collected_at') or prior.get('released_at', '')[:10]})"
