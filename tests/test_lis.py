@@ -1,0 +1,211 @@
+"""LIS export: HL7 v2.5.1 and FHIR R4 messages of both bundled batches, parsed back and validated
+with kept libraries (hl7apy, fhir.resources), corrections, and what is never sent."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from thioquant.cli import cli
+from thioquant.errors import InputError, OutputError
+from thioquant.lis import export_lis
+
+hl7apy = pytest.importorskip("hl7apy")
+pytest.importorskip("fhir.resources")
+
+from fhir.resources.R4B.bundle import Bundle  # noqa: E402  (R4B: R4's Observation/DiagnosticReport)
+from hl7apy.consts import VALIDATION_LEVEL  # noqa: E402
+from hl7apy.parser import parse_message  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SENT = datetime(2026, 12, 4, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """Both bundled batches quantified (tables and results.json only)."""
+    root = tmp_path_factory.mktemp("lis")
+    outs = {}
+    for name in ("lcmsms", "hplcuv"):
+        b = root / name
+        shutil.copytree(REPO / "sample_data" / name, b,
+                        ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
+        r = CliRunner().invoke(cli, ["quantify", str(b), "--out", str(root / f"out_{name}"), "--no-report",
+                                     "--no-history", "--quiet"])
+        assert r.exit_code == 0, r.output
+        outs[name] = root / f"out_{name}"
+    return outs
+
+
+def _hl7(path: Path):
+    text = path.read_bytes().decode("utf-8")  # segments end in CR: no newline translation
+    msg = parse_message(text, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
+    assert msg.validate()
+    return msg
+
+
+def _observations(msg):
+    order = msg.oru_r01_patient_result.oru_r01_order_observation
+    return order, list(order.oru_r01_observation)
+
+
+@pytest.mark.parametrize("name", ["lcmsms", "hplcuv"])
+def test_messages_of_the_bundled_batches_parse_and_validate(outputs, tmp_path, name):
+    out = outputs[name]
+    doc = json.loads((out / "results.json").read_text())
+    s = export_lis(out, tmp_path / "ob", sent_at=SENT)
+    patients = {r["sample_id"] for r in doc["results"] if r["sample_type"] == "unknown"}
+    assert len(s.written) == 2 * len(patients) == 48
+    reported = {(r["sample_id"], r["analyte"]): r for r in doc["results"] if r["sample_type"] == "unknown"}
+    ranges = doc["reference_ranges"]
+    n_values = 0
+    for sid in sorted(patients):
+        stem = f"{name}_{sid}_v1"
+        msg = _hl7(tmp_path / "ob" / f"{stem}.hl7")
+        assert msg.msh.msh_9.value == "ORU^R01^ORU_R01" and msg.msh.msh_12.value == "2.5.1"
+        order, obs = _observations(msg)
+        assert order.obr.obr_25.value == "F"
+        pid = msg.oru_r01_patient_result.oru_r01_patient.pid
+        assert pid.pid_3.cx_1.value == reported[(sid, "6-TG")]["patient_id"]
+        bundle = Bundle.model_validate_json((tmp_path / "ob" / f"{stem}.fhir.json").read_text())
+        resources = [e.resource for e in bundle.entry]
+        report, fobs = resources[0], resources[1:]
+        assert report.get_resource_type() == "DiagnosticReport" and report.status == "final"
+        assert [o.get_resource_type() for o in fobs] == ["Observation", "Observation"]
+        assert report.subject.identifier.value == reported[(sid, "6-TG")]["patient_id"]
+        for analyte, o, f in zip(("6-TG", "6-MMP"), obs, fobs, strict=True):
+            row = reported[(sid, analyte)]
+            assert o.obx.obx_11.value == "F" and f.status == "final"
+            assert o.obx.obx_6.ce_1.value == "pmol/(8.10*8{RBC})" and o.obx.obx_6.ce_3.value == "UCUM"
+            if row["reported"] is not None:
+                n_values += 1
+                assert o.obx.obx_2.value == "NM"
+                assert float(o.obx.obx_5.value) == pytest.approx(row["reported"], abs=0.05)
+                assert float(f.valueQuantity.value) == pytest.approx(row["reported"], abs=1e-9)
+                assert f.valueQuantity.system == "http://unitsofmeasure.org"
+                assert f.valueQuantity.code == "pmol/(8.10*8{RBC})"
+                if analyte == "6-TG":
+                    expect = "L" if row["reported"] < ranges["tgn_low"] else (
+                        "H" if row["reported"] > ranges["tgn_high"] else "N")
+                    assert o.obx.obx_7.value == f"{ranges['tgn_low']:g}-{ranges['tgn_high']:g}"
+                    assert float(f.referenceRange[0].low.value) == ranges["tgn_low"]
+                else:
+                    expect = "H" if row["reported"] > ranges["mmp_high"] else "N"
+                    assert float(f.referenceRange[0].high.value) == ranges["mmp_high"]
+                assert o.obx.obx_8.value == expect
+                assert f.interpretation[0].coding[0].code == expect
+            else:
+                assert o.obx.obx_2.value == "ST" and f.valueQuantity is None
+        comment = next(i["comment"] for i in doc["interpretation"] if i["sample_id"] == sid)
+        nte = [n.nte_3.value for n in order.nte]
+        assert nte and report.conclusion.startswith(comment[:40])
+        assert any("decision support" in t for t in nte)
+    assert n_values >= 40
+
+
+def test_validator_catches_a_broken_message(outputs, tmp_path):
+    """The validation used above can fail: an ORU^R01 without its OBR, a FHIR Observation without
+    its code or with a value that is not a decimal."""
+    export_lis(outputs["lcmsms"], tmp_path / "ob", sent_at=SENT)
+    text = (tmp_path / "ob" / "lcmsms_P002_v1.hl7").read_bytes().decode()
+    broken = "\r".join(s for s in text.split("\r") if not s.startswith("OBR"))
+    try:
+        ok = parse_message(broken, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True).validate()
+    except Exception:  # hl7apy raises its own errors for a structure it cannot place
+        ok = False
+    assert not ok
+    from pydantic import ValidationError
+
+    doc = json.loads((tmp_path / "ob" / "lcmsms_P002_v1.fhir.json").read_text())
+    del doc["entry"][1]["resource"]["code"]  # required (1..1) in Observation
+    with pytest.raises(ValidationError):
+        Bundle.model_validate(doc)
+    doc = json.loads((tmp_path / "ob" / "lcmsms_P002_v1.fhir.json").read_text())
+    doc["entry"][1]["resource"]["valueQuantity"]["value"] = "284 pmol"
+    with pytest.raises(ValidationError):
+        Bundle.model_validate(doc)
+
+
+def test_resigned_version_goes_out_as_a_correction_and_nothing_is_overwritten(outputs, tmp_path):
+    out, ob = outputs["lcmsms"], tmp_path / "ob"
+    first = export_lis(out, ob, sent_at=SENT)
+    v1 = (ob / "lcmsms_P002_v1.hl7").read_bytes()
+    again = export_lis(out, ob, sent_at=SENT)
+    assert not again.written and len(again.already) == 48 and not again.corrections
+    second = export_lis(out, ob, version=2, sent_at=SENT)
+    assert len(second.written) == 48 and len(second.corrections) == 24
+    assert (ob / "lcmsms_P002_v1.hl7").read_bytes() == v1
+    msg = _hl7(ob / "lcmsms_P002_v2.hl7")
+    order, obs = _observations(msg)
+    assert order.obr.obr_25.value == "C" and {o.obx.obx_11.value for o in obs} == {"C"}
+    assert order.obr.obr_3.value == _observations(_hl7(ob / "lcmsms_P002_v1.hl7"))[0].obr.obr_3.value
+    b1 = Bundle.model_validate_json((ob / "lcmsms_P002_v1.fhir.json").read_text())
+    b2 = Bundle.model_validate_json((ob / "lcmsms_P002_v2.fhir.json").read_text())
+    assert {e.resource.status for e in b2.entry} == {"corrected"}
+    assert [e.resource.id for e in b1.entry] == [e.resource.id for e in b2.entry]  # the same resources, updated
+    assert len(first.written) == 48
+    assert not list(ob.glob(".*.tmp"))
+
+
+def test_correction_known_from_the_patient_history(outputs, tmp_path):
+    """A v2 sent to a fresh outbox is still a correction when the history recorded v1 as sent."""
+    h = tmp_path / "h.sqlite"
+    export_lis(outputs["lcmsms"], tmp_path / "a", formats=["fhir"], history=h, sent_at=SENT)
+    s = export_lis(outputs["lcmsms"], tmp_path / "b", formats=["fhir"], version=2, history=h, sent_at=SENT)
+    assert len(s.corrections) == 24
+
+
+def test_rejected_or_held_results_are_never_sent(outputs, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(outputs["lcmsms"], out)
+    doc = json.loads((out / "results.json").read_text())
+    doc["verdict"]["accepted"] = False
+    (out / "results.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="rejected"):
+        export_lis(out, tmp_path / "ob")
+    assert not (tmp_path / "ob").exists()
+    r = CliRunner().invoke(cli, ["export", str(out), "--hl7", "--to", str(tmp_path / "ob")])
+    assert isinstance(r.exception, InputError)
+    doc["verdict"]["accepted"] = True
+    for row in doc["results"]:
+        if row["sample_id"] == "P002":
+            row["flags"] = [*row["flags"], "HELD"]
+    (out / "results.json").write_text(json.dumps(doc))
+    s = export_lis(out, tmp_path / "ob", sent_at=SENT)
+    assert s.held == ("P002",) and not list((tmp_path / "ob").glob("*P002*"))
+    assert len(s.written) == 46
+
+
+def test_outbox_inside_the_output_folder_is_refused(outputs):
+    with pytest.raises(OutputError, match="outbox"):
+        export_lis(outputs["lcmsms"], outputs["lcmsms"] / "lis")
+
+
+def test_cli_export_and_hl7_escaping(outputs, tmp_path):
+    r = CliRunner().invoke(cli, ["export", str(outputs["hplcuv"]), "--hl7", "--fhir", "--to", str(tmp_path / "ob")])
+    assert r.exit_code == 0 and "48 message(s) written" in r.output, r.output
+    from thioquant.lis.hl7 import escape
+
+    assert escape("a|b^c&d~e\\f\ng") == "a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f\\.br\\g"
+    text = (tmp_path / "ob" / "hplcuv_P002_v1.hl7").read_text()
+    assert "pmol/8x10\\S\\8 RBC" in text  # the unit text's ^ does not split the field
+    msg = _hl7(tmp_path / "ob" / "hplcuv_P002_v1.hl7")
+    assert msg.msh.msh_3.value == "THIOQUANT"
+
+
+def test_pseudonymised_patient_is_sent_as_an_anonymous_identifier(tmp_path, sample_batch):
+    b = sample_batch()
+    r = CliRunner().invoke(cli, ["quantify", str(b), "--out", str(tmp_path / "o"), "--no-report", "--no-history",
+                                 "--pseudonymise", "--pseudonym-key", "k" * 20, "--lis-outbox", str(tmp_path / "ob")])
+    assert r.exit_code == 0, r.output
+    files = sorted((tmp_path / "ob").glob("*.hl7"))
+    assert len(files) == 24 and not any("PT10" in f.read_text() for f in files)
+    pid = _hl7(files[0]).oru_r01_patient_result.oru_r01_patient.pid
+    assert pid.pid_3.cx_1.value.startswith("PT-") and pid.pid_3.cx_5.value == "ANON"
+    bundle = json.loads(files[0].with_name(files[0].name.replace(".hl7", ".fhir.json")).read_text())
+    assert bundle["entry"][0]["resource"]["subject"]["identifier"]["system"] == "urn:thioquant:pseudonym"
