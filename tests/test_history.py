@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
-from patient_runs import PATIENT, make_run, method_with_delta
 
+from patient_runs import PATIENT, make_run, method_with_delta
 from thioquant.assay.method import parse_method
 from thioquant.assay.release_settings import DeltaSettings, rcv_pct
 from thioquant.cli import cli
@@ -272,3 +272,61 @@ def test_method_delta_and_lis_settings_are_validated_on_load(repo_root):
     from thioquant.assay.release_settings import method_lis
 
     assert method_lis(ok).coding("6-TG").loinc == "12345-5"
+
+
+# --- as a person sees it ----------------------------------------------------------------------
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+                None)
+
+TREND_PROBE = """<script>
+window.addEventListener('load', () => { setTimeout(() => {
+  const out = [];
+  document.querySelectorAll('div.trend').forEach(d => {
+    const svg = d.querySelector('svg.trendchart'); const r = svg.getBoundingClientRect();
+    out.push([d.dataset.sample, r.width, r.height, svg.querySelectorAll('circle').length,
+              d.querySelector('p.followup') ? d.querySelector('p.followup').innerText : '']);
+  });
+  const pre = document.createElement('pre'); pre.id = 'probe-result';
+  pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+}, 50); });
+</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium chromium-driver)")
+def test_trend_is_visible_in_chromium(five_runs, tmp_path):
+    root, _, _ = five_runs
+    sid = _interp(root, 5)["sample_id"]
+    probe = tmp_path / "probe.html"
+    probe.write_text((root / "out5" / "report.html").read_text().replace("</body>", TREND_PROBE + "</body>"))
+    res = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+                          "--window-size=1400,1000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="probe-result">(.*?)</pre>', res.stdout, re.S)
+    assert m, res.stderr[-1500:]
+    seen = {s: rest for s, *rest in json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&")
+                                                .replace("&gt;", ">").replace("&lt;", "<"))}
+    assert len(seen) == 24  # every patient of the run has a history of five runs
+    width, height, circles, follow_up = seen[sid]
+    assert width > 400 and height > 150
+    assert circles >= 4 + 4 + 4  # 6-TGN, 6-MMPN (one undetectable each) and the recorded doses
+    assert "weekly until a stable dose" in follow_up
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm not installed (apt-get install poppler-utils)")
+def test_patient_pdf_trend_page_is_readable(five_runs, tmp_path):
+    root, _, _ = five_runs
+    sid = _interp(root, 5)["sample_id"]
+    pdf = root / "out5" / "patients" / f"{PATIENT}_{sid}.pdf"
+    subprocess.run(["pdftoppm", "-r", "50", "-f", "2", "-l", "2", "-png", str(pdf), str(tmp_path / "p")], check=True)
+    from matplotlib.image import imread
+
+    img = imread(next(tmp_path.glob("p*.png")))[..., :3]
+    assert (img < 0.85).any(axis=2).mean() > 0.02
+    red = (img[..., 0] > 0.6) & (img[..., 1] < 0.3) & (img[..., 2] < 0.3)
+    assert red.sum() > 5  # DELTA-flagged points and text
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "-f", "2", "-l", "2", str(pdf), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert "Therapy phase" in text and "secondary summary, not a guideline" in text and "2026-03-30" in text

@@ -634,6 +634,7 @@ def annotate(batch: Any, history: str | Path | None) -> Any:
             notes.setdefault(e.sample_id, []).append("Delta check - " + d.note)
             if d.flagged:
                 delta_flags.add((e.sample_id, r.analyte))
+                current["values"][sp]["flags"].append(DELTA)  # the trend marks it like the history
         phase = therapy_phase(prev, e.extra)
         notes.setdefault(e.sample_id, []).append(f"Therapy phase ({'inferred from the history' if phase['inferred'] else 'worklist'}): "
                                                  f"{phase['text']}")

@@ -79,7 +79,7 @@ def trend_chart(canvas: Any, points: Sequence[Mapping[str, Any]], ranges: Any = 
     day = s["day"]
     if title:
         c.text(10, 14, title, 11, bold=True)
-    x0, x1 = 70.0, width - 20.0
+    x0, x1 = 92.0, width - 20.0
     lo, hi = (float(day.min()), float(day.max())) if day.size else (0.0, 1.0)
     pad = max((hi - lo) * 0.06, 5.0)
     xlim = (lo - pad, hi + pad)
@@ -143,9 +143,10 @@ def trend_chart(canvas: Any, points: Sequence[Mapping[str, Any]], ranges: Any = 
 
 
 def trend_svg(points: Sequence[Mapping[str, Any]], ranges: Any = None, *, width: float = 620, height: float = 300,
-              title: str = "") -> str:
-    """:func:`trend_chart` as an inline ``<svg>``."""
-    c = SvgCanvas(width, height, cls="chart trendchart", label=title or "patient trend")
+              title: str = "", label: str = "") -> str:
+    """:func:`trend_chart` as an inline ``<svg>`` (``label``: its accessible name when the title
+    is shown by the page instead)."""
+    c = SvgCanvas(width, height, cls="chart trendchart", label=label or title or "patient trend")
     trend_chart(c, points, ranges, width=width, height=height, title=title)
     return c.svg()
 
