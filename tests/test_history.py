@@ -177,15 +177,22 @@ def test_pseudonymised_runs_are_keyed_by_the_pseudonym(tmp_path):
     h = tmp_path / "p.sqlite"
     for k in (1, 2):
         b = make_run(k, tmp_path, method, history=h)
+        wl = b / "worklist.csv"  # a free column that names the patient is never carried
+        lines = wl.read_text().splitlines()
+        wl.write_text("\n".join([lines[0] + ",patient_name,wbc"]
+                                + [ln + (",Jane Doe,4.2" if PATIENT in ln else ",,") for ln in lines[1:]]) + "\n")
         r = CliRunner().invoke(cli, ["quantify", str(b), "--out", str(tmp_path / f"o{k}"), "--no-history",
                                      "--no-report", "--pseudonymise", "--pseudonym-key", "k" * 20])
         assert r.exit_code == 0, r.output
-    assert PATIENT.encode() not in h.read_bytes()
+    assert PATIENT.encode() not in h.read_bytes() and b"Jane" not in h.read_bytes()
+    for k in (1, 2):
+        text = (tmp_path / f"o{k}" / "results.json").read_text()
+        assert PATIENT not in text and "Jane" not in text
     from thioquant.privacy import pseudonym
 
     key = pseudonym(PATIENT, b"k" * 20, "PT-")
     pts = patient_series(h, key)
-    assert len(pts) == 2
+    assert len(pts) == 2 and pts[0]["context"]["wbc"] == "4.2"  # a blood count is carried
     doc = json.loads((tmp_path / "o2" / "results.json").read_text())
     assert "DELTA" in next(r for r in doc["results"] if r["patient_id"] == key and r["analyte"] == "6-TG")["flags"]
 
@@ -241,7 +248,8 @@ def test_results_from_another_method_family_are_not_compared():
 
 
 def test_phase_is_inferred_from_history_when_the_worklist_says_nothing():
-    assert therapy_phase([], {})["kind"] == "start"
+    assert therapy_phase([], {})["kind"] == "first_recorded"  # no earlier result is not a start
+    assert therapy_phase([], {"therapy_start": "2026-01-01"})["kind"] == "start"
     assert therapy_phase([_pt("lcmsms", 200.0)], {"dose_mg": "150"})["kind"] == "dose_change"
     stopped = {**_pt("lcmsms", 200.0), "therapy_event": "stopped"}
     assert therapy_phase([stopped], {"dose_mg": "50"})["kind"] == "start"  # a stop, no hepatotoxicity

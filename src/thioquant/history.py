@@ -43,6 +43,14 @@ HELD = "HELD"
 #: had, blood counts and co-medication included, is kept in ``context`` as given)
 CONTEXT_COLUMNS = ("collected_at", "drug", "dose_mg", "weight_kg", "tpmt", "nudt15", "alt_x_uln", "ast_x_uln",
                    "bilirubin_x_uln", "therapy_event", "therapy_start")
+#: every worklist column carried into results.json and the history: the clinical context, the
+#: therapy columns, blood counts and co-medication. Other columns are not carried: a free column
+#: ("name", "ward") may identify the patient, which --pseudonymise would not catch.
+CARRIED_COLUMNS = frozenset({
+    *CONTEXT_COLUMNS, "received_at", "indication", "room_temperature",
+    "wbc", "neutrophils", "lymphocytes", "platelets", "hb", "haemoglobin", "hemoglobin", "mcv",
+    "comedication", "co_medication", "allopurinol",
+})
 THERAPY_EVENTS = {"start": "start", "started": "start", "dose_change": "dose_change", "dose change": "dose_change",
                   "hepatotoxicity": "hepatotoxicity", "hepatotoxic": "hepatotoxicity",
                   "hepatotoxic_episode": "hepatotoxicity", "stop": "stopped", "stopped": "stopped",
@@ -510,8 +518,8 @@ def therapy_phase(previous_points: Sequence[Mapping[str, Any]], ctx: Mapping[str
     last_dose = last.get("dose_mg") if last else None
     when = _date(ctx.get("collected_at"))
     if event is None:
-        if last is None:
-            event = "start"
+        if last is None:  # no earlier result here does not mean the drug was just started
+            event = "start" if ctx.get("therapy_start") else "first_recorded"
         elif dose is not None and (_hepatotoxic(last) or last.get("therapy_event") == "stopped"):
             # a restart: after a hepatotoxic episode when one is recorded since the last start
             event = "reintroduction" if _episode(previous_points) is not None else "start"
@@ -541,6 +549,10 @@ def therapy_phase(previous_points: Sequence[Mapping[str, Any]], ctx: Mapping[str
             weeks = (when - pdate).days / 7
             text += f" ({weeks:.1f} weeks after the previous sample)"
         text += ": steady state about 4 weeks after the change"
+    elif event == "first_recorded":
+        text = ("First result in the patient history (therapy start not recorded): a level reflects the dose "
+                "about 4 weeks after starting or after a dose change (later in intermediate and poor TPMT "
+                "metabolisers)")
     elif event == "hepatotoxicity":
         text = "Recorded hepatotoxic episode"
     elif event == "stopped":
@@ -553,8 +565,10 @@ def therapy_phase(previous_points: Sequence[Mapping[str, Any]], ctx: Mapping[str
             text += f" (recorded {prior.get('collected_at') or prior.get('released_at', '')[:10]})"
         out["follow_up"] = REINTRODUCTION_FOLLOW_UP
         out["follow_up_source"] = REINTRODUCTION_SOURCE
+    elif dose is None or not isinstance(last_dose, int | float):
+        text = "No dose change recorded since the previous sample"
     else:
-        text = "Maintenance: dose as at the previous sample"
+        text = f"Maintenance: dose {dose:g} mg as at the previous sample"
     liver = _liver_notes(ctx)
     if liver:
         text += "; " + "; ".join(liver)

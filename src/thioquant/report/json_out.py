@@ -68,8 +68,10 @@ def _document(batch: Any) -> dict[str, Any]:
 def _release_parts(batch: Any) -> dict[str, Any]:
     """What the patient history and the LIS export read from ``results.json``: each analyte's
     reported species, the method's ``[delta]`` and ``[lis]`` settings, each patient sample's
-    worklist context (collection date, dose, liver tests...) and the patient-history notes."""
+    clinical worklist columns (collection date, dose, liver tests, blood counts, co-medication:
+    :data:`thioquant.history.CARRIED_COLUMNS`, no free columns) and the patient-history notes."""
     from thioquant.assay.release_settings import method_delta, method_lis
+    from thioquant.history import CARRIED_COLUMNS
 
     m = batch.method
     return {
@@ -79,7 +81,7 @@ def _release_parts(batch: Any) -> dict[str, Any]:
             "lis": method_lis(m).as_dict(),
         },
         "samples": [{"sample_id": e.sample_id, "patient_id": e.patient_id, "injection": e.injection,
-                     "row": e.row, "context": dict(e.extra)}
+                     "row": e.row, "context": {k: v for k, v in e.extra.items() if k.lower() in CARRIED_COLUMNS}}
                     for e in batch.worklist.entries if e.sample_type == "unknown"],
         "patient_history": dict(getattr(batch, "patient_history", None) or {}),
     }
