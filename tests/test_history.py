@@ -165,7 +165,7 @@ def test_rejected_run_and_held_results_are_never_recorded(five_runs, tmp_path):
     doc["verdict"]["accepted"] = True
     for r in doc["results"]:
         if r["patient_id"] == PATIENT:
-            r["flags"] = [*r["flags"], "HELD"]
+            r["flags"] = [*r["flags"], "HELD:spike"]
     (out / "results.json").write_text(json.dumps(doc))
     s = record_release(out, h)
     assert len(s.recorded) == 23 and len(s.held) == 1

@@ -174,7 +174,7 @@ def test_rejected_or_held_results_are_never_sent(outputs, tmp_path):
     doc["verdict"]["accepted"] = True
     for row in doc["results"]:
         if row["sample_id"] == "P002":
-            row["flags"] = [*row["flags"], "HELD"]
+            row["flags"] = [*row["flags"], "HELD:width"]
     (out / "results.json").write_text(json.dumps(doc))
     s = export_lis(out, tmp_path / "ob", sent_at=SENT)
     assert s.held == ("P002",) and not list((tmp_path / "ob").glob("*P002*"))
@@ -209,3 +209,43 @@ def test_pseudonymised_patient_is_sent_as_an_anonymous_identifier(tmp_path, samp
     assert pid.pid_3.cx_1.value.startswith("PT-") and pid.pid_3.cx_5.value == "ANON"
     bundle = json.loads(files[0].with_name(files[0].name.replace(".hl7", ".fhir.json")).read_text())
     assert bundle["entry"][0]["resource"]["subject"]["identifier"]["system"] == "urn:thioquant:pseudonym"
+
+
+def test_signed_version_from_the_review_app_is_recorded_and_sent_as_a_correction(tmp_path, sample_batch):
+    """The review app's release hook (thioquant.lis.history.record_release) on a signed version
+    folder OUT/versions/v2: the history and outbox of the run (from its audit trail), version 2,
+    sent as a correction of the version 1 released when the run was accepted."""
+    from thioquant.history import patient_series
+    from thioquant.lis.history import record_release
+
+    b = sample_batch()
+    h, ob, out = tmp_path / "h.sqlite", tmp_path / "ob", tmp_path / "out"
+    r = CliRunner().invoke(cli, ["quantify", str(b), "--out", str(out), "--no-report", "--no-history",
+                                 "--patient-history", str(h), "--lis-outbox", str(ob)])
+    assert r.exit_code == 0, r.output
+    vdir = out / "versions" / "v2"
+    vdir.mkdir(parents=True)
+    for f in ("results.json", "audit.jsonl"):
+        shutil.copy(out / f, vdir / f)
+    (vdir / "version.json").write_text(json.dumps({"schema": "thioquant.version/1", "version": "v2"}))
+    doc = json.loads((vdir / "results.json").read_text())
+    row = next(x for x in doc["results"] if x["sample_id"] == "P002" and x["analyte"] == "6-TG")
+    row["reported"] = 290.0  # a reviewer's manual integration changed it
+    (vdir / "results.json").write_text(json.dumps(doc))
+    done = record_release(vdir)
+    assert len(done.history.recorded) == 24 and done.history.version == 2
+    assert len(done.lis.written) == 48 and len(done.lis.corrections) == 24
+    assert patient_series(h, "PT1002")[-1]["values"]["6-TGN"]["value"] == 290.0
+    order, obs = _observations(_hl7(ob / "lcmsms_P002_v2.hl7"))
+    assert order.obr.obr_25.value == "C" and obs[0].obx.obx_5.value == "290.0" and obs[0].obx.obx_11.value == "C"
+    assert (ob / "lcmsms_P002_v1.hl7").is_file()
+
+
+def test_release_on_authorisation_leaves_release_to_the_review_app(tmp_path, sample_batch):
+    b = sample_batch()
+    (b / "batch.toml").write_text('method = "thiopurines_lcmsms"\nrelease_on = "authorisation"\n'
+                                  f'patient_history = "{(tmp_path / "h.sqlite").as_posix()}"\n')
+    r = CliRunner().invoke(cli, ["quantify", str(b), "--out", str(tmp_path / "o"), "--no-report", "--no-history",
+                                 "--lis-outbox", str(tmp_path / "ob")])
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "h.sqlite").exists() and not (tmp_path / "ob").exists()

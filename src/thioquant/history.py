@@ -36,8 +36,13 @@ SCHEMA_VERSION = 1
 
 DELTA = register("DELTA", "change from the patient's previous result of this analyte (same method family) "
                  "beyond the method's delta limit (default: the reference change value); see the notes")
-#: a result held for review (the review branch's flag): never released, never recorded or sent
+#: a result held for review (``HELD`` or ``HELD:<reason>``): never released, recorded or sent
 HELD = "HELD"
+
+
+def is_held(flags: Iterable[str]) -> bool:
+    """True when a result's flags hold it for review (``HELD`` or ``HELD:<reason>``)."""
+    return any(f == HELD or f.startswith(HELD + ":") for f in flags or ())
 
 #: worklist columns copied into the store as named columns (every other clinical column the run
 #: had, blood counts and co-medication included, is kept in ``context`` as given)
@@ -195,11 +200,24 @@ def read_results(out_dir: str | Path) -> dict[str, Any]:
     return doc
 
 
-def release_version(doc: Mapping[str, Any], version: int | None = None) -> int:
-    """The output version: given, else the one ``results.json`` names (a signed version of the
-    review workflow), else 1."""
+def folder_version(out_dir: str | Path) -> int | None:
+    """The number of a signed version folder of the review workflow (its ``version.json``
+    names ``"vN"``), else None."""
+    p = Path(out_dir) / "version.json"
+    try:
+        name = str(json.loads(p.read_text(encoding="utf-8")).get("version", ""))
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(name[1:]) if name.startswith("v") and name[1:].isdigit() and int(name[1:]) >= 1 else None
+
+
+def release_version(doc: Mapping[str, Any], version: int | None = None, out_dir: str | Path | None = None) -> int:
+    """The output version: given, else the signed version the folder is (``version.json``),
+    else the one ``results.json`` names, else 1."""
     if version is not None:
         return int(version)
+    if out_dir is not None and (v := folder_version(out_dir)) is not None:
+        return v
     for holder in (doc.get("release") or {}, doc.get("signature") or {}, doc):
         v = holder.get("version") if isinstance(holder, Mapping) else None
         if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
@@ -245,7 +263,7 @@ def released_samples(doc: Mapping[str, Any]) -> list[ReleasedSample]:
             sample_id=sid, patient_id=str(rs[0].get("patient_id") or s.get("patient_id") or ""),
             injection=int(rs[0].get("injection") or 0), context=dict(s.get("context") or {}),
             results=tuple(rs), interpretation=dict(interp.get(sid, {})),
-            held=any(HELD in (r.get("flags") or []) for r in rs)))
+            held=any(is_held(r.get("flags") or []) for r in rs)))
     out.sort(key=lambda x: x.injection)
     return out
 
@@ -294,7 +312,7 @@ def record_release(out_dir: str | Path, history: str | Path, *, version: int | N
     released_by : who authorised it (the review app's user), optional
     """
     doc = read_results(out_dir)
-    ver = release_version(doc, version)
+    ver = release_version(doc, version, out_dir)
     bid = batch_id(doc)
     if not accepted(doc):
         return ReleaseSummary("rejected", bid, ver, messages=("run rejected: nothing recorded in the patient history",))
@@ -638,7 +656,7 @@ def annotate(batch: Any, history: str | Path | None) -> Any:
         deltas = []
         for r in by_sample[e.sample_id]:
             sp = species(r.analyte, analytes.get(r.analyte, ""))
-            held = HELD in r.flags
+            held = is_held(r.flags)
             d = delta_check(None if held or not math.isfinite(r.reported) else float(r.reported), prev, sp,
                             family=batch.method.family, limit=settings.limit(r.analyte),
                             current_dose_mg=current["dose_mg"])
@@ -681,6 +699,8 @@ class BatchRelease:
     patient_history: Path | None = None
     lis_outbox: Path | None = None
     lis_formats: tuple[str, ...] = ("hl7", "fhir")
+    #: "accept": an accepted run is released by quantify; "authorisation": by the review app
+    release_on: str = "accept"
     messages: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -709,7 +729,13 @@ def batch_release_settings(batch_dir: str | Path) -> BatchRelease:
     formats = doc.get("lis_formats", ["hl7", "fhir"])
     if not isinstance(formats, list) or not formats or set(formats) - {"hl7", "fhir"}:
         raise InputError('lis_formats must be a list of "hl7" and/or "fhir"', path=cfg, key="lis_formats")
-    return BatchRelease(path("patient_history"), path("lis_outbox"), tuple(formats))
+    release_on = doc.get("release_on", "accept")
+    if release_on not in RELEASE_ON:
+        raise InputError(f'release_on must be one of {", ".join(RELEASE_ON)}', path=cfg, key="release_on")
+    return BatchRelease(path("patient_history"), path("lis_outbox"), tuple(formats), release_on)
+
+
+RELEASE_ON = ("accept", "authorisation")
 
 
 __all__ = ["DELTA", "HELD", "BatchRelease", "Delta", "ReleaseSummary", "ReleasedSample", "annotate",

@@ -214,7 +214,7 @@ class BatchResult:
 
 #: batch.toml keys: the method, and where released results go (read by the quantify command:
 #: thioquant.history.batch_release_settings)
-BATCH_TOML_KEYS = {"method", "patient_history", "lis_outbox", "lis_formats"}
+BATCH_TOML_KEYS = {"method", "patient_history", "lis_outbox", "lis_formats", "release_on"}
 
 
 def _resolve_method(batch: Path, method: str | Path | Method | None) -> Method:

@@ -40,12 +40,16 @@ import click
               "patient_history).")
 @click.option("--lis-outbox", "lis_outbox", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write HL7/FHIR messages of an accepted run into this folder (default: batch.toml's lis_outbox).")
+@click.option("--release-on", "release_on", type=click.Choice(["accept", "authorisation"]), default=None,
+              help="When results are released into the patient history and the LIS: 'accept' (an accepted "
+              "run, default) or 'authorisation' (the review app's signed versions; default: batch.toml's).")
 @click.option("--strict", is_flag=True, help="Exit with code 1 when the run is rejected.")
 @click.option("--quiet", is_flag=True, help="Print only the verdict line.")
 def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: bool, overrides: Path | None,
              jobs: int, executor: str, use_cache: bool, history: Path | None, no_history: bool,
              pseudonymise: bool, pseudonym_key: str | None, report: bool, pdf: bool, profile: str | None,
-             patient_history: Path | None, lis_outbox: Path | None, strict: bool, quiet: bool) -> None:
+             patient_history: Path | None, lis_outbox: Path | None, release_on: str | None, strict: bool,
+             quiet: bool) -> None:
     """Quantify BATCH_DIR (worklist.csv + raw files) and write results to the output folder."""
     from thioquant.audit import _now
     from thioquant.errors import InputError
@@ -64,6 +68,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     release = batch_release_settings(batch_dir)
     patient_history = patient_history or release.patient_history
     lis_outbox = lis_outbox or release.lis_outbox
+    release_on = release_on or release.release_on
     # fail before the work, not after it: never an output folder that is or holds an input
     # (--force would delete it), nor one that exists (without --force) or cannot be created
     check_not_input(out, _inputs(batch_dir, method, overrides, qc_history)
@@ -118,12 +123,14 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
             "pseudonymise": pseudonymise, "profile": profile,
             "patient_history": str(patient_history) if patient_history else None,
             "lis_outbox": str(lis_outbox) if lis_outbox else None,
+            "lis_formats": list(release.lis_formats), "release_on": release_on,
         }
         entries = run_entries(batch, parameters, started)
         write_outputs(batch, out, force=force, finalise=lambda stage: write_audit(stage, entries),
                       report=report, pdf=pdf, history=qc_history)
     click.echo(summary_text(batch, out, quiet=quiet, color=sys.stdout.isatty()))
-    _release(batch, out, patient_history, lis_outbox, release.lis_formats, quiet=quiet)
+    if release_on == "accept":  # else the review app releases each authorised version
+        _release(batch, out, patient_history, lis_outbox, release.lis_formats, quiet=quiet)
     if strict and not batch.accepted:  # outside the block: a written run stays in the history
         sys.exit(1)
 

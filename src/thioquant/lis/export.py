@@ -138,7 +138,7 @@ def export_lis(out_dir: str | Path, outbox: str | Path, *, formats: Sequence[str
         ob.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"outbox cannot be created ({exc.strerror or exc})", path=outbox) from exc
-    ver = release_version(doc, version)
+    ver = release_version(doc, version, out_dir)
     bid = batch_id(doc)
     hist = Path(history) if history is not None else None
     corrected = set()
