@@ -205,7 +205,8 @@ def _trends(batch: Any, ranges: Any) -> list[str]:
         title = f"{h.get('patient_id', '')} - sample {sid}"
         phase = h.get("phase") or {}
         out.append(f'<div class="trend" data-sample="{_e(sid)}"><h4>{_e(title)}</h4>')
-        out.append(trend_svg(h.get("points") or [], ranges, label=f"trend {title}"))
+        if len(h.get("points") or []) > 1:  # a single point is no trend
+            out.append(trend_svg(h.get("points") or [], ranges, label=f"trend {title}"))
         out.append(f'<p class="phase"><b>Therapy phase:</b> {_e(phase.get("text", ""))} '
                    f'<span class="src">({_e(phase.get("source", ""))})</span></p>')
         if phase.get("follow_up"):

@@ -501,7 +501,7 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
               f"thioquant {__version__} - method sha256 {m.sha256[:16]} - {Path(batch.batch_dir).name}{gen}", 7,
               color=GREY)
     hist = (getattr(batch, "patient_history", None) or {}).get(row.get("sample_id"))
-    if hist:
+    if hist and (len(hist.get("points") or []) > 1 or (hist.get("phase") or {}).get("follow_up")):
         _trend_page(doc, row, hist, ranges)
     return doc
 
@@ -518,8 +518,9 @@ def _trend_page(doc: Document, row: dict[str, Any], hist: dict[str, Any], ranges
               13, font="F2", color="#ffffff")
     y = 60.0
     k = W / 620.0
-    trend_chart(PdfCanvas(page, MARGIN, y, k), hist.get("points") or [], ranges, width=620, height=300)
-    y += 300 * k + 16
+    if len(hist.get("points") or []) > 1:
+        trend_chart(PdfCanvas(page, MARGIN, y, k), hist.get("points") or [], ranges, width=620, height=300)
+        y += 300 * k + 16
     phase = hist.get("phase") or {}
     blocks = [("Therapy phase", f"{phase.get('text', '')} ({phase.get('source', '')})", 9, "#222222")]
     if phase.get("follow_up"):
