@@ -338,3 +338,27 @@ def test_patient_pdf_trend_page_is_readable(five_runs, tmp_path):
         text = subprocess.run(["pdftotext", "-f", "2", "-l", "2", str(pdf), "-"], capture_output=True, text=True,
                               check=True).stdout
         assert "Therapy phase" in text and "secondary summary, not a guideline" in text and "2026-03-30" in text
+
+
+def test_a_release_that_fails_half_way_records_nothing(five_runs, tmp_path, monkeypatch):
+    root, _, _ = five_runs
+    import thioquant.history as H
+
+    calls = {"n": 0}
+    real = H._num
+
+    def failing(v):
+        calls["n"] += 1
+        if calls["n"] > 40:  # after about ten samples have been inserted
+            raise RuntimeError("disk gone")
+        return real(v)
+
+    monkeypatch.setattr(H, "_num", failing)
+    h = tmp_path / "sub" / "h.sqlite"
+    with pytest.raises(RuntimeError):
+        record_release(root / "out1", h)
+    with sqlite3.connect(h) as c:
+        assert c.execute("SELECT COUNT(*) FROM releases").fetchone()[0] == 0
+        assert c.execute("SELECT COUNT(*) FROM release_results").fetchone()[0] == 0
+    monkeypatch.setattr(H, "_num", real)
+    assert len(record_release(root / "out1", h).recorded) == 24

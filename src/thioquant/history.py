@@ -113,6 +113,11 @@ def _connect(path: str | Path, *, create: bool) -> sqlite3.Connection:
         raise InputError("no patient history at this path", path=p)
     if p.exists() and not p.is_file():
         raise InputError("is not a file, so not a patient history", path=p)
+    if create:
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"patient history folder cannot be created ({exc.strerror or exc})", path=p) from exc
     try:
         conn = sqlite3.connect(p, timeout=30, isolation_level=None)  # transactions are explicit
         conn.execute("PRAGMA foreign_keys = ON")
