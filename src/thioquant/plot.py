@@ -365,7 +365,7 @@ def patient_trend(points: Any, ranges: Any = None, *, title: str | None = None, 
             ax.scatter(xs, vals[ok], c=list(colors), s=np.where(s["current"][ok], 40, 20), zorder=2)
             for d, text, good in zip(dates, s[key + ":text"], ok, strict=True):
                 if not good and text:
-                    ax.plot([d], [0], "x", color="#777777")
+                    ax.plot([d], [0], "x", color="#777777", clip_on=False, zorder=3)
                     ax.annotate(text, (d, 0), xytext=(3, 3), textcoords="offset points", fontsize=6, color="#777777")
             ax.set_ylim(bottom=0)
         ax.set_ylabel(label, fontsize=8)
