@@ -29,10 +29,12 @@ EXTRA = ["collected_at", "therapy_event", "therapy_start", "alt_x_uln", "ast_x_u
 
 
 def method_with_delta(dst: Path, cvi_tgn: float = 20.0, cvi_mmp: float = 30.0) -> Path:
-    """A copy of the LC-MS/MS method with a within-subject CV set (the shipped one leaves it
-    unset: no published figure)."""
+    """A copy of the LC-MS/MS method with the delta settings docs/history.md suggests: the
+    analytical CV of Moon 2018 (8.1 %) and a within-subject CV (a lab's own figure: none is
+    published; the shipped method sets neither)."""
     text = (REPO / "calibrations" / "thiopurines_lcmsms.toml").read_text(encoding="utf-8")
-    text += f'\n[delta.cv_within_subject_pct]\n"6-TG" = {cvi_tgn}\n"6-MMP" = {cvi_mmp}\n'
+    text += ('\n[delta.cv_analytical_pct]\n"6-TG" = 8.1\n"6-MMP" = 8.1\n'
+             f'\n[delta.cv_within_subject_pct]\n"6-TG" = {cvi_tgn}\n"6-MMP" = {cvi_mmp}\n')
     dst.write_text(text, encoding="utf-8")
     return dst
 
