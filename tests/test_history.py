@@ -362,3 +362,23 @@ def test_a_release_that_fails_half_way_records_nothing(five_runs, tmp_path, monk
         assert c.execute("SELECT COUNT(*) FROM release_results").fetchone()[0] == 0
     monkeypatch.setattr(H, "_num", real)
     assert len(record_release(root / "out1", h).recorded) == 24
+
+
+def test_release_command_records_a_corrected_run_as_a_new_version(five_runs, tmp_path):
+    root, history, _ = five_runs
+    h = tmp_path / "h.sqlite"
+    shutil.copy(history, h)
+    out = tmp_path / "out2"
+    shutil.copytree(root / "out2", out)
+    doc = json.loads((out / "results.json").read_text())
+    next(r for r in doc["results"] if r["patient_id"] == PATIENT and r["analyte"] == "6-TG")["reported"] = 340.0
+    (out / "results.json").write_text(json.dumps(doc))
+    r = CliRunner().invoke(cli, ["release", str(out), "--patient-history", str(h), "--by", "j.smith"])
+    assert r.exit_code == 0 and "thioquant release OUT_DIR --version 2" in r.output, r.output
+    r = CliRunner().invoke(cli, ["release", str(out), "--patient-history", str(h), "--version", "2",
+                                 "--to", str(tmp_path / "ob"), "--by", "j.smith"])
+    assert r.exit_code == 0 and "24 sample(s) recorded as version 2" in r.output, r.output
+    # a fresh outbox, but the history recorded version 1 as sent when the run was quantified
+    assert "LIS: 48 message(s) written (24 sample(s) as corrections)" in r.output
+    pts = patient_series(h, PATIENT)
+    assert pts[1]["version"] == 2 and pts[1]["values"]["6-TGN"]["value"] == 340.0 and pts[1]["released_by"] == "j.smith"

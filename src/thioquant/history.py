@@ -377,7 +377,8 @@ def record_release(out_dir: str | Path, history: str | Path, *, version: int | N
     finally:
         conn.close()
     msgs = [f"{sid}: already recorded as batch {bid} version {ver} with other values; not overwritten "
-            "(release the change as a new version)" for sid in conflicts]
+            f"(release the change as a new version: thioquant release OUT_DIR --version {ver + 1})"
+            for sid in conflicts]
     msgs += [f"{sid}: held for review, not recorded" for sid in held]
     return ReleaseSummary("recorded", bid, ver, tuple(recorded), tuple(unchanged), tuple(conflicts), held,
                           tuple(msgs))

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("thioquant.cli.validate", "validate", "Compute an ICH M10 validation package."),
     "audit": ("thioquant.cli.audit", "audit", "Verify an output folder's audit trail."),
     "export": ("thioquant.cli.export", "export", "Send an output folder's results to the LIS (HL7 v2, FHIR R4)."),
+    "release": ("thioquant.cli.release", "release", "Release an output folder: patient history and LIS messages."),
 }
 
 
