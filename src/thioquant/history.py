@@ -372,8 +372,8 @@ def record_release(out_dir: str | Path, history: str | Path, *, version: int | N
             conn.execute("ROLLBACK")
             raise
     except sqlite3.Error as exc:
-        raise OutputError(f"patient history could not be written ({exc}); nothing was recorded",
-                          path=history) from exc
+        raise OutputError(f"patient history could not be written ({exc}); nothing was recorded (release it again "
+                          f"with: thioquant release {out_dir})", path=history) from exc
     finally:
         conn.close()
     msgs = [f"{sid}: already recorded as batch {bid} version {ver} with other values; not overwritten "
