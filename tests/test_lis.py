@@ -249,3 +249,20 @@ def test_release_on_authorisation_leaves_release_to_the_review_app(tmp_path, sam
                                  "--lis-outbox", str(tmp_path / "ob")])
     assert r.exit_code == 0, r.output
     assert not (tmp_path / "h.sqlite").exists() and not (tmp_path / "ob").exists()
+
+
+def test_a_duplicate_sample_id_is_neither_recorded_nor_sent(tmp_path, sample_batch):
+    from thioquant.history import patient_series
+
+    b = sample_batch()
+    wl = b / "worklist.csv"
+    wl.write_text(wl.read_text().replace("17,P003,", "17,P002,"))  # two rows named P002
+    h = tmp_path / "h.sqlite"
+    r = CliRunner().invoke(cli, ["quantify", str(b), "--out", str(tmp_path / "o"), "--no-report", "--no-history",
+                                 "--patient-history", str(h), "--lis-outbox", str(tmp_path / "ob")])
+    assert r.exit_code == 0, r.output
+    assert "DUPLICATE_ID: whose result it is cannot be told, not recorded" in r.output
+    assert patient_series(h, "PT1002") == [] and patient_series(h, "PT1003") == []
+    assert len(patient_series(h, "PT1004")) == 1
+    files = [p.name for p in (tmp_path / "ob").iterdir()]
+    assert len(files) == 44 and not any("P002" in f for f in files)

@@ -40,6 +40,10 @@ DELTA = register("DELTA", "change from the patient's previous result of this ana
 HELD = "HELD"
 
 
+#: flags that say whose result it is cannot be told (or the run failed): never released
+UNRELEASABLE = frozenset({"DUPLICATE_ID", "NO_SAMPLE_ID", "DUPLICATE_FILE", "BAD_ROW", "BAD_TYPE", "RUN_INVALID"})
+
+
 def is_held(flags: Iterable[str]) -> bool:
     """True when a result's flags hold it for review (``HELD`` or ``HELD:<reason>``)."""
     return any(f == HELD or f.startswith(HELD + ":") for f in flags or ())
@@ -251,6 +255,8 @@ class ReleasedSample:
     results: tuple[Mapping[str, Any], ...]  # results.json rows, in method order
     interpretation: Mapping[str, Any]
     held: bool
+    #: flags of :data:`UNRELEASABLE` on the sample's results (a duplicate sample id...)
+    blocked: tuple[str, ...] = ()
 
 
 def released_samples(doc: Mapping[str, Any]) -> list[ReleasedSample]:
@@ -268,7 +274,8 @@ def released_samples(doc: Mapping[str, Any]) -> list[ReleasedSample]:
             sample_id=sid, patient_id=str(rs[0].get("patient_id") or s.get("patient_id") or ""),
             injection=int(rs[0].get("injection") or 0), context=dict(s.get("context") or {}),
             results=tuple(rs), interpretation=dict(interp.get(sid, {})),
-            held=any(is_held(r.get("flags") or []) for r in rs)))
+            held=any(is_held(r.get("flags") or []) for r in rs),
+            blocked=tuple(sorted({f for r in rs for f in (r.get("flags") or []) if f in UNRELEASABLE}))))
     out.sort(key=lambda x: x.injection)
     return out
 
@@ -313,7 +320,7 @@ def record_release(out_dir: str | Path, history: str | Path, *, version: int | N
     out_dir : output folder holding ``results.json``
     history : the patient history file (created when missing)
     version : output version (default: the one in ``results.json``, else 1)
-    released_at : ISO time of release (default: now, UTC)
+    released_at : ISO time of release (default: now, with its UTC offset)
     released_by : who authorised it (the review app's user), optional
     """
     doc = read_results(out_dir)
@@ -323,9 +330,12 @@ def record_release(out_dir: str | Path, history: str | Path, *, version: int | N
         return ReleaseSummary("rejected", bid, ver, messages=("run rejected: nothing recorded in the patient history",))
     samples = [s for s in released_samples(doc) if s.patient_id]
     held = tuple(s.sample_id for s in samples if s.held)
-    samples = [s for s in samples if not s.held]
+    blocked = [s for s in samples if s.blocked and not s.held]
+    samples = [s for s in samples if not s.held and not s.blocked]
+    blocked_msgs = tuple(f"{s.sample_id}: {', '.join(s.blocked)}: whose result it is cannot be told, not recorded"
+                         for s in blocked)
     if not samples:
-        return ReleaseSummary("nothing", bid, ver, held=held)
+        return ReleaseSummary("nothing", bid, ver, held=held, messages=blocked_msgs)
     method = doc.get("method") or {}
     analytes = {a["name"]: a.get("reports_as", "") for a in (doc.get("release") or {}).get("analytes") or []}
     when = released_at or datetime.now().astimezone().isoformat(timespec="seconds")
@@ -380,6 +390,7 @@ def record_release(out_dir: str | Path, history: str | Path, *, version: int | N
             f"(release the change as a new version: thioquant release OUT_DIR --version {ver + 1})"
             for sid in conflicts]
     msgs += [f"{sid}: held for review, not recorded" for sid in held]
+    msgs += blocked_msgs
     return ReleaseSummary("recorded", bid, ver, tuple(recorded), tuple(unchanged), tuple(conflicts), held,
                           tuple(msgs))
 
@@ -650,7 +661,8 @@ def annotate(batch: Any, history: str | Path | None) -> Any:
     context: dict[str, Any] = {}
     series_cache: dict[str, list[dict[str, Any]]] = {}
     for e in batch.worklist.entries:
-        if e.sample_type != "unknown" or not e.patient_id or e.sample_id not in by_sample:
+        if (e.sample_type != "unknown" or not e.patient_id or e.sample_id not in by_sample
+                or UNRELEASABLE & set(e.flags)):  # a duplicate id: whose result is it?
             continue
         if e.patient_id not in series_cache:
             series_cache[e.patient_id] = patient_series(history, e.patient_id)

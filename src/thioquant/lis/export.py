@@ -61,7 +61,7 @@ def lis_messages(doc: dict[str, Any], *, formats: Sequence[str] = ("hl7", "fhir"
     when = sent_at or datetime.now().astimezone()
     out = []
     for s in released_samples(doc):
-        if s.held or not s.patient_id:
+        if s.held or s.blocked or not s.patient_id:
             continue
         sample = lis_sample(doc, s, settings)
         corr = s.sample_id in corrected
@@ -168,6 +168,8 @@ def export_lis(out_dir: str | Path, outbox: str | Path, *, formats: Sequence[str
             conn.execute("COMMIT")
     held = tuple(s.sample_id for s in released_samples(doc) if s.held)
     msgs = [f"{sid}: held for review, not sent" for sid in held]
+    msgs += [f"{s.sample_id}: {', '.join(s.blocked)}: whose result it is cannot be told, not sent"
+             for s in released_samples(doc) if s.blocked and not s.held]
     return ExportSummary(tuple(written), tuple(already), tuple(sorted(corrected)), held, tuple(msgs))
 
 
