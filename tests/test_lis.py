@@ -266,3 +266,25 @@ def test_a_duplicate_sample_id_is_neither_recorded_nor_sent(tmp_path, sample_bat
     assert len(patient_series(h, "PT1004")) == 1
     files = [p.name for p in (tmp_path / "ob").iterdir()]
     assert len(files) == 44 and not any("P002" in f for f in files)
+
+
+def test_ucum_unit_parses_and_means_pmol_per_8e8_cells(outputs, tmp_path):
+    """The unit code of every message is valid UCUM (kept parser: ucumvert) and is 1 pmol per
+    8x10^8 cells; the parser refuses the display form, so the check can fail."""
+    ucumvert = pytest.importorskip("ucumvert")
+    parser, ureg = ucumvert.get_ucum_parser(), ucumvert.PintUcumRegistry()
+    export_lis(outputs["lcmsms"], tmp_path / "ob", sent_at=SENT)
+    codes = set()
+    for f in (tmp_path / "ob").glob("*.fhir.json"):
+        for e in json.loads(f.read_text())["entry"][1:]:
+            if "valueQuantity" in e["resource"]:
+                codes.add(e["resource"]["valueQuantity"]["code"])
+    for f in (tmp_path / "ob").glob("*.hl7"):
+        codes |= {seg.split("|")[6].split("^")[0] for seg in f.read_bytes().decode().split("\r")
+                  if seg.startswith("OBX")}
+    assert codes == {"pmol/(8.10*8{RBC})"}
+    code = codes.pop()
+    parser.parse(code)
+    assert ureg.from_ucum(code).to("pmol").magnitude == pytest.approx(1 / 8e8)
+    with pytest.raises(Exception):  # noqa: B017 - lark's own error for a unit that is not UCUM
+        parser.parse("pmol/8x10^8 RBC")

@@ -33,7 +33,7 @@ from typing import Any
 from thioquant.errors import MethodError
 
 #: UCUM for pmol/8x10^8 RBC: 8 x 10^8 annotated cells (an annotation is a unity, so the unit
-#: is dimensionally pmol); configurable per analyte
+#: is dimensionally pmol); configurable per analyte. The tests parse it with ucumvert.
 UCUM_PMOL_8E8_RBC = "pmol/(8.10*8{RBC})"
 
 _LOINC = re.compile(r"^\d{1,7}-\d$")
