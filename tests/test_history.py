@@ -382,3 +382,17 @@ def test_release_command_records_a_corrected_run_as_a_new_version(five_runs, tmp
     assert "LIS: 48 message(s) written (24 sample(s) as corrections)" in r.output
     pts = patient_series(h, PATIENT)
     assert pts[1]["version"] == 2 and pts[1]["values"]["6-TGN"]["value"] == 340.0 and pts[1]["released_by"] == "j.smith"
+
+
+def test_history_command_lists_the_patient_and_draws_the_trend(five_runs, tmp_path):
+    _, history, _ = five_runs
+    png = tmp_path / "t.png"
+    r = CliRunner().invoke(cli, ["history", PATIENT, "--patient-history", str(history), "--png", str(png)])
+    assert r.exit_code == 0, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.startswith("2026-")]
+    assert len(lines) == 5 and "undetectable" in lines[3] and lines[2].split()[:2] == ["2026-03-30", "run3"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = CliRunner().invoke(cli, ["history", PATIENT, "--patient-history", str(history), "--png", str(png)])
+    assert r.exception is not None and "exists" in str(r.exception)
+    r = CliRunner().invoke(cli, ["history", "NOBODY", "--patient-history", str(history)])
+    assert isinstance(r.exception, InputError)

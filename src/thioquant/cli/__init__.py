@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("thioquant.cli.audit", "audit", "Verify an output folder's audit trail."),
     "export": ("thioquant.cli.export", "export", "Send an output folder's results to the LIS (HL7 v2, FHIR R4)."),
     "release": ("thioquant.cli.release", "release", "Release an output folder: patient history and LIS messages."),
+    "history": ("thioquant.cli.history", "history", "A patient's released results over time (table, trend PNG)."),
 }
 
 
