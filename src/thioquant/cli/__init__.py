@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("thioquant.cli.export", "export", "Send an output folder's results to the LIS (HL7 v2, FHIR R4)."),
     "release": ("thioquant.cli.release", "release", "Release an output folder: patient history and LIS messages."),
     "history": ("thioquant.cli.history", "history", "A patient's released results over time (table, trend PNG)."),
+    "review": ("thioquant.cli.review", "review", "Review, correct and sign a run in the browser."),
+    "users": ("thioquant.cli.users", "users", "Add or list the users who review and sign."),
 }
 
 
