@@ -288,3 +288,41 @@ def test_ucum_unit_parses_and_means_pmol_per_8e8_cells(outputs, tmp_path):
     assert ureg.from_ucum(code).to("pmol").magnitude == pytest.approx(1 / 8e8)
     with pytest.raises(Exception):  # noqa: B017 - lark's own error for a unit that is not UCUM
         parser.parse("pmol/8x10^8 RBC")
+
+
+def test_review_app_authorisation_releases_each_signed_version(tmp_path, sample_batch, monkeypatch):
+    """End to end with the review app: quantify with release on authorisation (nothing released),
+    sign and authorise (v1: recorded, sent as final), correct an integration and authorise again
+    (v2: recorded, sent as a correction with the new value)."""
+    pytest.importorskip("argon2")
+    from argon2 import PasswordHasher
+
+    from thioquant.history import patient_series
+    from thioquant.review.session import ReviewSession
+    from thioquant.review.users import UserStore
+
+    b = sample_batch()
+    h, ob = tmp_path / "h.sqlite", tmp_path / "ob"
+    r = CliRunner().invoke(cli, ["quantify", str(b), "--no-history", "--quiet", "--no-pdf", "--patient-history",
+                                 str(h), "--lis-outbox", str(ob), "--release-on", "authorisation"])
+    assert r.exit_code == 0, r.output
+    assert not h.exists() and not ob.exists()
+    store = UserStore(tmp_path / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setenv("THIOQUANT_USERS", str(store.path))
+    store.add("alice", "analyst", "alice-pass", "Alice")
+    store.add("bob", "authoriser", "bob-pass-1", "Bob")
+    s = ReviewSession(b / "results", store)
+    s.sign("alice", "alice-pass", "reviewed", rev=s.rev)
+    assert s.sign("bob", "bob-pass-1", "authorised", rev=s.rev)["version"] == "v1"
+    assert [p["version"] for p in patient_series(h, "PT1002")] == [1]
+    order, _ = _observations(_hl7(ob / "lcmsms_P002_v1.hl7"))
+    assert order.obr.obr_25.value == "F"
+    s.integrate(store.get("alice"), "P002", "6-TG", 1.43, 1.62, "baseline drawn through noise or drift", rev=s.rev)
+    s.sign("alice", "alice-pass", "reviewed", rev=s.rev)
+    assert s.sign("bob", "bob-pass-1", "authorised", rev=s.rev)["version"] == "v2"
+    v2 = patient_series(h, "PT1002")[-1]
+    assert v2["version"] == 2
+    order, obs = _observations(_hl7(ob / "lcmsms_P002_v2.hl7"))
+    assert order.obr.obr_25.value == "C" and obs[0].obx.obx_11.value == "C"
+    assert float(obs[0].obx.obx_5.value) == pytest.approx(v2["values"]["6-TGN"]["value"], abs=0.05)
+    assert not [e for e in s.journal.entries if e["event"] == "release_hook_failed"]
