@@ -250,6 +250,8 @@ def test_results_from_another_method_family_are_not_compared():
 def test_phase_is_inferred_from_history_when_the_worklist_says_nothing():
     assert therapy_phase([], {})["kind"] == "first_recorded"  # no earlier result is not a start
     assert therapy_phase([], {"therapy_start": "2026-01-01"})["kind"] == "start"
+    assert "2 weeks on the current dose (worklist), less than the about 4 weeks" in \
+        therapy_phase([_pt("lcmsms", 200.0)], {"dose_mg": "150", "weeks_on_dose": "2"})["text"]
     assert therapy_phase([_pt("lcmsms", 200.0)], {"dose_mg": "150"})["kind"] == "dose_change"
     stopped = {**_pt("lcmsms", 200.0), "therapy_event": "stopped"}
     assert therapy_phase([stopped], {"dose_mg": "50"})["kind"] == "start"  # a stop, no hepatotoxicity

@@ -56,7 +56,8 @@ CONTEXT_COLUMNS = ("collected_at", "drug", "dose_mg", "weight_kg", "tpmt", "nudt
 #: therapy columns, blood counts and co-medication. Other columns are not carried: a free column
 #: ("name", "ward") may identify the patient, which --pseudonymise would not catch.
 CARRIED_COLUMNS = frozenset({
-    *CONTEXT_COLUMNS, "received_at", "indication", "room_temperature",
+    *CONTEXT_COLUMNS, "received_at", "indication", "room_temperature", "storage", "weeks_on_dose",
+    "tpmt_genotype", "nudt15_genotype", "tpmt_activity",
     "wbc", "neutrophils", "lymphocytes", "platelets", "hb", "haemoglobin", "hemoglobin", "mcv",
     "comedication", "co_medication", "allopurinol",
 })
@@ -604,6 +605,11 @@ def therapy_phase(previous_points: Sequence[Mapping[str, Any]], ctx: Mapping[str
         text = "No dose change recorded since the previous sample"
     else:
         text = f"Maintenance: dose {dose:g} mg as at the previous sample"
+    wod = _num(ctx.get("weeks_on_dose"))
+    if wod is not None and event != "stopped":
+        text += f"; {wod:g} weeks on the current dose (worklist)"
+        if wod < 4:
+            text += ", less than the about 4 weeks to steady state"
     liver = _liver_notes(ctx)
     if liver:
         text += "; " + "; ".join(liver)
