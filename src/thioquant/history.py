@@ -70,10 +70,10 @@ THERAPY_EVENTS = {"start": "start", "started": "start", "dose_change": "dose_cha
 STEADY_STATE_SOURCE = ("steady state: CPIC 2018 (about 2 weeks in normal, 2-4 in intermediate, 4-6 in poor TPMT "
                        "metabolisers after each dose change; sampling at about 4 weeks), as summarised in "
                        "thioquant's domain notes")
-REINTRODUCTION_SOURCE = ("secondary summary, not a guideline: Dr. Oracle, 'What is the recommended frequency for "
-                         "increasing the dose of Imuran (azathioprine) after a 2-week break due to elevated ALT "
-                         "and AST levels?' (droracle.ai/articles/463289, updated 2025-10-29; an AI-written "
-                         "summary marked as pending human review). Check it against the local guideline")
+REINTRODUCTION_SOURCE = ("secondary summary, not a guideline and unverified: the re-introduction schedule the "
+                         "lab specified for thioquant (no guideline giving it was located); the liver limits "
+                         "match the dosing source used for the clinical rules. Check it against the local "
+                         "guideline")
 REINTRODUCTION_FOLLOW_UP = (
     "Re-introduction after a hepatotoxic episode - follow-up as a secondary summary describes it: restart at a "
     "low dose; liver tests (ALT/AST) weekly until a stable dose is reached, then every 2 weeks for 2 months, then "
