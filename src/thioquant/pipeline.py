@@ -126,7 +126,11 @@ def measure_injection(
 def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str, tuple[float, float]] | None,
                  views: bool, blanks: Mapping[str, Any] | None) -> InjectionMeasurement:
     from thioquant.peaks import integrate
+    from thioquant.peaks.dropout import BridgedRun
 
+    # the peak search sees MRM traces with their dropout runs bridged (issue 18); views keep
+    # the raw trace
+    raw, run = run, BridgedRun(run)
     # (compound, qualifier?, key) in the order of the outputs; internal standards are measured
     # first, since an analyte with a relative retention is searched relative to its IS's peak,
     # and its transition group (quantifier, qualifier, IS) shares the IS's boundaries
@@ -161,15 +165,25 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
         if not qual and comp.name not in is_names and integ.transition_group:
             _group(run, method, comp, integ, trace, found, absent, manual, blanks, problems,
                    is_users)
-    peaks: dict[str, Peak | None] = {key: found[key] for _, _, key in jobs}
+    peaks: dict[str, Peak | None] = {key: _with_dropout_flags(run, comp, qual, found[key])
+                                     for comp, qual, key in jobs}
     missing = [key for _, _, key in jobs if key in absent]
     kept: dict[str, Any] = {}
     if views:
         from thioquant.report.chrom import trace_views
 
-        kept = trace_views(run, peaks, method)
-    return InjectionMeasurement(str(path), run.sha256 or "", peaks, tuple(missing), views=kept,
+        kept = trace_views(raw, peaks, method)
+    return InjectionMeasurement(str(path), raw.sha256 or "", peaks, tuple(missing), views=kept,
                                 problems=tuple(problems))
+
+
+def _with_dropout_flags(run: Any, comp: Compound, qual: bool, pk: Peak | None) -> Peak | None:
+    """``pk`` with DROPOUT (DROPOUT_LONG) added when its boundaries hold a bridged dropout run."""
+    ch = comp.qualifier if qual else comp.channel
+    if pk is None or ch is None or ch.precursor_mz is None:
+        return pk
+    extra = run.flags_for(pk, precursor_mz=ch.precursor_mz, product_mz=ch.product_mz)
+    return replace(pk, flags=(*pk.flags, *extra)) if extra else pk
 
 
 def is_peak_width(comp: Compound, found: Mapping[str, Peak | None]) -> float | None:

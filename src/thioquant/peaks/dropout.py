@@ -1,0 +1,257 @@
+"""Dropout runs in MRM traces: points the acquisition lost, bridged before peak finding (issue 18).
+
+Real QTRAP MRM traces contain runs of exact zeros inside signal ("3719 0 0 0 0 0 0 102671"; 16 %
+of real traces, 0.030 runs per signal point, median length 2, p90 17; docs/noise.md). Counting
+statistics give a zero at a level of 10 counts with probability exp(-10) = 5e-5, so a run of
+zeros with signal well above the baseline noise on *both* sides is missing data, not a baseline.
+Left in, it cuts an internal standard's peak short (its boundary stops at the zero) or removes
+its apex from the area.
+
+The rule (:func:`find_dropouts`): a maximal run of values at or below the floor (0) is a dropout
+when both points bounding it are at least ``min_counts`` counts (when the trace is count-quantised,
+see :func:`thioquant.noise_model.count_quantum`) and at least ``k_sd`` robust noise SDs above the
+trace's median level. Runs touching either end of the trace are never bridged (nothing bounds
+them). :func:`bridge_dropouts` replaces each dropout by the straight line between its bounding
+points and returns the bridged runs, so a peak containing one can be flagged (``DROPOUT``, and
+``DROPOUT_LONG`` when one run is longer than ``max_fraction`` of the peak's points:
+:func:`dropout_flags`). A trace without dropouts is returned unchanged (the same array).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from thioquant import flags as _flags
+
+DROPOUT = _flags.register("DROPOUT", "points missing inside the peak (a dropout run of zeros in the "
+                                     "MRM trace) were bridged by a straight line before integration")
+DROPOUT_LONG = _flags.register("DROPOUT_LONG", "a bridged dropout run is longer than the method's "
+                                               "limit (share of the peak's points): the area is "
+                                               "unreliable, treat like FEW_POINTS")
+
+#: a zero beside this many counts of signal has probability exp(-10) = 5e-5 under counting noise
+MIN_COUNTS = 10.0
+#: and the bounding points must stand this many robust noise SDs above the trace's median level
+K_SD = 10.0
+#: a one-sided run (signal to baseline in one step) needs this many times the threshold
+K_ONE = 20.0
+#: a reference trace fills a run when it correlates at least this well around it
+MIN_CORR = 0.95
+#: one bridged run longer than this share of the peak's points makes the area unreliable
+MAX_FRACTION = 0.2
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) of each run of True."""
+    m = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    d = np.diff(m)
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+
+
+def _robust_sd(y: np.ndarray) -> float:
+    """Noise SD from the median absolute first difference (robust to peaks and dropouts)."""
+    d = np.abs(np.diff(y))
+    d = d[np.isfinite(d)]
+    return float(1.4826 * np.median(d) / math.sqrt(2.0)) if d.size else 0.0
+
+
+def find_dropouts(signal: np.ndarray, *, floor: float = 0.0, min_counts: float = MIN_COUNTS,
+                  k_sd: float = K_SD, quantum: float | None = None, one_sided: bool = False
+                  ) -> list[tuple[int, int]]:
+    """Dropout runs of a trace: (start, end) index pairs, end exclusive.
+
+    Parameters
+    ----------
+    signal : numpy.ndarray
+        Intensities (cps for an MRM trace).
+    floor : float
+        Values at or below it are "dropped" (exact zeros in vendor files).
+    min_counts : float
+        Both bounding points must be at least this many counts (used when the trace is
+        count-quantised).
+    k_sd : float
+        Both bounding points must be at least this many robust noise SDs (of first differences)
+        above the trace's median, and at least 0.1 % of the trace's range above the floor.
+    quantum : float, optional
+        Signal per count; measured with :func:`~thioquant.noise_model.count_quantum` when None
+        (NaN for a continuous signal: then only ``k_sd`` applies).
+    one_sided : bool
+        Also return runs that fall from (or rise to) signal at least ``K_ONE`` times the
+        threshold straight to the baseline: a dropout that swallowed a peak's tail or front,
+        which only a co-eluting reference trace can fill (:func:`bridge_dropouts`).
+
+    Returns
+    -------
+    list of (int, int)
+    """
+    y = np.asarray(signal, dtype=float)
+    if y.size < 3:
+        return []
+    low = y <= floor
+    if not low.any() or low.all():
+        return []
+    starts, ends = _runs(low)
+    inner = (starts > 0) & (ends < y.size)
+    if not inner.any():
+        return []
+    starts, ends = starts[inner], ends[inner]
+    if quantum is None:
+        from thioquant.noise_model import count_quantum
+
+        quantum = count_quantum(y)
+    fin = y[np.isfinite(y)]
+    thr = float(np.median(fin)) + k_sd * max(_robust_sd(fin), 0.0)
+    if math.isfinite(quantum) and quantum > 0:
+        thr = max(thr, floor + min_counts * quantum)
+    # a trace whose noise is zero (noiseless, or mostly zeros) says nothing about its noise:
+    # then the bounding points must at least be 0.1 % of the trace's range above the floor
+    thr = max(thr, floor + 1e-3 * (float(fin.max()) - floor), floor + 1e-12)
+    lo = np.minimum(y[starts - 1], y[ends])
+    ok = np.isfinite(lo) & (lo >= thr)
+    if one_sided:
+        hi = np.maximum(y[starts - 1], y[ends])
+        ok |= np.isfinite(hi) & (hi >= K_ONE * thr) & (ends - starts >= 2)
+    return [(int(a), int(b)) for a, b in zip(starts[ok], ends[ok], strict=True)]
+
+
+def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
+                    references: list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]] | None = None,
+                    **rule: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The signal with each dropout run (:func:`find_dropouts`) filled, and the runs found.
+
+    A run is filled from the co-eluting reference trace (e.g. the other transitions of the
+    injection: an analyte and its labelled internal standard have one shape) that correlates best
+    (r >= ``MIN_CORR``) with the measured points around it and has no dropout of its own there,
+    scaled to them by least squares; without one, a run bounded by signal on both sides is
+    bridged by the straight line between its bounding points, and a one-sided run (a peak's tail
+    or front lost) is left as it is (recorded, so its peak is flagged).
+
+    Parameters
+    ----------
+    time_min, signal : numpy.ndarray
+        The trace.
+    references : list of (time_min, signal, dropout runs), optional
+        Candidate reference traces with their own runs (``find_dropouts(..., one_sided=True)``).
+    **rule
+        Passed to :func:`find_dropouts`.
+
+    Returns the input array itself (not a copy) when no run is found, so a trace without
+    dropouts is measured exactly as before.
+    """
+    y = np.asarray(signal)
+    runs = find_dropouts(y, one_sided=True, **rule)
+    if not runs:
+        return y, []
+    t = np.asarray(time_min, dtype=float)
+    out = np.array(y, dtype=float, copy=True)
+    dropped = np.zeros(y.size, bool)
+    for a, b in runs:
+        dropped[a:b] = True
+    for a, b in runs:
+        filled = _from_reference(t, out, dropped, a, b, references or [])
+        if filled is not None:
+            out[a:b] = filled
+        elif a > 0 and b < y.size and min(out[a - 1], out[b]) > out[a]:
+            out[a:b] = np.interp(t[a:b], [t[a - 1], t[b]], [out[a - 1], out[b]])
+    return out, runs
+
+
+def _from_reference(t: np.ndarray, y: np.ndarray, dropped: np.ndarray, a: int, b: int,
+                    references: list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]]
+                    ) -> np.ndarray | None:
+    """``y[a:b]`` rebuilt from the best-correlated reference trace, or None."""
+    n = b - a
+    w0, w1 = max(0, a - max(2 * n, 8)), min(t.size, b + max(2 * n, 8))
+    meas = np.arange(w0, w1)
+    meas = meas[~dropped[w0:w1]]
+    if meas.size < 5:
+        return None
+    best: tuple[float, np.ndarray] | None = None
+    for tr_t, tr_y, tr_runs in references:
+        tr_t = np.asarray(tr_t, dtype=float)
+        if tr_t.size < 3:
+            continue
+        i0, i1 = np.searchsorted(tr_t, [t[w0], t[w1 - 1]])
+        if any(ra < i1 and rb > i0 for ra, rb in tr_runs) or i1 - i0 < 5:
+            continue  # its own dropout near this one, or it does not cover it
+        yr = np.interp(t[w0:w1], tr_t, np.asarray(tr_y, dtype=float), left=np.nan, right=np.nan)
+        ym, rm = y[meas], yr[meas - w0]
+        if not np.isfinite(yr).all() or np.std(ym) == 0 or np.std(rm) == 0:
+            continue
+        r = float(np.corrcoef(ym, rm)[0, 1])
+        if r >= MIN_CORR and (best is None or r > best[0]):
+            k = float(np.dot(ym, rm) / np.dot(rm, rm))
+            best = (r, np.maximum(k * yr[a - w0 : b - w0], 0.0))
+    return None if best is None else best[1]
+
+
+def dropout_flags(time_min: np.ndarray, runs: list[tuple[int, int]], start_min: float, end_min: float,
+                  *, max_fraction: float = MAX_FRACTION) -> tuple[str, ...]:
+    """Flags for a peak integrated between ``start_min`` and ``end_min`` on a bridged trace.
+
+    ``DROPOUT`` when a bridged run has a point inside the peak; ``DROPOUT_LONG`` as well when one
+    such run covers more than ``max_fraction`` of the peak's points (its area rests on a line,
+    not on measured points).
+    """
+    if not runs or not (math.isfinite(start_min) and math.isfinite(end_min)):
+        return ()
+    t = np.asarray(time_min, dtype=float)
+    i0, i1 = int(np.searchsorted(t, start_min, "left")), int(np.searchsorted(t, end_min, "right"))
+    n = max(i1 - i0, 1)
+    inside = [min(b, i1) - max(a, i0) for a, b in runs if min(b, i1) > max(a, i0)]
+    if not inside:
+        return ()
+    return (DROPOUT, DROPOUT_LONG) if max(inside) > max_fraction * n else (DROPOUT,)
+
+
+class BridgedRun:
+    """A run (an injection's traces) whose MRM traces are served with their dropouts bridged.
+
+    Wraps the reader's run for the peak search only: ``find_trace`` returns, for an MRM channel
+    (``precursor_mz`` given), the trace with :func:`bridge_dropouts` applied (once per channel),
+    and :meth:`flags_for` gives the dropout flags of a peak found on it. Other channels (UV) and
+    traces without dropouts are the reader's own objects.
+    """
+
+    def __init__(self, run: object, **rule: float) -> None:
+        self._run = run
+        self._rule = rule
+        self._memo: dict[tuple, tuple[object, list[tuple[int, int]]]] = {}
+        self._refs: list | None = None
+
+    def find_trace(self, **key: float | None) -> object:
+        """The trace ``run.find_trace(**key)`` returns, bridged when it is an MRM trace."""
+        k = tuple(sorted(key.items()))
+        if k not in self._memo:
+            tr = self._run.find_trace(**key)  # type: ignore[attr-defined]
+            runs: list[tuple[int, int]] = []
+            if tr is not None and key.get("precursor_mz") is not None:
+                y, runs = bridge_dropouts(tr.time_min, tr.signal, self._references(tr), **self._rule)
+                if runs:
+                    from dataclasses import replace
+
+                    tr = replace(tr, signal=y)
+            self._memo[k] = (tr, runs)
+        return self._memo[k][0]
+
+    def _references(self, trace: object) -> list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]]:
+        """The run's other MRM traces with their own dropout runs (found once per run)."""
+        if self._refs is None:
+            self._refs = [(tr, tr.time_min, tr.signal, find_dropouts(tr.signal, one_sided=True, **self._rule))
+                          for tr in getattr(self._run, "traces", ())
+                          if getattr(tr.channel, "precursor_mz", None) is not None and len(tr) >= 3]
+        return [(t, y, r) for tr, t, y, r in self._refs if tr is not trace]
+
+    def flags_for(self, peak: object, *, max_fraction: float = MAX_FRACTION, **key: float | None
+                  ) -> tuple[str, ...]:
+        """Dropout flags of ``peak`` found on the trace of channel ``key`` (empty when none)."""
+        hit = self._memo.get(tuple(sorted(key.items())))
+        if peak is None or hit is None or not hit[1]:
+            return ()
+        return dropout_flags(hit[0].time_min, hit[1], peak.start_min, peak.end_min,  # type: ignore[attr-defined]
+                             max_fraction=max_fraction)
+
+
+__all__ = ["DROPOUT", "DROPOUT_LONG", "MAX_FRACTION", "BridgedRun", "bridge_dropouts", "dropout_flags", "find_dropouts"]
