@@ -144,6 +144,7 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
     runs = find_dropouts(y, one_sided=True, **rule)
     if not runs:
         return y, []
+    two_sided = set(find_dropouts(y, **rule))
     t = np.asarray(time_min, dtype=float)
     out = np.array(y, dtype=float, copy=True)
     dropped = np.zeros(y.size, bool)
@@ -153,7 +154,7 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
         filled = _from_reference(t, out, dropped, a, b, references or [])
         if filled is not None:
             out[a:b] = filled
-        elif a > 0 and b < y.size and min(out[a - 1], out[b]) > out[a]:
+        elif (a, b) in two_sided:
             out[a:b] = np.interp(t[a:b], [t[a - 1], t[b]], [out[a - 1], out[b]])
     return out, runs
 

@@ -1,0 +1,172 @@
+"""Dropout runs (exact zeros inside MRM signal, issue 18): found, filled, flagged; baselines kept."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from thioquant.model import Channel, Run, Trace
+from thioquant.peaks import find_target
+from thioquant.peaks.dropout import (
+    DROPOUT,
+    DROPOUT_LONG,
+    BridgedRun,
+    bridge_dropouts,
+    dropout_flags,
+    find_dropouts,
+)
+
+Q = 82.6  # cps per count, as measured on the QTRAP (docs/noise.md)
+T = np.arange(0.0, 3.0, 0.004)  # 750 points, 0.24 s apart
+
+
+def _peak(height_counts: float, rt: float = 1.5, sigma: float = 0.012, base_counts: float = 0.5,
+          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free expected counts and a Poisson draw of them, in cps."""
+    mu = base_counts + height_counts * np.exp(-0.5 * ((T - rt) / sigma) ** 2)
+    rng = np.random.default_rng(seed)
+    return mu * Q, rng.poisson(mu).astype(float) * Q
+
+
+def _area(y: np.ndarray) -> float:
+    pk = find_target(Trace("x", T, y, channel=Channel(kind="srm", precursor_mz=1.0, product_mz=2.0)),
+                     1.5, 0.2)
+    assert pk is not None
+    return pk.area
+
+
+@pytest.mark.parametrize("runs", [[(373, 374)], [(370, 373), (376, 377)], [(365, 368)], [(381, 384)]])
+def test_bridged_area_within_a_few_percent(runs: list[tuple[int, int]]) -> None:
+    _, y = _peak(20000.0)
+    ref = _area(y)
+    cut = y.copy()
+    for a, b in runs:
+        cut[a:b] = 0.0
+    assert find_dropouts(cut) == runs
+    fixed, found = bridge_dropouts(T, cut)
+    assert found == runs
+    assert abs(_area(fixed) / ref - 1) < 0.03
+    assert not np.array_equal(fixed, cut)
+    # the untouched points are the measured ones
+    keep = np.ones(T.size, bool)
+    for a, b in runs:
+        keep[a:b] = False
+    assert np.array_equal(fixed[keep], y[keep])
+
+
+def test_long_run_over_the_apex_is_flagged_and_filled_from_a_reference() -> None:
+    # 6 points over the apex of a peak about 24 points wide: the drop line stops at the zeros
+    # and a straight bridge loses about a third, so the peak is flagged DROPOUT_LONG; the
+    # co-eluting transition (same shape, 4x smaller) fills it to within a few %
+    _, y = _peak(20000.0)
+    _, ref = _peak(5000.0, seed=9)
+    cut = y.copy()
+    cut[371:377] = 0.0
+    assert _area(cut) < 0.8 * _area(y)
+    line, runs = bridge_dropouts(T, cut)
+    pk = find_target(Trace("x", T, line), 1.5, 0.2)
+    assert dropout_flags(T, runs, pk.start_min, pk.end_min) == (DROPOUT, DROPOUT_LONG)
+    fixed, _ = bridge_dropouts(T, cut, [(T, ref, [])])
+    assert abs(_area(fixed) / _area(y) - 1) < 0.03
+
+
+def test_low_intensity_baseline_with_zeros_is_unchanged() -> None:
+    # 0.3 counts of baseline: most points are zero; a 3-count bump; nothing is a dropout
+    _, y = _peak(3.0, base_counts=0.3, seed=3)
+    assert (y == 0).mean() > 0.5
+    assert find_dropouts(y, one_sided=True) == []
+    out, runs = bridge_dropouts(T, y)
+    assert out is y and runs == []
+
+
+def test_trace_without_dropouts_is_the_same_array() -> None:
+    _, y = _peak(5000.0, base_counts=20.0, seed=4)
+    assert (y == 0).sum() == 0
+    out, runs = bridge_dropouts(T, y)
+    assert out is y and runs == []
+
+
+def test_runs_at_the_trace_ends_are_not_two_sided() -> None:
+    _, y = _peak(20000.0, rt=0.02)
+    y[:3] = 0.0
+    assert find_dropouts(y) == []
+
+
+def test_one_sided_run_filled_from_a_coeluting_reference() -> None:
+    # the internal standard loses its tail from the apex on (as in the simulated CAL3); the
+    # analyte of the same shape, 5x smaller, fills it
+    mu, y = _peak(20000.0, seed=5)
+    _, ref = _peak(4000.0, seed=6)
+    cut = y.copy()
+    cut[376:420] = 0.0
+    assert find_dropouts(cut) == []  # not bounded by signal on the right
+    (run,) = find_dropouts(cut, one_sided=True)
+    assert run[0] == 376  # to the last zero of the baseline after it
+    alone, _ = bridge_dropouts(T, cut)
+    assert np.array_equal(alone, cut)  # no reference: left as it is, but recorded
+    fixed, runs = bridge_dropouts(T, cut, [(T, ref, [])])
+    assert runs == [run]
+    assert abs(_area(fixed) / _area(y) - 1) < 0.03
+    # a reference with its own dropout there is not used
+    bad = ref.copy()
+    bad[380:385] = 0.0
+    same, _ = bridge_dropouts(T, cut, [(T, bad, find_dropouts(bad, one_sided=True))])
+    assert np.array_equal(same, cut)
+
+
+def test_flags_short_and_long_runs() -> None:
+    t = np.arange(100) * 0.01
+    assert dropout_flags(t, [(50, 52)], 0.40, 0.60) == (DROPOUT,)
+    assert dropout_flags(t, [(50, 56)], 0.40, 0.60) == (DROPOUT, DROPOUT_LONG)  # 6 of 21 points
+    assert dropout_flags(t, [(10, 20)], 0.40, 0.60) == ()  # outside the peak
+    assert dropout_flags(t, [], 0.40, 0.60) == ()
+
+
+def test_bridged_run_serves_mrm_traces_and_flags_their_peaks() -> None:
+    _, y = _peak(20000.0)
+    cut = y.copy()
+    cut[372:375] = 0.0
+    mrm = Trace("is", T, cut, channel=Channel(kind="srm", precursor_mz=171.0, product_mz=154.0))
+    uv = Trace("uv", T, cut, channel=Channel(kind="uv", wavelength_nm=322.0))
+    run = BridgedRun(Run((mrm, uv)))
+    tr = run.find_trace(precursor_mz=171.0, product_mz=154.0)
+    assert tr is not mrm and tr.signal[373] > 0
+    assert run.find_trace(wavelength_nm=322.0) is uv  # UV traces are never touched
+    pk = find_target(tr, 1.5, 0.2)
+    assert run.flags_for(pk, precursor_mz=171.0, product_mz=154.0) == (DROPOUT,)
+
+
+def test_real_qtrap_dropout_is_bridged(shared_data) -> None:
+    from thioquant.io import read_run
+
+    f = shared_data / "mzml_srm/smartPeakPy_QTRAP5500_BloodProject_QC/150601_0_BloodProject01_PLT_QC_Broth-1.mzML"
+    if not f.exists():
+        pytest.skip(f"{f} absent")
+    run = read_run(f)
+    tr = run.find_trace(precursor_mz=323.0, product_mz=97.0)
+    y = tr.signal
+    # "2950 3130 2047 0 2829 2408": one point dropped inside signal
+    assert (359, 360) in find_dropouts(y)
+    out, runs = bridge_dropouts(tr.time_min, y)
+    assert out[359] == pytest.approx(np.interp(tr.time_min[359], tr.time_min[[358, 360]], y[[358, 360]]))
+    keep = np.ones(y.size, bool)
+    for a, b in runs:
+        keep[a:b] = False
+    assert np.array_equal(out[keep], y[keep])
+    # zeros of real low-intensity baselines (a neighbour under 5 counts) are never bridged
+    from thioquant.noise_model import count_quantum
+
+    kept = 0
+    for other in run.traces:
+        if other.channel.precursor_mz is None:
+            continue
+        z = other.signal
+        q = count_quantum(z)
+        if not np.isfinite(q):
+            continue
+        edges = np.flatnonzero(np.diff(np.r_[0, z == 0, 0].astype(int)))
+        low = {int(a) for a, b in edges.reshape(-1, 2)
+               if 0 < a and b < z.size and min(z[a - 1], z[b]) < 5 * q}
+        kept += len(low)
+        assert not low & {a for a, _ in find_dropouts(z)}
+    assert kept > 1000
