@@ -166,7 +166,7 @@ def test_real_qtrap_dropout_is_bridged(shared_data) -> None:
             continue
         edges = np.flatnonzero(np.diff(np.r_[0, z == 0, 0].astype(int)))
         low = {int(a) for a, b in edges.reshape(-1, 2)
-               if 0 < a and b < z.size and min(z[a - 1], z[b]) < 5 * q}
+               if a > 0 and b < z.size and min(z[a - 1], z[b]) < 5 * q}
         kept += len(low)
         assert not low & {a for a, _ in find_dropouts(z)}
     assert kept > 1000
