@@ -170,3 +170,14 @@ def test_real_qtrap_dropout_is_bridged(shared_data) -> None:
         kept += len(low)
         assert not low & {a for a, _ in find_dropouts(z)}
     assert kept > 1000
+
+
+def test_isolated_points_among_zeros_are_not_signal() -> None:
+    # a sparse trace (as on the yeast QTRAP file): single high points among zeros, and a
+    # continuous signal written in steps of one unit; neither is bridged
+    y = np.zeros(300)
+    y[[40, 95, 96, 200]] = [17848.0, 5281.0, 4000.0, 9000.0]
+    assert find_dropouts(y, one_sided=True) == []
+    steps = np.zeros(300)
+    steps[[10, 12, 13, 20, 22]] = 54.0
+    assert find_dropouts(steps, one_sided=True) == []

@@ -10,7 +10,8 @@ its apex from the area.
 The rule (:func:`find_dropouts`): a maximal run of values at or below the floor (0) is a dropout
 when both points bounding it are at least ``min_counts`` counts (when the trace is count-quantised,
 see :func:`thioquant.noise_model.count_quantum`) and at least ``k_sd`` robust noise SDs above the
-trace's median level. Runs touching either end of the trace are never bridged (nothing bounds
+trace's median level, with at least half of the ``CONTEXT`` points on either side of it measured
+(non-zero: isolated points among zeros are not signal a run could interrupt). Runs touching either end of the trace are never bridged (nothing bounds
 them). :func:`bridge_dropouts` replaces each dropout by the straight line between its bounding
 points and returns the bridged runs, so a peak containing one can be flagged (``DROPOUT``, and
 ``DROPOUT_LONG`` when one run is longer than ``max_fraction`` of the peak's points:
@@ -35,6 +36,8 @@ DROPOUT_LONG = _flags.register("DROPOUT_LONG", "a bridged dropout run is longer 
 MIN_COUNTS = 10.0
 #: and the bounding points must stand this many robust noise SDs above the trace's median level
 K_SD = 10.0
+#: points on either side of a run that must be mostly measured (non-zero)
+CONTEXT = 10
 #: a one-sided run (signal to baseline in one step) needs this many times the threshold
 K_ONE = 20.0
 #: a reference trace fills a run when it correlates at least this well around it
@@ -103,8 +106,14 @@ def find_dropouts(signal: np.ndarray, *, floor: float = 0.0, min_counts: float =
         quantum = count_quantum(y)
     fin = y[np.isfinite(y)]
     thr = float(np.median(fin)) + k_sd * max(_robust_sd(fin), 0.0)
-    if math.isfinite(quantum) and quantum > 0:
-        thr = max(thr, floor + min_counts * quantum)
+    if not (math.isfinite(quantum) and quantum > 0):
+        # a trace that is not count-quantised (or too sparse to tell): its smallest value step
+        # stands in for one count
+        u = np.unique(fin)
+        steps = np.diff(u)
+        steps = steps[steps > 0]
+        quantum = float(steps.min()) if steps.size else 0.0
+    thr = max(thr, floor + min_counts * quantum)
     # a trace whose noise is zero (noiseless, or mostly zeros) says nothing about its noise:
     # then the bounding points must at least be 0.1 % of the trace's range above the floor
     thr = max(thr, floor + 1e-3 * (float(fin.max()) - floor), floor + 1e-12)
@@ -113,6 +122,12 @@ def find_dropouts(signal: np.ndarray, *, floor: float = 0.0, min_counts: float =
     if one_sided:
         hi = np.maximum(y[starts - 1], y[ends])
         ok |= np.isfinite(hi) & (hi >= K_ONE * thr) & (ends - starts >= 2)
+    # inside signal, most points around the run are measured; isolated points among zeros (a
+    # sparse trace) are not signal that a run could have interrupted
+    for j in np.flatnonzero(ok):
+        a, b = starts[j], ends[j]
+        ctx = np.concatenate([y[max(0, a - CONTEXT) : a], y[b : b + CONTEXT]])
+        ok[j] = np.mean(ctx > floor) >= 0.5
     return [(int(a), int(b)) for a, b in zip(starts[ok], ends[ok], strict=True)]
 
 
