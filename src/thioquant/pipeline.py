@@ -55,6 +55,9 @@ class InjectionMeasurement:
         return out
     views: Mapping[str, Any] = field(default_factory=dict)
     internal_error: bool = False
+    #: what the reader noted about the file while reading it as intended (an AIA retention array
+    #: of the wrong length ignored...): messages, not flags
+    notes: tuple[str, ...] = ()
 
 
 def _trace_for(run: Any, compound: Compound, qualifier: bool = False) -> Any:
@@ -172,7 +175,8 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
 
         kept = trace_views(run, peaks, method)
     return InjectionMeasurement(str(path), run.sha256 or "", peaks, tuple(missing), views=kept,
-                                problems=tuple(problems))
+                                problems=tuple(problems),
+                                notes=tuple(str(n) for n in run.metadata.get("reader_notes", ())))
 
 
 # --- batch --------------------------------------------------------------------------------------
@@ -359,6 +363,8 @@ def quantify(
             messages.append(f"row {e.row} ({e.sample_id}): {e.file}: no trace for {key}")
         for _key, _code, reason in meas.problems:
             messages.append(f"row {e.row} ({e.sample_id}): {e.file}: {reason}")
+        for note in meas.notes:
+            messages.append(f"row {e.row} ({e.sample_id}): {e.file}: {note}")
 
     results, calibrations, cal_messages = _quantify_measurements(m, wl.entries, measurements, manual_by_sample)
     messages += cal_messages
@@ -442,9 +448,21 @@ def _measure_all(
     blank_sha: str = "",
 ) -> list[InjectionMeasurement]:
     """Measure every injection, in order: from the cache where possible, else in parallel."""
-    tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None) for e in entries]
-    total = len(tasks)
-    out: list[InjectionMeasurement | None] = [None] * total
+    all_tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None) for e in entries]
+    total = len(all_tasks)
+    # one measurement per (file, manual integrations): rows naming the same file (DUPLICATE_FILE,
+    # unusable anyway) are not read, hashed or measured again; 10,000 such rows took 3 minutes
+    first: dict[tuple[str, str], int] = {}
+    same_as: list[int] = []
+    for i, (path, _, man, _v, _b) in enumerate(all_tasks):
+        same_as.append(first.setdefault((path, repr(sorted((man or {}).items()))), i))
+    unique = sorted(set(same_as))
+    named = {i for i, e in enumerate(entries) if e.file}
+    tasks = [all_tasks[i] for i in unique]
+    out: list[InjectionMeasurement | None] = [
+        None if i in named else InjectionMeasurement(all_tasks[i][0], error="no raw file named")
+        for i in unique
+    ]
     if cache is not None:
         from thioquant.cache import cache_key, measurement_hash
         from thioquant.io import file_sha256
@@ -453,12 +471,14 @@ def _measure_all(
         if blanks:  # S/N against a blank: the same file must give the same noise
             method_digest = f"{method_digest}|blank:{blank_sha}:{','.join(sorted(blanks))}"
         for i, (path, _, man, _v, _b) in enumerate(tasks):
+            if out[i] is not None:
+                continue
             try:
                 key = cache_key(file_sha256(path), method_digest, man)
-            except OSError:
-                continue  # measure_injection reports the unreadable file
+            except (OSError, ThioquantError):
+                continue  # measure_injection reports the unreadable or non-regular file
             out[i] = cache.get(key, path)
-    todo = [i for i in range(total) if out[i] is None]
+    todo = [i for i in range(len(tasks)) if out[i] is None]
     done = total - len(todo)
     if progress and done:
         progress(done, total)
@@ -471,7 +491,8 @@ def _measure_all(
         done += 1
         if progress:
             progress(done, total)
-    return [o for o in out if o is not None]
+    at = dict(zip(unique, out, strict=True))
+    return [m_ for m_ in (at[j] for j in same_as) if m_ is not None]
 
 
 def _run_tasks(
