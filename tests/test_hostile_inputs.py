@@ -1,0 +1,176 @@
+"""Issue 22: inputs that stopped, hung or swamped a whole batch, or whose damage reached a patient
+result. Each case gives a clear per-injection flag or a clear refusal, fast."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from thioquant.cli import main
+from thioquant.errors import InputError
+from thioquant.io import read_run
+from thioquant.pipeline import quantify
+
+CORPUS = Path(__file__).resolve().parent / "bad_inputs"
+
+
+@contextlib.contextmanager
+def deadline(seconds: int):
+    """Fail (instead of hanging the suite) when the block takes longer than ``seconds``."""
+    def fail(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: it hangs")
+
+    old = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _point(batch: Path, sample_id: str, file: str) -> None:
+    """Make the worklist row of ``sample_id`` name ``file``."""
+    wl = batch / "worklist.csv"
+    with open(wl, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        if r["sample_id"] == sample_id:
+            r["file"] = file
+    with open(wl, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _flags(res, sample_id: str) -> set[str]:
+    return {f for r in res.results if r.sample_id == sample_id for f in r.flags}
+
+
+def test_hplcuv_batch_with_text_in_ordinate_values_goes_on(sample_batch, capsys):
+    # was: ValueError: could not convert string to float, exit 70, no output at all
+    b = sample_batch("hplcuv")
+    shutil.copy(CORPUS / "raw" / "text_ordinate.cdf", b / "raw" / "016_P002.cdf")
+    _point(b, "P002", "raw/016_P002.cdf")
+    main(["quantify", str(b), "--no-history", "--no-report", "--no-pdf", "--quiet"])  # no SystemExit
+    assert "Run ACCEPTED" in capsys.readouterr().out
+    msgs = (b / "results" / "messages.txt").read_text()
+    assert "016_P002.cdf" in msgs and "'ordinate_values' holds text, not numbers" in msgs
+    with open(b / "results" / "results.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["sample_id"] == "P002"]
+    assert rows and all("MISSING_FILE" in r["flags"] for r in rows)
+    with open(b / "results" / "results.csv", newline="") as fh:
+        others = [r for r in csv.DictReader(fh) if r["sample_type"] == "unknown" and r["sample_id"] != "P002"]
+    assert sum(r["reported"] not in ("", "nan") for r in others) >= 20
+
+
+def test_inspect_of_a_cdf_with_text_values_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["inspect", str(CORPUS / "raw" / "text_ordinate.cdf")])
+    err = capsys.readouterr().err
+    assert done.value.code == 2, err
+    assert err.startswith("error:") and "text_ordinate.cdf" in err and "ordinate_values" in err
+    assert "Traceback" not in err and "internal error" not in err
+
+
+def test_a_reader_library_crash_is_the_injections_problem(tmp_path, monkeypatch):
+    # whatever a reader or its library raises on bad bytes becomes an InputError naming the file
+    import thioquant.io.delimited as delimited
+
+    def boom(*a, **k):
+        raise struct_error("unpack requires a buffer of 4 bytes")
+
+    struct_error = __import__("struct").error
+    monkeypatch.setattr(delimited, "read_delimited", boom)
+    p = tmp_path / "x.csv"
+    p.write_text("time_min,signal\n0,1\n0.1,2\n")
+    with pytest.raises(InputError, match=r"x.csv: could not be read as delimited \(error: unpack"):
+        read_run(p)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_is_refused_before_it_is_hashed(sample_batch, tmp_path):
+    # was: quantify hung for ever in the measurement cache, which hashed the FIFO first
+    b = sample_batch("lcmsms")
+    (b / "raw" / "016_P002.mzML").unlink()
+    os.mkfifo(b / "raw" / "016_P002.mzML")
+    with deadline(120):
+        res = quantify(b, cache=tmp_path / "cache.sqlite")
+    assert "MISSING_FILE" in _flags(res, "P002")
+    assert any("016_P002.mzML: not a regular file (a FIFO (named pipe))" in m for m in res.messages)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_run(b / "raw" / "016_P002.mzML")
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_a_worklist_naming_dev_zero_gets_the_right_reason(sample_batch, tmp_path):
+    # was: a hang with the cache; without it MISSING_FILE with the wrong reason ("file is empty")
+    b = sample_batch("lcmsms")
+    _point(b, "P002", "/dev/zero")
+    with deadline(120):
+        res = quantify(b, cache=tmp_path / "cache.sqlite")
+    assert "MISSING_FILE" in _flags(res, "P002")
+    msg = [m for m in res.messages if "/dev/zero" in m and "MISSING" not in m and "outside" not in m]
+    assert any("not a regular file (a character device)" in m for m in msg), msg
+    assert not any("file is empty" in m for m in res.messages)
+
+
+def test_aia_retention_array_of_another_length_is_noted(tmp_path):
+    run = read_run(CORPUS / "raw" / "retention_half.cdf")
+    tr = run.traces[0]
+    # times from actual_delay_time + i x actual_sampling_interval (0.2 s), for every value
+    assert tr.time_min.size == tr.signal.size == 4201
+    assert tr.time_min[-1] == pytest.approx(4200 * 0.2 / 60)
+    notes = run.metadata["reader_notes"]
+    assert len(notes) == 1 and "ASTM E1947" in notes[0] and "2100 points" in notes[0]
+
+
+def test_aia_retention_array_that_disagrees_is_refused(tmp_path):
+    from scipy.io import netcdf_file
+
+    src = CORPUS / "raw" / "retention_half.cdf"
+    p = tmp_path / "r.cdf"
+    shutil.copy(src, p)
+    with netcdf_file(str(p), "a", mmap=False) as nc:
+        nc.variables["raw_data_retention"][10] += 5.0
+    with pytest.raises(InputError, match="r.cdf: 'raw_data_retention' has 2100 points.*sampling times are unknown"):
+        read_run(p)
+
+
+def test_aia_retention_note_reaches_the_batch_messages(sample_batch, tmp_path):
+    b = sample_batch("hplcuv")
+    shutil.copy(CORPUS / "raw" / "retention_half.cdf", b / "raw" / "016_P002.cdf")
+    _point(b, "P002", "raw/016_P002.cdf")
+    res = quantify(b, cache=tmp_path / "c.sqlite")
+    assert any(m.startswith("row ") and "(P002): raw/016_P002.cdf: 'raw_data_retention' has 2100" in m
+               for m in res.messages), [m for m in res.messages if "P002" in m]
+    again = quantify(b, cache=tmp_path / "c.sqlite")  # the note survives the measurement cache
+    assert [m for m in again.messages if "raw_data_retention" in m] == \
+        [m for m in res.messages if "raw_data_retention" in m]
+
+
+def test_billion_laughs_fails_fast_with_bounded_memory():
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with deadline(20), pytest.raises(InputError, match="billion_laughs.mzML: damaged mzML: DOCTYPE"):
+        read_run(CORPUS / "raw" / "billion_laughs.mzML")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / (1024 if sys.platform != "darwin" else 2**20)
+    assert grown_mb < 100
+
+
+def test_mzml_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
+    p = tmp_path / "big.mzML"
+    shutil.copy(Path(__file__).resolve().parents[1] / "sample_data" / "lcmsms" / "raw" / "016_P002.mzML", p)
+    monkeypatch.setenv("THIOQUANT_MZML_MAX_MB", "1")
+    with open(p, "ab") as fh:
+        fh.write(b" " * (2 << 20))
+    with pytest.raises(InputError, match="big.mzML: mzML of 2 MiB is larger than the limit of 1 MiB"):
+        read_run(p)
