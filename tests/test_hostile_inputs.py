@@ -174,3 +174,77 @@ def test_mzml_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
         fh.write(b" " * (2 << 20))
     with pytest.raises(InputError, match="big.mzML: mzML of 2 MiB is larger than the limit of 1 MiB"):
         read_run(p)
+
+
+def _many_rows(batch: Path, n: int, sample_id: str = "P002") -> None:
+    """Append ``n`` rows naming ``sample_id``'s raw file, each under its own id."""
+    lines = (batch / "worklist.csv").read_text().splitlines()
+    row = next(x for x in lines[1:] if f",{sample_id}," in x).split(",")
+    extra = []
+    for i in range(n):
+        r = list(row)
+        r[0], r[1] = str(1000 + i), f"X{i}"
+        extra.append(",".join(r))
+    (batch / "worklist.csv").write_text("\n".join(lines + extra) + "\n")
+
+
+def test_ten_thousand_rows_naming_one_file_give_one_message(sample_batch):
+    from thioquant.assay.worklist import read_worklist
+
+    b = sample_batch("lcmsms")
+    _many_rows(b, 10_000)
+    with deadline(60):
+        wl = read_worklist(b / "worklist.csv")
+    dup = [i for i in wl.issues if i.code == "DUPLICATE_FILE"]
+    # was: 10,001 messages each listing all 10,001 rows (2.3 GB of output)
+    assert len(dup) == 1
+    assert "named by 10001 rows (17, 44-10043)" in dup[0].message and len(dup[0].message) < 400
+    flagged = [e for e in wl.entries if "DUPLICATE_FILE" in e.flags]
+    assert len(flagged) == 10_001 and not any(e.usable for e in flagged)
+    assert sum(len(i.message) for i in wl.issues) < 10_000
+
+
+def test_a_worklist_over_the_row_limit_needs_large(sample_batch, capsys):
+    b = sample_batch("lcmsms")
+    _many_rows(b, 5_000)
+    with deadline(60), pytest.raises(SystemExit) as done:
+        main(["quantify", str(b), "--no-history", "--no-cache"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2
+    assert "worklist has 5,042 injection rows, more than the limit of 5,000" in err and "--large" in err
+    assert not (b / "results").exists()
+    with pytest.raises(InputError, match="more than the limit of 100"):
+        quantify(b, max_rows=100)
+
+
+def test_rows_naming_one_file_are_measured_once(sample_batch, tmp_path, monkeypatch):
+    import thioquant.pipeline as pl
+
+    b = sample_batch("lcmsms")
+    _many_rows(b, 300)
+    calls: list[str] = []
+    real = pl.measure_injection
+
+    def counting(path, *a, **k):
+        calls.append(str(path))
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(pl, "measure_injection", counting)
+    res = quantify(b, cache=None)
+    assert calls.count(str(b / "raw" / "016_P002.mzML")) == 1  # was 301
+    assert len(calls) == len(set(calls)) == 42
+    assert all("DUPLICATE_FILE" in r.flags and r.reported != r.reported
+               for r in res.results if r.sample_id.startswith("X") or r.sample_id == "P002")
+    # the other patients are quantified as before
+    assert sum(r.reported == r.reported for r in res.results if r.sample_type == "unknown") >= 40
+
+
+def test_no_patient_page_for_rows_whose_file_another_row_names(sample_batch, tmp_path):
+    from thioquant.report.pdf import write_patient_pdfs
+
+    b = sample_batch("lcmsms")
+    _many_rows(b, 30)
+    res = quantify(b, cache=None)
+    paths = write_patient_pdfs(res, tmp_path / "patients")
+    names = {p.name for p in paths}
+    assert len(paths) == 23 and not any("X1" in n for n in names), sorted(names)  # was 54 pages

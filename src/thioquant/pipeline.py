@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from thioquant.assay.method import Compound, Method, find_method_file, load_method
-from thioquant.assay.worklist import Worklist, WorklistEntry, read_worklist
+from thioquant.assay.worklist import MAX_ROWS, Worklist, WorklistEntry, read_worklist
 from thioquant.errors import CalibrationError, InputError, MethodError, ThioquantError
 from thioquant.model import Peak, Result
 
@@ -289,6 +289,7 @@ def quantify(
     run_id: str | None = None,
     profile: str | Path | None = None,
     keep_views: bool = False,
+    max_rows: int | None = MAX_ROWS,
 ) -> BatchResult:
     """Quantify a batch folder (``worklist.csv`` + raw files).
 
@@ -308,6 +309,8 @@ def quantify(
     profile : interpretation profile name or file for this run (default: the method's).
     keep_views : keep decimated chromatogram views of every injection for the report, computed while
         the traces are in memory (otherwise the report reads the raw files again).
+    max_rows : refuse a worklist of more injection rows than this (InputError; default
+        :data:`~thioquant.assay.worklist.MAX_ROWS`, 5,000); None for no limit (``--large``).
 
     Raises
     ------
@@ -327,6 +330,7 @@ def quantify(
         rbc_range=(m.normalisation.rbc_min, m.normalisation.rbc_max),
         dilution_range=(m.normalisation.dilution_min, m.normalisation.dilution_max),
         require_rbc=m.normalisation.mode != "none",
+        max_rows=max_rows,
     )
     messages = [*m.warnings, *(i.message for i in wl.issues)]  # QC placement (ICH M10), then rows
     blanks, blank_sha = _blank_traces(batch, m, wl.entries, messages)

@@ -34,12 +34,15 @@ import click
               help="Write report.pdf and one PDF page per patient sample (patients/).")
 @click.option("--profile", default=None,
               help="Interpretation profile name or TOML file for this run (default: the method's).")
+@click.option("--max-rows", default=5000, show_default=True, type=click.IntRange(1, None),
+              help="Refuse a worklist with more injection rows than this (a paste gone wrong, not a run).")
+@click.option("--large", is_flag=True, help="Quantify a worklist of any length (lifts --max-rows).")
 @click.option("--strict", is_flag=True, help="Exit with code 1 when the run is rejected.")
 @click.option("--quiet", is_flag=True, help="Print only the verdict line.")
 def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: bool, overrides: Path | None,
              jobs: int, executor: str, use_cache: bool, history: Path | None, no_history: bool,
              pseudonymise: bool, pseudonym_key: str | None, report: bool, pdf: bool, profile: str | None,
-             strict: bool, quiet: bool) -> None:
+             max_rows: int, large: bool, strict: bool, quiet: bool) -> None:
     """Quantify BATCH_DIR (worklist.csv + raw files) and write results to the output folder."""
     from thioquant.audit import _now
     from thioquant.errors import InputError
@@ -81,7 +84,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
         with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
             batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor,
                                  cache=cache, history=qc_history, progress=progress, profile=profile,
-                                 keep_views=report)
+                                 keep_views=report, max_rows=None if large else max_rows)
         if notes:  # into messages.txt and the audit trail too
             from dataclasses import replace
 
@@ -94,7 +97,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
             "method": method, "out": str(out), "force": force,
             "overrides": str(overrides) if overrides else None, "jobs": jobs, "executor": executor,
             "cache": str(cache) if cache else None, "history": str(qc_history) if qc_history else None,
-            "pseudonymise": pseudonymise, "profile": profile,
+            "pseudonymise": pseudonymise, "profile": profile, "max_rows": None if large else max_rows,
         }
         entries = run_entries(batch, parameters, started)
         write_outputs(batch, out, force=force, finalise=lambda stage: write_audit(stage, entries),
