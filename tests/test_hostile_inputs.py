@@ -248,3 +248,31 @@ def test_no_patient_page_for_rows_whose_file_another_row_names(sample_batch, tmp
     paths = write_patient_pdfs(res, tmp_path / "patients")
     names = {p.name for p in paths}
     assert len(paths) == 23 and not any("X1" in n for n in names), sorted(names)  # was 54 pages
+
+
+def test_an_override_for_an_unknown_analyte_is_refused_and_never_audited(sample_batch, tmp_path, capsys):
+    # was: silently ignored, while audit.jsonl recorded a manual integration that never happened
+    b = sample_batch("lcmsms")
+    ov = tmp_path / "overrides.csv"
+    ov.write_text("sample_id,analyte,start_min,end_min,reason\n"
+                  "P003,6-TG,1.30,1.60,tailing peak split by the algorithm\n"
+                  "P002,6-XX,1.30,1.60,baseline drawn by hand\n")
+    with pytest.raises(SystemExit) as done:
+        main(["quantify", str(b), "--no-history", "--no-report", "--no-pdf", "--no-cache",
+              "--overrides", str(ov)])
+    err = capsys.readouterr().err
+    assert done.value.code == 2
+    assert f"{ov}: row 3: manual integration for unknown analyte '6-XX'" in err
+    assert "6-TG, 6-TG qualifier" in err  # the names it could have been
+    assert not (b / "results").exists()  # no audit trail of a manual integration that never happened
+
+
+def test_an_override_for_an_unknown_sample_is_not_audited(sample_batch, tmp_path):
+    b = sample_batch("lcmsms")
+    ov = tmp_path / "overrides.csv"
+    ov.write_text("sample_id,analyte,start_min,end_min,reason\n"
+                  "P003,6-TG,1.30,1.60,tailing peak split by the algorithm\n"
+                  "P999,6-TG,1.30,1.60,no such sample\n")
+    res = quantify(b, overrides=ov, cache=None)
+    assert [m["sample_id"] for m in res.manual] == ["P003"]
+    assert any(f"{ov}: row 3: manual integration for unknown sample_id 'P999' ignored" in m for m in res.messages)

@@ -340,14 +340,21 @@ def quantify(
     if overrides is not None:
         from thioquant.peaks import read_overrides
 
+        channels = [key for _, _, key in channel_keys(m.analytes + m.internal_standards)]
+        known = {e.sample_id for e in wl.entries}
         for (sid, comp), ov in read_overrides(overrides).items():
+            if comp not in channels:
+                # a typo ('6-XX') was ignored in silence while the audit trail recorded a manual
+                # integration that never happened: the analyst must correct the file
+                raise InputError(f"manual integration for unknown analyte {comp!r}; the method's channels "
+                                 f"are {', '.join(channels)}", path=overrides, row=ov.row or None)
+            if sid not in known:
+                messages.append(f"{overrides}: row {ov.row}: manual integration for unknown sample_id {sid!r} "
+                                "ignored")
+                continue  # never applied, so not recorded as done either
             manual_by_sample.setdefault(sid, {})[comp] = (ov.start_min, ov.end_min)
             manual_records.append({"sample_id": sid, "analyte": comp, "start_min": ov.start_min,
                                    "end_min": ov.end_min, "reason": ov.reason})
-        known = {e.sample_id for e in wl.entries}
-        for sid in manual_by_sample:
-            if sid not in known:
-                messages.append(f"{overrides}: manual integration for unknown sample_id {sid!r} ignored")
 
     if cache is not None:
         from thioquant.cache import MeasurementCache
