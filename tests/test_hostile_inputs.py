@@ -276,3 +276,34 @@ def test_an_override_for_an_unknown_sample_is_not_audited(sample_batch, tmp_path
     res = quantify(b, overrides=ov, cache=None)
     assert [m["sample_id"] for m in res.manual] == ["P003"]
     assert any(f"{ov}: row 3: manual integration for unknown sample_id 'P999' ignored" in m for m in res.messages)
+
+
+@pytest.mark.parametrize("command", ["quantify", "validate"])
+def test_out_naming_an_existing_file_is_an_output_error(sample_batch, tmp_path, capsys, command):
+    # was: exit 2 from click's own check; the README says output problems exit 5
+    b = sample_batch("lcmsms")
+    target = tmp_path / "notes.txt"
+    target.write_text("my notes")
+    with pytest.raises(SystemExit) as done:
+        main([command, str(b), "--out", str(target)])
+    err = capsys.readouterr().err
+    assert done.value.code == 5, err
+    assert err.startswith("error:") and "notes.txt: exists and is not a folder" in err
+    assert target.read_text() == "my notes"
+
+
+def test_output_folder_is_readable_by_others_under_the_umask(sample_batch, tmp_path):
+    import stat
+
+    b = sample_batch("lcmsms")
+    old = os.umask(0o022)
+    try:
+        main(["quantify", str(b), "--no-history", "--no-report", "--no-pdf", "--no-cache", "--quiet",
+              "--out", str(tmp_path / "out")])
+        os.umask(0o027)  # a lab that keeps outputs from "others": respected
+        main(["quantify", str(b), "--no-history", "--no-report", "--no-pdf", "--no-cache", "--quiet",
+              "--out", str(tmp_path / "out2")])
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755  # was 0700
+    assert stat.S_IMODE((tmp_path / "out2").stat().st_mode) == 0o750

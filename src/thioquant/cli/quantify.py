@@ -11,7 +11,7 @@ import click
 @click.command()
 @click.argument("batch_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--method", "method", default=None, help="Method file or name (default: batch.toml's).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Output folder (default: BATCH_DIR/results).")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--overrides", type=click.Path(dir_okay=False, path_type=Path), default=None,
