@@ -349,3 +349,21 @@ def test_write_interpretation_csv_neutralises_formulas(tmp_path):
     p = write_interpretation_csv([row], tmp_path / "i.csv")
     with open(p, newline="") as fh:
         assert next(iter(csv.DictReader(fh)))[INTERPRETATION_COLUMNS[0]] == "'=cmd|' /C calc'!A0"
+
+
+def test_quantify_out_writes_nothing_into_the_batch_folder(sample_batch, tmp_path):
+    # was: .thioquant-cache.sqlite written into the batch folder (often a read-only instrument share)
+    b = sample_batch("lcmsms")
+    before = sorted(p.relative_to(b).as_posix() for p in b.rglob("*"))
+    main(["quantify", str(b), "--out", str(tmp_path / "runs" / "out"), "--no-report", "--no-pdf", "--quiet"])
+    assert sorted(p.relative_to(b).as_posix() for p in b.rglob("*")) == before
+    assert (tmp_path / "runs" / ".thioquant-cache.sqlite").is_file()  # beside the outputs, as the QC history
+    assert (tmp_path / "runs" / "qc_history.sqlite").is_file()
+
+
+def test_terminal_does_not_count_the_cache_statistic_as_an_input_message(sample_batch, tmp_path, capsys):
+    b = sample_batch("lcmsms")
+    main(["quantify", str(b), "--out", str(tmp_path / "out"), "--no-report", "--no-pdf", "--no-history"])
+    out = capsys.readouterr().out
+    assert "measurement cache" in (tmp_path / "out" / "messages.txt").read_text()
+    assert "message(s) about the input" not in out  # was "1 message(s) about the input"

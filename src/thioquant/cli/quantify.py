@@ -7,6 +7,9 @@ from pathlib import Path
 
 import click
 
+#: the measurement cache's file name, in the output folder's parent (see --cache)
+CACHE_NAME = ".thioquant-cache.sqlite"
+
 
 @click.command()
 @click.argument("batch_dir", type=click.Path(file_okay=False, path_type=Path))
@@ -21,7 +24,8 @@ import click
 @click.option("--executor", type=click.Choice(["process", "dask"]), default="process", show_default=True,
               help="Where injections are measured: a local process pool, or dask.distributed.")
 @click.option("--cache/--no-cache", "use_cache", default=True, show_default=True,
-              help="Reuse measurements of unchanged files (BATCH_DIR/.thioquant-cache.sqlite).")
+              help="Reuse measurements of unchanged files (.thioquant-cache.sqlite beside the output folder: "
+                   "BATCH_DIR by default).")
 @click.option("--history", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="QC history (SQLite) for Westgard rules (default: qc_history.sqlite beside the output).")
 @click.option("--no-history", is_flag=True, help="Do not record or judge this run's QCs across runs.")
@@ -54,7 +58,9 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     out = out_dir or batch_dir / "results"
     if pseudonymise and not pseudonym_key:
         raise InputError("--pseudonymise needs --pseudonym-key or THIOQUANT_PSEUDONYM_KEY")
-    cache = batch_dir / ".thioquant-cache.sqlite" if use_cache and batch_dir.is_dir() else None
+    # beside the output folder, as the QC history: never written into the batch folder when --out
+    # puts the outputs elsewhere (raw data often sits on a read-only or instrument share)
+    cache = out.parent / CACHE_NAME if use_cache else None
     qc_history = None if no_history else (history or out.parent / "qc_history.sqlite")
     # fail before the work, not after it: never an output folder that is or holds an input
     # (--force would delete it), nor one that exists (without --force) or cannot be created

@@ -15,11 +15,17 @@ import click
 @click.option("--patients", default=24, show_default=True, type=click.IntRange(1, 10000),
               help="Number of patient samples.")
 @click.option("--force", is_flag=True,
-              help="Replace a batch folder the simulator wrote (never a real batch or one holding results).")
+              help="Replace a batch folder the simulator wrote, deleting with it what quantifying it left "
+                   "there (thioquant output folders such as results/, the QC history, the measurement "
+                   "cache), each named as it goes; never a real batch, nor a folder holding anything else.")
 def simulate(out_dir: Path, method: str, seed: int, patients: int, force: bool) -> None:
     """Write a simulated batch (raw files, worklist.csv, truth.csv, batch.toml) to OUT_DIR."""
     from thioquant.simulate import simulate_batch
 
-    path = simulate_batch(out_dir, method=method, seed=seed, n_patients=patients, overwrite=force)
+    def deleting(what: list[str]) -> None:
+        click.echo(f"replacing the simulated batch {out_dir}: deleting " + ", ".join(what), err=True)
+
+    path = simulate_batch(out_dir, method=method, seed=seed, n_patients=patients, overwrite=force,
+                          on_replace=deleting)
     n = len(list((path / "raw").iterdir()))
     click.echo(f"wrote {n} injections to {path} (seed {seed})")

@@ -81,7 +81,8 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
                 f"  {it['sample_id']:8s} {it['tgn_pmol_8e8']:>12s} {it['mmp_pmol_8e8']:>12s} "
                 f"{it['ratio'] or '-':>6s}  {it['category']}"
             )
-    n_msg = len(batch.messages)
+    # the measurement cache's statistic and notes are about the cache, not the input
+    n_msg = sum(not m.startswith("measurement cache ") for m in batch.messages)
     if n_msg:
         lines.append(f"{n_msg} message(s) about the input: see messages.txt")
     if out_dir is not None:

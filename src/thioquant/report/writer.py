@@ -25,8 +25,9 @@ from thioquant.report.content import qc_rule_rows
 from thioquant.report.output import staged_output
 from thioquant.report.tables import calibration_json, result_rows, results_csv, table_csv
 
-#: qc.csv columns; ``status`` (pass / fail / not_evaluated) was added last so existing positions hold
-QC_COLUMNS = ["code", "analyte", "severity", "passed", "message", "status"]
+#: qc.csv columns; ``status`` (pass / fail / not_evaluated) and then ``rule`` (the rule's name) were
+#: added last so existing positions hold; ``code`` is empty for a rule that passed
+QC_COLUMNS = ["code", "analyte", "severity", "passed", "message", "status", "rule"]
 
 #: files every output folder holds; with the other names below, what ``--force`` may replace
 ALWAYS_WRITTEN = ("results.csv", "results.json", "results.xlsx", "calibration.json", "qc.csv", "messages.txt")
@@ -113,7 +114,10 @@ def write_outputs(
         (stage / "calibration.json").write_text(
             calibration_json(batch.method, batch.calibrations), encoding="utf-8"
         )
-        qc_rows = [{k: r[k] for k in QC_COLUMNS} for r in qc_rule_rows(batch)]
+        # a rule is named in "rule"; "code" is the flag it raised, so empty when it passed (qc.csv
+        # read "CAL_FAIL ... pass" for an accepted calibration)
+        qc_rows = [{**{k: r[k] for k in QC_COLUMNS}, "code": "" if r["status"] == "pass" else r["code"]}
+                   for r in qc_rule_rows(batch)]
         (stage / "qc.csv").write_text(table_csv(qc_rows, QC_COLUMNS), encoding="utf-8", newline="")
         if batch.interpretations:
             from thioquant.assay.interpret import INTERPRETATION_COLUMNS
