@@ -367,3 +367,32 @@ def test_terminal_does_not_count_the_cache_statistic_as_an_input_message(sample_
     out = capsys.readouterr().out
     assert "measurement cache" in (tmp_path / "out" / "messages.txt").read_text()
     assert "message(s) about the input" not in out  # was "1 message(s) about the input"
+
+
+@pytest.mark.parametrize("fmt", ["mzML", "cdf", "csv"])
+def test_time_out_of_order_is_refused_by_every_reader(tmp_path, fmt):
+    # docs/formats.md promises InputError; pyopenms sorted mzML times in silence
+    import numpy as np
+    from scipy.io import netcdf_file
+
+    from thioquant.io.aia import write_aia
+    from thioquant.io.delimited import write_delimited
+
+    if fmt == "mzML":
+        p = CORPUS / "raw" / "time_out_of_order.mzML"
+    else:
+        tr = read_run(Path(__file__).resolve().parents[1] / "sample_data" / "hplcuv" / "raw" / "016_P002.csv").traces[0]
+        p = tmp_path / f"t.{fmt}"
+        if fmt == "cdf":
+            write_aia(p, tr)
+            with netcdf_file(str(p), "a", mmap=False) as nc:
+                t = nc.variables["raw_data_retention"]
+                t[100], t[101] = float(t[101]), float(t[100])
+        else:
+            write_delimited(p, [tr])
+            lines = p.read_text().splitlines()
+            lines[101], lines[102] = lines[102], lines[101]
+            p.write_text("\n".join(lines) + "\n")
+        assert np.all(np.diff(tr.time_min) > 0)
+    with pytest.raises(InputError, match="out of order|non-monotonic"):
+        read_run(p)
