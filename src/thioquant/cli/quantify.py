@@ -64,7 +64,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     qc_history = None if no_history else (history or out.parent / "qc_history.sqlite")
     # fail before the work, not after it: never an output folder that is or holds an input
     # (--force would delete it), nor one that exists (without --force) or cannot be created
-    check_not_input(out, _inputs(batch_dir, method, overrides, qc_history))
+    check_not_input(out, _inputs(batch_dir, method, overrides, qc_history, None if large else max_rows))
     ensure_free(out, force=force)
     check_writable(out)
     notes: list[str] = []
@@ -114,7 +114,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
 
 
 def _inputs(batch_dir: Path, method: str | None, overrides: Path | None,
-            history: Path | None) -> list[tuple[Path, str]]:
+            history: Path | None, max_rows: int | None = None) -> list[tuple[Path, str]]:
     """Every input of the run that an output folder must not be, nor contain."""
     from thioquant.assay.worklist import read_worklist
     from thioquant.errors import ThioquantError
@@ -131,7 +131,7 @@ def _inputs(batch_dir: Path, method: str | None, overrides: Path | None,
     # reader (semicolon, tab, BOM: a plain csv.DictReader saw no 'file' column in a semicolon
     # worklist and let --out BATCH/raw --force through); the pipeline reports an unreadable one
     try:
-        entries = read_worklist(batch_dir / "worklist.csv").entries
+        entries = read_worklist(batch_dir / "worklist.csv", max_rows=max_rows).entries  # (refused later)
     except ThioquantError:
         entries = ()
     found += [(batch_dir / e.file, f"raw file {e.file}") for e in entries if e.file]
