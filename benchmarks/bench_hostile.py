@@ -11,7 +11,6 @@ than 500 MB, none exits 70. Writes ``benchmarks/results_hostile.md``.
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
