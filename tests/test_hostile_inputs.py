@@ -396,3 +396,14 @@ def test_time_out_of_order_is_refused_by_every_reader(tmp_path, fmt):
         assert np.all(np.diff(tr.time_min) > 0)
     with pytest.raises(InputError, match="out of order|non-monotonic"):
         read_run(p)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_worklist_that_is_a_fifo_is_refused(sample_batch, capsys):
+    b = sample_batch("lcmsms")
+    (b / "worklist.csv").unlink()
+    os.mkfifo(b / "worklist.csv")
+    with deadline(60), pytest.raises(SystemExit) as done:
+        main(["quantify", str(b), "--no-history", "--no-report"])
+    assert done.value.code == 2
+    assert "worklist.csv: worklist is not a regular file" in capsys.readouterr().err

@@ -209,6 +209,8 @@ def read_worklist(
     """
     p = Path(path)
     try:
+        if p.exists() and not p.is_file() and not p.is_dir():  # a FIFO would block the read for ever
+            raise InputError("worklist is not a regular file (a FIFO or device)", path=p)
         raw = p.read_bytes()
     except FileNotFoundError:
         raise InputError("worklist not found", path=p) from None

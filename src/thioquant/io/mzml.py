@@ -150,6 +150,14 @@ def read_mzml(
         SRM/MRM chromatograms as ``Channel(kind="srm")`` traces named by their native id;
         absorption chromatograms as ``kind="uv"`` (wavelength from a ``wavelength_nm`` meta
         value); TIC as ``kind="tic"``. Time in minutes.
+
+    Raises
+    ------
+    InputError
+        A file that cannot be read, or a damaged one (see :mod:`thioquant.io.mzml_chrom`: base64
+        that is not strictly base64, arrays of another length than declared, times out of order, a
+        DOCTYPE), whichever parser would read it; a file over the size limit
+        (``THIOQUANT_MZML_MAX_MB``, default :data:`MZML_MAX_MB` MiB).
     """
     if engine not in READER_ENGINES:
         raise InputError(
