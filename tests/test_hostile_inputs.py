@@ -407,3 +407,12 @@ def test_a_worklist_that_is_a_fifo_is_refused(sample_batch, capsys):
         main(["quantify", str(b), "--no-history", "--no-report"])
     assert done.value.code == 2
     assert "worklist.csv: worklist is not a regular file" in capsys.readouterr().err
+
+
+def test_terminal_lists_no_unused_duplicate_rows(sample_batch, capsys):
+    b = sample_batch("lcmsms")
+    _many_rows(b, 30)
+    main(["quantify", str(b), "--no-history", "--no-report", "--no-pdf", "--no-cache"])
+    out = capsys.readouterr().out
+    assert "  X1 " not in out and "(31 patient row(s) not used, flagged in the worklist" in out
+    assert "  P003 " in out
