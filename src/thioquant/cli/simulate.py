@@ -18,14 +18,17 @@ import click
               help="Replace a batch folder the simulator wrote, deleting with it what quantifying it left "
                    "there (thioquant output folders such as results/, the QC history, the measurement "
                    "cache), each named as it goes; never a real batch, nor a folder holding anything else.")
-def simulate(out_dir: Path, method: str, seed: int, patients: int, force: bool) -> None:
+@click.option("--noise", type=click.Choice(["default", "measured", "legacy"]), default="default", show_default=True,
+              help="Detector noise: measured on real QTRAP and UV/DAD files (docs/noise.md), or the earlier "
+                   "almost noiseless model; default: the simulator's DEFAULT_NOISE.")
+def simulate(out_dir: Path, method: str, seed: int, patients: int, force: bool, noise: str) -> None:
     """Write a simulated batch (raw files, worklist.csv, truth.csv, batch.toml) to OUT_DIR."""
-    from thioquant.simulate import simulate_batch
+    from thioquant.simulate import DEFAULT_NOISE, simulate_batch
 
     def deleting(what: list[str]) -> None:
         click.echo(f"replacing the simulated batch {out_dir}: deleting " + ", ".join(what), err=True)
 
     path = simulate_batch(out_dir, method=method, seed=seed, n_patients=patients, overwrite=force,
-                          on_replace=deleting)
+                          noise=DEFAULT_NOISE if noise == "default" else noise, on_replace=deleting)
     n = len(list((path / "raw").iterdir()))
     click.echo(f"wrote {n} injections to {path} (seed {seed})")
