@@ -60,13 +60,24 @@ class Integration:
     noise_method: str = "p2p"
     noise_source: str = "sample"
     baseline_window: float = 10.0
+    # signal integrity, checked on each channel before integration (thioquant.qc.signal)
+    despike: bool = True
+    spike_factor: float = 10.0
+    detector_max: float | None = None
+    expect_baseline_noise: bool = True
 
     def peak_settings(self) -> dict[str, Any]:
         """Keyword settings for :func:`~thioquant.peaks.find_target` (every field but
-        ``noise_source``, which decides where the pipeline takes the noise from)."""
+        ``noise_source``, which decides where the pipeline takes the noise from, and the
+        signal-integrity settings, which the pipeline applies before integration)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        del d["noise_source"]
+        for k in ("noise_source", *SIGNAL_KEYS):
+            del d[k]
         return d
+
+
+#: ``[integration]`` keys of the signal-integrity checks (docs/qc.md, "Signal integrity")
+SIGNAL_KEYS = ("despike", "spike_factor", "detector_max", "expect_baseline_noise")
 
 
 @dataclass(frozen=True)
@@ -284,7 +295,7 @@ _COMPOUND_KEYS = {
     "molar_mass_g_mol", "recovery", "select", "rrt", "integration",
 }
 _INTEGRATION_KEYS = {"sn_min", "baseline", "noise_window", "min_points", "fused", "noise_method", "noise_source",
-                     "baseline_window"}
+                     "baseline_window", *SIGNAL_KEYS}
 NOISE_METHODS = ("p2p", "rms")
 NOISE_SOURCES = ("sample", "blank")
 
@@ -301,7 +312,18 @@ def _integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration
         noise_method=ck.choice(d, f"{key}.noise_method", NOISE_METHODS, base.noise_method),
         noise_source=ck.choice(d, f"{key}.noise_source", NOISE_SOURCES, base.noise_source),
         baseline_window=ck.number(d, f"{key}.baseline_window", base.baseline_window, lo=2, hi=1000),
+        despike=_flag(ck, d, f"{key}.despike", base.despike),
+        spike_factor=ck.number(d, f"{key}.spike_factor", base.spike_factor, lo=2, hi=1e6),
+        detector_max=ck.number(d, f"{key}.detector_max", base.detector_max, lo=0, strict_lo=True),
+        expect_baseline_noise=_flag(ck, d, f"{key}.expect_baseline_noise", base.expect_baseline_noise),
     )
+
+
+def _flag(ck: _Checker, d: Mapping[str, Any], key: str, default: bool) -> bool:
+    v = d.get(key.rsplit(".", 1)[-1], default)
+    if not isinstance(v, bool):
+        raise ck.fail(key, f"must be true or false, got {v!r}")
+    return v
 
 
 def _compound(ck: _Checker, d: Any, key: str, integration: Integration) -> Compound:

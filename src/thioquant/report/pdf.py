@@ -177,7 +177,8 @@ def draw_panel(page: Page, panel: Any, x: float, y: float, w: float, h: float) -
 def _verdict_box(flow: Flow, batch: Any) -> None:
     v = C.verdict_info(batch)
     fg, bg = (GREEN, GREEN_BG) if v["accepted"] else (RED, RED_BG)
-    lines = [ln for r in v["reasons"] for ln in wrap("- " + r, flow.width - 20, 8)]
+    lines = [f"- {C.held_text(v['held'])} (listed below)"] if v.get("held") else []
+    lines += [ln for r in v["reasons"] for ln in wrap("- " + r, flow.width - 20, 8)]
     lines += [ln for w in v["warnings"] for ln in wrap("- warning: " + w, flow.width - 20, 8)]
     lines += [ln for w in v["not_evaluated"] for ln in wrap("- not evaluated: " + w, flow.width - 20, 8)]
     h = 34 + 10 * len(lines)
@@ -248,6 +249,11 @@ def build_report(batch: Any, panels: Sequence[Any] = (), *, lj: Sequence[dict[st
     flow.para(f"{m.name} - {len(batch.worklist.entries)} injections - {len(batch.interpretations)} patient samples",
               9, color=GREY)
     _verdict_box(flow, batch)
+    held = C.held_rows(batch)
+    if held:  # first after the verdict: these must not be released as they stand
+        flow.heading(f"Held for review ({C.held_text(len(held))})", color=RED)
+        flow.table(C.HELD_COLUMNS, held, [0.9, 0.9, 0.7, 0.7, 0.9, 1.2, 5], size=6.5, numeric={"value"},
+                   headers={"sample_id": "sample", "patient_id": "patient", "sample_type": "type"})
 
     # calibration
     flow.heading("Calibration")
