@@ -250,7 +250,7 @@ def test_held_results_come_first_in_every_output(sample_batch, tmp_path):
     assert "1 result(s) held for review" in lines[0]
     i_held = next(i for i, ln in enumerate(lines) if ln.startswith("Held for review"))
     i_pat = next(i for i, ln in enumerate(lines) if ln.startswith("Patients"))
-    assert i_held < i_pat and "P018" in lines[i_held + 1] and "6-MMP-IS response" in lines[i_held + 1]
+    assert i_held < i_pat and "P018" in lines[i_held + 1] and "6-MMP-IS response 3" in lines[i_held + 1]
     html = (out / "report.html").read_text(encoding="utf-8")
     assert 'id="held"' in html and html.index('id="held"') < html.index('id="calibration"')
     assert "P018" in html[html.index('id="held"'):html.index('id="calibration"')]

@@ -65,9 +65,9 @@ FLAGS: dict[str, str] = {
     "(default 1-100): the row is not quantified",
     "RUN_INVALID": "run failed acceptance: results must not be reported",
     # review and signal integrity (docs/qc.md)
-    "HELD": "held for review: a check of the integration or of the signal failed (the reason after "
-    "':'); not interpreted until a person has reviewed the chromatogram (re-integrate, or dilute "
-    "and re-inject)",
+    "HELD": "held for review: a check of the integration or of the signal failed (HELD:<reason>; "
+    "the report's 'Held for review' list gives the numbers); not interpreted until a person has "
+    "reviewed the chromatogram (re-integrate, or dilute and re-inject)",
     "DEAD_CHANNEL": "the detector channel carries no usable signal (all zero, constant, negative "
     "counts or no baseline noise): an instrument fault, not 'not detected'; no result, not "
     "interpreted",

@@ -127,6 +127,11 @@ def hold_reasons(
     w_is = width_ratios([getattr(peak(i, is_name), "width_50_min", nan) for i in range(n)], cal)
     off = apex_offsets([getattr(peak(i, name), "rt_min", nan) for i in range(n)],
                        [getattr(peak(i, is_name), "rt_min", nan) for i in range(n)], cal)
+    is_area = np.array([getattr(peak(i, is_name), "area", nan) for i in range(n)], dtype=float)
+    ref = [e.sample_type in ("calibrator", "qc") and e.usable and "SATURATED" not in fl
+           for e, fl in zip(entries, result_flags, strict=True)]
+    ref_is = is_area[np.array(ref, dtype=bool) & np.isfinite(is_area)]
+    is_pct = 100.0 * is_area / float(ref_is.mean()) if ref_is.size else np.full(n, nan)
     lo, hi = settings.hold_width_ratio
     tol = settings.hold_is_apex_tolerance_min
     out: list[list[tuple[str, str]]] = []
@@ -139,8 +144,9 @@ def hold_reasons(
         quantified = not (fl & UNQUANTIFIED)
         pk, ipk = peak(i, name), peak(i, is_name)
         if "is_response" in checks and "IS_RESPONSE" in fl:
-            reasons.append(("IS_RESPONSE", f"{is_name} response outside {settings.is_band_pct[0]:g}-"
-                            f"{settings.is_band_pct[1]:g} % of the calibrator/QC mean"))
+            got = f"{is_pct[i]:.0f} % of" if math.isfinite(is_pct[i]) else "outside"
+            reasons.append(("IS_RESPONSE", f"{is_name} response {got} the calibrator/QC mean (accepted "
+                            f"{settings.is_band_pct[0]:g}-{settings.is_band_pct[1]:g} %)"))
         if "width" in checks:
             for key, pkk, ratio, judge in ((name, pk, w_an[i], quantified), (is_name, ipk, w_is[i], True)):
                 if judge and pkk is not None and math.isfinite(ratio) and not lo <= ratio <= hi:
