@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -250,7 +251,8 @@ def test_held_results_come_first_in_every_output(sample_batch, tmp_path):
     assert "1 result(s) held for review" in lines[0]
     i_held = next(i for i, ln in enumerate(lines) if ln.startswith("Held for review"))
     i_pat = next(i for i, ln in enumerate(lines) if ln.startswith("Patients"))
-    assert i_held < i_pat and "P018" in lines[i_held + 1] and "6-MMP-IS response 3" in lines[i_held + 1]
+    assert i_held < i_pat and "P018" in lines[i_held + 1]
+    assert re.search(r"6-MMP-IS response (2[5-9]|3[0-5]) % of the calibrator/QC mean", lines[i_held + 1])
     html = (out / "report.html").read_text(encoding="utf-8")
     assert 'id="held"' in html and html.index('id="held"') < html.index('id="calibration"')
     assert "P018" in html[html.index('id="held"'):html.index('id="calibration"')]
