@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from thioquant.qc.rules import RuleOutcome
+from thioquant.qc.signal import median
 
 HELD = "HELD"
 
@@ -67,7 +68,7 @@ def width_ratios(widths: Sequence[float], reference_mask: Sequence[bool]) -> np.
     ref = w[np.asarray(reference_mask, dtype=bool) & np.isfinite(w) & (w > 0)]
     if ref.size == 0:
         return np.full(w.shape, math.nan)
-    return w / float(np.median(ref))
+    return w / median(ref)
 
 
 def apex_offsets(rt_analyte: Sequence[float], rt_is: Sequence[float],
@@ -78,7 +79,7 @@ def apex_offsets(rt_analyte: Sequence[float], rt_is: Sequence[float],
     ref = d[np.asarray(reference_mask, dtype=bool) & np.isfinite(d)]
     if ref.size == 0:
         return np.full(d.shape, math.nan)
-    return d - float(np.median(ref))
+    return d - median(ref)
 
 
 def _fused_cuts(pk: Any) -> bool:

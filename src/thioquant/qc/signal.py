@@ -84,7 +84,7 @@ def find_spikes(signal: np.ndarray, spike_factor: float = 10.0, max_spikes: int 
     n = y.size
     if n < 5 or not np.all(np.isfinite(y)):
         return []
-    base = float(np.median(y))
+    base = median(y)
     out: list[int] = []
     for _ in range(max_spikes):
         rise = np.full(n, -np.inf)
@@ -99,6 +99,17 @@ def find_spikes(signal: np.ndarray, spike_factor: float = 10.0, max_spikes: int 
         out.append(i)
         y[i] = 0.5 * (y[i - 1] + y[i + 1])
     return out
+
+
+def median(values: np.ndarray) -> float:
+    """Median of finite values (the caller filters them) by sorting (``np.median`` imports ``numpy.ma``: 0.1 s of a large
+    batch's serial tail, see tests/test_peaks_filters.py); NaN when empty."""
+    s = np.sort(np.asarray(values, dtype=float).ravel())
+    n = s.size
+    if n == 0:
+        return float("nan")
+    k = n // 2
+    return float(s[k]) if n % 2 else 0.5 * float(s[k - 1] + s[k])
 
 
 def despike(signal: np.ndarray, indices: list[int]) -> np.ndarray:
@@ -122,4 +133,4 @@ def reaches_max(time_min: np.ndarray, signal: np.ndarray, start_min: float, end_
 
 
 __all__ = ["COUNT_KINDS", "DEAD_CHANNEL", "MAX_SPIKES", "SPIKE", "dead_channel_reason", "despike",
-           "find_spikes", "reaches_max"]
+           "find_spikes", "median", "reaches_max"]
