@@ -8,9 +8,11 @@ all interpreted, or rejected a good run.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -276,6 +278,45 @@ def _has(tool: str) -> bool:
     import shutil
 
     return shutil.which(tool) is not None
+
+
+# --- the signal part of the bad-input corpus (tests/bad_inputs/signal_manifest.csv) ------------
+
+CORPUS = Path(__file__).resolve().parent / "bad_inputs"
+with open(CORPUS / "signal_manifest.csv", newline="") as _fh:
+    SIGNAL_CASES = list(csv.DictReader(_fh))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache") / "cache.sqlite"
+
+
+@pytest.mark.parametrize("case", SIGNAL_CASES, ids=[c["path"] for c in SIGNAL_CASES])
+def test_signal_corpus(case, tmp_path, cache):
+    """Each damaged copy of P002 (make_signal_corpus.py) replaces P002 in the bundled batch: its
+    6-TG result carries the case's flag and is not interpreted (a removed spike: interpreted as
+    the clean value); the rest of the batch is untouched (the cache keeps it cheap)."""
+    src = REPO / "sample_data" / "lcmsms"
+    b = tmp_path / "batch"
+    (b / "raw").mkdir(parents=True)
+    for f in (src / "raw").iterdir():
+        if f.name != "016_P002.mzML":
+            (b / "raw" / f.name).symlink_to(f)
+    shutil.copy(CORPUS / case["path"], b / "raw" / "016_P002.mzML")
+    shutil.copy(src / "worklist.csv", b / "worklist.csv")
+    (b / "batch.toml").write_text(f'method = "{REPO / "calibrations" / "thiopurines_lcmsms.toml"}"\n')
+    res = quantify(b, cache=cache)
+    assert res.accepted
+    assert case["needle"] in result(res, "P002", "6-TG").flags
+    it = interp(res, "P002")
+    if case["needle"] == "SPIKE":
+        assert it["category"] == "therapeutic" and it["tgn_pmol_8e8"] == "284.0"
+    else:
+        assert_not_interpreted(it)
+    others = [r for r in res.results if r.sample_type == "unknown" and r.sample_id != "P002"]
+    assert sum(math.isfinite(r.reported) for r in others) >= 30
+    assert not [r for r in others if held(r) or "DEAD_CHANNEL" in r.flags]
 
 
 # --- the pure rules --------------------------------------------------------------------------
