@@ -243,13 +243,23 @@ def test_clean_bundled_batches_hold_nothing(sample_batch, name):
     assert all(o.passed for o in b.qc_outcomes if o.rule == "hold")
 
 
-def test_held_results_come_first_in_every_output(sample_batch, tmp_path):
-    d = sample_batch()
+@pytest.fixture(scope="module")
+def held_outputs(tmp_path_factory):
+    """The bundled batch with P018's 6-MMP internal standard cut to 30 %, through the CLI."""
+    tmp = tmp_path_factory.mktemp("held")
+    d = tmp / "lcmsms"
+    shutil.copytree(REPO / "sample_data" / "lcmsms", d,
+                    ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
     edit_trace(raw(d, "P018"), MMP_IS, scale_peak(0.3, 2.2, 2.5))
-    out = tmp_path / "out"
+    out = tmp / "out"
     res = CliRunner().invoke(cli, ["quantify", str(d), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    lines = res.output.splitlines()
+    return res.output, out
+
+
+def test_held_results_come_first_in_every_output(held_outputs):
+    output, out = held_outputs
+    lines = output.splitlines()
     assert "1 result(s) held for review" in lines[0]
     i_held = next(i for i, ln in enumerate(lines) if ln.startswith("Held for review"))
     i_pat = next(i for i, ln in enumerate(lines) if ln.startswith("Patients"))
@@ -266,18 +276,51 @@ def test_held_results_come_first_in_every_output(sample_batch, tmp_path):
     assert wb.sheetnames[:2] == ["Run", "Held for review"]
     rows = list(wb["Held for review"].values)
     assert rows[1][0] == "P018"
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils not installed")
+def test_held_results_come_first_in_the_pdf(held_outputs):
     import subprocess
 
+    _, out = held_outputs
     text = subprocess.run(["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True,
-                          check=False).stdout if _has("pdftotext") else ""
-    if text:
-        assert text.index("Held for review") < text.index("Calibration")
+                          check=True).stdout
+    assert "held for review" in text[:text.index("Calibration")]
+    assert text.index("Held for review") < text.index("Calibration") and "P018" in text[:text.index("Calibration")]
 
 
-def _has(tool: str) -> bool:
-    import shutil
+# visible in a browser: the held section's box, above the calibration section
+_PROBE = """<script>window.addEventListener('load', function () { setTimeout(function () {
+  function box(id) { var e = document.getElementById(id); if (!e) return null;
+    var r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    return [r.top, r.height, s.display !== 'none' && s.visibility !== 'hidden', e.innerText]; }
+  var pre = document.createElement('pre'); pre.id = 'probe-result';
+  pre.textContent = JSON.stringify({held: box('held'), cal: box('calibration'), verdict: box('verdict')});
+  document.body.appendChild(pre); }, 50); });</script>"""
 
-    return shutil.which(tool) is not None
+
+@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
+                    reason="chromium not installed (apt-get install chromium chromium-driver)")
+def test_held_results_seen_first_in_chromium(held_outputs, tmp_path):
+    import html as _html
+    import subprocess
+
+    _, out = held_outputs
+    probe = tmp_path / "probe.html"
+    probe.write_text((out / "report.html").read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"),
+                     encoding="utf-8")
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    res = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+                          "--window-size=1300,1000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="probe-result">(.*?)</pre>', res.stdout, re.S)
+    assert m, res.stderr[-2000:]
+    seen = json.loads(_html.unescape(m.group(1)))
+    top, height, visible, text = seen["held"]
+    assert visible and height > 20 and top < seen["cal"][0]
+    assert "P018" in text and "6-MMP-IS response" in text
+    assert "1 result(s) held for review" in seen["verdict"][3]
 
 
 # --- the signal part of the bad-input corpus (tests/bad_inputs/signal_manifest.csv) ------------
