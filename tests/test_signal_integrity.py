@@ -287,6 +287,12 @@ def test_held_results_come_first_in_the_pdf(held_outputs):
                           check=True).stdout
     assert "held for review" in text[:text.index("Calibration")]
     assert text.index("Held for review") < text.index("Calibration") and "P018" in text[:text.index("Calibration")]
+    page = subprocess.run(["pdftotext", str(out / "patients" / "PT1018_P018.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "HELD FOR REVIEW: 6-MMP" in page
+    other = subprocess.run(["pdftotext", str(out / "patients" / "PT1002_P002.pdf"), "-"], capture_output=True,
+                           text=True, check=True).stdout
+    assert "HELD" not in other
 
 
 # visible in a browser: the held section's box, above the calibration section

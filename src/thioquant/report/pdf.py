@@ -412,8 +412,10 @@ def _bar(page: Page, x: float, y: float, w: float, label: str, value: float, lo:
 
 
 def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = (),
-                       ranges: C.Ranges | None = None, generated: str | None = None) -> Document:
-    """A one-page PDF for one patient sample (``row`` from :func:`content.patient_rows`)."""
+                       ranges: C.Ranges | None = None, generated: str | None = None,
+                       held: Sequence[str] = ()) -> Document:
+    """A one-page PDF for one patient sample (``row`` from :func:`content.patient_rows`);
+    ``held``: the analytes of this sample held for review (:func:`content.held_rows`)."""
     from thioquant import __version__
 
     m = batch.method
@@ -432,6 +434,8 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
     v = C.verdict_info(batch)
     page.text(MARGIN + W, 92, f"Run {v['state']}", 11, font="F2", color=GREEN if v["accepted"] else RED,
               align="right")
+    if held:  # not to be released as it stands
+        page.text(MARGIN + W, 107, f"HELD FOR REVIEW: {', '.join(held)}", 10, font="F2", color=RED, align="right")
     y += 10
     unit = ranges.unit if ranges else m.reported_unit
     page.text(MARGIN, y, f"Results ({unit})", 12, font="F2", color=BLUE)
@@ -539,12 +543,16 @@ def write_patient_pdfs(batch: Any, folder: str | Path, panels: Sequence[Any] = (
         by_sample.setdefault(p.sample_id, []).append(p)
     paths = []
     seen: set[str] = set()
+    held: dict[str, list[str]] = {}
+    for h in C.held_rows(batch):
+        held.setdefault(h["sample_id"], []).append(h["analyte"])
     for row in C.patient_rows(batch, ranges):
         name = patient_filename(row)
         while name in seen:
             name = name[:-4] + "_1.pdf"
         seen.add(name)
-        doc = build_patient_page(batch, row, by_sample.get(row.get("sample_id", ""), []), ranges, generated)
+        doc = build_patient_page(batch, row, by_sample.get(row.get("sample_id", ""), []), ranges, generated,
+                                 held=held.get(row.get("sample_id", ""), ()))
         paths.append(doc.save(out / name))
     return paths
 
