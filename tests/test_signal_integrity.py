@@ -431,6 +431,27 @@ def test_no_spike_in_real_mrm_traces(shared_data):
     assert n > 600
 
 
+def test_real_traces_are_dead_only_when_all_zero(shared_data):
+    """Every readable trace of the real instrument files (HPLC-UV/DAD from Agilent, Shimadzu,
+    Chromeleon and AIA, QTRAP MRM): only MRM transitions that recorded nothing at all are dead
+    (43 of them, with expect_baseline_noise = true); no UV trace is."""
+    n = 0
+    for f in sorted(p for p in shared_data.rglob("*") if p.is_file()):
+        try:
+            run = read_run(f)
+        except Exception:  # noqa: BLE001 - not a raw file (tables, notes, damaged samples)
+            continue
+        for tr in run.traces:
+            if tr.signal.size < 10:
+                continue
+            n += 1
+            why = dead_channel_reason(tr.signal, tr.channel.kind)
+            assert why in ("", "all zero"), (f.name, tr.name, why)
+            assert (why == "all zero") == (not tr.signal.any()), (f.name, tr.name)
+            assert dead_channel_reason(tr.signal, tr.channel.kind, expect_baseline_noise=False) == ""
+    assert n > 1000
+
+
 def test_reaches_max():
     t = np.linspace(0, 1, 11)
     y = np.array([0, 1, 2, 5, 9, 10, 9, 5, 2, 1, 0], dtype=float)
