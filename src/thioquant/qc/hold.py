@@ -22,8 +22,9 @@ terminal list it first. The checks, each a setting of ``[qc]`` (docs/qc.md, "Hel
   point at the detector's stated maximum): dilute and re-inject (lab practice, domain.md
   section 4).
 
-Width, apex and peak-flag checks of the analyte apply to quantified results only: below the
-LLOQ a peak is at the noise (ICH Q2(R2): quantitation at S/N 10) and its shape says nothing.
+Width, apex, ion-ratio and peak-flag checks of the analyte apply to quantified results only:
+below the LLOQ a peak is at the noise (ICH Q2(R2): quantitation at S/N 10) and its shape and ion
+ratio say nothing.
 The internal standard's checks apply to every result (an "undetectable" is only as good as its
 internal standard).
 """
@@ -156,7 +157,7 @@ def hold_reasons(
         if "is_apex" in checks and quantified and math.isfinite(off[i]) and abs(off[i]) > tol:
             reasons.append(("IS_APEX", f"{name} apex {off[i] * 60:+.1f} s off {is_name}'s beyond the "
                             f"calibrators' offset (tolerance {tol * 60:g} s)"))
-        if "ion_ratio" in checks and "ION_RATIO" in fl:
+        if "ion_ratio" in checks and quantified and "ION_RATIO" in fl:
             reasons.append(("ION_RATIO", f"{name} qualifier/quantifier ratio outside tolerance"))
         if "peak_flags" in checks:
             for key, pkk, judge in ((name, pk, quantified), (is_name, ipk, True)):
