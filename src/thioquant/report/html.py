@@ -268,6 +268,9 @@ def _help() -> str:
         f'<div class="pathway">{pathway_svg()}</div>'
         "<h3>Reading the report</h3><ul>"
         "<li><b>Verdict</b>: the run is accepted when every rejecting QC rule passes; the rule named decided it.</li>"
+        "<li><b>Held for review</b>: results not interpreted although the run is accepted, because a check "
+        "of their integration or signal failed (internal standard response, peak width, apex, ion ratio, "
+        "a split or saturated peak, a dead channel); review the chromatogram, re-integrate or re-inject.</li>"
         "<li><b>Quality control</b>: each rule passed (green), failed (red; amber when it only warns) or was "
         "<i>not evaluated</i> (grey) because the run lacks the data it needs, e.g. no Westgard target yet or "
         "no blank after the highest calibrator. A rule not evaluated does not count against the run.</li>"
