@@ -1,6 +1,6 @@
 """Held for review: no clinical interpretation from an implausible integration or signal.
 
-A patient or QC result is *held* (flag ``HELD:<reason>``, see :data:`REASONS`) when one of the
+A patient or QC result is *held* (flags ``HELD`` and ``HELD:<reason>``, see :data:`REASONS`) when one of the
 checks below fails; a held result keeps its numbers in ``results.csv`` for the investigation but
 is not interpreted (``thioquant.assay.interpret.NOT_INTERPRETED_FLAGS``), and the reports and the
 terminal list it first. The checks, each a setting of ``[qc]`` (docs/qc.md, "Held for review"):
@@ -44,6 +44,7 @@ HELD = "HELD"
 
 #: reason code after ``HELD:`` -> plain-language reason
 REASONS: Mapping[str, str] = {
+    "HELD": "held for review",
     "IS_RESPONSE": "internal standard response outside the accepted band",
     "WIDTH": "peak width outside the accepted multiple of the calibrators' median width",
     "IS_APEX": "apex off the internal standard's apex",
@@ -188,8 +189,10 @@ def hold_outcome(analyte: str, names: Sequence[str], reasons: Sequence[Sequence[
 
 
 def held_reasons(flags: Sequence[str]) -> list[str]:
-    """The reason codes of a result's ``HELD:<reason>`` flags (empty when not held)."""
-    return [f.split(":", 1)[1] if ":" in f else "" for f in flags if str(f).split(":")[0] == HELD]
+    """The reason codes of a result's ``HELD:<reason>`` flags (empty when not held; a plain
+    ``HELD`` without reason gives ``"HELD"``)."""
+    codes = [str(f).split(":", 1)[1] for f in flags if str(f).startswith(HELD + ":")]
+    return codes or [HELD for f in flags if f == HELD][:1]
 
 
 __all__ = ["HELD", "HELD_TYPES", "REASONS", "apex_offsets", "held_reasons", "hold_outcome", "hold_reasons",

@@ -254,7 +254,8 @@ def evaluate_run(
         held = hold_reasons(analyte, order, measurements, now, s)
         outcomes.append(_tag(hold_outcome(name, ids, held, severity=sev.get("hold", "warn")), name))
         for sid, reasons in zip(ids, held, strict=True):
-            extra.setdefault((sid, name), []).extend(f"{HELD}:{code}" for code, _ in reasons)
+            if reasons:  # plain HELD too: readers that look for the code itself (review, LIS)
+                extra.setdefault((sid, name), []).extend([HELD, *(f"{HELD}:{code}" for code, _ in reasons)])
 
     if patients and settings.require_blank_zero:
         # ICH M10: a curve is blank + zero + >= 6 levels; a run without them (rows left out, or
