@@ -491,6 +491,16 @@ def test_hold_settings_are_validated(key, value):
     assert key in str(exc.value)
 
 
+def test_hold_settings_are_validated_when_the_method_loads():
+    import tomllib
+
+    doc = tomllib.loads((REPO / "calibrations" / "thiopurines_lcmsms.toml").read_text(encoding="utf-8"))
+    doc["qc"] = {"analytes": {"6-TG": {"hold_is_apex_tolerance_min": -1}}}
+    with pytest.raises(MethodError) as exc:
+        parse_method(doc, source="m.toml")
+    assert "m.toml" in str(exc.value) and "qc.analytes.6-TG.hold_is_apex_tolerance_min" in str(exc.value)
+
+
 def test_hold_settings_per_analyte():
     s = QCSettings.from_dict({"analytes": {"6-TG": {"hold_width_ratio": [0.7, 1.5]}}})
     assert s.for_analyte("6-TG").hold_width_ratio == (0.7, 1.5)

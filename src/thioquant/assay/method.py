@@ -550,6 +550,13 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
                           "convert reported values to other units after the run (thioquant interpret)")
 
     interp = ck.table(data, "interpretation")
+    qc_table = dict(ck.table(data, "qc"))
+    from thioquant.qc.settings import QCSettings  # a leaf module: errors only
+
+    try:  # validated on load like every other table, not when the first run is judged
+        QCSettings.from_dict(qc_table)
+    except MethodError as exc:
+        raise ck.fail(exc.key or "qc", exc.reason) from None
     return Method(
         name=ck.string(m, "method.name"),
         technique=ck.choice(m, "method.technique", TECHNIQUES, "lcmsms"),
@@ -563,7 +570,7 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         integration=integration,
         calibration=calibration,
         normalisation=normalisation,
-        qc=dict(ck.table(data, "qc")),
+        qc=qc_table,
         interpretation_profile=str(interp.get("profile", "default")),
         source=source,
         sha256=sha256,
