@@ -478,6 +478,22 @@ def test_width_ratios_and_apex_offsets():
     assert np.isnan(width_ratios([0.05], [False])).all()
 
 
+@pytest.mark.parametrize("flags", [("HELD", "HELD:WIDTH"), ("HELD:IS_RESPONSE",), ("DEAD_CHANNEL",)])
+def test_held_and_dead_results_are_not_interpreted(flags):
+    """A held or dead-channel 6-TGN beside a normal 6-MMPN: the pair is not interpreted, whichever
+    way the flags arrive (a reader of results.csv may see only HELD:<reason>)."""
+    from thioquant.assay.interpret import interpretation_rows
+
+    rows = [{"sample_id": "S1", "sample_type": "unknown", "analyte": "6-TG", "reported": 150.0,
+             "flags": list(flags)},
+            {"sample_id": "S1", "sample_type": "unknown", "analyte": "6-MMP", "reported": 1000.0, "flags": []}]
+    it = interpretation_rows(rows)[0]
+    assert it["category"] == "not_interpretable"
+    assert "dose increase" not in (it["comment"] + it["notes"]).lower()
+    clean = interpretation_rows([{**rows[0], "flags": []}, rows[1]])[0]
+    assert clean["category"] == "subtherapeutic"  # the same numbers without the flags
+
+
 # --- settings -------------------------------------------------------------------------------
 
 
