@@ -82,7 +82,9 @@ def find_spikes(signal: np.ndarray, spike_factor: float = 10.0, max_spikes: int 
 
     A point is a spike when its rise above the larger of its two neighbours exceeds
     ``spike_factor`` times the height, above the trace's minimum, of every other point (the
-    point and its neighbours left out). The first and last points are not judged.
+    point and its neighbours left out). The first and last points are not judged. Only the
+    trace's maximum can be one (any other point has a taller point outside its neighbours, or
+    next to it), so each round looks at that point alone.
     """
     y = np.asarray(signal, dtype=float)
     n = y.size
@@ -91,15 +93,12 @@ def find_spikes(signal: np.ndarray, spike_factor: float = 10.0, max_spikes: int 
     base = float(y.min())
     out: list[int] = []
     for _ in range(max_spikes):
-        mid = y[1:-1]
-        rise = mid - np.maximum(y[:-2], y[2:])
-        k = int(np.argmax(rise))
-        r = float(rise[k])
-        if not r > 0:
+        i = int(np.argmax(y))
+        if i == 0 or i == n - 1:
             break
-        i = k + 1
+        rise = float(y[i]) - max(float(y[i - 1]), float(y[i + 1]))
         other = max(float(y[: i - 1].max()) if i > 1 else base, float(y[i + 2:].max()) if i + 2 < n else base)
-        if not r > spike_factor * max(other - base, 0.0):
+        if not (rise > 0 and rise > spike_factor * max(other - base, 0.0)):
             break
         if not out:
             y = y.copy()  # the caller's array is never changed
