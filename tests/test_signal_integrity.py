@@ -192,8 +192,9 @@ def test_cut_internal_standard_holds_the_result(sample_batch):
 def test_hold_rules_width_apex_ion_ratio_and_qc(sample_batch):
     """One batch, one implausible integration per sample: each is held with its own reason."""
     d = sample_batch()
-    # P003: the 6-TG peak three times as wide (an unresolved neighbour integrated with it)
-    edit_trace(raw(d, "P003"), TG, lambda t, y: np.interp(1.45 + (t - 1.45) / 3.0, t, y))
+    # P003: the 6-TG peaks (quantifier, qualifier, IS) three times as wide as the calibrators'
+    for ch in (TG, TG_QUAL, TG_IS):
+        edit_trace(raw(d, "P003"), ch, lambda t, y: np.interp(1.45 + (t - 1.45) / 3.0, t, y))
     # P006: the 6-TG peak 0.1 min later than its internal standard's
     edit_trace(raw(d, "P006"), TG, lambda t, y: np.interp(t - 0.1, t, y))
     # P008: the 6-TG qualifier at half its response (ion ratio -50 %)

@@ -65,13 +65,16 @@ class Integration:
     spike_factor: float = 10.0
     detector_max: float | None = None
     expect_baseline_noise: bool = True
+    #: MRM: integrate an analyte's quantifier, qualifier and labelled internal standard over
+    #: shared boundaries (:func:`~thioquant.peaks.integrate_group`); false opts out
+    transition_group: bool = True
 
     def peak_settings(self) -> dict[str, Any]:
         """Keyword settings for :func:`~thioquant.peaks.find_target` (every field but
-        ``noise_source``, which decides where the pipeline takes the noise from, and the
-        signal-integrity settings, which the pipeline applies before integration)."""
+        ``noise_source`` and ``transition_group``, which decide how the pipeline measures, and
+        the signal-integrity settings, which the pipeline applies before integration)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        for k in ("noise_source", *SIGNAL_KEYS):
+        for k in ("noise_source", "transition_group", *SIGNAL_KEYS):
             del d[k]
         return d
 
@@ -255,6 +258,12 @@ class _Checker:
             raise self.fail(key, f"must be one of {', '.join(options)}; got {v!r}")
         return str(v)
 
+    def boolean(self, d: Mapping[str, Any], key: str, default: bool) -> bool:
+        v = d.get(key.rsplit(".", 1)[-1], default)
+        if not isinstance(v, bool):
+            raise self.fail(key, f"must be true or false, got {v!r}")
+        return v
+
     def string(self, d: Mapping[str, Any], key: str, default: str | None = None) -> str:
         name = key.rsplit(".", 1)[-1]
         v = d.get(name, default)
@@ -295,7 +304,7 @@ _COMPOUND_KEYS = {
     "molar_mass_g_mol", "recovery", "select", "rrt", "integration",
 }
 _INTEGRATION_KEYS = {"sn_min", "baseline", "noise_window", "min_points", "fused", "noise_method", "noise_source",
-                     "baseline_window", *SIGNAL_KEYS}
+                     "baseline_window", "transition_group", *SIGNAL_KEYS}
 NOISE_METHODS = ("p2p", "rms")
 NOISE_SOURCES = ("sample", "blank")
 
@@ -312,18 +321,13 @@ def _integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration
         noise_method=ck.choice(d, f"{key}.noise_method", NOISE_METHODS, base.noise_method),
         noise_source=ck.choice(d, f"{key}.noise_source", NOISE_SOURCES, base.noise_source),
         baseline_window=ck.number(d, f"{key}.baseline_window", base.baseline_window, lo=2, hi=1000),
-        despike=_flag(ck, d, f"{key}.despike", base.despike),
+        despike=ck.boolean(d, f"{key}.despike", base.despike),
         spike_factor=ck.number(d, f"{key}.spike_factor", base.spike_factor, lo=2, hi=1e6),
         detector_max=ck.number(d, f"{key}.detector_max", base.detector_max, lo=0, strict_lo=True),
-        expect_baseline_noise=_flag(ck, d, f"{key}.expect_baseline_noise", base.expect_baseline_noise),
+        expect_baseline_noise=ck.boolean(d, f"{key}.expect_baseline_noise", base.expect_baseline_noise),
+        transition_group=ck.boolean(d, f"{key}.transition_group", base.transition_group),
     )
 
-
-def _flag(ck: _Checker, d: Mapping[str, Any], key: str, default: bool) -> bool:
-    v = d.get(key.rsplit(".", 1)[-1], default)
-    if not isinstance(v, bool):
-        raise ck.fail(key, f"must be true or false, got {v!r}")
-    return v
 
 
 def _compound(ck: _Checker, d: Any, key: str, integration: Integration) -> Compound:
