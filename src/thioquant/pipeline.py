@@ -337,6 +337,9 @@ class BatchResult:
     messages: tuple[str, ...]
     interpretations: tuple[Any, ...] = ()
     manual: tuple[Mapping[str, Any], ...] = ()
+    # per patient sample: earlier released results, delta checks and therapy phase, from the
+    # patient history (thioquant.history.annotate); empty without one
+    patient_history: Mapping[str, Any] = field(default_factory=dict)
     #: calibrators excluded by a reviewer: dicts with sample_id, analyte, reason
     exclusions: tuple[Mapping[str, Any], ...] = ()
     #: electronic signatures of a signed version (see :mod:`thioquant.review.signoff`): dicts with
@@ -358,6 +361,11 @@ class BatchResult:
         return pd.DataFrame(result_rows(self.results))
 
 
+#: batch.toml keys: the method, and where released results go (read by the quantify command:
+#: thioquant.history.batch_release_settings)
+BATCH_TOML_KEYS = {"method", "patient_history", "lis_outbox", "lis_formats", "release_on"}
+
+
 def _resolve_method(batch: Path, method: str | Path | Method | None) -> Method:
     if isinstance(method, Method):
         return method
@@ -371,10 +379,10 @@ def _resolve_method(batch: Path, method: str | Path | Method | None) -> Method:
             doc = tomllib.loads(cfg.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise MethodError(f"invalid batch.toml: {exc}", path=cfg) from None
-        unknown = sorted(set(doc) - {"method"})
+        unknown = sorted(set(doc) - BATCH_TOML_KEYS)
         if unknown:  # a misspelt key ('methdo') must not be ignored in silence
-            raise MethodError(f"unknown key(s) {', '.join(unknown)} in batch.toml; the only key is "
-                              "method", path=cfg, key=unknown[0])
+            raise MethodError(f"unknown key(s) {', '.join(unknown)} in batch.toml; the keys are "
+                              f"{', '.join(sorted(BATCH_TOML_KEYS))}", path=cfg, key=unknown[0])
         ref = doc.get("method")
         if not isinstance(ref, str):
             raise MethodError("batch.toml needs method = \"<method file or name>\"", path=cfg, key="method")

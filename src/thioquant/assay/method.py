@@ -467,6 +467,7 @@ def _qc_placement(ck: _Checker, calibrators: Mapping[str, Mapping[str, float]],
 _TOP_KEYS = {
     "method", "integration", "calibration", "normalisation", "analytes", "internal_standards",
     "calibrators", "qcs", "qc", "interpretation",
+    "delta", "lis",  # after release: thioquant.assay.release_settings
 }
 
 
@@ -561,6 +562,12 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         QCSettings.from_dict(qc_table)
     except MethodError as exc:
         raise ck.fail(exc.key or "qc", exc.reason) from None
+
+    # [delta] and [lis] are read where they are used; validated here so a typo fails on load
+    from thioquant.assay.release_settings import parse_delta, parse_lis
+
+    parse_delta(data, source, {a.name for a in analytes})
+    parse_lis(data, source, {a.name for a in analytes})
     return Method(
         name=ck.string(m, "method.name"),
         technique=ck.choice(m, "method.technique", TECHNIQUES, "lcmsms"),
