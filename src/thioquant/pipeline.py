@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from thioquant.assay.method import Compound, Method, find_method_file, load_method
-from thioquant.assay.worklist import Worklist, WorklistEntry, read_worklist
+from thioquant.assay.worklist import MAX_ROWS, Worklist, WorklistEntry, read_worklist
 from thioquant.errors import CalibrationError, InputError, MethodError, ThioquantError
 from thioquant.model import Peak, Result
 
@@ -55,6 +55,9 @@ class InjectionMeasurement:
         return out
     views: Mapping[str, Any] = field(default_factory=dict)
     internal_error: bool = False
+    #: what the reader noted about the file while reading it as intended (an AIA retention array
+    #: of the wrong length ignored...): messages, not flags
+    notes: tuple[str, ...] = ()
 
 
 def _trace_for(run: Any, compound: Compound, qualifier: bool = False) -> Any:
@@ -109,7 +112,8 @@ def measure_injection(
     except ThioquantError as exc:
         return InjectionMeasurement(str(path), error=str(exc))
     try:
-        return _measure_run(run, path, method, manual, views, blanks)
+        run, screen = _screen_run(run, method)
+        return _apply_screen(_measure_run(run, path, method, manual, views, blanks), run, screen, method)
     except MethodError:
         raise  # a setting of the method, not this file: the batch cannot go on
     except ThioquantError as exc:
@@ -174,7 +178,8 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
 
         kept = trace_views(raw, peaks, method)
     return InjectionMeasurement(str(path), raw.sha256 or "", peaks, tuple(missing), views=kept,
-                                problems=tuple(problems))
+                                problems=tuple(problems),
+                                notes=tuple(str(n) for n in raw.metadata.get("reader_notes", ())))
 
 
 def _with_dropout_flags(run: Any, comp: Compound, qual: bool, pk: Peak | None) -> Peak | None:
@@ -185,6 +190,76 @@ def _with_dropout_flags(run: Any, comp: Compound, qual: bool, pk: Peak | None) -
     extra = run.flags_for(pk, precursor_mz=ch.precursor_mz, product_mz=ch.product_mz)
     return replace(pk, flags=(*pk.flags, *extra)) if extra else pk
 
+
+def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, list[float]]]]:
+    """Signal integrity of every channel the method reads, before integration (docs/qc.md).
+
+    Returns the run with single-point spikes removed from its traces (``despike``) and its dead
+    channels left out (they must not shape a transition group's shared boundaries), and, per
+    channel key, (dead-channel reason or '', times of the spikes removed).
+    """
+    from thioquant.qc.signal import dead_channel_reason, despike, find_spikes
+
+    done: dict[int, tuple[Any, str, list[float]]] = {}
+    found: dict[str, tuple[str, list[float]]] = {}
+    for comp, qual, key in channel_keys(method.analytes + method.internal_standards):
+        trace = _trace_for(run, comp, qualifier=qual)
+        if trace is None:
+            continue
+        if id(trace) not in done:  # a UV trace may serve two compounds: judge it once
+            integ = comp.integration or method.integration
+            why = dead_channel_reason(trace.signal, trace.channel.kind,
+                                      expect_baseline_noise=integ.expect_baseline_noise)
+            spikes = [] if why or not integ.despike else find_spikes(trace.signal, integ.spike_factor)
+            clean = replace(trace, signal=despike(trace.signal, spikes)) if spikes else trace
+            done[id(trace)] = (clean, why, [float(trace.time_min[i]) for i in spikes])
+        clean, why, times = done[id(trace)]
+        found[key] = (why, times)
+    swapped = {i: c for i, (c, _, times) in done.items() if times}
+    dead = {i for i, (_, why, _) in done.items() if why}
+    if swapped or dead:
+        run = replace(run, traces=tuple(swapped.get(id(t), t) for t in run.traces if id(t) not in dead))
+    return run, found
+
+
+def _apply_screen(meas: InjectionMeasurement, run: Any, screen: Mapping[str, tuple[str, list[float]]],
+                  method: Method) -> InjectionMeasurement:
+    """Channel findings onto the measurement: a dead channel has no peak (``DEAD_CHANNEL`` in
+    ``problems``); a peak gets ``SPIKE`` when a removed spike lay in its window or bounds, and
+    ``SATURATED`` when a point between its bounds reaches the detector's stated maximum."""
+    from thioquant.qc.signal import reaches_max
+
+    if meas.error or not screen:
+        return meas
+    peaks = dict(meas.peaks)
+    problems = list(meas.problems)
+    dead = {key for key, (why, _) in screen.items() if why}
+    for comp, qual, key in channel_keys(method.analytes + method.internal_standards):
+        if key not in screen:
+            continue
+        why, spikes = screen[key]
+        if why:  # left out of the run measured: not "no trace" but a dead one
+            peaks[key] = None
+            problems = [p for p in problems if p[0] != key]
+            problems.append((key, "DEAD_CHANNEL", f"{key}: dead channel: {why}"))
+            continue
+        pk = peaks.get(key)
+        if pk is None:
+            continue
+        add = []
+        rt = searched_rt(comp, peaks)
+        if any(pk.start_min <= t <= pk.end_min or abs(t - rt) <= comp.window_min for t in spikes):
+            add.append("SPIKE")
+        integ = comp.integration or method.integration
+        if integ.detector_max is not None and "SATURATED" not in pk.flags:
+            trace = _trace_for(run, comp, qualifier=qual)
+            if trace is not None and reaches_max(trace.time_min, trace.signal, pk.start_min, pk.end_min,
+                                                 integ.detector_max):
+                add.append("SATURATED")
+        if add:
+            peaks[key] = replace(pk, flags=(*pk.flags, *add))
+    return replace(meas, peaks=peaks, problems=tuple(problems),
+                   missing_traces=tuple(k for k in meas.missing_traces if k not in dead))
 
 def is_peak_width(comp: Compound, found: Mapping[str, Peak | None]) -> float | None:
     """The half-height width (minutes) of ``comp``'s internal standard's peak in this injection,
@@ -385,6 +460,7 @@ def quantify(
     run_id: str | None = None,
     profile: str | Path | None = None,
     keep_views: bool = False,
+    max_rows: int | None = MAX_ROWS,
     scheduler: str | None = None,
     ship_files: bool = False,
     exclusions: Mapping[tuple[str, str], str] | None = None,
@@ -408,6 +484,8 @@ def quantify(
     profile : interpretation profile name or file for this run (default: the method's).
     keep_views : keep decimated chromatogram views of every injection for the report, computed while
         the traces are in memory (otherwise the report reads the raw files again).
+    max_rows : refuse a worklist of more injection rows than this (InputError; default
+        :data:`~thioquant.assay.worklist.MAX_ROWS`, 5,000); None for no limit (``--large``).
     scheduler : address of a running dask.distributed scheduler (``tcp://host:8786``) for
         ``executor="dask"``; its workers read the raw files by path (a shared file system), or
         receive their bytes with ``ship_files``. See docs/scale.md.
@@ -432,6 +510,7 @@ def quantify(
         rbc_range=(m.normalisation.rbc_min, m.normalisation.rbc_max),
         dilution_range=(m.normalisation.dilution_min, m.normalisation.dilution_max),
         require_rbc=m.normalisation.mode != "none",
+        max_rows=max_rows,
     )
     messages = [*m.warnings, *(i.message for i in wl.issues)]  # QC placement (ICH M10), then rows
     blanks, blank_sha = _blank_traces(batch, m, wl.entries, messages)
@@ -441,14 +520,21 @@ def quantify(
     if overrides is not None:
         from thioquant.peaks import read_overrides
 
+        channels = [key for _, _, key in channel_keys(m.analytes + m.internal_standards)]
+        known = {e.sample_id for e in wl.entries}
         for (sid, comp), ov in read_overrides(overrides).items():
+            if comp not in channels:
+                # a typo ('6-XX') was ignored in silence while the audit trail recorded a manual
+                # integration that never happened: the analyst must correct the file
+                raise InputError(f"manual integration for unknown analyte {comp!r}; the method's channels "
+                                 f"are {', '.join(channels)}", path=overrides, row=ov.row or None)
+            if sid not in known:
+                messages.append(f"{overrides}: row {ov.row}: manual integration for unknown sample_id {sid!r} "
+                                "ignored")
+                continue  # never applied, so not recorded as done either
             manual_by_sample.setdefault(sid, {})[comp] = (ov.start_min, ov.end_min)
             manual_records.append({"sample_id": sid, "analyte": comp, "start_min": ov.start_min,
                                    "end_min": ov.end_min, "reason": ov.reason})
-        known = {e.sample_id for e in wl.entries}
-        for sid in manual_by_sample:
-            if sid not in known:
-                messages.append(f"{overrides}: manual integration for unknown sample_id {sid!r} ignored")
 
     if cache is not None:
         from thioquant.cache import MeasurementCache
@@ -468,6 +554,8 @@ def quantify(
             messages.append(f"row {e.row} ({e.sample_id}): {e.file}: no trace for {key}")
         for _key, _code, reason in meas.problems:
             messages.append(f"row {e.row} ({e.sample_id}): {e.file}: {reason}")
+        for note in meas.notes:
+            messages.append(f"row {e.row} ({e.sample_id}): {e.file}: {note}")
 
     return _evaluate(batch, m, wl, measurements, manual_by_sample, manual_records, exclusions, messages,
                      history, run_id)
@@ -628,9 +716,21 @@ def _measure_all(
     ship_files: bool = False,
 ) -> list[InjectionMeasurement]:
     """Measure every injection, in order: from the cache where possible, else in parallel."""
-    tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None) for e in entries]
-    total = len(tasks)
-    out: list[InjectionMeasurement | None] = [None] * total
+    all_tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None) for e in entries]
+    total = len(all_tasks)
+    # one measurement per (file, manual integrations): rows naming the same file (DUPLICATE_FILE,
+    # unusable anyway) are not read, hashed or measured again; 10,000 such rows took 3 minutes
+    first: dict[tuple[str, str], int] = {}
+    same_as: list[int] = []
+    for i, (path, _, man, _v, _b) in enumerate(all_tasks):
+        same_as.append(first.setdefault((path, repr(sorted((man or {}).items()))), i))
+    unique = sorted(set(same_as))
+    named = {i for i, e in enumerate(entries) if e.file}
+    tasks = [all_tasks[i] for i in unique]
+    out: list[InjectionMeasurement | None] = [
+        None if i in named else InjectionMeasurement(all_tasks[i][0], error="no raw file named")
+        for i in unique
+    ]
     if cache is not None:
         from thioquant.cache import cache_key, measurement_hash
         from thioquant.io import file_sha256
@@ -639,12 +739,14 @@ def _measure_all(
         if blanks:  # S/N against a blank: the same file must give the same noise
             method_digest = f"{method_digest}|blank:{blank_sha}:{','.join(sorted(blanks))}"
         for i, (path, _, man, _v, _b) in enumerate(tasks):
+            if out[i] is not None:
+                continue
             try:
                 key = cache_key(file_sha256(path), method_digest, man)
-            except OSError:
-                continue  # measure_injection reports the unreadable file
+            except (OSError, ThioquantError):
+                continue  # measure_injection reports the unreadable or non-regular file
             out[i] = cache.get(key, path)
-    todo = [i for i in range(total) if out[i] is None]
+    todo = [i for i in range(len(tasks)) if out[i] is None]
     done = total - len(todo)
     if progress and done:
         progress(done, total)
@@ -657,7 +759,8 @@ def _measure_all(
         done += 1
         if progress:
             progress(done, total)
-    return [o for o in out if o is not None]
+    at = dict(zip(unique, out, strict=True))
+    return [m_ for m_ in (at[j] for j in same_as) if m_ is not None]
 
 
 def _run_tasks(
@@ -715,19 +818,23 @@ def _quantify_measurements(
             else:
                 area, is_area, response, flags = _response(meas.peaks, analyte, e.sample_type,
                                                            meas.unmeasured)
-                flags = list(e.flags) + flags
+                flags = list(e.flags) + flags + _channel_flags(meas, analyte)
                 pk = meas.peaks.get(analyte.name)
             man = manual.get(e.sample_id, {})
             if analyte.name in man or (analyte.internal_standard and analyte.internal_standard in man):
                 flags.append("MANUAL")  # its internal standard's area enters the response too
             rows.append((e, pk, area, is_area, response, flags))
 
-        # Calibration from calibrators with a usable response.
+        # Calibration from calibrators with a usable response; a saturated one is excluded with
+        # that reason before the fit (its response is not proportional to the concentration)
         cal_rows = [
-            (e, r) for e, _, _, _, r, _ in rows
+            (e, r) for e, _, _, _, r, fl in rows
             if e.sample_type == "calibrator" and e.usable and math.isfinite(r)
             and math.isfinite(m.nominal("calibrator", e.level, analyte.name))
         ]
+        saturated = {id(e) for e, _, _, _, _, fl in rows if e.sample_type == "calibrator" and "SATURATED" in fl}
+        all_cal_rows = cal_rows
+        cal_rows = [(e, r) for e, r in cal_rows if id(e) not in saturated]
         outcome = None
         if len(cal_rows) >= 2:
             x = [m.nominal("calibrator", e.level, analyte.name) for e, _ in cal_rows]
@@ -755,6 +862,8 @@ def _quantify_measurements(
                 messages.append(f"{analyte.name}: calibration could not be fitted: {exc}")
         else:
             messages.append(f"{analyte.name}: fewer than 2 calibrators with a response; no calibration")
+        if outcome is not None and len(cal_rows) < len(all_cal_rows):
+            outcome = _with_set_aside(outcome, all_cal_rows, saturated, m, analyte.name, cs.tolerance_pct)
         calibrations[analyte.name] = outcome
         excluded = set()
         if outcome is not None:
@@ -813,6 +922,48 @@ def _quantify_measurements(
             )
     results.sort(key=lambda r: (r.injection, [a.name for a in m.analytes].index(r.analyte)))
     return results, calibrations, messages
+
+
+def _channel_flags(meas: InjectionMeasurement, analyte: Compound) -> list[str]:
+    """Signal-integrity flags of the analyte's other channels (qualifier, internal standard)
+    carried onto its result: ``DEAD_CHANNEL`` (no result can be trusted without them) and
+    ``SATURATED`` (the ratio to a saturated peak is not proportional)."""
+    out: list[str] = []
+    unmeasured = meas.unmeasured
+    keys = [analyte.name, f"{analyte.name} qualifier", analyte.internal_standard]
+    for key in keys:
+        if key is None:
+            continue
+        if unmeasured.get(key) == "DEAD_CHANNEL" and key != analyte.name:
+            out.append("DEAD_CHANNEL")
+        pk = meas.peaks.get(key)
+        if key != analyte.name and pk is not None and "SATURATED" in pk.flags:
+            out.append("SATURATED")
+    return out
+
+
+def _with_set_aside(outcome: Any, cal_rows: Sequence[tuple[WorklistEntry, float]], aside: set[int],
+                    m: Method, analyte: str, tolerance_pct: float) -> Any:
+    """The calibration outcome with the calibrators set aside before the fit (``aside``: ids of
+    their worklist entries; saturated) added back as excluded points, in the order of
+    ``cal_rows`` (every calibrator with a response, as the fit's points are), each with its reason."""
+    from thioquant.calibration.accept import CalibrationPoint
+
+    cal = outcome.calibration
+    it = iter(outcome.points)
+    points = []
+    reasons = list(outcome.reasons)
+    why = "saturated peak (signal integrity): excluded before the fit; dilute and re-inject"
+    for e, r in cal_rows:
+        if id(e) not in aside:
+            points.append(next(it))
+            continue
+        x = m.nominal("calibrator", e.level, analyte)
+        back = float(cal.inverse(r))
+        points.append(CalibrationPoint(e.level, x, r, back, 100.0 * back / x if x else NAN, False, why,
+                                       tolerance_pct))
+        reasons.append(f"{e.level} excluded: {why}")
+    return replace(outcome, points=tuple(points), reasons=reasons)
 
 
 def _normalise(
@@ -874,6 +1025,8 @@ def _pack(path: str) -> bytes | dict[str, bytes]:
     p = Path(path)
     if p.is_dir():
         return {f.relative_to(p).as_posix(): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
+    if not p.is_file():  # a FIFO would block the client for ever; the worker's reader names it
+        raise OSError(f"not a regular file: {p}")
     return p.read_bytes()
 
 

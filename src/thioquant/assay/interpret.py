@@ -1288,7 +1288,7 @@ RBC_FLAGS = frozenset({"NO_RBC", "BAD_RBC"})
 #: a rejected run; a sample_id on two worklist rows (whose result is the patient's cannot be
 #: told); no usable RBC count ("undetectable" per 8x10^8 RBC needs the count: at RBC 0.5 a 6-TG
 #: LLOQ of 100 nmol/L is 160 pmol/8x10^8 RBC, so it must not read as non-adherence).
-NOT_INTERPRETED_FLAGS = ("RUN_INVALID", "DUPLICATE_ID", *sorted(RBC_FLAGS))
+NOT_INTERPRETED_FLAGS = ("RUN_INVALID", "DUPLICATE_ID", "HELD", "DEAD_CHANNEL", *sorted(RBC_FLAGS))
 
 _NON_PATIENT_TYPES = frozenset({
     "calibrator", "cal", "standard", "qc", "blank", "zero", "double_blank", "solvent",
@@ -1442,11 +1442,14 @@ def interpretation_rows(
 
 
 def write_interpretation_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
-    """Write rows (from :func:`interpretation_rows`) to ``path`` as CSV; returns the path."""
+    """Write rows (from :func:`interpretation_rows`) to ``path`` as CSV (formula-safe text cells,
+    see :mod:`thioquant.csvcell`); returns the path."""
+    from thioquant.csvcell import safe_cell
+
     p = Path(path)
     with p.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(INTERPRETATION_COLUMNS), extrasaction="ignore")
         w.writeheader()
         for row in rows:
-            w.writerow(row)
+            w.writerow({k: safe_cell(v) if isinstance(v, str) else v for k, v in row.items()})
     return p

@@ -26,11 +26,9 @@ import numpy as np
 
 from thioquant import flags as _flags
 
-DROPOUT = _flags.register("DROPOUT", "points missing inside the peak (a dropout run of zeros in the "
-                                     "MRM trace) were bridged by a straight line before integration")
-DROPOUT_LONG = _flags.register("DROPOUT_LONG", "a bridged dropout run is longer than the method's "
-                                               "limit (share of the peak's points): the area is "
-                                               "unreliable, treat like FEW_POINTS")
+DROPOUT = "DROPOUT"  # messages in thioquant.flags (readers of results.json need them too)
+DROPOUT_LONG = "DROPOUT_LONG"
+assert DROPOUT in _flags.FLAGS and DROPOUT_LONG in _flags.FLAGS
 
 #: a zero beside this many counts of signal has probability exp(-10) = 5e-5 under counting noise
 MIN_COUNTS = 10.0
