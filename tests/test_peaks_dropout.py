@@ -198,7 +198,8 @@ def test_batch_with_measured_noise_is_accepted(tmp_path, repo_root) -> None:
     assert res.accepted
     cal3 = next(r for r in res.results if r.sample_id == "CAL3" and r.analyte == "6-TG")
     assert "IS_RESPONSE" not in cal3.flags
-    truth = {(r["sample_id"], r["analyte"]): r for r in csv.DictReader(open(b / "truth.csv"))}
+    with open(b / "truth.csv", newline="") as fh:
+        truth = {(r["sample_id"], r["analyte"]): r for r in csv.DictReader(fh)}
     p015 = next(r for r in res.results if r.sample_id == "P015" and r.analyte == "6-MMP")
     assert "DROPOUT_LONG" in p015.flags and is_held(p015.flags)
     assert float(truth[("P015", "6-MMP")]["true_reported"]) > 0
