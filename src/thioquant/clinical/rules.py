@@ -422,6 +422,9 @@ def _classify(
             notes.append("6-MMP undetectable with 6-TGN below the target range: consistent with a low dose, "
                          "partial adherence or a recent dose change (low TPMT activity would raise 6-TGN, "
                          "not lower it).")
+    if category == "myelotoxicity_risk" and pheno.tpmt == "normal":
+        notes.append("TPMT is recorded as normal, so causes other than low TPMT activity (the dose, "
+                     "allopurinol or other interacting co-medication, NUDT15 status) may be considered.")
     if allopurinol and mmp_high and category != "preferential_methylation":
         notes.append("6-MMP raised although allopurinol is recorded (a low 6-MMP is expected with "
                      "allopurinol): adherence to allopurinol may be checked.")
