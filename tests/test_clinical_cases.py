@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from thioquant import clinical
@@ -89,6 +89,7 @@ _ctx = st.one_of(st.none(), st.builds(
 ))
 
 
+@settings(deadline=None)  # CPU shared with other jobs: no per-example time limit
 @given(
     tgn=st.one_of(st.none(), st.floats(1, 2000)),
     mmp=st.one_of(st.none(), st.floats(1, 30000)),

@@ -390,6 +390,8 @@ def _classify(
             comment = p.comment("subtherapeutic_tgn_undetectable")
         elif tc < p.tgn_very_low and (m is None or _cmp(m) < p.mmp_very_low):
             comment = p.comment("subtherapeutic_very_low")
+        elif "poor" in (pheno.tpmt, pheno.nudt15):
+            comment = p.comment("subtherapeutic_poor_metaboliser")
         elif pre_ss:
             comment = p.comment("subtherapeutic_pre_steady_state")
         else:

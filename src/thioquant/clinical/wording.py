@@ -96,6 +96,11 @@ DEFAULT_COMMENTS: dict[str, str] = {
         "levels may still be rising; a repeat measurement at steady state may be considered before "
         "any dose change."
     ),
+    "subtherapeutic_poor_metaboliser": (
+        "6-TGN below {tgn_low:g} with 6-MMP within normal in a TPMT or NUDT15 poor metaboliser: a "
+        "low 6-TGN does not make a dose increase safe (CPIC: a non-thiopurine alternative, or for "
+        "malignancy a drastically reduced dose); specialist review may be considered."
+    ),
     "preferential_methylation_allopurinol": (
         "6-TGN below {tgn_low:g} with raised 6-MMP or MMP:TGN ratio above {ratio_high:g} although "
         "allopurinol is recorded: with allopurinol a low 6-MMP is expected, so this may be "
