@@ -758,7 +758,7 @@ def _dose_band(ctx: ClinicalContext, pheno: _Pheno, band: str, p: Profile, flags
         prompt += (f" {' and '.join(missing)} status not recorded: CPIC recommends TPMT and NUDT15 testing "
                    "(the dosing source calls testing mandatory before starting).")
     if band == "unknown":
-        return (f"{base}:{prompt} No dose band is given as if the patient were a normal metaboliser.")
+        return f"{drug_label}:{prompt} No dose band is given as if the patient were a normal metaboliser."
     fraction = {"intermediate": p.intermediate_fraction,
                 "intermediate_both": p.intermediate_both_fraction}.get(band, (1.0, 1.0))
     pheno_txt = {"normal": "normal metaboliser", "intermediate": "intermediate metaboliser",
