@@ -18,7 +18,7 @@ from typing import Any
 
 from thioquant.assay.normalise import method_family as _method_family
 from thioquant.clinical import codes as C
-from thioquant.clinical.context import INDICATIONS, ClinicalContext
+from thioquant.clinical.context import INDICATIONS, ClinicalContext, phenotype_from_genotype
 from thioquant.clinical.formatting import _cmp, _range, format_near, format_ratio
 from thioquant.clinical.profiles import Profile, load_profile
 from thioquant.clinical.wording import CATEGORIES
@@ -499,8 +499,6 @@ def _phenotypes(ctx: ClinicalContext, p: Profile, notes: list[str]) -> _Pheno:
         if recorded is None and geno is not None:
             notes.append(f"{label} genotype {geno}: CPIC phenotype {from_geno.replace('_', ' ')}.")
         elif recorded is not None and geno is not None:
-            from thioquant.clinical.context import phenotype_from_genotype
-
             g = phenotype_from_genotype(geno, gene)
             if g != recorded and g != "indeterminate":
                 notes.append(f"{label} phenotype recorded as {recorded.replace('_', ' ')} but genotype {geno} "
@@ -726,12 +724,10 @@ def _allopurinol_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags
 
 def _dose_band(ctx: ClinicalContext, pheno: _Pheno, band: str, p: Profile, flags: list[str],
                ratio_high: bool) -> str:
-    def show(x: str | None, gene: str) -> str:
-        if x is None:
-            return "not recorded"
-        return x.replace("_", " ")
+    def show(x: str | None) -> str:
+        return "not recorded" if x is None else x.replace("_", " ")
 
-    geno = f"TPMT {show(pheno.tpmt, 'tpmt')}, NUDT15 {show(pheno.nudt15, 'nudt15')}"
+    geno = f"TPMT {show(pheno.tpmt)}, NUDT15 {show(pheno.nudt15)}"
     drug_label = ctx.drug or "drug not recorded"
     base = f"{drug_label}; {geno}"
     if ctx.drug == "thioguanine":
