@@ -198,3 +198,4 @@ def test_patient_pdf_is_one_readable_page(report, tmp_path):
         # issue 19: the method family and the monitoring schedule, as a reader sees them
         flat = " ".join(text.split())
         assert "method family lcmsms" in flat and "every 1-2 weeks for the first 8 weeks" in flat
+        assert "Dose band:" in flat and "testing" in flat  # no phenotype: a testing prompt, no band

@@ -254,6 +254,7 @@ def patient_rows(batch: Any, ranges: Ranges | None = None) -> list[dict[str, Any
     rows = []
     for it in batch.interpretations:
         row = {c: str(it.get(c, "") or "") for c in PATIENT_COLUMNS}
+        row["dose_band"] = str(it.get("dose_band", "") or "")  # the patient PDF prints it
         tgn, mmp, ratio = _f(row["tgn_pmol_8e8"]), _f(row["mmp_pmol_8e8"]), _f(row["ratio"])
         st = {"tgn_state": "", "mmp_state": "", "ratio_state": ""}
         if ranges is not None:

@@ -473,6 +473,11 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
         for line in wrap("Notes: " + row["notes"], W, 8.5):
             page.text(MARGIN, y, line, 8.5, color="#333333")
             y += 11
+    if row.get("dose_band"):
+        y += 4
+        for line in wrap("Dose band: " + row["dose_band"], W, 8.5):
+            page.text(MARGIN, y, line, 8.5, color="#333333")
+            y += 11
     if row.get("flags"):
         y += 4
         for line in wrap("Flags: " + row["flags"].replace(";", ", "), W, 8):
