@@ -355,7 +355,11 @@ def _classify(
     t_below: float | None, p: Profile, notes: list[str], flags: list[str],
     ctx: ClinicalContext | None, pheno: _Pheno, pre_ss: bool,
 ) -> tuple[str, str]:
-    """Pattern table (BSG 2019 type). ``t``/``m`` None means undetectable."""
+    """Pattern table (BSG 2019 type). ``t``/``m`` None means undetectable.
+
+    Rules (see :data:`RULES`): ``pattern_table``, ``tgn_undetectable_ratio_bound``,
+    ``very_low_adherence``, ``mmp_undetectable``, ``allopurinol`` (its 6-MMP part).
+    """
     if t is None and m is None:
         flags.append(C.FLAG_UNDETECTABLE)
         return "non_adherence", p.comment("non_adherence")
@@ -490,7 +494,10 @@ class _Pheno:
 
 
 def _phenotypes(ctx: ClinicalContext, p: Profile, notes: list[str]) -> _Pheno:
-    """The phenotype per gene: recorded, else from the genotype (CPIC), else (TPMT) from activity."""
+    """The phenotype per gene: recorded, else from the genotype (CPIC), else (TPMT) from activity.
+
+    Rules ``genotype`` (CPIC 2018) and ``tpmt_activity`` (laboratory cut-offs).
+    """
     out = {}
     for gene, label in (("tpmt", "TPMT"), ("nudt15", "NUDT15")):
         recorded = getattr(ctx, gene)
@@ -544,7 +551,8 @@ def _phenotype_band(tpmt: str | None, nudt15: str | None) -> str:
 
 def _pre_steady_state(ctx: ClinicalContext, pheno: _Pheno, p: Profile, notes: list[str],
                       flags: list[str]) -> bool:
-    """Steady-state notes; True when the sample was taken before steady state."""
+    """Steady-state notes; True when the sample was taken before steady state (rule
+    ``steady_state``: CPIC 2018; sampling at about 4 weeks, common practice)."""
     band = _phenotype_band(pheno.tpmt, pheno.nudt15)
     key = "intermediate" if band == "intermediate_both" else band
     ss = p.steady_state_weeks.get(key)
@@ -592,6 +600,7 @@ def _context_notes(
 
 
 def _liver_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags: list[str]) -> None:
+    """Rule ``liver`` (the dosing source, secondary)."""
     # The source reads "consider stopping at 3x ULN; stop if ALT/AST rises to 5x ULN": both limits
     # are reached at the value itself (>=).
     lft = [(n, v) for n, v in (("ALT", ctx.alt_uln), ("AST", ctx.ast_uln)) if v is not None]
@@ -621,6 +630,7 @@ def _liver_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags: list
 
 
 def _age_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags: list[str]) -> None:
+    """Rule ``sample_age`` (Pike 2001; de Graaf 2010; limits laboratory-defined)."""
     age = ctx.age_hours
     if age is None:
         return
@@ -656,6 +666,7 @@ def _age_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags: list[s
 
 def _blood_count_notes(ctx: ClinicalContext, p: Profile, t: float | None, t_det: bool, category: str,
                        notes: list[str], flags: list[str]) -> None:
+    """Rule ``blood_count`` (BSR/BHPR 2017 DMARD monitoring guideline; CPIC 2018 for NUDT15)."""
     low, kinds = [], []
     for label, kind, v, lim, flag in (
             ("WBC", "leukopenia", ctx.wbc, p.wbc_low, C.FLAG_LEUKOPENIA),
@@ -692,6 +703,7 @@ def _normal_band(ctx: ClinicalContext, p: Profile) -> tuple[tuple[float, float] 
 
 
 def _allopurinol_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags: list[str]) -> None:
+    """Rule ``allopurinol`` (BSG 2019 table; the dosing source, secondary)."""
     if ctx.allopurinol is not True:
         return
     frac = _range([f * 100 for f in p.allopurinol_fraction], 0)
@@ -724,6 +736,9 @@ def _allopurinol_notes(ctx: ClinicalContext, p: Profile, notes: list[str], flags
 
 def _dose_band(ctx: ClinicalContext, pheno: _Pheno, band: str, p: Profile, flags: list[str],
                ratio_high: bool) -> str:
+    """Rules ``cpic_bands``, ``cpic_poor_indication``, ``testing_prompt`` (CPIC 2018/2024) and
+    ``aih_band`` (the dosing source, not CPIC)."""
+
     def show(x: str | None) -> str:
         return "not recorded" if x is None else x.replace("_", " ")
 
