@@ -188,3 +188,17 @@ def test_docs_list_every_rule_with_its_source_kind():
         assert f"`{rule.id}`" in doc, rule.id
     for kind in ("guideline", "secondary", "lab"):
         assert kind in doc
+
+
+def test_report_marks_a_ratio_lower_bound_above_the_cutoff_high():
+    from types import SimpleNamespace
+
+    from thioquant.report import content as C
+
+    ranges = C.Ranges("default", "pmol/8x10^8 RBC", 235, 450, 5700, 11)
+    batch = SimpleNamespace(interpretations=[
+        {"sample_id": "A", "tgn_pmol_8e8": "undetectable", "mmp_pmol_8e8": "3000", "ratio": "> 166.7"},
+        {"sample_id": "B", "tgn_pmol_8e8": "undetectable", "mmp_pmol_8e8": "1000", "ratio": "> 4.3"},
+    ])
+    a, b = C.patient_rows(batch, ranges)
+    assert a["ratio_state"] == "high" and b["ratio_state"] == ""

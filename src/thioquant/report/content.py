@@ -264,6 +264,10 @@ def patient_rows(batch: Any, ranges: Ranges | None = None) -> list[dict[str, Any
                 st["mmp_state"] = "high" if ranges.mmp_raised(mmp) else "ok"
             if math.isfinite(ratio):
                 st["ratio_state"] = "high" if ranges.ratio_raised(ratio) else "ok"
+            elif row["ratio"].startswith(">"):  # a lower bound (6-TGN undetectable): high only if it is
+                bound = _f(row["ratio"].lstrip("> "))
+                if math.isfinite(bound) and ranges.ratio_raised(bound):
+                    st["ratio_state"] = "high"
         row.update(st)
         rows.append(row)
     return rows
