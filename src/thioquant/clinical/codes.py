@@ -41,9 +41,6 @@ FLAG_THROMBOCYTOPENIA = _flags.register("THROMBOCYTOPENIA", "platelets below the
 FLAG_PRE_STEADY_STATE = _flags.register(
     "PRE_STEADY_STATE", "sample taken before steady state after the start or the last dose change"
 )
-FLAG_NO_GENOTYPE = _flags.register(
-    "TPMT_NUDT15_UNKNOWN", "TPMT/NUDT15 status not recorded or indeterminate: testing may be considered"
-)
 FLAG_THIOGUANINE = _flags.register(
     "THIOGUANINE", "patient on thioguanine: azathioprine/mercaptopurine ranges not applied"
 )
