@@ -11,3 +11,4 @@ uv run --group bench python benchmarks/bench_peaks.py ${quick:+--quick}
 uv run --group bench python benchmarks/real_peaks.py
 uv run --group bench python benchmarks/bench_report.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_batch.py ${quick:+--quick}
+uv run --group bench python benchmarks/bench_review.py ${quick:+--quick}

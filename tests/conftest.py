@@ -45,3 +45,37 @@ def sample_batch(tmp_path: Path):
         return dst
 
     return copy
+
+
+
+@pytest.fixture(scope="session")
+def _review_base(tmp_path_factory):
+    """The bundled LC-MS/MS batch quantified once per session (raw files and cache shared)."""
+    from thioquant.cli import main
+
+    batch = tmp_path_factory.mktemp("review-base") / "lcmsms"
+    shutil.copytree(REPO / "sample_data" / "lcmsms", batch,
+                    ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
+    main(["quantify", str(batch), "--quiet", "--no-history"])
+    assert (batch / "results" / "audit.jsonl").is_file()
+    return batch
+
+
+@pytest.fixture
+def review_setup(_review_base, tmp_path: Path, monkeypatch):
+    """``(output_dir, UserStore)``: a fresh copy of the quantified bundled LC-MS/MS output folder
+    (its batch folder, shared, is only read), and a user file with analyst ``alice`` (password
+    ``alice-pass``) and authorisers ``bob`` (``bob-pass-1``) and ``carol`` (``carol-pass``).
+    The hashes use argon2 with a small cost so that the tests stay fast."""
+    from argon2 import PasswordHasher
+
+    from thioquant.review.users import UserStore
+
+    out = tmp_path / "results"
+    shutil.copytree(_review_base / "results", out)
+    store = UserStore(tmp_path / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setenv("THIOQUANT_USERS", str(store.path))
+    store.add("alice", "analyst", "alice-pass", "Alice Analyst")
+    store.add("bob", "authoriser", "bob-pass-1", "Bob Authoriser")
+    store.add("carol", "authoriser", "carol-pass", "Carol Second")
+    return out, store

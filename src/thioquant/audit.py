@@ -116,12 +116,22 @@ def _os_metadata(name: str) -> bool:
     return name in OS_METADATA or name.startswith("._")  # ._x: macOS AppleDouble
 
 
+#: sub-folders a review adds to an output folder: its journal and its signed versions, each
+#: checked on its own by :func:`verify` (see :mod:`thioquant.review`)
+REVIEW_DIR, VERSIONS_DIR = "review", "versions"
+
+
 def output_files(folder: Path) -> list[str]:
-    """Relative POSIX paths of every file under ``folder`` except the audit trail and a desktop's
-    metadata files (:data:`OS_METADATA`), sorted."""
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if p.is_file() and p.relative_to(folder).as_posix() != AUDIT_FILE
-                  and not _os_metadata(p.name))
+    """Relative POSIX paths of every file under ``folder`` except the audit trail, a desktop's
+    metadata files (:data:`OS_METADATA`) and a review's ``review/`` and ``versions/`` folders
+    (verified separately), sorted."""
+    out = []
+    for p in folder.rglob("*"):
+        rel = p.relative_to(folder).as_posix()
+        if (p.is_file() and rel != AUDIT_FILE and not _os_metadata(p.name)
+                and rel.split("/", 1)[0] not in (REVIEW_DIR, VERSIONS_DIR)):
+            out.append(rel)
+    return sorted(out)
 
 
 def write_audit(stage: Path, entries: list[dict[str, Any]]) -> None:
@@ -191,6 +201,77 @@ class AuditCheck:
 
 
 def verify(out_dir: str | Path) -> AuditCheck:
+    """Check an output folder: :func:`verify_folder`, then its review journal and signed versions.
+
+    ``review/journal.jsonl`` must be an intact hash chain whose first line names this folder's
+    ``audit.jsonl`` (by sha256); each ``versions/vN`` must verify as an output folder of its own,
+    hold the two signatures (reviewed, authorised), name the version it supersedes (``v(N-1)``),
+    and match the sha256 the journal recorded when it was released. Nothing else may be in
+    ``review/`` or ``versions/``.
+    """
+    out = Path(out_dir)
+    base = verify_folder(out)
+    problems, warnings, n = list(base.problems), list(base.warnings), base.entries
+    rdir, vdir = out / REVIEW_DIR, out / VERSIONS_DIR
+    released: dict[str, str] = {}
+    if rdir.exists():
+        from thioquant.review.journal import read_journal, verify_journal
+
+        jpath = rdir / "journal.jsonl"
+        extra = [p.name for p in rdir.iterdir() if p.name != "journal.jsonl" and not _os_metadata(p.name)]
+        problems += [f"{REVIEW_DIR}/{x} is not written by a review" for x in extra]
+        if jpath.is_file():
+            jp = verify_journal(jpath)
+            problems += [f"{REVIEW_DIR}/{x}" for x in jp]
+            if not jp:
+                entries = read_journal(jpath)
+                n += len(entries)
+                if entries and entries[0].get("base_audit_sha256") != file_sha256(out / AUDIT_FILE):
+                    problems.append(f"{REVIEW_DIR}/journal.jsonl was started on another audit.jsonl")
+                released = {e["version"]: e.get("audit_sha256", "") for e in entries if e.get("event") == "release"}
+    if vdir.exists() and not (rdir / "journal.jsonl").is_file():
+        problems.append(f"{VERSIONS_DIR}/ holds signed versions but {REVIEW_DIR}/journal.jsonl, the review "
+                        "journal that released them, is missing")
+    if vdir.exists():
+        prev = None
+        names = sorted((p for p in vdir.iterdir() if not _os_metadata(p.name)),
+                       key=lambda p: int(p.name[1:]) if p.name[1:].isdigit() else -1)
+        for k, d in enumerate(names, start=1):
+            if d.name != f"v{k}" or not d.is_dir():
+                problems.append(f"{VERSIONS_DIR}/{d.name} is not a signed version (expected v{k})")
+                continue
+            if not (d / AUDIT_FILE).is_file():
+                problems.append(f"{VERSIONS_DIR}/{d.name} has no audit.jsonl")
+                continue
+            sub = verify_folder(d)
+            n += sub.entries
+            problems += [f"{VERSIONS_DIR}/{d.name}: {x}" for x in sub.problems]
+            sigs, version = [], None
+            for line in (d / AUDIT_FILE).read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    break
+                if e.get("event") == "signature":
+                    sigs.append(e)
+                elif e.get("event") == "version":
+                    version = e
+            meanings = [s.get("meaning") for s in sigs]
+            if "reviewed" not in meanings or "authorised" not in meanings:
+                problems.append(f"{VERSIONS_DIR}/{d.name}: lacks a reviewed and an authorised signature")
+            elif len({s.get("user") for s in sigs}) < 2:
+                problems.append(f"{VERSIONS_DIR}/{d.name}: reviewed and authorised by the same person")
+            if version is None or version.get("version") != d.name or version.get("supersedes") != prev:
+                problems.append(f"{VERSIONS_DIR}/{d.name}: its version entry does not name it, or does not "
+                                f"supersede {prev or 'nothing'}")
+            if released and released.get(d.name) != file_sha256(d / AUDIT_FILE):
+                problems.append(f"{VERSIONS_DIR}/{d.name}: its audit.jsonl is not the one the review journal "
+                                "recorded at release")
+            prev = d.name
+    return AuditCheck(not problems, n, tuple(problems), tuple(warnings))
+
+
+def verify_folder(out_dir: str | Path) -> AuditCheck:
     """Check ``OUT_DIR/audit.jsonl``: the hash chain, its closing entry, and every file in OUT_DIR.
 
     Broken: a line that is not UTF-8 or not a JSON object, out of sequence, not chained or not

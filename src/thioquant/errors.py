@@ -57,3 +57,10 @@ class OutputError(ThioquantError):
     """An output location that would be overwritten or cannot be written."""
 
     exit_code = 5
+
+
+class ReviewError(ThioquantError):
+    """A review action refused: a wrong password, a user without the role, the same person
+    authorising what they reviewed, an edit made on a stale view, a signed version to replace."""
+
+    exit_code = 7

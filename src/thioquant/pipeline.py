@@ -194,6 +194,11 @@ class BatchResult:
     messages: tuple[str, ...]
     interpretations: tuple[Any, ...] = ()
     manual: tuple[Mapping[str, Any], ...] = ()
+    #: calibrators excluded by a reviewer: dicts with sample_id, analyte, reason
+    exclusions: tuple[Mapping[str, Any], ...] = ()
+    #: electronic signatures of a signed version (see :mod:`thioquant.review.signoff`): dicts with
+    #: user, full_name, role, meaning, time; shown on the PDF report and patient pages
+    signatures: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def accepted(self) -> bool:
@@ -286,6 +291,7 @@ def quantify(
     run_id: str | None = None,
     profile: str | Path | None = None,
     keep_views: bool = False,
+    exclusions: Mapping[tuple[str, str], str] | None = None,
 ) -> BatchResult:
     """Quantify a batch folder (``worklist.csv`` + raw files).
 
@@ -305,6 +311,7 @@ def quantify(
     profile : interpretation profile name or file for this run (default: the method's).
     keep_views : keep decimated chromatogram views of every injection for the report, computed while
         the traces are in memory (otherwise the report reads the raw files again).
+    exclusions : calibrators a reviewer excluded, ``(sample_id, analyte) -> reason``.
 
     Raises
     ------
@@ -361,7 +368,18 @@ def quantify(
         for _key, _code, reason in meas.problems:
             messages.append(f"row {e.row} ({e.sample_id}): {e.file}: {reason}")
 
-    results, calibrations, cal_messages = _quantify_measurements(m, wl.entries, measurements, manual_by_sample)
+    return _evaluate(batch, m, wl, measurements, manual_by_sample, manual_records, exclusions, messages,
+                     history, run_id)
+
+
+def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[InjectionMeasurement],
+              manual_by_sample: Mapping[str, Mapping[str, tuple[float, float]]],
+              manual_records: Sequence[Mapping[str, Any]],
+              exclusions: Mapping[tuple[str, str], str] | None, messages: list[str],
+              history: str | Path | None, run_id: str | None) -> BatchResult:
+    """Everything after the measurements: calibration, concentrations, QC, interpretation."""
+    results, calibrations, cal_messages = _quantify_measurements(m, wl.entries, measurements, manual_by_sample,
+                                                                 exclusions)
     messages += cal_messages
     if all(c is None for c in calibrations.values()):
         raise CalibrationError("no analyte could be calibrated: " + "; ".join(cal_messages or ["no calibrators"]),
@@ -380,11 +398,75 @@ def quantify(
     else:
         results, qc_outcomes, verdict = evaluate_run(m, wl.entries, measurements, results, calibrations)
     interpretations = _interpret(m, wl.entries, results, messages, calibrations)
+    excl = tuple({"sample_id": sid, "analyte": an, "reason": why}
+                 for (sid, an), why in sorted((exclusions or {}).items()))
     return BatchResult(
         batch_dir=str(batch), method=m, worklist=wl, results=tuple(results), calibrations=calibrations,
         verdict=verdict, qc_outcomes=tuple(qc_outcomes), measurements=tuple(measurements),
         messages=tuple(messages), interpretations=tuple(interpretations), manual=tuple(manual_records),
+        exclusions=excl,
     )
+
+
+def requantify(
+    batch: BatchResult,
+    manual: Sequence[Mapping[str, Any]],
+    exclusions: Mapping[tuple[str, str], str] | None = None,
+    *,
+    cache: str | Path | None = None,
+    history: str | Path | None = None,
+    run_id: str | None = None,
+) -> BatchResult:
+    """Quantify ``batch`` again after a review: other manual integrations or calibrator exclusions.
+
+    Only the injections whose manual integrations differ from ``batch.manual`` are measured again
+    (through the measurement ``cache`` when given: a boundary put back where it was is a cache
+    hit); every other injection keeps its measurement. Calibration, QC and interpretation are then
+    computed anew from the measurements, exactly as :func:`quantify` does.
+
+    Parameters
+    ----------
+    batch : the batch as quantified before.
+    manual : every manual integration now in force, dicts with ``sample_id``, ``analyte``,
+        ``start_min``, ``end_min``, ``reason`` (as in ``BatchResult.manual``).
+    exclusions : calibrators excluded by the reviewer, ``(sample_id, analyte) -> reason``.
+    cache, history, run_id : as for :func:`quantify`.
+    """
+    def by_sample(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, tuple[float, float]]]:
+        out: dict[str, dict[str, tuple[float, float]]] = {}
+        for r in records:
+            out.setdefault(str(r["sample_id"]), {})[str(r["analyte"])] = (float(r["start_min"]), float(r["end_min"]))
+        return out
+
+    b = Path(batch.batch_dir)
+    m, wl = batch.method, batch.worklist
+    old, new = by_sample(batch.manual), by_sample(manual)
+    entries = list(wl.entries)
+    changed = [i for i, e in enumerate(entries) if old.get(e.sample_id) != new.get(e.sample_id)]
+    measurements = list(batch.measurements)
+    # the calibration's and the interpretation's messages are made anew
+    messages = [msg for msg in batch.messages if not msg.startswith(tuple(f"{a.name}: " for a in m.analytes))
+                and "): clinical context: " not in msg]
+    if changed:
+        scratch: list[str] = []
+        blanks, blank_sha = _blank_traces(b, m, entries, scratch)
+        sub = [entries[i] for i in changed]
+        if cache is not None:
+            from thioquant.cache import MeasurementCache
+
+            with MeasurementCache(cache) as store:
+                fresh = _measure_all(b, m, sub, new, 1, None, store, "process", False, blanks, blank_sha)
+        else:
+            fresh = _measure_all(b, m, sub, new, 1, None, None, "process", False, blanks, blank_sha)
+        for i, meas in zip(changed, fresh, strict=True):
+            measurements[i] = meas
+            e = entries[i]
+            for _key, _code, reason in meas.problems:
+                msg = f"row {e.row} ({e.sample_id}): {e.file}: {reason}"
+                if msg not in messages:
+                    messages.append(msg)
+    return _evaluate(b, m, wl, measurements, new, [dict(r) for r in manual], exclusions, messages,
+                     history, run_id)
 
 
 def _blank_traces(batch: Path, m: Method, entries: Sequence[WorklistEntry],
@@ -514,6 +596,7 @@ def _run_tasks(
 def _quantify_measurements(
     m: Method, entries: Sequence[WorklistEntry], measurements: Sequence[InjectionMeasurement],
     manual: Mapping[str, Mapping[str, tuple[float, float]]],
+    exclusions: Mapping[tuple[str, str], str] | None = None,
 ) -> tuple[list[Result], dict[str, Any], list[str]]:
     import numpy as np
 
@@ -538,8 +621,9 @@ def _quantify_measurements(
                                                            meas.unmeasured)
                 flags = list(e.flags) + flags
                 pk = meas.peaks.get(analyte.name)
-            if analyte.name in manual.get(e.sample_id, {}):
-                flags.append("MANUAL")
+            man = manual.get(e.sample_id, {})
+            if analyte.name in man or (analyte.internal_standard and analyte.internal_standard in man):
+                flags.append("MANUAL")  # its internal standard's area enters the response too
             rows.append((e, pk, area, is_area, response, flags))
 
         # Calibration from calibrators with a usable response.
@@ -552,6 +636,8 @@ def _quantify_measurements(
         if len(cal_rows) >= 2:
             x = [m.nominal("calibrator", e.level, analyte.name) for e, _ in cal_rows]
             y = [r for _, r in cal_rows]
+            by_reviewer = [(exclusions or {}).get((e.sample_id, analyte.name), "") for e, _ in cal_rows]
+            manual_excl = by_reviewer if any(by_reviewer) else None
             try:
                 if cs.model == "auto" or cs.weighting == "auto":
                     from thioquant.calibration import candidates_for, select_model
@@ -560,13 +646,14 @@ def _quantify_measurements(
                         x, y, candidates=candidates_for(cs.model, cs.weighting),
                         levels=[e.level for e, _ in cal_rows], tolerance_pct=cs.tolerance_pct,
                         lloq_tolerance_pct=cs.lloq_tolerance_pct, min_fraction=cs.min_fraction,
-                        min_levels=cs.min_levels,
+                        min_levels=cs.min_levels, manual_exclusions=manual_excl,
                     )
                 else:
                     outcome = accept_calibration(
                         x, y, model=cs.model, weighting=cs.weighting, levels=[e.level for e, _ in cal_rows],
                         tolerance_pct=cs.tolerance_pct, lloq_tolerance_pct=cs.lloq_tolerance_pct,
                         min_fraction=cs.min_fraction, min_levels=cs.min_levels,
+                        manual_exclusions=manual_excl,
                     )
             except ThioquantError as exc:
                 messages.append(f"{analyte.name}: calibration could not be fitted: {exc}")
@@ -698,4 +785,4 @@ def _interpret(
                                below_limits=below)
 
 
-__all__ = ["BatchResult", "InjectionMeasurement", "measure_injection", "quantify"]
+__all__ = ["BatchResult", "InjectionMeasurement", "measure_injection", "quantify", "requantify"]

@@ -168,6 +168,7 @@ def accept_calibration(
     min_fraction: float = 0.75,
     min_levels: int = 6,
     min_level_fraction: float = 0.5,
+    manual_exclusions: Sequence[str] | None = None,
 ) -> CalibrationOutcome:
     """Fit a calibration and apply the ICH M10 acceptance rules.
 
@@ -203,6 +204,10 @@ def accept_calibration(
         Minimum number of passing levels (6).
     min_level_fraction : float
         Minimum fraction of replicates passing for a level to pass (0.5).
+    manual_exclusions : sequence of str, optional
+        One entry per calibrator: a reviewer's reason to exclude it ("" keeps it). Such a point is
+        left out of the fit before step 1, with ``"excluded by reviewer: <reason>"`` as its
+        reason, and counts as not passing (as any excluded point).
 
     Returns
     -------
@@ -240,6 +245,14 @@ def accept_calibration(
     for i in np.flatnonzero(~inc):
         why[i] = "non-finite concentration or response"
         reasons.append(f"calibrator {lv[i]} (x={_fmt(xa[i])}) excluded: {why[i]}")
+    if manual_exclusions is not None:
+        if len(manual_exclusions) != n:
+            raise CalibrationError(f"{len(manual_exclusions)} manual exclusions for {n} calibrators")
+        for i, reason in enumerate(manual_exclusions):
+            if reason and inc[i]:
+                inc[i] = False
+                why[i] = f"excluded by reviewer: {reason}"
+                reasons.append(f"calibrator {lv[i]} (x={_fmt(xa[i])}) {why[i]}")
     if model == "power" or weighting in ("1/y", "1/y^2"):
         bad = inc & (ya <= 0)
         for i in np.flatnonzero(bad):

@@ -17,7 +17,8 @@ def audit() -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 def verify(out_dir: Path) -> None:
     """Verify OUT_DIR/audit.jsonl: the hash chain and its closing entry, and every file in OUT_DIR
-    against its recorded hash (exit 6 when broken)."""
+    against its recorded hash; then the review journal and every signed version in
+    OUT_DIR/versions (exit 6 when broken)."""
     from thioquant.audit import verify as check
 
     result = check(out_dir)
@@ -29,6 +30,11 @@ def verify(out_dir: Path) -> None:
                 click.echo(f"  - {w}", err=True)
             return
         click.echo(f"audit trail intact: {result.entries} entries, every output file matches its hash")
+        versions = sorted(p.name for p in (out_dir / "versions").glob("v*")) if (out_dir / "versions").is_dir() else []
+        if versions or (out_dir / "review").is_dir():
+            click.echo(f"review journal intact; {len(versions)} signed version(s) verified"
+                       + (f" ({', '.join(versions)}), each with its reviewed and authorised signatures"
+                          if versions else ""))
         return
     click.secho(f"audit trail BROKEN ({len(result.problems)} problem(s)):", fg="red", err=True)
     for p in result.problems:

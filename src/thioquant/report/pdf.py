@@ -347,10 +347,25 @@ def build_report(batch: Any, panels: Sequence[Any] = (), *, lj: Sequence[dict[st
                font="F3")
     flow.need(60)
     flow.y += 24
-    flow.page.text(MARGIN, flow.y, "Reviewed by: ______________________   Date: ____________   "
-                   "Signature: ______________________", 9)
+    for line in signoff_lines(batch):
+        flow.page.text(MARGIN, flow.y, line, 9)
+        flow.y += 13
     flow.finish()
     return doc
+
+
+def signoff_lines(batch: Any) -> list[str]:
+    """The sign-off lines of a page: the electronic signatures of a signed version (who, in which
+    role, what it means, when, in UTC), or blank lines for a handwritten signature."""
+    sigs = list(getattr(batch, "signatures", ()) or ())
+    if not sigs:
+        return ["Reviewed by: ______________________   Date: ____________   Signature: __________________"]
+    out = []
+    for sg in sigs:
+        who = sg.get("full_name") or sg.get("user")
+        out.append(f"{str(sg.get('meaning', '')).capitalize()} by {who} ({sg.get('user')}, "
+                   f"{sg.get('role')}) on {sg.get('time')} - electronic signature")
+    return out
 
 
 def _chromatogram_grid(flow: Flow, panels: Sequence[Any], cols: int = 4, row_h: float = 86) -> None:
@@ -504,8 +519,8 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
             y += ph + 6
     ys = A4[1] - MARGIN - 40
     page.line(MARGIN, ys - 14, MARGIN + W, ys - 14, color="#d5dbe3")
-    page.text(MARGIN, ys, "Reviewed by: ______________________   Date: ____________   Signature: __________________",
-              9)
+    for k, line in enumerate(signoff_lines(batch)):
+        page.text(MARGIN, ys + 12 * k, line, 9)
     gen = f" - generated {generated}" if generated else ""
     page.text(MARGIN, A4[1] - MARGIN + 13,
               f"thioquant {__version__} - method sha256 {m.sha256[:16]} - {Path(batch.batch_dir).name}{gen}", 7,

@@ -86,6 +86,7 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
         lines.append(f"{n_msg} message(s) about the input: see messages.txt")
     if out_dir is not None:
         report = Path(out_dir) / "report.html"
-        tail = f" (open {report} to review and sign)" if report.is_file() else ""
+        tail = f" (open {report} to read the report)" if report.is_file() else ""
         lines.append(f"Results written to {out_dir}{tail}")
+        lines.append(f"Review, correct and sign in the browser: thioquant review {out_dir}")
     return "\n".join(lines)
