@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every benchmark; each writes its figures to benchmarks/results_*.md.
-# About 15 minutes on 2 cores; use --quick for a shorter pass.
+# About 20 minutes on 2 cores; use --quick for a shorter pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=${1:-}
@@ -12,3 +12,4 @@ uv run --group bench python benchmarks/real_peaks.py
 uv run --group bench python benchmarks/bench_report.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_batch.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_review.py ${quick:+--quick}
+uv run --group bench python benchmarks/bench_deps.py ${quick:+--quick}

@@ -143,6 +143,46 @@ def test_outputs_are_deterministic(batches, tmp_path):
         assert (a / f).read_bytes() == (c / f).read_bytes(), f
 
 
+def test_xlsx_bytes_do_not_depend_on_the_clock(batches, tmp_path, monkeypatch):
+    # openpyxl stamps its document properties and zip members with "now": results.xlsx carries
+    # fixed ones, so a rerun an hour later gives the same bytes
+    import time
+    import zipfile
+
+    from thioquant.report.xlsx import write_xlsx
+
+    b = batches["hplcuv"]
+    write_xlsx(b, tmp_path / "a.xlsx")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3 * 3600 + 7)
+    write_xlsx(b, tmp_path / "b.xlsx")
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
+    z = zipfile.ZipFile(tmp_path / "a.xlsx")
+    assert {i.date_time for i in z.infolist()} == {(2000, 1, 1, 0, 0, 0)}
+    core = z.read("docProps/core.xml").decode()
+    assert "2000-01-01T00:00:00Z" in core and ">thioquant</dc:creator>" in core
+
+
+def test_validation_xlsx_bytes_do_not_depend_on_the_clock(tmp_path, monkeypatch):
+    # validation.xlsx goes through the same save_workbook (openpyxl stamped it with "now" before)
+    import time
+    from types import SimpleNamespace
+
+    from thioquant.validation.report import write_xlsx
+
+    check = SimpleNamespace(as_dict=lambda: {"experiment": "accuracy", "result": "pass", "value": 1.5})
+    report = SimpleNamespace(
+        summary_rows=lambda: [{"experiment": "accuracy", "result": "pass"}], passed=True, checks=[check],
+        run_rows=lambda: [{"run": "r1", "accepted": True}], messages=["a note"], run_errors={},
+        experiments=[SimpleNamespace(key="accuracy", tables={"levels": [{"level": "QCL", "bias_pct": -2.5}]})],
+        criteria_rows=lambda: [{"criterion": "bias", "limit": 15}])
+    write_xlsx(report, tmp_path / "a.xlsx")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 2 * 3600 + 3)
+    write_xlsx(report, tmp_path / "b.xlsx")
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
+
+
 def test_report_options_and_a_failed_part_leaves_no_output(batches, tmp_path, monkeypatch):
     b = batches["hplcuv"]
     out = write_outputs(b, tmp_path / "noreport", report=False)

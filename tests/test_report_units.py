@@ -196,9 +196,23 @@ def test_progress_bar_only_when_enabled(capsys):
     assert "work" in err  # click draws the bar itself only on a terminal, the label always
 
 
-def test_xlsx_cells_escape_markup():
-    from thioquant.report.xlsx import _cell_xml, sheet_xml
+def test_xlsx_cells_keep_markup_and_formula_like_text_as_text(tmp_path):
+    # openpyxl would store a string starting with "=" as a formula: a patient comment or a file
+    # name must never run in the reader's spreadsheet program
+    import zipfile
 
-    assert "<t xml:space=\"preserve\">a&lt;b&gt; &amp; c</t>" in _cell_xml("A1", "a<b> & c", 0)
-    xml = sheet_xml(["note"], [{"note": "x<y&z"}])
-    assert "x&lt;y&amp;z" in xml and "x<y" not in xml
+    import openpyxl
+
+    from thioquant.report.xlsx import _Sheets, save_workbook
+
+    book = _Sheets()
+    rows = [{"note": "x<y&z", "n": 1.5}, {"note": "=HYPERLINK(\"http://x\")", "n": float("nan")},
+            {"note": "bell\x07 and nul\x00", "n": 2}]
+    book.add("S", ["note", "n"], rows, fills=[None, "FFEBEE", None])
+    save_workbook(book.wb, tmp_path / "a.xlsx")
+    xml = zipfile.ZipFile(tmp_path / "a.xlsx").read("xl/worksheets/sheet1.xml").decode()
+    assert "x&lt;y&amp;z" in xml and "<f>" not in xml
+    ws = openpyxl.load_workbook(tmp_path / "a.xlsx")["S"]
+    assert [c.value for c in ws["A"]] == ["note", "x<y&z", '=HYPERLINK("http://x")', "bell and nul"]
+    assert ws["A3"].data_type == "s" and ws["B3"].value is None and ws["B2"].value == 1.5
+    assert ws["A3"].fill.fgColor.rgb == "FFFFEBEE" and ws["A1"].font.b

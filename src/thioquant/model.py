@@ -105,6 +105,9 @@ class ReferencePeak:
     trace: str = ""
     area_unit: str = ""
     code: str = ""
+    #: the injection the peak belongs to, in a vendor result table that covers several
+    #: (Chromeleon Calibration sheets); empty for a peak table inside or beside one raw file
+    injection: str = ""
 
 
 @dataclass(frozen=True, eq=False)

@@ -291,6 +291,8 @@ def quantify(
     run_id: str | None = None,
     profile: str | Path | None = None,
     keep_views: bool = False,
+    scheduler: str | None = None,
+    ship_files: bool = False,
     exclusions: Mapping[tuple[str, str], str] | None = None,
 ) -> BatchResult:
     """Quantify a batch folder (``worklist.csv`` + raw files).
@@ -305,12 +307,17 @@ def quantify(
     progress : optional callback ``progress(done, total)``.
     cache : optional SQLite measurement cache (see :mod:`thioquant.cache`); re-runs after a
         calibration or QC change, or a manual integration, re-measure only what changed.
-    executor : ``"process"`` (a local process pool) or ``"dask"`` (dask.distributed LocalCluster).
+    executor : ``"process"`` (a local process pool) or ``"dask"`` (dask.distributed: a
+        LocalCluster of ``jobs`` workers, or the running cluster at ``scheduler``).
     history : optional SQLite QC history for Westgard rules across runs (see :mod:`thioquant.qc.westgard`).
     run_id : identifier of this run in the QC history (default: the batch folder name).
     profile : interpretation profile name or file for this run (default: the method's).
     keep_views : keep decimated chromatogram views of every injection for the report, computed while
         the traces are in memory (otherwise the report reads the raw files again).
+    scheduler : address of a running dask.distributed scheduler (``tcp://host:8786``) for
+        ``executor="dask"``; its workers read the raw files by path (a shared file system), or
+        receive their bytes with ``ship_files``. See docs/scale.md.
+    ship_files : send each raw file's bytes to the worker instead of its path.
     exclusions : calibrators a reviewer excluded, ``(sample_id, analyte) -> reason``.
 
     Raises
@@ -354,12 +361,12 @@ def quantify(
 
         with MeasurementCache(cache) as store:
             measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, store, executor,
-                                        keep_views, blanks, blank_sha)
+                                        keep_views, blanks, blank_sha, scheduler, ship_files)
             messages.extend(store.notes)  # a cache set aside or dropped mid-run: for library callers too
             messages.append(f"measurement cache {cache}: {store.hits} reused, {store.misses} measured")
     else:
         measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, None, executor,
-                                    keep_views, blanks, blank_sha)
+                                    keep_views, blanks, blank_sha, scheduler, ship_files)
     for e, meas in zip(wl.entries, measurements, strict=True):
         if meas.error:
             messages.append(f"row {e.row} ({e.sample_id}): {meas.error}")
@@ -523,6 +530,8 @@ def _measure_all(
     views: bool = False,
     blanks: Mapping[str, Any] | None = None,
     blank_sha: str = "",
+    scheduler: str | None = None,
+    ship_files: bool = False,
 ) -> list[InjectionMeasurement]:
     """Measure every injection, in order: from the cache where possible, else in parallel."""
     tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None) for e in entries]
@@ -545,7 +554,7 @@ def _measure_all(
     done = total - len(todo)
     if progress and done:
         progress(done, total)
-    for i, meas in _run_tasks([tasks[i] for i in todo], todo, jobs, executor):
+    for i, meas in _run_tasks([tasks[i] for i in todo], todo, jobs, executor, scheduler, ship_files):
         out[i] = meas
         if cache is not None and meas.sha256:
             # keyed by the hash of the bytes actually measured: a file replaced between the
@@ -559,24 +568,17 @@ def _measure_all(
 
 def _run_tasks(
     tasks: list[tuple[Any, ...]], index: list[int], jobs: int,
-    executor: str,
+    executor: str, scheduler: str | None = None, ship_files: bool = False,
 ) -> Any:
     """Yield (index, measurement) pairs; the order of completion may differ from the input."""
     if executor not in EXECUTORS:
         raise ThioquantError(f"unknown executor {executor!r} (choose {', '.join(EXECUTORS)})")
+    if (scheduler or ship_files) and executor != "dask":
+        raise ThioquantError("a scheduler address and --ship-files need --executor dask")
     if not tasks:
         return
     if executor == "dask":
-        try:
-            from dask.distributed import Client, LocalCluster, as_completed
-        except ImportError:
-            raise ThioquantError("--executor dask needs dask.distributed: pip install 'dask[distributed]'") from None
-        with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as client:
-            futures = client.map(_measure_one, tasks, pure=False)
-            position = {f.key: i for f, i in zip(futures, index, strict=True)}
-            for fut, meas in as_completed(futures, with_results=True):
-                yield position[fut.key], meas
+        yield from _run_dask(tasks, index, jobs, scheduler, ship_files)
         return
     if jobs > 1 and len(tasks) > 2:
         from concurrent.futures import ProcessPoolExecutor
@@ -786,3 +788,126 @@ def _interpret(
 
 
 __all__ = ["BatchResult", "InjectionMeasurement", "measure_injection", "quantify", "requantify"]
+
+
+# --- dask.distributed -------------------------------------------------------------------------
+
+#: tasks in flight per worker thread: enough to keep every worker busy between round trips,
+#: few enough that shipped file bytes do not pile up in the client's memory
+_DASK_WINDOW_PER_THREAD = 4
+#: how long to wait for the scheduler at ``--scheduler`` before giving up (exit 2)
+_DASK_CONNECT_TIMEOUT_S = 20
+
+
+def _pack(path: str) -> bytes | dict[str, bytes]:
+    """The bytes of a raw file, or of every file in a raw folder (relative path -> bytes)."""
+    p = Path(path)
+    if p.is_dir():
+        return {f.relative_to(p).as_posix(): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
+    return p.read_bytes()
+
+
+def _relabel(meas: InjectionMeasurement, read: str, shown: str) -> InjectionMeasurement:
+    """The measurement of a file read at ``read`` as if read at ``shown`` (the worklist's path)."""
+    if read == shown:
+        return meas
+    return replace(meas, file=shown, error=meas.error.replace(read, shown),
+                   problems=tuple((k, c, r.replace(read, shown)) for k, c, r in meas.problems))
+
+
+def measure_remote(shown: str, read: str, method: Method, manual: Mapping[str, tuple[float, float]] | None,
+                   views: bool, blanks: Mapping[str, Any] | None,
+                   payload: bytes | dict[str, bytes] | None = None) -> InjectionMeasurement:
+    """:func:`measure_injection` on a dask worker: the file at ``read`` (an absolute path on a
+    shared file system), or ``payload``, its bytes shipped by the client, written to a temporary
+    folder under the same name. Messages name the file as the worklist does (``shown``)."""
+    if payload is None:
+        return _relabel(measure_injection(read, method, manual, views, blanks), read, shown)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="thioquant-") as tmp:
+        local = Path(tmp) / Path(shown).name
+        if isinstance(payload, dict):
+            for rel, data in payload.items():
+                f = local / rel
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_bytes(data)
+            local.mkdir(exist_ok=True)  # an empty folder stays a folder
+        else:
+            local.write_bytes(payload)
+        return _relabel(measure_injection(str(local), method, manual, views, blanks), str(local), shown)
+
+
+def _run_dask(tasks: list[tuple[Any, ...]], index: list[int], jobs: int, scheduler: str | None,
+              ship_files: bool) -> Any:
+    """Measure on dask.distributed: a LocalCluster of ``jobs`` workers, or the cluster at
+    ``scheduler``. A task whose worker dies is rescheduled by the scheduler on another worker
+    (up to ``distributed.scheduler.allowed-failures`` times; after that the injection is flagged
+    as failed, with the reason, and the batch goes on)."""
+    import contextlib
+    import os
+
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+        from distributed.scheduler import KilledWorker
+    except ImportError:
+        raise ThioquantError("--executor dask needs dask.distributed: pip install 'thioquant[cluster]'") from None
+    with contextlib.ExitStack() as stack:
+        if scheduler:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout=_DASK_CONNECT_TIMEOUT_S, set_as_default=False))
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise InputError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+        else:
+            cluster = stack.enter_context(LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                                       dashboard_address=None))
+            client = stack.enter_context(Client(cluster, set_as_default=False))
+        # the method and the blank traces go to the workers once, not with every task
+        shared: dict[int, Any] = {}
+
+        def once(obj: Any) -> Any:
+            if obj is None:
+                return None
+            if id(obj) not in shared:
+                shared[id(obj)] = client.scatter(obj, broadcast=True, hash=False)
+            return shared[id(obj)]
+
+        threads = sum(client.nthreads().values()) or max(1, jobs)
+        window = max(2, _DASK_WINDOW_PER_THREAD * threads)
+        pending = iter(zip(index, tasks, strict=True))
+        where: dict[str, tuple[int, str]] = {}
+        running = as_completed(loop=client.loop)
+
+        def submit() -> bool:
+            nxt = next(pending, None)
+            if nxt is None:
+                return False
+            i, (path, m, manual, views, blanks) = nxt
+            read = os.path.abspath(path)  # the workers' working folders are not ours
+            payload = None
+            if ship_files:
+                try:
+                    payload = _pack(path)
+                except OSError:
+                    payload = None  # measure_injection names the unreadable file as usual
+            fut = client.submit(measure_remote, path, read, once(m), manual, views, once(blanks), payload,
+                                pure=False)
+            where[fut.key] = (i, path)
+            running.add(fut)
+            return True
+
+        for _ in range(window):
+            if not submit():
+                break
+        for fut in running:
+            i, path = where.pop(fut.key)
+            try:
+                meas = fut.result()
+            except KilledWorker as exc:
+                meas = InjectionMeasurement(
+                    path, internal_error=True,
+                    error=f"{path}: could not be measured: every dask worker that tried it died ({exc}); "
+                          "please report it with this file")
+            fut.release()
+            submit()
+            yield i, meas

@@ -11,7 +11,6 @@ from thioquant.errors import CalibrationError
 from thioquant.model import Calibration
 
 from .fit import gradient, normalized_weights, raw_weights
-from .tdist import t_quantile
 
 
 def _weight_scale(cal: Calibration) -> tuple[float, float, float, float, float]:
@@ -84,7 +83,9 @@ def inverse_interval(
         raise CalibrationError(f"m must be >= 1, got {m}")
     if cal.dof < 1:
         raise CalibrationError("calibration has no residual degrees of freedom")
-    t = t_quantile(float(confidence), int(cal.dof))
+    from scipy.special import stdtrit  # lazily: only a batch that reports intervals pays the import
+
+    t = float(stdtrit(int(cal.dof), 0.5 + float(confidence) / 2))
     ya = np.atleast_1d(np.asarray(y, dtype=float))
     scale = _weight_scale(cal)
     if cal.model in ("linear", "linear0"):

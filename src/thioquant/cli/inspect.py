@@ -38,9 +38,21 @@ def run_summary(run: Any) -> dict[str, Any]:
         "sha256": run.sha256,
         "format": run.format,
         "traces": traces,
-        "metadata": dict(run.metadata),
+        "metadata": _no_nan(dict(run.metadata)),
         "reference_peaks": peaks,
     }
+
+
+def _no_nan(value: Any) -> Any:
+    """``value`` with NaN floats as None at any depth (a result table's "n.a." cells), so that
+    ``--json`` prints valid JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -149,8 +161,10 @@ def inspect(
         click.echo(
             f"{len(peaks)} reference peak(s) from the vendor (times in min, area in {', '.join(units)})"
         )
+        by_injection = any(p.get("injection") for p in peaks)  # a result table of a sequence
         prow = [
             [
+                *([p["injection"]] if by_injection else []),
                 p["trace"],
                 p["name"],
                 _g(p["rt_min"], ".4f"),
@@ -162,7 +176,8 @@ def inspect(
             ]
             for p in peaks[:max_peaks]
         ]
-        click.echo(_table(prow, ["trace", "name", "rt", "start", "end", "area", "height", "code"]))
+        click.echo(_table(prow, [*(["injection"] if by_injection else []),
+                                 "trace", "name", "rt", "start", "end", "area", "height", "code"]))
         if len(peaks) > max_peaks:
             click.echo(f"... {len(peaks) - max_peaks} more (use --max-peaks or --json)")
 

@@ -19,7 +19,13 @@ import click
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
               help="Worker processes for reading and integrating injections.")
 @click.option("--executor", type=click.Choice(["process", "dask"]), default="process", show_default=True,
-              help="Where injections are measured: a local process pool, or dask.distributed.")
+              help="Where injections are measured: a local process pool, or dask.distributed "
+                   "(a local cluster of --jobs workers, or the cluster at --scheduler).")
+@click.option("--scheduler", envvar="DASK_SCHEDULER_ADDRESS", default=None, metavar="ADDRESS",
+              help="With --executor dask: a running dask scheduler (tcp://host:8786) whose workers measure "
+                   "the injections (or the DASK_SCHEDULER_ADDRESS environment variable); see docs/scale.md.")
+@click.option("--ship-files", is_flag=True,
+              help="With --scheduler: send each raw file's bytes to the workers (no shared file system).")
 @click.option("--cache/--no-cache", "use_cache", default=True, show_default=True,
               help="Reuse measurements of unchanged files (BATCH_DIR/.thioquant-cache.sqlite).")
 @click.option("--history", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -37,7 +43,7 @@ import click
 @click.option("--strict", is_flag=True, help="Exit with code 1 when the run is rejected.")
 @click.option("--quiet", is_flag=True, help="Print only the verdict line.")
 def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: bool, overrides: Path | None,
-             jobs: int, executor: str, use_cache: bool, history: Path | None, no_history: bool,
+             jobs: int, executor: str, scheduler: str | None, ship_files: bool, use_cache: bool, history: Path | None, no_history: bool,
              pseudonymise: bool, pseudonym_key: str | None, report: bool, pdf: bool, profile: str | None,
              strict: bool, quiet: bool) -> None:
     """Quantify BATCH_DIR (worklist.csv + raw files) and write results to the output folder."""
@@ -46,6 +52,13 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     from thioquant.report.output import check_not_input, check_writable, ensure_free
 
     started = _now()
+    if executor != "dask":
+        source = click.get_current_context().get_parameter_source("scheduler")
+        if scheduler and source is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--scheduler needs --executor dask")
+        if ship_files:
+            raise click.UsageError("--ship-files needs --executor dask")
+        scheduler = None  # DASK_SCHEDULER_ADDRESS set for other programs does not switch executors
     if not batch_dir.is_dir():  # before the output checks, which would create BATCH_DIR/results' parent
         raise InputError("batch folder not found", path=batch_dir)
     out = out_dir or batch_dir / "results"
@@ -80,6 +93,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     with kept_unless_done(qc_history):  # the run stays in the QC history only once it is written
         with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
             batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor,
+                                 scheduler=scheduler, ship_files=ship_files,
                                  cache=cache, history=qc_history, progress=progress, profile=profile,
                                  keep_views=report)
         if notes:  # into messages.txt and the audit trail too
@@ -93,6 +107,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
         parameters = {
             "method": method, "out": str(out), "force": force,
             "overrides": str(overrides) if overrides else None, "jobs": jobs, "executor": executor,
+            "scheduler": scheduler, "ship_files": ship_files,
             "cache": str(cache) if cache else None, "history": str(qc_history) if qc_history else None,
             "pseudonymise": pseudonymise, "profile": profile,
         }

@@ -22,6 +22,8 @@ READERS: dict[str, tuple[str, str]] = {
     "aia": ("thioquant.io.aia", "read_aia"),
     "delimited": ("thioquant.io.delimited", "read_delimited"),
     "chromeleon": ("thioquant.io.vendor_text", "read_chromeleon"),
+    "chromeleon_results": ("thioquant.io.chromeleon_results", "read_chromeleon_results"),
+    "chemstation_report": ("thioquant.io.chemstation_report", "read_chemstation_report"),
     "shimadzu": ("thioquant.io.vendor_text", "read_shimadzu"),
     "chemstation_csv": ("thioquant.io.vendor_text", "read_chemstation_csv"),
     "waters_arw": ("thioquant.io.vendor_text", "read_arw"),
@@ -101,9 +103,16 @@ def detect_format(path: str | Path) -> str:
             return "mzml"
         raise InputError("XML file that is not mzML", path=p)
     if "[header]" in low[:200] and (
-        "labsolutions" in low or "[chromatogram" in low or "[lc chromatogram" in low
+        "labsolutions" in low or "lcsolution" in low or "[chromatogram" in low or "[lc chromatogram" in low
     ):
         return "shimadzu"
+    from thioquant.io.chromeleon_results import looks_like_results
+
+    if looks_like_results(text):
+        return "chromeleon_results"
+    if low.startswith("data file ") and ("area percent report" in low or "external standard report" in low
+                                         or "internal standard report" in low or "\n=====" in low):
+        return "chemstation_report"
     if (
         low.startswith("file path\t")
         or ("raw data:" in low and "injection information" in low)

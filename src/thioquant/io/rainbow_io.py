@@ -145,11 +145,40 @@ def _ms_tic(df: Any, stem: str, path: Path) -> Trace:
     )
 
 
+def _ms_xics(df: Any, stem: str, path: Path, xic: Sequence[tuple[float, float, str]]) -> list[Trace]:
+    """Extracted-ion chromatograms from an MS data file that rainbow decoded (an Agilent ``.ms``,
+    a Waters MS scan or SIR function): the intensities of the m/z columns within the tolerance
+    of each target, summed per scan, as ``read_mzml`` does for full-scan mzML."""
+    t = np.asarray(df.xlabels, dtype=float)
+    mzs = np.asarray(df.ylabels, dtype=float)
+    data = np.asarray(df.data, dtype=float)
+    out = []
+    for item in xic:
+        try:
+            mz, tol, unit = float(item[0]), float(item[1]), str(item[2])
+        except (TypeError, ValueError, IndexError):
+            raise InputError(f"bad xic spec {item!r}: expected (mz, tolerance, 'ppm'|'Da')", path=path) from None
+        if unit.lower() == "ppm":
+            half, unit = mz * tol * 1e-6, "ppm"
+        elif unit.lower() == "da":
+            half, unit = tol, "Da"
+        else:
+            raise InputError(f"bad xic tolerance unit '{unit}' (use 'ppm' or 'Da')", path=path)
+        cols = np.flatnonzero(np.abs(mzs - mz) <= half)
+        name = f"{stem} XIC {mz:g}"
+        tt, y = validate_xy(t, data[:, cols].sum(axis=1), path=path, name=name)
+        out.append(Trace(name=name, time_min=tt, signal=y, signal_unit="counts",
+                         channel=Channel(kind="xic", precursor_mz=mz, tolerance=tol, tolerance_unit=unit),
+                         metadata={"mz_columns": int(cols.size)}))
+    return out
+
+
 def _traces_from(
     datafiles: Sequence[Any],
     path: Path,
     wavelengths: Sequence[float] | None,
     bandwidth_nm: float | None,
+    xic: Sequence[tuple[float, float, str]] | None = None,
 ) -> tuple[list[Trace], dict[str, Any]]:
     traces: list[Trace] = []
     notes: dict[str, Any] = {}
@@ -160,6 +189,8 @@ def _traces_from(
             raise InputError(f"'{df.name}' holds no data points", path=path)
         if df.detector == "MS":
             traces.append(_ms_tic(df, stem, path))
+            if xic:
+                traces.extend(_ms_xics(df, stem, path, xic))
         elif df.data.shape[1] == 1:
             traces.append(_single_channel(df, stem, path))
         elif wavelengths is None and has_single_uv:
@@ -179,6 +210,7 @@ def read_agilent(
     *,
     wavelengths: Sequence[float] | None = None,
     bandwidth_nm: float | None = 4.0,
+    xic: Sequence[tuple[float, float, str]] | None = None,
 ) -> Run:
     """Read an Agilent ``.D`` folder, a single ``.ch``/``.uv`` file or an OpenLab ``.dx`` archive.
 
@@ -193,11 +225,13 @@ def read_agilent(
     bandwidth_nm : float, optional
         Full width of the band averaged around each wavelength (ChemStation's ``Sig=342,4``);
         ``None`` or 0 takes the single nearest recorded wavelength.
+    xic : sequence of (mz, tolerance, unit), optional
+        Extracted-ion chromatograms from the MS data files (``.ms``) besides their TIC.
 
     Returns
     -------
     Run
-        Traces named after their file (``DAD1A``, ``DAD1 342 nm``), time in minutes.
+        Traces named after their file (``DAD1A``, ``DAD1 342 nm``, ``MSD1 XIC 168``), time in minutes.
     """
     import rainbow as rb
     from rainbow.agilent import chemstation as cs
@@ -244,7 +278,7 @@ def read_agilent(
         raise _rb_error(p, exc) from None
     if not datafiles:
         raise InputError("no chromatogram files (.ch, .uv, .ms) found", path=p)
-    traces, notes = _traces_from(datafiles, p, wavelengths, bandwidth_nm)
+    traces, notes = _traces_from(datafiles, p, wavelengths, bandwidth_nm, xic)
     if notes:
         meta["spectra"] = notes
     if not traces:
@@ -340,6 +374,7 @@ def read_waters(
     *,
     wavelengths: Sequence[float] | None = None,
     bandwidth_nm: float | None = 4.0,
+    xic: Sequence[tuple[float, float, str]] | None = None,
 ) -> Run:
     """Read a Waters MassLynx ``.raw`` folder: analog/PDA channels (``_CHROnnn.DAT``).
 
@@ -352,6 +387,9 @@ def read_waters(
         The ``.raw`` folder.
     wavelengths, bandwidth_nm
         As for :func:`read_agilent`, for a PDA spectral function.
+    xic
+        As for :func:`read_agilent`, for the MS functions (scan or SIR; rainbow does not tell an
+        MRM function's precursors, so MRM data go through mzML: docs/formats.md).
 
     Returns
     -------
@@ -379,7 +417,7 @@ def read_waters(
         raise _rb_error(p, exc) from None
     if not datafiles:
         raise InputError("no chromatogram channels found in the .raw folder", path=p)
-    traces, notes = _traces_from(datafiles, p, wavelengths, bandwidth_nm)
+    traces, notes = _traces_from(datafiles, p, wavelengths, bandwidth_nm, xic)
     if notes:
         meta["spectra"] = notes
     # Waters states PDA wavelengths only in the channel name
@@ -526,6 +564,25 @@ def _report_csv_peaks(folder: Path, traces: Sequence[Trace]) -> list[Any]:
     return out
 
 
+def _with_report_txt(folder: Path, traces: Sequence[Trace], peaks: list[Any]) -> list[Any]:
+    """Area units from ``Report.TXT`` for the CSV report's peaks (its ``Report00.CSV`` leaves the
+    unit empty when signals differ: pA*s on an FID, 25 uV*s on a TCD), or the text report's own
+    peaks when there is no CSV report."""
+    from dataclasses import replace
+
+    from thioquant.io.chemstation_report import read_report_file, report_peaks
+
+    txt = next((f for f in folder.iterdir() if f.name.lower() == "report.txt"), None)
+    if txt is None:
+        return peaks
+    tables = read_report_file(txt)
+    trace_of = {tb.number: _match_trace(tb.description, traces) for tb in tables}
+    if not peaks:
+        return report_peaks(tables, trace_of)
+    unit_of = {trace_of[tb.number]: tb.area_unit for tb in tables if tb.area_unit}
+    return [pk if pk.area_unit else replace(pk, area_unit=unit_of.get(pk.trace, "")) for pk in peaks]
+
+
 def chemstation_reference_peaks(
     folder: Path, traces: Sequence[Trace]
 ) -> tuple[tuple[Any, ...], str]:
@@ -551,6 +608,7 @@ def chemstation_reference_peaks(
                 )
         else:
             peaks = _report_csv_peaks(folder, traces)
+            peaks = _with_report_txt(folder, traces, peaks)
     except (OSError, InputError, UnicodeError, ValueError):
         return (), ""
     return tuple(pk for pk in peaks if math.isfinite(pk.rt_min)), note

@@ -145,6 +145,19 @@ def _sections(lines: list[str]) -> list[tuple[str, int, int]]:
     return out
 
 
+def _tabbed(lines: list[str]) -> list[str]:
+    """The lines of a LabSolutions/LCsolution export with tabs as separators.
+
+    LCsolution can also export with commas (``Application Name,LCsolution``,
+    ``0.00000,-132``); the layout is otherwise the same, and a comma-separated export always
+    writes decimal points, so its commas become tabs. A tab-separated export is returned as is.
+    """
+    head = [ln for ln in lines[:40] if ln.strip() and not ln.lstrip().startswith("[")]
+    if not head or any("\t" in ln for ln in head) or not all("," in ln for ln in head[:3]):
+        return lines
+    return [ln.replace(",", "\t") for ln in lines]
+
+
 def read_shimadzu(path: str | Path, *, status_traces: bool = False) -> Run:
     """Read a Shimadzu LabSolutions ASCII export (``[Header]``, ``[LC Chromatogram(...)]``...).
 
@@ -164,6 +177,7 @@ def read_shimadzu(path: str | Path, *, status_traces: bool = False) -> Run:
         i.e. uV*s for a mV channel with multiplier 0.001).
     """
     p, lines = _read_text(path)
+    lines = _tabbed(lines)
     secs = _sections(lines)
     if not secs:
         raise InputError("no [Section] headers (not a LabSolutions export?)", path=p)

@@ -183,6 +183,6 @@ def write_xlsx(report: Any, path: str | Path) -> Path:
         for name, rows in e.tables.items():
             add(f"{e.key}.{name}", rows)
     add("settings", report.criteria_rows())
-    p = Path(path)
-    wb.save(p)
-    return p
+    from thioquant.report.xlsx import save_workbook  # fixed properties: same package, same bytes
+
+    return save_workbook(wb, path)
