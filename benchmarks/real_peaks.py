@@ -192,29 +192,24 @@ def main() -> list[str]:
 SCIEX = "mzml_srm/smartPeakPy_QTRAP5500_BloodProject_QC"
 
 
-def sciex_section() -> list[str]:
-    """LC-MS/MS: a QTRAP 5500 MRM injection against Analyst's results for it.
+def sciex_rows():
+    """Analyst's result rows for the QTRAP injection and a ``one_trace(mass_info)`` lookup.
 
-    Per Analyst integration type: its area against ``integrate`` between its own start and end
-    (drop line from the signal there), and against ``find_target`` (own boundaries) searched
-    +/-0.2 min around its retention time; and whether ``find_peaks`` (defaults) reports an apex
-    within 0.02 min. Areas: counts x s (thioquant's counts x min times 60).
+    ``one_trace("268.0 / 170.0")`` is the SRM trace with that Q1/Q3 (rounded to 0.1), or None
+    when none or several traces have it. None (instead of the pair) when the file is absent.
+    Also used by ``benchmarks/real_mrm.py``.
     """
     import csv
     from collections import defaultdict
 
-    from thioquant.peaks import find_target
-
     path = DATA / SCIEX / "150601_0_BloodProject01_PLT_QC_Broth-1.mzML"
     if not path.exists():
-        return []
+        return None
     run = read_run(path)
     by_mz = defaultdict(list)
     for t in run.traces:
         if t.channel.kind == "srm":
             by_mz[(round(t.channel.precursor_mz, 1), round(t.channel.product_mz, 1))].append(t)
-    stats = defaultdict(lambda: {"n": 0, "found": 0, "bounds": [], "own": []})
-    ratios = defaultdict(list)  # own IS area ratio against Analyst's, by (both "Baseline"?)
 
     def one_trace(mass: str):
         q1, q3 = (round(float(x), 1) for x in mass.split("/"))
@@ -223,6 +218,27 @@ def sciex_section() -> list[str]:
 
     with open(DATA / SCIEX / "referenceData_1_sciex_vendor_results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
+    return rows, one_trace
+
+
+def sciex_section() -> list[str]:
+    """LC-MS/MS: a QTRAP 5500 MRM injection against Analyst's results for it.
+
+    Per Analyst integration type: its area against ``integrate`` between its own start and end
+    (drop line from the signal there), and against ``find_target`` (own boundaries) searched
+    +/-0.2 min around its retention time; and whether ``find_peaks`` (defaults) reports an apex
+    within 0.02 min. Areas: counts x s (thioquant's counts x min times 60).
+    """
+    from collections import defaultdict
+
+    from thioquant.peaks import find_target
+
+    loaded = sciex_rows()
+    if loaded is None:
+        return []
+    rows, one_trace = loaded
+    stats = defaultdict(lambda: {"n": 0, "found": 0, "bounds": [], "own": []})
+    ratios = defaultdict(list)  # own IS area ratio against Analyst's, by (both "Baseline"?)
     for r in rows:
         if r["is_"] == "TRUE" or not r["area_ratio"] or not r["is_mass"]:
             continue

@@ -9,6 +9,7 @@ uv run --group bench python benchmarks/bench_cli.py
 uv run --group bench python benchmarks/bench_io.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_peaks.py ${quick:+--quick}
 uv run --group bench python benchmarks/real_peaks.py
+uv run --group bench python benchmarks/real_mrm.py
 uv run --group bench python benchmarks/bench_report.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_batch.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_review.py ${quick:+--quick}

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from thioquant.io import read_run
 from thioquant.peaks import find_peaks, integrate
@@ -133,9 +135,9 @@ def test_sciex_noisy_peak_top_is_one_peak(shared_data):
 
 def test_sciex_is_ratios_from_own_integration(shared_data):
     """Analyte / labelled-IS area ratios, both peaks by find_target, against Analyst's ratios for
-    the 78 pairs: 36 within 5 %; for the 33 pairs Analyst integrated baseline to baseline, 20
-    within 5 % and median |difference| 3.35 % (re-measured 2026-12-03 12:45 UTC; an earlier
-    docstring said 37, 21 and 3.1 %, figures that the code of that day does not reproduce)."""
+    the 80 pairs: 41 within 5 %; for the 34 pairs Analyst integrated baseline to baseline, 23
+    within 5 % and median |difference| 2.74 % (2026-12-04, robust target width; before: 78
+    pairs found, 36 within 5 %, 33 Baseline pairs, 20 and 3.35 %)."""
     from thioquant.peaks import find_target
 
     diffs, base = [], []
@@ -148,6 +150,151 @@ def test_sciex_is_ratios_from_own_integration(shared_data):
         diffs.append(d)
         if r["integration_type"] == r["is_integration_type"] == "Baseline":
             base.append(d)
-    assert len(diffs) == 78 and len(base) == 33
-    assert sum(d <= 5 for d in diffs) >= 36
-    assert sum(d <= 5 for d in base) >= 20 and float(np.median(base)) < 3.5
+    assert len(diffs) == 80 and len(base) == 34
+    assert sum(d <= 5 for d in diffs) >= 41
+    assert sum(d <= 5 for d in base) >= 23 and float(np.median(base)) < 3.0
+
+
+# --- noisy real MRM and LC-UV: robust width, window independence, transition groups --------------
+
+
+def _frag(pk, r_start, r_end, r_area, area=None):
+    """Fragmented: bounds under 30 % of the reference width and an area under half its area."""
+    a = pk.area if area is None else area
+    return (pk.end_min - pk.start_min) < 0.3 * (r_end - r_start) and a < 0.5 * r_area
+
+
+def test_sciex_no_fragmented_peak_and_closer_to_analyst(shared_data):
+    """Every Analyst component of the QTRAP file by find_target (+/-0.2 min, own boundaries):
+    no peak is cut to a sliver (2 before the robust width: datp, g6p), and on Analyst's 95
+    Baseline peaks found (94 before) the median |area difference| is 1.54 % (1.89 %), the p95
+    11.7 % (25.1 %)."""
+    from thioquant.peaks import find_target
+
+    rows, one = _sciex(shared_data)
+    frag, base = [], []
+    for r in rows:
+        tr = one(r["mass_info"])
+        if tr is None or not r["area"] or not float(r["area"]) > 0:
+            continue
+        a = float(r["area"]) / 60.0
+        pk = find_target(tr, float(r["retention_time"]), 0.2)
+        if pk is None:
+            continue
+        if _frag(pk, float(r["start_time"]), float(r["end_time"]), a):
+            frag.append(r["component_name"])
+        if r["integration_type"] == "Baseline":
+            base.append(abs(100.0 * (pk.area - a) / a))
+    assert frag == []
+    assert len(base) == 95
+    assert float(np.median(base)) < 1.6 and float(np.percentile(base, 95)) < 12.5
+
+
+def _yeast_glu(shared_data):
+    run = read_run(shared_data / "mzml_srm/smartPeakPy_yeast_unknowns/170808_Jonathan_yeast_Sacc1_1x.mzML")
+    return [next(t for t in run.traces if t.channel.kind == "srm" and round(t.channel.precursor_mz) == q1
+                 and round(t.channel.product_mz) == q3) for q1, q3 in ((146, 128), (146, 102), (151, 133))]
+
+
+def test_yeast_glu_noisy_peak_is_whole_at_every_window(shared_data):
+    """glu-L_1.Light (point-to-point scatter ~10 % of the signal on its top): window 0.2 gave a
+    FUSED sliver 2.517-2.574 min (area 1.44e5), window 0.1 2.165-3.252 (7.83e5). SmartPeak's
+    bounds are 2.246-2.921. Now one peak, the same at every window."""
+    from thioquant.peaks import find_target
+
+    tr = _yeast_glu(shared_data)[0]
+    pks = [find_target(tr, 2.534, w) for w in (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)]
+    assert all(p is not None and "FUSED" not in p.flags for p in pks)
+    assert len({(p.start_min, p.end_min, p.area) for p in pks}) == 1
+    p = pks[0]
+    assert p.start_min < 2.25 and p.end_min > 2.92 and p.area > 7.0e5
+
+
+def test_yeast_glu_group_shares_bounds_close_to_smartpeak(shared_data):
+    """Quantifier, qualifier and 13C IS of glu-L over shared boundaries from their consensus:
+    the bounds of each are the group's, its start within 0.1 min of SmartPeak's (2.246); the
+    analyte / IS ratio within 5 % of the same ratio between SmartPeak's bounds."""
+    from thioquant.peaks import integrate, integrate_group
+
+    trs = _yeast_glu(shared_data)
+    g = integrate_group(trs, 2.534, 0.2)
+    assert all(g.shared)
+    assert abs(g.start_min - 2.246) < 0.1 and 2.9 < g.end_min < 3.3
+    ref = [integrate(t, 2.246333360672, 2.92083334922791).area for t in trs]
+    assert g.peaks[0].area / g.peaks[2].area == pytest.approx(ref[0] / ref[2], rel=0.05)
+
+
+def _lcsolution_comma(shared_data):
+    """Detector A of the comma-separated LCsolution export (parsed here when read_run cannot)."""
+    path = shared_data / "shimadzu_labsolutions/lcsolution_comma/Output-sample 0.txt"
+    if not path.exists():
+        pytest.skip("LCsolution comma export absent")
+    try:
+        return next(t for t in read_run(path).traces if "Detector A" in t.name)
+    except Exception:  # noqa: BLE001 - the reader's business, not this test's
+        from thioquant.model import Trace
+
+        lines = path.read_text(encoding="latin-1").splitlines()
+        i = lines.index("[LC Chromatogram(Detector A-Ch1)]")
+        j = next(k for k in range(i, len(lines)) if lines[k].startswith("R.Time")) + 1
+        t, y = [], []
+        for ln in lines[j:]:
+            if not ln.strip() or ln.startswith("["):
+                break
+            a, b = ln.split(",")[:2]
+            t.append(float(a))
+            y.append(float(b))
+        return Trace("Detector A-Ch1", np.array(t), np.array(y))
+
+
+def test_lcuv_peaks_do_not_depend_on_the_window(shared_data):
+    """Shimadzu LC-UV: the small peak at 7.1 min was None at window 0.05; the one at 8.06 min
+    gave 2.22e6 / 2.48e6 / 2.66e6 uV*s at windows 0.05 / 0.1 / 0.2; now 2.64e6 at every window
+    (LCsolution: 2.84e6, with a baseline of its own)."""
+    from thioquant.peaks import find_target
+
+    tr = _lcsolution_comma(shared_data)
+    for rt in (7.119, 8.084):
+        pks = [find_target(tr, rt, w) for w in (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)]
+        assert all(p is not None for p in pks)
+        assert len({(p.start_min, p.end_min, p.area) for p in pks}) == 1
+    big = find_target(tr, 8.084, 0.2)
+    to_uv = 1000.0 if getattr(tr, "signal_unit", "") == "mV" else 1.0  # read_run: mV
+    assert big.area * 60.0 * to_uv == pytest.approx(2838883, rel=0.08)
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=st.sampled_from([("glu", 2.534), ("qtrap g6p", 6.763), ("qtrap utp", 15.726),
+                             ("lc-uv", 8.066), ("lc-uv", 7.093)]),
+       frac=st.floats(-0.9, 0.9), half=st.floats(0.03, 0.3))
+def test_window_independence_on_real_traces(shared_data, case, frac, half):
+    """Any window that contains the target's apex (two samples inside) and no other apex: the
+    same peak, boundaries and area."""
+    from thioquant.peaks import find_target
+
+    tr = _real_trace(shared_data, case[0])
+    ref = find_target(tr, case[1], 0.05)
+    dt = float(np.median(np.diff(tr.time_min)))
+    others = [p.rt_min for p in find_peaks(tr) if abs(p.rt_min - ref.rt_min) > 0.5 * ref.width_50_min]
+    rt = ref.rt_min - frac * max(0.0, half - 2 * dt)
+    if any(rt - half <= o <= rt + half for o in others):
+        return  # another apex in the window: not this property
+    pk = find_target(tr, rt, half)
+    assert (pk.start_min, pk.end_min) == (ref.start_min, ref.end_min)
+    assert pk.area == pytest.approx(ref.area, rel=1e-9)
+
+
+_REAL: dict = {}
+
+
+def _real_trace(shared_data, name):
+    if name not in _REAL:
+        if name == "glu":
+            _REAL[name] = _yeast_glu(shared_data)[0]
+        elif name == "lc-uv":
+            _REAL[name] = _lcsolution_comma(shared_data)
+        else:
+            rows, one = _sciex(shared_data)
+            comp = {"qtrap g6p": "g6p.g6p_1.Light", "qtrap utp": "utp.utp_1.Light"}[name]
+            _REAL[name] = one(next(r for r in rows if r["component_name"] == comp)["mass_info"])
+    return _REAL[name]

@@ -126,16 +126,23 @@ def measure_injection(
 
 def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str, tuple[float, float]] | None,
                  views: bool, blanks: Mapping[str, Any] | None) -> InjectionMeasurement:
-    from thioquant.peaks import find_target, integrate
+    from thioquant.peaks import integrate
 
     # (compound, qualifier?, key) in the order of the outputs; internal standards are measured
-    # first, since an analyte with a relative retention is searched relative to its IS's peak
+    # first, since an analyte with a relative retention is searched relative to its IS's peak,
+    # and its transition group (quantifier, qualifier, IS) shares the IS's boundaries
     jobs = channel_keys(method.analytes + method.internal_standards)
     is_names = {c.name for c in method.internal_standards}
+    is_users: dict[str, int] = {}
+    for c in method.analytes:
+        if c.internal_standard:
+            is_users[c.internal_standard] = is_users.get(c.internal_standard, 0) + 1
     found: dict[str, Peak | None] = {}
     absent: set[str] = set()
     problems: list[tuple[str, str, str]] = []
     for comp, qual, key in sorted(jobs, key=lambda j: j[0].name not in is_names):  # stable
+        if key in found:  # measured with its transition group
+            continue
         trace = _trace_for(run, comp, qualifier=qual)
         if trace is None:
             found[key] = None
@@ -150,21 +157,11 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
                 problems.append((key, "MANUAL_FAILED", exc.reason))
             continue
         integ = comp.integration or method.integration
-        rt = searched_rt(comp, found)
-        pk = find_target(trace, rt, comp.window_min, select=comp.select,
-                         blank=blanks.get(key) if blanks else None, **integ.peak_settings())
-        t_rec = trace.time_min
-        if pk is None and rt is not None and t_rec.size and (
-                rt - comp.window_min < t_rec[0] or rt + comp.window_min > t_rec[-1]):
-            # a truncated file, or a trace of another method: "not detected" would be read as a
-            # patient result
-            problems.append((key, "OUT_OF_TRACE",
-                             f"{key}: the search window {rt - comp.window_min:.2f}-"
-                             f"{rt + comp.window_min:.2f} min is not within the recorded trace "
-                             f"({t_rec[0]:.2f}-{t_rec[-1]:.2f} min)"))
-        if pk is not None and comp.rrt is not None and found.get(comp.internal_standard) is None:
-            pk = replace(pk, flags=(*pk.flags, "RRT_NO_IS"))
-        found[key] = pk
+        found[key] = _search(comp, integ, key, trace, found, blanks, problems,
+                             is_peak_width(comp, found))
+        if not qual and comp.name not in is_names and integ.transition_group:
+            _group(run, method, comp, integ, trace, found, absent, manual, blanks, problems,
+                   is_users)
     peaks: dict[str, Peak | None] = {key: found[key] for _, _, key in jobs}
     missing = [key for _, _, key in jobs if key in absent]
     kept: dict[str, Any] = {}
@@ -174,6 +171,82 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
         kept = trace_views(run, peaks, method)
     return InjectionMeasurement(str(path), run.sha256 or "", peaks, tuple(missing), views=kept,
                                 problems=tuple(problems))
+
+
+def is_peak_width(comp: Compound, found: Mapping[str, Peak | None]) -> float | None:
+    """The half-height width (minutes) of ``comp``'s internal standard's peak in this injection,
+    the expected width of the analyte's own peaks (a labelled IS has the analyte's shape); None
+    for an internal standard itself, without an IS peak, or when its width is unknown."""
+    pk = found.get(comp.internal_standard) if comp.internal_standard else None
+    w = pk.width_50_min if pk is not None else math.nan
+    return w if math.isfinite(w) and w > 0 else None
+
+
+def _search(comp: Compound, integ: Any, key: str, trace: Any, found: Mapping[str, Peak | None],
+            blanks: Mapping[str, Any] | None, problems: list[tuple[str, str, str]],
+            expected_w50: float | None) -> Peak | None:
+    """``find_target`` for one channel of ``comp``, with its problems recorded."""
+    from thioquant.peaks import find_target
+
+    rt = searched_rt(comp, found)
+    pk = find_target(trace, rt, comp.window_min, select=comp.select,
+                     blank=blanks.get(key) if blanks else None, expected_w50_min=expected_w50,
+                     **integ.peak_settings())
+    t_rec = trace.time_min
+    if pk is None and rt is not None and t_rec.size and (
+            rt - comp.window_min < t_rec[0] or rt + comp.window_min > t_rec[-1]):
+        # a truncated file, or a trace of another method: "not detected" would be read as a
+        # patient result
+        problems.append((key, "OUT_OF_TRACE",
+                         f"{key}: the search window {rt - comp.window_min:.2f}-"
+                         f"{rt + comp.window_min:.2f} min is not within the recorded trace "
+                         f"({t_rec[0]:.2f}-{t_rec[-1]:.2f} min)"))
+    if pk is not None and comp.rrt is not None and found.get(comp.internal_standard) is None:
+        pk = replace(pk, flags=(*pk.flags, "RRT_NO_IS"))
+    return pk
+
+
+def _group(run: Any, method: Method, comp: Compound, integ: Any, trace: Any,
+           found: dict[str, Peak | None], absent: set[str],
+           manual: Mapping[str, tuple[float, float]] | None, blanks: Mapping[str, Any] | None,
+           problems: list[tuple[str, str, str]], is_users: Mapping[str, int]) -> None:
+    """Integrate an MRM analyte's quantifier, qualifier and labelled internal standard over
+    shared boundaries (:func:`~thioquant.peaks.integrate_group`), updating ``found`` in place.
+
+    Each member is first searched on its own (detection, S/N and problems stay its own); a
+    member with a manual integration stays out of the group. The IS's peak is replaced by its
+    group integration only when no other analyte uses that IS (otherwise it only helps to
+    shape this group's consensus).
+    """
+    from thioquant.peaks import integrate_group
+
+    if comp.channel.precursor_mz is None:
+        return
+    key = comp.name
+    members: list[tuple[str, Any, Peak | None]] = [(key, trace, found.get(key))]
+    qkey = f"{comp.name} qualifier"
+    if comp.qualifier is not None and not (manual and qkey in manual):
+        qtr = _trace_for(run, comp, qualifier=True)
+        if qtr is None:
+            found[qkey] = None
+            absent.add(qkey)
+        else:
+            found[qkey] = _search(comp, integ, qkey, qtr, found, blanks, problems,
+                                  is_peak_width(comp, found))
+            members.append((qkey, qtr, found[qkey]))
+    is_comp = next((c for c in method.internal_standards if c.name == comp.internal_standard), None)
+    if is_comp is not None and is_comp.name in found and not (manual and is_comp.name in manual):
+        itr = _trace_for(run, is_comp)
+        if itr is not None:
+            members.append((is_comp.name, itr, found[is_comp.name]))
+    if len(members) < 2:
+        return
+    g = integrate_group([m[1] for m in members], searched_rt(comp, found), comp.window_min,
+                        own=[m[2] for m in members], **integ.peak_settings())
+    for (k, _, _), pk, shared in zip(members, g.peaks, g.shared, strict=True):
+        if not shared or (k == comp.internal_standard and is_users.get(k, 0) != 1):
+            continue
+        found[k] = pk
 
 
 # --- batch --------------------------------------------------------------------------------------
@@ -194,6 +267,9 @@ class BatchResult:
     messages: tuple[str, ...]
     interpretations: tuple[Any, ...] = ()
     manual: tuple[Mapping[str, Any], ...] = ()
+    # per patient sample: earlier released results, delta checks and therapy phase, from the
+    # patient history (thioquant.history.annotate); empty without one
+    patient_history: Mapping[str, Any] = field(default_factory=dict)
     #: calibrators excluded by a reviewer: dicts with sample_id, analyte, reason
     exclusions: tuple[Mapping[str, Any], ...] = ()
     #: electronic signatures of a signed version (see :mod:`thioquant.review.signoff`): dicts with
@@ -215,6 +291,11 @@ class BatchResult:
         return pd.DataFrame(result_rows(self.results))
 
 
+#: batch.toml keys: the method, and where released results go (read by the quantify command:
+#: thioquant.history.batch_release_settings)
+BATCH_TOML_KEYS = {"method", "patient_history", "lis_outbox", "lis_formats", "release_on"}
+
+
 def _resolve_method(batch: Path, method: str | Path | Method | None) -> Method:
     if isinstance(method, Method):
         return method
@@ -228,10 +309,10 @@ def _resolve_method(batch: Path, method: str | Path | Method | None) -> Method:
             doc = tomllib.loads(cfg.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise MethodError(f"invalid batch.toml: {exc}", path=cfg) from None
-        unknown = sorted(set(doc) - {"method"})
+        unknown = sorted(set(doc) - BATCH_TOML_KEYS)
         if unknown:  # a misspelt key ('methdo') must not be ignored in silence
-            raise MethodError(f"unknown key(s) {', '.join(unknown)} in batch.toml; the only key is "
-                              "method", path=cfg, key=unknown[0])
+            raise MethodError(f"unknown key(s) {', '.join(unknown)} in batch.toml; the keys are "
+                              f"{', '.join(sorted(BATCH_TOML_KEYS))}", path=cfg, key=unknown[0])
         ref = doc.get("method")
         if not isinstance(ref, str):
             raise MethodError("batch.toml needs method = \"<method file or name>\"", path=cfg, key="method")

@@ -60,12 +60,16 @@ class Integration:
     noise_method: str = "p2p"
     noise_source: str = "sample"
     baseline_window: float = 10.0
+    #: MRM: integrate an analyte's quantifier, qualifier and labelled internal standard over
+    #: shared boundaries (:func:`~thioquant.peaks.integrate_group`); false opts out
+    transition_group: bool = True
 
     def peak_settings(self) -> dict[str, Any]:
         """Keyword settings for :func:`~thioquant.peaks.find_target` (every field but
-        ``noise_source``, which decides where the pipeline takes the noise from)."""
+        ``noise_source`` and ``transition_group``, which decide how the pipeline measures)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         del d["noise_source"]
+        del d["transition_group"]
         return d
 
 
@@ -244,6 +248,12 @@ class _Checker:
             raise self.fail(key, f"must be one of {', '.join(options)}; got {v!r}")
         return str(v)
 
+    def boolean(self, d: Mapping[str, Any], key: str, default: bool) -> bool:
+        v = d.get(key.rsplit(".", 1)[-1], default)
+        if not isinstance(v, bool):
+            raise self.fail(key, f"must be true or false, got {v!r}")
+        return v
+
     def string(self, d: Mapping[str, Any], key: str, default: str | None = None) -> str:
         name = key.rsplit(".", 1)[-1]
         v = d.get(name, default)
@@ -284,7 +294,7 @@ _COMPOUND_KEYS = {
     "molar_mass_g_mol", "recovery", "select", "rrt", "integration",
 }
 _INTEGRATION_KEYS = {"sn_min", "baseline", "noise_window", "min_points", "fused", "noise_method", "noise_source",
-                     "baseline_window"}
+                     "baseline_window", "transition_group"}
 NOISE_METHODS = ("p2p", "rms")
 NOISE_SOURCES = ("sample", "blank")
 
@@ -301,6 +311,7 @@ def _integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration
         noise_method=ck.choice(d, f"{key}.noise_method", NOISE_METHODS, base.noise_method),
         noise_source=ck.choice(d, f"{key}.noise_source", NOISE_SOURCES, base.noise_source),
         baseline_window=ck.number(d, f"{key}.baseline_window", base.baseline_window, lo=2, hi=1000),
+        transition_group=ck.boolean(d, f"{key}.transition_group", base.transition_group),
     )
 
 
@@ -441,6 +452,7 @@ def _qc_placement(ck: _Checker, calibrators: Mapping[str, Mapping[str, float]],
 _TOP_KEYS = {
     "method", "integration", "calibration", "normalisation", "analytes", "internal_standards",
     "calibrators", "qcs", "qc", "interpretation",
+    "delta", "lis",  # after release: thioquant.assay.release_settings
 }
 
 
@@ -528,6 +540,11 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
                           "convert reported values to other units after the run (thioquant interpret)")
 
     interp = ck.table(data, "interpretation")
+    # [delta] and [lis] are read where they are used; validated here so a typo fails on load
+    from thioquant.assay.release_settings import parse_delta, parse_lis
+
+    parse_delta(data, source, {a.name for a in analytes})
+    parse_lis(data, source, {a.name for a in analytes})
     return Method(
         name=ck.string(m, "method.name"),
         technique=ck.choice(m, "method.technique", TECHNIQUES, "lcmsms"),

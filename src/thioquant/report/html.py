@@ -63,6 +63,8 @@ td.low,td.high{color:var(--bad);font-weight:700} td.ok{color:var(--ok)}
 .legend span{display:inline-block;margin-right:14px;font-size:.82rem}
 .sw{display:inline-block;width:18px;height:10px;vertical-align:middle;margin-right:4px;border:1px solid #999}
 .lj svg{max-width:640px;width:100%;height:auto}
+.trend{border-top:1px solid #e0e5ec;margin-top:10px;padding-top:6px}.trend svg{max-width:660px;width:100%;height:auto}
+.trend .phase{font-size:.88rem}.trend .src{font-size:.78rem;color:#5b6b7c}
 .pathway svg{max-width:720px;width:100%;height:auto}
 footer{font-size:.75rem;color:#46535f;padding:10px 24px 30px}
 footer table{font-size:.72rem} footer code{font-size:.72rem}
@@ -187,8 +189,35 @@ def _patients(batch: Any) -> str:
                       headers={"tgn_pmol_8e8": f"6-TGN ({unit})", "mmp_pmol_8e8": f"6-MMP ({unit})",
                                "ratio": "MMP:TGN", "patient_id": "patient", "sample_id": "sample"},
                       row_cls="patient", table_cls="patients"))
+    out.extend(_trends(batch, ranges))
     out.append("</section>")
     return "".join(out)
+
+
+def _trends(batch: Any, ranges: Any) -> list[str]:
+    """Per patient sample with a patient history: the trend figure, therapy phase and deltas."""
+    hist = getattr(batch, "patient_history", None) or {}
+    if not hist:
+        return []
+    from thioquant.report.trend import trend_svg
+
+    out = ['<h3 id="trends">Patients over time (patient history)</h3>']
+    for sid, h in hist.items():
+        title = f"{h.get('patient_id', '')} - sample {sid}"
+        phase = h.get("phase") or {}
+        out.append(f'<div class="trend" data-sample="{_e(sid)}"><h4>{_e(title)}</h4>')
+        if len(h.get("points") or []) > 1:  # a single point is no trend
+            out.append(trend_svg(h.get("points") or [], ranges, label=f"trend {title}"))
+        out.append(f'<p class="phase"><b>Therapy phase:</b> {_e(phase.get("text", ""))} '
+                   f'<span class="src">({_e(phase.get("source", ""))})</span></p>')
+        if phase.get("follow_up"):
+            out.append(f'<p class="phase followup"><b>{_e(phase["follow_up"])}</b><br>'
+                       f'<span class="src">Source: {_e(phase.get("follow_up_source", ""))}</span></p>')
+        for d in h.get("deltas") or []:
+            out.append(f'<p class="phase delta{" flagged" if d.get("flagged") else ""}">'
+                       f'{"<b>DELTA</b> " if d.get("flagged") else ""}{_e(d.get("note", ""))}</p>')
+        out.append("</div>")
+    return out
 
 
 def _chromatograms(batch: Any, panels: Sequence[Any]) -> Iterator[str]:

@@ -525,7 +525,45 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
     page.text(MARGIN, A4[1] - MARGIN + 13,
               f"thioquant {__version__} - method sha256 {m.sha256[:16]} - {Path(batch.batch_dir).name}{gen}", 7,
               color=GREY)
+    hist = (getattr(batch, "patient_history", None) or {}).get(row.get("sample_id"))
+    if hist and (len(hist.get("points") or []) > 1 or (hist.get("phase") or {}).get("follow_up")):
+        _trend_page(doc, row, hist, ranges)
     return doc
+
+
+def _trend_page(doc: Document, row: dict[str, Any], hist: dict[str, Any], ranges: C.Ranges | None) -> None:
+    """Second page of a patient PDF: the patient over time (trend, therapy phase, deltas)."""
+    from thioquant.report.chart import PdfCanvas
+    from thioquant.report.trend import trend_chart
+
+    page = doc.new_page()
+    W = A4[0] - 2 * MARGIN
+    page.rect(0, 0, A4[0], 40, fill=BLUE)
+    page.text(MARGIN, 26, f"Patient over time - {row.get('patient_id', '')}, sample {row.get('sample_id', '')}",
+              13, font="F2", color="#ffffff")
+    y = 60.0
+    k = W / 620.0
+    if len(hist.get("points") or []) > 1:
+        trend_chart(PdfCanvas(page, MARGIN, y, k), hist.get("points") or [], ranges, width=620, height=300)
+        y += 300 * k + 16
+    phase = hist.get("phase") or {}
+    blocks = [("Therapy phase", f"{phase.get('text', '')} ({phase.get('source', '')})", 9, "#222222")]
+    if phase.get("follow_up"):
+        blocks.append(("", phase["follow_up"], 9, "#222222"))
+        blocks.append(("", f"Source: {phase.get('follow_up_source', '')}", 7.5, GREY))
+    for d in hist.get("deltas") or []:
+        blocks.append(("DELTA" if d.get("flagged") else "Delta check", d.get("note", ""), 8.5,
+                       RED if d.get("flagged") else "#222222"))
+    for head, text, size, color in blocks:
+        if head:
+            page.text(MARGIN, y, head, 11, font="F2", color=BLUE)
+            y += 14
+        for line in wrap(text, W, size):
+            if y > A4[1] - MARGIN - 20:
+                return
+            page.text(MARGIN, y, line, size, color=color)
+            y += size + 3
+        y += 4
 
 
 #: longest file-name stem in UTF-8 bytes; file systems allow 255 bytes for a whole name

@@ -1,0 +1,309 @@
+"""Transition groups: co-eluting MRM traces integrated over shared boundaries.
+
+The quantifier, the qualifier and the labelled internal standard of one analyte elute together
+(a stable-isotope label does not change the retention, or by a second at most). Integrating each
+trace on its own lets point noise move each one's boundaries independently, and on a noisy or
+weak trace a boundary can fall inside the peak (a sliver). Targeted MRM software therefore
+chooses one pair of boundaries per group: Skyline integrates every transition of a precursor
+between the same boundaries; OpenMS's MRMTransitionGroupPicker picks each chromatogram, takes
+the boundaries of the largest peak (``boundary_selection_method``) or a consensus
+(``use_consensus``), and integrates every transition there; MultiQuant lets an analyte's
+qualifier and internal standard share its integration. Here the boundaries come from the
+group's **consensus chromatogram**: each member's trace that carries a clear peak (height >= 15
+baseline noise SDs, about a USP S/N of 5; at S/N 10, noise-level yeast transitions with no clear
+member stayed slivers)
+is scaled to unit height and the scaled traces are averaged, on the time axis of the member with
+the clearest peak. Point noise of independent transitions
+averages out in that sum, so its boundaries rest on the group's common elution profile; each
+member is then integrated between them (drop line between averaged anchors just outside, as
+:func:`~thioquant.peaks.find_target`'s default ``anchor="mean"``).
+
+Which member is *detected* is still decided on its own trace: a member whose own search finds no
+peak (S/N below ``sn_min``) stays None ("not detected" remains a result); a member whose own
+apex lies more than half a consensus half-height width from the consensus apex (a weak
+member, under 15 noise SDs: outside the shared boundaries) (another compound,
+an interference) keeps its own peak.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from thioquant.errors import InputError
+from thioquant.model import Peak, Trace
+from thioquant.peaks.api import find_target, integrate
+from thioquant.peaks.settings import make_settings
+
+# members whose peak stands less than this many baseline noise SDs (the trace's own, from
+# strided samples) above the baseline add more noise than profile to the consensus; about a USP
+# S/N of 5 (peak-to-peak noise ~ 6 SD). Not the S/N itself: with noise_source = "blank" it is
+# measured elsewhere, and the group's boundaries must not depend on where the S/N comes from
+_CLEAR_SD = 15.0
+
+
+class GroupResult(NamedTuple):
+    """Outcome of :func:`integrate_group`.
+
+    ``peaks``: one per trace (None: not found, or no trace); ``start_min`` / ``end_min``: the
+    shared boundaries (NaN when no consensus was formed and every member kept its own peak);
+    ``consensus``: the consensus chromatogram's peak (the reference member's own peak when it is
+    the only clear one; None without consensus); ``shared``: per
+    member, whether it was integrated between the shared boundaries.
+    """
+
+    peaks: tuple[Peak | None, ...]
+    start_min: float
+    end_min: float
+    consensus: Peak | None
+    shared: tuple[bool, ...]
+
+
+def consensus_trace(traces: list[Trace], peaks: list[Peak], ref: int) -> Trace:
+    """Mean of the traces, each scaled to its peak's height, on the time axis of ``traces[ref]``
+    (each member's nearest point; zero outside its recorded span). Not interpolated: a linear
+    interpolation averages neighbouring points, the noise of the consensus then looks smaller
+    than it is, and a wiggle on a tail became a significant split (QTRAP utp: a sliver)."""
+    t = np.asarray(traces[ref].time_min, dtype=float)
+    acc = np.zeros_like(t)
+    wsum = 0.0
+    for tr, pk in zip(traces, peaks, strict=True):
+        if not (pk.height > 0 and math.isfinite(pk.height)):
+            continue
+        w = 1.0  # equal weights: an S/N weighting let the IS alone set the bounds, which then
+        # cut a broader or slightly later analyte peak (QTRAP cystine: -119 % against Analyst)
+        ok = np.isfinite(tr.time_min) & np.isfinite(tr.signal)
+        y = _nearest(t, tr.time_min[ok], tr.signal[ok])
+        acc += w * np.nan_to_num(y / pk.height, nan=0.0)
+        wsum += w
+    return Trace("consensus", t, acc / wsum if wsum > 0 else acc)
+
+
+def integrate_between(trace: Trace, start_min: float, end_min: float, *, anchor_min: float = 0.0,
+                      sn_min: float = 3.0, **settings: Any) -> Peak:
+    """Integrate ``trace`` between fixed boundaries with the engine's drop line.
+
+    The line's ends are the mean signal over ``anchor_min`` minutes just outside each boundary
+    (the signal at the boundary when ``anchor_min`` is 0 or no point falls there). Metrics, S/N
+    and flags as :func:`~thioquant.peaks.integrate`, but ``integration="group"`` and no
+    ``MANUAL`` flag.
+    """
+    t, y = trace.time_min, trace.signal
+    ok = np.isfinite(t) & np.isfinite(y)
+    t, y = t[ok], y[ok]
+    if t.size < 3:
+        raise InputError(f"trace '{trace.name}' has {t.size} usable point(s); at least 3 are needed")
+
+    def anchor(a: float, b: float, at: float) -> float:
+        if anchor_min > 0:
+            m = (t >= a) & (t <= b)
+            if m.any():
+                return float(y[m].mean())
+        return float(np.interp(at, t, y))
+
+    ya = anchor(start_min - anchor_min, start_min, start_min)
+    yb = anchor(end_min, end_min + anchor_min, end_min)
+    line = ya + (yb - ya) * (t - start_min) / (end_min - start_min)
+    pk = integrate(Trace(trace.name, t, y - line), start_min, end_min, baseline="none",
+                   sn_min=sn_min, **settings)
+    return replace(pk, baseline_start=ya, baseline_end=yb, integration="group",
+                   flags=tuple(f for f in pk.flags if f != "MANUAL"))
+
+
+def integrate_group(
+    traces: list[Trace | None],
+    rt_min: float,
+    window_min: float,
+    *,
+    expected_w50_min: float | None = None,
+    own: list[Peak | None] | None = None,
+    sn_min: float = 3.0,
+    **settings: Any,
+) -> GroupResult:
+    """Integrate co-eluting traces (quantifier, qualifier, labelled IS) over shared boundaries.
+
+    Parameters
+    ----------
+    traces : list of Trace or None
+        The group's members (None: the file has no such trace).
+    rt_min, window_min : float
+        Where the group is searched (as :func:`~thioquant.peaks.find_target`).
+    expected_w50_min : float, optional
+        Expected half-height width, passed to each member's own search.
+    own : list of Peak or None, optional
+        Each member's own peak when already searched (the pipeline searches each member with
+        its own blank and selection rule); None in it means "not detected" and is kept.
+    sn_min : float
+        As :func:`~thioquant.peaks.find_target`.
+    **settings
+        Peak settings (as :func:`~thioquant.peaks.find_target`).
+
+    Returns
+    -------
+    GroupResult
+    """
+    cfg = make_settings(sn_min=sn_min, **settings)
+    n = len(traces)
+    found: list[Peak | None] = list(own) if own is not None else [None] * n
+    if len(found) != n:
+        raise ValueError("'own' must have one entry per trace")
+    for i, tr in enumerate(traces):
+        if own is None and tr is not None:
+            found[i] = find_target(tr, rt_min, window_min, sn_min=sn_min,
+                                   expected_w50_min=expected_w50_min, **settings)
+    from thioquant.peaks.noise import trace_noise
+
+    clarity = [found[i].height / max(trace_noise(traces[i].signal)[1], 1e-300)
+               if traces[i] is not None and found[i] is not None else 0.0 for i in range(n)]
+    usable = [i for i in range(n) if traces[i] is not None and found[i] is not None
+              and clarity[i] >= _CLEAR_SD and found[i].height > 0]
+    nothing = GroupResult(tuple(found), math.nan, math.nan, None, (False,) * n)
+    if not usable:
+        return nothing
+    ref = max(usable, key=lambda i: (clarity[i], -i))
+    pr = found[ref]
+    w_ref = pr.width_50_min if math.isfinite(pr.width_50_min) else window_min
+    dt_ref = _dt(traces[ref])
+    # only members that co-elute with the reference shape the consensus: a two-humped sum of
+    # an analyte and an IS 2.5 s apart (QTRAP urate) was split between them (-85 %)
+    co = [i for i in usable if abs(found[i].rt_min - pr.rt_min) <= max(0.25 * w_ref, 2.0 * dt_ref)]
+    # members split from a neighbour (FUSED) do not shape the consensus, when others can: an
+    # interference in one channel, averaged in, split the consensus itself (bundled P001 6-TG)
+    clean = [i for i in co if "FUSED" not in found[i].flags]
+    if clean:
+        co = clean
+        if ref not in co:
+            ref = max(co, key=lambda i: (clarity[i], -i))
+            pr = found[ref]
+            w_ref = pr.width_50_min if math.isfinite(pr.width_50_min) else window_min
+            dt_ref = _dt(traces[ref])
+    prof = traces[ref]  # the group's elution profile, in the clearest member's units
+    if len(co) == 1:
+        # one clear peak (OpenMS's "largest peak" boundaries): the weak members take its bounds
+        cpk: Peak | None = pr
+    else:
+        cons = consensus_trace([traces[i] for i in co], [found[i] for i in co], co.index(ref))
+        widths = sorted(found[i].width_50_min for i in co if math.isfinite(found[i].width_50_min))
+        hint = widths[len(widths) // 2] if widths else expected_w50_min
+        cpk = find_target(cons, pr.rt_min, max(0.5 * w_ref, 2.0 * dt_ref), sn_min=sn_min,
+                          expected_w50_min=hint, **settings)
+        prof = cons
+    if cpk is None or not cpk.end_min > cpk.start_min:
+        return nothing
+    split = {"FUSED", "SHOULDER"}
+    if len(co) > 1 and split & set(cpk.flags) and not any(split & set(found[i].flags) for i in co):
+        # the consensus, less noisy than any member, split off a small bump on the tail that no
+        # clear member splits (QTRAP utp: cut at 15.77 min, the members end at 15.96-16.06):
+        # the clear members' median bounds instead
+        st = sorted(found[i].start_min for i in co)
+        en = sorted(found[i].end_min for i in co)
+        mid = len(co) // 2
+        s0 = st[mid] if len(co) % 2 else 0.5 * (st[mid - 1] + st[mid])
+        s1 = en[mid] if len(co) % 2 else 0.5 * (en[mid - 1] + en[mid])
+        cpk = replace(cpk, start_min=s0, end_min=s1,
+                      flags=tuple(f for f in cpk.flags if f not in split))
+    tol = max(0.5 * (cpk.width_50_min if math.isfinite(cpk.width_50_min) else w_ref),
+              2.0 * dt_ref)
+    anchor_min = cfg.anchor_width * cpk.width_50_min if cfg.anchor == "mean" and math.isfinite(
+        cpk.width_50_min) else 0.0
+    kw = {k: v for k, v in settings.items() if k in ("noise_method", "noise_window", "min_points")}
+    out: list[Peak | None] = []
+    shared: list[bool] = []
+    for i, (tr, pk) in enumerate(zip(traces, found, strict=True)):
+        if i == ref and len(co) == 1:  # its own bounds are the shared ones: its own peak
+            out.append(pk)
+            shared.append(True)
+            continue
+        # a clear peak must sit on the consensus apex; a weak one (whose own apex and
+        # bounds are at the mercy of its noise) anywhere between the shared bounds
+        weak = not clarity[i] >= _CLEAR_SD if pk is not None else False
+        if tr is None or pk is None or (
+                abs(pk.rt_min - cpk.rt_min) > tol
+                and not (weak and cpk.start_min <= pk.rt_min <= cpk.end_min)):
+            out.append(pk)
+            shared.append(False)
+            continue
+        if "FUSED" in pk.flags and not weak and _own_neighbour(tr, pk, prof, cpk):
+            # a clear member of the group's own width, split from a neighbour of its own (an
+            # interference in this channel only) keeps its own split: over the shared bounds
+            # the neighbour would be integrated in (bundled batch P001 6-TG: +90 %, an ion
+            # ratio failure)
+            out.append(pk)
+            shared.append(False)
+            continue
+        g = integrate_between(tr, cpk.start_min, cpk.end_min, anchor_min=anchor_min,
+                              sn_min=sn_min, **kw)
+        # detection and S/N stay the member's own (its own trace decides "detected"); the
+        # consensus peak's FUSED / SHOULDER say the shared bounds split a cluster
+        extra = tuple(f for f in cpk.flags if f in ("FUSED", "SHOULDER"))
+        keep = tuple(f for f in pk.flags if f not in ("FUSED", "SHOULDER", "FEW_POINTS", "EDGE"))
+        keep += tuple(f for f in g.flags if f in ("FEW_POINTS", "EDGE"))
+        # the peak's own apex, height, widths and S/N (measured on its own trace: the S/N and
+        # its noise window stay consistent); the group's bounds, baseline and area
+        out.append(replace(pk, start_min=g.start_min, end_min=g.end_min, area=g.area,
+                           baseline_start=g.baseline_start, baseline_end=g.baseline_end,
+                           integration="group", fit_r2=math.nan,
+                           flags=tuple(dict.fromkeys(keep + extra))))
+        shared.append(True)
+    if sum(shared) < 2:  # nobody to share with
+        return nothing
+    return GroupResult(tuple(out), cpk.start_min, cpk.end_min, cpk, tuple(shared))
+
+
+def _own_neighbour(tr: Trace, pk: Peak, prof: Trace, cpk: Peak) -> bool:
+    """Whether a clear member's own split (FUSED) cuts off a neighbour of its own channel.
+
+    Between the shared bounds but outside the member's own, the member's signal (over its own
+    peak's height, above its own baseline) is compared with the group's profile there (over
+    the profile's height at the member's apex): an interference in this channel only stands
+    out (bundled batch P001 6-TG: a neighbour at 1.38 min that the IS does not have; over the
+    shared bounds +90 %, an ion-ratio failure), a noise split on the tail does not (yeast
+    glu-L's IS). More than 1.5x the profile's area there, plus 5 % of the peak's, is a
+    neighbour: the member keeps its own split.
+    """
+    segs = [(cpk.start_min, pk.start_min), (pk.end_min, cpk.end_min)]
+    t, y = tr.time_min, tr.signal
+    pt, py = prof.time_min, prof.signal
+    ok, okp = np.isfinite(t) & np.isfinite(y), np.isfinite(pt) & np.isfinite(py)
+    t, y, pt, py = t[ok], y[ok], pt[okp], py[okp]
+    base = 0.5 * (pk.baseline_start + pk.baseline_end)
+    p_top = float(np.interp(pk.rt_min, pt, py))
+    p_base = float(min(np.interp(cpk.start_min, pt, py), np.interp(cpk.end_min, pt, py)))
+    if not (pk.height > 0 and p_top > p_base):
+        return False
+    w = pk.width_50_min if math.isfinite(pk.width_50_min) else cpk.end_min - cpk.start_min
+    for a, b in segs:
+        if not b - a > 0:
+            continue
+        m = (t >= a) & (t <= b)
+        mp = (pt >= a) & (pt <= b)
+        if m.sum() < 2 or mp.sum() < 2:
+            continue
+        own = float(np.trapezoid((y[m] - base) / pk.height, t[m]))
+        grp = float(np.trapezoid((py[mp] - p_base) / (p_top - p_base), pt[mp]))
+        if own > 1.5 * max(grp, 0.0) + 0.05 * w:
+            return True
+    return False
+
+
+def _nearest(t: np.ndarray, tm: np.ndarray, ym: np.ndarray) -> np.ndarray:
+    """``ym`` at the point of ``tm`` nearest each ``t``; NaN outside ``tm``'s span."""
+    if tm.size == 0:
+        return np.full(t.shape, np.nan)
+    j = np.clip(tm.searchsorted(t), 1, max(1, tm.size - 1))
+    if tm.size == 1:
+        out = np.full(t.shape, float(ym[0]))
+    else:
+        left = tm[j - 1]
+        j = np.where(np.abs(t - left) <= np.abs(tm[j] - t), j - 1, j)
+        out = ym[j].astype(float)
+    out[(t < tm[0]) | (t > tm[-1])] = np.nan
+    return out
+
+
+def _dt(tr: Trace) -> float:
+    t = tr.time_min
+    return float((t[-1] - t[0]) / max(1, t.size - 1))
