@@ -48,6 +48,7 @@ def _document(batch: Any) -> dict[str, Any]:
         "method": {"name": m.name, "file": m.source, "sha256": m.sha256, "family": m.family,
                    "conc_unit": m.conc_unit, "reported_unit": m.reported_unit},
         "verdict": v.as_dict() if hasattr(v, "as_dict") else C.verdict_info(batch),
+        "held_for_review": C.held_rows(batch),
         "calibration": {name: (None if oc is None else oc.as_dict()) for name, oc in batch.calibrations.items()},
         "qc": [{k: r[k] for k in ("rule", "code", "analyte", "severity", "passed", "status", "message")}
                | {"details": dict(o.details or {})}

@@ -177,7 +177,8 @@ def draw_panel(page: Page, panel: Any, x: float, y: float, w: float, h: float) -
 def _verdict_box(flow: Flow, batch: Any) -> None:
     v = C.verdict_info(batch)
     fg, bg = (GREEN, GREEN_BG) if v["accepted"] else (RED, RED_BG)
-    lines = [ln for r in v["reasons"] for ln in wrap("- " + r, flow.width - 20, 8)]
+    lines = [f"- {C.held_text(v['held'])} (listed below)"] if v.get("held") else []
+    lines += [ln for r in v["reasons"] for ln in wrap("- " + r, flow.width - 20, 8)]
     lines += [ln for w in v["warnings"] for ln in wrap("- warning: " + w, flow.width - 20, 8)]
     lines += [ln for w in v["not_evaluated"] for ln in wrap("- not evaluated: " + w, flow.width - 20, 8)]
     h = 34 + 10 * len(lines)
@@ -248,6 +249,11 @@ def build_report(batch: Any, panels: Sequence[Any] = (), *, lj: Sequence[dict[st
     flow.para(f"{m.name} - {len(batch.worklist.entries)} injections - {len(batch.interpretations)} patient samples",
               9, color=GREY)
     _verdict_box(flow, batch)
+    held = C.held_rows(batch)
+    if held:  # first after the verdict: these must not be released as they stand
+        flow.heading(f"Held for review ({C.held_text(len(held))})", color=RED)
+        flow.table(C.HELD_COLUMNS, held, [0.9, 0.9, 0.7, 0.7, 0.9, 1.2, 5], size=6.5, numeric={"value"},
+                   headers={"sample_id": "sample", "patient_id": "patient", "sample_type": "type"})
 
     # calibration
     flow.heading("Calibration")
@@ -421,8 +427,10 @@ def _bar(page: Page, x: float, y: float, w: float, label: str, value: float, lo:
 
 
 def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = (),
-                       ranges: C.Ranges | None = None, generated: str | None = None) -> Document:
-    """A one-page PDF for one patient sample (``row`` from :func:`content.patient_rows`)."""
+                       ranges: C.Ranges | None = None, generated: str | None = None,
+                       held: Sequence[str] = ()) -> Document:
+    """A one-page PDF for one patient sample (``row`` from :func:`content.patient_rows`);
+    ``held``: the analytes of this sample held for review (:func:`content.held_rows`)."""
     from thioquant import __version__
 
     m = batch.method
@@ -441,6 +449,8 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
     v = C.verdict_info(batch)
     page.text(MARGIN + W, 92, f"Run {v['state']}", 11, font="F2", color=GREEN if v["accepted"] else RED,
               align="right")
+    if held:  # not to be released as it stands
+        page.text(MARGIN + W, 107, f"HELD FOR REVIEW: {', '.join(held)}", 10, font="F2", color=RED, align="right")
     y += 10
     unit = ranges.unit if ranges else m.reported_unit
     page.text(MARGIN, y, f"Results ({unit})", 12, font="F2", color=BLUE)
@@ -596,12 +606,16 @@ def write_patient_pdfs(batch: Any, folder: str | Path, panels: Sequence[Any] = (
         by_sample.setdefault(p.sample_id, []).append(p)
     paths = []
     seen: set[str] = set()
+    held: dict[str, list[str]] = {}
+    for h in C.held_rows(batch):
+        held.setdefault(h["sample_id"], []).append(h["analyte"])
     for row in C.patient_rows(batch, ranges):
         name = patient_filename(row)
         while name in seen:
             name = name[:-4] + "_1.pdf"
         seen.add(name)
-        doc = build_patient_page(batch, row, by_sample.get(row.get("sample_id", ""), []), ranges, generated)
+        doc = build_patient_page(batch, row, by_sample.get(row.get("sample_id", ""), []), ranges, generated,
+                                 held=held.get(row.get("sample_id", ""), ()))
         paths.append(doc.save(out / name))
     return paths
 
