@@ -410,6 +410,8 @@ def _select_target(reg: core.Region, rt: float, win: float, cfg: PeakSettings, s
 
 
 _REACH = 200  # points each side of a candidate maximum that its floor and width may use
+_FEW_MAXIMA = 12  # up to this many local maxima, their floors are taken one slice each
+_MIN = np.minimum.reduce
 _GAIN5 = math.sqrt(595.0) / 35.0  # noise gain of the 5-point quadratic Savitzky-Golay smoother
 
 
@@ -525,7 +527,6 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
     i_lo, i_hi = int(t.searchsorted(lo_t)), int(t.searchsorted(hi_t))
     j0, j1 = max(1, i_lo), min(n - 1, i_hi + 1)
     prom = max(3.0, 1.5 * cfg.sn_min) * sig
-    lo_env = minimum_nearest(s, 2 * _REACH + 1)
     ref = rt if width_at is None else width_at
 
     def candidates(k0: int, k1: int) -> list[int]:
@@ -533,9 +534,17 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
         mid = s[k0:k1]
         up = mid > s[k0 - 1 : k1 - 1]
         up &= mid >= s[k0 + 1 : k1 + 1]
-        # a maximum less than prom above the lowest point within reach cannot be prominent
-        up &= mid >= lo_env[k0:k1] + prom
         mx = (up.nonzero()[0] + k0).tolist()
+        # a maximum less than prom above the lowest point within reach cannot be prominent: the
+        # minimum over +/-_REACH of each maximum, one slice each for a few (the running minimum
+        # of the whole survey, the same values, cost more than the rest of a clean peak's survey)
+        if len(mx) > _FEW_MAXIMA:
+            lo_env = minimum_nearest(s[max(0, mx[0] - _REACH) : mx[-1] + _REACH + 1], 2 * _REACH + 1)
+            off = max(0, mx[0] - _REACH)
+            mx = [i for i, v in zip(mx, (s[mx] >= lo_env[np.asarray(mx) - off] + prom).tolist(), strict=True)
+                  if v]
+        else:
+            mx = [i for i in mx if s[i] >= _MIN(s[max(0, i - _REACH) : i + _REACH + 1]) + prom]
         if width_at is not None or select == "nearest":
             mx.sort(key=lambda i: (abs(float(t[i]) - ref), i))
         else:
