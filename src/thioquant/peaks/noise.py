@@ -62,8 +62,9 @@ def trace_noise(y: np.ndarray) -> tuple[NoiseModel, float]:
     # the first differences y[2::k] - y[1::k] are those of the model's third differences (the
     # same samples): computed once for both (it runs once per find_target call)
     s = _strided(y, max(1, (n - 3) // _MAX_SAMPLES))
-    sig = _sigma(s[1], s[2])
-    return _fit(s, sig), sig
+    d21 = s[2] - s[1]
+    sig = _sigma(d21)
+    return _fit(s, sig, d21), sig
 
 
 def trace_sigma(y: np.ndarray) -> float:
@@ -73,11 +74,12 @@ def trace_sigma(y: np.ndarray) -> float:
     if n < 4:
         return 0.0
     s = _strided(y, max(1, (n - 3) // _MAX_SAMPLES))
-    return _sigma(s[1], s[2])
+    return _sigma(s[2] - s[1])
 
 
-def _sigma(y1: np.ndarray, y2: np.ndarray) -> float:
-    d1 = np.abs(y2 - y1)
+def _sigma(d21: np.ndarray) -> float:
+    """The SD from the first differences ``y[2::k] - y[1::k]``."""
+    d1 = np.abs(d21)
     if not _ALL(np.isfinite(d1)):
         d1 = d1[np.isfinite(d1)]
     sig = 1.4826 * _median(d1) / math.sqrt(2.0) if d1.size else 0.0
@@ -130,12 +132,13 @@ def fit_noise_model(y: np.ndarray, floor_sd: float = 0.0, *, _stride: int | None
     return _fit(_strided(y, k), floor_sd)
 
 
-def _fit(samples: tuple[np.ndarray, ...], floor_sd: float) -> NoiseModel:
-    """:func:`fit_noise_model` on the strided samples ``y[j + k i]``, j = 0..3 (:func:`_strided`)."""
+def _fit(samples: tuple[np.ndarray, ...], floor_sd: float, d21: np.ndarray | None = None) -> NoiseModel:
+    """:func:`fit_noise_model` on the strided samples ``y[j + k i]``, j = 0..3 (:func:`_strided`),
+    with ``y2 - y1`` when already computed."""
     y0, y1, y2, y3 = samples
     if y0.size + 3 < 8:  # fewer than 8 points (trace_noise calls this from 4 points on)
         return NoiseModel(max(floor_sd, 0.0) ** 2, 0.0, 0.0)
-    d = (y0 - y3) + 3.0 * (y2 - y1)
+    d = (y0 - y3) + 3.0 * (y2 - y1 if d21 is None else d21)
     lev = 0.25 * (y0 + y1 + y2 + y3)
     ok = np.isfinite(d)
     if not _ALL(ok):
