@@ -64,6 +64,15 @@ FLAGS: dict[str, str] = {
     "BAD_DILUTION": "dilution factor not a positive number or outside the method's plausible range "
     "(default 1-100): the row is not quantified",
     "RUN_INVALID": "run failed acceptance: results must not be reported",
+    # review and signal integrity (docs/qc.md)
+    "HELD": "held for review: a check of the integration or of the signal failed (HELD:<reason>; "
+    "the report's 'Held for review' list gives the numbers); not interpreted until a person has "
+    "reviewed the chromatogram (re-integrate, or dilute and re-inject)",
+    "DEAD_CHANNEL": "the detector channel carries no usable signal (all zero, constant, negative "
+    "counts or no baseline noise): an instrument fault, not 'not detected'; no result, not "
+    "interpreted",
+    "SPIKE": "a single-point spike in the retention window was removed before integration "
+    "(replaced by the mean of its neighbours; see docs/qc.md)",
 }
 
 

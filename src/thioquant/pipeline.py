@@ -109,7 +109,8 @@ def measure_injection(
     except ThioquantError as exc:
         return InjectionMeasurement(str(path), error=str(exc))
     try:
-        return _measure_run(run, path, method, manual, views, blanks)
+        run, screen = _screen_run(run, method)
+        return _apply_screen(_measure_run(run, path, method, manual, views, blanks), run, screen, method)
     except MethodError:
         raise  # a setting of the method, not this file: the batch cannot go on
     except ThioquantError as exc:
@@ -171,6 +172,76 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
     return InjectionMeasurement(str(path), run.sha256 or "", peaks, tuple(missing), views=kept,
                                 problems=tuple(problems))
 
+
+def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, list[float]]]]:
+    """Signal integrity of every channel the method reads, before integration (docs/qc.md).
+
+    Returns the run with single-point spikes removed from its traces (``despike``) and its dead
+    channels left out (they must not shape a transition group's shared boundaries), and, per
+    channel key, (dead-channel reason or '', times of the spikes removed).
+    """
+    from thioquant.qc.signal import dead_channel_reason, despike, find_spikes
+
+    done: dict[int, tuple[Any, str, list[float]]] = {}
+    found: dict[str, tuple[str, list[float]]] = {}
+    for comp, qual, key in channel_keys(method.analytes + method.internal_standards):
+        trace = _trace_for(run, comp, qualifier=qual)
+        if trace is None:
+            continue
+        if id(trace) not in done:  # a UV trace may serve two compounds: judge it once
+            integ = comp.integration or method.integration
+            why = dead_channel_reason(trace.signal, trace.channel.kind,
+                                      expect_baseline_noise=integ.expect_baseline_noise)
+            spikes = [] if why or not integ.despike else find_spikes(trace.signal, integ.spike_factor)
+            clean = replace(trace, signal=despike(trace.signal, spikes)) if spikes else trace
+            done[id(trace)] = (clean, why, [float(trace.time_min[i]) for i in spikes])
+        clean, why, times = done[id(trace)]
+        found[key] = (why, times)
+    swapped = {i: c for i, (c, _, times) in done.items() if times}
+    dead = {i for i, (_, why, _) in done.items() if why}
+    if swapped or dead:
+        run = replace(run, traces=tuple(swapped.get(id(t), t) for t in run.traces if id(t) not in dead))
+    return run, found
+
+
+def _apply_screen(meas: InjectionMeasurement, run: Any, screen: Mapping[str, tuple[str, list[float]]],
+                  method: Method) -> InjectionMeasurement:
+    """Channel findings onto the measurement: a dead channel has no peak (``DEAD_CHANNEL`` in
+    ``problems``); a peak gets ``SPIKE`` when a removed spike lay in its window or bounds, and
+    ``SATURATED`` when a point between its bounds reaches the detector's stated maximum."""
+    from thioquant.qc.signal import reaches_max
+
+    if meas.error or not screen:
+        return meas
+    peaks = dict(meas.peaks)
+    problems = list(meas.problems)
+    dead = {key for key, (why, _) in screen.items() if why}
+    for comp, qual, key in channel_keys(method.analytes + method.internal_standards):
+        if key not in screen:
+            continue
+        why, spikes = screen[key]
+        if why:  # left out of the run measured: not "no trace" but a dead one
+            peaks[key] = None
+            problems = [p for p in problems if p[0] != key]
+            problems.append((key, "DEAD_CHANNEL", f"{key}: dead channel: {why}"))
+            continue
+        pk = peaks.get(key)
+        if pk is None:
+            continue
+        add = []
+        rt = searched_rt(comp, peaks)
+        if any(pk.start_min <= t <= pk.end_min or abs(t - rt) <= comp.window_min for t in spikes):
+            add.append("SPIKE")
+        integ = comp.integration or method.integration
+        if integ.detector_max is not None and "SATURATED" not in pk.flags:
+            trace = _trace_for(run, comp, qualifier=qual)
+            if trace is not None and reaches_max(trace.time_min, trace.signal, pk.start_min, pk.end_min,
+                                                 integ.detector_max):
+                add.append("SATURATED")
+        if add:
+            peaks[key] = replace(pk, flags=(*pk.flags, *add))
+    return replace(meas, peaks=peaks, problems=tuple(problems),
+                   missing_traces=tuple(k for k in meas.missing_traces if k not in dead))
 
 def is_peak_width(comp: Compound, found: Mapping[str, Peak | None]) -> float | None:
     """The half-height width (minutes) of ``comp``'s internal standard's peak in this injection,
@@ -266,6 +337,9 @@ class BatchResult:
     messages: tuple[str, ...]
     interpretations: tuple[Any, ...] = ()
     manual: tuple[Mapping[str, Any], ...] = ()
+    # per patient sample: earlier released results, delta checks and therapy phase, from the
+    # patient history (thioquant.history.annotate); empty without one
+    patient_history: Mapping[str, Any] = field(default_factory=dict)
     #: calibrators excluded by a reviewer: dicts with sample_id, analyte, reason
     exclusions: tuple[Mapping[str, Any], ...] = ()
     #: electronic signatures of a signed version (see :mod:`thioquant.review.signoff`): dicts with
@@ -287,6 +361,11 @@ class BatchResult:
         return pd.DataFrame(result_rows(self.results))
 
 
+#: batch.toml keys: the method, and where released results go (read by the quantify command:
+#: thioquant.history.batch_release_settings)
+BATCH_TOML_KEYS = {"method", "patient_history", "lis_outbox", "lis_formats", "release_on"}
+
+
 def _resolve_method(batch: Path, method: str | Path | Method | None) -> Method:
     if isinstance(method, Method):
         return method
@@ -300,10 +379,10 @@ def _resolve_method(batch: Path, method: str | Path | Method | None) -> Method:
             doc = tomllib.loads(cfg.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise MethodError(f"invalid batch.toml: {exc}", path=cfg) from None
-        unknown = sorted(set(doc) - {"method"})
+        unknown = sorted(set(doc) - BATCH_TOML_KEYS)
         if unknown:  # a misspelt key ('methdo') must not be ignored in silence
-            raise MethodError(f"unknown key(s) {', '.join(unknown)} in batch.toml; the only key is "
-                              "method", path=cfg, key=unknown[0])
+            raise MethodError(f"unknown key(s) {', '.join(unknown)} in batch.toml; the keys are "
+                              f"{', '.join(sorted(BATCH_TOML_KEYS))}", path=cfg, key=unknown[0])
         ref = doc.get("method")
         if not isinstance(ref, str):
             raise MethodError("batch.toml needs method = \"<method file or name>\"", path=cfg, key="method")
@@ -693,19 +772,23 @@ def _quantify_measurements(
             else:
                 area, is_area, response, flags = _response(meas.peaks, analyte, e.sample_type,
                                                            meas.unmeasured)
-                flags = list(e.flags) + flags
+                flags = list(e.flags) + flags + _channel_flags(meas, analyte)
                 pk = meas.peaks.get(analyte.name)
             man = manual.get(e.sample_id, {})
             if analyte.name in man or (analyte.internal_standard and analyte.internal_standard in man):
                 flags.append("MANUAL")  # its internal standard's area enters the response too
             rows.append((e, pk, area, is_area, response, flags))
 
-        # Calibration from calibrators with a usable response.
+        # Calibration from calibrators with a usable response; a saturated one is excluded with
+        # that reason before the fit (its response is not proportional to the concentration)
         cal_rows = [
-            (e, r) for e, _, _, _, r, _ in rows
+            (e, r) for e, _, _, _, r, fl in rows
             if e.sample_type == "calibrator" and e.usable and math.isfinite(r)
             and math.isfinite(m.nominal("calibrator", e.level, analyte.name))
         ]
+        saturated = {id(e) for e, _, _, _, _, fl in rows if e.sample_type == "calibrator" and "SATURATED" in fl}
+        all_cal_rows = cal_rows
+        cal_rows = [(e, r) for e, r in cal_rows if id(e) not in saturated]
         outcome = None
         if len(cal_rows) >= 2:
             x = [m.nominal("calibrator", e.level, analyte.name) for e, _ in cal_rows]
@@ -733,6 +816,8 @@ def _quantify_measurements(
                 messages.append(f"{analyte.name}: calibration could not be fitted: {exc}")
         else:
             messages.append(f"{analyte.name}: fewer than 2 calibrators with a response; no calibration")
+        if outcome is not None and len(cal_rows) < len(all_cal_rows):
+            outcome = _with_set_aside(outcome, all_cal_rows, saturated, m, analyte.name, cs.tolerance_pct)
         calibrations[analyte.name] = outcome
         excluded = set()
         if outcome is not None:
@@ -791,6 +876,48 @@ def _quantify_measurements(
             )
     results.sort(key=lambda r: (r.injection, [a.name for a in m.analytes].index(r.analyte)))
     return results, calibrations, messages
+
+
+def _channel_flags(meas: InjectionMeasurement, analyte: Compound) -> list[str]:
+    """Signal-integrity flags of the analyte's other channels (qualifier, internal standard)
+    carried onto its result: ``DEAD_CHANNEL`` (no result can be trusted without them) and
+    ``SATURATED`` (the ratio to a saturated peak is not proportional)."""
+    out: list[str] = []
+    unmeasured = meas.unmeasured
+    keys = [analyte.name, f"{analyte.name} qualifier", analyte.internal_standard]
+    for key in keys:
+        if key is None:
+            continue
+        if unmeasured.get(key) == "DEAD_CHANNEL" and key != analyte.name:
+            out.append("DEAD_CHANNEL")
+        pk = meas.peaks.get(key)
+        if key != analyte.name and pk is not None and "SATURATED" in pk.flags:
+            out.append("SATURATED")
+    return out
+
+
+def _with_set_aside(outcome: Any, cal_rows: Sequence[tuple[WorklistEntry, float]], aside: set[int],
+                    m: Method, analyte: str, tolerance_pct: float) -> Any:
+    """The calibration outcome with the calibrators set aside before the fit (``aside``: ids of
+    their worklist entries; saturated) added back as excluded points, in the order of
+    ``cal_rows`` (every calibrator with a response, as the fit's points are), each with its reason."""
+    from thioquant.calibration.accept import CalibrationPoint
+
+    cal = outcome.calibration
+    it = iter(outcome.points)
+    points = []
+    reasons = list(outcome.reasons)
+    why = "saturated peak (signal integrity): excluded before the fit; dilute and re-inject"
+    for e, r in cal_rows:
+        if id(e) not in aside:
+            points.append(next(it))
+            continue
+        x = m.nominal("calibrator", e.level, analyte)
+        back = float(cal.inverse(r))
+        points.append(CalibrationPoint(e.level, x, r, back, 100.0 * back / x if x else NAN, False, why,
+                                       tolerance_pct))
+        reasons.append(f"{e.level} excluded: {why}")
+    return replace(outcome, points=tuple(points), reasons=reasons)
 
 
 def _normalise(

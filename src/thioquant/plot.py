@@ -313,6 +313,69 @@ def levey_jennings(data: Mapping[str, Any], *, title: str | None = None, ax: Any
     return fig
 
 
+# --- patient trend ----------------------------------------------------------------------------
+
+
+def patient_trend(points: Any, ranges: Any = None, *, title: str | None = None, fig: Any = None) -> Any:
+    """A patient's 6-TGN, 6-MMPN and dose over time, with the profile's ranges.
+
+    Parameters
+    ----------
+    points : the points of one patient: ``thioquant.history.patient_series(history, patient_id)``,
+        or ``batch.patient_history[sample_id]["points"]`` after ``thioquant.history.annotate``
+        (earlier results and the current one). Each has ``collected_at`` (else ``released_at``),
+        ``values`` (species -> ``{"value", "text", "flags"}``) and ``dose_mg``.
+    ranges : reference ranges with ``tgn_low``, ``tgn_high``, ``mmp_high`` (e.g.
+        ``thioquant.report.content.reference_ranges(batch)``); a mapping with those keys (as in
+        ``results.json``'s ``reference_ranges``) works too.
+    title : figure title.
+    fig : Figure to draw into (three stacked axes sharing the date axis).
+
+    Results flagged ``DELTA`` are red; a result that is not a number (undetectable, <LLOQ) is a
+    grey cross on the axis; the dose is drawn as a step.
+    """
+    from datetime import datetime as _dt
+
+    from thioquant.report.trend import trend_series
+
+    if isinstance(ranges, Mapping):
+        from types import SimpleNamespace
+
+        ranges = SimpleNamespace(**ranges)
+    fig = fig or _new_figure((6.4, 5.0))
+    axes = fig.subplots(3, 1, sharex=True)
+    fig.subplots_adjust(left=0.13, right=0.96, bottom=0.1, top=0.92, hspace=0.12)
+    s = trend_series(list(points))
+    dates = [_dt.fromtimestamp(d * 86400.0) for d in s["day"]]
+    for ax, key, label in zip(axes, ("6-TGN", "6-MMPN", "dose"), ("6-TGN", "6-MMPN", "dose (mg/day)"), strict=True):
+        vals = s[key]
+        ok = np.isfinite(vals)
+        if key == "dose":
+            if ok.any():
+                ax.step([d for d, k in zip(dates, ok, strict=True) if k], vals[ok], where="post", color="#6a1b9a")
+                ax.plot([d for d, k in zip(dates, ok, strict=True) if k], vals[ok], "o", color="#6a1b9a", ms=4)
+        else:
+            if ranges is not None and key == "6-TGN":
+                ax.axhspan(ranges.tgn_low, ranges.tgn_high, color="#e8f5e9", zorder=0, label="target range")
+            if ranges is not None and key == "6-MMPN":
+                ax.axhline(ranges.mmp_high, color="#f9a825", ls="--", lw=1, label="hepatotoxicity threshold")
+            xs = [d for d, k in zip(dates, ok, strict=True) if k]
+            ax.plot(xs, vals[ok], color="#90a4ae", lw=0.9, zorder=1)
+            colors = np.where(s[key + ":delta"][ok], _STYLE["fail"], _STYLE["trace"])
+            ax.scatter(xs, vals[ok], c=list(colors), s=np.where(s["current"][ok], 40, 20), zorder=2)
+            for d, text, good in zip(dates, s[key + ":text"], ok, strict=True):
+                if not good and text:
+                    ax.plot([d], [0], "x", color="#777777", clip_on=False, zorder=3)
+                    ax.annotate(text, (d, 0), xytext=(3, 3), textcoords="offset points", fontsize=6, color="#777777")
+            ax.set_ylim(bottom=0)
+        ax.set_ylabel(label, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[-1].tick_params(axis="x", rotation=30)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
 # --- pathway ----------------------------------------------------------------------------------
 
 
@@ -392,6 +455,7 @@ __all__ = [
     "equation",
     "levey_jennings",
     "pathway",
+    "patient_trend",
     "residuals",
     "to_png",
     "to_rgb",

@@ -13,6 +13,14 @@ a matrix factor shared by an analyte and its co-eluting internal standard (so th
 corrects it, as in real LC-MS/MS), detector noise, gradient baseline drift and endogenous
 interfering peaks on the UV channels, carry-over from the previous injection, and 1 % pipetting
 error on calibrators and QCs. Same seed -> same bytes.
+
+Detector noise (``noise``): ``"measured"`` is the model measured on real QTRAP MRM and UV/DAD files
+(:mod:`thioquant.noise_model`, docs/noise.md: for MRM several % multiplicative point noise, counts
+with twice Poisson variance written as whole cps, rare spikes, runs of dropped points; for UV the
+measured baseline noise and digitisation step); ``"legacy"`` is the earlier, almost noiseless model
+(MRM ``sd = sqrt(12^2 + 0.6*S + (0.004*S)^2)``, UV 0.006 mAU white noise) that the bundled batches
+were written with. A :class:`~thioquant.noise_model.MrmNoise` or
+:class:`~thioquant.noise_model.UvNoise` gives the measured model with other parameters.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import json
 import math
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +41,20 @@ from thioquant.assay.method import Method, find_method_file, load_method
 from thioquant.assay.worklist import write_worklist
 from thioquant.errors import OutputError
 from thioquant.model import Channel, Trace
+from thioquant.noise_model import MrmNoise, UvNoise, apply_mrm_noise, apply_uv_noise
 
 DEFAULT_SEED = 20261122
+#: detector noise of :func:`simulate_batch` and the validation packages when none is given
+#: ("legacy" until the peak engine passes the whole suite on "measured" data: docs/noise.md)
+DEFAULT_NOISE = "legacy"
+NOISE_MODELS = ("measured", "legacy")
+Noise = str | MrmNoise | UvNoise
+
+
+def check_noise(noise: Noise) -> Noise:
+    if isinstance(noise, (MrmNoise, UvNoise)) or noise in NOISE_MODELS:
+        return noise
+    raise ValueError(f"unknown noise model {noise!r}; use one of {', '.join(NOISE_MODELS)}")
 TRUTH_COLUMNS = [
     "sample_id", "sample_type", "level", "analyte", "true_conc", "conc_unit", "true_reported",
     "reported_unit", "rbc_count", "dilution", "n_cells",
@@ -257,9 +277,10 @@ def _time_axis(profile: _Profile) -> np.ndarray:
 
 def _lcms_traces(
     method: Method, sample: SampleSpec, rng: np.random.Generator, carry: Mapping[str, float],
-    failures: Failures,
+    failures: Failures, noise: Noise = "legacy", scale: Callable[[str, Channel], float] | None = None,
 ) -> tuple[list[Trace], dict[str, float]]:
     p = _LCMS
+    mrm = noise if isinstance(noise, MrmNoise) else None if noise == "legacy" else MrmNoise()
     t = _time_axis(p)
     traces: list[Trace] = []
     areas_out: dict[str, float] = {}
@@ -298,22 +319,24 @@ def _lcms_traces(
                 sig += emg(t, ar, rt, sigma, tau)
             # An isobaric endogenous peak elsewhere in the run (real MRM traces are never empty).
             sig += emg(t, 15.0 * (1 + rng.random()), 0.75 + 0.3 * (sum(map(ord, name)) % 3), 0.03, 0.02)
-            noise_sd = np.sqrt(12.0**2 + 0.6 * sig + (0.004 * sig) ** 2)
-            sig = np.maximum(sig + rng.normal(0, 1, t.size) * noise_sd, 0.0)
-            traces.append(
-                Trace(
-                    name=name, time_min=t, signal=np.round(sig, 1), signal_unit="cps",
-                    channel=Channel("srm", precursor_mz=ch.precursor_mz, product_mz=ch.product_mz),
-                )
-            )
+            channel = Channel("srm", precursor_mz=ch.precursor_mz, product_mz=ch.product_mz)
+            if scale is not None:  # e.g. a validation run's matrix factor, before the detector counts
+                sig = sig * scale(name, channel)
+            if mrm is None:
+                noise_sd = np.sqrt(12.0**2 + 0.6 * sig + (0.004 * sig) ** 2)
+                sig = np.round(np.maximum(sig + rng.normal(0, 1, t.size) * noise_sd, 0.0), 1)
+            else:
+                sig = apply_mrm_noise(sig, rng, mrm)
+            traces.append(Trace(name=name, time_min=t, signal=sig, signal_unit="cps", channel=channel))
     return traces, areas_out
 
 
 def _uv_traces(
     method: Method, sample: SampleSpec, rng: np.random.Generator, carry: Mapping[str, float],
-    failures: Failures,
+    failures: Failures, noise: Noise = "legacy", scale: Callable[[str, Channel], float] | None = None,
 ) -> tuple[list[Trace], dict[str, float]]:
     p = _UV
+    uv = noise if isinstance(noise, UvNoise) else None if noise == "legacy" else UvNoise()
     t = _time_axis(p)
     shift = failures.rt_shift_min if sample.sample_id in failures.rt_shift_samples else 0.0
     recovery = 1 + rng.normal(0, 0.015)  # hydrolysis and injection-volume variability
@@ -345,14 +368,16 @@ def _uv_traces(
         for rt, area, spec in peaks:
             sigma = p.sigma_per_min * rt * (1 + rng.normal(0, 0.02))
             sig = sig + emg(t, area * spec.get(wl, 0.0), rt, sigma, sigma * p.tau_over_sigma)
-        wander = np.cumsum(rng.normal(0, 0.0004, t.size))
-        sig = sig + wander - np.linspace(0, wander[-1], t.size) + rng.normal(0, 0.006, t.size)
-        traces.append(
-            Trace(
-                name=f"DAD {wl} nm", time_min=t, signal=np.round(sig, 5), signal_unit="mAU",
-                channel=Channel("uv", wavelength_nm=float(wl), bandwidth_nm=4.0),
-            )
-        )
+        name = f"DAD {wl} nm"
+        channel = Channel("uv", wavelength_nm=float(wl), bandwidth_nm=4.0)
+        if scale is not None:
+            sig = sig * scale(name, channel)
+        if uv is None:
+            wander = np.cumsum(rng.normal(0, 0.0004, t.size))
+            sig = np.round(sig + wander - np.linspace(0, wander[-1], t.size) + rng.normal(0, 0.006, t.size), 5)
+        else:
+            sig = np.round(apply_uv_noise(sig, rng, uv), 7)
+        traces.append(Trace(name=name, time_min=t, signal=sig, signal_unit="mAU", channel=channel))
     return traces, areas_out
 
 
@@ -362,13 +387,18 @@ def simulate_injection(
     rng: np.random.Generator,
     carry: Mapping[str, float] | None = None,
     failures: Failures | None = None,
+    *,
+    noise: Noise = DEFAULT_NOISE,
+    scale: Callable[[str, Channel], float] | None = None,
 ) -> tuple[list[Trace], dict[str, float]]:
     """Traces of one injection, and the true analyte areas (for the next injection's carry-over).
 
-    ``carry`` maps analyte -> area carried over from the previous injection.
+    ``carry`` maps analyte -> area carried over from the previous injection. ``noise`` is the
+    detector noise model (module docstring). ``scale(name, channel)``, when given, multiplies each
+    noiseless trace before the noise is added (a matrix factor acts on the ions, not on the counts).
     """
     make = _lcms_traces if method.technique == "lcmsms" else _uv_traces
-    return make(method, sample, rng, carry or {}, failures or Failures())
+    return make(method, sample, rng, carry or {}, failures or Failures(), check_noise(noise), scale)
 
 
 def write_injection(path: str | Path, method: Method, traces: list[Trace], metadata: Mapping[str, Any]) -> None:
@@ -390,6 +420,7 @@ def simulate_batch(
     n_patients: int = 24,
     failures: Failures | None = None,
     overwrite: bool = False,
+    noise: Noise = DEFAULT_NOISE,
 ) -> Path:
     """Write a simulated batch folder and return its path.
 
@@ -402,6 +433,8 @@ def simulate_batch(
     failures : deliberate faults (see :class:`Failures`).
     overwrite : replace ``out_dir`` if it is a batch this function wrote (``--force``); see
         :func:`not_simulated_reason`. A real batch folder is never replaced.
+    noise : detector noise, ``"measured"`` or ``"legacy"`` (module docstring; default
+        :data:`DEFAULT_NOISE`), or a :class:`~thioquant.noise_model.MrmNoise` / ``UvNoise``.
 
     Raises
     ------
@@ -428,6 +461,7 @@ def simulate_batch(
                               "choose another folder", path=out)
         shutil.rmtree(out)
     failures = failures or Failures()
+    noise = check_noise(noise)
     rng = np.random.default_rng(seed)
     samples = _design(m, rng, n_patients, failures)
     raw = out / "raw"
@@ -440,7 +474,7 @@ def simulate_batch(
     context_cols: list[str] = []
     for inj, s in enumerate(samples, start=1):
         fname = f"{inj:03d}_{s.sample_id}{ext}"
-        traces, areas = simulate_injection(m, s, rng, carry, failures)
+        traces, areas = simulate_injection(m, s, rng, carry, failures, noise=noise)
         carry = {a: v * failures.carryover_fraction for a, v in areas.items()}
         meta = {"sample_id": s.sample_id, "injection": inj, "instrument": "thioquant simulator", "seed": seed}
         write_injection(raw / fname, m, traces, meta)
@@ -474,9 +508,10 @@ def simulate_batch(
     )
     # written last: only a complete simulated batch is marked as one --force may replace
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    (out / SIMULATED_MARKER).write_text(json.dumps(
-        {"written_by": "thioquant simulate", "seed": seed, "method": method_ref, "files": files}, indent=1,
-    ) + "\n", encoding="utf-8")
+    info: dict[str, Any] = {"written_by": "thioquant simulate", "seed": seed, "method": method_ref, "files": files}
+    if noise != "legacy":  # the marker of a legacy batch keeps its earlier bytes
+        info["noise"] = noise if isinstance(noise, str) else repr(noise)
+    (out / SIMULATED_MARKER).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     return out
 
 
@@ -542,5 +577,5 @@ def read_truth(batch_dir: str | Path) -> dict[tuple[str, str], dict[str, str]]:
 
 
 __all__ = [
-    "Failures", "SampleSpec", "emg", "read_truth", "simulate_batch", "simulate_injection", "write_injection",
+    "DEFAULT_NOISE", "NOISE_MODELS", "Failures", "SampleSpec", "emg", "read_truth", "simulate_batch", "simulate_injection", "write_injection",
 ]

@@ -1288,7 +1288,7 @@ RBC_FLAGS = frozenset({"NO_RBC", "BAD_RBC"})
 #: a rejected run; a sample_id on two worklist rows (whose result is the patient's cannot be
 #: told); no usable RBC count ("undetectable" per 8x10^8 RBC needs the count: at RBC 0.5 a 6-TG
 #: LLOQ of 100 nmol/L is 160 pmol/8x10^8 RBC, so it must not read as non-adherence).
-NOT_INTERPRETED_FLAGS = ("RUN_INVALID", "DUPLICATE_ID", *sorted(RBC_FLAGS))
+NOT_INTERPRETED_FLAGS = ("RUN_INVALID", "DUPLICATE_ID", "HELD", "DEAD_CHANNEL", *sorted(RBC_FLAGS))
 
 _NON_PATIENT_TYPES = frozenset({
     "calibrator", "cal", "standard", "qc", "blank", "zero", "double_blank", "solvent",

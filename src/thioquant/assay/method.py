@@ -60,17 +60,27 @@ class Integration:
     noise_method: str = "p2p"
     noise_source: str = "sample"
     baseline_window: float = 10.0
+    # signal integrity, checked on each channel before integration (thioquant.qc.signal)
+    despike: bool = True
+    spike_factor: float = 10.0
+    detector_max: float | None = None
+    expect_baseline_noise: bool = True
     #: MRM: integrate an analyte's quantifier, qualifier and labelled internal standard over
     #: shared boundaries (:func:`~thioquant.peaks.integrate_group`); false opts out
     transition_group: bool = True
 
     def peak_settings(self) -> dict[str, Any]:
         """Keyword settings for :func:`~thioquant.peaks.find_target` (every field but
-        ``noise_source`` and ``transition_group``, which decide how the pipeline measures)."""
+        ``noise_source`` and ``transition_group``, which decide how the pipeline measures, and
+        the signal-integrity settings, which the pipeline applies before integration)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        del d["noise_source"]
-        del d["transition_group"]
+        for k in ("noise_source", "transition_group", *SIGNAL_KEYS):
+            del d[k]
         return d
+
+
+#: ``[integration]`` keys of the signal-integrity checks (docs/qc.md, "Signal integrity")
+SIGNAL_KEYS = ("despike", "spike_factor", "detector_max", "expect_baseline_noise")
 
 
 @dataclass(frozen=True)
@@ -294,7 +304,7 @@ _COMPOUND_KEYS = {
     "molar_mass_g_mol", "recovery", "select", "rrt", "integration",
 }
 _INTEGRATION_KEYS = {"sn_min", "baseline", "noise_window", "min_points", "fused", "noise_method", "noise_source",
-                     "baseline_window", "transition_group"}
+                     "baseline_window", "transition_group", *SIGNAL_KEYS}
 NOISE_METHODS = ("p2p", "rms")
 NOISE_SOURCES = ("sample", "blank")
 
@@ -311,8 +321,13 @@ def _integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration
         noise_method=ck.choice(d, f"{key}.noise_method", NOISE_METHODS, base.noise_method),
         noise_source=ck.choice(d, f"{key}.noise_source", NOISE_SOURCES, base.noise_source),
         baseline_window=ck.number(d, f"{key}.baseline_window", base.baseline_window, lo=2, hi=1000),
+        despike=ck.boolean(d, f"{key}.despike", base.despike),
+        spike_factor=ck.number(d, f"{key}.spike_factor", base.spike_factor, lo=2, hi=1e6),
+        detector_max=ck.number(d, f"{key}.detector_max", base.detector_max, lo=0, strict_lo=True),
+        expect_baseline_noise=ck.boolean(d, f"{key}.expect_baseline_noise", base.expect_baseline_noise),
         transition_group=ck.boolean(d, f"{key}.transition_group", base.transition_group),
     )
+
 
 
 def _compound(ck: _Checker, d: Any, key: str, integration: Integration) -> Compound:
@@ -452,6 +467,7 @@ def _qc_placement(ck: _Checker, calibrators: Mapping[str, Mapping[str, float]],
 _TOP_KEYS = {
     "method", "integration", "calibration", "normalisation", "analytes", "internal_standards",
     "calibrators", "qcs", "qc", "interpretation",
+    "delta", "lis",  # after release: thioquant.assay.release_settings
 }
 
 
@@ -539,6 +555,19 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
                           "convert reported values to other units after the run (thioquant interpret)")
 
     interp = ck.table(data, "interpretation")
+    qc_table = dict(ck.table(data, "qc"))
+    from thioquant.qc.settings import QCSettings  # a leaf module: errors only
+
+    try:  # validated on load like every other table, not when the first run is judged
+        QCSettings.from_dict(qc_table)
+    except MethodError as exc:
+        raise ck.fail(exc.key or "qc", exc.reason) from None
+
+    # [delta] and [lis] are read where they are used; validated here so a typo fails on load
+    from thioquant.assay.release_settings import parse_delta, parse_lis
+
+    parse_delta(data, source, {a.name for a in analytes})
+    parse_lis(data, source, {a.name for a in analytes})
     return Method(
         name=ck.string(m, "method.name"),
         technique=ck.choice(m, "method.technique", TECHNIQUES, "lcmsms"),
@@ -552,7 +581,7 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         integration=integration,
         calibration=calibration,
         normalisation=normalisation,
-        qc=dict(ck.table(data, "qc")),
+        qc=qc_table,
         interpretation_profile=str(interp.get("profile", "default")),
         source=source,
         sha256=sha256,

@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "interpret": ("thioquant.cli.interpret", "interpret", "Interpret a pair of 6-TGN / 6-MMP results."),
     "validate": ("thioquant.cli.validate", "validate", "Compute an ICH M10 validation package."),
     "audit": ("thioquant.cli.audit", "audit", "Verify an output folder's audit trail."),
+    "export": ("thioquant.cli.export", "export", "Send an output folder's results to the LIS (HL7 v2, FHIR R4)."),
+    "release": ("thioquant.cli.release", "release", "Release an output folder: patient history and LIS messages."),
+    "history": ("thioquant.cli.history", "history", "A patient's released results over time (table, trend PNG)."),
     "review": ("thioquant.cli.review", "review", "Review, correct and sign a run in the browser."),
     "users": ("thioquant.cli.users", "users", "Add or list the users who review and sign."),
 }

@@ -40,12 +40,22 @@ import click
               help="Write report.pdf and one PDF page per patient sample (patients/).")
 @click.option("--profile", default=None,
               help="Interpretation profile name or TOML file for this run (default: the method's).")
+@click.option("--patient-history", "patient_history", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Patient history (SQLite, one per lab): compare with earlier results (delta, "
+              "trend, therapy phase) and record this run's results when it is accepted (default: batch.toml's "
+              "patient_history).")
+@click.option("--lis-outbox", "lis_outbox", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write HL7/FHIR messages of an accepted run into this folder (default: batch.toml's lis_outbox).")
+@click.option("--release-on", "release_on", type=click.Choice(["accept", "authorisation"]), default=None,
+              help="When results are released into the patient history and the LIS: 'accept' (an accepted "
+              "run, default) or 'authorisation' (the review app's signed versions; default: batch.toml's).")
 @click.option("--strict", is_flag=True, help="Exit with code 1 when the run is rejected.")
 @click.option("--quiet", is_flag=True, help="Print only the verdict line.")
 def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: bool, overrides: Path | None,
              jobs: int, executor: str, scheduler: str | None, ship_files: bool, use_cache: bool, history: Path | None, no_history: bool,
              pseudonymise: bool, pseudonym_key: str | None, report: bool, pdf: bool, profile: str | None,
-             strict: bool, quiet: bool) -> None:
+             patient_history: Path | None, lis_outbox: Path | None, release_on: str | None, strict: bool,
+             quiet: bool) -> None:
     """Quantify BATCH_DIR (worklist.csv + raw files) and write results to the output folder."""
     from thioquant.audit import _now
     from thioquant.errors import InputError
@@ -66,9 +76,17 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
         raise InputError("--pseudonymise needs --pseudonym-key or THIOQUANT_PSEUDONYM_KEY")
     cache = batch_dir / ".thioquant-cache.sqlite" if use_cache and batch_dir.is_dir() else None
     qc_history = None if no_history else (history or out.parent / "qc_history.sqlite")
+    from thioquant.history import batch_release_settings
+
+    release = batch_release_settings(batch_dir)
+    patient_history = patient_history or release.patient_history
+    lis_outbox = lis_outbox or release.lis_outbox
+    release_on = release_on or release.release_on
     # fail before the work, not after it: never an output folder that is or holds an input
     # (--force would delete it), nor one that exists (without --force) or cannot be created
-    check_not_input(out, _inputs(batch_dir, method, overrides, qc_history))
+    check_not_input(out, _inputs(batch_dir, method, overrides, qc_history)
+                    + [(p, what) for p, what in ((patient_history, "the patient history file"),
+                                                 (lis_outbox, "the LIS outbox")) if p is not None])
     ensure_free(out, force=force)
     check_writable(out)
     notes: list[str] = []
@@ -76,6 +94,10 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
         from thioquant.qc.westgard import check_history_file
 
         check_history_file(qc_history)
+    if patient_history is not None:  # likewise: another database is refused, never changed
+        from thioquant.history import check_history_file as check_patient_history
+
+        check_patient_history(patient_history)
     if cache is not None:  # an accelerator: an unusable one is set aside, or the run goes without
         from thioquant.cache import check_cache
 
@@ -104,19 +126,58 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
             from thioquant.privacy import pseudonymise as pseudo
 
             batch = pseudo(batch, pseudonym_key or "")
+        if patient_history is not None:  # after pseudonymising: the keyed pseudonym is the key
+            from thioquant.history import annotate
+
+            batch = annotate(batch, patient_history)
         parameters = {
             "method": method, "out": str(out), "force": force,
             "overrides": str(overrides) if overrides else None, "jobs": jobs, "executor": executor,
             "scheduler": scheduler, "ship_files": ship_files,
             "cache": str(cache) if cache else None, "history": str(qc_history) if qc_history else None,
             "pseudonymise": pseudonymise, "profile": profile,
+            "patient_history": str(patient_history) if patient_history else None,
+            "lis_outbox": str(lis_outbox) if lis_outbox else None,
+            "lis_formats": list(release.lis_formats), "release_on": release_on,
         }
         entries = run_entries(batch, parameters, started)
         write_outputs(batch, out, force=force, finalise=lambda stage: write_audit(stage, entries),
                       report=report, pdf=pdf, history=qc_history)
     click.echo(summary_text(batch, out, quiet=quiet, color=sys.stdout.isatty()))
+    if release_on == "accept":  # else the review app releases each authorised version
+        _release(batch, out, patient_history, lis_outbox, release.lis_formats, quiet=quiet)
     if strict and not batch.accepted:  # outside the block: a written run stays in the history
         sys.exit(1)
+
+
+def _release(batch: object, out: Path, patient_history: Path | None, lis_outbox: Path | None,
+             formats: tuple[str, ...], *, quiet: bool) -> None:
+    """An accepted run's results are released: into the patient history and the LIS outbox.
+
+    (With the review workflow, release is the authorisation: the review app calls
+    ``thioquant.history.record_release`` and ``thioquant.lis.export_lis`` itself.) A rejected
+    run writes into neither.
+    """
+    if not getattr(batch, "accepted", False) or (patient_history is None and lis_outbox is None):
+        return
+    if patient_history is not None:
+        from thioquant.history import record_release
+
+        s = record_release(out, patient_history)
+        if not quiet:
+            click.echo(f"Patient history: {len(s.recorded)} sample(s) recorded in {patient_history}"
+                       + (f", {len(s.unchanged)} already there" if s.unchanged else ""))
+        for m in s.messages:
+            click.secho(f"warning: {m}", fg="yellow", err=True)
+    if lis_outbox is not None:
+        from thioquant.lis.export import export_lis
+
+        e = export_lis(out, lis_outbox, formats=formats, history=patient_history)
+        if not quiet:
+            click.echo(f"LIS: {len(e.written)} message(s) written to {lis_outbox}"
+                       + (f" ({len(e.corrections)} sample(s) as corrections)" if e.corrections else ""))
+        for m in e.messages:
+            click.secho(f"warning: {m}", fg="yellow", err=True)
 
 
 def _inputs(batch_dir: Path, method: str | None, overrides: Path | None,

@@ -16,10 +16,14 @@ import click
               help="Number of patient samples.")
 @click.option("--force", is_flag=True,
               help="Replace a batch folder the simulator wrote (never a real batch or one holding results).")
-def simulate(out_dir: Path, method: str, seed: int, patients: int, force: bool) -> None:
+@click.option("--noise", type=click.Choice(["default", "measured", "legacy"]), default="default", show_default=True,
+              help="Detector noise: measured on real QTRAP and UV/DAD files (docs/noise.md), or the earlier "
+                   "almost noiseless model; default: the simulator's DEFAULT_NOISE.")
+def simulate(out_dir: Path, method: str, seed: int, patients: int, force: bool, noise: str) -> None:
     """Write a simulated batch (raw files, worklist.csv, truth.csv, batch.toml) to OUT_DIR."""
-    from thioquant.simulate import simulate_batch
+    from thioquant.simulate import DEFAULT_NOISE, simulate_batch
 
-    path = simulate_batch(out_dir, method=method, seed=seed, n_patients=patients, overwrite=force)
+    path = simulate_batch(out_dir, method=method, seed=seed, n_patients=patients, overwrite=force,
+                          noise=DEFAULT_NOISE if noise == "default" else noise)
     n = len(list((path / "raw").iterdir()))
     click.echo(f"wrote {n} injections to {path} (seed {seed})")

@@ -25,28 +25,35 @@ import click
 @click.option("--seed", default=20261122, show_default=True, help="With --simulate: random seed.")
 @click.option("--design", "design", type=click.Choice(["full", "small"]), default="full", show_default=True,
               help="With --simulate: ICH M10-sized design, or a small one for quick looks.")
+@click.option("--noise", type=click.Choice(["default", "measured", "legacy"]), default="default", show_default=True,
+              help="With --simulate: detector noise (docs/noise.md).")
 @click.option("--quiet", is_flag=True, help="Print only the verdict line.")
 def validate(package_dir: Path, method: str | None, out_dir: Path | None, force: bool, cache: Path | None,
-             simulate: bool, fail: str, seed: int, design: str, quiet: bool) -> None:
+             simulate: bool, fail: str, seed: int, design: str, noise: str, quiet: bool) -> None:
     """Compute every ICH M10 experiment of PACKAGE_DIR, judge it and write validation.html/.xlsx.
 
     Exit code 0 when every experiment passes, 1 when any fails. With --simulate, write a
     simulated package to PACKAGE_DIR (for --method, default thiopurines_lcmsms) and stop.
     """
     if simulate:
+        from thioquant.simulate import DEFAULT_NOISE
         from thioquant.validation import Design, simulate_package
 
+        chosen = DEFAULT_NOISE if noise == "default" else noise
         cmd = (f"thioquant validate {package_dir.as_posix()} --simulate --method {method or 'thiopurines_lcmsms'} "
-               f"--design {design} --seed {seed}" + (f" --fail {fail}" if fail else ""))
+               f"--design {design} --seed {seed}" + (f" --fail {fail}" if fail else "")
+               + (f" --noise {chosen}" if chosen != "legacy" else ""))
         path = simulate_package(package_dir, method=method or "thiopurines_lcmsms", seed=seed,
                                 design=Design.small() if design == "small" else Design(),
-                                failures=fail or None, overwrite=force, command=cmd)
+                                failures=fail or None, overwrite=force, command=cmd, noise=chosen)
         n = sum(1 for _ in path.glob("runs/*/raw/*"))
         click.echo(f"wrote a validation package of {n} injections to {path} (seed {seed}"
                    + (f", failures: {fail}" if fail else "") + ")")
         return
     if fail:
         raise click.UsageError("--fail only applies with --simulate")
+    if noise != "default":
+        raise click.UsageError("--noise only applies with --simulate")
     from thioquant.errors import OutputError
     from thioquant.validation import validate_package
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from thioquant.model import Result
+from thioquant.qc.hold import HELD, hold_outcome, hold_reasons
 from thioquant.qc.rules import (
     NO_BLANK_ZERO,
     NO_CARRYOVER_BLANK,
@@ -185,7 +186,10 @@ def evaluate_run(
                 if area_pct > s.interference_limit_pct:
                     extra.setdefault((ids[i], name), []).append("INTERFERENCE")
 
-        ref_mask = np.isin(types, ["calibrator", "qc"]) & usable
+        # a saturated peak (quantifier, qualifier or IS: flagged on the result) is no reference
+        # for the IS response, retention time or ion ratio of the others
+        sat = np.array(["SATURATED" in r.flags for r in rows], dtype=bool)
+        ref_mask = np.isin(types, ["calibrator", "qc"]) & usable & ~sat
         if analyte.internal_standard is not None:
             is_vals = np.array([r.is_area if types[i] != "blank" else math.nan for i, r in enumerate(rows)])
             if np.any(ref_mask & np.isfinite(is_vals)):
@@ -204,7 +208,7 @@ def evaluate_run(
                     "is_cv", NO_IS_REFERENCE, f"IS CV not evaluated: {why}",
                     severity=sev.get("is_cv", "warn")), name))
 
-        cal_mask = (types == "calibrator") & usable
+        cal_mask = (types == "calibrator") & usable & ~sat
         # Blanks and zeros hold no analyte: a "peak" there is noise at an arbitrary time, judged
         # by the interference rule, not by retention time or ion ratio.
         judged = ~np.isin(types, ["blank", "zero"])
@@ -244,6 +248,14 @@ def evaluate_run(
                     "ion_ratio", NO_ION_RATIO_REFERENCE,
                     "ion ratio not evaluated: no calibrator with both quantifier and qualifier peaks",
                     severity=sev.get("ion_ratio", "warn")), name))
+
+        # Held for review (docs/qc.md): after the IS response and ion ratio flags are known
+        now = [list(r.flags) + extra.get((r.sample_id, name), []) for r in rows]
+        held = hold_reasons(analyte, order, measurements, now, s)
+        outcomes.append(_tag(hold_outcome(name, ids, held, severity=sev.get("hold", "warn")), name))
+        for sid, reasons in zip(ids, held, strict=True):
+            if reasons:  # plain HELD too: readers that look for the code itself (review, LIS)
+                extra.setdefault((sid, name), []).extend([HELD, *(f"{HELD}:{code}" for code, _ in reasons)])
 
     if patients and settings.require_blank_zero:
         # ICH M10: a curve is blank + zero + >= 6 levels; a run without them (rows left out, or

@@ -29,8 +29,14 @@ DEFAULT_SEVERITY: Mapping[str, str] = MappingProxyType(
         "rt": "warn",
         "ion_ratio": "warn",
         "westgard": "reject",
+        "hold": "warn",
     }
 )
+
+#: checks that hold a patient or QC result for review (docs/qc.md, "Held for review")
+HOLD_CHECKS = ("is_response", "width", "is_apex", "ion_ratio", "peak_flags", "saturated")
+#: peak flags that may hold a result (``hold_peak_flags``)
+HOLDABLE_PEAK_FLAGS = ("FUSED", "FEW_POINTS", "SHOULDER", "EDGE", "FIT_POOR", "LOW_SN")
 
 #: keys that may be overridden per analyte
 PER_ANALYTE_KEYS = (
@@ -45,6 +51,8 @@ PER_ANALYTE_KEYS = (
     "ion_ratio_tolerance_pct",
     "interference_limit_pct",
     "interference_is_limit_pct",
+    "hold_width_ratio",
+    "hold_is_apex_tolerance_min",
 )
 
 
@@ -89,6 +97,18 @@ class QCSettings:
         Prior QC values needed to estimate the target mean/SD when none is given (20).
     westgard_history : str or None
         SQLite file holding the QC history (None: the caller's default, beside the output).
+    hold_checks : tuple of str
+        Checks that hold a patient or QC result for review (all of ``HOLD_CHECKS``); the IS
+        response check uses ``is_band_pct``, the ion ratio check ``ion_ratio_tolerance_pct``.
+    hold_width_ratio : (float, float)
+        Accepted peak width (at half height) of the quantifier and the internal standard, as a
+        multiple of the calibrators' median width for that compound (0.5, 2).
+    hold_is_apex_tolerance_min : float
+        Accepted shift, in minutes, of the analyte's apex from its internal standard's, beyond the
+        calibrators' median offset (0.05).
+    hold_peak_flags : tuple of str
+        Peak flags on the quantifier or internal standard that hold a result (FUSED, FEW_POINTS);
+        a FUSED peak whose bounds hold its whole width at 5 % height is not held.
     require_blank_zero : bool
         A run with patient samples needs a usable blank, and, when an analyte has an internal
         standard, a usable zero sample (ICH M10's calibration curve: blank + zero + >= 6 levels);
@@ -115,6 +135,10 @@ class QCSettings:
     westgard_rules: tuple[str, ...] = WESTGARD_RULES
     westgard_min_history: int = 20
     westgard_history: str | None = None
+    hold_checks: tuple[str, ...] = HOLD_CHECKS
+    hold_width_ratio: tuple[float, float] = (0.5, 2.0)
+    hold_is_apex_tolerance_min: float = 0.05
+    hold_peak_flags: tuple[str, ...] = ("FUSED", "FEW_POINTS")
     require_blank_zero: bool = True
     severity: Mapping[str, str] = field(default_factory=lambda: DEFAULT_SEVERITY)
     analytes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -154,6 +178,22 @@ class QCSettings:
                 f"must be [low, high] percent with low < 100 < high, got {band!r}", key="qc.is_band_pct"
             )
         object.__setattr__(self, "is_band_pct", (float(band[0]), float(band[1])))
+        wr = self.hold_width_ratio
+        if (not isinstance(wr, list | tuple) or len(wr) != 2 or not all(_is_number(b) for b in wr)
+                or not (0 < float(wr[0]) < 1 < float(wr[1]))):
+            raise MethodError(f"must be [low, high] multiples of the calibrators' median width with "
+                              f"0 < low < 1 < high, got {wr!r}", key="qc.hold_width_ratio")
+        object.__setattr__(self, "hold_width_ratio", (float(wr[0]), float(wr[1])))
+        tol = self.hold_is_apex_tolerance_min
+        if not _is_number(tol) or not (0 < float(tol) <= 10):
+            raise MethodError(f"must be a number of minutes in (0, 10], got {tol!r}",
+                              key="qc.hold_is_apex_tolerance_min")
+        object.__setattr__(self, "hold_is_apex_tolerance_min", float(tol))
+        for name, allowed in (("hold_checks", HOLD_CHECKS), ("hold_peak_flags", HOLDABLE_PEAK_FLAGS)):
+            v = getattr(self, name)
+            if isinstance(v, str) or not isinstance(v, list | tuple) or any(x not in allowed for x in v):
+                raise MethodError(f"must be a list drawn from {list(allowed)}, got {v!r}", key=f"qc.{name}")
+            object.__setattr__(self, name, tuple(v))
         rules = self.westgard_rules
         if isinstance(rules, str) or not isinstance(rules, list | tuple):
             raise MethodError(f"must be a list of rule names, got {rules!r}", key="qc.westgard_rules")

@@ -77,7 +77,46 @@ def verdict_info(batch: Any) -> dict[str, Any]:
         "reasons": [str(r) for r in (getattr(v, "reasons", ()) or ())],
         "warnings": [str(w) for w in (getattr(v, "warnings", ()) or ())],
         "not_evaluated": [str(w) for w in (getattr(v, "not_evaluated", ()) or ())],
+        "held": len(held_rows(batch)),
     }
+
+
+HELD_COLUMNS = ["sample_id", "patient_id", "sample_type", "analyte", "value", "unit", "reasons"]
+
+
+def held_rows(batch: Any) -> list[dict[str, Any]]:
+    """Patient and QC results held for review (``HELD:<reason>``) or without a result from a dead
+    channel (``DEAD_CHANNEL``), in run order: none is interpreted, each needs a person's review.
+
+    ``value`` is the reported value of a patient result (``conc`` for a QC), kept for the
+    investigation; ``reasons`` the plain-language reasons with the numbers the checks found.
+    """
+    from thioquant.qc.hold import HELD_TYPES, REASONS, held_reasons
+
+    details: dict[tuple[str, str], list[str]] = {}
+    for o in batch.qc_outcomes:
+        if o.rule == "hold":
+            for h in (o.details or {}).get("held", ()):
+                details[(str((o.details or {}).get("analyte", "")), h["sample_id"])] = list(h["details"])
+    rows = []
+    for r in batch.results:
+        codes = list(dict.fromkeys(held_reasons(r.flags)))
+        dead = "DEAD_CHANNEL" in r.flags
+        if r.sample_type not in HELD_TYPES or not (codes or dead):
+            continue
+        texts = ["dead detector channel: an instrument fault, not 'not detected' (see messages.txt)"] if dead else []
+        texts += details.get((r.analyte, r.sample_id)) or [REASONS.get(c, c) for c in codes]
+        patient = r.sample_type == "unknown"
+        rows.append({"sample_id": r.sample_id, "patient_id": r.patient_id, "sample_type": r.sample_type,
+                     "analyte": r.analyte, "value": r.reported if patient else r.conc,
+                     "unit": r.reported_unit if patient else r.conc_unit, "reasons": "; ".join(texts),
+                     "codes": [*(["DEAD_CHANNEL"] if dead else []), *codes]})
+    return rows
+
+
+def held_text(n: int) -> str:
+    """The verdict line's count of held results ('' for none)."""
+    return f"{n} result(s) held for review, not interpreted" if n else ""
 
 
 CALIBRATOR_COLUMNS = ["level", "nominal", "response", "back_calc", "re_pct", "limit_pct", "included", "reason"]
@@ -285,7 +324,7 @@ def manual_rows(batch: Any) -> list[Mapping[str, Any]]:
 
 
 __all__ = [
-    "CALIBRATOR_COLUMNS", "PATIENT_COLUMNS", "QC_RULE_COLUMNS", "QC_SAMPLE_COLUMNS", "Ranges",
-    "calibration_summary", "calibrator_rows", "input_files", "lj_series", "manual_rows", "num",
+    "CALIBRATOR_COLUMNS", "HELD_COLUMNS", "PATIENT_COLUMNS", "QC_RULE_COLUMNS", "QC_SAMPLE_COLUMNS", "Ranges",
+    "calibration_summary", "calibrator_rows", "held_rows", "held_text", "input_files", "lj_series", "manual_rows", "num",
     "patient_rows", "qc_rule_rows", "qc_sample_rows", "reference_ranges", "sha256_file", "verdict_info",
 ]

@@ -34,6 +34,7 @@ h2{font-size:1.15rem;margin:0 0 8px} h3{font-size:1rem;margin:10px 0 6px}
 .verdict .state{font-size:1.6rem;font-weight:700} .verdict.accepted .state{color:var(--ok)}
 .verdict.rejected .state{color:var(--bad)} .verdict .rule{font-size:1rem;margin-left:10px}
 .verdict ul{margin:6px 0 0 18px;padding:0;font-size:.9rem} .verdict li.na{color:#5b6b7c}
+.verdict li.held,tr.held td{color:#7b1fa2}
 table{border-collapse:collapse;font-size:.84rem;margin:6px 0}
 th,td{border:1px solid #d5dbe3;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#eef2f7} td.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -63,6 +64,8 @@ td.low,td.high{color:var(--bad);font-weight:700} td.ok{color:var(--ok)}
 .legend span{display:inline-block;margin-right:14px;font-size:.82rem}
 .sw{display:inline-block;width:18px;height:10px;vertical-align:middle;margin-right:4px;border:1px solid #999}
 .lj svg{max-width:640px;width:100%;height:auto}
+.trend{border-top:1px solid #e0e5ec;margin-top:10px;padding-top:6px}.trend svg{max-width:660px;width:100%;height:auto}
+.trend .phase{font-size:.88rem}.trend .src{font-size:.78rem;color:#5b6b7c}
 .pathway svg{max-width:720px;width:100%;height:auto}
 footer{font-size:.75rem;color:#46535f;padding:10px 24px 30px}
 footer table{font-size:.72rem} footer code{font-size:.72rem}
@@ -120,8 +123,22 @@ def _verdict(batch: Any) -> str:
     warns = "".join(f"<li>warning: {_e(w)}</li>" for w in v["warnings"])
     skipped = "".join(f'<li class="na">not evaluated: {_e(w)}</li>' for w in v["not_evaluated"])
     rule = f'<span class="rule">decided by rule <b>{_e(v["rule"])}</b></span>' if v["rule"] else ""
+    held = (f'<li class="held"><b><a href="#held">{_e(C.held_text(v["held"]))}</a></b></li>'
+            if v.get("held") else "")
     return (f'<div id="verdict" class="verdict {cls}"><span class="state">Run {v["state"]}</span>{rule}'
-            f"<ul>{items}{warns}{skipped}</ul></div>")
+            f"<ul>{held}{items}{warns}{skipped}</ul></div>")
+
+
+def _held(batch: Any) -> str:
+    """Results held for review, first after the verdict ('' when none)."""
+    rows = C.held_rows(batch)
+    if not rows:
+        return ""
+    return ('<section id="held"><h2>Held for review</h2><p>Not interpreted: review the chromatogram, '
+            're-integrate or re-inject (a saturated peak: dilute and re-inject). Rules: docs/qc.md.</p>'
+            + _table(C.HELD_COLUMNS, rows, numeric={"value"}, row_cls="held",
+                     headers={"sample_id": "sample", "patient_id": "patient", "sample_type": "type"})
+            + "</section>")
 
 
 def _calibration(batch: Any, figures: dict[str, str]) -> str:
@@ -186,8 +203,35 @@ def _patients(batch: Any) -> str:
                       headers={"tgn_pmol_8e8": f"6-TGN ({unit})", "mmp_pmol_8e8": f"6-MMP ({unit})",
                                "ratio": "MMP:TGN", "patient_id": "patient", "sample_id": "sample"},
                       row_cls="patient", table_cls="patients"))
+    out.extend(_trends(batch, ranges))
     out.append("</section>")
     return "".join(out)
+
+
+def _trends(batch: Any, ranges: Any) -> list[str]:
+    """Per patient sample with a patient history: the trend figure, therapy phase and deltas."""
+    hist = getattr(batch, "patient_history", None) or {}
+    if not hist:
+        return []
+    from thioquant.report.trend import trend_svg
+
+    out = ['<h3 id="trends">Patients over time (patient history)</h3>']
+    for sid, h in hist.items():
+        title = f"{h.get('patient_id', '')} - sample {sid}"
+        phase = h.get("phase") or {}
+        out.append(f'<div class="trend" data-sample="{_e(sid)}"><h4>{_e(title)}</h4>')
+        if len(h.get("points") or []) > 1:  # a single point is no trend
+            out.append(trend_svg(h.get("points") or [], ranges, label=f"trend {title}"))
+        out.append(f'<p class="phase"><b>Therapy phase:</b> {_e(phase.get("text", ""))} '
+                   f'<span class="src">({_e(phase.get("source", ""))})</span></p>')
+        if phase.get("follow_up"):
+            out.append(f'<p class="phase followup"><b>{_e(phase["follow_up"])}</b><br>'
+                       f'<span class="src">Source: {_e(phase.get("follow_up_source", ""))}</span></p>')
+        for d in h.get("deltas") or []:
+            out.append(f'<p class="phase delta{" flagged" if d.get("flagged") else ""}">'
+                       f'{"<b>DELTA</b> " if d.get("flagged") else ""}{_e(d.get("note", ""))}</p>')
+        out.append("</div>")
+    return out
 
 
 def _chromatograms(batch: Any, panels: Sequence[Any]) -> Iterator[str]:
@@ -253,6 +297,9 @@ def _help() -> str:
         f'<div class="pathway">{pathway_svg()}</div>'
         "<h3>Reading the report</h3><ul>"
         "<li><b>Verdict</b>: the run is accepted when every rejecting QC rule passes; the rule named decided it.</li>"
+        "<li><b>Held for review</b>: results not interpreted although the run is accepted, because a check "
+        "of their integration or signal failed (internal standard response, peak width, apex, ion ratio, "
+        "a split or saturated peak, a dead channel); review the chromatogram, re-integrate or re-inject.</li>"
         "<li><b>Quality control</b>: each rule passed (green), failed (red; amber when it only warns) or was "
         "<i>not evaluated</i> (grey) because the run lacks the data it needs, e.g. no Westgard target yet or "
         "no blank after the highest calibrator. A rule not evaluated does not count against the run.</li>"
@@ -323,7 +370,7 @@ def iter_html(
     lj_figs = lj_svgs(lj)
     m = batch.method
     nav = "".join(f'<a href="#{i}">{t}</a>' for i, t in (
-        ("verdict", "Verdict"), ("calibration", "Calibration"), ("qc", "QC"), ("patients", "Patients"),
+        ("verdict", "Verdict"), ("held", "Held") if C.held_rows(batch) else ("", ""), ("calibration", "Calibration"), ("qc", "QC"), ("patients", "Patients"),
         ("chromatograms", "Chromatograms"), ("levey-jennings", "Levey-Jennings") if lj_figs else ("", ""),
         ("messages", "Messages"), ("help", "Help"), ("footer", "Files")) if i)
     yield from [
@@ -335,6 +382,7 @@ def iter_html(
         f"{len(batch.interpretations)} patient samples</p></header>",
         f"<nav>{nav}</nav><main>",
         _verdict(batch),
+        _held(batch),
         _calibration(batch, calibration_figures),
         _qc(batch),
         _patients(batch),

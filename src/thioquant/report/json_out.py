@@ -48,6 +48,7 @@ def _document(batch: Any) -> dict[str, Any]:
         "method": {"name": m.name, "file": m.source, "sha256": m.sha256, "family": m.family,
                    "conc_unit": m.conc_unit, "reported_unit": m.reported_unit},
         "verdict": v.as_dict() if hasattr(v, "as_dict") else C.verdict_info(batch),
+        "held_for_review": C.held_rows(batch),
         "calibration": {name: (None if oc is None else oc.as_dict()) for name, oc in batch.calibrations.items()},
         "qc": [{k: r[k] for k in ("rule", "code", "analyte", "severity", "passed", "status", "message")}
                | {"details": dict(o.details or {})}
@@ -61,7 +62,30 @@ def _document(batch: Any) -> dict[str, Any]:
         "messages": list(batch.messages),
         "inputs": [{"file": f, "sha256": h} for f, h in C.input_files(batch)],
     }
+    doc.update(_release_parts(batch))
     return _clean(doc)
+
+
+def _release_parts(batch: Any) -> dict[str, Any]:
+    """What the patient history and the LIS export read from ``results.json``: each analyte's
+    reported species, the method's ``[delta]`` and ``[lis]`` settings, each patient sample's
+    clinical worklist columns (collection date, dose, liver tests, blood counts, co-medication:
+    :data:`thioquant.history.CARRIED_COLUMNS`, no free columns) and the patient-history notes."""
+    from thioquant.assay.release_settings import method_delta, method_lis
+    from thioquant.history import CARRIED_COLUMNS
+
+    m = batch.method
+    return {
+        "release": {
+            "analytes": [{"name": a.name, "reports_as": a.reports_as} for a in m.analytes],
+            "delta": method_delta(m).as_dict(),
+            "lis": method_lis(m).as_dict(),
+        },
+        "samples": [{"sample_id": e.sample_id, "patient_id": e.patient_id, "injection": e.injection,
+                     "row": e.row, "context": {k: v for k, v in e.extra.items() if k.lower() in CARRIED_COLUMNS}}
+                    for e in batch.worklist.entries if e.sample_type == "unknown"],
+        "patient_history": dict(getattr(batch, "patient_history", None) or {}),
+    }
 
 
 def results_json(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> str:

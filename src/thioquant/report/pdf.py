@@ -177,7 +177,8 @@ def draw_panel(page: Page, panel: Any, x: float, y: float, w: float, h: float) -
 def _verdict_box(flow: Flow, batch: Any) -> None:
     v = C.verdict_info(batch)
     fg, bg = (GREEN, GREEN_BG) if v["accepted"] else (RED, RED_BG)
-    lines = [ln for r in v["reasons"] for ln in wrap("- " + r, flow.width - 20, 8)]
+    lines = [f"- {C.held_text(v['held'])} (listed below)"] if v.get("held") else []
+    lines += [ln for r in v["reasons"] for ln in wrap("- " + r, flow.width - 20, 8)]
     lines += [ln for w in v["warnings"] for ln in wrap("- warning: " + w, flow.width - 20, 8)]
     lines += [ln for w in v["not_evaluated"] for ln in wrap("- not evaluated: " + w, flow.width - 20, 8)]
     h = 34 + 10 * len(lines)
@@ -248,6 +249,11 @@ def build_report(batch: Any, panels: Sequence[Any] = (), *, lj: Sequence[dict[st
     flow.para(f"{m.name} - {len(batch.worklist.entries)} injections - {len(batch.interpretations)} patient samples",
               9, color=GREY)
     _verdict_box(flow, batch)
+    held = C.held_rows(batch)
+    if held:  # first after the verdict: these must not be released as they stand
+        flow.heading(f"Held for review ({C.held_text(len(held))})", color=RED)
+        flow.table(C.HELD_COLUMNS, held, [0.9, 0.9, 0.7, 0.7, 0.9, 1.2, 5], size=6.5, numeric={"value"},
+                   headers={"sample_id": "sample", "patient_id": "patient", "sample_type": "type"})
 
     # calibration
     flow.heading("Calibration")
@@ -421,8 +427,10 @@ def _bar(page: Page, x: float, y: float, w: float, label: str, value: float, lo:
 
 
 def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = (),
-                       ranges: C.Ranges | None = None, generated: str | None = None) -> Document:
-    """A one-page PDF for one patient sample (``row`` from :func:`content.patient_rows`)."""
+                       ranges: C.Ranges | None = None, generated: str | None = None,
+                       held: Sequence[str] = ()) -> Document:
+    """A one-page PDF for one patient sample (``row`` from :func:`content.patient_rows`);
+    ``held``: the analytes of this sample held for review (:func:`content.held_rows`)."""
     from thioquant import __version__
 
     m = batch.method
@@ -441,6 +449,8 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
     v = C.verdict_info(batch)
     page.text(MARGIN + W, 92, f"Run {v['state']}", 11, font="F2", color=GREEN if v["accepted"] else RED,
               align="right")
+    if held:  # not to be released as it stands
+        page.text(MARGIN + W, 107, f"HELD FOR REVIEW: {', '.join(held)}", 10, font="F2", color=RED, align="right")
     y += 10
     unit = ranges.unit if ranges else m.reported_unit
     page.text(MARGIN, y, f"Results ({unit})", 12, font="F2", color=BLUE)
@@ -515,7 +525,45 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
     page.text(MARGIN, A4[1] - MARGIN + 13,
               f"thioquant {__version__} - method sha256 {m.sha256[:16]} - {Path(batch.batch_dir).name}{gen}", 7,
               color=GREY)
+    hist = (getattr(batch, "patient_history", None) or {}).get(row.get("sample_id"))
+    if hist and (len(hist.get("points") or []) > 1 or (hist.get("phase") or {}).get("follow_up")):
+        _trend_page(doc, row, hist, ranges)
     return doc
+
+
+def _trend_page(doc: Document, row: dict[str, Any], hist: dict[str, Any], ranges: C.Ranges | None) -> None:
+    """Second page of a patient PDF: the patient over time (trend, therapy phase, deltas)."""
+    from thioquant.report.chart import PdfCanvas
+    from thioquant.report.trend import trend_chart
+
+    page = doc.new_page()
+    W = A4[0] - 2 * MARGIN
+    page.rect(0, 0, A4[0], 40, fill=BLUE)
+    page.text(MARGIN, 26, f"Patient over time - {row.get('patient_id', '')}, sample {row.get('sample_id', '')}",
+              13, font="F2", color="#ffffff")
+    y = 60.0
+    k = W / 620.0
+    if len(hist.get("points") or []) > 1:
+        trend_chart(PdfCanvas(page, MARGIN, y, k), hist.get("points") or [], ranges, width=620, height=300)
+        y += 300 * k + 16
+    phase = hist.get("phase") or {}
+    blocks = [("Therapy phase", f"{phase.get('text', '')} ({phase.get('source', '')})", 9, "#222222")]
+    if phase.get("follow_up"):
+        blocks.append(("", phase["follow_up"], 9, "#222222"))
+        blocks.append(("", f"Source: {phase.get('follow_up_source', '')}", 7.5, GREY))
+    for d in hist.get("deltas") or []:
+        blocks.append(("DELTA" if d.get("flagged") else "Delta check", d.get("note", ""), 8.5,
+                       RED if d.get("flagged") else "#222222"))
+    for head, text, size, color in blocks:
+        if head:
+            page.text(MARGIN, y, head, 11, font="F2", color=BLUE)
+            y += 14
+        for line in wrap(text, W, size):
+            if y > A4[1] - MARGIN - 20:
+                return
+            page.text(MARGIN, y, line, size, color=color)
+            y += size + 3
+        y += 4
 
 
 #: longest file-name stem in UTF-8 bytes; file systems allow 255 bytes for a whole name
@@ -548,12 +596,16 @@ def write_patient_pdfs(batch: Any, folder: str | Path, panels: Sequence[Any] = (
         by_sample.setdefault(p.sample_id, []).append(p)
     paths = []
     seen: set[str] = set()
+    held: dict[str, list[str]] = {}
+    for h in C.held_rows(batch):
+        held.setdefault(h["sample_id"], []).append(h["analyte"])
     for row in C.patient_rows(batch, ranges):
         name = patient_filename(row)
         while name in seen:
             name = name[:-4] + "_1.pdf"
         seen.add(name)
-        doc = build_patient_page(batch, row, by_sample.get(row.get("sample_id", ""), []), ranges, generated)
+        doc = build_patient_page(batch, row, by_sample.get(row.get("sample_id", ""), []), ranges, generated,
+                                 held=held.get(row.get("sample_id", ""), ()))
         paths.append(doc.save(out / name))
     return paths
 

@@ -25,9 +25,20 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
     verdict = "ACCEPTED" if batch.accepted else "REJECTED"
     head = style(f"Run {verdict}", fg="green" if batch.accepted else "red", bold=True)
     rule = getattr(v, "deciding_rule", "") or ""
-    lines = [f"{head}: {rule}" if rule else head]
+    from thioquant.report.content import held_rows, held_text
+
+    held = held_rows(batch)
+    n_held = held_text(len(held))
+    lines = [(f"{head}: {rule}" if rule else head) + (f"; {style(n_held, fg='magenta', bold=True)}" if held else "")]
     if quiet:
         return lines[0]
+    if held:  # first: these must not be released as they stand
+        lines.append(style("Held for review (not interpreted; see report.html):", fg="magenta", bold=True))
+        for h in held[:20]:
+            val = _num(h["value"], 5)
+            lines.append(f"  {h['sample_id']:8s} {h['analyte']:6s} {val:>10s} {h['unit']:16s} {h['reasons']}")
+        if len(held) > 20:
+            lines.append(f"  ... and {len(held) - 20} more (report.html, results.json)")
     outcomes = list(getattr(v, "outcomes", ()) or ())
     evaluated = [o for o in outcomes if o.evaluated]
     if batch.accepted:

@@ -21,7 +21,7 @@ from typing import Any
 from thioquant.report import content as C
 from thioquant.report.tables import RESULT_COLUMNS, result_rows
 
-SHEETS = ("Run", "Results", "Calibration", "Calibrators", "QC", "QC samples", "Interpretation", "Inputs")
+SHEETS = ("Run", "Held for review", "Results", "Calibration", "Calibrators", "QC", "QC samples", "Interpretation", "Inputs")
 
 #: document properties and zip member times of every workbook thioquant writes: a rerun of the
 #: same batch gives the same bytes (the run's own time is in the Run sheet's audit, not here)
@@ -136,7 +136,8 @@ _GREEN, _RED, _AMBER, _GREY = "E8F5E9", "FFEBEE", "FFF8E1", "EEF0F3"
 def write_xlsx(batch: Any, path: str | Path, rows: Sequence[dict[str, Any]] | None = None) -> Path:
     """Write ``results.xlsx`` for ``batch`` to ``path``; returns the path.
 
-    Sheets: Run (verdict, method, software), Results (the ``results.csv`` columns), Calibration
+    Sheets: Run (verdict, method, software), Held for review (results not interpreted, first),
+    Results (the ``results.csv`` columns), Calibration
     (one row per analyte: model, weighting, equation, r^2, range), Calibrators (back-calculation
     of every calibrator), QC (rule outcomes, coloured), QC samples, Interpretation (one row per
     patient sample) and Inputs (file and sha256).
@@ -152,13 +153,17 @@ def write_xlsx(batch: Any, path: str | Path, rows: Sequence[dict[str, Any]] | No
     wb = book.wb
     v = C.verdict_info(batch)
     m = batch.method
-    run_rows = [("verdict", v["state"]), ("deciding rule", v["rule"])]
+    run_rows = [("verdict", v["state"]), ("deciding rule", v["rule"]), ("held for review", v["held"])]
     run_rows += [("reason", r) for r in v["reasons"]] + [("warning", w) for w in v["warnings"]]
     run_rows += [("not evaluated", w) for w in v["not_evaluated"]]
     run_rows += [("method", m.name), ("method file", m.source), ("method sha256", m.sha256),
                  ("batch folder", str(batch.batch_dir)), ("software", f"thioquant {__version__}")]
     _sheet(wb, "Run", ["item", "value"], [{"item": a, "value": b} for a, b in run_rows],
            widths={"item": 16, "value": 100})
+
+    held = C.held_rows(batch)
+    _sheet(wb, "Held for review", C.HELD_COLUMNS, held, widths={"reasons": 100},
+           fills=[_AMBER] * len(held))
 
     res = result_rows(batch.results) if rows is None else rows
     _sheet(wb, "Results", RESULT_COLUMNS, res, widths={"flag_messages": 60, "file": 28})

@@ -31,8 +31,8 @@ import numpy as np
 
 from thioquant.assay.method import Method, find_method_file, load_method
 from thioquant.errors import OutputError
-from thioquant.model import Trace
-from thioquant.simulate import DEFAULT_SEED, simulate_injection
+from thioquant.model import Channel, Trace
+from thioquant.simulate import DEFAULT_NOISE, DEFAULT_SEED, Noise, check_noise, simulate_injection
 from thioquant.validation.design import Design, Planned, check_failures, plan_package
 
 CARRYOVER_FAILURE_FRACTION = 0.005
@@ -44,21 +44,29 @@ TRUTH_COLUMNS = ["run", "injection", "sample_id", "sample_type", "experiment", "
                  "true_vial_conc", "conc_unit", "dilution", "matrix_factor", "is_matrix_factor"]
 
 
-def _scaled(method: Method, traces: list[Trace], p: Planned) -> list[Trace]:
-    """Apply the injection's matrix factors to its traces and quantise them for storage."""
+def _factor(method: Method, p: Planned, name: str, channel: Channel) -> float:
+    """The injection's matrix factor for one trace (1 for a trace no analyte owns)."""
+    f = 1.0
+    lcms = method.technique == "lcmsms"
+    for a in method.analytes:
+        if lcms:
+            if name in (a.name, f"{a.name} qualifier"):
+                f = p.mf.get(a.name, 1.0)
+            elif a.internal_standard and name == a.internal_standard:
+                f = p.mf_is.get(a.name, 1.0)
+        elif channel.wavelength_nm is not None and a.channel.wavelength_nm is not None and \
+                abs(channel.wavelength_nm - a.channel.wavelength_nm) < 1.0:
+            f = p.mf.get(a.name, 1.0)
+    return f
+
+
+def _scaled(method: Method, traces: list[Trace], p: Planned, *, factors: bool = True) -> list[Trace]:
+    """Apply the injection's matrix factors to its traces (unless the simulator already applied them
+    before the detector noise: ``factors=False``) and quantise them for storage."""
     out = []
     lcms = method.technique == "lcmsms"
     for tr in traces:
-        f = 1.0
-        for a in method.analytes:
-            if lcms:
-                if tr.name in (a.name, f"{a.name} qualifier"):
-                    f = p.mf.get(a.name, 1.0)
-                elif a.internal_standard and tr.name == a.internal_standard:
-                    f = p.mf_is.get(a.name, 1.0)
-            elif tr.channel.wavelength_nm is not None and a.channel.wavelength_nm is not None and \
-                    abs(tr.channel.wavelength_nm - a.channel.wavelength_nm) < 1.0:
-                f = p.mf.get(a.name, 1.0)
+        f = _factor(method, p, tr.name, tr.channel) if factors else 1.0
         if lcms:
             out.append(replace(tr, signal=np.round(tr.signal * f)))
         else:  # mAU -> integer uAU
@@ -93,7 +101,7 @@ def _store_compressed(src: Path, dst: Path) -> None:
 
 
 def _injection_key(m: Method, seed: int, r_idx: int, inj: int, run_id: str, p: Planned,
-                   carry: Mapping[str, float]) -> str:
+                   carry: Mapping[str, float], noise: Noise = "legacy") -> str:
     """Hash of everything that determines an injection's bytes."""
     import hashlib
 
@@ -101,6 +109,8 @@ def _injection_key(m: Method, seed: int, r_idx: int, inj: int, run_id: str, p: P
     parts = [m.sha256 or m.name, m.technique, seed, r_idx, inj, run_id, s.sample_id, s.sample_type, s.level,
              sorted(s.conc.items()), s.rbc, s.dilution, sorted(p.mf.items()), sorted(p.mf_is.items()),
              sorted(carry.items()), _FORMAT_VERSION]
+    if noise != "legacy":
+        parts.append(repr(noise))
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
@@ -153,6 +163,7 @@ def simulate_package(
     overwrite: bool = False,
     command: str = "",
     cache_dir: str | Path | None = None,
+    noise: Noise = DEFAULT_NOISE,
 ) -> Path:
     """Write a simulated validation package and return its path.
 
@@ -170,6 +181,8 @@ def simulate_package(
     cache_dir : optional folder of simulated raw files keyed by everything that determines their
         bytes (method, seed, run, injection, sample, matrix factors, carry-over); a package that
         differs from an earlier one in a few injections then re-simulates only those.
+    noise : detector noise (:mod:`thioquant.simulate`: ``"measured"`` or ``"legacy"``); with a
+        measured model the matrix factors act before the noise, as on an instrument.
 
     Raises
     ------
@@ -179,6 +192,7 @@ def simulate_package(
     """
     out = Path(out_dir)
     fails = check_failures(failures)
+    noise = check_noise(noise)
     design = design or Design()
     m, method_ref = _resolve(method, out.parent if out.parent.exists() else Path.cwd())
     if out.exists() and any(out.iterdir()):
@@ -206,19 +220,22 @@ def simulate_package(
                 s = p.spec
                 rng = np.random.default_rng([seed, r_idx, inj])
                 carry_in = carry
-                traces, areas = simulate_injection(m, s, rng, carry)
+                legacy = noise == "legacy"  # the legacy packages scaled after the noise: same bytes
+                traces, areas = simulate_injection(
+                    m, s, rng, carry, noise=noise,
+                    scale=None if legacy else (lambda name, ch, p=p: _factor(m, p, name, ch)))
                 carry = {a: v * p.mf.get(a, 1.0) * fraction for a, v in areas.items()}
                 fname = f"raw/{inj:03d}_{s.sample_id}.mzML"
                 meta = {"sample_id": s.sample_id, "injection": inj, "run": run.run_id,
                         "instrument": "thioquant validation simulator", "seed": seed}
                 cached = None
                 if cache_dir is not None:
-                    key = _injection_key(m, seed, r_idx, inj, run.run_id, p, carry_in)
+                    key = _injection_key(m, seed, r_idx, inj, run.run_id, p, carry_in, noise)
                     cached = Path(cache_dir) / f"{key}.mzML"
                 if cached is not None and cached.is_file():
                     shutil.copyfile(cached, folder / fname)
                 else:
-                    write_mzml(tmp_file, _scaled(m, traces, p), meta)
+                    write_mzml(tmp_file, _scaled(m, traces, p, factors=legacy), meta)
                     _store_compressed(tmp_file, folder / fname)
                     if cached is not None:
                         cached.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,512 @@
+"""Detector noise measured on real chromatograms, and the same noise for the simulator.
+
+Two halves, pure functions on numpy arrays (scipy only inside the variance fit):
+
+* **Measuring** (:func:`measure_trace`, :func:`summarise`, :func:`fit_variance`): the
+  point-to-point fluctuation of a trace against its local level (residual of a 7-point cubic
+  Savitzky-Golay fit, scaled to the sd of one point), the count quantum (smallest step between
+  values), single-point spikes and runs of exact zeros. docs/noise.md gives the figures measured on
+  the real QTRAP MRM and UV/DAD files of ``../shared/data``; ``benchmarks/noise_measure.py``
+  reproduces them.
+* **Simulating** (:class:`MrmNoise`, :class:`UvNoise`, :func:`apply_mrm_noise`,
+  :func:`apply_uv_noise`): the measured model with the measured values as defaults, used by
+  :mod:`thioquant.simulate`.
+
+The variance model is the usual one for a counting detector with a multiplicative source term,
+``var = a + b*S + (c*S)^2`` (Rocke & Lorenzato 1995, Technometrics 37:176, with a counting term): ``a`` the background, ``b*S``
+counting (Poisson: ``b`` = 1 in counts), ``c`` the relative point-to-point fluctuation that
+dominates at high signal (spray and ion-transmission flicker in ESI-MS/MS).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+# 7-point cubic Savitzky-Golay smoothing weights (Savitzky & Golay 1964, table I; the same numbers as
+# scipy.signal.savgol_coeffs(7, 3), tested, without importing scipy.signal): exact for any cubic, so
+# a peak sampled with >= ~4 points per sigma leaves almost no curvature in the residual.
+_SG7 = np.array([-2.0, 3.0, 6.0, 7.0, 6.0, 3.0, -2.0]) / 21.0
+# residual of white noise of sd s through that fit has sd s*sqrt(1 - 7/21)
+_SG7_RESID_SCALE = math.sqrt(1.0 - 7.0 / 21.0)
+_MAD_TO_SD = 1.4826
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+def count_quantum(signal: np.ndarray, *, max_steps: int = 50) -> float:
+    """The step between the values of a count-quantised trace (cps per count = 1/dwell time).
+
+    The smallest difference between two of the lowest distinct values is taken as one count when
+    every low value (up to ``max_steps`` of them) is a whole multiple of it, within the rounding of
+    the file to whole cps; NaN when they are not (a continuous or finely digitised signal).
+    """
+    s = np.asarray(signal, dtype=float)
+    s = s[np.isfinite(s) & (s > 0)]
+    u = np.unique(s)[:30]
+    if u.size < 5:
+        return math.nan
+    d = np.diff(np.concatenate([[0.0], u]))
+    q = float(d[d > 0].min())
+    if q <= 1.0:  # a step of one unit or less: a continuous signal written with few decimals
+        return math.nan
+    for limit in (10.5, 20.5, 40.5):  # refine on ever more values, while whole multiples stay unambiguous
+        first = u[u <= limit * q]
+        k = np.round(first / q)
+        if first.size >= 2 and np.all(k >= 1):
+            q = float(np.sum(first * k) / np.sum(k * k))
+    low = s[s <= q * max_steps]
+    k = np.round(low / q)
+    if low.size < 5 or np.any(k < 1):
+        return math.nan
+    ok = np.abs(low - k * q) <= 0.01 * k * q + 0.51
+    return q if ok.mean() >= 0.95 else math.nan
+
+
+def value_step(signal: np.ndarray) -> float:
+    """Smallest positive difference between two distinct values (the digitisation step of a trace)."""
+    u = np.unique(np.asarray(signal, dtype=float)[np.isfinite(signal)])
+    d = np.diff(u)
+    d = d[d > 0]
+    return float(d.min()) if d.size else math.nan
+
+
+def smooth_residual(signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local level (7-point cubic Savitzky-Golay) and the residual scaled to the sd of one point.
+
+    Both arrays are 6 points shorter than the input (3 lost at each end).
+    """
+    s = np.asarray(signal, dtype=float)
+    if s.size < 7:
+        return np.empty(0), np.empty(0)
+    level = np.convolve(s, _SG7[::-1], mode="valid")
+    resid = (s[3:-3] - level) / _SG7_RESID_SCALE
+    return level, resid
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, length) of each run of True."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.diff(m.astype(np.int8))
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1)
+    return [(int(a), int(b - a)) for a, b in zip(starts, ends, strict=True)]
+
+
+def dropout_runs(signal: np.ndarray, quantum: float, *, min_counts: float = 10.0) -> list[tuple[int, int, float]]:
+    """Runs of exact zeros where the signal around them is at least ``min_counts`` counts.
+
+    Counting statistics give a zero at a level of 10 counts with probability exp(-10) = 5e-5, so
+    such a zero is the acquisition dropping the point (real QTRAP traces do this: "3719 0 0 0 0 0 0
+    102671"), not noise. Returns (start, length, level in counts) with the level the mean of the
+    non-zero points on either side of the run.
+    """
+    s = np.asarray(signal, dtype=float)
+    if not math.isfinite(quantum) or quantum <= 0:
+        quantum = 1.0
+    out = []
+    for start, n in _runs(s == 0):
+        sides = [s[start - 1]] if start > 0 else []
+        if start + n < s.size:
+            sides.append(s[start + n])
+        if not sides:
+            continue
+        level = float(np.mean(sides)) / quantum
+        if level >= min_counts:
+            out.append((start, n, level))
+    return out
+
+
+def single_spikes(signal: np.ndarray, variance: tuple[float, float, float], quantum: float = 1.0, *,
+                  k: float = 6.0, floor: float = 1.0, counted: bool = True) -> list[tuple[int, float, float]]:
+    """Single points that stand above both neighbours by more than ``k`` noise sds of their level.
+
+    The level is the mean of the two neighbours; the sd comes from the variance model
+    ``(a, b, c)`` in counts (signal / ``quantum``), at least ``floor`` (one count; the digitisation
+    step for a continuous signal). Returns (index, point / level, level in counts).
+    """
+    n = np.asarray(signal, dtype=float) / (quantum if math.isfinite(quantum) and quantum > 0 else 1.0)
+    if n.size < 3:
+        return []
+    a, b, c = variance
+    mid, left, right = n[1:-1], n[:-2], n[2:]
+    level = 0.5 * (left + right)
+    sd = np.maximum(np.sqrt(a + b * np.maximum(level, 0) + (c * level) ** 2), floor)
+    hit = mid - np.maximum(left, right) > k * sd
+    if counted:  # a point beside a zero is a dropout's edge, not a spike
+        hit &= (left > 0) & (right > 0)
+    idx = np.flatnonzero(hit)
+    return [(int(i + 1), float(mid[i] / level[i]), float(level[i])) for i in idx]
+
+
+@dataclass
+class TraceNoise:
+    """What :func:`measure_trace` found on one trace (signal units, ``quantum`` = signal per count)."""
+
+    name: str
+    signal: np.ndarray = field(repr=False)
+    n_points: int
+    sampling_s: float
+    quantum: float  # cps per count for a counting detector, NaN for a continuous one
+    value_step: float
+    max_signal: float
+    level: np.ndarray = field(repr=False)  # local level at each interior point
+    resid: np.ndarray = field(repr=False)  # residual scaled to a point's sd
+    zero_fraction: float = 0.0
+    zero_runs: list[int] = field(default_factory=list)  # lengths of all runs of exact zeros
+    dropouts: list[tuple[int, int, float]] = field(default_factory=list)  # see dropout_runs
+    #: points at >= 10 counts, dropped points included (where a dropout can be seen)
+    n_signal_points: int = 0
+    #: points whose neighbours average >= 30 counts (where a 2x spike stands out of the noise)
+    n_spike_points: int = 0
+    #: Gaussian sigma (in points) of the highest peak, from its half-height width; NaN if not found
+    peak_sigma_points: float = math.nan
+    #: interior points left out of the pooled residuals: the upper part of a peak sampled with fewer
+    #: than 4 points per sigma, where the 7-point fit's own curvature error (1.6 % of the apex at 3
+    #: points per sigma, 6.6 % at 2) would read as noise
+    curved: np.ndarray = field(default=None, repr=False)
+
+
+def measure_trace(time_min: np.ndarray, signal: np.ndarray, name: str = "") -> TraceNoise:
+    """Noise statistics of one trace (see the module docstring).
+
+    The local level and residual skip dropped points (zeros inside signal): a dropout is counted
+    apart, and left in it would read as a huge residual on its neighbours.
+    """
+    t = np.asarray(time_min, dtype=float)
+    s = np.asarray(signal, dtype=float)
+    q = count_quantum(s)
+    drops = dropout_runs(s, q)
+    keep = np.ones(s.size, bool)
+    for start, n, _ in drops:
+        keep[start:start + n] = False
+    level, resid = smooth_residual(s[keep])
+    zeros = s == 0
+    n_signal = n_spike = 0
+    if math.isfinite(q):
+        dropped = ~keep
+        n_signal = int(np.sum((s / q >= 10) | dropped))
+        if s.size >= 3:
+            n_spike = int(np.sum(0.5 * (s[:-2] + s[2:]) / q >= 30))
+    sigma_pts = math.nan
+    curved = np.zeros(level.size, bool)
+    if level.size >= 9:
+        i = int(np.argmax(level))
+        h = level[i]
+        above = level > h / 2
+        lo, hi = i, i
+        while lo > 0 and above[lo - 1]:
+            lo -= 1
+        while hi < level.size - 1 and above[hi + 1]:
+            hi += 1
+        if lo > 0 and hi < level.size - 1:
+            sigma_pts = (hi - lo + 1) / 2.355
+            if sigma_pts < 4:
+                curved = level > 0.2 * h
+    return TraceNoise(
+        name=name, signal=s, n_points=int(s.size),
+        sampling_s=float(np.median(np.diff(t)) * 60) if t.size > 1 else math.nan,
+        quantum=q, value_step=value_step(s), max_signal=float(np.nanmax(s)) if s.size else math.nan,
+        level=level, resid=resid, zero_fraction=float(zeros.mean()) if s.size else 0.0,
+        zero_runs=[n for _, n in _runs(zeros)], dropouts=drops, peak_sigma_points=sigma_pts, curved=curved,
+        n_signal_points=n_signal, n_spike_points=n_spike,
+    )
+
+
+def binned_sd(level: np.ndarray, resid: np.ndarray, edges: Sequence[float], *, min_n: int = 30) -> list[dict]:
+    """Robust sd (MAD x 1.4826, so single spikes do not inflate it) of the residuals in each level bin."""
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (level >= lo) & (level < hi)
+        if sel.sum() < min_n:
+            continue
+        r = resid[sel]
+        sd = _MAD_TO_SD * float(np.median(np.abs(r - np.median(r))))
+        out.append({"lo": float(lo), "hi": float(hi), "level": float(np.median(level[sel])), "sd": sd,
+                    "n": int(sel.sum())})
+    return out
+
+
+def fit_variance(level: np.ndarray, sd: np.ndarray) -> tuple[float, float, float]:
+    """Fit ``sd^2 = a + b*S + (c*S)^2`` (a, b, c >= 0) to binned sds, least squares on log variance.
+
+    On the log scale a bin 2x above the model weighs as much as one 2x below, and the background
+    bins (which fix ``a``) count as much as the high ones (which fix ``c``).
+    """
+    from scipy.optimize import least_squares
+
+    S = np.asarray(level, dtype=float)
+    v = np.asarray(sd, dtype=float) ** 2
+    ok = np.isfinite(S) & np.isfinite(v) & (v > 0) & (S > 0)
+    S, v = S[ok], v[ok]
+    if S.size < 3:
+        return math.nan, math.nan, math.nan
+    # a coarse grid first (the log objective has flat valleys where a local solver stalls), then refine
+    ga = np.concatenate([[0.0], np.geomspace(v.min() * 1e-3, v.min() * 2, 24)])
+    gb = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, 61) * float(np.median(v / S))])
+    gc = np.concatenate([[0.0], np.geomspace(1e-4, 1.0, 81)])
+    best = (math.inf, 0.0, 0.0, 0.0)
+    for a0 in ga:
+        m = a0 + gb[:, None, None] * S + (gc[None, :, None] * S) ** 2
+        obj = np.sum(np.log(np.maximum(m, 1e-300) / v) ** 2, axis=-1)
+        i, j = np.unravel_index(int(np.argmin(obj)), obj.shape)
+        if obj[i, j] < best[0]:
+            best = (float(obj[i, j]), float(a0), float(gb[i]), float(gc[j]))
+    _, a0, b0, c0 = best
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(p[0] + p[1] * S + (p[2] * S) ** 2, 1e-300)) - np.log(v)
+
+    scale = [max(a0, v.min() * 1e-3), max(b0, 1e-3), max(c0, 1e-4)]
+    r = least_squares(resid, [a0, b0, c0], bounds=(0, np.inf), x_scale=scale)
+    pa, pb, pc = r.x if 2 * r.cost <= best[0] else (a0, b0, c0)
+    return float(pa), float(pb), float(pc)
+
+
+def _robust_sd(x: np.ndarray) -> float:
+    return _MAD_TO_SD * float(np.median(np.abs(x - np.median(x)))) if x.size else math.nan
+
+
+@dataclass
+class NoiseSummary:
+    """Aggregated noise statistics of a set of traces of one instrument type.
+
+    With ``in_counts`` levels, residuals and ``a``, ``b`` are in counts (signal / quantum, traces
+    without a quantum left out of the fit); otherwise in signal units.
+    """
+
+    label: str
+    n_traces: int
+    n_points: int
+    n_fitted_traces: int
+    sampling_s: float
+    peak_sigma_points_median: float
+    quantum_median: float
+    quantum_range: tuple[float, float]
+    value_step_median: float
+    #: counted: share of traces whose lowest non-zero value is one count (quantisation reaches one ion)
+    min_nonzero_one_count: float
+    a: float  # background variance
+    b: float  # counting term (1 = Poisson, in counts)
+    c: float  # multiplicative point-to-point CV
+    bins: list[dict]
+    baseline_sd: float  # median over traces of the residual sd on the lower half of each trace
+    rel_sd_high: float  # relative sd of points whose level >= ``high_signal`` (signal units, every trace)
+    n_high: int
+    high_signal: float
+    spike_rate: float  # single-point spikes per point
+    spike_size_median: float  # spike / level of its neighbours (counted: spikes at >= 30 counts)
+    spike_rate_30: float  # counted: spikes at >= 30 counts per point at >= 30 counts (the simulator's spike_rate)
+    zero_fraction: float
+    dropout_trace_fraction: float  # traces with a dropout among those with >= 20 points at >= 10 counts
+    dropout_rate_signal: float  # in those traces, dropout runs per point at >= 10 counts
+    dropout_rate: float  # dropout runs (zeros inside >= 10 counts of signal) per 1000 points
+    dropout_point_fraction: float
+    dropout_single_fraction: float  # share of dropout runs that are one point long
+    dropout_run_median: float
+    dropout_run_max: int
+    dropout_level_median: float  # counts around a dropout
+    in_counts: bool = True
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["quantum_range"] = list(self.quantum_range)
+        return d
+
+
+def summarise(stats: Iterable[TraceNoise], label: str, *, in_counts: bool = True, high_signal: float,
+              min_fit_level: float | None = None, n_bins: int = 14) -> NoiseSummary:
+    """Pool traces, bin residuals by local level on a log scale, fit the variance model on the bins
+    at or above ``min_fit_level`` (default 3 counts, or the 20th percentile of positive levels for a
+    continuous signal, where the MAD of a few discrete values is biased), then count spikes and
+    dropouts against it."""
+    stats = [s for s in stats if s.n_points >= 7]
+    fit = [s for s in stats if math.isfinite(s.quantum)] if in_counts else stats
+
+    def above(s: TraceNoise) -> np.ndarray:
+        # counts: the level itself; a continuous detector (UV) sits on an arbitrary offset, so its
+        # level is taken above the trace's own baseline (10th percentile of the level)
+        if in_counts:
+            return s.level / s.quantum
+        return s.level - np.percentile(s.level, 10)
+
+    level = np.concatenate([above(s)[~s.curved] for s in fit] or [np.empty(0)])
+    resid = np.concatenate([s.resid[~s.curved] / (s.quantum if in_counts else 1.0) for s in fit] or [np.empty(0)])
+    pos = level[level > 0]
+    if min_fit_level is None:
+        min_fit_level = 3.0 if in_counts else float(np.percentile(pos, 20))
+    edges = np.geomspace(max(float(np.percentile(pos, 1)), 1e-9), float(level.max()) * 1.0001, n_bins + 1)
+    bins = binned_sd(level, resid, edges)
+    use = [x for x in bins if x["level"] >= min_fit_level]
+    a, b, c = fit_variance(np.array([x["level"] for x in use]), np.array([x["sd"] for x in use]))
+    base = []
+    for s in stats:
+        if s.level.size >= 20:
+            low = s.level <= np.median(s.level)
+            base.append(_robust_sd(s.resid[low]) / (s.quantum if in_counts and math.isfinite(s.quantum) else 1.0))
+    hi_l = np.concatenate([s.level[~s.curved] for s in stats])
+    hi_r = np.concatenate([s.resid[~s.curved] for s in stats])
+    sel = hi_l >= high_signal
+    base_sd = {id(s): _robust_sd(s.resid[s.level <= np.median(s.level)]) for s in fit if s.level.size >= 20}
+    spikes = [sp for s in fit for sp in (
+        single_spikes(s.signal, (a, b, c), s.quantum) if in_counts else
+        single_spikes(s.signal - np.percentile(s.level, 10) if s.level.size else s.signal, (0.0, b, c), 1.0,
+                      floor=max(base_sd.get(id(s), 0.0), s.value_step), counted=False))]
+    n_fit_pts = sum(s.n_points for s in fit)
+    n_pts = sum(s.n_points for s in stats)
+    drops = [d for s in stats for d in s.dropouts] if in_counts else []
+    eligible = [s for s in stats if s.n_signal_points >= 20] if in_counts else []
+    qs = [s.quantum for s in stats if math.isfinite(s.quantum)]
+    return NoiseSummary(
+        label=label, n_traces=len(stats), n_points=n_pts, n_fitted_traces=len(fit),
+        sampling_s=float(np.nanmedian([s.sampling_s for s in stats])),
+        peak_sigma_points_median=float(np.nanmedian([s.peak_sigma_points for s in stats])),
+        quantum_median=float(np.median(qs)) if qs else math.nan,
+        quantum_range=(float(min(qs)), float(max(qs))) if qs else (math.nan, math.nan),
+        value_step_median=float(np.nanmedian([s.value_step for s in stats])),
+        min_nonzero_one_count=(float(np.mean([abs(s.signal[s.signal > 0].min() / s.quantum - 1) < 0.02 for s in fit]))
+                               if in_counts and fit else math.nan),
+        a=a, b=b, c=c, bins=bins, baseline_sd=float(np.median(base)) if base else math.nan,
+        rel_sd_high=_robust_sd(hi_r[sel] / hi_l[sel]) if sel.any() else math.nan, n_high=int(sel.sum()),
+        high_signal=high_signal,
+        spike_rate=len(spikes) / max(n_fit_pts, 1),
+        spike_size_median=float(np.median([x for _, x, lv in spikes if lv >= (30 if in_counts else -math.inf)]
+                                          or [math.nan])),
+        spike_rate_30=(sum(1 for *_, lv in spikes if lv >= 30) / max(sum(s.n_spike_points for s in fit), 1)
+                       if in_counts else math.nan),
+        dropout_trace_fraction=(sum(1 for s in eligible if s.dropouts) / len(eligible)) if eligible else math.nan,
+        dropout_rate_signal=(sum(len(s.dropouts) for s in eligible if s.dropouts)
+                             / max(sum(s.n_signal_points for s in eligible if s.dropouts), 1)) if eligible else math.nan,
+        zero_fraction=sum(s.zero_fraction * s.n_points for s in stats) / max(n_pts, 1),
+        dropout_rate=1000.0 * len(drops) / max(n_pts, 1),
+        dropout_point_fraction=sum(n for _, n, _ in drops) / max(n_pts, 1),
+        dropout_single_fraction=sum(1 for _, n, _ in drops if n == 1) / len(drops) if drops else math.nan,
+        dropout_run_median=float(np.median([n for _, n, _ in drops])) if drops else math.nan,
+        dropout_run_max=max((n for _, n, _ in drops), default=0),
+        dropout_level_median=float(np.median([lv for _, _, lv in drops])) if drops else math.nan,
+        in_counts=in_counts,
+    )
+
+
+# --- simulating --------------------------------------------------------------------------------
+
+# Run lengths of the 1,231 interior dropout runs in the two QTRAP files: how many were 1..10
+# points long (benchmarks/results_noise_model.md); 14 % were longer (p90 17 points).
+_DROPOUT_LENGTHS = (445, 214, 116, 79, 68, 51, 31, 23, 17, 16)
+
+
+@dataclass(frozen=True)
+class MrmNoise:
+    """Point noise of a triple-quadrupole MRM trace, as measured on the QTRAP 5500 files (docs/noise.md).
+
+    Each point's expected count ``mu = S / cps_per_count`` is multiplied by a lognormal factor of
+    mean 1 and CV ``point_cv`` (spray and transmission flicker), then drawn as counts with variance
+    ``counting_factor * mu`` (negative binomial; Poisson when it is 1), so that
+    ``var = counting_factor*mu + (point_cv*mu)^2`` in counts, the measured
+    ``a + b*S + (c*S)^2`` with ``a`` = 0. The trace is written as whole cps (counts x cps_per_count,
+    rounded), which gives the count quantisation at low level. Rare single-point spikes multiply a
+    point by about ``spike_size``; in a fraction ``dropout_trace_fraction`` of the traces, runs of
+    exact zeros start at ``dropout_rate`` per point of signal (>= 10 counts), with lengths drawn
+    from the measured histogram.
+
+    Parameters
+    ----------
+    cps_per_count : cps of one count (1 / dwell time in s); measured median 82.6 (dwell 12 ms),
+        range 24-136.
+    counting_factor : counting variance over the count (``b``); 2.0 pooled (1.73 and 1.79 per file).
+    point_cv : multiplicative point-to-point CV (``c``); 0.058 pooled (0.046 BloodProject, 0.108
+        yeast); the relative sd of points above 2x10^4 cps was 0.071 / 0.112.
+    spike_rate : single-point spikes per point. Measured: 2.8x10^-3 spikes per point where the
+        neighbours are at >= 30 counts and the point stands 6 sd above both (pooled); spikes of
+        ``spike_size`` are seen there about half the time, so 6x10^-3 reproduces the measured rate
+        (tests/test_noise_model.py measures the simulator with the same code).
+    spike_size : ratio of a spike to the level of its neighbours (times a lognormal of sd 0.25);
+        the spikes seen had a median ratio of 1.94 (p10 1.59, p90 2.92).
+    dropout_trace_fraction : share of traces given zero runs. Measured: 0.16 of the traces with >= 20
+        points at >= 10 counts have some; 0.21 reproduces that (a trace with little signal may draw none).
+    dropout_rate : zero runs starting per point at >= 10 counts (noiseless) in such a trace. Measured
+        0.030 runs per point of signal; 0.024 reproduces it (runs that touch are seen as one).
+    dropout_tail_fraction : share of runs longer than 10 points (drawn uniformly 11-``dropout_tail_max``); 0.14.
+    """
+
+    cps_per_count: float = 82.6
+    counting_factor: float = 2.0
+    point_cv: float = 0.058
+    spike_rate: float = 6.0e-3
+    spike_size: float = 1.94
+    dropout_trace_fraction: float = 0.21
+    dropout_rate: float = 0.024
+    dropout_tail_fraction: float = 0.14
+    dropout_tail_max: int = 40
+
+
+@dataclass(frozen=True)
+class UvNoise:
+    """Point noise of a UV/DAD trace, as measured on the Agilent DAD files (docs/noise.md).
+
+    White noise of sd ``sqrt(baseline_sd^2 + (point_cv * height)^2)`` (height above the trace's
+    lowest noiseless value), a random-walk wander of ``wander_sd`` per point (detrended; not measured
+    here, kept from the earlier simulator), and digitisation to ``step`` mAU.
+
+    Parameters
+    ----------
+    baseline_sd_mau : point-to-point sd on the baseline; Agilent DAD 0.0014 mAU at 0.4 s per point
+        (Shimadzu 0.00035, Chromeleon 0.00027, Waters 0.00175 at 0.025 s).
+    point_cv : relative sd at high absorbance; Agilent 4.2x10^-4 (Shimadzu 3.3x10^-4, Chromeleon 8.5x10^-4).
+    step_mau : digitisation step; Agilent .ch 1000/2^21 = 4.77x10^-4 mAU (Shimadzu 1 uV, Waters 1e-4 mAU).
+    wander_sd_mau : random-walk step per point (low-frequency baseline wander).
+    """
+
+    baseline_sd_mau: float = 0.0014
+    point_cv: float = 4.2e-4
+    step_mau: float = 1000.0 / 2**21
+    wander_sd_mau: float = 0.0004
+
+
+def _dropout_lengths(rng: np.random.Generator, n: int, p: MrmNoise) -> np.ndarray:
+    w = np.asarray(_DROPOUT_LENGTHS, dtype=float)
+    w = w / w.sum() * (1.0 - p.dropout_tail_fraction)
+    lengths = rng.choice(np.arange(1, 11), size=n, p=w / w.sum())
+    tail = rng.random(n) < p.dropout_tail_fraction
+    if tail.any():
+        lengths[tail] = rng.integers(11, max(p.dropout_tail_max, 11) + 1, size=int(tail.sum()))
+    return lengths
+
+
+def apply_mrm_noise(signal_cps: np.ndarray, rng: np.random.Generator, p: MrmNoise | None = None) -> np.ndarray:
+    """Noisy, count-quantised cps for a noiseless MRM trace (see :class:`MrmNoise`)."""
+    p = p or MrmNoise()
+    s = np.maximum(np.asarray(signal_cps, dtype=float), 0.0)
+    mu = s / p.cps_per_count
+    if p.point_cv > 0:
+        sl = math.sqrt(math.log1p(p.point_cv**2))
+        mu = mu * np.exp(rng.normal(-0.5 * sl * sl, sl, s.size))
+    if p.counting_factor > 1.0:
+        r = np.maximum(mu / (p.counting_factor - 1.0), 1e-12)
+        counts = rng.negative_binomial(r, 1.0 / p.counting_factor).astype(float)
+    else:
+        counts = rng.poisson(mu).astype(float)
+    spikes = rng.random(s.size) < p.spike_rate
+    if spikes.any():
+        counts[spikes] = np.round(np.maximum(counts[spikes], 1.0) * p.spike_size
+                                  * np.exp(rng.normal(0.0, 0.25, int(spikes.sum()))))
+    if rng.random() < p.dropout_trace_fraction:
+        starts = np.flatnonzero((rng.random(s.size) < p.dropout_rate) & (s / p.cps_per_count >= 10.0))
+        for i, n in zip(starts, _dropout_lengths(rng, starts.size, p), strict=True):
+            counts[i:i + n] = 0.0
+    return np.round(counts * p.cps_per_count)
+
+
+def apply_uv_noise(signal_mau: np.ndarray, rng: np.random.Generator, p: UvNoise | None = None) -> np.ndarray:
+    """Noisy, digitised mAU for a noiseless UV trace (see :class:`UvNoise`)."""
+    p = p or UvNoise()
+    s = np.asarray(signal_mau, dtype=float)
+    wander = np.cumsum(rng.normal(0.0, p.wander_sd_mau, s.size))
+    height = s - s.min()
+    sd = np.sqrt(p.baseline_sd_mau**2 + (p.point_cv * height) ** 2)
+    out = s + wander - np.linspace(0.0, wander[-1], s.size) + rng.normal(0.0, 1.0, s.size) * sd
+    return np.round(out / p.step_mau) * p.step_mau if p.step_mau > 0 else out

@@ -1,0 +1,199 @@
+"""Held for review: no clinical interpretation from an implausible integration or signal.
+
+A patient or QC result is *held* (flags ``HELD`` and ``HELD:<reason>``, see :data:`REASONS`) when one of the
+checks below fails; a held result keeps its numbers in ``results.csv`` for the investigation but
+is not interpreted (``thioquant.assay.interpret.NOT_INTERPRETED_FLAGS``), and the reports and the
+terminal list it first. The checks, each a setting of ``[qc]`` (docs/qc.md, "Held for review"):
+
+* ``is_response``: the internal standard response lies outside ``is_band_pct`` (50-150 % of the
+  calibrators' and QCs' mean). ICH M10 (2022) asks for the IS response of every run to be
+  monitored and samples that deviate to be investigated, not reported as is.
+* ``width``: the half-height width of the quantifier or of the internal standard lies outside
+  ``hold_width_ratio`` (0.5-2) times the calibrators' median width for that compound: a peak
+  cut to a sliver, or two peaks integrated as one.
+* ``is_apex``: the analyte's apex is off its internal standard's by more than
+  ``hold_is_apex_tolerance_min`` (0.05 min) beyond the calibrators' median offset: a labelled
+  internal standard co-elutes with its analyte, so another peak, or a fragment, was integrated.
+* ``ion_ratio``: the run QC flagged the qualifier/quantifier ratio (CLSI C62-A: +/-20 %).
+* ``peak_flags``: the quantifier or internal standard peak carries one of ``hold_peak_flags``
+  (FUSED, FEW_POINTS); a FUSED peak whose bounds contain its whole width at 5 % height (a minor
+  neighbour cut off below 5 % of the apex) is not held.
+* ``saturated``: the quantifier, qualifier or internal standard peak is saturated (flat top, or a
+  point at the detector's stated maximum): dilute and re-inject (lab practice, domain.md
+  section 4).
+
+Width, apex, ion-ratio and peak-flag checks of the analyte apply to quantified results only:
+below the LLOQ a peak is at the noise (ICH Q2(R2): quantitation at S/N 10) and its shape and ion
+ratio say nothing.
+The internal standard's checks apply to every result (an "undetectable" is only as good as its
+internal standard).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from thioquant.qc.rules import RuleOutcome
+from thioquant.qc.signal import median
+
+HELD = "HELD"
+
+#: reason code after ``HELD:`` -> plain-language reason
+REASONS: Mapping[str, str] = {
+    "HELD": "held for review",
+    "IS_RESPONSE": "internal standard response outside the accepted band",
+    "WIDTH": "peak width outside the accepted multiple of the calibrators' median width",
+    "IS_APEX": "apex off the internal standard's apex",
+    "ION_RATIO": "qualifier/quantifier ion ratio outside tolerance",
+    "FUSED": "peak split from a neighbour above 5 % of its height",
+    "FEW_POINTS": "too few points across the peak",
+    "SHOULDER": "peak on a shoulder",
+    "EDGE": "peak cut at the edge of the trace",
+    "FIT_POOR": "peak model fit poor",
+    "LOW_SN": "signal-to-noise below the method's threshold",
+    "SATURATED": "saturated peak (flat top or detector maximum): dilute and re-inject",
+}
+
+#: result flags of results whose analyte peak was not quantified (shape checks do not apply)
+UNQUANTIFIED = frozenset({"NOT_DETECTED", "BELOW_LLOQ", "BELOW_LOD", "NO_PEAK"})
+#: sample types whose results may be held
+HELD_TYPES = frozenset({"unknown", "qc"})
+
+
+def width_ratios(widths: Sequence[float], reference_mask: Sequence[bool]) -> np.ndarray:
+    """Each width divided by the median width of the reference injections (NaN without one)."""
+    w = np.asarray(widths, dtype=float)
+    ref = w[np.asarray(reference_mask, dtype=bool) & np.isfinite(w) & (w > 0)]
+    if ref.size == 0:
+        return np.full(w.shape, math.nan)
+    return w / median(ref)
+
+
+def apex_offsets(rt_analyte: Sequence[float], rt_is: Sequence[float],
+                 reference_mask: Sequence[bool]) -> np.ndarray:
+    """Analyte apex minus IS apex of each injection, less the reference injections' median of the
+    same difference (minutes; NaN where a peak is missing or there is no reference)."""
+    d = np.asarray(rt_analyte, dtype=float) - np.asarray(rt_is, dtype=float)
+    ref = d[np.asarray(reference_mask, dtype=bool) & np.isfinite(d)]
+    if ref.size == 0:
+        return np.full(d.shape, math.nan)
+    return d - median(ref)
+
+
+def _fused_cuts(pk: Any) -> bool:
+    """A FUSED split that cuts into the peak: its width at 5 % height is not within its bounds."""
+    return not math.isfinite(getattr(pk, "width_05_min", math.nan))
+
+
+def _peak_flag_reasons(pk: Any, holdable: Sequence[str]) -> list[str]:
+    out = []
+    for f in holdable:
+        if f in pk.flags and not (f == "FUSED" and not _fused_cuts(pk)):
+            out.append(f)
+    return out
+
+
+def hold_reasons(
+    analyte: Any,
+    entries: Sequence[Any],
+    measurements: Sequence[Any],
+    result_flags: Sequence[Sequence[str]],
+    settings: Any,
+) -> list[list[tuple[str, str]]]:
+    """Per injection, the (reason code, detail) pairs that hold the analyte's result.
+
+    Parameters
+    ----------
+    analyte : the method's :class:`~thioquant.assay.method.Compound`.
+    entries, measurements : the worklist rows and their measurements, in run order.
+    result_flags : the analyte's result flags per injection, with the run QC's flags added.
+    settings : the analyte's :class:`~thioquant.qc.settings.QCSettings`.
+    """
+    name = analyte.name
+    is_name = analyte.internal_standard
+    qual = f"{name} qualifier" if analyte.qualifier is not None else None
+    checks = set(settings.hold_checks)
+
+    def peak(i: int, key: str | None) -> Any:
+        mz = measurements[i]
+        return None if key is None or mz.error else mz.peaks.get(key)
+
+    n = len(entries)
+    cal = [e.sample_type == "calibrator" and e.usable and "SATURATED" not in fl
+           for e, fl in zip(entries, result_flags, strict=True)]
+    nan = math.nan
+    w_an = width_ratios([getattr(peak(i, name), "width_50_min", nan) for i in range(n)], cal)
+    w_is = width_ratios([getattr(peak(i, is_name), "width_50_min", nan) for i in range(n)], cal)
+    off = apex_offsets([getattr(peak(i, name), "rt_min", nan) for i in range(n)],
+                       [getattr(peak(i, is_name), "rt_min", nan) for i in range(n)], cal)
+    is_area = np.array([getattr(peak(i, is_name), "area", nan) for i in range(n)], dtype=float)
+    ref = [e.sample_type in ("calibrator", "qc") and e.usable and "SATURATED" not in fl
+           for e, fl in zip(entries, result_flags, strict=True)]
+    ref_is = is_area[np.array(ref, dtype=bool) & np.isfinite(is_area)]
+    is_pct = 100.0 * is_area / float(ref_is.mean()) if ref_is.size else np.full(n, nan)
+    lo, hi = settings.hold_width_ratio
+    tol = settings.hold_is_apex_tolerance_min
+    out: list[list[tuple[str, str]]] = []
+    for i, e in enumerate(entries):
+        reasons: list[tuple[str, str]] = []
+        out.append(reasons)
+        if e.sample_type not in HELD_TYPES or not e.usable or measurements[i].error:
+            continue
+        fl = {str(f).split(":")[0] for f in result_flags[i]}
+        quantified = not (fl & UNQUANTIFIED)
+        pk, ipk = peak(i, name), peak(i, is_name)
+        if "is_response" in checks and "IS_RESPONSE" in fl:
+            got = f"{is_pct[i]:.0f} % of" if math.isfinite(is_pct[i]) else "outside"
+            reasons.append(("IS_RESPONSE", f"{is_name} response {got} the calibrator/QC mean (accepted "
+                            f"{settings.is_band_pct[0]:g}-{settings.is_band_pct[1]:g} %)"))
+        if "width" in checks:
+            for key, pkk, ratio, judge in ((name, pk, w_an[i], quantified), (is_name, ipk, w_is[i], True)):
+                if judge and pkk is not None and math.isfinite(ratio) and not lo <= ratio <= hi:
+                    reasons.append(("WIDTH", f"{key} width {ratio:.2f}x the calibrators' median "
+                                    f"(accepted {lo:g}-{hi:g}x)"))
+        if "is_apex" in checks and quantified and math.isfinite(off[i]) and abs(off[i]) > tol:
+            reasons.append(("IS_APEX", f"{name} apex {off[i] * 60:+.1f} s off {is_name}'s beyond the "
+                            f"calibrators' offset (tolerance {tol * 60:g} s)"))
+        if "ion_ratio" in checks and quantified and "ION_RATIO" in fl:
+            reasons.append(("ION_RATIO", f"{name} qualifier/quantifier ratio outside tolerance"))
+        if "peak_flags" in checks:
+            for key, pkk, judge in ((name, pk, quantified), (is_name, ipk, True)):
+                if judge and pkk is not None:
+                    reasons += [(f, f"{key} {f}") for f in _peak_flag_reasons(pkk, settings.hold_peak_flags)]
+        if "saturated" in checks:
+            for key in (name, qual, is_name):
+                pkk = peak(i, key)
+                if pkk is not None and "SATURATED" in pkk.flags:
+                    reasons.append(("SATURATED", f"{key} peak saturated"))
+    return out
+
+
+def hold_outcome(analyte: str, names: Sequence[str], reasons: Sequence[Sequence[tuple[str, str]]],
+                 severity: str = "warn") -> RuleOutcome:
+    """The run-level outcome of the hold checks for one analyte (fails when any result is held)."""
+    held = [(n, r) for n, r in zip(names, reasons, strict=True) if r]
+    if not held:
+        return RuleOutcome("hold", HELD, True, severity,
+                           f"{analyte}: no result held for review", {"analyte": analyte, "n_held": 0})
+    shown = "; ".join(f"{n} ({', '.join(d for _, d in r)})" for n, r in held[:10])
+    more = f" and {len(held) - 10} more" if len(held) > 10 else ""
+    return RuleOutcome(
+        "hold", HELD, False, severity,
+        f"{analyte}: {len(held)} result(s) held for review, not interpreted: {shown}{more}",
+        {"analyte": analyte, "n_held": len(held),
+         "held": [{"sample_id": n, "reasons": [c for c, _ in r], "details": [d for _, d in r]} for n, r in held]})
+
+
+def held_reasons(flags: Sequence[str]) -> list[str]:
+    """The reason codes of a result's ``HELD:<reason>`` flags (empty when not held; a plain
+    ``HELD`` without reason gives ``"HELD"``)."""
+    codes = [str(f).split(":", 1)[1] for f in flags if str(f).startswith(HELD + ":")]
+    return codes or [HELD for f in flags if f == HELD][:1]
+
+
+__all__ = ["HELD", "HELD_TYPES", "REASONS", "apex_offsets", "held_reasons", "hold_outcome", "hold_reasons",
+           "width_ratios"]
