@@ -407,3 +407,20 @@ def test_history_command_lists_the_patient_and_draws_the_trend(five_runs, tmp_pa
     assert r.exception is not None and "exists" in str(r.exception)
     r = CliRunner().invoke(cli, ["history", "NOBODY", "--patient-history", str(history)])
     assert isinstance(r.exception, InputError)
+
+
+@pytest.mark.parametrize("flag", ["DEAD_CHANNEL", "MISSING_FILE", "NO_TRACE", "HELD:SPIKE"])
+def test_unmeasured_or_held_sample_is_neither_recorded_nor_sent(flag):
+    """A dead channel or an unreadable file has no value: the sample is blocked like a held one."""
+    from thioquant.history import released_samples
+
+    doc = {"results": [
+        {"sample_id": "P1", "sample_type": "unknown", "patient_id": "A", "injection": 1,
+         "analyte": "6-TG", "flags": [flag]},
+        {"sample_id": "P1", "sample_type": "unknown", "patient_id": "A", "injection": 1,
+         "analyte": "6-MMP", "flags": []},
+        {"sample_id": "P2", "sample_type": "unknown", "patient_id": "B", "injection": 2,
+         "analyte": "6-TG", "flags": []}]}
+    s1, s2 = released_samples(doc)
+    assert s1.held or flag in s1.blocked
+    assert not s2.held and not s2.blocked

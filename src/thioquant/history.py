@@ -41,7 +41,10 @@ HELD = "HELD"
 
 
 #: flags that say whose result it is cannot be told (or the run failed): never released
-UNRELEASABLE = frozenset({"DUPLICATE_ID", "NO_SAMPLE_ID", "DUPLICATE_FILE", "BAD_ROW", "BAD_TYPE", "RUN_INVALID"})
+UNRELEASABLE = frozenset({"DUPLICATE_ID", "NO_SAMPLE_ID", "DUPLICATE_FILE", "BAD_ROW", "BAD_TYPE", "RUN_INVALID",
+                          # an analyte that was not measured has no value to release or send
+                          "DEAD_CHANNEL", "MISSING_FILE", "MEASURE_FAILED", "NO_TRACE", "OUT_OF_TRACE",
+                          "MANUAL_FAILED"})
 
 
 def is_held(flags: Iterable[str]) -> bool:

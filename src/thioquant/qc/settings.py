@@ -36,7 +36,7 @@ DEFAULT_SEVERITY: Mapping[str, str] = MappingProxyType(
 #: checks that hold a patient or QC result for review (docs/qc.md, "Held for review")
 HOLD_CHECKS = ("is_response", "width", "is_apex", "ion_ratio", "peak_flags", "saturated")
 #: peak flags that may hold a result (``hold_peak_flags``)
-HOLDABLE_PEAK_FLAGS = ("FUSED", "FEW_POINTS", "SHOULDER", "EDGE", "FIT_POOR", "LOW_SN")
+HOLDABLE_PEAK_FLAGS = ("FUSED", "FEW_POINTS", "SPIKE", "SHOULDER", "EDGE", "FIT_POOR", "LOW_SN")
 
 #: keys that may be overridden per analyte
 PER_ANALYTE_KEYS = (
@@ -138,7 +138,7 @@ class QCSettings:
     hold_checks: tuple[str, ...] = HOLD_CHECKS
     hold_width_ratio: tuple[float, float] = (0.5, 2.0)
     hold_is_apex_tolerance_min: float = 0.05
-    hold_peak_flags: tuple[str, ...] = ("FUSED", "FEW_POINTS")
+    hold_peak_flags: tuple[str, ...] = ("FUSED", "FEW_POINTS", "SPIKE")
     require_blank_zero: bool = True
     severity: Mapping[str, str] = field(default_factory=lambda: DEFAULT_SEVERITY)
     analytes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
