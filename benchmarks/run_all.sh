@@ -16,3 +16,4 @@ uv run --group bench python benchmarks/bench_report.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_batch.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_review.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_deps.py ${quick:+--quick}
+uv run --group bench python benchmarks/bench_hostile.py

@@ -11,7 +11,7 @@ import pytest
 from thioquant.errors import InputError
 from thioquant.io import read_run
 from thioquant.io.mzml import read_mzml, write_mzml
-from thioquant.io.mzml_chrom import Unsupported, read_chromatograms
+from thioquant.io.mzml_chrom import Damaged, Unsupported, read_chromatograms
 from thioquant.model import Channel, Run, Trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,14 +106,19 @@ def test_compression_and_precision(tmp_path: Path, zlib: bool, int32: bool) -> N
     assert_same_run(_own_only(p), read_mzml(p, engine="pyopenms"))
 
 
-def test_numpress_is_handed_to_pyopenms(tmp_path: Path) -> None:
+def test_numpress_is_decoded_by_pyopenms_coder_and_checked(tmp_path: Path) -> None:
     p = _store(_experiment(_kinds()[:2], tmp_path), tmp_path / "n.mzML", zlib=False, int32=False, numpress=True)
     assert "MS-Numpress" in p.read_text()
-    with pytest.raises(Unsupported, match="binary data array term"):
-        read_chromatograms(p.read_bytes())
-    with pytest.raises(InputError, match="not readable without pyopenms"):
-        _own_only(p)
-    assert_same_run(read_run(p), read_mzml(p, engine="pyopenms"))  # auto: pyopenms reads it
+    # the own parser reads the file (numpress arrays through pyopenms's coder): the same numbers
+    assert len(read_chromatograms(p.read_bytes()).chromatograms) == 2
+    assert_same_run(_own_only(p), read_mzml(p, engine="pyopenms"))
+    assert_same_run(read_run(p), read_mzml(p, engine="pyopenms"))
+    # and checked as any array: a stray character in numpress base64 is refused, not skipped
+    text = p.read_text()
+    i = text.index("<binary>", text.index("MS-Numpress")) + 20
+    p.write_text(text[:i] + "!" + text[i + 1 :])
+    with pytest.raises(InputError, match="chromatogram .*not valid base64"):
+        read_run(p)
 
 
 def _edited(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
@@ -164,8 +169,6 @@ def test_referenceable_param_groups(tmp_path: Path) -> None:
     ("old", "new", "reason"),
     [
         ("<chromatogramList", "<!-- a comment --><chromatogramList", "comment"),
-        ('accession="MS:1000576" name="no compression"', 'accession="MS:1002312" name="MS-Numpress linear"',
-         "binary data array term"),
         ('unitAccession="UO:0000010" unitName="second"', 'unitAccession="UO:0000028" unitName="millisecond"',
          "time unit"),
         ('accession="MS:1001473" name="selected reaction monitoring chromatogram"',
@@ -206,13 +209,52 @@ def test_truncated_file_gets_pyopenms_diagnosis(tmp_path: Path, cut: float) -> N
         read_run(p)
 
 
-@pytest.mark.parametrize("junk", ["@@", "\n", "A"])
-def test_damaged_or_wrapped_base64_goes_to_pyopenms(tmp_path: Path, junk: str) -> None:
-    # stray characters, line breaks (legal in XML, rare in mzML) and a bad length are not
-    # decoded leniently here: pyopenms decides
+@pytest.mark.parametrize("junk", ["@@", "!", "A"])
+def test_damaged_base64_is_refused_not_read_leniently(tmp_path: Path, junk: str) -> None:
+    # pyopenms's decoder skipped a stray '!' and read the 6-TG apex 16 times larger (issue 22):
+    # stray characters and a bad length are damage, refused with file, chromatogram and reason
     p = _edited(tmp_path, "<binary>", "<binary>" + junk)
-    with pytest.raises(Unsupported, match="binary data"):
+    why = "chromatogram '6-TG': binary data (is not valid base64|of 7689 bytes is not a whole number)"
+    with pytest.raises(Damaged, match=why):
         read_chromatograms(p.read_bytes())
+    with pytest.raises(InputError, match="edited.mzML: damaged mzML: " + why):
+        read_run(p)
+    with pytest.raises(InputError, match="damaged mzML"):  # also when pyopenms is asked for
+        read_mzml(p, engine="pyopenms")
+
+
+def test_line_wrapped_base64_is_read(tmp_path: Path) -> None:
+    # whitespace inside <binary> is legal XML and changes no value
+    p = _edited(tmp_path, "<binary>", "<binary>\n  ")
+    ref = read_mzml(ROOT / "sample_data" / "lcmsms" / "raw" / "016_P002.mzML")
+    own = _own_only(p)
+    for a, b in zip(own.traces, ref.traces, strict=True):
+        assert np.array_equal(a.time_min, b.time_min) and np.array_equal(a.signal, b.signal)
+
+
+def test_checks_apply_on_the_pyopenms_path_too(tmp_path: Path) -> None:
+    # a comment sends the file to pyopenms, which sorts times in silence: refused all the same
+    import base64
+
+    raw = (ROOT / "sample_data" / "lcmsms" / "raw" / "016_P002.mzML").read_bytes()
+    c = raw.index(b'<chromatogram id="6-MMP" ')
+    i = raw.index(b"<binary>", c) + 8
+    j = raw.index(b"</binary>", i)
+    t = np.frombuffer(base64.b64decode(raw[i:j]), "<f8").copy()
+    t[[10, 11]] = t[[11, 10]]
+    bad = raw[:i] + base64.b64encode(t.tobytes()) + raw[j:]
+    bad = bad.replace(b"<chromatogramList", b"<!-- note --><chromatogramList", 1)
+    p = tmp_path / "c.mzML"
+    p.write_bytes(bad)
+    with pytest.raises(Unsupported, match="comment"):
+        read_chromatograms(bad)
+    with pytest.raises(InputError, match="chromatogram '6-MMP': times out of order"):
+        read_run(p)
+    # a declared length that is not the arrays' length, on the same path
+    p.write_bytes(bad.replace(t_bytes := base64.b64encode(t.tobytes()), base64.b64encode(t[:-1].tobytes())))
+    assert t_bytes in bad
+    with pytest.raises(InputError, match="6-MMP.*defaultArrayLength"):
+        read_run(p)
 
 
 def test_unknown_engine() -> None:
@@ -251,7 +293,7 @@ def test_differential_fuzz_never_reads_other_numbers(tmp_path: Path) -> None:
         p.write_bytes(bytes(raw))
         try:
             read_chromatograms(bytes(raw))
-        except Unsupported:
+        except (Unsupported, Damaged):
             counts["refused"] += 1
             continue
         try:

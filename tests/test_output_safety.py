@@ -143,14 +143,14 @@ def _wrong_schema(path: Path, sql: str) -> bytes:
 
 @pytest.mark.parametrize("damage", ["bytes", "schema"])
 def test_a_corrupt_cache_is_set_aside_and_a_new_one_started(batch, tmp_path, capsys, damage):
-    cache = batch / ".thioquant-cache.sqlite"
+    cache = tmp_path / ".thioquant-cache.sqlite"  # beside the output folder (--out tmp_path/out)
     if damage == "bytes":
         data = _not_sqlite(cache)
     else:
         data = _wrong_schema(cache, "CREATE TABLE measurements (key TEXT PRIMARY KEY, other TEXT);")
     main(["quantify", str(batch), "--out", str(tmp_path / "out"), "--no-history", "--quiet", "--no-report"])
     err = capsys.readouterr().err
-    aside = [p for p in batch.iterdir() if p.name.startswith(".thioquant-cache.sqlite.corrupt-")]
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith(".thioquant-cache.sqlite.corrupt-")]
     assert len(aside) == 1 and aside[0].read_bytes() == data  # kept for inspection, never deleted
     assert "warning:" in err and "not a usable cache" in err and aside[0].name in err
     messages = (tmp_path / "out" / "messages.txt").read_text()

@@ -126,7 +126,10 @@ def test_rules_without_data_are_not_evaluated_in_every_output(tmp_path, repo_roo
 
     out = write_outputs(b, tmp_path / "out", pdf=False, timestamp=False)
     rows = list(csv.DictReader((out / "qc.csv").open(encoding="utf-8")))
-    assert list(rows[0]) == QC_COLUMNS == ["code", "analyte", "severity", "passed", "message", "status"]
+    assert list(rows[0]) == QC_COLUMNS == ["code", "analyte", "severity", "passed", "message", "status", "rule"]
+    # a passing rule is not named by the code it raises when it fails (was "CAL_FAIL ... pass")
+    assert all(r["code"] == "" and r["rule"] for r in rows if r["status"] == "pass")
+    assert {r["rule"] for r in rows} >= {"calibration", "carryover"}
     by_status = {}
     for r in rows:
         by_status.setdefault(r["status"], set()).add(r["code"])

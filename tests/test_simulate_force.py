@@ -11,6 +11,8 @@ import pytest
 from thioquant.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+LEFT_BY_A_RUN = shutil.ignore_patterns("results", "qc_history.sqlite*", ".thioquant-cache.sqlite*",
+                                       ".thioquant-simulated.json")
 
 
 def _run(args: list[str], capsys) -> tuple[int, str]:
@@ -25,7 +27,8 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 def test_force_never_deletes_a_real_batch(tmp_path, capsys):
     real = tmp_path / "real"
-    shutil.copytree(REPO / "sample_data" / "lcmsms", real)
+    # without what a user's run left in the checkout (README: quantify sample_data/lcmsms first)
+    shutil.copytree(REPO / "sample_data" / "lcmsms", real, ignore=LEFT_BY_A_RUN)
     (real / "truth.csv").unlink()  # a real batch: raw data, worklist, batch.toml, results with an audit trail
     (real / "results").mkdir()
     (real / "results" / "audit.jsonl").write_text('{"event": "run_start"}\n', encoding="utf-8")
@@ -74,8 +77,7 @@ def test_force_replaces_a_simulated_batch_but_not_one_with_results(tmp_path, cap
 
 def test_force_replaces_a_batch_simulated_before_the_marker(tmp_path):
     old = tmp_path / "bundled"  # the bundled sample data was simulated before the marker existed
-    shutil.copytree(REPO / "sample_data" / "lcmsms", old,
-                    ignore=shutil.ignore_patterns("results", "qc_history.sqlite"))
+    shutil.copytree(REPO / "sample_data" / "lcmsms", old, ignore=LEFT_BY_A_RUN)
     main(["simulate", str(old), "--patients", "1", "--force"])
     assert (old / ".thioquant-simulated.json").is_file()
 
@@ -93,3 +95,28 @@ def test_force_replaces_a_simulated_batch_after_it_was_quantified(tmp_path, caps
     (sim / "results" / "thesis.docx").write_text("mine", encoding="utf-8")  # not thioquant's
     code, err = _run(["simulate", str(sim), "--patients", "1", "--force"], capsys)
     assert code == 5 and (sim / "results" / "thesis.docx").is_file(), err
+
+
+def test_force_says_what_it_deletes(tmp_path, capsys):
+    # was: results/, the QC history and the cache deleted without a word
+    sim = tmp_path / "sim"
+    main(["simulate", str(sim), "--patients", "1"])
+    main(["quantify", str(sim), "--no-report", "--no-pdf", "--quiet"])
+    assert (sim / "results").is_dir() and (sim / "qc_history.sqlite").is_file()
+    capsys.readouterr()
+    main(["simulate", str(sim), "--patients", "1", "--force"])
+    err = capsys.readouterr().err
+    assert f"replacing the simulated batch {sim}: deleting the simulated raw files (" in err
+    assert "results/ (a thioquant output folder, " in err
+    assert "qc_history.sqlite (the QC history" in err and ".thioquant-cache.sqlite (the measurement cache)" in err
+    assert not (sim / "results").exists()
+
+
+def test_simulate_help_says_what_force_deletes():
+    from click.testing import CliRunner
+
+    from thioquant.cli import cli
+
+    text = " ".join(CliRunner().invoke(cli, ["simulate", "--help"]).output.split())
+    assert "never a real batch or one holding results" not in text  # was untrue: results/ went too
+    assert "deleting with it what quantifying it left there" in text and "results/" in text

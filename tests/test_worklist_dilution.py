@@ -89,7 +89,8 @@ def test_bad_method_keys(tmp_path, repo_root, extra, key, reason):
 def _batch(tmp_path, repo_root, dilutions):
     """A copy of the bundled LC-MS/MS batch with the ``dilution`` of some patient rows replaced."""
     batch = tmp_path / "lcmsms"
-    shutil.copytree(repo_root / "sample_data" / "lcmsms", batch)
+    shutil.copytree(repo_root / "sample_data" / "lcmsms", batch,  # not what a user's run left there
+                    ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite*", "qc_history.sqlite*"))
     wl = batch / "worklist.csv"
     lines = wl.read_text().splitlines(keepends=True)
     col = lines[0].rstrip("\n").split(",").index("dilution")

@@ -53,9 +53,10 @@ def batches(tmp_path_factory, repo_root):
     method = repo_root / "calibrations" / "thiopurines_lcmsms.toml"
     root = tmp_path_factory.mktemp("outside")
     plain = root / "plain"
-    shutil.copytree(repo_root / "sample_data" / "lcmsms", plain)
+    fresh = shutil.ignore_patterns("results", ".thioquant-cache.sqlite*", "qc_history.sqlite*")  # not a user's run
+    shutil.copytree(repo_root / "sample_data" / "lcmsms", plain, ignore=fresh)
     moved = root / "moved"
-    shutil.copytree(repo_root / "sample_data" / "lcmsms", moved)
+    shutil.copytree(repo_root / "sample_data" / "lcmsms", moved, ignore=fresh)
     (root / "shared").mkdir()
     shutil.move(moved / "raw" / "015_P001.mzML", root / "shared" / "015_P001.mzML")
     absolute = root / "elsewhere" / "016_P002.mzML"

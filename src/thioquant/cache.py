@@ -48,7 +48,7 @@ def measurement_hash(method: Any) -> str:
         "integration": asdict(method.integration),
         "version": __version__,
         "engine": ENGINE_REVISION,
-        "record": 2,  # 2: InjectionMeasurement.problems
+        "record": 3,  # 2: InjectionMeasurement.problems; 3: .notes
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -61,7 +61,7 @@ def cache_key(file_digest: str, method_digest: str, manual: Mapping[str, tuple[f
 def _encode(meas: Any) -> str:
     return json.dumps({
         "file": meas.file, "sha256": meas.sha256, "missing_traces": list(meas.missing_traces),
-        "problems": [list(p) for p in meas.problems],
+        "problems": [list(p) for p in meas.problems], "notes": list(meas.notes),
         "peaks": {k: (None if p is None else p.as_dict()) for k, p in meas.peaks.items()},
     }, allow_nan=True)
 
@@ -72,7 +72,8 @@ def _decode(text: str, file: str) -> Any:
     d = json.loads(text)
     peaks = {k: (None if v is None else Peak(**{**v, "flags": tuple(v["flags"])})) for k, v in d["peaks"].items()}
     return InjectionMeasurement(file, d["sha256"], peaks, tuple(d["missing_traces"]),
-                                problems=tuple(tuple(p) for p in d.get("problems", ())))
+                                problems=tuple(tuple(p) for p in d.get("problems", ())),
+                                notes=tuple(d.get("notes", ())))
 
 
 #: the columns this version reads and writes

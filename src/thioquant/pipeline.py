@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from thioquant.assay.method import Compound, Method, find_method_file, load_method
-from thioquant.assay.worklist import Worklist, WorklistEntry, read_worklist
+from thioquant.assay.worklist import MAX_ROWS, Worklist, WorklistEntry, read_worklist
 from thioquant.errors import CalibrationError, InputError, MethodError, ThioquantError
 from thioquant.model import Peak, Result
 
@@ -55,6 +55,9 @@ class InjectionMeasurement:
         return out
     views: Mapping[str, Any] = field(default_factory=dict)
     internal_error: bool = False
+    #: what the reader noted about the file while reading it as intended (an AIA retention array
+    #: of the wrong length ignored...): messages, not flags
+    notes: tuple[str, ...] = ()
 
 
 def _trace_for(run: Any, compound: Compound, qualifier: bool = False) -> Any:
@@ -170,7 +173,8 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
 
         kept = trace_views(run, peaks, method)
     return InjectionMeasurement(str(path), run.sha256 or "", peaks, tuple(missing), views=kept,
-                                problems=tuple(problems))
+                                problems=tuple(problems),
+                                notes=tuple(str(n) for n in run.metadata.get("reader_notes", ())))
 
 
 def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, list[float]]]]:
@@ -442,6 +446,7 @@ def quantify(
     run_id: str | None = None,
     profile: str | Path | None = None,
     keep_views: bool = False,
+    max_rows: int | None = MAX_ROWS,
     scheduler: str | None = None,
     ship_files: bool = False,
     exclusions: Mapping[tuple[str, str], str] | None = None,
@@ -465,6 +470,8 @@ def quantify(
     profile : interpretation profile name or file for this run (default: the method's).
     keep_views : keep decimated chromatogram views of every injection for the report, computed while
         the traces are in memory (otherwise the report reads the raw files again).
+    max_rows : refuse a worklist of more injection rows than this (InputError; default
+        :data:`~thioquant.assay.worklist.MAX_ROWS`, 5,000); None for no limit (``--large``).
     scheduler : address of a running dask.distributed scheduler (``tcp://host:8786``) for
         ``executor="dask"``; its workers read the raw files by path (a shared file system), or
         receive their bytes with ``ship_files``. See docs/scale.md.
@@ -489,6 +496,7 @@ def quantify(
         rbc_range=(m.normalisation.rbc_min, m.normalisation.rbc_max),
         dilution_range=(m.normalisation.dilution_min, m.normalisation.dilution_max),
         require_rbc=m.normalisation.mode != "none",
+        max_rows=max_rows,
     )
     messages = [*m.warnings, *(i.message for i in wl.issues)]  # QC placement (ICH M10), then rows
     blanks, blank_sha = _blank_traces(batch, m, wl.entries, messages)
@@ -498,14 +506,21 @@ def quantify(
     if overrides is not None:
         from thioquant.peaks import read_overrides
 
+        channels = [key for _, _, key in channel_keys(m.analytes + m.internal_standards)]
+        known = {e.sample_id for e in wl.entries}
         for (sid, comp), ov in read_overrides(overrides).items():
+            if comp not in channels:
+                # a typo ('6-XX') was ignored in silence while the audit trail recorded a manual
+                # integration that never happened: the analyst must correct the file
+                raise InputError(f"manual integration for unknown analyte {comp!r}; the method's channels "
+                                 f"are {', '.join(channels)}", path=overrides, row=ov.row or None)
+            if sid not in known:
+                messages.append(f"{overrides}: row {ov.row}: manual integration for unknown sample_id {sid!r} "
+                                "ignored")
+                continue  # never applied, so not recorded as done either
             manual_by_sample.setdefault(sid, {})[comp] = (ov.start_min, ov.end_min)
             manual_records.append({"sample_id": sid, "analyte": comp, "start_min": ov.start_min,
                                    "end_min": ov.end_min, "reason": ov.reason})
-        known = {e.sample_id for e in wl.entries}
-        for sid in manual_by_sample:
-            if sid not in known:
-                messages.append(f"{overrides}: manual integration for unknown sample_id {sid!r} ignored")
 
     if cache is not None:
         from thioquant.cache import MeasurementCache
@@ -525,6 +540,8 @@ def quantify(
             messages.append(f"row {e.row} ({e.sample_id}): {e.file}: no trace for {key}")
         for _key, _code, reason in meas.problems:
             messages.append(f"row {e.row} ({e.sample_id}): {e.file}: {reason}")
+        for note in meas.notes:
+            messages.append(f"row {e.row} ({e.sample_id}): {e.file}: {note}")
 
     return _evaluate(batch, m, wl, measurements, manual_by_sample, manual_records, exclusions, messages,
                      history, run_id)
@@ -685,9 +702,21 @@ def _measure_all(
     ship_files: bool = False,
 ) -> list[InjectionMeasurement]:
     """Measure every injection, in order: from the cache where possible, else in parallel."""
-    tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None) for e in entries]
-    total = len(tasks)
-    out: list[InjectionMeasurement | None] = [None] * total
+    all_tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None) for e in entries]
+    total = len(all_tasks)
+    # one measurement per (file, manual integrations): rows naming the same file (DUPLICATE_FILE,
+    # unusable anyway) are not read, hashed or measured again; 10,000 such rows took 3 minutes
+    first: dict[tuple[str, str], int] = {}
+    same_as: list[int] = []
+    for i, (path, _, man, _v, _b) in enumerate(all_tasks):
+        same_as.append(first.setdefault((path, repr(sorted((man or {}).items()))), i))
+    unique = sorted(set(same_as))
+    named = {i for i, e in enumerate(entries) if e.file}
+    tasks = [all_tasks[i] for i in unique]
+    out: list[InjectionMeasurement | None] = [
+        None if i in named else InjectionMeasurement(all_tasks[i][0], error="no raw file named")
+        for i in unique
+    ]
     if cache is not None:
         from thioquant.cache import cache_key, measurement_hash
         from thioquant.io import file_sha256
@@ -696,12 +725,14 @@ def _measure_all(
         if blanks:  # S/N against a blank: the same file must give the same noise
             method_digest = f"{method_digest}|blank:{blank_sha}:{','.join(sorted(blanks))}"
         for i, (path, _, man, _v, _b) in enumerate(tasks):
+            if out[i] is not None:
+                continue
             try:
                 key = cache_key(file_sha256(path), method_digest, man)
-            except OSError:
-                continue  # measure_injection reports the unreadable file
+            except (OSError, ThioquantError):
+                continue  # measure_injection reports the unreadable or non-regular file
             out[i] = cache.get(key, path)
-    todo = [i for i in range(total) if out[i] is None]
+    todo = [i for i in range(len(tasks)) if out[i] is None]
     done = total - len(todo)
     if progress and done:
         progress(done, total)
@@ -714,7 +745,8 @@ def _measure_all(
         done += 1
         if progress:
             progress(done, total)
-    return [o for o in out if o is not None]
+    at = dict(zip(unique, out, strict=True))
+    return [m_ for m_ in (at[j] for j in same_as) if m_ is not None]
 
 
 def _run_tasks(
@@ -979,6 +1011,8 @@ def _pack(path: str) -> bytes | dict[str, bytes]:
     p = Path(path)
     if p.is_dir():
         return {f.relative_to(p).as_posix(): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
+    if not p.is_file():  # a FIFO would block the client for ever; the worker's reader names it
+        raise OSError(f"not a regular file: {p}")
     return p.read_bytes()
 
 

@@ -421,6 +421,7 @@ def simulate_batch(
     failures: Failures | None = None,
     overwrite: bool = False,
     noise: Noise = DEFAULT_NOISE,
+    on_replace: Callable[[list[str]], None] | None = None,
 ) -> Path:
     """Write a simulated batch folder and return its path.
 
@@ -435,6 +436,8 @@ def simulate_batch(
         :func:`not_simulated_reason`. A real batch folder is never replaced.
     noise : detector noise, ``"measured"`` or ``"legacy"`` (module docstring; default
         :data:`DEFAULT_NOISE`), or a :class:`~thioquant.noise_model.MrmNoise` / ``UvNoise``.
+    on_replace : called, before anything is deleted, with what replacing ``out_dir`` deletes
+        (the simulator's files, then each output folder, QC history and cache quantifying it left).
 
     Raises
     ------
@@ -459,6 +462,8 @@ def simulate_batch(
         if why is not None:  # every real batch has a batch.toml: --force must not delete one
             raise OutputError(f"--force replaces only a batch the simulator wrote, and {why}; "
                               "choose another folder", path=out)
+        if on_replace is not None:
+            on_replace(replaced_contents(out))
         shutil.rmtree(out)
     failures = failures or Failures()
     noise = check_noise(noise)
@@ -568,6 +573,22 @@ def not_simulated_reason(folder: Path) -> str | None:
             continue
         return f"it holds {rel}{'/' if p.is_dir() else ''}, which the simulator did not write"
     return None
+
+
+def replaced_contents(folder: Path) -> list[str]:
+    """What ``simulate --force`` deletes in ``folder`` (a batch :func:`not_simulated_reason` accepts),
+    in words: the simulated files, then what quantifying the batch left there."""
+    n_raw = sum(1 for p in (folder / "raw").iterdir()) if (folder / "raw").is_dir() else 0
+    out = [f"the simulated raw files ({n_raw}), worklist.csv, truth.csv and batch.toml"]
+    for p in sorted(folder.iterdir()):
+        if p.is_dir() and p.name != "raw":
+            n = sum(1 for q in p.rglob("*") if q.is_file())
+            out.append(f"{p.name}/ (a thioquant output folder, {n} files)")
+        elif p.name == "qc_history.sqlite":
+            out.append("qc_history.sqlite (the QC history of the runs of this batch)")
+        elif p.name in _CACHE_FILES:
+            out.append(f"{p.name} (the measurement cache)")
+    return out
 
 
 def read_truth(batch_dir: str | Path) -> dict[tuple[str, str], dict[str, str]]:

@@ -204,6 +204,113 @@ def make_batch_raw() -> None:
     add("batch/saturated.mzML", "batch", "flag", "SATURATED", "flat-topped 6-MMP peak (replaces P002)")
 
 
+def _chrom_arrays(text: bytes, chrom_id: str) -> tuple[int, int, int, int]:
+    """(start, end) offsets of the base64 text of the time and intensity arrays of one chromatogram."""
+    c = text.index(f'<chromatogram id="{chrom_id}" '.encode())
+    spans = []
+    pos = c
+    for _ in range(2):
+        i = text.index(b"<binary>", pos) + 8
+        j = text.index(b"</binary>", i)
+        spans += [i, j]
+        pos = j
+    return tuple(spans)  # type: ignore[return-value]
+
+
+def make_hostile_raw() -> None:
+    """Damaged files that a lenient reader read as other numbers, or that blew up a reader (issue 22)."""
+    import base64
+
+    p2 = (LCMS / "raw" / "016_P002.mzML").read_bytes()
+    t0, t1, y0, y1 = _chrom_arrays(p2, "6-TG")
+    y = np.frombuffer(base64.b64decode(p2[y0:y1]), "<f8")
+    apex = int(np.argmax(y))
+    k = y0 + apex * 8 // 3 * 4 + 9  # the base64 character of the apex value's exponent: read 16x
+    bang = p2[:k] + b"!" + p2[k + 1 :]
+    raw("bang_in_base64.mzML", bang, "error", "base64",
+        "one '!' inside the base64 of the 6-TG apex point (a lenient decoder read the apex 16x larger)")
+    t = np.frombuffer(base64.b64decode(p2[t0:t1]), "<f8")
+
+    def with_arrays(tt: np.ndarray, yy: np.ndarray) -> bytes:
+        return (p2[:t0] + base64.b64encode(tt.astype("<f8").tobytes()) + p2[t1:y0]
+                + base64.b64encode(yy.astype("<f8").tobytes()) + p2[y1:])
+
+    raw("time_reversed.mzML", with_arrays(t[::-1], y[::-1]), "error", "reversed",
+        "the 6-TG time array stored in reverse (a reader that sorts hides it)")
+    swap = np.arange(t.size)
+    swap[[100, 101]] = swap[[101, 100]]
+    raw("time_out_of_order.mzML", with_arrays(t[swap], y[swap]), "error", "out of order",
+        "two time points of the 6-TG trace swapped")
+    laughs = b'<!DOCTYPE indexedmzML [\n<!ENTITY l0 "ha">\n' + b"".join(
+        f'<!ENTITY l{i} "{("&l" + str(i - 1) + ";") * 10}">\n'.encode() for i in range(1, 10)) + b"]>\n"
+    head = p2.index(b"<indexedmzML")
+    body = p2[head:].replace(b'value="P002"', b'value="&l9;"', 1)
+    raw("billion_laughs.mzML", p2[:head] + laughs + body, "error", "DOCTYPE",
+        "a 'billion laughs' DOCTYPE (entity expansion to GBs)")
+    (HERE / "batch").mkdir(exist_ok=True)
+    (HERE / "batch" / "bang_in_base64.mzML").write_bytes(bang)
+    add("batch/bang_in_base64.mzML", "batch", "flag", "MISSING_FILE",
+        "'!' in the base64 of the 6-TG apex (replaces P002): refused, never interpreted")
+    _aia_cases()
+
+
+def _aia_cases() -> None:
+    """AIA files: text where numbers belong; a retention array half as long as the signal."""
+    from scipy.io import netcdf_file
+
+    from thioquant.io import read_run
+    from thioquant.io.aia import write_aia
+
+    run = read_run(UV / "raw" / "016_P002.csv")
+    tr = run.traces[0]
+    good = HERE / "raw" / "_good.cdf"
+    write_aia(good, tr)
+
+    def rewrite(name: str, edit) -> None:
+        src = netcdf_file(str(good), "r", mmap=False)
+        out = netcdf_file(str(HERE / "raw" / name), "w", version=1)
+        for k, v in src._attributes.items():
+            setattr(out, k, v)
+        for d, n in src.dimensions.items():
+            out.createDimension(d, n)
+        for vname, var in src.variables.items():
+            edit(out, vname, var)
+        out.close()
+        src.close()
+
+    def text_values(out, vname, var):
+        if vname == "ordinate_values":  # one character per point, as a broken export wrote it
+            v = out.createVariable(vname, "c", ("point_number",))
+            chars = np.array([str(int(x) % 10).encode() for x in var.data], dtype="S1")
+            chars[5] = b"x"
+            v[:] = chars
+            return
+        _copy(out, vname, var)
+
+    def half_retention(out, vname, var):
+        if vname == "raw_data_retention":
+            n = var.data.size // 2
+            out.createDimension("_half", n)
+            v = out.createVariable(vname, var.data.dtype.char, ("_half",))
+            v[:] = var.data[:n]
+            return
+        _copy(out, vname, var)
+
+    rewrite("text_ordinate.cdf", text_values)
+    add("raw/text_ordinate.cdf", "raw", "error", "ordinate_values", "text in ordinate_values (was exit 70)")
+    rewrite("retention_half.cdf", half_retention)
+    add("raw/retention_half.cdf", "raw", "ok", "1",
+        "raw_data_retention half as long as ordinate_values: times from the sampling interval, with a note")
+    good.unlink()
+
+
+def _copy(out, vname, var) -> None:
+    v = out.createVariable(vname, var.data.dtype.char, var.dimensions)
+    np.copyto(v.data, var.data)
+    for k, a in var._attributes.items():
+        setattr(v, k, a)
+
+
 def main() -> None:
     for sub in ("raw", "worklists", "methods", "batch"):
         shutil.rmtree(HERE / sub, ignore_errors=True)
@@ -211,6 +318,7 @@ def main() -> None:
     make_worklists()
     make_methods()
     make_batch_raw()
+    make_hostile_raw()
     with open(HERE / "manifest.csv", "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["path", "kind", "expect", "needle", "what"])

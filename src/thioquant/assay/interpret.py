@@ -1442,11 +1442,14 @@ def interpretation_rows(
 
 
 def write_interpretation_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
-    """Write rows (from :func:`interpretation_rows`) to ``path`` as CSV; returns the path."""
+    """Write rows (from :func:`interpretation_rows`) to ``path`` as CSV (formula-safe text cells,
+    see :mod:`thioquant.csvcell`); returns the path."""
+    from thioquant.csvcell import safe_cell
+
     p = Path(path)
     with p.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(INTERPRETATION_COLUMNS), extrasaction="ignore")
         w.writeheader()
         for row in rows:
-            w.writerow(row)
+            w.writerow({k: safe_cell(v) if isinstance(v, str) else v for k, v in row.items()})
     return p

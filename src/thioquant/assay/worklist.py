@@ -19,7 +19,9 @@ the messages (``COMMENT_ROW``). Every row sharing a ``sample_id`` is flagged ``D
 processed; later ones renamed ``<id>#row<n>``), and every row naming the same raw file is flagged
 ``DUPLICATE_FILE`` and not used. A raw file named by an absolute path or a relative path leading out
 of the batch folder is quantified as usual and reported in the messages (``OUTSIDE_BATCH``): the
-batch folder then does not hold all its raw data.
+batch folder then does not hold all its raw data. A duplicate id or file gives one message listing
+its rows, on the first of them. ``max_rows`` refuses a worklist longer than a limit (``quantify``:
+:data:`MAX_ROWS`, 5,000 rows, unless ``--large``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ UNUSABLE = frozenset({"BAD_TYPE", "BAD_LEVEL", "BAD_DILUTION", "BAD_ROW", "DUPLI
 # magnitude for a lab's validated dilution, while 10^6 (a count or an id in the wrong column) would
 # report a million times the value.
 DILUTION_RANGE = (1.0, 100.0)
+#: default limit of injection rows in a worklist that ``quantify`` accepts without ``--large``
+MAX_ROWS = 5000
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,19 @@ def _misaligned(n_values: int, n_columns: int, delimiter: str) -> str:
 
 
 def _rows(lines: list[int]) -> str:
-    return ", ".join(str(n) for n in lines)
+    """'3, 7, 10-9999': each row once, runs of three or more consecutive rows as a range."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while j + 1 < len(lines) and lines[j + 1] == lines[j] + 1:
+            j += 1
+        if j - i >= 2:
+            out.append(f"{lines[i]}-{lines[j]}")
+        else:
+            out.extend(str(n) for n in lines[i : j + 1])
+        i = j + 1
+    return ", ".join(out)
 
 
 def _file_key(worklist: Path, name: str) -> str:
@@ -176,6 +192,7 @@ def read_worklist(
     rbc_range: tuple[float, float] = (1.0, 8.0),
     require_rbc: bool = True,
     dilution_range: tuple[float, float] = DILUTION_RANGE,
+    max_rows: int | None = None,
 ) -> Worklist:
     """Read and check a worklist.
 
@@ -186,9 +203,14 @@ def read_worklist(
     rbc_range : plausible RBC count (10^12/L) of the aliquoted suspension; outside it ``BAD_RBC``.
     require_rbc : whether unknowns need an RBC count (``NO_RBC`` otherwise).
     dilution_range : plausible dilution factor; outside it ``BAD_DILUTION`` (the row is not used).
+    max_rows : refuse (InputError) a worklist with more injection rows than this; None: no limit.
+        A batch is tens to a few hundred injections; a larger worklist is more often a paste gone
+        wrong than a run (``quantify`` allows :data:`MAX_ROWS` unless told ``--large``).
     """
     p = Path(path)
     try:
+        if p.exists() and not p.is_file() and not p.is_dir():  # a FIFO would block the read for ever
+            raise InputError("worklist is not a regular file (a FIFO or device)", path=p)
         raw = p.read_bytes()
     except FileNotFoundError:
         raise InputError("worklist not found", path=p) from None
@@ -236,6 +258,11 @@ def read_worklist(
         rec = {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
         records.append((lineno, values, rec))
 
+    if max_rows is not None and len(records) > max_rows:
+        raise InputError(f"worklist has {len(records):,} injection rows, more than the limit of {max_rows:,}; "
+                         "if the batch is really that large, quantify it with --large (or --max-rows N)",
+                         path=p)
+
     if "level" not in header:
         # Without it every calibrator and QC would be BAD_LEVEL and the run would fail later with
         # "fewer than 2 calibrators", which hides the cause.
@@ -259,9 +286,11 @@ def read_worklist(
     for injection, (lineno, values, rec) in enumerate(records, start=1):
         flags: list[str] = []
 
-        def flag(code: str, reason: str, rec: dict[str, str] = rec, lineno: int = lineno, flags: list[str] = flags) -> None:
+        def flag(code: str, reason: str, rec: dict[str, str] = rec, lineno: int = lineno, flags: list[str] = flags,
+                 say: bool = True) -> None:
             flags.append(code)
-            issues.append(RowIssue(lineno, rec.get("sample_id", ""), code, f"{p}: row {lineno} ({rec.get('sample_id') or 'no sample_id'}): {reason}"))
+            if say:
+                issues.append(RowIssue(lineno, rec.get("sample_id", ""), code, f"{p}: row {lineno} ({rec.get('sample_id') or 'no sample_id'}): {reason}"))
 
         misaligned = len(values) != len(header)
         if misaligned:
@@ -274,8 +303,11 @@ def read_worklist(
         else:
             same = by_id[sid]
             if len(same) > 1:
+                # one message per id, on its first row: one per row, each listing every row, grew
+                # with the square of the rows (10,000 rows: 2.3 GB of messages)
+                first = lineno == same[0]
                 flag("DUPLICATE_ID", f"duplicate sample_id {sid!r}, used by {len(same)} rows ({_rows(same)}); "
-                     f"rows after the first are renamed <id>#row<n>")
+                     f"rows after the first are renamed <id>#row<n>" if first else "", say=first)
                 if lineno != same[0]:
                     sid = f"{sid}#row{lineno}"
         stype = rec["sample_type"].lower()
@@ -291,8 +323,10 @@ def read_worklist(
         else:
             same = by_file[_file_key(p, rec["file"])]
             if len(same) > 1:
+                first = lineno == same[0]
                 flag("DUPLICATE_FILE", f"raw file {rec['file']!r} is named by {len(same)} rows ({_rows(same)}): "
-                     "one file is one injection, so at least one row names the wrong file; none of them is used")
+                     "one file is one injection, so at least one row names the wrong file; none of them is used"
+                     if first else "", say=first)
             why = _outside_batch(rec["file"], p.parent)
             if why:
                 # Legitimate (a shared raw-data drive), so a message, not a flag on the result: the

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import click
 
+#: the measurement cache's file name, in the output folder's parent (see --cache)
+CACHE_NAME = ".thioquant-cache.sqlite"
+
 
 @click.command()
 @click.argument("batch_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--method", "method", default=None, help="Method file or name (default: batch.toml's).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Output folder (default: BATCH_DIR/results).")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--overrides", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -27,7 +30,8 @@ import click
 @click.option("--ship-files", is_flag=True,
               help="With --scheduler: send each raw file's bytes to the workers (no shared file system).")
 @click.option("--cache/--no-cache", "use_cache", default=True, show_default=True,
-              help="Reuse measurements of unchanged files (BATCH_DIR/.thioquant-cache.sqlite).")
+              help="Reuse measurements of unchanged files (.thioquant-cache.sqlite beside the output folder: "
+                   "BATCH_DIR by default).")
 @click.option("--history", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="QC history (SQLite) for Westgard rules (default: qc_history.sqlite beside the output).")
 @click.option("--no-history", is_flag=True, help="Do not record or judge this run's QCs across runs.")
@@ -40,6 +44,9 @@ import click
               help="Write report.pdf and one PDF page per patient sample (patients/).")
 @click.option("--profile", default=None,
               help="Interpretation profile name or TOML file for this run (default: the method's).")
+@click.option("--max-rows", default=5000, show_default=True, type=click.IntRange(1, None),
+              help="Refuse a worklist with more injection rows than this (a paste gone wrong, not a run).")
+@click.option("--large", is_flag=True, help="Quantify a worklist of any length (lifts --max-rows).")
 @click.option("--patient-history", "patient_history", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Patient history (SQLite, one per lab): compare with earlier results (delta, "
               "trend, therapy phase) and record this run's results when it is accepted (default: batch.toml's "
@@ -54,8 +61,8 @@ import click
 def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: bool, overrides: Path | None,
              jobs: int, executor: str, scheduler: str | None, ship_files: bool, use_cache: bool, history: Path | None, no_history: bool,
              pseudonymise: bool, pseudonym_key: str | None, report: bool, pdf: bool, profile: str | None,
-             patient_history: Path | None, lis_outbox: Path | None, release_on: str | None, strict: bool,
-             quiet: bool) -> None:
+             max_rows: int, large: bool, patient_history: Path | None, lis_outbox: Path | None,
+             release_on: str | None, strict: bool, quiet: bool) -> None:
     """Quantify BATCH_DIR (worklist.csv + raw files) and write results to the output folder."""
     from thioquant.audit import _now
     from thioquant.errors import InputError
@@ -74,7 +81,9 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     out = out_dir or batch_dir / "results"
     if pseudonymise and not pseudonym_key:
         raise InputError("--pseudonymise needs --pseudonym-key or THIOQUANT_PSEUDONYM_KEY")
-    cache = batch_dir / ".thioquant-cache.sqlite" if use_cache and batch_dir.is_dir() else None
+    # beside the output folder, as the QC history: never written into the batch folder when --out
+    # puts the outputs elsewhere (raw data often sits on a read-only or instrument share)
+    cache = out.parent / CACHE_NAME if use_cache else None
     qc_history = None if no_history else (history or out.parent / "qc_history.sqlite")
     from thioquant.history import batch_release_settings
 
@@ -84,7 +93,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     release_on = release_on or release.release_on
     # fail before the work, not after it: never an output folder that is or holds an input
     # (--force would delete it), nor one that exists (without --force) or cannot be created
-    check_not_input(out, _inputs(batch_dir, method, overrides, qc_history)
+    check_not_input(out, _inputs(batch_dir, method, overrides, qc_history, None if large else max_rows)
                     + [(p, what) for p, what in ((patient_history, "the patient history file"),
                                                  (lis_outbox, "the LIS outbox")) if p is not None])
     ensure_free(out, force=force)
@@ -117,7 +126,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
             batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor,
                                  scheduler=scheduler, ship_files=ship_files,
                                  cache=cache, history=qc_history, progress=progress, profile=profile,
-                                 keep_views=report)
+                                 keep_views=report, max_rows=None if large else max_rows)
         if notes:  # into messages.txt and the audit trail too
             from dataclasses import replace
 
@@ -135,7 +144,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
             "overrides": str(overrides) if overrides else None, "jobs": jobs, "executor": executor,
             "scheduler": scheduler, "ship_files": ship_files,
             "cache": str(cache) if cache else None, "history": str(qc_history) if qc_history else None,
-            "pseudonymise": pseudonymise, "profile": profile,
+            "pseudonymise": pseudonymise, "profile": profile, "max_rows": None if large else max_rows,
             "patient_history": str(patient_history) if patient_history else None,
             "lis_outbox": str(lis_outbox) if lis_outbox else None,
             "lis_formats": list(release.lis_formats), "release_on": release_on,
@@ -181,7 +190,7 @@ def _release(batch: object, out: Path, patient_history: Path | None, lis_outbox:
 
 
 def _inputs(batch_dir: Path, method: str | None, overrides: Path | None,
-            history: Path | None) -> list[tuple[Path, str]]:
+            history: Path | None, max_rows: int | None = None) -> list[tuple[Path, str]]:
     """Every input of the run that an output folder must not be, nor contain."""
     from thioquant.assay.worklist import read_worklist
     from thioquant.errors import ThioquantError
@@ -198,7 +207,7 @@ def _inputs(batch_dir: Path, method: str | None, overrides: Path | None,
     # reader (semicolon, tab, BOM: a plain csv.DictReader saw no 'file' column in a semicolon
     # worklist and let --out BATCH/raw --force through); the pipeline reports an unreadable one
     try:
-        entries = read_worklist(batch_dir / "worklist.csv").entries
+        entries = read_worklist(batch_dir / "worklist.csv", max_rows=max_rows).entries  # (refused later)
     except ThioquantError:
         entries = ()
     found += [(batch_dir / e.file, f"raw file {e.file}") for e in entries if e.file]

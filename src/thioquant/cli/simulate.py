@@ -15,7 +15,9 @@ import click
 @click.option("--patients", default=24, show_default=True, type=click.IntRange(1, 10000),
               help="Number of patient samples.")
 @click.option("--force", is_flag=True,
-              help="Replace a batch folder the simulator wrote (never a real batch or one holding results).")
+              help="Replace a batch folder the simulator wrote, deleting with it what quantifying it left "
+                   "there (thioquant output folders such as results/, the QC history, the measurement "
+                   "cache), each named as it goes; never a real batch, nor a folder holding anything else.")
 @click.option("--noise", type=click.Choice(["default", "measured", "legacy"]), default="default", show_default=True,
               help="Detector noise: measured on real QTRAP and UV/DAD files (docs/noise.md), or the earlier "
                    "almost noiseless model; default: the simulator's DEFAULT_NOISE.")
@@ -23,7 +25,10 @@ def simulate(out_dir: Path, method: str, seed: int, patients: int, force: bool, 
     """Write a simulated batch (raw files, worklist.csv, truth.csv, batch.toml) to OUT_DIR."""
     from thioquant.simulate import DEFAULT_NOISE, simulate_batch
 
+    def deleting(what: list[str]) -> None:
+        click.echo(f"replacing the simulated batch {out_dir}: deleting " + ", ".join(what), err=True)
+
     path = simulate_batch(out_dir, method=method, seed=seed, n_patients=patients, overwrite=force,
-                          noise=DEFAULT_NOISE if noise == "default" else noise)
+                          noise=DEFAULT_NOISE if noise == "default" else noise, on_replace=deleting)
     n = len(list((path / "raw").iterdir()))
     click.echo(f"wrote {n} injections to {path} (seed {seed})")

@@ -12,7 +12,7 @@ import click
 @click.argument("package_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--method", "method", default=None,
               help="Method file or name in calibrations/ (default: the one package.toml names).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Where validation.html and validation.xlsx go (default: PACKAGE_DIR/validation).")
 @click.option("--force", is_flag=True, help="Replace existing reports (or, with --simulate, an existing package).")
 @click.option("--cache", "cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -58,6 +58,8 @@ def validate(package_dir: Path, method: str | None, out_dir: Path | None, force:
     from thioquant.validation import validate_package
 
     out = out_dir or package_dir / "validation"
+    if out.exists() and not out.is_dir():  # an output problem: exit 5, not click's usage error
+        raise OutputError("exists and is not a folder; choose another --out", path=out)
     for name in ("validation.html", "validation.xlsx"):  # fail before the work, not after it
         if (out / name).exists() and not (out / name).is_file():
             raise OutputError("exists and is not a file; remove it or use --out to choose another folder",

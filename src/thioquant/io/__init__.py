@@ -197,7 +197,16 @@ def read_run(path: str | Path, *, format: str | None = None, **options: Any) -> 
         reader = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError):
         raise InputError(f"no reader available yet for format '{fmt}'", path=p) from None
-    run = reader(p, **_options_for(reader, fmt, options, p))
+    try:
+        run = reader(p, **_options_for(reader, fmt, options, p))
+    except InputError:
+        raise
+    except (MemoryError, RecursionError):
+        raise InputError(f"too large or too deeply nested to read as {fmt}", path=p) from None
+    except Exception as exc:  # noqa: BLE001 - a reader's or library's error on bad bytes
+        # a file a reader or its library chokes on is this injection's problem, never the batch's
+        raise InputError(f"could not be read as {fmt} ({type(exc).__name__}: {str(exc)[:200]})",
+                         path=p) from None
     from dataclasses import replace
 
     # a reader that already hashed the bytes it parsed (mzML) saves a second read

@@ -34,10 +34,16 @@ TIME_FACTORS = {
 def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file, or of a folder's files taken in sorted relative-path order.
 
+    Raises InputError for a file that is not a regular file (FIFO, device, socket), which would
+    block or never end, before opening it.
+
     For a folder each file contributes its relative POSIX path, a NUL byte and its bytes, so
     renaming a file inside the folder changes the hash.
     """
     p = Path(path)
+    mode = p.stat().st_mode  # OSError (FileNotFoundError...) for a missing file, as before
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a FIFO would block; /dev/zero never ends
+        raise InputError(f"not a regular file ({_KIND.get(stat.S_IFMT(mode), 'special file')})", path=p)
     h = hashlib.sha256()
     files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
     for f in files:
@@ -48,6 +54,14 @@ def file_sha256(path: str | Path) -> str:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
     return h.hexdigest()
+
+
+_KIND = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def check_path(path: str | Path, *, allow_dir: bool = False) -> Path:
@@ -63,6 +77,10 @@ def check_path(path: str | Path, *, allow_dir: bool = False) -> Path:
         if not allow_dir:
             raise InputError("is a folder, expected a file", path=p)
         return p
+    if not stat.S_ISREG(st.st_mode):
+        # a FIFO blocks the reader (and the cache's hash) forever; /dev/zero never ends
+        raise InputError(f"not a regular file ({_KIND.get(stat.S_IFMT(st.st_mode), 'special file')})",
+                         path=p)
     if st.st_size == 0:
         raise InputError("file is empty", path=p)
     return p
@@ -110,8 +128,11 @@ def validate_xy(
 
     Returns float64 arrays; raises InputError naming the file, trace and reason.
     """
-    t = np.asarray(time_min, dtype=float)
-    y = np.asarray(signal, dtype=float)
+    try:
+        t = np.asarray(time_min, dtype=float)
+        y = np.asarray(signal, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"trace '{name}': values that are not numbers ({exc})", path=path) from None
     if t.ndim != 1 or t.shape != y.shape:
         raise InputError(
             f"trace '{name}': time and signal lengths differ ({t.size} vs {y.size})", path=path

@@ -135,15 +135,24 @@ def read_aia(
             raise InputError("xic needs an ANDI-MS file with mass spectra", path=p)
         y = _var(nc, "ordinate_values", p)
         assert y is not None
+        if y.dtype.kind not in "fiu":
+            raise InputError(
+                f"'ordinate_values' holds {'text' if y.dtype.kind in 'SU' else y.dtype}, not numbers",
+                path=p,
+            )
         y = y.ravel()
         ret_unit = str(attrs.get("retention_unit", "seconds") or "seconds").lower()
         factor = _RET_FACTORS.get(ret_unit)
         if factor is None:
             raise InputError(f"unknown retention_unit '{ret_unit}'", path=p)
         rt = _var(nc, "raw_data_retention", p)
+        if rt is not None and rt.dtype.kind not in "fiu":
+            raise InputError("'raw_data_retention' holds text, not numbers", path=p)
         if rt is not None and rt.size == y.size and y.size > 0:
             t = rt.ravel() * factor
         else:
+            if rt is not None and rt.size and y.size:
+                _retention_mismatch(nc, p, rt.ravel(), y.size, meta)
             dt = _scalar(nc, "actual_sampling_interval", p)
             t0 = _scalar(nc, "actual_delay_time", p)
             if not math.isfinite(dt) or dt <= 0:
@@ -189,6 +198,34 @@ def read_aia(
         )
     finally:
         nc.close()
+
+
+def _retention_mismatch(nc: Any, p: Path, rt: np.ndarray, n: int, meta: dict[str, Any]) -> None:
+    """A ``raw_data_retention`` whose length is not ``ordinate_values``'s.
+
+    ASTM E1947 dimensions both by ``point_number``: the n-th time belongs to the n-th value, so
+    arrays of different lengths cannot be paired, and the explicit times are not used. The times
+    are then the ones the standard's required ``actual_delay_time`` and
+    ``actual_sampling_interval`` give, but only when the retention times that are there agree
+    with them (a file cut short, or written with a wrong dimension); otherwise nobody can say
+    when a point was sampled, and the file is refused.
+    """
+    dt = _scalar(nc, "actual_sampling_interval", p)
+    t0 = _scalar(nc, "actual_delay_time", p)
+    t0 = 0.0 if not math.isfinite(t0) else t0
+    what = f"'raw_data_retention' has {rt.size} points but 'ordinate_values' {n}"
+    if not math.isfinite(dt) or dt <= 0:
+        raise InputError(f"{what}, and no usable 'actual_sampling_interval' to time them", path=p)
+    m = min(rt.size, n)
+    regular = t0 + dt * np.arange(m)
+    if not np.allclose(rt[:m], regular, rtol=0, atol=max(1e-6, 0.01 * dt), equal_nan=False):
+        raise InputError(f"{what}, and its times do not follow 'actual_delay_time' + i x "
+                         "'actual_sampling_interval': the sampling times are unknown", path=p)
+    notes = list(meta.get("reader_notes", []))
+    notes.append(f"{what} (ASTM E1947 dimensions both by point_number): the retention array is "
+                 f"ignored and times are taken from actual_delay_time + i x actual_sampling_interval "
+                 f"({dt:g}), which its {m} times agree with")
+    meta["reader_notes"] = notes
 
 
 def _infer_area_unit(

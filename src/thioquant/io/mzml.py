@@ -108,6 +108,16 @@ def _load(path: Path, raw: bytes, with_spectra: bool) -> Any:
 
 READER_ENGINES = ("auto", "thioquant", "pyopenms")
 
+#: default size limit of an mzML file (MiB); THIOQUANT_MZML_MAX_MB changes it. A chromatogram file
+#: of a batch is tens of kB; the limit keeps a wrong or hostile file from taking the memory.
+MZML_MAX_MB = 1024
+
+
+def max_mzml_bytes() -> int:
+    """The size limit of an mzML file in bytes (THIOQUANT_MZML_MAX_MB, default MZML_MAX_MB)."""
+    n = os.environ.get("THIOQUANT_MZML_MAX_MB", "")
+    return (int(n) if n.isdigit() and int(n) > 0 else MZML_MAX_MB) * 2**20
+
 
 def read_mzml(
     path: str | Path,
@@ -140,6 +150,14 @@ def read_mzml(
         SRM/MRM chromatograms as ``Channel(kind="srm")`` traces named by their native id;
         absorption chromatograms as ``kind="uv"`` (wavelength from a ``wavelength_nm`` meta
         value); TIC as ``kind="tic"``. Time in minutes.
+
+    Raises
+    ------
+    InputError
+        A file that cannot be read, or a damaged one (see :mod:`thioquant.io.mzml_chrom`: base64
+        that is not strictly base64, arrays of another length than declared, times out of order, a
+        DOCTYPE), whichever parser would read it; a file over the size limit
+        (``THIOQUANT_MZML_MAX_MB``, default :data:`MZML_MAX_MB` MiB).
     """
     if engine not in READER_ENGINES:
         raise InputError(
@@ -148,18 +166,27 @@ def read_mzml(
     import hashlib
 
     p = check_path(path)
+    limit = max_mzml_bytes()
+    size = p.stat().st_size
+    if size > limit:
+        raise InputError(f"mzML of {size / 2**20:.0f} MiB is larger than the limit of "
+                         f"{limit / 2**20:.0f} MiB (THIOQUANT_MZML_MAX_MB)", path=p)
     raw = p.read_bytes()
-    parsed = None
-    if engine != "pyopenms" and not xic:
-        from thioquant.io.mzml_chrom import Damaged, Unsupported, read_chromatograms
+    from thioquant.io.mzml_chrom import Damaged, Unsupported, check_arrays, read_chromatograms
 
-        try:
-            parsed = _own(p, read_chromatograms(raw))
-        except Damaged as exc:
-            raise InputError(f"damaged mzML: {exc}", path=p) from None
-        except Unsupported as exc:
-            if engine == "thioquant":
-                raise InputError(f"mzML not readable without pyopenms: {exc}", path=p) from None
+    parsed = None
+    try:
+        if engine != "pyopenms" and not xic:
+            try:
+                parsed = _own(p, read_chromatograms(raw))
+            except Unsupported as exc:
+                if engine == "thioquant":
+                    raise InputError(f"mzML not readable without pyopenms: {exc}", path=p) from None
+        if parsed is None:
+            # pyopenms decodes base64 leniently and sorts times: the same checks first
+            check_arrays(raw)
+    except Damaged as exc:
+        raise InputError(f"damaged mzML: {exc}", path=p) from None
     traces, metadata, n_spectra = parsed or _with_pyopenms(p, raw, xic, ms_level)
     if not traces:
         hint = (

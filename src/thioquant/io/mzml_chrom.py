@@ -12,11 +12,19 @@ targets, user parameters typed as OpenMS types them. The tests compare it with p
 mzML file at hand and on mutated files.
 
 It reads only what it fully understands. Anything else raises :class:`Unsupported`, and the
-caller reads the file with pyopenms instead: comments, CDATA or DOCTYPE, namespace prefixes,
-UTF-16/32 text, numpress or other unknown array terms, a term whose name does not match its
-accession (OpenMS ignores those), unknown chromatogram types or time units, times out of order,
-undecodable base64 and any file that is not well-formed (so a damaged file gets pyopenms's
-diagnosis).
+caller reads the file with pyopenms instead: comments or CDATA, namespace prefixes, UTF-16/32
+text, a term whose name does not match its accession (OpenMS ignores those), unknown
+chromatogram types or time units, and any file that is not well-formed (so a truncated file gets
+pyopenms's diagnosis). MS-Numpress arrays are decoded here with pyopenms's own numpress coder.
+
+A file that contradicts itself raises :class:`Damaged` and is read by nobody: base64 text that is
+not strictly base64 (a stray ``!`` inside an array was silently skipped by pyopenms's lenient
+decoder and changed the apex 16-fold), a zlib stream that does not inflate, a byte count that is
+not a whole number of values, arrays shorter or longer than the chromatogram's
+``defaultArrayLength``, time and intensity arrays of different lengths, times out of order (OpenMS
+sorts them in silence), and any DOCTYPE or entity declaration (mzML has none; entity expansion is
+how a "billion laughs" file makes a parser eat memory). :func:`check_arrays` applies the same
+array checks to a file that goes to pyopenms.
 """
 
 from __future__ import annotations
@@ -36,8 +44,8 @@ class Unsupported(Exception):
 
 
 class Damaged(Exception):
-    """The file contradicts itself (a chromatogram's declared length is not its arrays' length):
-    a damaged file, which no reader should quantify."""
+    """The file contradicts itself (damaged base64, a declared length that is not its arrays'
+    length, times out of order, a DOCTYPE): a damaged file, which no reader should quantify."""
 
 
 # The PSI-MS terms this reader acts on, with their names. OpenMS ignores a term whose name does
@@ -110,6 +118,15 @@ _ARRAY_TERMS = (
     - _CHROM_IGNORED
     - {_ISOLATION_TARGET, _SELECTED_ION_MZ}
 )
+# MS-Numpress array terms -> (numpress method, followed by zlib)
+_NUMPRESS = {
+    "MS:1002312": ("LINEAR", False),
+    "MS:1002313": ("PIC", False),
+    "MS:1002314": ("SLOF", False),
+    "MS:1002746": ("LINEAR", True),
+    "MS:1002747": ("PIC", True),
+    "MS:1002748": ("SLOF", True),
+}
 _TIME_UNITS = {"": 1.0, "UO:0000010": 1.0, "UO:0000031": 60.0}  # -> seconds
 # instrumentConfiguration cvParams that do not name the instrument model
 _NOT_MODEL = {"MS:1000031", "MS:1000529", "MS:1000032"}
@@ -164,9 +181,42 @@ def _user_value(typ: str, value: str) -> Any:
     return value
 
 
+def _b64(text: bytes) -> bytes:
+    """Strict base64: XML whitespace is dropped (line-wrapped arrays are legal XML), anything else
+    that is not base64, or bad padding, raises :class:`Damaged`."""
+    if not text:
+        return b""
+    try:
+        # binascii's strict mode is base64.b64decode(validate=True) without its regex pass
+        return binascii.a2b_base64(text, strict_mode=True)
+    except binascii.Error as exc:
+        stripped = text.translate(None, b" \t\r\n")
+        if len(stripped) != len(text):
+            return _b64(stripped)
+        raise Damaged(f"binary data is not valid base64 ({exc})") from None
+
+
+def _numpress(data: bytes, method: str, zlib_after: bool) -> np.ndarray:
+    """A numpress array decoded by pyopenms's coder (the only thing handed to pyopenms here)."""
+    import base64 as b64
+
+    from thioquant.io.mzml import _pyopenms
+
+    oms = _pyopenms()
+    coder = oms.MSNumpressCoder()
+    cfg = oms.NumpressConfig()
+    cfg.np_compression = getattr(coder.NumpressCompression, method)
+    out: list[float] = []
+    try:
+        coder.decodeNP(b64.b64encode(data).decode("ascii"), out, zlib_after, cfg)
+    except Exception as exc:  # noqa: BLE001 - the C++ decoder's own error
+        raise Damaged(f"MS-Numpress data does not decode ({str(exc)[:120]})") from None
+    return np.asarray(out, dtype=np.float64)
+
+
 def _array(text: bytes, params: list[str]) -> tuple[str | None, np.ndarray]:
     """(array type accession, decoded values) of one binaryDataArray."""
-    dtype, kind, compressed = None, None, False
+    dtype, kind, compressed, numpress = None, None, False, None
     for acc in params:
         if acc in _DTYPES:
             dtype = _DTYPES[acc]
@@ -174,19 +224,23 @@ def _array(text: bytes, params: list[str]) -> tuple[str | None, np.ndarray]:
             compressed = True
         elif acc in (_TIME_ARRAY, _INTENSITY_ARRAY):
             kind = acc
+        elif acc in _NUMPRESS:
+            numpress = _NUMPRESS[acc]
         elif acc not in _ARRAY_TERMS:
-            raise Unsupported(f"binary data array term {acc}")  # numpress and the like
-    if dtype is None:
+            raise Unsupported(f"binary data array term {acc}")
+    if dtype is None and numpress is None:
         raise Unsupported("binary data array without a precision term")  # OpenMS refuses it
-    try:
-        # strict: no stray characters or line breaks skipped silently (pyopenms decides those)
-        data = binascii.a2b_base64(text, strict_mode=True) if text else b""
-        if compressed and data:
+    data = _b64(text)
+    if numpress is not None:
+        return kind, (_numpress(data, *numpress) if data else np.empty(0))
+    if compressed and data:
+        try:
             data = zlib.decompress(data)
-    except (binascii.Error, zlib.error) as exc:
-        raise Unsupported(f"undecodable binary data ({exc})") from None
+        except zlib.error as exc:
+            raise Damaged(f"zlib-compressed binary data does not inflate ({exc})") from None
     if len(data) % np.dtype(dtype).itemsize:
-        raise Unsupported("binary data length is not a multiple of its precision")
+        raise Damaged(f"binary data of {len(data)} bytes is not a whole number of "
+                      f"{np.dtype(dtype).itemsize}-byte values")
     return kind, np.frombuffer(data, dtype=dtype)
 
 
@@ -362,7 +416,11 @@ class _Handler:
     def end_array(self) -> None:
         if self.array_params is None:
             return
-        kind, values = _array(self.array_text, self.array_params)
+        try:
+            kind, values = _array(self.array_text, self.array_params)
+        except Damaged as exc:
+            name = self.chrom.native_id if self.chrom is not None else "?"
+            raise Damaged(f"chromatogram {name!r}: {exc}") from None
         if kind == _TIME_ARRAY and self.time_factor != 1.0:
             values = values.astype(np.float64) * self.time_factor
         if kind is not None:
@@ -378,20 +436,18 @@ class _Handler:
         y = self.arrays.get(_INTENSITY_ARRAY)
         if t is None or y is None:
             if t is not None or y is not None:
-                raise Unsupported(
+                raise Damaged(
                     f"chromatogram {chrom.native_id!r} lacks a time or intensity array"
                 )
             t = y = np.empty(0)
         elif len(t) != len(y):
-            raise Unsupported(f"chromatogram {chrom.native_id!r}: arrays of different lengths")
+            raise Damaged(f"chromatogram {chrom.native_id!r}: time array of {len(t)} points but "
+                          f"intensity array of {len(y)}")
         if chrom.declared_length is not None and len(t) != chrom.declared_length:
             raise Damaged(f"chromatogram {chrom.native_id!r} declares {chrom.declared_length} points "
                           f"(defaultArrayLength) but its arrays hold {len(t)}")
         chrom.time_s = np.asarray(t, dtype=np.float64)
-        if not (chrom.time_s[1:] >= chrom.time_s[:-1]).all():
-            raise Unsupported(
-                f"chromatogram {chrom.native_id!r}: times not in order"
-            )  # OpenMS sorts
+        _check_order(chrom.native_id, chrom.time_s)
         # OpenMS holds chromatogram intensities as 32-bit floats
         with np.errstate(over="ignore"):  # beyond float32: inf, as in OpenMS (then refused)
             chrom.intensity = np.asarray(y, dtype=np.float32).astype(np.float64)
@@ -434,11 +490,13 @@ def read_chromatograms(raw: bytes) -> ChromatogramFile:
 
     if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:256]:
         raise Unsupported("UTF-16/32 text")
+    refuse_doctype(raw)
     doc, blobs = _strip(raw)
     if b"<!" in doc:
         # a comment or CDATA section could hide a "<binary>" the stripping took for a real one
-        raise Unsupported("comment, CDATA or DOCTYPE")
+        raise Unsupported("comment or CDATA")
     parser = xml.parsers.expat.ParserCreate()
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
     h = _Handler(blobs, parser)
     parser.StartElementHandler = h.start
     try:
@@ -449,3 +507,83 @@ def read_chromatograms(raw: bytes) -> ChromatogramFile:
     except (ValueError, OverflowError) as exc:
         raise Unsupported(str(exc)) from None
     return ChromatogramFile(chromatograms=h.chroms, metadata=h.metadata(), n_spectra=h.n_spectra)
+
+
+def _check_order(name: str, t: np.ndarray) -> None:
+    """Times must not go backwards (OpenMS would sort them in silence; equal times are left to
+    the caller's validation, which names them)."""
+    if t.size > 1 and not (t[1:] >= t[:-1]).all():
+        i = int(np.flatnonzero(t[1:] < t[:-1])[0])
+        what = "reversed" if (t[1:] < t[:-1]).all() else "out of order"
+        raise Damaged(f"chromatogram {name!r}: times {what} (point {i + 1}: {t[i + 1]:g} s after "
+                      f"{t[i]:g} s)")
+
+
+_DOCTYPE = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.I)
+
+
+def refuse_doctype(raw: bytes) -> None:
+    """:class:`Damaged` for a DOCTYPE or ENTITY declaration, in UTF-8 or UTF-16/32 text.
+
+    mzML declares none; entities are how a "billion laughs" file expands a few kB into GBs inside
+    any parser that expands them (pyopenms's does), so the file is refused before any parser runs.
+    """
+    text = raw
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:256]:
+        for enc in ("utf-32", "utf-16", "utf-16-le", "utf-16-be"):
+            try:
+                text = raw.decode(enc).encode("utf-8", "replace")
+                break
+            except UnicodeDecodeError:
+                continue
+    if _DOCTYPE.search(text):
+        raise Damaged("DOCTYPE or ENTITY declaration (mzML has none; entity expansion is refused)")
+
+
+_CHROM_TAG = re.compile(rb"<chromatogram\b([^>]*)>(.*?)</chromatogram>", re.S)
+_ARRAY_TAG = re.compile(rb"<binaryDataArray\b[^>]*>(.*?)</binaryDataArray>", re.S)
+_ACC = re.compile(rb'accession="([^"]*)"')
+_BINARY = re.compile(rb"<binary>(.*?)</binary>", re.S)
+_LEN_ATTR = re.compile(rb'defaultArrayLength="([^"]*)"')
+_ID_ATTR = re.compile(rb'\bid="([^"]*)"')
+_COMMENT = re.compile(rb"<!--.*?-->", re.S)
+
+
+def check_arrays(raw: bytes) -> None:
+    """The array checks of :func:`read_chromatograms`, for a file read by pyopenms instead.
+
+    Every ``<binary>`` text must be strict base64; in each chromatogram, every array whose
+    encoding is given inline (pyopenms's decoding of the rest is taken as is) must decode, hold
+    ``defaultArrayLength`` values, and a time array must not go backwards. Raises
+    :class:`Damaged`.
+    """
+    refuse_doctype(raw)
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in raw[:256]:
+        try:
+            raw = raw.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            return  # left to pyopenms's diagnosis
+    raw = _COMMENT.sub(b"", raw)
+    for m in _BINARY.finditer(raw):
+        _b64(m.group(1))
+    for cm in _CHROM_TAG.finditer(raw):
+        ida = _ID_ATTR.search(cm.group(1))
+        name = ida.group(1).decode("utf-8", "replace") if ida else "?"
+        la = _LEN_ATTR.search(cm.group(1))
+        declared = int(la.group(1)) if la and la.group(1).isdigit() else None
+        for am in _ARRAY_TAG.finditer(cm.group(2)):
+            body = am.group(1)
+            b = _BINARY.search(body)
+            head = body[: b.start()] if b else body
+            accs = [a.decode("ascii", "replace") for a in _ACC.findall(head)]
+            try:
+                kind, values = _array(b.group(1) if b else b"", accs)
+            except Unsupported:
+                continue  # an encoding given by a group reference, or unknown: pyopenms decides
+            except Damaged as exc:
+                raise Damaged(f"chromatogram {name!r}: {exc}") from None
+            if declared is not None and values.size != declared:
+                raise Damaged(f"chromatogram {name!r} declares {declared} points (defaultArrayLength) "
+                              f"but an array holds {values.size}")
+            if kind == _TIME_ARRAY:
+                _check_order(name, values)

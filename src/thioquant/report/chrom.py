@@ -221,7 +221,8 @@ def collect_panels(
 ) -> list[Panel]:
     """Panels for every injection (or the worklist indices in ``entries``) of ``batch``.
 
-    Reads each raw file once; unreadable files give panels with ``error`` set. When a file named
+    Reads each raw file once; unreadable files give panels with ``error`` set. Unusable rows that
+    name a file an earlier row names (``DUPLICATE_FILE``) get no panels of their own. When a file named
     in the worklist does not exist (a pseudonymised batch renames patient files) it is found by
     its SHA-256 among the batch folder's files.
     """
@@ -231,9 +232,15 @@ def collect_panels(
     idx = range(len(all_entries)) if entries is None else entries
     out: list[Panel] = []
     by_hash: dict[str, Path] | None = None
+    drawn: set[str] = set()
     for i in idx:
         e = all_entries[i]
         m = meas[i] if i < len(meas) else None
+        if e.file and not e.usable and e.file in drawn:
+            # a row whose file an earlier row also names (DUPLICATE_FILE): the same injection,
+            # drawn once (10,000 such rows read the file and drew its panels 10,000 times)
+            continue
+        drawn.add(e.file)
         views = getattr(m, "views", None)
         if views:  # measured with the traces in memory: no need to read the file again
             out.extend(panels_from_views(views, e, m, batch.method))

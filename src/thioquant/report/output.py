@@ -132,10 +132,21 @@ def _output_error(exc: OSError, out: Path, stage: Path | None = None, doing: str
     return OutputError(f"{doing}: {reason}", path=name if name is not None else out)
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _make_stage(out: Path) -> Path:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        # mkdtemp makes the folder 0700, which would become the output folder: others on a shared
+        # lab PC could not open report.html. A folder as mkdir makes it (0755 under umask 022).
+        stage.chmod(0o777 & ~_umask())
+        return stage
     except OSError as exc:
         where = "" if exc.filename is None or Path(exc.filename).name.startswith(f".{out.name}.partial-") \
             else f"{exc.filename}: "

@@ -596,13 +596,19 @@ def write_patient_pdfs(batch: Any, folder: str | Path, panels: Sequence[Any] = (
         by_sample.setdefault(p.sample_id, []).append(p)
     paths = []
     seen: set[str] = set()
+    # no page for a row whose worklist values cannot be trusted (a raw file named by several rows,
+    # values in the wrong columns...): it has no result, and 10,000 duplicated rows made 10,000 pages
+    unusable = {e.sample_id for e in batch.worklist.entries if not e.usable}
     held: dict[str, list[str]] = {}
     for h in C.held_rows(batch):
         held.setdefault(h["sample_id"], []).append(h["analyte"])
     for row in C.patient_rows(batch, ranges):
+        if row.get("sample_id", "") in unusable:
+            continue
         name = patient_filename(row)
+        n = 1
         while name in seen:
-            name = name[:-4] + "_1.pdf"
+            name, n = f"{patient_filename(row)[:-4]}_{n}.pdf", n + 1
         seen.add(name)
         doc = build_patient_page(batch, row, by_sample.get(row.get("sample_id", ""), []), ranges, generated,
                                  held=held.get(row.get("sample_id", ""), ()))

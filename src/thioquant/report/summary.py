@@ -87,12 +87,19 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
     if batch.interpretations:
         lines.append(f"Patients ({m.reported_unit}):")
         lines.append(f"  {'sample':8s} {'6-TGN':>12s} {'6-MMPN':>12s} {'ratio':>6s}  category")
-        for it in batch.interpretations:
+        # rows the worklist made unusable (a file named by 10,000 rows...) are in interpretation.csv
+        unusable = {e.sample_id for e in getattr(getattr(batch, "worklist", None), "entries", ()) if not e.usable}
+        shown = [it for it in batch.interpretations if it["sample_id"] not in unusable]
+        if len(shown) < len(batch.interpretations):
+            lines.append(f"  ({len(batch.interpretations) - len(shown)} patient row(s) not used, flagged in the "
+                         "worklist, not listed: see messages.txt and interpretation.csv)")
+        for it in shown:
             lines.append(
                 f"  {it['sample_id']:8s} {it['tgn_pmol_8e8']:>12s} {it['mmp_pmol_8e8']:>12s} "
                 f"{it['ratio'] or '-':>6s}  {it['category']}"
             )
-    n_msg = len(batch.messages)
+    # the measurement cache's statistic and notes are about the cache, not the input
+    n_msg = sum(not m.startswith("measurement cache ") for m in batch.messages)
     if n_msg:
         lines.append(f"{n_msg} message(s) about the input: see messages.txt")
     if out_dir is not None:

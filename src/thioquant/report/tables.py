@@ -1,6 +1,7 @@
 """Tabular outputs: ``results.csv`` and ``calibration.json``.
 
-Numbers are formatted deterministically so that the same inputs give byte-identical files.
+Numbers are formatted deterministically so that the same inputs give byte-identical files. Text
+cells that a spreadsheet would run as a formula are neutralised (:mod:`thioquant.csvcell`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from thioquant.csvcell import safe_cell
 from thioquant.flags import describe
 from thioquant.model import Result
 
@@ -56,7 +58,7 @@ def results_csv(results: Sequence[Result], rows: Sequence[Mapping[str, Any]] | N
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(RESULT_COLUMNS)
     for row in result_rows(results) if rows is None else rows:
-        w.writerow([fmt(row[c]) for c in RESULT_COLUMNS])
+        w.writerow([safe_cell(fmt(row[c])) for c in RESULT_COLUMNS])
     return buf.getvalue()
 
 
@@ -85,10 +87,10 @@ def calibration_json(method: Any, calibrations: Mapping[str, Any]) -> str:
 
 
 def table_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """Generic CSV text with deterministic number formatting."""
+    """Generic CSV text with deterministic number formatting and formula-safe text cells."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
     for r in rows:
-        w.writerow([fmt(r.get(c)) for c in columns])
+        w.writerow([safe_cell(fmt(r.get(c))) for c in columns])
     return buf.getvalue()

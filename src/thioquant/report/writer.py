@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,20 @@ from thioquant.report.content import qc_rule_rows
 from thioquant.report.output import staged_output
 from thioquant.report.tables import calibration_json, result_rows, results_csv, table_csv
 
-#: qc.csv columns; ``status`` (pass / fail / not_evaluated) was added last so existing positions hold
-QC_COLUMNS = ["code", "analyte", "severity", "passed", "message", "status"]
+#: qc.csv columns; ``status`` (pass / fail / not_evaluated) and then ``rule`` (the rule's name) were
+#: added last so existing positions hold; ``code`` is empty for a rule that passed
+QC_COLUMNS = ["code", "analyte", "severity", "passed", "message", "status", "rule"]
 
 #: files every output folder holds; with the other names below, what ``--force`` may replace
 ALWAYS_WRITTEN = ("results.csv", "results.json", "results.xlsx", "calibration.json", "qc.csv", "messages.txt")
 OUTPUT_NAMES = frozenset((*ALWAYS_WRITTEN, "interpretation.csv", "report.html", "report.pdf", "audit.jsonl"))
+
+
+def messages_text(messages: Iterable[str]) -> str:
+    """messages.txt: one line per message; a line a spreadsheet would run as a formula neutralised."""
+    from thioquant.csvcell import safe_cell
+
+    return "".join(f"{safe_cell(m)}\n" for m in messages)
 
 
 def is_output_name(name: str) -> bool:
@@ -106,7 +114,10 @@ def write_outputs(
         (stage / "calibration.json").write_text(
             calibration_json(batch.method, batch.calibrations), encoding="utf-8"
         )
-        qc_rows = [{k: r[k] for k in QC_COLUMNS} for r in qc_rule_rows(batch)]
+        # a rule is named in "rule"; "code" is the flag it raised, so empty when it passed (qc.csv
+        # read "CAL_FAIL ... pass" for an accepted calibration)
+        qc_rows = [{**{k: r[k] for k in QC_COLUMNS}, "code": "" if r["status"] == "pass" else r["code"]}
+                   for r in qc_rule_rows(batch)]
         (stage / "qc.csv").write_text(table_csv(qc_rows, QC_COLUMNS), encoding="utf-8", newline="")
         if batch.interpretations:
             from thioquant.assay.interpret import INTERPRETATION_COLUMNS
@@ -114,7 +125,7 @@ def write_outputs(
             (stage / "interpretation.csv").write_text(
                 table_csv(batch.interpretations, INTERPRETATION_COLUMNS), encoding="utf-8", newline=""
             )
-        (stage / "messages.txt").write_text("".join(f"{m}\n" for m in batch.messages), encoding="utf-8")
+        (stage / "messages.txt").write_text(messages_text(batch.messages), encoding="utf-8")
         tm["tables"] = time.perf_counter() - t
         _timed(tm, "json", step, lambda: _write_json(batch, stage, rows))
         _timed(tm, "xlsx", step, lambda: _write_xlsx(batch, stage, rows))

@@ -110,8 +110,8 @@ class ReviewSession:
                 params[key] = str(base / val)
         self.params = params
         self.batch_dir = self.batch_dir.resolve()
-        # quantify's cache is always BATCH/.thioquant-cache.sqlite (made absolute here)
-        self.cache = self.batch_dir / Path(params["cache"]).name if params.get("cache") else None
+        # quantify keeps its cache beside the output folder (made absolute here), never in the batch
+        self.cache = self.out.resolve().parent / Path(params["cache"]).name if params.get("cache") else None
         hist = params.get("history")
         self.history = Path(hist) if hist and Path(hist).is_file() else None
         self.release_hooks = default_release_hooks() if release_hooks is None else release_hooks
@@ -127,6 +127,7 @@ class ReviewSession:
 
     def _load_base(self) -> None:
         from thioquant.assay.method import load_method
+        from thioquant.assay.worklist import MAX_ROWS
         from thioquant.pipeline import quantify
 
         p = self.params
@@ -147,7 +148,8 @@ class ReviewSession:
                                   "differs from audit.jsonl)", path=self.out)
         try:
             self.base = quantify(self.batch_dir, method, overrides=p.get("overrides"),
-                                 cache=self.cache, history=self.history, profile=p.get("profile"))
+                                 cache=self.cache, history=self.history, profile=p.get("profile"),
+                                 max_rows=p.get("max_rows", MAX_ROWS))  # as the run was allowed
         except ThioquantError as exc:
             raise ReviewError(f"the batch of this output folder cannot be quantified again: {exc}",
                               path=self.out) from None
