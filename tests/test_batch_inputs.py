@@ -54,7 +54,16 @@ def test_row_problems_are_flagged_and_batch_goes_on(lcms_copy):
         _row(rows, "QCM-2")["level"] = "QCX"            # unknown level
 
     _edit_worklist(lcms_copy, edit)
-    b = quantify(lcms_copy)
+    # QCM-2's bad level leaves 5 QCs and one mid: ICH M10 coverage rejects the run (issue 19)
+    rejected = quantify(lcms_copy)
+    assert not rejected.accepted and rejected.verdict.deciding_rule == "qc_coverage"
+    # with the coverage rule as a warning, the rest of the batch is processed as before
+    from dataclasses import replace
+
+    from thioquant.assay.method import find_method_file, load_method
+
+    m = load_method(find_method_file("thiopurines_lcmsms", start=lcms_copy))
+    b = quantify(lcms_copy, method=replace(m, qc={**m.qc, "severity": {"qc_coverage": "warn"}}))
     res = {(r.sample_id, r.analyte): r for r in b.results}
     msgs = "\n".join(b.messages)
 

@@ -138,6 +138,58 @@ def test_pseudonymise_removes_patient_identifiers_everywhere(batch, tmp_path, mo
     assert (out2 / "results.csv").read_text() == results
 
 
+def _output_text(out: Path) -> str:
+    """Every output file as a person or a program reads it: text files as text, the workbook's
+    XML parts, the PDFs' text (through poppler's pdftotext when installed), and the file names."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    parts = []
+    for p in sorted(out.rglob("*")):
+        if not p.is_file():
+            continue
+        parts.append(str(p.relative_to(out)))
+        if p.suffix == ".xlsx":
+            with zipfile.ZipFile(p) as z:
+                parts += [z.read(n).decode(errors="ignore") for n in z.namelist()]
+        elif p.suffix == ".pdf":
+            if shutil.which("pdftotext"):
+                parts.append(subprocess.run(["pdftotext", str(p), "-"], capture_output=True, text=True,
+                                            check=True).stdout)
+        else:
+            parts.append(p.read_text(errors="ignore"))
+    return "\n".join(parts)
+
+
+def test_pseudonymise_hides_ids_in_qc_messages(batch, tmp_path, monkeypatch, capsys):
+    """QC rules that list the injections they flag (ion ratio here, made to fail for every
+    injection by a 0.5 % tolerance) must quote pseudonyms: qc.csv, messages, the verdict in
+    results.json and the report showed P001 ... before."""
+    import re
+
+    method = tmp_path / "tight.toml"
+    method.write_text((Path(__file__).parents[1] / "calibrations" / "thiopurines_lcmsms.toml").read_text()
+                      + "\n[qc]\nion_ratio_tolerance_pct = 0.5\n")
+    out = tmp_path / "out"
+    monkeypatch.setenv("THIOQUANT_PSEUDONYM_KEY", "a-very-secret-key-0123")
+    main(["quantify", str(batch), "--method", str(method), "--out", str(out), "--no-cache", "--no-history",
+          "--pseudonymise"])
+    printed = capsys.readouterr().out
+    qc = (out / "qc.csv").read_text()
+    ion = [line for line in qc.splitlines() if line.startswith("ION_RATIO,")]
+    assert ion and all(",fail" in line for line in ion)  # the failure the test is about happened
+    assert all(re.search(r"S-[0-9a-f]{12} \(", line) for line in ion)  # and names patients by pseudonym
+    ids = [line.split(",")[1] for line in (batch / "worklist.csv").read_text().splitlines()[1:]
+           if ",unknown," in line]
+    pids = [line.split(",")[7] for line in (batch / "worklist.csv").read_text().splitlines()[1:]
+            if ",unknown," in line]
+    assert len(ids) == 24 and all(pids)
+    text = _output_text(out) + printed
+    leaked = sorted({i for i in ids + pids if i in text})
+    assert not leaked, leaked
+
+
 def test_pseudonymise_needs_a_key(batch, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("THIOQUANT_PSEUDONYM_KEY", raising=False)
     with pytest.raises(SystemExit) as exc:

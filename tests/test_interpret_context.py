@@ -45,10 +45,11 @@ def test_quantify_reports_every_context_problem_and_keeps_the_good_fields(lcms_c
         "intermediate, possible_intermediate, poor or indeterminate); ignored",
     ]
     rows = {r["sample_id"]: r for r in b.interpretations}
-    # only the bad field is dropped: drug and weight are kept, so the band is still shown
-    assert rows["P003"]["dose_band"].startswith("mercaptopurine; TPMT not recorded")
+    # only the bad field is dropped: the drug is kept, so the dose band (a testing prompt without
+    # a phenotype, issue 19) still names it
+    assert rows["P003"]["dose_band"].startswith("mercaptopurine: TPMT and NUDT15 status not recorded")
     assert "recorded dose" not in rows["P003"]["dose_band"]
-    assert rows["P004"]["dose_band"].startswith("azathioprine; TPMT not recorded")
+    assert rows["P004"]["dose_band"].startswith("azathioprine: TPMT and NUDT15 status not recorded")
     assert "recorded dose" not in rows["P004"]["dose_band"]
     # a good row next to them is unaffected
     assert "intermediate metaboliser" in rows["P005"]["dose_band"]

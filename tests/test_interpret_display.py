@@ -25,7 +25,7 @@ def test_values_near_cutoffs_keep_their_side(tgn, mmp, category, shown_tgn, show
     res = it.interpret(tgn, mmp, profile=it.load_profile("ratio20"))
     assert res.category == category
     text = res.describe()
-    assert f"6-TGN: {shown_tgn} pmol" in text and f"6-MMP: {shown_mmp} pmol" in text
+    assert f"6-TGN: {shown_tgn} pmol" in text and f"6-MMPN: {shown_mmp} pmol" in text
     row = it.interpretation_row(res)
     assert (row["tgn_pmol_8e8"], row["mmp_pmol_8e8"]) == (row_tgn, row_mmp)
 
@@ -33,7 +33,7 @@ def test_values_near_cutoffs_keep_their_side(tgn, mmp, category, shown_tgn, show
 def test_single_metabolite_note_keeps_side():
     res = it.interpret(234.96, math.nan)
     assert res.notes[0].startswith("6-TGN 234.96, below 235;")
-    assert "6-MMP: not available" in res.describe()
+    assert "6-MMPN: not available" in res.describe()
     res = it.interpret(math.nan, 5700.04)
     assert res.notes[0].startswith("6-MMP 5700.04, above the 5700 cut-off;")
     assert it.interpret(450.04, math.nan).notes[0].startswith("6-TGN 450.04, above 450;")
@@ -70,7 +70,7 @@ def test_interval_lft_age_and_dose_keep_side():
     res = it.interpret(300.0, 3000.0, tgn_interval=(234.6, 300.4))
     assert "interval 234.6-300 spans the 235 cut-off" in res.notes[0]
     res = it.interpret(300.0, 3000.0, context=it.ClinicalContext(alt_uln=3.04))
-    assert "ALT 3.04x ULN (above 3x ULN)" in res.notes[0]
+    assert "ALT 3.04x ULN (at or above 3x ULN)" in res.notes[0]
     res = it.interpret(300.0, 3000.0, context=it.ClinicalContext(alt_uln=5.04))
     assert "ALT 5.04x ULN" in res.notes[0] and "LFT_REVIEW" in res.flags
     t0 = datetime(2026, 3, 1, 8, 0)

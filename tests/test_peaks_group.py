@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from thioquant.model import Trace
 from thioquant.peaks import find_peaks, find_target, integrate_group
 from thioquant.peaks.emg import emg
-from thioquant.peaks.noise import fit_noise_model, trace_noise
+from thioquant.peaks.noise import fit_noise_model, trace_noise, trace_sigma
 
 
 def _mrm(rng: np.random.Generator, t: np.ndarray, area: float, mu: float, sigma: float, tau: float,
@@ -35,6 +35,28 @@ def test_noise_model_recovers_counting_and_multiplicative_noise():
         true_base = np.sqrt(200.0 + (rel * 200.0) ** 2)
         assert 1 / 1.6 < m.sd(200.0) / true_base < 1.6, (rel, m)
         assert sig > 0
+
+
+def test_trace_sigma_and_the_shared_samples_give_trace_noises_values():
+    """trace_noise computes its SD and the model from the same strided samples once, and
+    trace_sigma (the group's clarity) its SD alone: the values of the separate computations
+    (fit_noise_model with the same stride), on long (strided), short, quantised and NaN traces."""
+    rng = np.random.default_rng(5)
+    t = np.arange(0.0, 6.0, 0.5 / 60)
+    ys = [np.concatenate([_mrm(rng, t, 4e4, mu, 0.03, 0.02, 0.06) for mu in (1.5, 3.0, 4.5)]),
+          _mrm(rng, t[:300], 4e4, 1.0, 0.03, 0.02, 0.12), rng.poisson(0.3, 5000).astype(float),
+          np.where(rng.random(3000) < 0.02, np.nan, rng.normal(100.0, 5.0, 3000)), np.arange(9.0)]
+    for y in ys:
+        m, sig = trace_noise(y)
+        n = y.size
+        k = max(1, (n - 3) // 1024)
+        d1 = np.abs(y[2 : n - 1 : k] - y[1 : n - 2 : k])
+        d1 = d1[np.isfinite(d1)]
+        med = float(np.median(d1))
+        if med > 0:
+            assert sig == 1.4826 * med / np.sqrt(2.0)
+        assert trace_sigma(y) == sig
+        assert m == fit_noise_model(y, sig, _stride=k)
 
 
 def test_noise_model_ignores_the_curvature_of_clean_peaks():

@@ -99,6 +99,7 @@ def test_report_html_in_chromium(report, tmp_path):
     assert len(seen["chromatograms"]) == len(expected)
     assert sorted(s for s, v in seen["patients"] if v) == sorted(i["sample_id"] for i in b.interpretations)
     assert seen["pathway"]
+    assert "method family lcmsms" in res.stdout  # issue 19 item 14: shown beside the reference ranges
 
     # A screenshot of the top of the report (verdict and calibration), saved for people.
     shot = tmp_path / "report.png"
@@ -194,3 +195,7 @@ def test_patient_pdf_is_one_readable_page(report, tmp_path):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
         assert row["sample_id"] in text and row["patient_id"] in text and "Reviewed by" in text
         assert row["tgn_pmol_8e8"] in text and "235-450" in text
+        # issue 19: the method family and the monitoring schedule, as a reader sees them
+        flat = " ".join(text.split())
+        assert "method family lcmsms" in flat and "every 1-2 weeks for the first 8 weeks" in flat
+        assert "Dose band:" in flat and "testing" in flat  # no phenotype: a testing prompt, no band

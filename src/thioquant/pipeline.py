@@ -9,6 +9,7 @@ per-injection measurements, so memory stays flat however large the batch.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -586,7 +587,7 @@ def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[Injec
             )
     else:
         results, qc_outcomes, verdict = evaluate_run(m, wl.entries, measurements, results, calibrations)
-    interpretations = _interpret(m, wl.entries, results, messages)
+    interpretations = _interpret(m, wl.entries, results, messages, calibrations)
     excl = tuple({"sample_id": sid, "analyte": an, "reason": why}
                  for (sid, an), why in sorted((exclusions or {}).items()))
     return BatchResult(
@@ -991,10 +992,17 @@ def _normalise(
 
 
 def _interpret(
-    m: Method, entries: Sequence[WorklistEntry], results: Sequence[Result], messages: list[str]
+    m: Method, entries: Sequence[WorklistEntry], results: Sequence[Result], messages: list[str],
+    calibrations: Mapping[str, Any] | None = None,
 ) -> list[dict[str, str]]:
-    """Rows of ``interpretation.csv``: one per patient sample, with its clinical context."""
-    from thioquant.assay.interpret import ClinicalContext, interpretation_rows, load_profile
+    """Rows of ``interpretation.csv``: one per patient sample, with its clinical context.
+
+    A result below the LLOQ is known to be below the LLOQ expressed per 8x10^8 RBC at that
+    sample's RBC count and dilution; that bound goes to the interpretation, which uses it for the
+    lower bound of the MMP:TGN ratio when 6-TGN is undetectable (issue 19).
+    """
+    from thioquant.assay import normalise
+    from thioquant.clinical import ClinicalContext, interpretation_rows, load_profile
 
     contexts = {}
     for e in entries:
@@ -1005,7 +1013,24 @@ def _interpret(
             messages.extend(f"row {e.row} ({e.sample_id}): clinical context: {p}" for p in problems)
     base = Path(m.source).parent if m.source else None
     profile = load_profile(m.interpretation_profile, base_dir=base)
-    return interpretation_rows(results, profile=profile, contexts=contexts, method_family=m.family)
+    below: dict[tuple[str, str], float] = {}
+    by_name = {a.name: a for a in m.analytes}
+    undetected = {"NOT_DETECTED", "BELOW_LOD", "BELOW_LLOQ", "NO_PEAK"}
+    entry_of = {(x.sample_id, x.injection): x for x in entries}
+    for r in results:
+        oc = (calibrations or {}).get(r.analyte)
+        if r.sample_type != "unknown" or oc is None or not undetected & set(r.flags):
+            continue
+        e = entry_of.get((r.sample_id, r.injection))
+        if e is None or m.normalisation.mode == "none" or not math.isfinite(oc.lloq):
+            continue
+        with contextlib.suppress(Exception):  # no bound is the old, looser behaviour
+            v, _, _ = _normalise(normalise, m, by_name[r.analyte], e, oc.lloq * e.dilution, NAN, NAN, [])
+            if math.isfinite(v) and v > 0:
+                key = (r.sample_id, r.analyte)
+                below[key] = max(below.get(key, 0.0), float(v))
+    return interpretation_rows(results, profile=profile, contexts=contexts, method_family=m.family,
+                               below_limits=below)
 
 
 __all__ = ["BatchResult", "InjectionMeasurement", "measure_injection", "quantify", "requantify"]

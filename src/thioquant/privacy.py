@@ -5,7 +5,11 @@ hash (HMAC-SHA256, first 12 hex digits, prefixed ``S-`` or ``PT-``). The same ke
 pseudonym across runs, so results can be linked by whoever holds the key and by no one else.
 Calibrators, QCs and blanks keep their names. The transformation is applied to the whole
 :class:`~thioquant.pipeline.BatchResult`, so every writer (tables, report, audit) sees only
-pseudonyms.
+pseudonyms: the identifier fields are mapped exactly, and every other text the batch holds (QC
+rule messages and their details, the verdict's reasons and warnings, held-for-review reasons,
+measurement problems, messages, interpretations) is rewritten wherever it sits, so a rule that
+quotes sample names (the ion-ratio, IS-response and retention-time rules list the injections
+they flag) cannot leak one. Only the method (no patient data) is left as it is.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import replace
+from dataclasses import fields, is_dataclass, replace
+from types import MappingProxyType
 from typing import Any
+
+import numpy as np
 
 from thioquant.errors import InputError
 
@@ -60,20 +67,63 @@ def pseudonymise(batch: Any, key: str) -> Any:
         if r.sample_type == "unknown" else r
         for r in batch.results
     )
-    interpretations = tuple({k2: sub(v) if isinstance(v, str) else v for k2, v in row.items()}
-                            for row in batch.interpretations)
     measurements = tuple(replace(m, file=sub(m.file), error=sub(m.error)) for m in batch.measurements)
     manual = tuple({**man, "sample_id": mapping.get(man.get("sample_id", ""), man.get("sample_id", ""))}
                    for man in batch.manual)
-    return replace(
+    exact = replace(
         batch,
         worklist=replace(batch.worklist, entries=entries),
         results=results,
-        interpretations=interpretations,
         measurements=measurements,
-        messages=tuple(sub(m) for m in batch.messages),
         manual=manual,
     )
+    # then every text anywhere in the batch: the QC outcomes and the verdict quote sample names
+    # in messages ("P001 (+2.5 %)") and details ({"flagged": ["P001", ...]})
+    skip = {"method", "batch_dir"}
+    changes = {f.name: _scrub(getattr(exact, f.name), sub) for f in fields(exact)
+               if f.init and f.name not in skip}
+    return replace(exact, **{k: v for k, v in changes.items() if v is not getattr(exact, k)})
+
+
+def _scrub(obj: Any, sub: Any) -> Any:
+    """``obj`` with ``sub`` applied to every string in it (dict keys too), rebuilding only the
+    containers and frozen records that change; numbers, numeric arrays and other objects are
+    returned as they are."""
+    if isinstance(obj, str):
+        new = sub(obj)
+        return obj if new == obj else new
+    if isinstance(obj, (tuple, list)):
+        items = [_scrub(x, sub) for x in obj]
+        if all(a is b for a, b in zip(items, obj, strict=True)):
+            return obj
+        if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # a namedtuple
+            return type(obj)(*items)
+        return type(obj)(items)
+    if isinstance(obj, (dict, MappingProxyType)):
+        pairs = [(_scrub(k, sub), _scrub(v, sub)) for k, v in obj.items()]
+        if all(k2 is k and v2 is v for (k2, v2), (k, v) in zip(pairs, obj.items(), strict=True)):
+            return obj
+        out = dict(pairs)
+        return MappingProxyType(out) if isinstance(obj, MappingProxyType) else out
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind not in "OUS":
+            return obj
+        items = obj.ravel().tolist()
+        new = [_scrub(x, sub) for x in items]
+        if all(a is b for a, b in zip(new, items, strict=True)):
+            return obj
+        return np.array(new, dtype=object if obj.dtype.kind == "O" else None).reshape(obj.shape)
+    if is_dataclass(obj) and not isinstance(obj, type):
+        changes = {}
+        for f in fields(obj):
+            if not f.init:
+                continue
+            v = getattr(obj, f.name)
+            v2 = _scrub(v, sub)
+            if v2 is not v:
+                changes[f.name] = v2
+        return replace(obj, **changes) if changes else obj
+    return obj
 
 
 def _suffix(name: str) -> str:

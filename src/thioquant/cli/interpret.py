@@ -10,27 +10,42 @@ import click
 
 from thioquant.errors import InputError
 
-_UNDETECTABLE = {"nd", "n.d.", "undetectable", "undetected", "not detected", "bld", "<lod", "<lloq", "<loq"}
+_UNDETECTABLE = {"nd", "n.d.", "undetectable", "undetected", "not detected", "bld", "<lod", "<lloq", "<loq",
+                 "< lod", "< lloq", "< loq"}
 
 
-def _parse_level(value: str | None, option: str, role: str) -> tuple[float | None, bool]:
-    """(value, detected) from an option: a number, or nd/undetectable/<LLOQ.
+def _parse_level(value: str | None, option: str, role: str) -> tuple[float | None, bool, float | None]:
+    """(value, detected, bound) from an option: a number, nd/undetectable/<LLOQ, or "<x".
 
-    A number must be a plausible measured result (``interpret.implausible_level``): 0, values
-    below 1 and absurdly large values are refused rather than interpreted.
+    "nd", "undetectable", "<LLOQ" and the like are undetectable with no known bound (the
+    ``--tgn-lloq`` / ``--mmp-lloq`` options give it). "<x" with a number is a result below x:
+    undetectable *with the bound x*, which the interpretation uses (a bound above a cut-off leaves
+    the pair unclassified; "<500" is not "undetectable" for a 6-TGN target of 235-450).
+    A number must be a plausible measured result (``implausible_level``): 0, values below 1 and
+    absurdly large values are refused rather than interpreted.
     """
-    from thioquant.assay.interpret import implausible_level
+    from thioquant.clinical import implausible_level
 
     if value is None:
-        return None, True
+        return None, True, None
     text = value.strip().lower()
-    if text in _UNDETECTABLE or text.startswith("<"):
-        return None, False
+    if text in _UNDETECTABLE:
+        return None, False, None
+    if text.startswith("<"):
+        rest = text[1:].strip().lstrip("=").strip()
+        try:
+            bound = float(rest)
+        except ValueError:
+            return None, False, None  # "<LOQ", "<limit": below an unnamed limit
+        if not math.isfinite(bound) or bound <= 0:
+            raise InputError(f"{option} {value}: the bound must be a positive number", key=option)
+        return None, False, bound
     try:
         x = float(text)
     except ValueError:
         raise InputError(
-            f"{option} must be a number (pmol/8x10^8 RBC) or 'nd' for undetectable, got {value!r}",
+            f"{option} must be a number (pmol/8x10^8 RBC), 'nd' for undetectable or '<x' for a result "
+            f"below x, got {value!r}",
             key=option,
         ) from None
     if not math.isfinite(x) or x < 0:
@@ -38,7 +53,7 @@ def _parse_level(value: str | None, option: str, role: str) -> tuple[float | Non
     reason = implausible_level(x, role)
     if reason:
         raise InputError(f"{option} {value}: {reason}", key=option)
-    return x, True
+    return x, True, None
 
 
 def _limits(method: str | None) -> tuple[tuple[float, float], tuple[float, float], str]:
@@ -62,7 +77,7 @@ def _from_concentration(name: str, conc: float, opts: dict[str, Any]) -> float:
     """pmol/8x10^8 RBC from ``--{name}-nmol-l``, ``--rbc`` and ``--dilution``, under the
     same plausibility rules as a worklist row (RBC count and dilution ranges of the method)."""
     from thioquant.assay import normalise as nz
-    from thioquant.assay.interpret import implausible_level
+    from thioquant.clinical import implausible_level
 
     option = f"--{name}-nmol-l"
     if not math.isfinite(conc) or conc < 0:
@@ -122,9 +137,23 @@ def _other_units(value: float | None, rbc_wb: float | None, hb_g_l: float | None
 @click.option("--drug", help="azathioprine, mercaptopurine or thioguanine.")
 @click.option("--dose-mg", help="Daily dose, mg.")
 @click.option("--weight-kg", help="Body weight, kg.")
-@click.option("--tpmt", help="TPMT phenotype: normal, intermediate, possible_intermediate, poor.")
-@click.option("--nudt15", help="NUDT15 phenotype: normal, intermediate, possible_intermediate, poor.")
-@click.option("--indication", help="Free text, e.g. IBD, AIH, ALL (selects malignancy advice / AIH band).")
+@click.option("--tgn-lloq", type=float,
+              help="6-TG LLOQ in pmol/8x10^8 RBC for this sample: bounds the MMP:TGN ratio when 6-TGN is nd.")
+@click.option("--mmp-lloq", type=float, help="6-MMP LLOQ in pmol/8x10^8 RBC for this sample.")
+@click.option("--tpmt", help="TPMT phenotype: normal, intermediate, possible_intermediate, poor, indeterminate.")
+@click.option("--nudt15", help="NUDT15 phenotype: normal, intermediate, possible_intermediate, poor, indeterminate.")
+@click.option("--tpmt-genotype", help="TPMT star diplotype, e.g. *1/*3A (mapped to a CPIC phenotype).")
+@click.option("--nudt15-genotype", help="NUDT15 star diplotype, e.g. *1/*3.")
+@click.option("--tpmt-activity", help="Red-cell TPMT activity in the profile's unit (default U/mL).")
+@click.option("--indication",
+              help="IBD, AIH, transplant, rheumatology, dermatology, malignancy (ALL...), other, or a synonym; "
+                   "any other text is kept as a note and selects no advice.")
+@click.option("--indication-note", help="Free-text clinical note (never selects advice).")
+@click.option("--allopurinol", type=click.Choice(["yes", "no"]), help="Allopurinol co-therapy.")
+@click.option("--wbc", help="White blood cells, 10^9/L.")
+@click.option("--neutrophils", help="Neutrophils, 10^9/L.")
+@click.option("--platelets", help="Platelets, 10^9/L.")
+@click.option("--weeks-on-dose", help="Weeks since the start or the last dose change.")
 @click.option("--alt-x-uln", help="ALT as a multiple of the upper limit of normal.")
 @click.option("--ast-x-uln", help="AST as a multiple of the upper limit of normal.")
 @click.option("--bilirubin-x-uln", help="Bilirubin as a multiple of the upper limit of normal.")
@@ -142,7 +171,7 @@ def interpret(**opts: Any) -> None:
     Example: thioquant interpret --tgn 284 --mmp 5333 --tpmt intermediate --weight-kg 70
     --dose-mg 100 --drug azathioprine
     """
-    from thioquant.assay import interpret as it
+    from thioquant import clinical as it
 
     if opts["list_profiles"]:
         for name in it.list_profiles():
@@ -150,26 +179,37 @@ def interpret(**opts: Any) -> None:
             click.echo(f"{name}: {p.cutoffs()}")
         return
 
-    values: dict[str, tuple[float | None, bool]] = {}
+    values: dict[str, tuple[float | None, bool, float | None]] = {}
     for name in ("tgn", "mmp"):
         raw, conc = opts[name], opts[f"{name}_nmol_l"]
         if raw is not None and conc is not None:
             raise InputError(f"give --{name} or --{name}-nmol-l, not both", key=name)
         if conc is not None:
-            values[name] = (_from_concentration(name, conc, opts), True)
+            values[name] = (_from_concentration(name, conc, opts), True, None)
         elif raw is not None:
             values[name] = _parse_level(raw, f"--{name}", name)
         else:
             raise click.UsageError(f"--{name} (or --{name}-nmol-l with --rbc) is required")
 
+    for name in ("tgn", "mmp"):
+        lloq = opts[f"{name}_lloq"]
+        if lloq is not None:
+            if not (math.isfinite(lloq) and lloq > 0):
+                raise InputError(f"--{name}-lloq must be a positive number, got {lloq!r}", key=f"{name}_lloq")
+            v, det, bound = values[name]
+            if not det and bound is None:
+                values[name] = (v, det, lloq)
     row = {k: opts[k] for k in ("drug", "dose_mg", "weight_kg", "tpmt", "nudt15", "alt_x_uln",
                                 "ast_x_uln", "bilirubin_x_uln", "collected_at", "received_at",
-                                "storage", "indication")}
+                                "storage", "indication", "indication_note", "tpmt_genotype",
+                                "nudt15_genotype", "tpmt_activity", "allopurinol", "wbc", "neutrophils",
+                                "platelets", "weeks_on_dose")}
     ctx = it.ClinicalContext.from_row(row) if any(v is not None for v in row.values()) else None
     profile = it.load_profile(opts["profile"])
     res = it.interpret(
         values["tgn"][0], values["mmp"][0], profile=profile, tgn_detected=values["tgn"][1],
         mmp_detected=values["mmp"][1], context=ctx, method_family=opts["method_family"],
+        tgn_below=values["tgn"][2], mmp_below=values["mmp"][2],
     )
     for key in ("rbc_wb", "hb_g_l", "mcv_fl"):  # NaN passes a '> 0' test and printed "nan"
         v = opts[key]
@@ -182,7 +222,8 @@ def interpret(**opts: Any) -> None:
     other = {k: v for k, v in other.items() if v}
     if opts["as_json"]:
         d = res.as_dict()
-        d["ratio_display"] = it.format_ratio(res.ratio, (profile.ratio_high,))
+        d["ratio_display"] = res.ratio_text()
+        d["method_family_text"] = res.family_text
         d["profile_cutoffs"] = profile.cutoffs()
         d["profile_source"] = profile.source
         if other:
@@ -191,6 +232,8 @@ def interpret(**opts: Any) -> None:
         return
     click.echo(res.describe())
     click.echo(f"Cut-offs: {profile.cutoffs()}")
+    if ctx is not None:
+        click.echo(f"Monitoring: {profile.monitoring}")
     for analyte, units in other.items():
         for unit, v in units.items():
             click.echo(f"{analyte}: {v:.4g} {unit}")

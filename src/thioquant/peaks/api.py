@@ -12,7 +12,7 @@ from thioquant import flags as _flags
 from thioquant.errors import InputError, MethodError
 from thioquant.model import Peak, Trace
 from thioquant.peaks import core, events
-from thioquant.peaks.filters import minimum_nearest
+from thioquant.peaks.filters import _padded, minimum_nearest
 from thioquant.peaks.settings import SELECT, PeakSettings, make_settings
 
 NAN = math.nan
@@ -410,6 +410,9 @@ def _select_target(reg: core.Region, rt: float, win: float, cfg: PeakSettings, s
 
 
 _REACH = 200  # points each side of a candidate maximum that its floor and width may use
+_FEW_MAXIMA = 3  # up to this many local maxima, their floors are taken one slice each,
+_MANY_MAXIMA = 64  # up to this many from a strided view, and beyond by a running minimum
+_MIN = np.minimum.reduce
 _GAIN5 = math.sqrt(595.0) / 35.0  # noise gain of the 5-point quadratic Savitzky-Golay smoother
 
 
@@ -525,17 +528,30 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
     i_lo, i_hi = int(t.searchsorted(lo_t)), int(t.searchsorted(hi_t))
     j0, j1 = max(1, i_lo), min(n - 1, i_hi + 1)
     prom = max(3.0, 1.5 * cfg.sn_min) * sig
-    lo_env = minimum_nearest(s, 2 * _REACH + 1)
     ref = rt if width_at is None else width_at
+    rows: list[np.ndarray] = []  # the strided view below, made once
 
     def candidates(k0: int, k1: int) -> list[int]:
         """Local maxima in [k0, k1) that may be prominent, in the order of preference."""
         mid = s[k0:k1]
         up = mid > s[k0 - 1 : k1 - 1]
         up &= mid >= s[k0 + 1 : k1 + 1]
-        # a maximum less than prom above the lowest point within reach cannot be prominent
-        up &= mid >= lo_env[k0:k1] + prom
         mx = (up.nonzero()[0] + k0).tolist()
+        # a maximum less than prom above the lowest point within reach cannot be prominent: the
+        # minimum over +/-_REACH of each maximum, one slice each for a few (the running minimum
+        # of the whole survey, the same values, cost more than the rest of a clean peak's survey)
+        if len(mx) > _MANY_MAXIMA:
+            lo_env = minimum_nearest(s[max(0, mx[0] - _REACH) : mx[-1] + _REACH + 1], 2 * _REACH + 1)
+            off = max(0, mx[0] - _REACH)
+            keep = s[mx] >= lo_env[np.asarray(mx) - off] + prom
+        elif len(mx) > _FEW_MAXIMA:  # the +/-_REACH rows of the edge-padded signal, one reduction
+            if not rows:
+                rows.append(np.ndarray((n, 2 * _REACH + 1), dtype=float, buffer=_padded(s, _REACH, _REACH),
+                                       strides=(8, 8)))
+            keep = s[mx] >= _MIN(rows[0][mx], axis=1) + prom
+        else:
+            keep = [s[i] >= _MIN(s[max(0, i - _REACH) : i + _REACH + 1]) + prom for i in mx]
+        mx = [i for i, v in zip(mx, keep, strict=True) if v]
         if width_at is not None or select == "nearest":
             mx.sort(key=lambda i: (abs(float(t[i]) - ref), i))
         else:
@@ -548,7 +564,7 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
         sub = s[c0:c1]
         lo, hi = core.higher_neighbours(sub, c - c0)
         left, right = sub[lo : c - c0 + 1], sub[c - c0 : hi + 1]
-        floor = max(float(left.min()), float(right.min()))
+        floor = max(float(_MIN(left)), float(_MIN(right)))
         need = prom
         if model is not None:
             need = max(need, 3.0 * _GAIN5 * math.hypot(model.sd(sc), model.sd(floor)))
@@ -567,7 +583,7 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
             sc = float(s[c])
             lo, hi = core.higher_neighbours(sub, c - c0)
             left, right = sub[lo : c - c0 + 1], sub[c - c0 : hi + 1]
-            floor = max(float(left.min()), float(right.min()))
+            floor = max(float(_MIN(left)), float(_MIN(right)))
             w = core.half_height_width(left, right, 0.5 * (sc + floor), sub.size)
         if w >= 10.0:
             w = _rescaled_width(y[c0:c1], c - c0, w)
@@ -622,7 +638,7 @@ def _width_at_scale(y: np.ndarray, c: int, k: int, search: int) -> float:
     i = a + int(s[a : c + search + 1].argmax())
     lo, hi = core.higher_neighbours(s, i)
     left, right = s[lo : i + 1], s[i : hi + 1]
-    floor = max(float(left.min()), float(right.min()))
+    floor = max(float(_MIN(left)), float(_MIN(right)))
     if not s[i] > floor:
         return NAN
     return core.half_height_width(left, right, 0.5 * (float(s[i]) + floor), s.size)
@@ -662,7 +678,7 @@ def _rescaled_width(y: np.ndarray, c: int, w: float) -> float:
     i = max(0, c - h) + int(s[max(0, c - h) : c + h + 1].argmax())
     lo, hi = core.higher_neighbours(s, i)
     left, right = s[lo : i + 1], s[i : hi + 1]
-    floor = max(float(left.min()), float(right.min()))
+    floor = max(float(_MIN(left)), float(_MIN(right)))
     if not s[i] > floor:
         return w
     w2 = core.half_height_width(left, right, 0.5 * (float(s[i]) + floor), s.size)

@@ -154,9 +154,9 @@ def integrate_group(
         if own is None and tr is not None:
             found[i] = find_target(tr, rt_min, window_min, sn_min=sn_min,
                                    expected_w50_min=expected_w50_min, **settings)
-    from thioquant.peaks.noise import trace_noise
+    from thioquant.peaks.noise import trace_sigma
 
-    clarity = [found[i].height / max(trace_noise(traces[i].signal)[1], 1e-300)
+    clarity = [found[i].height / max(trace_sigma(traces[i].signal), 1e-300)
                if traces[i] is not None and found[i] is not None else 0.0 for i in range(n)]
     usable = [i for i in range(n) if traces[i] is not None and found[i] is not None
               and clarity[i] >= _CLEAR_SD and found[i].height > 0]

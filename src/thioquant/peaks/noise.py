@@ -59,15 +59,44 @@ def trace_noise(y: np.ndarray) -> tuple[NoiseModel, float]:
     n = y.size
     if n < 4:
         return NoiseModel(0.0, 0.0, 0.0), 0.0
-    k = max(1, (n - 3) // _MAX_SAMPLES)
-    d1 = np.abs(y[2 : n - 1 : k] - y[1 : n - 2 : k])
-    d1 = d1[np.isfinite(d1)]
+    # the first differences y[2::k] - y[1::k] are those of the model's third differences (the
+    # same samples): computed once for both (it runs once per find_target call)
+    s = _strided(y, max(1, (n - 3) // _MAX_SAMPLES))
+    d21 = s[2] - s[1]
+    sig = _sigma(d21)
+    return _fit(s, sig, d21), sig
+
+
+def trace_sigma(y: np.ndarray) -> float:
+    """The baseline noise SD of :func:`trace_noise` (the same value) without the model's fit."""
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    if n < 4:
+        return 0.0
+    s = _strided(y, max(1, (n - 3) // _MAX_SAMPLES))
+    return _sigma(s[2] - s[1])
+
+
+def _sigma(d21: np.ndarray) -> float:
+    """The SD from the first differences ``y[2::k] - y[1::k]``."""
+    d1 = np.abs(d21)
+    if not _ALL(np.isfinite(d1)):
+        d1 = d1[np.isfinite(d1)]
     sig = 1.4826 * _median(d1) / math.sqrt(2.0) if d1.size else 0.0
     if not sig > 0 and d1.size:  # quantised / zero baselines: RMS of the smaller differences
         cut = float(np.partition(d1, int(0.9 * (d1.size - 1)))[int(0.9 * (d1.size - 1))])
         sel = d1[d1 <= cut]
         sig = math.sqrt(float(np.mean(sel**2)) / 2.0) if sel.size else 0.0
-    return fit_noise_model(y, sig, _stride=k), sig
+    return sig
+
+
+_ALL = np.logical_and.reduce  # ndarray.all() of a 1-D boolean array, without the wrapper
+
+
+def _strided(y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``y[j + k i]`` for j = 0..3 and the m = ceil((n - 3) / k) values of i with j + k i + 3 - j < n."""
+    m = (y.size - 3 + k - 1) // k
+    return y[0 : k * m : k], y[1 : 1 + k * m : k], y[2 : 2 + k * m : k], y[3 : 3 + k * m : k]
 
 
 def fit_noise_model(y: np.ndarray, floor_sd: float = 0.0, *, _stride: int | None = None) -> NoiseModel:
@@ -100,14 +129,19 @@ def fit_noise_model(y: np.ndarray, floor_sd: float = 0.0, *, _stride: int | None
     if n < 8:
         return NoiseModel(max(floor_sd, 0.0) ** 2, 0.0, 0.0)
     k = _stride if _stride is not None else max(1, (n - 3) // _MAX_SAMPLES)
-    m = (n - 3 + k - 1) // k  # samples i = 1 + k j (j < m) with i + 2 < n
-    y0, y1, y2, y3 = y[0 : 0 + k * m : k], y[1 : 1 + k * m : k], y[2 : 2 + k * m : k], y[3 : 3 + k * m : k]
-    m = min(y0.size, y1.size, y2.size, y3.size)
-    y0, y1, y2, y3 = y0[:m], y1[:m], y2[:m], y3[:m]
-    d = (y0 - y3) + 3.0 * (y2 - y1)
+    return _fit(_strided(y, k), floor_sd)
+
+
+def _fit(samples: tuple[np.ndarray, ...], floor_sd: float, d21: np.ndarray | None = None) -> NoiseModel:
+    """:func:`fit_noise_model` on the strided samples ``y[j + k i]``, j = 0..3 (:func:`_strided`),
+    with ``y2 - y1`` when already computed."""
+    y0, y1, y2, y3 = samples
+    if y0.size + 3 < 8:  # fewer than 8 points (trace_noise calls this from 4 points on)
+        return NoiseModel(max(floor_sd, 0.0) ** 2, 0.0, 0.0)
+    d = (y0 - y3) + 3.0 * (y2 - y1 if d21 is None else d21)
     lev = 0.25 * (y0 + y1 + y2 + y3)
     ok = np.isfinite(d)
-    if not ok.all():
+    if not _ALL(ok):
         d, lev = d[ok], lev[ok]
     m = d.size
     if m < 16:
@@ -115,7 +149,7 @@ def fit_noise_model(y: np.ndarray, floor_sd: float = 0.0, *, _stride: int | None
     d2 = d * d
     scale = 1.0 / (_CHI2_1_MEDIAN * _D3_VAR)
     nt = max(8, m // 32)
-    part = np.argpartition(lev, (m // 2, m - nt))
+    part = lev.argpartition((m // 2, m - nt))
     low, top = part[: m // 2], part[m - nt :]
     a = max(floor_sd * floor_sd, _median(d2[low]) * scale)
     L1 = max(_median(lev[top]), 0.0)

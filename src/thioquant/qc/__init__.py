@@ -4,6 +4,7 @@ blank interference, Westgard multirules across runs, and the run verdict.
 Pure functions on plain values; see ``docs/qc.md``.
 """
 
+from .coverage import QC_COVERAGE, qc_coverage, required_qc_count
 from .rules import (
     DECISION_ORDER,
     ION_RATIO_TIERS,
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_SEVERITY",
     "ION_RATIO_TIERS",
     "PER_ANALYTE_KEYS",
+    "QC_COVERAGE",
     "STATUSES",
     "WESTGARD_RULES",
     "InjectionCheck",
@@ -46,6 +48,8 @@ __all__ = [
     "is_response",
     "plot_levey_jennings",
     "qc_acceptance",
+    "qc_coverage",
+    "required_qc_count",
     "rt_check",
     "run_verdict",
     "tiered_ion_ratio_tolerance",

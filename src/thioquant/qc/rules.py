@@ -60,7 +60,7 @@ STATUSES = ("pass", "fail", "not_evaluated")
 
 #: order in which failing reject rules decide a run (earlier wins)
 DECISION_ORDER = (
-    "calibration", "qc", "carryover", "interference", "westgard",
+    "calibration", "qc", "qc_coverage", "carryover", "interference", "westgard",
     "is_response", "is_cv", "rt", "ion_ratio",
 )
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from thioquant.model import Result
+from thioquant.qc.coverage import qc_coverage
 from thioquant.qc.hold import HELD, hold_outcome, hold_reasons
 from thioquant.qc.rules import (
     NO_BLANK_ZERO,
@@ -129,6 +130,22 @@ def evaluate_run(
             outcomes.append(_tag(RuleOutcome.not_evaluated(
                 "qc", NO_QC_SAMPLES, "QC acceptance not evaluated: no usable QC sample in the run",
                 severity=sev.get("qc", "reject")), name))
+
+        if patients:
+            # ICH M10 coverage of what was run (not of the method's design): low, mid and high
+            # in duplicate, and >= 6 QCs or 5 % of the study samples
+            cal_nom = [lv[name] for lv in method.calibrators.values() if lv.get(name, 0.0) > 0]
+            run_qcs = [(ids[i], method.qcs[e.level][name]) for i, e in enumerate(order)
+                       if e.sample_type == "qc" and measured(i, analyte) and e.level in method.qcs
+                       and name in method.qcs[e.level]]
+            if len(cal_nom) >= 2:
+                outcomes.append(_tag(qc_coverage(
+                    [x for _, x in run_qcs], min(cal_nom), max(cal_nom),
+                    sum(1 for e in order if e.sample_type == "unknown"),
+                    min_count=settings.qc_min_count, min_pct=settings.qc_min_pct_of_samples,
+                    min_per_level=settings.qc_min_per_level,
+                    severity=settings.severity.get("qc_coverage", "reject"),
+                    names=[sid for sid, _ in run_qcs]), name))
 
         # LLOQ response (analyte area) from the calibrators at the lowest included level.
         lloq_areas = [r.area for r, e in zip(rows, order, strict=True)

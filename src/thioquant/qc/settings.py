@@ -22,6 +22,7 @@ DEFAULT_SEVERITY: Mapping[str, str] = MappingProxyType(
     {
         "calibration": "reject",
         "qc": "reject",
+        "qc_coverage": "reject",
         "carryover": "reject",
         "interference": "reject",
         "is_response": "warn",
@@ -98,6 +99,12 @@ class QCSettings:
         Prior QC values needed to estimate the target mean/SD when none is given (20).
     westgard_history : str or None
         SQLite file holding the QC history (None: the caller's default, beside the output).
+    qc_min_count : int
+        QCs a study run needs at least (ICH M10: 6), see ``qc_min_pct_of_samples``.
+    qc_min_pct_of_samples : float
+        ... or this percentage of the study samples, whichever is more (ICH M10: 5).
+    qc_min_per_level : int
+        QCs needed at each of the low, mid and high levels (ICH M10: in duplicate, 2).
     hold_checks : tuple of str
         Checks that hold a patient or QC result for review (all of ``HOLD_CHECKS``); the IS
         response check uses ``is_band_pct``, the ion ratio check ``ion_ratio_tolerance_pct``.
@@ -137,6 +144,9 @@ class QCSettings:
     westgard_rules: tuple[str, ...] = WESTGARD_RULES
     westgard_min_history: int = 20
     westgard_history: str | None = None
+    qc_min_count: int = 6
+    qc_min_pct_of_samples: float = 5.0
+    qc_min_per_level: int = 2
     hold_checks: tuple[str, ...] = HOLD_CHECKS
     hold_width_ratio: tuple[float, float] = (0.5, 2.0)
     hold_is_apex_tolerance_min: float = 0.05
@@ -209,6 +219,14 @@ class QCSettings:
             raise MethodError(f"must be an integer >= 2, got {mh!r}", key="qc.westgard_min_history")
         if self.westgard_history is not None and not isinstance(self.westgard_history, str):
             raise MethodError("must be a file path (string)", key="qc.westgard_history")
+        for name in ("qc_min_count", "qc_min_per_level"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise MethodError(f"must be a whole number >= 0, got {v!r}", key=f"qc.{name}")
+        v = self.qc_min_pct_of_samples
+        if not _is_number(v) or not (0 <= float(v) <= 100):
+            raise MethodError(f"must be a percentage 0-100, got {v!r}", key="qc.qc_min_pct_of_samples")
+        object.__setattr__(self, "qc_min_pct_of_samples", float(v))
         if not isinstance(self.require_blank_zero, bool):
             raise MethodError(f"must be true or false, got {self.require_blank_zero!r}",
                               key="qc.require_blank_zero")

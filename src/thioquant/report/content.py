@@ -213,12 +213,30 @@ class Ranges:
     #: the profile counts a value equal to the limit as raised (Prometheus: 6-MMP >= 5700)
     mmp_high_includes_limit: bool = False
     ratio_high_includes_limit: bool = False
+    #: method families the profile's ranges apply to
+    families: tuple[str, ...] = ()
+    #: monitoring schedule shown as context on the patient report
+    monitoring: str = ""
+
+    def mmp_reference(self) -> str:
+        """"<= 5700", or "< 5700" when the profile counts 5700 itself as raised (Prometheus)."""
+        return f"{'<' if self.mmp_high_includes_limit else '<='} {self.mmp_high:g}"
+
+    def ratio_reference(self) -> str:
+        return f"{'<' if self.ratio_high_includes_limit else '<='} {self.ratio_high:g}"
 
     def text(self) -> str:
-        mmp_op = "<" if self.mmp_high_includes_limit else "<="
-        ratio_op = "<" if self.ratio_high_includes_limit else "<="
-        return (f"6-TGN {self.tgn_low:g}-{self.tgn_high:g}; 6-MMP {mmp_op} {self.mmp_high:g}; "
-                f"MMP:TGN ratio {ratio_op} {self.ratio_high:g} ({self.unit}, profile {self.profile})")
+        return (f"6-TGN {self.tgn_low:g}-{self.tgn_high:g}; 6-MMP {self.mmp_reference()}; "
+                f"MMP:TGN ratio {self.ratio_reference()} ({self.unit}, profile {self.profile})")
+
+    def family_text(self, family: str) -> str:
+        """The batch's method family and whether the profile's ranges apply to it."""
+        fams = "/".join(self.families)
+        if not family:
+            return f"method family not recorded; ranges for {fams} assays"
+        if self.families and family not in self.families:
+            return f"method family {family}: the profile's ranges ({fams}) are not applied"
+        return f"method family {family} (profile ranges for {fams} assays)"
 
     def mmp_raised(self, mmp: float) -> bool:
         return mmp >= self.mmp_high if self.mmp_high_includes_limit else mmp > self.mmp_high
@@ -248,14 +266,15 @@ def reference_ranges(batch: Any, profile: Any = None) -> Ranges | None:
 
 @lru_cache(maxsize=32)
 def _ranges(name: Any, base: str, _stamp: int = 0) -> Ranges | None:
-    from thioquant.assay.interpret import load_profile
+    from thioquant.clinical import load_profile
 
     try:
         p = load_profile(name, base_dir=base or None)
     except Exception:  # noqa: BLE001 - the report must still be written
         return None
     return Ranges(p.name, p.unit, p.tgn_low, p.tgn_high, p.mmp_high, p.ratio_high,
-                  p.mmp_high_includes_limit, p.ratio_high_includes_limit)
+                  p.mmp_high_includes_limit, p.ratio_high_includes_limit, tuple(p.method_families),
+                  p.monitoring)
 
 
 PATIENT_COLUMNS = ["patient_id", "sample_id", "tgn_pmol_8e8", "mmp_pmol_8e8", "ratio", "category", "comment",
@@ -274,6 +293,7 @@ def patient_rows(batch: Any, ranges: Ranges | None = None) -> list[dict[str, Any
     rows = []
     for it in batch.interpretations:
         row = {c: str(it.get(c, "") or "") for c in PATIENT_COLUMNS}
+        row["dose_band"] = str(it.get("dose_band", "") or "")  # the patient PDF prints it
         tgn, mmp, ratio = _f(row["tgn_pmol_8e8"]), _f(row["mmp_pmol_8e8"]), _f(row["ratio"])
         st = {"tgn_state": "", "mmp_state": "", "ratio_state": ""}
         if ranges is not None:
@@ -283,6 +303,10 @@ def patient_rows(batch: Any, ranges: Ranges | None = None) -> list[dict[str, Any
                 st["mmp_state"] = "high" if ranges.mmp_raised(mmp) else "ok"
             if math.isfinite(ratio):
                 st["ratio_state"] = "high" if ranges.ratio_raised(ratio) else "ok"
+            elif row["ratio"].startswith(">"):  # a lower bound (6-TGN undetectable): high only if it is
+                bound = _f(row["ratio"].lstrip("> "))
+                if math.isfinite(bound) and ranges.ratio_raised(bound):
+                    st["ratio_state"] = "high"
         row.update(st)
         rows.append(row)
     return rows

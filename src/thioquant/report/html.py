@@ -194,7 +194,8 @@ def _patients(batch: Any) -> str:
     unit = ranges.unit if ranges else batch.method.reported_unit
     out = ['<section id="patients"><h2>Patient results</h2>']
     if ranges is not None:
-        out.append(f'<p class="muted">Reference ranges: {_e(ranges.text())}</p>')
+        out.append(f'<p class="muted">Reference ranges: {_e(ranges.text())}; '
+                   f'{_e(ranges.family_text(getattr(batch.method, "family", "") or ""))}</p>')
     if not rows:
         out.append('<p class="muted">No patient samples in this batch.</p></section>')
         return "".join(out)

@@ -467,9 +467,9 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
         ("6-thioguanine nucleotides (6-TGN)", row.get("tgn_pmol_8e8", ""), row.get("tgn_state", ""),
          f"{ranges.tgn_low:g}-{ranges.tgn_high:g}" if ranges else ""),
         ("6-methylmercaptopurine (6-MMP)", row.get("mmp_pmol_8e8", ""), row.get("mmp_state", ""),
-         f"<= {ranges.mmp_high:g}" if ranges else ""),
+         ranges.mmp_reference() if ranges else ""),
         ("MMP:TGN ratio", row.get("ratio", ""), row.get("ratio_state", ""),
-         f"<= {ranges.ratio_high:g}" if ranges else ""),
+         ranges.ratio_reference() if ranges else ""),
     ]
     for label, val, state, ref in lines:
         page.text(MARGIN + 4, y + 12, label, 9)
@@ -498,6 +498,11 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
         for line in wrap("Notes: " + row["notes"], W, 8.5):
             page.text(MARGIN, y, line, 8.5, color="#333333")
             y += 11
+    if row.get("dose_band"):
+        y += 4
+        for line in wrap("Dose band: " + row["dose_band"], W, 8.5):
+            page.text(MARGIN, y, line, 8.5, color="#333333")
+            y += 11
     if row.get("flags"):
         y += 4
         for line in wrap("Flags: " + row["flags"].replace(";", ", "), W, 8):
@@ -505,8 +510,13 @@ def build_patient_page(batch: Any, row: dict[str, Any], panels: Sequence[Any] = 
             y += 10.5
     if ranges is not None:
         y += 4
-        page.text(MARGIN, y, f"Interpretation profile: {ranges.profile}", 7.5, color=GREY)
+        page.text(MARGIN, y, f"Interpretation profile: {ranges.profile}; "
+                  f"{ranges.family_text(getattr(m, 'family', '') or '')}", 7.5, color=GREY)
         y += 12
+        if ranges.monitoring:
+            for line in wrap(ranges.monitoring, W, 7.5):
+                page.text(MARGIN, y, line, 7.5, color=GREY)
+                y += 10
     if panels:
         y += 8
         page.text(MARGIN, y, "Chromatograms", 12, font="F2", color=BLUE)
