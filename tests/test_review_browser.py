@@ -234,3 +234,75 @@ def test_review_loop_in_chromium(browser, server, tmp_path):
     errors = [e for e in drv.get_log("browser") if e.get("level") == "SEVERE"
               and "the server responded with a status of 4" not in e.get("message", "")]
     assert not errors, errors
+
+
+def test_review_loop_on_the_hplcuv_batch_in_chromium(browser, sample_batch, tmp_path, monkeypatch):
+    """The other bundled batch (HPLC-UV: one DAD channel per analyte, no internal standard) in
+    the browser: typed boundaries change the area and the patient's result, then review and
+    authorisation by two people release v1."""
+    from argon2 import PasswordHasher
+    from selenium.webdriver.common.by import By
+
+    from thioquant.audit import verify
+    from thioquant.cli import main
+    from thioquant.review.app import ReviewServer
+    from thioquant.review.session import ReviewSession
+    from thioquant.review.users import UserStore
+
+    batch = sample_batch("hplcuv")
+    assert main(["quantify", str(batch), "--quiet", "--no-history", "--no-pdf"]) in (0, None)
+    store = UserStore(tmp_path / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setenv("THIOQUANT_USERS", str(store.path))
+    store.add("alice", "analyst", "alice-pass", "Alice Analyst")
+    store.add("bob", "authoriser", "bob-pass-1", "Bob Authoriser")
+    out = batch / "results"
+    srv = ReviewServer(ReviewSession(out, store)).start()
+    drv = browser
+    try:
+        drv.get(srv.url)
+        _wait(drv, lambda d: "ACCEPTED" in (_text(d, "#verdict-bar") or ""))
+        drv.find_element(By.ID, "login-user").send_keys("alice")
+        drv.find_element(By.ID, "login-password").send_keys("alice-pass")
+        drv.find_element(By.ID, "login-button").click()
+        _wait(drv, lambda d: "alice" in (_text(d, "#who-name") or ""))
+        drv.get(srv.url + "#/patients")
+        _wait(drv, lambda d: _text(d, 'tr[data-sample="P002"] td.tgn'))
+        tgn_before = _text(drv, 'tr[data-sample="P002"] td.tgn')
+
+        drv.get(srv.url + "#/injection/P002")
+        _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.card.analyte[data-analyte="6-TG"] input.start'))
+        card = _card(drv, "6-TG")
+        # one trace drawn: no qualifier or internal standard in a DAD method
+        assert len(card.find_elements(By.CSS_SELECTOR, "svg.chrom path.quant")) == 1
+        assert not card.find_elements(By.CSS_SELECTOR, "svg.chrom path.qual, svg.chrom path.istd")
+        area_before = float(card.find_element(By.CSS_SELECTOR, ".area-val").text)
+        start = card.find_element(By.CSS_SELECTOR, "input.start")
+        end = float(card.find_element(By.CSS_SELECTOR, "input.end").get_attribute("value"))
+        s0 = float(start.get_attribute("value"))
+        start.clear()
+        start.send_keys(str(round(s0 + 0.4 * (end - s0), 3)))  # cut the rising half away
+        card.find_element(By.CSS_SELECTOR, "input.reason-text").send_keys("co-eluting peak excluded")
+        card.find_element(By.CSS_SELECTOR, "button.apply").click()
+        _wait(drv, lambda d: "revision 1" in (_text(d, "#verdict-bar") or ""))
+        _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.card.analyte[data-analyte="6-TG"] .flag.MANUAL'))
+        assert float(_card(drv, "6-TG").find_element(By.CSS_SELECTOR, ".area-val").text) < area_before
+
+        drv.get(srv.url + "#/patients")
+        _wait(drv, lambda d: _text(d, 'tr[data-sample="P002"] td.tgn'))
+        assert _text(drv, 'tr[data-sample="P002"] td.tgn') != tgn_before
+
+        drv.get(srv.url + "#/signoff")
+        for meaning, user, password in (("reviewed", "alice", "alice-pass"), ("authorised", "bob", "bob-pass-1")):
+            _wait(drv, lambda d, m=meaning: d.find_elements(By.CSS_SELECTOR, f'form.sign[data-meaning="{m}"]'))
+            form = drv.find_element(By.CSS_SELECTOR, f'form.sign[data-meaning="{meaning}"]')
+            form.find_element(By.CSS_SELECTOR, ".sign-user").send_keys(user)
+            form.find_element(By.CSS_SELECTOR, ".sign-password").send_keys(password)
+            form.find_element(By.CSS_SELECTOR, "button").click()
+            if meaning == "reviewed":
+                _wait(drv, lambda d: "reviewed by alice" in (_text(d, "#verdict-bar") or ""))
+        _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.version[data-version="v1"]'))
+        check = verify(out)
+        assert check.ok, check.problems
+        assert (out / "versions" / "v1" / "results.csv").is_file()
+    finally:
+        srv.close()
