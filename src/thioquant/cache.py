@@ -67,7 +67,7 @@ def _encode(meas: Any) -> str:
 
 
 def _decode(text: str, file: str) -> Any:
-    from thioquant.pipeline import InjectionMeasurement
+    from thioquant.measurement import InjectionMeasurement
 
     d = json.loads(text)
     peaks = {k: (None if v is None else Peak(**{**v, "flags": tuple(v["flags"])})) for k, v in d["peaks"].items()}
@@ -130,7 +130,7 @@ def check_cache(path: str | Path) -> list[str]:
 
 
 class MeasurementCache:
-    """SQLite-backed store of :class:`~thioquant.pipeline.InjectionMeasurement` records.
+    """SQLite-backed store of :class:`~thioquant.measurement.InjectionMeasurement` records.
 
     Never raises for the cache file itself: see the module's notes on a corrupt or failing cache.
     """

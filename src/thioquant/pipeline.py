@@ -19,69 +19,16 @@ from typing import Any
 from thioquant.assay.method import Compound, Method, find_method_file, load_method
 from thioquant.assay.worklist import MAX_ROWS, Worklist, WorklistEntry, read_worklist
 from thioquant.errors import CalibrationError, InputError, MethodError, ThioquantError
+from thioquant.measurement import InjectionMeasurement, channel_keys, searched_rt
+from thioquant.measurement import trace_for as _trace_for
 from thioquant.model import Peak, Result
 
 NAN = math.nan
 
 
 # --- per injection ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InjectionMeasurement:
-    """Peaks measured in one injection, keyed by compound name (qualifiers as ``"<name> qualifier"``).
-
-    ``error`` is set (and ``peaks`` empty) when the raw file could not be read, or, with
-    ``internal_error``, when measuring it failed in thioquant itself. ``views`` holds
-    decimated chromatogram views for the report when they were asked for (see
-    :func:`thioquant.report.chrom.trace_views`).
-    """
-
-    file: str
-    sha256: str = ""
-    peaks: Mapping[str, Peak | None] = field(default_factory=dict)
-    missing_traces: tuple[str, ...] = ()
-    error: str = ""
-    #: (key, flag code, reason) of channels that gave no result for a reason other than "no
-    #: peak": the search window outside the recorded trace, a manual integration that failed
-    problems: tuple[tuple[str, str, str], ...] = ()
-
-    @property
-    def unmeasured(self) -> dict[str, str]:
-        """Channel key -> flag code for every channel that gave no result for a reason other than
-        "no peak" (``NO_TRACE``, ``OUT_OF_TRACE``, ``MANUAL_FAILED``); the run QC and validate
-        must not read those as a clean zero. Empty when the whole file failed (see ``error``)."""
-        out = dict.fromkeys(self.missing_traces, "NO_TRACE")
-        out.update({key: code for key, code, _ in self.problems})
-        return out
-    views: Mapping[str, Any] = field(default_factory=dict)
-    internal_error: bool = False
-    #: what the reader noted about the file while reading it as intended (an AIA retention array
-    #: of the wrong length ignored...): messages, not flags
-    notes: tuple[str, ...] = ()
-
-
-def _trace_for(run: Any, compound: Compound, qualifier: bool = False) -> Any:
-    ch = compound.qualifier if qualifier else compound.channel
-    if ch is None:
-        return None
-    if ch.wavelength_nm is not None:
-        return run.find_trace(wavelength_nm=ch.wavelength_nm)
-    return run.find_trace(precursor_mz=ch.precursor_mz, product_mz=ch.product_mz)
-
-
-def channel_keys(compounds: Sequence[Compound]) -> list[tuple[Compound, bool, str]]:
-    """(compound, qualifier?, key) for every channel measured, in output order; the key is the
-    compound's name, or ``"<name> qualifier"`` for its qualifier transition."""
-    return [(c, q, f"{c.name} qualifier" if q else c.name)
-            for c in compounds for q in (False, True) if not (q and c.qualifier is None)]
-
-
-def searched_rt(comp: Compound, peaks: Mapping[str, Peak | None] | None) -> float:
-    """Where ``comp`` is searched in an injection whose other peaks are ``peaks``: ``rt_min``, or
-    ``rrt`` x its internal standard's peak there (see :meth:`Compound.expected_rt`)."""
-    is_peak = (peaks or {}).get(comp.internal_standard) if comp.rrt is not None else None
-    return comp.expected_rt(None if is_peak is None else is_peak.rt_min)
+# The records and channel helpers live in thioquant.measurement (below the cache and the report);
+# InjectionMeasurement, channel_keys and searched_rt stay importable from here.
 
 
 def measure_injection(

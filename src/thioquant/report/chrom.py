@@ -137,7 +137,8 @@ def trace_views(
     run: Any, peaks: Any, method: Any, *, n_points: int = 320, zoom: float = ZOOM
 ) -> dict[str, View]:
     """Decimated zoom views (analyte trace, integrated area, internal standard) per analyte."""
-    from thioquant.pipeline import _trace_for, searched_rt
+    from thioquant.measurement import searched_rt
+    from thioquant.measurement import trace_for as _trace_for
 
     out: dict[str, View] = {}
     peaks = peaks or {}
@@ -173,7 +174,7 @@ def _compact(a: np.ndarray | None) -> np.ndarray | None:
 
 def panels_from_views(views: Any, entry: Any, measurement: Any, method: Any) -> list[Panel]:
     """The panels (one per analyte) of one injection from its :class:`View` records."""
-    from thioquant.pipeline import searched_rt
+    from thioquant.measurement import searched_rt
     out = []
     peaks = getattr(measurement, "peaks", {}) or {}
     err = getattr(measurement, "error", "") or ""

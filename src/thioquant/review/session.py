@@ -545,7 +545,7 @@ class ReviewSession:
     def injection(self, sample_id: str) -> dict[str, Any]:
         """Traces (quantifier, qualifier, internal standard) and peaks of one injection."""
         from thioquant.io import read_run
-        from thioquant.pipeline import _trace_for
+        from thioquant.measurement import trace_for as _trace_for
 
         with self.lock:
             e = self.entry(sample_id)
@@ -570,7 +570,7 @@ class ReviewSession:
                 if tr is not None:
                     chans.append(_channel("internal standard", is_comp.name, tr, meas.peaks.get(is_comp.name),
                                           is_comp.name in manual))
-            from thioquant.pipeline import searched_rt
+            from thioquant.measurement import searched_rt
 
             rt = searched_rt(comp, meas.peaks)
             out.append({"analyte": comp.name, "search_rt_min": _finite(rt), "window_min": comp.window_min,
