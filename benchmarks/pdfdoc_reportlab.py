@@ -46,30 +46,10 @@ def text_width(text: str, size: float, font: str = "F1") -> float:
 
 
 def wrap(text: str, width: float, size: float, font: str = "F1") -> list[str]:
-    """Greedy word wrap of ``text`` to ``width`` points (long words are split)."""
-    lines: list[str] = []
-    space = text_width(" ", size, font)
-    for para in str(text).split("\n"):
-        cur, cur_w = "", 0.0
-        for word in para.split(" "):
-            ww = text_width(word, size, font)
-            if not cur:
-                if ww <= width:
-                    cur, cur_w = word, ww
-                    continue
-            elif cur_w + space + ww <= width:
-                cur, cur_w = f"{cur} {word}", cur_w + space + ww
-                continue
-            else:
-                lines.append(cur)
-            while ww > width and len(word) > 1:
-                k = max(1, int(len(word) * width / max(ww, 1e-9)))
-                lines.append(word[:k])
-                word = word[k:]
-                ww = text_width(word, size, font)
-            cur, cur_w = word, ww
-        lines.append(cur)
-    return lines
+    """thioquant's word wrap, measured with this library's metrics."""
+    from thioquant.report.pdfdoc import wrap as _wrap
+
+    return _wrap(text, width, size, font, measure=text_width)
 
 
 def _rgb(color: Any) -> tuple[float, float, float]:

@@ -62,14 +62,17 @@ def text_width(text: str, size: float, font: str = "F1") -> float:
     return sum(map(_WIDTHS.get(font, _WIDTHS["F1"]).__getitem__, text)) * size / 1000.0
 
 
-def wrap(text: str, width: float, size: float, font: str = "F1") -> list[str]:
-    """Greedy word wrap of ``text`` to ``width`` points (long words are split)."""
+def wrap(text: str, width: float, size: float, font: str = "F1", measure: Any = None) -> list[str]:
+    """Greedy word wrap of ``text`` to ``width`` points (long words are split); ``measure`` is
+    the ``text_width(text, size, font)`` to use (this module's by default; the benchmarks pass a
+    PDF library's own metrics)."""
+    text_width_ = measure or text_width
     lines: list[str] = []
-    space = text_width(" ", size, font)
+    space = text_width_(" ", size, font)
     for para in str(text).split("\n"):
         cur, cur_w = "", 0.0
         for word in para.split(" "):
-            ww = text_width(word, size, font)
+            ww = text_width_(word, size, font)
             if not cur:
                 if ww <= width:
                     cur, cur_w = word, ww
@@ -83,7 +86,7 @@ def wrap(text: str, width: float, size: float, font: str = "F1") -> list[str]:
                 k = max(1, int(len(word) * width / max(ww, 1e-9)))
                 lines.append(word[:k])
                 word = word[k:]
-                ww = text_width(word, size, font)
+                ww = text_width_(word, size, font)
             cur, cur_w = word, ww
         lines.append(cur)
     return lines
