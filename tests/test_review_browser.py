@@ -77,6 +77,15 @@ def _text(drv, css):
     return els[0].text if els else None
 
 
+def _sign_in(drv, user="alice", password="alice-pass"):
+    from selenium.webdriver.common.by import By
+
+    drv.find_element(By.ID, "login-user").send_keys(user)
+    drv.find_element(By.ID, "login-password").send_keys(password)
+    drv.find_element(By.ID, "login-button").click()
+    _wait(drv, lambda d: user in (_text(d, "#who-name") or ""))
+
+
 def test_review_loop_in_chromium(browser, server, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -92,10 +101,7 @@ def test_review_loop_in_chromium(browser, server, tmp_path):
     _shot(drv, tmp_path, "review_run")
 
     # sign in (edits are recorded with their user)
-    drv.find_element(By.ID, "login-user").send_keys("alice")
-    drv.find_element(By.ID, "login-password").send_keys("alice-pass")
-    drv.find_element(By.ID, "login-button").click()
-    _wait(drv, lambda d: "alice" in (_text(d, "#who-name") or ""))
+    _sign_in(drv)
 
     # patients page before the edit
     drv.get(srv.url + "#/patients")
@@ -162,10 +168,7 @@ def test_review_loop_in_chromium(browser, server, tmp_path):
     drv.switch_to.new_window("tab")
     second = drv.current_window_handle
     drv.get(srv.url + "#/calibration")
-    drv.find_element(By.ID, "login-user").send_keys("alice")
-    drv.find_element(By.ID, "login-password").send_keys("alice-pass")
-    drv.find_element(By.ID, "login-button").click()
-    _wait(drv, lambda d: "alice" in (_text(d, "#who-name") or ""))
+    _sign_in(drv)
     _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.card[data-analyte="6-MMP"] tr[data-sample="CAL5"] button.exclude'))
     drv.switch_to.window(first)
 
@@ -261,10 +264,7 @@ def test_review_loop_on_the_hplcuv_batch_in_chromium(browser, sample_batch, tmp_
     try:
         drv.get(srv.url)
         _wait(drv, lambda d: "ACCEPTED" in (_text(d, "#verdict-bar") or ""))
-        drv.find_element(By.ID, "login-user").send_keys("alice")
-        drv.find_element(By.ID, "login-password").send_keys("alice-pass")
-        drv.find_element(By.ID, "login-button").click()
-        _wait(drv, lambda d: "alice" in (_text(d, "#who-name") or ""))
+        _sign_in(drv)
         drv.get(srv.url + "#/patients")
         _wait(drv, lambda d: _text(d, 'tr[data-sample="P002"] td.tgn'))
         tgn_before = _text(drv, 'tr[data-sample="P002"] td.tgn')
