@@ -78,3 +78,12 @@ def test_unreadable_lloq_calibrator_is_not_replaced_by_the_next_level(small, tmp
     se = report.experiment("selectivity")
     assert not se.passed  # the blanks have no LLOQ response of their run to be judged against
     assert all(r["lloq_area"] is None for r in se.tables["blanks"] if r["run"] == "R1")
+
+
+def test_a_dead_channel_is_unmeasured_not_a_clean_blank():
+    """A dead channel (all zero, constant) gives no peak; in a validation package it must be
+    excluded like an unreadable file, never counted as a blank with area 0."""
+    from thioquant.validation.experiments import _unmeasured
+
+    assert _unmeasured(["DEAD_CHANNEL"], None, None, None, frozenset()).startswith("DEAD_CHANNEL")
+    assert _unmeasured(["NOT_DETECTED"], None, None, None, frozenset()) == ""

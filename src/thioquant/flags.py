@@ -80,6 +80,14 @@ FLAGS: dict[str, str] = {
 }
 
 
+#: flags of an injection x analyte that was not measured (file unreadable, measurement failed,
+#: channel absent or dead, window outside the trace, manual integration failed): its missing
+#: value is no evidence of "no peak", so it is never a clean blank, never "not detected", never
+#: released or sent
+UNMEASURED = frozenset({"MISSING_FILE", "MEASURE_FAILED", "NO_TRACE", "OUT_OF_TRACE", "MANUAL_FAILED",
+                        "DEAD_CHANNEL"})
+
+
 def register(code: str, message: str) -> str:
     """Add a flag code (idempotent for an identical message) and return it."""
     old = FLAGS.get(code)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from thioquant.errors import InputError, OutputError
-from thioquant.flags import register
+from thioquant.flags import UNMEASURED, register
 
 SCHEMA_NAME = "thioquant.patient_history"
 SCHEMA_VERSION = 1
@@ -41,10 +41,8 @@ HELD = "HELD"
 
 
 #: flags that say whose result it is cannot be told (or the run failed): never released
-UNRELEASABLE = frozenset({"DUPLICATE_ID", "NO_SAMPLE_ID", "DUPLICATE_FILE", "BAD_ROW", "BAD_TYPE", "RUN_INVALID",
-                          # an analyte that was not measured has no value to release or send
-                          "DEAD_CHANNEL", "MISSING_FILE", "MEASURE_FAILED", "NO_TRACE", "OUT_OF_TRACE",
-                          "MANUAL_FAILED"})
+UNRELEASABLE = frozenset({"DUPLICATE_ID", "NO_SAMPLE_ID", "DUPLICATE_FILE", "BAD_ROW", "BAD_TYPE",
+                          "RUN_INVALID"}) | UNMEASURED  # an unmeasured analyte has no value to send
 
 
 def is_held(flags: Iterable[str]) -> bool:

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from thioquant.assay.method import Method
+
+# UNMEASURED: an injection x analyte that was not measured never counts as a clean blank (area 0)
+# or as a missing replicate's zero
+from thioquant.flags import UNMEASURED
 from thioquant.validation.criteria import Criteria
 from thioquant.validation.package import Injection, Package
 
 NAN = math.nan
-#: result flags of an injection x analyte that was not measured: its NaN area is no evidence of
-#: "no peak", so it must not count as a clean blank (area 0) or as a missing replicate's zero
-UNMEASURED = frozenset({"MISSING_FILE", "MEASURE_FAILED", "NO_TRACE", "OUT_OF_TRACE", "MANUAL_FAILED"})
 
 
 # --- records -------------------------------------------------------------------------------
