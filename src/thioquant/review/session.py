@@ -649,15 +649,9 @@ def _version_number(p: Path) -> int:
 
 
 def default_release_hooks() -> tuple[Callable[[Path], Any], ...]:
-    """What runs after a version is released.
+    """What runs after a version is released: the patient history and the HL7/FHIR outbox
+    (:func:`thioquant.lis.history.record_release`, which does nothing when the batch names no
+    history or outbox)."""
+    from thioquant.lis.history import record_release
 
-    HOOK (LIS): the patient history and HL7/FHIR exports on release belong to
-    ``thioquant.lis.history.record_release(out_dir)`` (branch ``lis``); it is called here with the
-    released version's folder when that module exists. Nothing else is done here on purpose.
-    """
-    try:
-        from thioquant.lis import history  # type: ignore[import-not-found]
-    except ImportError:
-        return ()
-    fn = getattr(history, "record_release", None)
-    return (fn,) if callable(fn) else ()
+    return (record_release,)
