@@ -352,14 +352,16 @@ def find_target(
     from thioquant.peaks.noise import trace_noise
 
     tn = trace_noise(trace.signal)  # once per call: every region below uses the same
-    reg, t_w = _target_region(trace, rt, win, cfg, select, expected_w50=expected_w50_min, tnoise=tn)
+    sv: dict = {}  # and the same survey, when only the region changes
+    reg, t_w = _target_region(trace, rt, win, cfg, select, expected_w50=expected_w50_min, tnoise=tn,
+                              surveys=sv)
     if reg is None:
         return None
     picked = _select_target(reg, rt, win, cfg, select, noise)
     if picked is None and t_w is not None:
         # nothing qualifies at the survey's maximum (S/N): search the whole window, as before
         reg, t_w = _target_region(trace, rt, win, cfg, select, expected_w50=expected_w50_min,
-                                  centred=False, tnoise=tn)
+                                  centred=False, tnoise=tn, surveys=sv)
         picked = None if reg is None else _select_target(reg, rt, win, cfg, select, noise)
     if picked is None:
         return None
@@ -430,7 +432,7 @@ class _Survey(NamedTuple):
 
 def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, select: str = "nearest",
                    width_at: float | None = None, expected_w50: float | None = None,
-                   centred: bool = True, tnoise: tuple | None = None
+                   centred: bool = True, tnoise: tuple | None = None, surveys: dict | None = None
                    ) -> tuple[core.Region | None, float | None]:
     """The analysed region around a target, and the time of the feature whose width set the
     smoothing, baseline and boundary scales (None for ``width_min`` or no such feature).
@@ -440,6 +442,9 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, selec
     (``"largest"``), or the maximum nearest ``width_at`` when given. With ``centred`` (and a
     prominent maximum) the region is centred on that maximum and sized by the width alone, so
     the analysis does not depend on the window at all; otherwise it spans the window.
+    ``tnoise``: the trace's :func:`~thioquant.peaks.noise.trace_noise`; ``surveys``: the
+    surveys already made in this ``find_target`` call, by ``width_at`` (the survey does not
+    depend on ``centred``), filled here.
     """
     from thioquant.peaks.noise import trace_noise
 
@@ -466,7 +471,11 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, selec
     if cfg.width_min is not None:
         w50 = cfg.width_min
     else:
-        sv = _target_w50_points(t0, y0, rt, lo_t, hi_t, cfg, select, width_at, model, sig_tr)
+        sv = surveys.get(width_at) if surveys is not None else None
+        if sv is None:
+            sv = _target_w50_points(t0, y0, rt, lo_t, hi_t, cfg, select, width_at, model, sig_tr)
+            if surveys is not None:
+                surveys[width_at] = sv
         w50_pts, t_w = sv.w50_pts, sv.t_w
         # the sampling interval around the maximum measured, not over the window's slice
         # (MRM cycles jitter: the slice's mean interval would vary with the window)
@@ -530,12 +539,16 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
     prom = max(3.0, 1.5 * cfg.sn_min) * sig
     ref = rt if width_at is None else width_at
     rows: list[np.ndarray] = []  # the strided view below, made once
+    low = float(_MIN(s))
 
     def candidates(k0: int, k1: int) -> list[int]:
         """Local maxima in [k0, k1) that may be prominent, in the order of preference."""
         mid = s[k0:k1]
         up = mid > s[k0 - 1 : k1 - 1]
         up &= mid >= s[k0 + 1 : k1 + 1]
+        # nor can one less than prom above the survey's lowest point (below every floor): most
+        # baseline wiggles go here, by one comparison
+        up &= mid >= low + prom
         mx = (up.nonzero()[0] + k0).tolist()
         # a maximum less than prom above the lowest point within reach cannot be prominent: the
         # minimum over +/-_REACH of each maximum, one slice each for a few (the running minimum
@@ -562,15 +575,13 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
         sc = float(s[c])
         c0, c1 = max(0, c - _REACH), min(n, c + _REACH + 1)
         sub = s[c0:c1]
-        lo, hi = core.higher_neighbours(sub, c - c0)
-        left, right = sub[lo : c - c0 + 1], sub[c - c0 : hi + 1]
-        floor = max(float(_MIN(left)), float(_MIN(right)))
+        left, right, floor = core.base_spans(sub, c - c0)
         need = prom
         if model is not None:
             need = max(need, 3.0 * _GAIN5 * math.hypot(model.sd(sc), model.sd(floor)))
         if sc - floor < need:
             return None
-        w = core.half_height_width(left, right, 0.5 * (sc + floor), sub.size)
+        w = core.span_width(left, right, 0.5 * (sc + floor), sub.size)
         # the top of the peak this maximum belongs to: the highest point within its width (two
         # significant maxima of one noisy top would otherwise give a width that depends on
         # which of them lies nearer the window's centre)
@@ -581,10 +592,8 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
             c0, c1 = max(0, c - _REACH), min(n, c + _REACH + 1)
             sub = s[c0:c1]
             sc = float(s[c])
-            lo, hi = core.higher_neighbours(sub, c - c0)
-            left, right = sub[lo : c - c0 + 1], sub[c - c0 : hi + 1]
-            floor = max(float(_MIN(left)), float(_MIN(right)))
-            w = core.half_height_width(left, right, 0.5 * (sc + floor), sub.size)
+            left, right, floor = core.base_spans(sub, c - c0)
+            w = core.span_width(left, right, 0.5 * (sc + floor), sub.size)
         if w >= 10.0:
             w = _rescaled_width(y[c0:c1], c - c0, w)
         else:
@@ -636,12 +645,10 @@ def _width_at_scale(y: np.ndarray, c: int, k: int, search: int) -> float:
     s = core.smooth(y, k)
     a = max(0, c - search)
     i = a + int(s[a : c + search + 1].argmax())
-    lo, hi = core.higher_neighbours(s, i)
-    left, right = s[lo : i + 1], s[i : hi + 1]
-    floor = max(float(_MIN(left)), float(_MIN(right)))
+    left, right, floor = core.base_spans(s, i)
     if not s[i] > floor:
         return NAN
-    return core.half_height_width(left, right, 0.5 * (float(s[i]) + floor), s.size)
+    return core.span_width(left, right, 0.5 * (float(s[i]) + floor), s.size)
 
 
 def _coarser_width(y: np.ndarray, c: int, w: float, scales: tuple[int, ...] = (9, 17, 33, 65)) -> float:
@@ -676,12 +683,10 @@ def _rescaled_width(y: np.ndarray, c: int, w: float) -> float:
     s = core.smooth(y, win)
     h = max(1, int(0.25 * w))
     i = max(0, c - h) + int(s[max(0, c - h) : c + h + 1].argmax())
-    lo, hi = core.higher_neighbours(s, i)
-    left, right = s[lo : i + 1], s[i : hi + 1]
-    floor = max(float(_MIN(left)), float(_MIN(right)))
+    left, right, floor = core.base_spans(s, i)
     if not s[i] > floor:
         return w
-    w2 = core.half_height_width(left, right, 0.5 * (float(s[i]) + floor), s.size)
+    w2 = core.span_width(left, right, 0.5 * (float(s[i]) + floor), s.size)
     return w2 if 0.5 * w <= w2 <= 2.0 * w else w
 
 

@@ -89,6 +89,19 @@ def _median(a: np.ndarray) -> float:
     return (float(p[h - 1]) + float(p[h])) / 2
 
 
+def _median_own(a: np.ndarray) -> float:
+    """:func:`_median` of a non-empty array the caller owns and no longer needs in its order: it
+    is partitioned in place (np.partition's copy and wrapper cost more than the partition of a
+    few hundred values; the same value)."""
+    n = a.size
+    h = n // 2
+    if n % 2:
+        a.partition(h)
+        return float(a[h])
+    a.partition((h - 1, h))
+    return (float(a[h - 1]) + float(a[h])) / 2
+
+
 def _quantile_90(a: np.ndarray) -> float:
     """``np.quantile(a, 0.9)`` (linear rule, numpy's lerp) by one partition: np.quantile's
     machinery cost 100 us per call, on every quantised MRM region."""
@@ -113,8 +126,10 @@ def robust_sigma(y: np.ndarray) -> float:
         return 0.0
     a = np.abs(y[1:] - y[:-1])  # np.diff
     # drift adds a near-constant first difference, negligible against noise: skip centring
-    sig = 1.4826 * float(np.partition(a, a.size // 2)[a.size // 2]) / math.sqrt(2.0)
+    a.partition(a.size // 2)  # in place (a is ours); the fallback below takes it afresh
+    sig = 1.4826 * float(a[a.size // 2]) / math.sqrt(2.0)
     if not sig > 0:
+        a = np.abs(y[1:] - y[:-1])  # in the original order: the means below sum in it
         cut = _quantile_90(a)
         sel = a[a <= cut]
         sig = math.sqrt(float(np.mean(sel**2)) / 2.0) if sel.size else 0.0
@@ -203,6 +218,50 @@ def half_height_width(left: np.ndarray, right: np.ndarray, level: float, n: int)
     ri = rb[0] if rb.size else right.size
     halves = [h for h, ok in ((li, lb.size > 0), (ri, rb.size > 0)) if ok]
     w = 2 * min(halves) - 1 if halves else li + ri - 1
+    return float(min(max(w, 2.0), max(2.0, n / 2)))
+
+
+def base_spans(s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The prominence base of the maximum ``s[c]`` and the spans it is taken over.
+
+    Returns ``(left, right, floor)``: ``left`` runs from ``c`` outward (reversed) and
+    ``right`` from ``c`` onward, each up to (not including) the nearest point higher than
+    ``s[c]`` or to the end of the array; ``floor`` is the higher of their minima. The same
+    values as :func:`higher_neighbours` and two minima, with fewer numpy calls (the target
+    survey takes it several times per ``find_target``).
+    """
+    sc = s[c]
+    left = s[c::-1]  # left[0] is s[c] itself, never higher than s[c]
+    g = left > sc
+    k = int(g.argmax())
+    if g[k]:
+        left = left[:k]
+    right = s[c:]
+    g = right > sc
+    k = int(g.argmax())
+    if g[k]:
+        right = right[:k]
+    return left, right, max(float(_MIN(left)), float(_MIN(right)))
+
+
+def span_width(left: np.ndarray, right: np.ndarray, level: float, n: int) -> float:
+    """:func:`half_height_width` of the spans of :func:`base_spans` (``left`` reversed)."""
+    g = left < level
+    li = int(g.argmax())
+    lok = bool(g[li])
+    if not lok:
+        li = left.size
+    g = right < level
+    ri = int(g.argmax())
+    rok = bool(g[ri])
+    if not rok:
+        ri = right.size
+    if lok and rok:
+        w = 2 * min(li, ri) - 1
+    elif lok or rok:
+        w = 2 * (li if lok else ri) - 1
+    else:
+        w = li + ri - 1
     return float(min(max(w, 2.0), max(2.0, n / 2)))
 
 
@@ -680,7 +739,8 @@ def _shoulders(cand: np.ndarray, nd2: np.ndarray, e: np.ndarray, above: np.ndarr
     if mx.size == 0:
         return mx
     a = np.abs(nd2[:: max(1, n // 1024)])
-    sd = 1.4826 * float(np.partition(a, a.size // 2)[a.size // 2])  # curvature ~0 on baseline
+    a.partition(a.size // 2)  # in place: a is ours
+    sd = 1.4826 * float(a[a.size // 2])  # curvature ~0 on baseline
     mx = mx[(nd2[mx] > 8.0 * sd) & (e[mx] > prom)]
     if mx.size == 0:
         return mx
@@ -739,7 +799,7 @@ def _merge_noise_splits(apexes: list[int], y: np.ndarray, s: np.ndarray, lo: int
             # local residual SD only: with the model's SD as a floor too, 94 instead of 96 of
             # 100 true Rs 0.8 shoulders on sparse 3 % noise MRM peaks were kept
             # (test_true_shoulders_on_noisy_mrm_peaks_are_still_split), and no real case gained
-            sd_loc = 1.4826 * _median(np.abs(y[i0:i1] - s[i0:i1]))
+            sd_loc = 1.4826 * _median_own(np.abs(y[i0:i1] - s[i0:i1]))
             if len(out) > 1 and not nd2[a] > 3.0 * sd_loc * d2_gain:  # a cluster keeps one apex
                 out.remove(a)
     changed = True
@@ -751,7 +811,7 @@ def _merge_noise_splits(apexes: list[int], y: np.ndarray, s: np.ndarray, lo: int
                 continue
             v = float(s[a : b + 1].min())
             i0, i1 = max(lo, a - half), min(hi, b + half) + 1
-            sd_loc = 1.4826 * _median(np.abs(y[i0:i1] - s[i0:i1]))
+            sd_loc = 1.4826 * _median_own(np.abs(y[i0:i1] - s[i0:i1]))
             if model is not None:
                 # the valley against the lower apex: both carry the noise at their level
                 lower = a if s[a] <= s[b] else b
@@ -844,7 +904,9 @@ def analyse(
         bl0 = opening(s, int(cfg.baseline_window * max(w50_pts, open_pts or 0.0)))
         e = s - bl0
         sub = e[:: max(1, n // 512)]
-        e -= float(np.partition(sub, sub.size // 2)[sub.size // 2])
+        sub = sub.copy()  # (a view of e when n <= 1023)
+        sub.partition(sub.size // 2)
+        e -= float(sub[sub.size // 2])
     else:
         e = s
     thr = sig_s
