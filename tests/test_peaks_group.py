@@ -212,3 +212,29 @@ def test_quantile_90_is_numpys():
         for _ in range(20):
             a = np.abs(rng.normal(size=n)).round(1)  # ties, as quantised counts have
             assert _quantile_90(a) == float(np.quantile(a, 0.9))
+
+
+def test_medians_are_numpys_and_base_spans_are_the_neighbours_and_widths():
+    # the engine's own medians (one in-place selection) and the survey's base and width in one
+    # pass (core.base_spans / span_width) give numpy's values and the two-step helpers' exactly
+    from thioquant.peaks import core, noise
+
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 3, 4, 9, 10, 64, 65, 511, 1024):
+        for _ in range(10):
+            a = rng.poisson(3.0, n).astype(float)  # many ties, as quantised counts have
+            assert core._median(a) == float(np.median(a))
+            assert core._median_own(a.copy()) == float(np.median(a))
+            assert noise._median(a.copy()) == float(np.median(a))
+    for n in (1, 2, 5, 40, 401):
+        for _ in range(20):
+            s = np.cumsum(rng.normal(size=n)).round(1)
+            for c in {0, n // 2, n - 1}:
+                lo, hi = core.higher_neighbours(s, c)
+                left, right, floor = core.base_spans(s, c)
+                np.testing.assert_array_equal(left[::-1], s[lo : c + 1])
+                np.testing.assert_array_equal(right, s[c : hi + 1])
+                assert floor == max(float(s[lo : c + 1].min()), float(s[c : hi + 1].min()))
+                for level in (0.5 * (float(s[c]) + floor), float(s[c]), floor - 1.0):
+                    assert core.span_width(left, right, level, n) == core.half_height_width(
+                        s[lo : c + 1], s[c : hi + 1], level, n)

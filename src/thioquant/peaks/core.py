@@ -33,7 +33,7 @@ from functools import lru_cache
 import numpy as np
 
 from thioquant.errors import InputError
-from thioquant.peaks.filters import correlate_nearest, maximum_nearest, minimum_nearest
+from thioquant.peaks.filters import correlate_kernel, kernel, maximum_nearest, minimum_nearest
 from thioquant.peaks.settings import PeakSettings
 
 NAN = math.nan
@@ -82,11 +82,7 @@ def _median(a: np.ndarray) -> float:
     n = a.size
     if n == 0:
         return float(np.median(a))
-    h = n // 2
-    if n % 2:
-        return float(np.partition(a, h)[h])
-    p = np.partition(a, (h - 1, h))
-    return (float(p[h - 1]) + float(p[h])) / 2
+    return _median_own(a.copy())
 
 
 def _median_own(a: np.ndarray) -> float:
@@ -95,11 +91,10 @@ def _median_own(a: np.ndarray) -> float:
     few hundred values; the same value)."""
     n = a.size
     h = n // 2
+    a.partition(h)  # one k: numpy's SIMD selection; with two it takes the far slower introselect
     if n % 2:
-        a.partition(h)
         return float(a[h])
-    a.partition((h - 1, h))
-    return (float(a[h - 1]) + float(a[h])) / 2
+    return (float(_MAX(a[:h])) + float(a[h])) / 2  # the (h-1)-th smallest: the largest below
 
 
 def _quantile_90(a: np.ndarray) -> float:
@@ -110,8 +105,8 @@ def _quantile_90(a: np.ndarray) -> float:
     t = x - i
     if i + 1 >= a.size:
         return float(np.partition(a, i)[i])
-    p = np.partition(a, (i, i + 1))
-    lo, hi = float(p[i]), float(p[i + 1])
+    p = np.partition(a, i + 1)  # one k (SIMD selection): the i-th is the largest below it
+    lo, hi = float(_MAX(p[: i + 1])), float(p[i + 1])
     d = hi - lo
     return float(hi - d * (1.0 - t)) if t >= 0.5 else float(lo + d * t)
 
@@ -159,11 +154,17 @@ def _sg_gain(window: int) -> float:
     return float(np.sqrt(np.sum(c0**2)))
 
 
+@lru_cache(maxsize=64)
+def _sg_kernel(window: int, deriv: int):
+    """:func:`_sg` prepared for :func:`~thioquant.peaks.filters.correlate_kernel`."""
+    return kernel(_sg(window, deriv))
+
+
 def smooth(y: np.ndarray, window: int) -> np.ndarray:
     """Quadratic Savitzky-Golay smoothing (edges: nearest); ``window < 3`` returns a copy."""
     if window < 3 or y.size < window:
         return y.astype(float, copy=True)
-    return correlate_nearest(y, _sg(window, 0))
+    return correlate_kernel(y, _sg_kernel(window, 0))
 
 
 def derivative(y: np.ndarray, window: int, dt: float) -> np.ndarray:
@@ -171,7 +172,7 @@ def derivative(y: np.ndarray, window: int, dt: float) -> np.ndarray:
     w = max(3, window)
     if y.size < w:
         return np.gradient(y, dt) if y.size > 1 else np.zeros_like(y)
-    return correlate_nearest(y, _sg(w, 1)) / dt
+    return correlate_kernel(y, _sg_kernel(w, 1)) / dt
 
 
 def opening(s: np.ndarray, size: int) -> np.ndarray:
@@ -718,7 +719,7 @@ def second_derivative(y: np.ndarray, window: int) -> np.ndarray:
     w = _d2_window(window)
     if y.size < w:
         return np.zeros_like(y)
-    return correlate_nearest(y, _sg(w, 2))
+    return correlate_kernel(y, _sg_kernel(w, 2))
 
 
 @lru_cache(maxsize=64)
