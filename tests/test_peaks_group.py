@@ -238,3 +238,30 @@ def test_medians_are_numpys_and_base_spans_are_the_neighbours_and_widths():
                 for level in (0.5 * (float(s[c]) + floor), float(s[c]), floor - 1.0):
                     assert core.span_width(left, right, level, n) == core.half_height_width(
                         s[lo : c + 1], s[c : hi + 1], level, n)
+
+
+def test_consensus_trace_is_the_scaled_mean_of_nearest_points():
+    # the consensus without np.clip / np.nan_to_num: the same numbers as written with them,
+    # members on interleaved MRM cycles whose spans differ (zero outside a member's span)
+    from types import SimpleNamespace
+
+    from thioquant.peaks.group import consensus_trace
+
+    rng = np.random.default_rng(4)
+    t_ref = np.linspace(1.0, 3.0, 241)
+    traces = [Trace("ref", t_ref, rng.normal(100.0, 5.0, t_ref.size))]
+    for off, lo, hi in ((0.003, 1.1, 3.2), (-0.004, 0.9, 2.7)):
+        t = np.arange(lo, hi, 0.0083) + off
+        traces.append(Trace("m", t, rng.normal(50.0, 3.0, t.size)))
+    peaks = [SimpleNamespace(height=h) for h in (120.0, 60.0, 55.0)]
+    got = consensus_trace(traces, peaks, 0).signal
+    acc = np.zeros_like(t_ref)
+    for tr, pk in zip(traces, peaks, strict=True):
+        tm, ym = tr.time_min, tr.signal
+        j = np.clip(tm.searchsorted(t_ref), 1, tm.size - 1)
+        j = np.where(np.abs(t_ref - tm[j - 1]) <= np.abs(tm[j] - t_ref), j - 1, j)
+        y = ym[j].astype(float)
+        y[(t_ref < tm[0]) | (t_ref > tm[-1])] = np.nan
+        acc += np.nan_to_num(y / pk.height, nan=0.0)
+    np.testing.assert_array_equal(got, acc / 3.0)
+    assert (got[t_ref > 2.7] < 2.0 / 3.0 + 0.2).all()  # one member is zero past its span

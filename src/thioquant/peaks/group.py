@@ -76,8 +76,12 @@ def consensus_trace(traces: list[Trace], peaks: list[Peak], ref: int) -> Trace:
         w = 1.0  # equal weights: an S/N weighting let the IS alone set the bounds, which then
         # cut a broader or slightly later analyte peak (QTRAP cystine: -119 % against Analyst)
         ok = np.isfinite(tr.time_min) & np.isfinite(tr.signal)
-        y = _nearest(t, tr.time_min[ok], tr.signal[ok])
-        acc += w * np.nan_to_num(y / pk.height, nan=0.0)
+        y = _nearest(t, tr.time_min[ok], tr.signal[ok]) / pk.height
+        if np.isinf(y).any():  # (overflow of a tiny height)
+            y = np.nan_to_num(y, nan=0.0)
+        else:  # np.nan_to_num's values without its overhead (20-30 us a member)
+            np.copyto(y, 0.0, where=np.isnan(y))
+        acc += w * y
         wsum += w
     return Trace("consensus", t, acc / wsum if wsum > 0 else acc)
 
@@ -234,8 +238,10 @@ def integrate_group(
             out.append(pk)
             shared.append(False)
             continue
+        # noise=0: the member keeps its own S/N and noise (below), so the window noise of the
+        # shared integration is not measured (its other values are the same)
         g = integrate_between(tr, cpk.start_min, cpk.end_min, anchor_min=anchor_min,
-                              sn_min=sn_min, **kw)
+                              sn_min=sn_min, noise=0.0, **kw)
         # detection and S/N stay the member's own (its own trace decides "detected"); the
         # consensus peak's FUSED / SHOULDER say the shared bounds split a cluster
         extra = tuple(f for f in cpk.flags if f in ("FUSED", "SHOULDER"))
@@ -293,7 +299,7 @@ def _nearest(t: np.ndarray, tm: np.ndarray, ym: np.ndarray) -> np.ndarray:
     """``ym`` at the point of ``tm`` nearest each ``t``; NaN outside ``tm``'s span."""
     if tm.size == 0:
         return np.full(t.shape, np.nan)
-    j = np.clip(tm.searchsorted(t), 1, max(1, tm.size - 1))
+    j = np.minimum(np.maximum(tm.searchsorted(t), 1), max(1, tm.size - 1))  # np.clip, cheaper
     if tm.size == 1:
         out = np.full(t.shape, float(ym[0]))
     else:
