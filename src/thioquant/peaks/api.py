@@ -645,7 +645,10 @@ def _median3(y: np.ndarray) -> np.ndarray:
         return y
     a, b, c = y[:-2], y[1:-1], y[2:]
     out = y.copy()
-    out[1:-1] = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    lo = np.minimum(a, b)
+    hi = np.maximum(a, b)
+    np.minimum(hi, c, out=hi)
+    np.maximum(lo, hi, out=out[1:-1])  # max(min(a, b), min(max(a, b), c)), fewer arrays
     return out
 
 

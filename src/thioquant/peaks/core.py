@@ -231,6 +231,12 @@ def base_spans(s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray, float]:
     values as :func:`higher_neighbours` and two minima, with fewer numpy calls (the target
     survey takes it several times per ``find_target``).
     """
+    left, right = _spans(s, c)
+    return left, right, max(float(_MIN(left)), float(_MIN(right)))
+
+
+def _spans(s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """The spans of :func:`base_spans` (``left`` reversed, both starting at ``c``)."""
     sc = s[c]
     left = s[c::-1]  # left[0] is s[c] itself, never higher than s[c]
     g = left > sc
@@ -242,7 +248,7 @@ def base_spans(s: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray, float]:
     k = int(g.argmax())
     if g[k]:
         right = right[:k]
-    return left, right, max(float(_MIN(left)), float(_MIN(right)))
+    return left, right
 
 
 def span_width(left: np.ndarray, right: np.ndarray, level: float, n: int) -> float:
@@ -676,33 +682,27 @@ def prominent_maxima(s: np.ndarray, cand: np.ndarray, prom: float, min_width: fl
         return cand
     out = []
     n = s.size
-    for c in cand:
-        c = int(c)
-        # prominence of the survivor against the whole signal (walk to a higher point or the edge)
-        sc = s[c]
-        lo, hi = higher_neighbours(s, c)
+    for c in cand.tolist():
+        # prominence of the survivor against the whole signal (walk to a higher point or the
+        # edge): ``left`` runs from c down to the span's start, ``right`` from c up to its end
+        left, right = _spans(s, c)
         if c == 0:  # cut by the edge: only the inner side has a base
-            base = float(_MIN(s[c : hi + 1]))
+            base = float(_MIN(right))
         elif c == n - 1:
-            base = float(_MIN(s[lo : c + 1]))
+            base = float(_MIN(left))
         else:
-            base = max(float(_MIN(s[lo : c + 1])), float(_MIN(s[c : hi + 1])))
-        p = float(sc) - base
+            base = max(float(_MIN(left)), float(_MIN(right)))
+        sc = float(s[c])
+        p = sc - base
         if p < prom:
             continue
-        half = float(sc) - 0.5 * p
-        width_l = c - lo
-        if c > lo:
-            g = s[lo:c][::-1] < half
-            k = int(g.argmax())
-            if g[k]:
-                width_l = k + 1
-        width_r = hi - c
-        if hi > c:
-            g = s[c + 1 : hi + 1] < half
-            k = int(g.argmax())
-            if g[k]:
-                width_r = k + 1
+        half = sc - 0.5 * p  # below s[c] (p >= prom > 0): left[0] and right[0] are not under it
+        g = left < half
+        k = int(g.argmax())
+        width_l = k if g[k] else left.size - 1
+        g = right < half
+        k = int(g.argmax())
+        width_r = k if g[k] else right.size - 1
         width = width_l + width_r
         if width >= min_width:
             out.append(c)

@@ -70,7 +70,8 @@ def trace_noise(y: np.ndarray) -> tuple[NoiseModel, float]:
     # the model's third differences first: when their sum is finite, every one of them is, and
     # so is every first difference (a non-finite sample makes both non-finite), so neither
     # step needs its own finiteness test (the same values, three numpy calls fewer)
-    d = (s[0] - s[3]) + 3.0 * d21
+    d = s[0] - s[3]
+    d += 3.0 * d21  # (y0 - y3) + 3 (y2 - y1), one array
     if not math.isfinite(float(np.add.reduce(d))):
         sig = _sigma(d21)
         return _fit(s, sig, d21), sig
@@ -154,7 +155,10 @@ def _fit(samples: tuple[np.ndarray, ...], floor_sd: float, d21: np.ndarray | Non
     y0, y1, y2, y3 = samples
     if y0.size + 3 < 8:  # fewer than 8 points (trace_noise calls this from 4 points on)
         return NoiseModel(max(floor_sd, 0.0) ** 2, 0.0, 0.0)
-    lev = 0.25 * (y0 + y1 + y2 + y3)
+    lev = y0 + y1
+    lev += y2
+    lev += y3
+    lev *= 0.25  # 0.25 * (((y0 + y1) + y2) + y3), in one array
     if d is None:
         d = (y0 - y3) + 3.0 * (y2 - y1 if d21 is None else d21)
         ok = np.isfinite(d)
