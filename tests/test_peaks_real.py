@@ -198,8 +198,10 @@ def test_sciex_no_fragmented_peak_and_closer_to_analyst(shared_data):
 def test_sciex_transition_groups_closer_to_analyst(shared_data):
     """Each Analyst component with its labelled IS integrated as a transition group (the
     pipeline's MRM default; benchmarks/real_mrm.py's "thioquant group" row): on Analyst's 95
-    Baseline peaks the p95 |area difference| is 12.9 % (15.4 % before the rough baseline's window
-    spanned the whole peak: tailing peaks lost their tails to the drop line), median 1.54 %."""
+    Baseline peaks the p95 |area difference| is 12.1 % (15.4 % before the rough baseline's window
+    spanned the whole peak: tailing peaks lost their tails to the drop line; 12.9 % before the
+    group's anchors left out spikes), median 1.54 %. nadph (S/N 8, bounds from its clear IS): a
+    count burst in the 3-point anchor stretch lifted the drop line, -61 %; now -18 %."""
     from thioquant.peaks import find_target, integrate_group
 
     rows, one = _sciex(shared_data)
@@ -221,9 +223,11 @@ def test_sciex_transition_groups_closer_to_analyst(shared_data):
             frag.append(r["component_name"])
         if r["integration_type"] == "Baseline":
             base.append(abs(100.0 * (pk.area - a) / a))
+        if r["component_name"] == "nadph.nadph_1.Light":
+            assert pk.integration == "group" and abs(pk.area - a) < 0.25 * a
     assert frag == []
     assert len(base) == 95
-    assert float(np.median(base)) < 1.6 and float(np.percentile(base, 95)) < 13.5
+    assert float(np.median(base)) < 1.6 and float(np.percentile(base, 95)) < 12.5
 
 
 def _yeast_glu(shared_data):

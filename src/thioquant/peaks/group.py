@@ -36,6 +36,7 @@ import numpy as np
 from thioquant.errors import InputError
 from thioquant.model import Peak, Trace
 from thioquant.peaks.api import find_target, integrate
+from thioquant.peaks.core import anchor_level
 from thioquant.peaks.settings import make_settings
 
 # members whose peak stands less than this many baseline noise SDs (the trace's own, from
@@ -83,13 +84,15 @@ def consensus_trace(traces: list[Trace], peaks: list[Peak], ref: int) -> Trace:
 
 
 def integrate_between(trace: Trace, start_min: float, end_min: float, *, anchor_min: float = 0.0,
-                      sn_min: float = 3.0, **settings: Any) -> Peak:
+                      sn_min: float = 3.0, sigma: float | None = None, **settings: Any) -> Peak:
     """Integrate ``trace`` between fixed boundaries with the engine's drop line.
 
     The line's ends are the mean signal over ``anchor_min`` minutes just outside each boundary
-    (the signal at the boundary when ``anchor_min`` is 0 or no point falls there). Metrics, S/N
-    and flags as :func:`~thioquant.peaks.integrate`, but ``integration="group"`` and no
-    ``MANUAL`` flag.
+    (the signal at the boundary when ``anchor_min`` is 0 or no point falls there); with
+    ``sigma`` (the trace's baseline noise SD), without the points further than 3 SDs from the
+    stretch's median (spikes, count bursts; :func:`~thioquant.peaks.core.anchor_level`).
+    Metrics, S/N and flags as :func:`~thioquant.peaks.integrate`, but ``integration="group"``
+    and no ``MANUAL`` flag.
     """
     t, y = trace.time_min, trace.signal
     ok = np.isfinite(t) & np.isfinite(y)
@@ -101,7 +104,7 @@ def integrate_between(trace: Trace, start_min: float, end_min: float, *, anchor_
         if anchor_min > 0:
             m = (t >= a) & (t <= b)
             if m.any():
-                return float(y[m].mean())
+                return anchor_level(y[m], sigma) if sigma is not None else float(y[m].mean())
         return float(np.interp(at, t, y))
 
     ya = anchor(start_min - anchor_min, start_min, start_min)
@@ -156,7 +159,9 @@ def integrate_group(
                                    expected_w50_min=expected_w50_min, **settings)
     from thioquant.peaks.noise import trace_sigma
 
-    clarity = [found[i].height / max(trace_sigma(traces[i].signal), 1e-300)
+    sigmas = [trace_sigma(traces[i].signal) if traces[i] is not None and found[i] is not None
+              else math.nan for i in range(n)]
+    clarity = [found[i].height / max(sigmas[i], 1e-300)
                if traces[i] is not None and found[i] is not None else 0.0 for i in range(n)]
     usable = [i for i in range(n) if traces[i] is not None and found[i] is not None
               and clarity[i] >= _CLEAR_SD and found[i].height > 0]
@@ -235,7 +240,7 @@ def integrate_group(
             shared.append(False)
             continue
         g = integrate_between(tr, cpk.start_min, cpk.end_min, anchor_min=anchor_min,
-                              sn_min=sn_min, **kw)
+                              sn_min=sn_min, sigma=sigmas[i], **kw)
         # detection and S/N stay the member's own (its own trace decides "detected"); the
         # consensus peak's FUSED / SHOULDER say the shared bounds split a cluster
         extra = tuple(f for f in cpk.flags if f in ("FUSED", "SHOULDER"))
