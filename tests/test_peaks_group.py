@@ -233,3 +233,20 @@ def test_group_drop_line_anchor_leaves_out_a_spike():
     spiked = Trace("mrm", t, y2)
     assert integrate_between(spiked, 0.85, 1.2, anchor_min=0.05, sigma=1.0).area == pytest.approx(clean, rel=0.01)
     assert integrate_between(spiked, 0.85, 1.2, anchor_min=0.05).area < 0.9 * clean
+
+
+def test_consensus_covers_a_member_recorded_beyond_the_reference():
+    """Scheduled MRM records transitions over different spans: the clearest member (the IS)
+    stopped on the analyte's tail, and the consensus on its axis alone ended there, so the
+    group's bounds were cut at its last point (QTRAP gln-L: EDGE, -4.3 % against Analyst).
+    The consensus now averages the members recorded at each time, on an axis extended by the
+    member recorded furthest."""
+    t = np.arange(0.0, 3.0, 0.5 / 60)
+    rng = np.random.default_rng(11)
+    ana = 50.0 + emg(t, 100.0, 1.0, 0.03, 0.15) + rng.normal(0.0, 2.0, t.size)
+    is_ = 50.0 + emg(t, 400.0, 1.0, 0.03, 0.15) + rng.normal(0.0, 2.0, t.size)
+    cut = t < 1.25  # the IS's recording ends on the tail
+    g = integrate_group([Trace("ana", t, ana), Trace("is", t[cut], is_[cut])], 1.05, 0.2)
+    assert g.shared == (True, True)
+    assert g.end_min > 1.35 and "EDGE" not in g.peaks[0].flags
+    assert g.peaks[0].area == pytest.approx(100.0, rel=0.03)

@@ -65,22 +65,44 @@ class GroupResult(NamedTuple):
 
 def consensus_trace(traces: list[Trace], peaks: list[Peak], ref: int) -> Trace:
     """Mean of the traces, each scaled to its peak's height, on the time axis of ``traces[ref]``
-    (each member's nearest point; zero outside its recorded span). Not interpolated: a linear
-    interpolation averages neighbouring points, the noise of the consensus then looks smaller
-    than it is, and a wiggle on a tail became a significant split (QTRAP utp: a sliver)."""
+    (each member's nearest point). Not interpolated: a linear interpolation averages
+    neighbouring points, the noise of the consensus then looks smaller than it is, and a wiggle
+    on a tail became a significant split (QTRAP utp: a sliver).
+
+    Members are recorded over different spans (scheduled MRM): at each time the mean is over
+    the members recorded there, and the axis is extended by the points of the member recorded
+    furthest beyond ``traces[ref]``'s ends. On the reference's axis alone the consensus ended
+    where the reference's recording ended: QTRAP gln-L's IS stops at 1.18 min, on the
+    analyte's tail, and the group's bounds were cut there (EDGE; -4.3 % against Analyst, the
+    analyte's own bounds -2.2 %)."""
     t = np.asarray(traces[ref].time_min, dtype=float)
+    ok_t = t[np.isfinite(t)]
+    lo, hi = (float(ok_t[0]), float(ok_t[-1])) if ok_t.size else (math.nan, math.nan)
+    before: np.ndarray = t[:0]
+    after: np.ndarray = t[:0]
+    for tr, pk in zip(traces, peaks, strict=True):
+        if not (pk.height > 0 and math.isfinite(pk.height)) or not ok_t.size:
+            continue
+        tm = tr.time_min[np.isfinite(tr.time_min)]
+        b, a = tm[tm < lo], tm[tm > hi]
+        if b.size > before.size:
+            before = b
+        if a.size > after.size:
+            after = a
+    t = np.concatenate((before, t, after))
     acc = np.zeros_like(t)
-    wsum = 0.0
+    cnt = np.zeros_like(t)
     for tr, pk in zip(traces, peaks, strict=True):
         if not (pk.height > 0 and math.isfinite(pk.height)):
             continue
-        w = 1.0  # equal weights: an S/N weighting let the IS alone set the bounds, which then
-        # cut a broader or slightly later analyte peak (QTRAP cystine: -119 % against Analyst)
+        # equal weights: an S/N weighting let the IS alone set the bounds, which then cut a
+        # broader or slightly later analyte peak (QTRAP cystine: -119 % against Analyst)
         ok = np.isfinite(tr.time_min) & np.isfinite(tr.signal)
-        y = _nearest(t, tr.time_min[ok], tr.signal[ok])
-        acc += w * np.nan_to_num(y / pk.height, nan=0.0)
-        wsum += w
-    return Trace("consensus", t, acc / wsum if wsum > 0 else acc)
+        y = _nearest(t, tr.time_min[ok], tr.signal[ok]) / pk.height
+        rec = np.isfinite(y)
+        acc[rec] += y[rec]
+        cnt[rec] += 1.0
+    return Trace("consensus", t, np.divide(acc, cnt, out=np.zeros_like(acc), where=cnt > 0))
 
 
 def integrate_between(trace: Trace, start_min: float, end_min: float, *, anchor_min: float = 0.0,
