@@ -950,14 +950,19 @@ def analyse(
         return Region(t, y, s, [], np.zeros(n, bool), sigma, w50_pts, dt, gbl)
     w2 = int(0.7 * w50_pts) | 1
     d2 = second_derivative(yw, w2)
-    shoulders = _shoulders(cand, -d2, e, above, prom, w50_pts)
+    nd2 = -d2
+    shoulders = _shoulders(cand, nd2, e, above, prom, w50_pts)
     if shoulders.size:
         cand = np.sort(np.concatenate((cand, shoulders)))
     is_shoulder = set(shoulders.tolist())
-    prev = np.concatenate(([False], above[:-1]))
-    nxt = np.concatenate((above[1:], [False]))
-    rstarts = (above & ~prev).nonzero()[0].tolist()
-    rends = (above & ~nxt).nonzero()[0].tolist()
+    # runs of `above`: where it changes, with False beyond both ends (starts and ends + 1
+    # alternate)
+    edges = np.empty(n + 1, bool)
+    edges[0], edges[n] = above[0], above[n - 1]
+    np.not_equal(above[1:], above[:-1], out=edges[1:n])
+    flips = edges.nonzero()[0]
+    rstarts = flips[0::2].tolist()
+    rends = (flips[1::2] - 1).tolist()
     # the cluster bookkeeping below is on a handful of runs: plain Python ints
     cand_l = cand.tolist()
     rid = [bisect_right(rstarts, c) - 1 for c in cand_l]  # np.searchsorted(side="right")
@@ -1004,7 +1009,7 @@ def analyse(
                 noise_model = fit_noise_model(y, sigma)
             apexes = _merge_noise_splits(apexes, y if gbl is None else yw, s, int(cs[k]),
                                          int(ce[k]), sig_s / max(sigma, 1e-300), w50_pts,
-                                         is_shoulder, -d2, _d2_gain(w2), noise_model,
+                                         is_shoulder, nd2, _d2_gain(w2), noise_model,
                                          None if gbl is None else gbl)
         c_s, c_e = int(cs[k]), int(ce[k])
         edge_left = edge_lo and rs[k] == 0
