@@ -351,7 +351,7 @@ def find_target(
         expected_w50_min = _finite("expected_w50_min", expected_w50_min, positive=True)
     noise = _blank_of(blank, noise) or noise
     tn = trace_noise(trace.signal)  # once per call: every region below uses the same
-    sv: dict = {}  # and the same survey, when only the region changes
+    sv: dict = {}  # and the same survey (and region) when only the region (survey) changes
     reg, t_w = _target_region(trace, rt, win, cfg, select, expected_w50=expected_w50_min, tnoise=tn,
                               surveys=sv)
     if reg is None:
@@ -359,9 +359,12 @@ def find_target(
     picked = _select_target(reg, rt, win, cfg, select, noise)
     if picked is None and t_w is not None:
         # nothing qualifies at the survey's maximum (S/N): search the whole window, as before
+        first = reg
         reg, t_w = _target_region(trace, rt, win, cfg, select, expected_w50=expected_w50_min,
                                   centred=False, tnoise=tn, surveys=sv)
-        picked = None if reg is None else _select_target(reg, rt, win, cfg, select, noise)
+        # (the same analysis as the first: nothing qualifies there either)
+        picked = None if reg is None or reg is first else _select_target(reg, rt, win, cfg, select,
+                                                                          noise)
     if picked is None:
         return None
     p, shp, h = picked
@@ -369,7 +372,7 @@ def find_target(
         # the width came from another feature than the peak selected: estimate it on the
         # selected peak and analyse again (once), so the width is the selected peak's own
         reg2, _ = _target_region(trace, rt, win, cfg, select, width_at=float(reg.t[p.apex]),
-                                 expected_w50=expected_w50_min, tnoise=tn)
+                                 expected_w50=expected_w50_min, tnoise=tn, surveys=sv)
         picked2 = None if reg2 is None else _select_target(reg2, rt, win, cfg, select, noise)
         if picked2 is not None:
             reg, (p, shp, h) = reg2, picked2
@@ -446,9 +449,9 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, selec
     (``"largest"``), or the maximum nearest ``width_at`` when given. With ``centred`` (and a
     prominent maximum) the region is centred on that maximum and sized by the width alone, so
     the analysis does not depend on the window at all; otherwise it spans the window.
-    ``tnoise``: the trace's :func:`~thioquant.peaks.noise.trace_noise`; ``surveys``: the
-    surveys already made in this ``find_target`` call, by ``width_at`` (the survey does not
-    depend on ``centred``), filled here.
+    ``tnoise``: the trace's :func:`~thioquant.peaks.noise.trace_noise`; ``surveys``: what this
+    ``find_target`` call already computed, filled here: the surveys by ``width_at`` (a survey
+    does not depend on ``centred``) and the analysed regions by slice and scales.
     """
     t_all, y_all = trace.time_min, trace.signal
     n_all = t_all.size
@@ -531,10 +534,17 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, selec
     gbl = None
     if cfg.baseline != "local":
         gbl = _global_baseline(t, y, cfg, w50_pts)
+    # the same slice at the same scales is the same analysis (a re-search whose region comes
+    # out as the first one's, e.g. both the whole of a short trace)
+    rkey = ("region", a, b, w50_pts, open_pts)
+    if surveys is not None and rkey in surveys:
+        return surveys[rkey], t_w
     i0, i1 = t.searchsorted(lo_t), t.searchsorted(hi_t)
     reg = core.analyse(t, y, cfg, w50_pts=w50_pts, gbl=gbl, edge_lo=a == 0, edge_hi=b == n_all,
                        apex_window=(max(0, int(i0) - 2), int(i1) + 2), noise_model=model,
                        open_pts=open_pts)
+    if surveys is not None:
+        surveys[rkey] = reg
     return reg, t_w
 
 
