@@ -19,6 +19,7 @@ from typing import Any
 from thioquant.assay.method import Compound, Method, find_method_file, load_method
 from thioquant.assay.worklist import MAX_ROWS, Worklist, WorklistEntry, read_worklist
 from thioquant.errors import CalibrationError, InputError, MethodError, ThioquantError
+from thioquant.flags import UNMEASURED
 from thioquant.measurement import InjectionMeasurement, channel_keys, searched_rt
 from thioquant.measurement import trace_for as _trace_for
 from thioquant.model import Peak, Result
@@ -775,20 +776,34 @@ def _quantify_measurements(
 
         # Calibration from calibrators with a usable response; a saturated one is excluded with
         # that reason before the fit (its response is not proportional to the concentration)
+        # a calibrator without a response (no IS peak, file or channel lost) stays in as an
+        # excluded point with its reason: left out, it was not counted against the ICH M10 75 %
+        # rule, and calibration.json did not show it
         cal_rows = [
             (e, r) for e, _, _, _, r, fl in rows
-            if e.sample_type == "calibrator" and e.usable and math.isfinite(r)
+            if e.sample_type == "calibrator" and e.usable
             and math.isfinite(m.nominal("calibrator", e.level, analyte.name))
         ]
+        no_response = {id(e): "no response (" + (", ".join(f for f in fl if f in _NO_RESPONSE) or "not measured") + ")"
+                       for e, _, _, _, r, fl in rows if e.sample_type == "calibrator" and not math.isfinite(r)}
         saturated = {id(e) for e, _, _, _, _, fl in rows if e.sample_type == "calibrator" and "SATURATED" in fl}
         all_cal_rows = cal_rows
         cal_rows = [(e, r) for e, r in cal_rows if id(e) not in saturated]
+        # a calibrator whose quantifier or IS integration would be held for review (docs/qc.md)
+        # is excluded before the fit, with its reason: never silently, and counted as not passing
+        held_cal = _held_calibrators(m, analyte, entries, measurements, rows) if cs.exclude_held else {}
+        for e, _, _, _, _, fl in rows:
+            if id(e) in held_cal:
+                fl.append("CAL_HELD")
         outcome = None
-        if len(cal_rows) >= 2:
+        if sum(math.isfinite(r) for _, r in cal_rows) >= 2:
             x = [m.nominal("calibrator", e.level, analyte.name) for e, _ in cal_rows]
             y = [r for _, r in cal_rows]
             by_reviewer = [(exclusions or {}).get((e.sample_id, analyte.name), "") for e, _ in cal_rows]
             manual_excl = by_reviewer if any(by_reviewer) else None
+            by_rule = ["; ".join(x for x in (no_response.get(id(e), ""), held_cal.get(id(e), "")) if x)
+                       for e, _ in cal_rows]
+            rule_excl = by_rule if any(by_rule) else None
             try:
                 if cs.model == "auto" or cs.weighting == "auto":
                     from thioquant.calibration import candidates_for, select_model
@@ -797,14 +812,14 @@ def _quantify_measurements(
                         x, y, candidates=candidates_for(cs.model, cs.weighting),
                         levels=[e.level for e, _ in cal_rows], tolerance_pct=cs.tolerance_pct,
                         lloq_tolerance_pct=cs.lloq_tolerance_pct, min_fraction=cs.min_fraction,
-                        min_levels=cs.min_levels, manual_exclusions=manual_excl,
+                        min_levels=cs.min_levels, manual_exclusions=manual_excl, rule_exclusions=rule_excl,
                     )
                 else:
                     outcome = accept_calibration(
                         x, y, model=cs.model, weighting=cs.weighting, levels=[e.level for e, _ in cal_rows],
                         tolerance_pct=cs.tolerance_pct, lloq_tolerance_pct=cs.lloq_tolerance_pct,
                         min_fraction=cs.min_fraction, min_levels=cs.min_levels,
-                        manual_exclusions=manual_excl,
+                        manual_exclusions=manual_excl, rule_exclusions=rule_excl,
                     )
             except ThioquantError as exc:
                 messages.append(f"{analyte.name}: calibration could not be fitted: {exc}")
@@ -888,6 +903,27 @@ def _channel_flags(meas: InjectionMeasurement, analyte: Compound) -> list[str]:
         if key != analyte.name and pk is not None and "SATURATED" in pk.flags:
             out.append("SATURATED")
     return out
+
+
+#: flags that say why an injection has no response
+_NO_RESPONSE = ("NO_IS", *sorted(UNMEASURED))
+
+
+def _held_calibrators(m: Method, analyte: Compound, entries: Sequence[WorklistEntry],
+                      measurements: Sequence[InjectionMeasurement], rows: Sequence[tuple]) -> dict[int, str]:
+    """Calibrators whose quantifier or internal standard integration would be held for review
+    (:func:`~thioquant.qc.hold.calibrator_hold_reasons`, the ``[qc]`` hold settings):
+    ``id(entry) -> reason``."""
+    from thioquant.qc.hold import calibrator_hold_reasons
+    from thioquant.qc.settings import QCSettings
+
+    if not any(e.sample_type == "calibrator" for e in entries):
+        return {}
+    settings = QCSettings.from_dict(dict(m.qc)).for_analyte(analyte.name)
+    flags = [row[5] for row in rows]
+    reasons = calibrator_hold_reasons(analyte, entries, measurements, flags, settings)
+    return {id(e): "integration held for review (" + "; ".join(d for _, d in r) + ")"
+            for e, r in zip(entries, reasons, strict=True) if r}
 
 
 def _with_set_aside(outcome: Any, cal_rows: Sequence[tuple[WorklistEntry, float]], aside: set[int],

@@ -133,6 +133,9 @@ class CalibrationSettings:
     lloq_tolerance_pct: float = 20.0
     min_fraction: float = 0.75
     min_levels: int = 6
+    #: exclude, before the fit and with the reason recorded, a calibrator whose quantifier or
+    #: internal standard integration would be held for review (docs/qc.md)
+    exclude_held: bool = True
 
 
 @dataclass(frozen=True)
@@ -479,7 +482,8 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
     ck.unknown_keys(m, "method", {"name", "technique", "family", "conc_unit", "reported_unit", "version", "description"})
     integration = _integration(ck, ck.table(data, "integration"), "integration", Integration())
     cal = ck.table(data, "calibration")
-    ck.unknown_keys(cal, "calibration", {"model", "weighting", "tolerance_pct", "lloq_tolerance_pct", "min_fraction", "min_levels"})
+    ck.unknown_keys(cal, "calibration", {"model", "weighting", "tolerance_pct", "lloq_tolerance_pct", "min_fraction", "min_levels",
+                                           "exclude_held"})
     norm = ck.table(data, "normalisation")
     ck.unknown_keys(norm, "normalisation", {"mode", "rbc_min", "rbc_max", "rbc_cv_pct", "aliquot_volume_ul",
                                              "dilution_min", "dilution_max"})
@@ -522,6 +526,7 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         lloq_tolerance_pct=ck.number(cal, "calibration.lloq_tolerance_pct", 20.0, lo=0, hi=100, strict_lo=True),
         min_fraction=ck.number(cal, "calibration.min_fraction", 0.75, lo=0, hi=1, strict_lo=True),
         min_levels=int(ck.number(cal, "calibration.min_levels", 6, lo=2, hi=100)),
+        exclude_held=ck.boolean(cal, "calibration.exclude_held", True),
     )
     for a in analytes:
         n = sum(1 for lv in calibrators.values() if a.name in lv)
