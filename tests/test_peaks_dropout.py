@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -203,3 +205,60 @@ def test_batch_with_measured_noise_is_accepted(tmp_path, repo_root) -> None:
     p015 = next(r for r in res.results if r.sample_id == "P015" and r.analyte == "6-MMP")
     assert "DROPOUT_LONG" in p015.flags and is_held(p015.flags)
     assert float(truth[("P015", "6-MMP")]["true_reported"]) > 0
+
+
+def test_dropout_limits_are_method_settings_validated_on_load(tmp_path, sample_batch):
+    from dataclasses import replace as _replace
+
+    from thioquant import quantify
+    from thioquant.assay.method import load_method
+    from thioquant.errors import MethodError
+    from thioquant.io import read_run
+    from thioquant.io.mzml import write_mzml
+
+    src = Path(__file__).resolve().parents[1] / "calibrations" / "thiopurines_lcmsms.toml"
+    text = src.read_text(encoding="utf-8")
+    p = tmp_path / "m.toml"
+    for bad, key in (("dropout_min_counts = 1.0", "dropout_min_counts"),  # a zero at 1 count is noise
+                     ("dropout_max_fraction = 0.0", "dropout_max_fraction"),
+                     ("dropout_min_corr = 1.5", "dropout_min_corr"),
+                     ("bridge_dropouts = 1", "bridge_dropouts")):
+        p.write_text(text.replace("min_points = 5", f"min_points = 5\n{bad}", 1), encoding="utf-8")
+        with pytest.raises(MethodError, match=key):
+            load_method(p)
+    # per compound: refused (an injection's traces are bridged once, alike)
+    p.write_text(text.replace('window_min = 0.20', 'window_min = 0.20\nintegration = { dropout_k_sd = 5.0 }', 1),
+                 encoding="utf-8")
+    with pytest.raises(MethodError, match="whole injection"):
+        load_method(p)
+    m = load_method(src)
+    assert (m.integration.dropout_min_counts, m.integration.dropout_max_fraction) == (10.0, 0.2)
+
+    # they reach the measurement: 4 points lost over the 6-TG apex of CAL5 (quantifier, qualifier
+    # and IS alike, so nothing can fill them) are bridged, DROPOUT; with dropout_max_fraction
+    # 0.05 the same run is DROPOUT_LONG and the calibrator is excluded with that reason
+    batch = sample_batch()
+    f = batch / "raw" / "007_CAL5.mzML"
+    run = read_run(f)
+    traces = []
+    for tr in run.traces:
+        if tr.channel.precursor_mz in (168.0, 171.0):
+            y = np.asarray(tr.signal, dtype=float).copy()
+            y[(tr.time_min > 1.445) & (tr.time_min < 1.465)] = 0.0
+            tr = _replace(tr, signal=y)
+        traces.append(tr)
+    f.unlink()
+    write_mzml(f, traces, metadata=dict(run.metadata))
+    res = quantify(batch, method=m)
+    r = next(r for r in res.results if r.sample_id == "CAL5" and r.analyte == "6-TG")
+    assert "DROPOUT" in r.flags and "DROPOUT_LONG" not in r.flags and "CAL_HELD" not in r.flags
+    strict = _replace(m, integration=_replace(m.integration, dropout_max_fraction=0.05))
+    res = quantify(batch, method=strict)
+    r = next(r for r in res.results if r.sample_id == "CAL5" and r.analyte == "6-TG")
+    assert {"DROPOUT_LONG", "CAL_HELD"} <= set(r.flags)
+    cal5 = next(p for p in res.calibrations["6-TG"].points if p.level == "CAL5")
+    assert not cal5.included and "DROPOUT_LONG" in cal5.reason
+    off = _replace(m, integration=_replace(m.integration, bridge_dropouts=False))
+    res = quantify(batch, method=off)
+    r = next(r for r in res.results if r.sample_id == "CAL5" and r.analyte == "6-TG")
+    assert "DROPOUT" not in r.flags

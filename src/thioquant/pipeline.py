@@ -81,9 +81,12 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
     from thioquant.peaks import integrate
     from thioquant.peaks.dropout import BridgedRun
 
-    # the peak search sees MRM traces with their dropout runs bridged (issue 18); views keep
-    # the raw trace
-    raw, run = run, BridgedRun(run)
+    # the peak search sees MRM traces with their dropout runs bridged (issue 18; the method's
+    # [integration] dropout settings); views keep the raw trace
+    rule = method.integration.dropout_rule()
+    raw = run
+    if rule is not None:
+        run = BridgedRun(run, rule)
     # (compound, qualifier?, key) in the order of the outputs; internal standards are measured
     # first, since an analyte with a relative retention is searched relative to its IS's peak,
     # and its transition group (quantifier, qualifier, IS) shares the IS's boundaries
@@ -135,6 +138,8 @@ def _with_dropout_flags(run: Any, comp: Compound, qual: bool, pk: Peak | None) -
     """``pk`` with DROPOUT (DROPOUT_LONG) added when its boundaries hold a bridged dropout run."""
     ch = comp.qualifier if qual else comp.channel
     if pk is None or ch is None or ch.precursor_mz is None:
+        return pk
+    if not hasattr(run, "flags_for"):  # bridge_dropouts = false
         return pk
     extra = run.flags_for(pk, precursor_mz=ch.precursor_mz, product_mz=ch.product_mz)
     return replace(pk, flags=(*pk.flags, *extra)) if extra else pk
