@@ -190,3 +190,49 @@ def test_a_calibrator_with_a_spike_on_its_internal_standard_apex_is_excluded_for
     cal4 = next(p for p in res.calibrations["6-TG"].points if p.level == "CAL4")
     assert not cal4.included and "6-TG-IS width" in cal4.reason, cal4.reason
     assert res.accepted
+
+
+def test_the_calibrators_widths_guard_the_internal_standards_width_hint(tmp_path):
+    # the batch simulated with the measured QTRAP noise (docs/noise.md), seed 5: P015's 6-TG-IS
+    # has a 2x spike on its apex and its half-height width reads 0.0069 min (0.15x the
+    # calibrators' median). As the analyte's and qualifier's expected width it cut them to
+    # 1.400-1.496 min: 6-TG 521 instead of 650 pmol/8x10^8 RBC (-19.8 %). An IS width outside
+    # 0.5-2x of the calibrators' median is no hint; the analyte's own width: 1.358-1.587, -8.2 %.
+    from thioquant.simulate import simulate_batch
+
+    batch = simulate_batch(tmp_path / "b", seed=5, noise="measured",
+                           method=Path(__file__).resolve().parents[1] / "calibrations" / "thiopurines_lcmsms.toml")
+    res = quantify(batch)
+    with open(batch / "truth.csv", encoding="utf-8", newline="") as fh:
+        truth = {(r["sample_id"], r["analyte"]): float(r["true_reported"] or "nan") for r in csv.DictReader(fh)}
+    i = next(k for k, e in enumerate(res.worklist.entries) if e.sample_id == "P015")
+    pk, ipk = res.measurements[i].peaks["6-TG"], res.measurements[i].peaks["6-TG-IS"]
+    assert ipk.width_50_min < 0.01  # the spiky IS
+    assert pk.start_min < 1.38 and pk.end_min > 1.55
+    r = next(r for r in res.results if r.sample_id == "P015" and r.analyte == "6-TG")
+    assert abs(r.reported / truth[("P015", "6-TG")] - 1) <= 0.15
+
+
+def test_calibrator_widths_and_the_width_hint():
+    from types import SimpleNamespace as NS
+
+    from thioquant.measurement import InjectionMeasurement
+    from thioquant.pipeline import calibrator_widths, width_hint
+
+    def pk(w, flags=()):
+        return NS(width_50_min=w, flags=flags)
+
+    entries = [NS(sample_type=t, usable=True) for t in ("calibrator",) * 4 + ("unknown",)]
+    meas = [InjectionMeasurement("f", peaks={"A": pk(w), "A-IS": pk(w2)})
+            for w, w2 in ((0.04, 0.05), (0.05, 0.05), (0.06, 0.05), (0.5, 0.5))]
+    meas[3] = InjectionMeasurement("f", peaks={"A": pk(0.5, ("FUSED",)), "A-IS": pk(0.05)})
+    meas.append(InjectionMeasurement("f", peaks={"A": pk(9.0), "A-IS": pk(9.0)}))  # a patient: not counted
+    w = calibrator_widths(entries, meas)
+    assert w == {"A": 0.05, "A-IS": 0.05}  # the FUSED one left out, the patient too
+    assert calibrator_widths(entries[:2], meas[:2]) == {}  # fewer than 3
+    comp = NS(name="A", internal_standard="A-IS")
+    is_comp = NS(name="A-IS", internal_standard=None)
+    assert width_hint(comp, "A", {"A-IS": NS(width_50_min=0.06)}, w) == 0.06  # the IS, plausible
+    assert width_hint(comp, "A", {"A-IS": NS(width_50_min=0.007)}, w) is None  # a spiky IS: its own width
+    assert width_hint(comp, "A", {"A-IS": NS(width_50_min=0.007)}, None) == 0.007  # nothing to judge it by
+    assert width_hint(is_comp, "A-IS", {}, w) is None  # the IS itself: no hint, as before

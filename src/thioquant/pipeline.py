@@ -38,6 +38,7 @@ def measure_injection(
     manual: Mapping[str, tuple[float, float]] | None = None,
     views: bool = False,
     blanks: Mapping[str, Any] | None = None,
+    widths: Mapping[str, float] | None = None,
 ) -> InjectionMeasurement:
     """Read one raw file and integrate every analyte, qualifier and internal standard.
 
@@ -49,6 +50,8 @@ def measure_injection(
     views : also keep decimated chromatogram views for the report (a few kB per injection).
     blanks : compound name (``"<name> qualifier"`` for a qualifier) -> a blank injection's trace of
         that channel, for S/N against the blank (``noise_source = "blank"``).
+    widths : channel key -> the calibrators' median half-height width (minutes), the run's
+        expected width of that peak (:func:`calibrator_widths`; :func:`width_hint`).
 
     Never raises for a bad file, nor for an internal error while measuring it: the reason is
     returned in ``error`` (``internal_error`` set for the latter) so the batch goes on. A
@@ -62,7 +65,7 @@ def measure_injection(
         return InjectionMeasurement(str(path), error=str(exc))
     try:
         run, screen = _screen_run(run, method)
-        return _apply_screen(_measure_run(run, path, method, manual, views, blanks), run, screen, method)
+        return _apply_screen(_measure_run(run, path, method, manual, views, blanks, widths), run, screen, method)
     except MethodError:
         raise  # a setting of the method, not this file: the batch cannot go on
     except ThioquantError as exc:
@@ -77,7 +80,8 @@ def measure_injection(
 
 
 def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str, tuple[float, float]] | None,
-                 views: bool, blanks: Mapping[str, Any] | None) -> InjectionMeasurement:
+                 views: bool, blanks: Mapping[str, Any] | None,
+                 widths: Mapping[str, float] | None = None) -> InjectionMeasurement:
     from thioquant.peaks import integrate
     from thioquant.peaks.dropout import BridgedRun
 
@@ -117,10 +121,10 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
             continue
         integ = comp.integration or method.integration
         found[key] = _search(comp, integ, key, trace, found, blanks, problems,
-                             is_peak_width(comp, found))
+                             width_hint(comp, key, found, widths))
         if not qual and comp.name not in is_names and integ.transition_group:
             _group(run, method, comp, integ, trace, found, absent, manual, blanks, problems,
-                   is_users)
+                   is_users, widths)
     peaks: dict[str, Peak | None] = {key: _with_dropout_flags(run, comp, qual, found[key])
                                      for comp, qual, key in jobs}
     missing = [key for _, _, key in jobs if key in absent]
@@ -224,6 +228,59 @@ def is_peak_width(comp: Compound, found: Mapping[str, Peak | None]) -> float | N
     return w if math.isfinite(w) and w > 0 else None
 
 
+#: peak flags that make a calibrator's width no reference for the run's expected width
+_NOT_A_WIDTH = frozenset({"FUSED", "SHOULDER", "FEW_POINTS", "EDGE", "SATURATED", "SPIKE", "DROPOUT_LONG"})
+
+
+def calibrator_widths(entries: Sequence[WorklistEntry], measurements: Sequence[InjectionMeasurement],
+                      min_n: int = 3) -> dict[str, float]:
+    """Per channel key, the median half-height width (minutes) of the calibrators' peaks: what
+    the run knows of each compound's width (issue 18). Peaks split, cut, saturated, spiked or
+    bridged over a long dropout do not count; a channel with fewer than ``min_n`` usable
+    calibrator peaks gets none."""
+    got: dict[str, list[float]] = {}
+    for e, meas in zip(entries, measurements, strict=True):
+        if e.sample_type != "calibrator" or not e.usable or meas.error:
+            continue
+        for key, pk in meas.peaks.items():
+            if pk is None or _NOT_A_WIDTH & set(pk.flags):
+                continue
+            w = pk.width_50_min
+            if math.isfinite(w) and w > 0:
+                got.setdefault(key, []).append(float(w))
+    out = {}
+    for key, ws in got.items():
+        if len(ws) >= min_n:
+            ws.sort()
+            h = len(ws) // 2
+            out[key] = ws[h] if len(ws) % 2 else 0.5 * (ws[h - 1] + ws[h])
+    return out
+
+
+def width_hint(comp: Compound, key: str, found: Mapping[str, Peak | None],
+               widths: Mapping[str, float] | None) -> float | None:
+    """The expected half-height width (minutes) of ``comp``'s peak on channel ``key`` in this
+    injection, for :func:`~thioquant.peaks.find_target` (which uses it only against a width
+    of its own off by more than a factor of 2).
+
+    The labelled internal standard's width in the same injection (:func:`is_peak_width`; it
+    follows this injection's chromatography), unless it lies outside 0.5-2x the calibrators'
+    median width of that IS (``widths``, :func:`calibrator_widths`): then the IS peak itself is
+    implausible (a 2x spike on its apex read 0.12-0.19x in the measured-noise batches, and as
+    the hint it cut the analyte to 1.400-1.496 min, -19.8 %), and the peak's own width is
+    measured without a hint. The calibrators' width is a plausibility reference here, not the
+    hint itself: forced on a peak that is really broader (all three channels of an injection
+    three times as wide) it hid the width that the hold rule must see.
+    """
+    is_w = is_peak_width(comp, found)
+    if is_w is None or not widths:
+        return is_w
+    ref = widths.get(comp.internal_standard or "")
+    if ref is not None and not 0.5 * ref <= is_w <= 2.0 * ref:
+        return None
+    return is_w
+
+
 def _search(comp: Compound, integ: Any, key: str, trace: Any, found: Mapping[str, Peak | None],
             blanks: Mapping[str, Any] | None, problems: list[tuple[str, str, str]],
             expected_w50: float | None) -> Peak | None:
@@ -251,7 +308,8 @@ def _search(comp: Compound, integ: Any, key: str, trace: Any, found: Mapping[str
 def _group(run: Any, method: Method, comp: Compound, integ: Any, trace: Any,
            found: dict[str, Peak | None], absent: set[str],
            manual: Mapping[str, tuple[float, float]] | None, blanks: Mapping[str, Any] | None,
-           problems: list[tuple[str, str, str]], is_users: Mapping[str, int]) -> None:
+           problems: list[tuple[str, str, str]], is_users: Mapping[str, int],
+           widths: Mapping[str, float] | None = None) -> None:
     """Integrate an MRM analyte's quantifier, qualifier and labelled internal standard over
     shared boundaries (:func:`~thioquant.peaks.integrate_group`), updating ``found`` in place.
 
@@ -274,7 +332,7 @@ def _group(run: Any, method: Method, comp: Compound, integ: Any, trace: Any,
             absent.add(qkey)
         else:
             found[qkey] = _search(comp, integ, qkey, qtr, found, blanks, problems,
-                                  is_peak_width(comp, found))
+                                  width_hint(comp, qkey, found, widths))
             members.append((qkey, qtr, found[qkey]))
     is_comp = next((c for c in method.internal_standards if c.name == comp.internal_standard), None)
     if is_comp is not None and is_comp.name in found and not (manual and is_comp.name in manual):
@@ -593,15 +651,28 @@ def requantify(
     if changed:
         scratch: list[str] = []
         blanks, blank_sha = _blank_traces(b, m, entries, scratch)
-        sub = [entries[i] for i in changed]
-        if cache is not None:
-            from thioquant.cache import MeasurementCache
+        # calibrators first, then the others with the calibrators' widths as quantify measures them
+        # (an injection not edited keeps its measurement)
+        cal = [i for i in changed if entries[i].sample_type == "calibrator"]
+        rest = [i for i in changed if entries[i].sample_type != "calibrator"]
+        with contextlib.ExitStack() as stack:
+            store = None
+            if cache is not None:
+                from thioquant.cache import MeasurementCache
 
-            with MeasurementCache(cache) as store:
-                fresh = _measure_all(b, m, sub, new, 1, None, store, "process", False, blanks, blank_sha)
-        else:
-            fresh = _measure_all(b, m, sub, new, 1, None, None, "process", False, blanks, blank_sha)
-        for i, meas in zip(changed, fresh, strict=True):
+                store = stack.enter_context(MeasurementCache(cache))
+            fresh = {}
+            if cal:
+                got = _measure_set(b, m, [entries[i] for i in cal], new, 1, None, store, "process", False, blanks,
+                                   blank_sha)
+                fresh.update(zip(cal, got, strict=True))
+                measurements = [fresh.get(i, x) for i, x in enumerate(measurements)]
+            if rest:
+                hints = calibrator_widths(entries, measurements) or None
+                got = _measure_set(b, m, [entries[i] for i in rest], new, 1, None, store, "process", False, blanks,
+                                   blank_sha, widths=hints)
+                fresh.update(zip(rest, got, strict=True))
+        for i, meas in sorted(fresh.items()):
             measurements[i] = meas
             e = entries[i]
             for _key, _code, reason in meas.problems:
@@ -668,15 +739,74 @@ def _measure_all(
     blank_sha: str = "",
     scheduler: str | None = None,
     ship_files: bool = False,
+    widths: Mapping[str, float] | None = None,
 ) -> list[InjectionMeasurement]:
-    """Measure every injection, in order: from the cache where possible, else in parallel."""
-    all_tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None) for e in entries]
+    """Measure every injection, in order: from the cache where possible, else in parallel.
+
+    The calibrators are measured first, on their own; their median peak widths
+    (:func:`calibrator_widths`) are then every other injection's expected widths
+    (:func:`width_hint`). ``widths`` given: every injection is measured with them.
+    """
+    cal = [i for i, e in enumerate(entries) if e.sample_type == "calibrator"]
+    if widths is not None or not cal or len(cal) == len(entries):
+        return _measure_set(batch, m, entries, manual, jobs, progress, cache, executor, views, blanks,
+                            blank_sha, scheduler, ship_files, widths or None)
+    rest = [i for i in range(len(entries)) if i not in set(cal)]
+    n = len(entries)
+
+    def shifted(offset: int) -> Callable[[int, int], None] | None:
+        return None if progress is None else (lambda done, _total: progress(offset + done, n))
+
+    first = _measure_set(batch, m, [entries[i] for i in cal], manual, jobs, shifted(0), cache, executor, views,
+                         blanks, blank_sha, scheduler, ship_files, None)
+    hints = calibrator_widths([entries[i] for i in cal], first) or None
+    second = _measure_set(batch, m, [entries[i] for i in rest], manual, jobs, shifted(len(cal)), cache, executor,
+                          views, blanks, blank_sha, scheduler, ship_files, hints)
+    out: list[InjectionMeasurement | None] = [None] * n
+    for i, meas in zip(cal, first, strict=True):
+        out[i] = meas
+    for i, meas in zip(rest, second, strict=True):
+        out[i] = meas
+    return [x for x in out if x is not None]
+
+
+def measurement_digest(m: Method, blanks: Mapping[str, Any] | None = None, blank_sha: str = "",
+                       widths: Mapping[str, float] | None = None) -> str:
+    """What, besides the file and its manual integrations, a measurement depends on (the
+    measurement cache's key): the method, the blank whose noise an S/N is measured on, and the
+    calibrators' widths that are an injection's expected widths."""
+    from thioquant.cache import measurement_hash
+
+    digest = measurement_hash(m)
+    if blanks:  # S/N against a blank: the same file must give the same noise
+        digest = f"{digest}|blank:{blank_sha}:{','.join(sorted(blanks))}"
+    if widths:
+        digest = f"{digest}|widths:{sorted((k, round(v, 9)) for k, v in widths.items())}"
+    return digest
+
+
+def _measure_set(
+    batch: Path, m: Method, entries: Sequence[WorklistEntry],
+    manual: Mapping[str, Mapping[str, tuple[float, float]]], jobs: int,
+    progress: Callable[[int, int], None] | None,
+    cache: Any | None = None,
+    executor: str = "process",
+    views: bool = False,
+    blanks: Mapping[str, Any] | None = None,
+    blank_sha: str = "",
+    scheduler: str | None = None,
+    ship_files: bool = False,
+    widths: Mapping[str, float] | None = None,
+) -> list[InjectionMeasurement]:
+    """:func:`_measure_all`'s work for one set of injections, all with the same ``widths``."""
+    all_tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None, widths)
+                 for e in entries]
     total = len(all_tasks)
     # one measurement per (file, manual integrations): rows naming the same file (DUPLICATE_FILE,
     # unusable anyway) are not read, hashed or measured again; 10,000 such rows took 3 minutes
     first: dict[tuple[str, str], int] = {}
     same_as: list[int] = []
-    for i, (path, _, man, _v, _b) in enumerate(all_tasks):
+    for i, (path, _, man, _v, _b, _w) in enumerate(all_tasks):
         same_as.append(first.setdefault((path, repr(sorted((man or {}).items()))), i))
     unique = sorted(set(same_as))
     named = {i for i, e in enumerate(entries) if e.file}
@@ -686,13 +816,11 @@ def _measure_all(
         for i in unique
     ]
     if cache is not None:
-        from thioquant.cache import cache_key, measurement_hash
+        from thioquant.cache import cache_key
         from thioquant.io import file_sha256
 
-        method_digest = measurement_hash(m)
-        if blanks:  # S/N against a blank: the same file must give the same noise
-            method_digest = f"{method_digest}|blank:{blank_sha}:{','.join(sorted(blanks))}"
-        for i, (path, _, man, _v, _b) in enumerate(tasks):
+        method_digest = measurement_digest(m, blanks, blank_sha, widths)
+        for i, (path, _, man, _v, _b, _w) in enumerate(tasks):
             if out[i] is not None:
                 continue
             try:
@@ -1053,12 +1181,13 @@ def _relabel(meas: InjectionMeasurement, read: str, shown: str) -> InjectionMeas
 
 def measure_remote(shown: str, read: str, method: Method, manual: Mapping[str, tuple[float, float]] | None,
                    views: bool, blanks: Mapping[str, Any] | None,
-                   payload: bytes | dict[str, bytes] | None = None) -> InjectionMeasurement:
+                   payload: bytes | dict[str, bytes] | None = None,
+                   widths: Mapping[str, float] | None = None) -> InjectionMeasurement:
     """:func:`measure_injection` on a dask worker: the file at ``read`` (an absolute path on a
     shared file system), or ``payload``, its bytes shipped by the client, written to a temporary
     folder under the same name. Messages name the file as the worklist does (``shown``)."""
     if payload is None:
-        return _relabel(measure_injection(read, method, manual, views, blanks), read, shown)
+        return _relabel(measure_injection(read, method, manual, views, blanks, widths), read, shown)
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="thioquant-") as tmp:
@@ -1071,7 +1200,7 @@ def measure_remote(shown: str, read: str, method: Method, manual: Mapping[str, t
             local.mkdir(exist_ok=True)  # an empty folder stays a folder
         else:
             local.write_bytes(payload)
-        return _relabel(measure_injection(str(local), method, manual, views, blanks), str(local), shown)
+        return _relabel(measure_injection(str(local), method, manual, views, blanks, widths), str(local), shown)
 
 
 def _run_dask(tasks: list[tuple[Any, ...]], index: list[int], jobs: int, scheduler: str | None,
@@ -1118,7 +1247,7 @@ def _run_dask(tasks: list[tuple[Any, ...]], index: list[int], jobs: int, schedul
             nxt = next(pending, None)
             if nxt is None:
                 return False
-            i, (path, m, manual, views, blanks) = nxt
+            i, (path, m, manual, views, blanks, widths) = nxt
             read = os.path.abspath(path)  # the workers' working folders are not ours
             payload = None
             if ship_files:
@@ -1127,7 +1256,7 @@ def _run_dask(tasks: list[tuple[Any, ...]], index: list[int], jobs: int, schedul
                 except OSError:
                     payload = None  # measure_injection names the unreadable file as usual
             fut = client.submit(measure_remote, path, read, once(m), manual, views, once(blanks), payload,
-                                pure=False)
+                                widths, pure=False)
             where[fut.key] = (i, path)
             running.add(fut)
             return True
