@@ -79,8 +79,9 @@ FLAGS: dict[str, str] = {
     "(replaced by the mean of its neighbours; see docs/qc.md)",
     "DROPOUT": "points missing inside the peak (a dropout run of zeros in the MRM trace) were "
     "filled (from a co-eluting transition, or a straight line) before integration (docs/peaks.md)",
-    "DROPOUT_LONG": "a filled dropout run covers more than 20 % of the peak's points: the area rests "
-    "on the fill, not on measured points; treated like FEW_POINTS (held for review)",
+    "DROPOUT_LONG": "a dropout run bridged by a straight line (no co-eluting transition to fill it "
+    "from) covers more than 20 % of the peak's points: the area rests on the line, not on measured "
+    "points; treated like FEW_POINTS (held for review)",
 }
 
 
