@@ -751,7 +751,8 @@ def _measure_all(
     if widths is not None or not cal or len(cal) == len(entries):
         return _measure_set(batch, m, entries, manual, jobs, progress, cache, executor, views, blanks,
                             blank_sha, scheduler, ship_files, widths or None)
-    rest = [i for i in range(len(entries)) if i not in set(cal)]
+    is_cal = set(cal)
+    rest = [i for i in range(len(entries)) if i not in is_cal]
     n = len(entries)
 
     def shifted(offset: int) -> Callable[[int, int], None] | None:
