@@ -77,6 +77,9 @@ FLAGS: dict[str, str] = {
     "interpreted",
     "SPIKE": "a single-point spike in the retention window was removed before integration "
     "(replaced by the mean of its neighbours; see docs/qc.md)",
+    "SPIKE_APEX": "a one- or two-point burst on the peak (above the local fit of its neighbours by "
+    "more than the method's limit) was replaced by that fit before width and integration; held "
+    "(SPIKE) only when the correction exceeds apex_spike_hold_pct of the area (see docs/qc.md)",
     "DROPOUT": "points missing inside the peak (a dropout run of zeros in the MRM trace) were "
     "filled (from a co-eluting transition, or a straight line) before integration (docs/peaks.md)",
     "DROPOUT_LONG": "a dropout run bridged by a straight line (no co-eluting transition to fill it "

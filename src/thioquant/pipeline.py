@@ -149,17 +149,27 @@ def _with_dropout_flags(run: Any, comp: Compound, qual: bool, pk: Peak | None) -
     return replace(pk, flags=(*pk.flags, *extra)) if extra else pk
 
 
-def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, list[float]]]]:
+def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, list[float], list[tuple]]]]:
     """Signal integrity of every channel the method reads, before integration (docs/qc.md).
 
-    Returns the run with single-point spikes removed from its traces (``despike``) and its dead
-    channels left out (they must not shape a transition group's shared boundaries), and, per
-    channel key, (dead-channel reason or '', times of the spikes removed).
+    Returns the run with single-point spikes removed from its traces (``despike``), apex bursts
+    of count channels replaced by their local fit (``apex_spikes``), and its dead channels left
+    out (they must not shape a transition group's shared boundaries), and, per channel key,
+    (dead-channel reason or '', times of the spikes removed, apex bursts corrected as
+    (first time, last time, excess area in signal x minutes, size as a multiple of the fit)).
     """
-    from thioquant.qc.signal import dead_channel_reason, despike, find_spikes
+    from thioquant.qc.signal import (
+        COUNT_KINDS,
+        apex_noise_sd,
+        dead_channel_reason,
+        despike,
+        find_apex_spikes,
+        find_spikes,
+        fix_apex_spikes,
+    )
 
-    done: dict[int, tuple[Any, str, list[float]]] = {}
-    found: dict[str, tuple[str, list[float]]] = {}
+    done: dict[int, tuple[Any, str, list[float], list[tuple]]] = {}
+    found: dict[str, tuple[str, list[float], list[tuple]]] = {}
     for comp, qual, key in channel_keys(method.analytes + method.internal_standards):
         trace = _trace_for(run, comp, qualifier=qual)
         if trace is None:
@@ -169,33 +179,52 @@ def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, lis
             why = dead_channel_reason(trace.signal, trace.channel.kind,
                                       expect_baseline_noise=integ.expect_baseline_noise)
             spikes = [] if why or not integ.despike else find_spikes(trace.signal, integ.spike_factor)
-            clean = replace(trace, signal=despike(trace.signal, spikes)) if spikes else trace
-            done[id(trace)] = (clean, why, [float(trace.time_min[i]) for i in spikes])
-        clean, why, times = done[id(trace)]
-        found[key] = (why, times)
-    swapped = {i: c for i, (c, _, times) in done.items() if times}
-    dead = {i for i, (_, why, _) in done.items() if why}
+            sig = despike(trace.signal, spikes) if spikes else trace.signal
+            apex: list[tuple] = []
+            if not why and integ.apex_spikes and trace.channel.kind in COUNT_KINDS:
+                bursts = find_apex_spikes(sig, apex_noise_sd(sig), k_sd=integ.apex_spike_k_sd,
+                                          ratio=integ.apex_spike_ratio)
+                if bursts:
+                    t = trace.time_min
+                    for i0, w, fit in bursts:
+                        # the trapezoid's change: each point carries half of its two intervals
+                        excess = sum(float(sig[j] - fit[j - i0]) * 0.5 * float(t[j + 1] - t[j - 1])
+                                     for j in range(i0, i0 + w))
+                        apex.append((float(t[i0]), float(t[i0 + w - 1]), excess,
+                                     max(float(sig[j]) / float(fit[j - i0]) for j in range(i0, i0 + w))))
+                    sig = fix_apex_spikes(sig, bursts)
+            clean = replace(trace, signal=sig) if (spikes or apex) else trace
+            done[id(trace)] = (clean, why, [float(trace.time_min[i]) for i in spikes], apex)
+        clean, why, times, apex = done[id(trace)]
+        found[key] = (why, times, apex)
+    swapped = {i: c for i, (c, _, times, apex) in done.items() if times or apex}
+    dead = {i for i, (_, why, _, _) in done.items() if why}
     if swapped or dead:
         run = replace(run, traces=tuple(swapped.get(id(t), t) for t in run.traces if id(t) not in dead))
     return run, found
 
 
-def _apply_screen(meas: InjectionMeasurement, run: Any, screen: Mapping[str, tuple[str, list[float]]],
+def _apply_screen(meas: InjectionMeasurement, run: Any,
+                  screen: Mapping[str, tuple[str, list[float], list[tuple]]],
                   method: Method) -> InjectionMeasurement:
     """Channel findings onto the measurement: a dead channel has no peak (``DEAD_CHANNEL`` in
-    ``problems``); a peak gets ``SPIKE`` when a removed spike lay in its window or bounds, and
-    ``SATURATED`` when a point between its bounds reaches the detector's stated maximum."""
+    ``problems``); a peak gets ``SPIKE`` when a removed spike lay in its window or bounds,
+    ``SPIKE_APEX`` (with a ``problems`` line saying what was done) when an apex burst between its
+    bounds was replaced by its local fit, and ``SPIKE`` too when that correction exceeds
+    ``apex_spike_hold_pct`` % of its area; ``SATURATED`` when a point between its bounds reaches
+    the detector's stated maximum."""
     from thioquant.qc.signal import reaches_max
 
     if meas.error or not screen:
         return meas
     peaks = dict(meas.peaks)
     problems = list(meas.problems)
-    dead = {key for key, (why, _) in screen.items() if why}
+    notes = list(meas.notes)  # what was done to a trace: a message, not a lost channel
+    dead = {key for key, (why, _, _) in screen.items() if why}
     for comp, qual, key in channel_keys(method.analytes + method.internal_standards):
         if key not in screen:
             continue
-        why, spikes = screen[key]
+        why, spikes, apex = screen[key]
         if why:  # left out of the run measured: not "no trace" but a dead one
             peaks[key] = None
             problems = [p for p in problems if p[0] != key]
@@ -209,6 +238,19 @@ def _apply_screen(meas: InjectionMeasurement, run: Any, screen: Mapping[str, tup
         if any(pk.start_min <= t <= pk.end_min or abs(t - rt) <= comp.window_min for t in spikes):
             add.append("SPIKE")
         integ = comp.integration or method.integration
+        inside = [a for a in apex if pk.start_min <= a[0] and a[1] <= pk.end_min]
+        if inside:
+            excess = sum(a[2] for a in inside)
+            pct = 100.0 * excess / pk.area if pk.area > 0 else math.inf
+            add.append("SPIKE_APEX")
+            if pct > integ.apex_spike_hold_pct and "SPIKE" not in add:
+                add.append("SPIKE")
+            where = ", ".join(f"{a[0]:.3f} min ({a[3]:.2f}x)" if a[0] == a[1] else
+                              f"{a[0]:.3f}-{a[1]:.3f} min ({a[3]:.2f}x)" for a in inside)
+            notes.append(f"{key}: SPIKE_APEX: burst above the local fit of its neighbours at {where} replaced by "
+                             f"the fit before width and integration, removing {pct:.1f} % of the area "
+                             + ("(held: more than " if pct > integ.apex_spike_hold_pct else "(not held: within ")
+                             + f"{integ.apex_spike_hold_pct:g} %)")
         if integ.detector_max is not None and "SATURATED" not in pk.flags:
             trace = _trace_for(run, comp, qualifier=qual)
             if trace is not None and reaches_max(trace.time_min, trace.signal, pk.start_min, pk.end_min,
@@ -216,7 +258,7 @@ def _apply_screen(meas: InjectionMeasurement, run: Any, screen: Mapping[str, tup
                 add.append("SATURATED")
         if add:
             peaks[key] = replace(pk, flags=(*pk.flags, *add))
-    return replace(meas, peaks=peaks, problems=tuple(problems),
+    return replace(meas, peaks=peaks, problems=tuple(problems), notes=tuple(notes),
                    missing_traces=tuple(k for k in meas.missing_traces if k not in dead))
 
 def is_peak_width(comp: Compound, found: Mapping[str, Peak | None]) -> float | None:

@@ -63,6 +63,14 @@ class Integration:
     # signal integrity, checked on each channel before integration (thioquant.qc.signal)
     despike: bool = True
     spike_factor: float = 10.0
+    #: count channels: one or two points above a local fit of their neighbours by more than
+    #: ``apex_spike_k_sd`` noise SDs and ``apex_spike_ratio`` x the fit are replaced by the fit
+    #: (thioquant.qc.signal.find_apex_spikes; docs/qc.md, "Signal integrity"); a correction of
+    #: more than ``apex_spike_hold_pct`` % of the peak's area holds the result (SPIKE)
+    apex_spikes: bool = True
+    apex_spike_k_sd: float = 5.0
+    apex_spike_ratio: float = 1.45
+    apex_spike_hold_pct: float = 40.0
     detector_max: float | None = None
     expect_baseline_noise: bool = True
     #: MRM: integrate an analyte's quantifier, qualifier and labelled internal standard over
@@ -102,7 +110,8 @@ class Integration:
 
 
 #: ``[integration]`` keys of the signal-integrity checks (docs/qc.md, "Signal integrity")
-SIGNAL_KEYS = ("despike", "spike_factor", "detector_max", "expect_baseline_noise")
+SIGNAL_KEYS = ("despike", "spike_factor", "apex_spikes", "apex_spike_k_sd", "apex_spike_ratio",
+               "apex_spike_hold_pct", "detector_max", "expect_baseline_noise")
 #: ``[integration]`` keys of the MRM dropout rule (docs/peaks.md, "Dropout runs"); method-wide
 DROPOUT_KEYS = ("bridge_dropouts", "dropout_min_counts", "dropout_k_sd", "dropout_context", "dropout_k_one",
                 "dropout_min_corr", "dropout_max_fraction")
@@ -351,6 +360,10 @@ def _integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration
         baseline_window=ck.number(d, f"{key}.baseline_window", base.baseline_window, lo=2, hi=1000),
         despike=ck.boolean(d, f"{key}.despike", base.despike),
         spike_factor=ck.number(d, f"{key}.spike_factor", base.spike_factor, lo=2, hi=1e6),
+        apex_spikes=ck.boolean(d, f"{key}.apex_spikes", base.apex_spikes),
+        apex_spike_k_sd=ck.number(d, f"{key}.apex_spike_k_sd", base.apex_spike_k_sd, lo=2, hi=1e4),
+        apex_spike_ratio=ck.number(d, f"{key}.apex_spike_ratio", base.apex_spike_ratio, lo=1.1, hi=1e4),
+        apex_spike_hold_pct=ck.number(d, f"{key}.apex_spike_hold_pct", base.apex_spike_hold_pct, lo=0, hi=100),
         detector_max=ck.number(d, f"{key}.detector_max", base.detector_max, lo=0, strict_lo=True),
         expect_baseline_noise=ck.boolean(d, f"{key}.expect_baseline_noise", base.expect_baseline_noise),
         transition_group=ck.boolean(d, f"{key}.transition_group", base.transition_group),
