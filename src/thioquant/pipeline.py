@@ -168,6 +168,17 @@ def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, lis
         fix_apex_spikes,
     )
 
+    # the channels that co-elute with each trace: an analyte's quantifier, qualifier and labelled
+    # internal standard (a burst is one channel's; a sharp apex is every channel's)
+    partners: dict[int, list[Any]] = {}
+    by_name = {c.name: c for c in method.internal_standards}
+    for comp in method.analytes:
+        members = [_trace_for(run, comp), _trace_for(run, comp, qualifier=True)]
+        if comp.internal_standard in by_name:
+            members.append(_trace_for(run, by_name[comp.internal_standard]))
+        members = [m for m in members if m is not None]
+        for m in members:
+            partners.setdefault(id(m), []).extend(o for o in members if o is not m)
     done: dict[int, tuple[Any, str, list[float], list[tuple]]] = {}
     found: dict[str, tuple[str, list[float], list[tuple]]] = {}
     for comp, qual, key in channel_keys(method.analytes + method.internal_standards):
@@ -183,7 +194,9 @@ def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, lis
             apex: list[tuple] = []
             if not why and integ.apex_spikes and trace.channel.kind in COUNT_KINDS:
                 bursts = find_apex_spikes(sig, apex_noise_sd(sig), k_sd=integ.apex_spike_k_sd,
-                                          ratio=integ.apex_spike_ratio)
+                                          ratio=integ.apex_spike_ratio, time_min=trace.time_min,
+                                          partners=[(o.time_min, o.signal) for o in partners.get(id(trace), ())
+                                                    if o is not trace])
                 if bursts:
                     t = trace.time_min
                     for i0, w, fit in bursts:

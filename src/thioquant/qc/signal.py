@@ -38,7 +38,7 @@ Rules
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -122,11 +122,59 @@ def find_spikes(signal: np.ndarray, spike_factor: float = 10.0, max_spikes: int 
 
 #: apex spikes: points on each side of the judged point(s) that the local fit uses
 APEX_HALF = 3
+#: apex spikes: the flanks' fitted Gaussian SD must be at least this many points (FWHM 3.5)
+APEX_MIN_SIGMA = 1.5
+
+
+def _flank_fit(y: np.ndarray, i0: int, w: int, half: int,
+               min_sigma: float) -> tuple[np.ndarray, float] | None:
+    """The local fit at points ``i0 .. i0 + w - 1`` from ``half`` neighbours on each side (a
+    quadratic in log intensity above the local baseline), and that baseline; None when the
+    flanks do not show a peak top at least ``min_sigma`` points wide."""
+    n = y.size
+    # a peak on a baseline is a Gaussian above that baseline: the lowest point within twice
+    # the fit's reach (flanks at the baseline of a 3-point-wide peak bent the fit otherwise)
+    base = float(y[max(i0 - 2 * half, 0):min(i0 + w + 2 * half, n)].min())
+    left = np.arange(max(i0 - half, 0), i0)
+    right = np.arange(i0 + w, min(i0 + w + half, n))
+    left, right = left[y[left] > base], right[y[right] > base]
+    if left.size < 2 or right.size < 2:
+        return None
+    idx = np.concatenate([left, right])
+    x0 = i0 + 0.5 * (w - 1)
+    q = np.polyfit(idx - x0, np.log(y[idx] - base), 2)
+    # convex flanks (a valley): no top to judge; flanks narrower than ``min_sigma``: too sparsely
+    # sampled to tell an apex from a burst
+    if not q[0] < 0 or -0.5 / q[0] < min_sigma * min_sigma:
+        return None
+    return base + np.exp(np.polyval(q, np.arange(i0, i0 + w) - x0)), base
+
+
+def _partner_rises(t: float, w: int, partners: Sequence[tuple[np.ndarray, np.ndarray]], half: int,
+                   limit: float) -> bool:
+    """True when a co-eluting channel stands above its own flank fit at time ``t`` by more than
+    ``limit`` x: the shape is the peak's (every transition of a compound, and its labelled
+    internal standard, share it), not a burst of one channel (bursts are independent)."""
+    for tp, yp in partners:
+        j = int(np.searchsorted(tp, t))
+        if j > 0 and (j == tp.size or abs(tp[j - 1] - t) < abs(tp[j] - t)):
+            j -= 1
+        if j < 1 or j + w >= tp.size:
+            continue
+        got = _flank_fit(yp, j, w, half, 0.0)
+        if got is None:
+            continue
+        fit, base = got
+        if np.any((yp[j:j + w] - base) > limit * (fit - base)):
+            return True
+    return False
 
 
 def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, k_sd: float = 5.0,
                      ratio: float = 1.45, max_spikes: int = MAX_SPIKES,
-                     half: int = APEX_HALF) -> list[tuple[int, int, np.ndarray]]:
+                     half: int = APEX_HALF, min_sigma: float = APEX_MIN_SIGMA,
+                     time_min: np.ndarray | None = None,
+                     partners: Sequence[tuple[np.ndarray, np.ndarray]] = ()) -> list[tuple[int, int, np.ndarray]]:
     """Single- or two-point bursts standing above a local fit of their neighbours.
 
     Parameters
@@ -137,6 +185,12 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
     ratio : ... and above ``ratio`` x the fit (both must hold).
     max_spikes : at most this many are returned (tallest excess first).
     half : neighbours on each side used for the fit.
+    min_sigma : the Gaussian SD (points) the flanks' fit must show: a narrower peak is left alone.
+    time_min, partners : the trace's times and the (times, values) of channels that co-elute
+        with it (the compound's other transitions and its labelled internal standard). A point
+        whose co-eluting channel also stands above its own flank fit, by at least half the
+        relative excess, is the peak's shape (a sharp apex on heavy flanks, as real yeast peaks
+        of 1-2 points per half-height width have), not a burst, and is left alone.
 
     Returns
     -------
@@ -156,26 +210,21 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
     m = np.maximum(a0, a3)
     pair = np.flatnonzero((a1 > ratio * m) & (a2 > ratio * m) & (m > 0)) + 1
     found: list[tuple[float, int, int, np.ndarray]] = []
-    x_all = np.arange(n, dtype=float)
     for i0, w in [(int(i), 1) for i in single] + [(int(i), 2) for i in pair]:
-        left = np.arange(max(i0 - half, 0), i0)
-        right = np.arange(i0 + w, min(i0 + w + half, n))
-        left, right = left[y[left] > 0], right[y[right] > 0]
-        if left.size < 2 or right.size < 2:
+        got = _flank_fit(y, i0, w, half, min_sigma)
+        if got is None:
             continue
-        idx = np.concatenate([left, right])
-        x0 = i0 + 0.5 * (w - 1)
-        ly = np.log(y[idx])
-        x = x_all[idx]
-        q = np.polyfit(x - x0, ly, 2)
-        if q[0] > 0:  # convex neighbours (a valley): no peak top to judge against
-            continue
-        pts = np.arange(i0, i0 + w)
-        fit = np.exp(np.polyval(q, pts - x0))
+        fit, base = got
+        pts = slice(i0, i0 + w)
         excess = y[pts] - fit
         sd = np.array([noise_sd(float(f)) for f in fit])
-        if np.all(excess > k_sd * sd) and np.all(y[pts] > ratio * fit):
-            found.append((float(excess.sum()), i0, w, fit))
+        rel = (y[pts] - base) / (fit - base)
+        if not (np.all(excess > k_sd * sd) and np.all(rel > ratio)):
+            continue
+        if time_min is not None and _partner_rises(float(time_min[i0]), w, partners, half,
+                                                   1.0 + 0.5 * (float(rel.min()) - 1.0)):
+            continue
+        found.append((float(excess.sum()), i0, w, fit))
     found.sort(key=lambda t: -t[0])
     out: list[tuple[int, int, np.ndarray]] = []
     used: set[int] = set()
