@@ -528,7 +528,8 @@ def test_hold_settings_per_analyte():
 
 @pytest.mark.parametrize("key, value", [
     ("detector_max", 0), ("detector_max", "high"), ("spike_factor", 1), ("despike", "yes"),
-    ("expect_baseline_noise", 1),
+    ("expect_baseline_noise", 1), ("apex_spikes", "yes"), ("apex_spike_k_sd", 1), ("apex_spike_ratio", 1.0),
+    ("apex_spike_hold_pct", 101),
 ])
 def test_signal_settings_are_validated(key, value):
     import tomllib
