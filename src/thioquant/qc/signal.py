@@ -127,9 +127,10 @@ APEX_MIN_SIGMA = 1.5
 
 
 def _flank_fit(y: np.ndarray, i0: int, w: int, half: int,
-               min_sigma: float) -> tuple[np.ndarray, float] | None:
+               min_sigma: float) -> tuple[np.ndarray, float, float] | None:
     """The local fit at points ``i0 .. i0 + w - 1`` from ``half`` neighbours on each side (a
-    quadratic in log intensity above the local baseline), and that baseline; None when the
+    quadratic in log intensity above the local baseline), that baseline, and the flanks' relative
+    scatter about the fit (RMS of the log residuals over the degrees of freedom); None when the
     flanks do not show a peak top at least ``min_sigma`` points wide."""
     n = y.size
     # a peak on a baseline is a Gaussian above that baseline: the lowest point within twice
@@ -142,12 +143,15 @@ def _flank_fit(y: np.ndarray, i0: int, w: int, half: int,
         return None
     idx = np.concatenate([left, right])
     x0 = i0 + 0.5 * (w - 1)
-    q = np.polyfit(idx - x0, np.log(y[idx] - base), 2)
+    ly = np.log(y[idx] - base)
+    q = np.polyfit(idx - x0, ly, 2)
     # convex flanks (a valley): no top to judge; flanks narrower than ``min_sigma``: too sparsely
     # sampled to tell an apex from a burst
     if not q[0] < 0 or -0.5 / q[0] < min_sigma * min_sigma:
         return None
-    return base + np.exp(np.polyval(q, np.arange(i0, i0 + w) - x0)), base
+    res = ly - np.polyval(q, idx - x0)
+    scatter = float(np.sqrt(np.sum(res * res) / max(idx.size - 3, 1)))
+    return base + np.exp(np.polyval(q, np.arange(i0, i0 + w) - x0)), base, scatter
 
 
 def _partner_rises(t: float, w: int, partners: Sequence[tuple[np.ndarray, np.ndarray]], half: int,
@@ -164,7 +168,7 @@ def _partner_rises(t: float, w: int, partners: Sequence[tuple[np.ndarray, np.nda
         got = _flank_fit(yp, j, w, half, 0.0)
         if got is None:
             continue
-        fit, base = got
+        fit, base, _ = got
         if np.any((yp[j:j + w] - base) > limit * (fit - base)):
             return True
     return False
@@ -214,10 +218,12 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
         got = _flank_fit(y, i0, w, half, min_sigma)
         if got is None:
             continue
-        fit, base = got
+        fit, base, scatter = got
         pts = slice(i0, i0 + w)
         excess = y[pts] - fit
-        sd = np.array([noise_sd(float(f)) for f in fit])
+        # the flanks' own scatter, when larger than the model's: a trace noisier than the model's
+        # capped CV (20 % point noise), or a peak shape the fit does not follow
+        sd = np.array([max(noise_sd(float(f)), scatter * float(f - base)) for f in fit])
         rel = (y[pts] - base) / (fit - base)
         if not (np.all(excess > k_sd * sd) and np.all(rel > ratio)):
             continue
