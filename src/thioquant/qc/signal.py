@@ -126,19 +126,20 @@ APEX_HALF = 3
 APEX_MIN_SIGMA = 1.5
 
 
-def _flank_fit(y: np.ndarray, i0: int, w: int, half: int,
-               min_sigma: float) -> tuple[np.ndarray, float, float] | None:
+def _flank_fit(y: np.ndarray, i0: int, w: int, half: int, min_sigma: float,
+               skip: frozenset[int] = frozenset()) -> tuple[np.ndarray, float, float] | None:
     """The local fit at points ``i0 .. i0 + w - 1`` from ``half`` neighbours on each side (a
     quadratic in log intensity above the local baseline), that baseline, and the flanks' relative
     scatter about the fit (RMS of the log residuals over the degrees of freedom); None when the
-    flanks do not show a peak top at least ``min_sigma`` points wide."""
+    flanks do not show a peak top at least ``min_sigma`` points wide. Flank points in ``skip``
+    (other candidate bursts) are left out, the reach widened by as many points."""
     n = y.size
     # a peak on a baseline is a Gaussian above that baseline: the lowest point within twice
     # the fit's reach (flanks at the baseline of a 3-point-wide peak bent the fit otherwise)
     base = float(y[max(i0 - 2 * half, 0):min(i0 + w + 2 * half, n)].min())
-    left = np.arange(max(i0 - half, 0), i0)
-    right = np.arange(i0 + w, min(i0 + w + half, n))
-    left, right = left[y[left] > base], right[y[right] > base]
+    ls = [j for j in range(i0 - 1, max(i0 - 2 * half, 0) - 1, -1) if j not in skip and y[j] > base][:half]
+    rs = [j for j in range(i0 + w, min(i0 + w + 2 * half, n)) if j not in skip and y[j] > base][:half]
+    left, right = np.array(sorted(ls), dtype=int), np.array(rs, dtype=int)
     if left.size < 2 or right.size < 2:
         return None
     idx = np.concatenate([left, right])
@@ -214,8 +215,10 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
     m = np.maximum(a0, a3)
     pair = np.flatnonzero((a1 > ratio * m) & (a2 > ratio * m) & (m > 0)) + 1
     found: list[tuple[float, int, int, np.ndarray]] = []
+    # two bursts a point apart must not lift each other's fit: candidates are no flank points
+    cand = frozenset(int(i) for i in single) | frozenset(int(i) + d for i in pair for d in (0, 1))
     for i0, w in [(int(i), 1) for i in single] + [(int(i), 2) for i in pair]:
-        got = _flank_fit(y, i0, w, half, min_sigma)
+        got = _flank_fit(y, i0, w, half, min_sigma, cand - set(range(i0, i0 + w)))
         if got is None:
             continue
         fit, base, scatter = got
@@ -235,7 +238,7 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
     out: list[tuple[int, int, np.ndarray]] = []
     used: set[int] = set()
     for _, i0, w, fit in found:
-        span = set(range(i0 - 1, i0 + w + 1))
+        span = set(range(i0, i0 + w))
         if span & used:
             continue
         used |= span
