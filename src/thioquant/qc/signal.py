@@ -39,6 +39,7 @@ Rules
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -145,12 +146,17 @@ def _flank_fit(y: np.ndarray, i0: int, w: int, half: int, min_sigma: float,
     idx = np.concatenate([left, right])
     x0 = i0 + 0.5 * (w - 1)
     ly = np.log(y[idx] - base)
-    q = np.polyfit(idx - x0, ly, 2)
+    x = idx - x0
+    a = np.stack((x * x, x, np.ones_like(x)), axis=1)
+    try:  # the normal equations of 3 parameters (np.polyfit costs 80 us of overhead per call)
+        q = np.linalg.solve(a.T @ a, a.T @ ly)
+    except np.linalg.LinAlgError:
+        return None
     # convex flanks (a valley): no top to judge; flanks narrower than ``min_sigma``: too sparsely
     # sampled to tell an apex from a burst
     if not q[0] < 0 or -0.5 / q[0] < min_sigma * min_sigma:
         return None
-    res = ly - np.polyval(q, idx - x0)
+    res = ly - a @ q
     scatter = float(np.sqrt(np.sum(res * res) / max(idx.size - 3, 1)))
     return base + np.exp(np.polyval(q, np.arange(i0, i0 + w) - x0)), base, scatter
 
@@ -210,10 +216,21 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
     # candidates (cheap screen): a point above ``ratio`` x both neighbours, or a pair of points
     # both above ``ratio`` x the points flanking the pair
     lo, mid, hi = y[:-2], y[1:-1], y[2:]
-    single = np.flatnonzero((mid > ratio * lo) & (mid > ratio * hi) & (mid > 0)) + 1
+    # both also more than k_sd SDs above the lower neighbour: necessary whenever the fit lies at
+    # or above that neighbour (the SD grows with the level), and it drops the count-level
+    # flicker of a baseline (1 count between zeros), which made the screen's cost
+    # (a point between zeros is a baseline's count flicker or a dropout's edge, not a top)
+    nb = np.minimum(lo, hi)
+    s1 = (mid > ratio * lo) & (mid > ratio * hi) & (nb > 0)
     a0, a1, a2, a3 = y[:-3], y[1:-2], y[2:-1], y[3:]
     m = np.maximum(a0, a3)
-    pair = np.flatnonzero((a1 > ratio * m) & (a2 > ratio * m) & (m > 0)) + 1
+    mn = np.minimum(a0, a3)
+    s2 = (a1 > ratio * m) & (a2 > ratio * m) & (mn > 0)
+    if not (s1.any() or s2.any()):
+        return []
+    screen_sd = getattr(noise_sd, "lower", noise_sd)  # a lower bound of it, when cheaper
+    single = np.flatnonzero(s1 & (mid - nb > k_sd * np.asarray(screen_sd(nb)))) + 1
+    pair = np.flatnonzero(s2 & (np.minimum(a1, a2) - mn > k_sd * np.asarray(screen_sd(mn)))) + 1
     found: list[tuple[float, int, int, np.ndarray]] = []
     # two bursts a point apart must not lift each other's fit: candidates are no flank points
     cand = frozenset(int(i) for i in single) | frozenset(int(i) + d for i in pair for d in (0, 1))
@@ -226,7 +243,7 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
         excess = y[pts] - fit
         # the flanks' own scatter, when larger than the model's: a trace noisier than the model's
         # capped CV (20 % point noise), or a peak shape the fit does not follow
-        sd = np.array([max(noise_sd(float(f)), scatter * float(f - base)) for f in fit])
+        sd = np.maximum(np.asarray(noise_sd(fit), dtype=float), scatter * (fit - base))
         rel = (y[pts] - base) / (fit - base)
         if not (np.all(excess > k_sd * sd) and np.all(rel > ratio)):
             continue
@@ -264,15 +281,27 @@ def apex_noise_sd(signal: np.ndarray, max_cv: float = APEX_MAX_CV) -> Callable[[
     from thioquant.noise_model import count_quantum
     from thioquant.peaks.noise import trace_noise
 
-    model, _ = trace_noise(signal)
-    q = count_quantum(signal)
-    qc = 2.0 * q if np.isfinite(q) else 0.0
-    c2 = min(model.c2, max_cv * max_cv)
+    fitted: list[tuple[float, float, float]] = []  # lazily: most traces have no candidate
+    counting: list[float] = []
 
-    def sd(level: float) -> float:
-        lv = max(level, 0.0)
-        return float(np.sqrt(model.a + model.b * lv + c2 * lv * lv + qc * lv))
+    def lower(level: Any) -> Any:
+        """The model without the counting term: a lower bound, for the candidates' screen
+        (count_quantum's sort is most of the rule's cost, and few traces reach it)."""
+        if not fitted:
+            model, _ = trace_noise(signal)
+            fitted.append((model.a, model.b, min(model.c2, max_cv * max_cv)))
+        a, b, c2 = fitted[0]
+        lv = np.maximum(level, 0.0)
+        return np.sqrt(a + b * lv + c2 * lv * lv)
 
+    def sd(level: Any) -> Any:  # a float, or an array of levels
+        if not counting:
+            q = count_quantum(signal)
+            counting.append(2.0 * q if np.isfinite(q) else 0.0)
+        lv = np.maximum(level, 0.0)
+        return np.sqrt(lower(lv) ** 2 + counting[0] * lv)
+
+    sd.lower = lower  # type: ignore[attr-defined]
     return sd
 
 
