@@ -308,3 +308,29 @@ def test_repeated_wrong_passwords_lock_the_name(review_setup):
     assert any(e.get("locked") for e in s.journal.entries)
     s._failures["alice"] = (0, 0.0)  # the lock has run out
     assert s.sign_in("alice", "alice-pass").name == "alice"
+
+
+def test_a_restarted_review_server_keeps_the_lock_and_the_count(review_setup, monkeypatch):
+    """The lock-out lives in the review journal: restarting the server does not clear it."""
+    out, users = review_setup
+    monkeypatch.setattr(ReviewSession, "MAX_FAILURES", 3)
+    s = ReviewSession(out, users)
+    for _ in range(2):
+        with pytest.raises(ReviewError, match="wrong password"):
+            s.sign_in("alice", "guess-guess")
+    s = ReviewSession(out, users)  # restarted: two wrong passwords remembered, one more locks
+    with pytest.raises(ReviewError, match="wrong password"):
+        s.sign_in("alice", "guess-guess")
+    assert any(e.get("locked") for e in s.journal.entries)
+    s = ReviewSession(out, users)
+    with pytest.raises(ReviewError, match="locked"):
+        s.sign_in("alice", "alice-pass")
+    assert s.sign_in("bob", "bob-pass-1").name == "bob"
+    monkeypatch.setattr(ReviewSession, "LOCK_S", 0.0)  # as if the 15 minutes had passed
+    s = ReviewSession(out, users)
+    assert s.sign_in("alice", "alice-pass").name == "alice"
+    s = ReviewSession(out, users)  # a good sign-in resets the count
+    for _ in range(2):
+        with pytest.raises(ReviewError, match="wrong password"):
+            s.sign_in("alice", "guess-guess")
+    assert ReviewSession(out, users).sign_in("alice", "alice-pass").name == "alice"

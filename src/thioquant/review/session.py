@@ -115,12 +115,14 @@ class ReviewSession:
         hist = params.get("history")
         self.history = Path(hist) if hist and Path(hist).is_file() else None
         self.release_hooks = default_release_hooks() if release_hooks is None else release_hooks
-        self._failures: dict[str, tuple[int, float]] = {}  # user name -> (wrong passwords, locked until)
         self._load_base()
         self.journal = Journal(self.out / REVIEW_DIR / JOURNAL)
         if self.journal.entries and self.journal.entries[0].get("base_audit_sha256") != self.base_audit_sha256:
             raise ReviewError("the output folder was replaced since its review started (its audit.jsonl "
                               f"differs from the one recorded in {REVIEW_DIR}/{JOURNAL})", path=self.out)
+        # user name -> (wrong passwords, locked until on the monotonic clock); rebuilt from the
+        # journal so that restarting the review server neither clears a lock nor the count
+        self._failures: dict[str, tuple[int, float]] = self._replay_failures()
         self._replay()
 
     # ------------------------------------------------------------------ loading
@@ -181,6 +183,32 @@ class ReviewSession:
             elif ev == "release":
                 self.signatures = []
         self.batch = self._compute(self.manual, self.exclusions)
+
+    def _replay_failures(self) -> dict[str, tuple[int, float]]:
+        """Wrong-password counts and running locks from the journal's refusals and sign-ins."""
+        import datetime as dt
+        import time
+
+        counts: dict[str, int] = {}
+        locked_at: dict[str, dt.datetime] = {}
+        for e in self.journal.entries[1:]:
+            ev, name = e.get("event"), str(e.get("user", ""))
+            if ev in ("sign_in", "signature"):
+                counts.pop(name, None)
+                locked_at.pop(name, None)
+            elif ev in ("sign_in_refused", "signature_refused") and "locked after" not in str(e.get("reason")):
+                if e.get("locked"):
+                    counts.pop(name, None)
+                    locked_at[name] = dt.datetime.fromisoformat(e["time"])
+                else:
+                    counts[name] = counts.get(name, 0) + 1
+        now_utc, now_mono = dt.datetime.now(dt.UTC), time.monotonic()
+        out: dict[str, tuple[int, float]] = {n: (c, 0.0) for n, c in counts.items()}
+        for name, at in locked_at.items():
+            left_s = self.LOCK_S - (now_utc - at).total_seconds()
+            if left_s > 0:
+                out[name] = (counts.get(name, 0), now_mono + left_s)
+        return out
 
     def _apply_event(self, e: Mapping[str, Any]) -> None:
         key = (str(e["sample_id"]), str(e["analyte"]))
@@ -367,7 +395,8 @@ class ReviewSession:
             return entry
 
     #: consecutive wrong passwords for a user name before it is locked, and for how long (21 CFR
-    #: 11.300(d): safeguards against attempts at unauthorised use); in memory, per review server
+    #: 11.300(d): safeguards against attempts at unauthorised use); per output folder, kept in its
+    #: review journal, so a restarted review server keeps the lock
     MAX_FAILURES, LOCK_S = 5, 900.0
 
     def _authenticate(self, name: str, password: str, purpose: str) -> User:
