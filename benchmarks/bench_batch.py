@@ -345,7 +345,8 @@ def main() -> None:
             ref = float(np.median(refs)) if refs else math.nan
             ref1 = float(np.median(refs1)) if refs1 else math.nan
             times.append(wall)
-            rows.append((kind, n, wall, n / wall, peak, pss, ref, ref1))
+            cpu, cpu1 = float(np.median(cpus)), float(np.median(cpus1)) if cpus1 else math.nan
+            rows.append((kind, n, wall, n / wall, peak, pss, ref, ref1, cpu, cpu1, os.getloadavg()[0]))
             print(f"{kind:7s} {n:5d} injections: {wall:7.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)}; "
                   f"CPU {float(np.median(cpus)):.2f} s), "
                   f"{n / wall:6.1f} inj/s, peak {peak:6.0f} MB (PSS {pss:6.0f} MB)"
@@ -358,23 +359,26 @@ def main() -> None:
         if len(ns) > 1:
             k = np.polyfit(np.log(ns), np.log(times), 1)[0]
             print(f"{kind}: scaling exponent (log wall time vs log n) {k:.2f}")
-            rows.append((kind, "exponent", k, math.nan, math.nan, math.nan, math.nan, math.nan))
+            rows.append((kind, "exponent", k, *[math.nan] * 8))
     lines = [
         f"Batch benchmark ({'quick' if args.quick else 'full'}), `--jobs {args.jobs}`, {os.cpu_count()} cores, "
         f"{time.strftime('%Y-%m-%d')}",
         "",
         "| technique | injections | wall s (median) | injections/s | peak RSS MB (process tree) | peak PSS MB "
-        "| pyopenms pipeline s (median, end to end) | speed-up | pyopenms, OMP_NUM_THREADS=1 s | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| pyopenms pipeline s (median, end to end) | speed-up | pyopenms, OMP_NUM_THREADS=1 s | speed-up "
+        "| CPU s (median), thioquant / one-thread pyopenms | load average |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for kind, n, wall, rate, peak, pss, ref, ref1 in rows:
+    for kind, n, wall, rate, peak, pss, ref, ref1, cpu, cpu1, load in rows:
         if n == "exponent":
-            lines.append(f"| {kind} | scaling exponent | {wall:.2f} | | | | | | | |")
+            lines.append(f"| {kind} | scaling exponent | {wall:.2f} | | | | | | | | | |")
             continue
         cells = []
         for r in (ref, ref1):
             cells += [f"{r:.2f}", f"{r / wall:.1f}x"] if math.isfinite(r) else ["not run", ""]
-        lines.append(f"| {kind} | {n} | {wall:.2f} | {rate:.1f} | {peak:.0f} | {pss:.0f} | {' | '.join(cells)} |")
+        cells.append(f"{cpu:.2f} / {cpu1:.2f}" if math.isfinite(cpu1) else f"{cpu:.2f} / not run")
+        lines.append(f"| {kind} | {n} | {wall:.2f} | {rate:.1f} | {peak:.0f} | {pss:.0f} | {' | '.join(cells)} "
+                     f"| {load:.1f} |")
     # with the default reports (report.html, report.pdf, one PDF per patient): not a target of the
     # batch benchmark, but how memory grows when every chromatogram is drawn
     lines += ["", "With the default reports (HTML + PDF + patient PDFs), LC-MS/MS, one run each:", "",

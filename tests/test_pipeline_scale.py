@@ -34,6 +34,18 @@ def test_import_warmer_imports_and_ignores_failures():
     assert _ImportWarmer  # imported at module level: the name is part of the pipeline
 
 
+def test_warmed_module_names_exist():
+    # the warmer skips a failing import in silence, so a renamed module would stop being warmed
+    # without a sign: every listed name must import
+    import importlib
+
+    from thioquant.cli.quantify import _REPORT_MODULES, _WRITER_MODULES
+    from thioquant.pipeline import _TAIL_MODULES
+
+    for name in (*_TAIL_MODULES, *_WRITER_MODULES, *_REPORT_MODULES):
+        importlib.import_module(name)
+
+
 def test_quantify_warms_the_tail_while_workers_measure(tmp_path, sample_batch):
     # with --jobs 2 the main process imports the requested modules (and the tail's) in a thread
     # while the pool measures; no thread is left running (the report's fork needs a single thread)
