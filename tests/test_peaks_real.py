@@ -135,9 +135,13 @@ def test_sciex_noisy_peak_top_is_one_peak(shared_data):
 
 def test_sciex_is_ratios_from_own_integration(shared_data):
     """Analyte / labelled-IS area ratios, both peaks by find_target, against Analyst's ratios for
-    the 80 pairs: 41 within 5 %; for the 34 pairs Analyst integrated baseline to baseline, 23
-    within 5 % and median |difference| 2.74 % (2026-12-04, robust target width; before: 78
-    pairs found, 36 within 5 %, 33 Baseline pairs, 20 and 3.35 %)."""
+    the 80 pairs: 36 within 5 %; for the 34 pairs Analyst integrated baseline to baseline, 23
+    within 5 % and median |difference| 2.52 % (2026-12-05, the rough baseline's window spanning
+    the whole peak; 2026-12-04, robust target width: 41, 23, 2.74 %; before that: 78 pairs
+    found, 36 within 5 %, 33 Baseline pairs, 20 and 3.35 %). The five pairs lost from "within
+    5 %" are Valley or Manual integrations in Analyst (not comparable from the export) whose
+    analyte and IS errors used to cancel: each area came closer to Analyst's (dctp IS -14.5 ->
+    -5.9 %, gdp analyte -23.6 -> -3.7 %), the ratio did not."""
     from thioquant.peaks import find_target
 
     diffs, base = [], []
@@ -151,8 +155,8 @@ def test_sciex_is_ratios_from_own_integration(shared_data):
         if r["integration_type"] == r["is_integration_type"] == "Baseline":
             base.append(d)
     assert len(diffs) == 80 and len(base) == 34
-    assert sum(d <= 5 for d in diffs) >= 41
-    assert sum(d <= 5 for d in base) >= 23 and float(np.median(base)) < 3.0
+    assert sum(d <= 5 for d in diffs) >= 36
+    assert sum(d <= 5 for d in base) >= 23 and float(np.median(base)) < 2.6
 
 
 # --- noisy real MRM and LC-UV: robust width, window independence, transition groups --------------
@@ -187,7 +191,49 @@ def test_sciex_no_fragmented_peak_and_closer_to_analyst(shared_data):
             base.append(abs(100.0 * (pk.area - a) / a))
     assert frag == []
     assert len(base) == 95
-    assert float(np.median(base)) < 1.6 and float(np.percentile(base, 95)) < 12.5
+    # 1.54 % before the rough baseline's window spanned the whole (tailing) peak
+    assert float(np.median(base)) < 1.5 and float(np.percentile(base, 95)) < 12.5
+
+
+def test_sciex_transition_groups_closer_to_analyst(shared_data):
+    """Each Analyst component with its labelled IS integrated as a transition group (the
+    pipeline's MRM default; benchmarks/real_mrm.py's "thioquant group" row): on Analyst's 95
+    Baseline peaks the median |area difference| is 1.44 % and the p95 11.7 % (before: 1.54 % and
+    15.4 %; 12.9 % once the rough baseline's window spanned the whole peak, so that tailing peaks
+    kept their tails; 12.1 % once the group's anchors left out spikes; 1.44 / 11.7 % once the
+    consensus covered the members' whole recordings). nadph (S/N 8, bounds from its clear IS):
+    a count burst in the 3-point anchor stretch lifted the drop line, -61 %; now -18 %."""
+    from thioquant.peaks import find_target, integrate_group
+
+    rows, one = _sciex(shared_data)
+    frag, base = [], []
+    for r in rows:
+        tr = one(r["mass_info"])
+        if tr is None or not r["area"] or not float(r["area"]) > 0:
+            continue
+        a = float(r["area"]) / 60.0
+        rt = float(r["retention_time"])
+        ist = one(r["is_mass"]) if r["is_mass"] else None
+        if ist is None or not math.isfinite(float(r["is_retention_time"] or "nan")):
+            pk = find_target(tr, rt, 0.2)
+        else:
+            pk = integrate_group([tr, ist], rt, 0.2).peaks[0]
+        if pk is None:
+            continue
+        if _frag(pk, float(r["start_time"]), float(r["end_time"]), a):
+            frag.append(r["component_name"])
+        if r["integration_type"] == "Baseline":
+            base.append(abs(100.0 * (pk.area - a) / a))
+        if r["component_name"] == "nadph.nadph_1.Light":
+            assert pk.integration == "group" and abs(pk.area - a) < 0.25 * a
+        if r["component_name"] == "gln-L.gln-L_1.Light":
+            # its IS's recording stops at 1.18 min, on the analyte's tail: the consensus on the
+            # IS's axis alone ended there (EDGE, -4.3 %); Analyst ends at 1.366
+            assert pk.integration == "group" and "EDGE" not in pk.flags and pk.end_min > 1.3
+            assert abs(pk.area - a) < 0.03 * a
+    assert frag == []
+    assert len(base) == 95
+    assert float(np.median(base)) < 1.5 and float(np.percentile(base, 95)) < 12.0
 
 
 def _yeast_glu(shared_data):
@@ -219,7 +265,9 @@ def test_yeast_glu_group_shares_bounds_close_to_smartpeak(shared_data):
     trs = _yeast_glu(shared_data)
     g = integrate_group(trs, 2.534, 0.2)
     assert all(g.shared)
-    assert abs(g.start_min - 2.246) < 0.1 and 2.9 < g.end_min < 3.3
+    # the end lies on flat baseline past the tail (3.26 before the rough baseline's window
+    # spanned the whole peak, 3.34 now; SmartPeak 2.921): the drop line is the same
+    assert abs(g.start_min - 2.246) < 0.1 and 2.9 < g.end_min < 3.4
     ref = [integrate(t, 2.246333360672, 2.92083334922791).area for t in trs]
     assert g.peaks[0].area / g.peaks[2].area == pytest.approx(ref[0] / ref[2], rel=0.05)
 

@@ -413,6 +413,8 @@ _REACH = 200  # points each side of a candidate maximum that its floor and width
 _FEW_MAXIMA = 3  # up to this many local maxima, their floors are taken one slice each,
 _MANY_MAXIMA = 64  # up to this many from a strided view, and beyond by a running minimum
 _MIN = np.minimum.reduce
+_BASE_TO_W50 = 0.25  # half-height width of a Gaussian / its width at 3 noise SDs
+_MAX_OPEN = 3.0  # the opening's scale at most this many half-height widths
 _GAIN5 = math.sqrt(595.0) / 35.0  # noise gain of the 5-point quadratic Savitzky-Golay smoother
 
 
@@ -426,6 +428,7 @@ class _Survey(NamedTuple):
     model: Any
     sigma: float
     dt: float = 0.0
+    base_pts: float = 0.0
 
 
 def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, select: str = "nearest",
@@ -463,6 +466,7 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, selec
     dt = float((t0[-1] - t0[0]) / (t0.size - 1))
     model, sig_tr = tnoise if tnoise is not None else trace_noise(y_all)
     t_w = None
+    base = 0.0  # the target's base width (minutes), tails included; 0 = unknown
     if cfg.width_min is not None:
         w50 = cfg.width_min
     else:
@@ -477,6 +481,8 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, selec
             # the run's own knowledge (the internal standard's width in this injection) beats a
             # width measured on one noisy peak that is off by more than a factor of 2
             w50 = expected_w50
+        elif t_w is not None:
+            base = sv.base_pts * (sv.dt if sv.dt > 0 else dt)
     # 2. the region: room for the rough baseline and the noise window around the target's
     # maximum (window-independent), or around the whole window
     pad = (max(cfg.noise_window / 2.0, cfg.baseline_window) + 6.0) * w50
@@ -489,18 +495,27 @@ def _target_region(trace: Trace, rt: float, win: float, cfg: PeakSettings, selec
     t, y = core.prepare(t_all[a:b], y_all[a:b], trace.name)
     # rounded: the sampling interval of a slice carries rounding errors that would otherwise
     # tip int()/round() of the derived windows one way or the other with the slice's extent
-    w50_pts = max(2.0, round(w50 / float((t[-1] - t[0]) / (t.size - 1)), 6))
+    dt_r = float((t[-1] - t[0]) / (t.size - 1))
+    w50_pts = max(2.0, round(w50 / dt_r, 6))
+    # the rough baseline's opening must be wider than the whole peak: for a tailing peak, whose
+    # half-height width is set by its steep front, a window of baseline_window half-height
+    # widths ended inside the tail and the tail was taken for baseline (QTRAP dttp, imp: -19,
+    # -22 % against Analyst). A quarter of the base width is a Gaussian's half-height width
+    # (base at 3 noise SDs, S/N ~100-1000), so a Gaussian peak keeps its window
+    open_pts = min(max(w50_pts, round(_BASE_TO_W50 * base / dt_r, 6)), _MAX_OPEN * w50_pts)
     if w50_pts > _MAX_W50_POINTS and cfg.smooth is None:
         k = int(w50_pts // (_MAX_W50_POINTS / 2))
         t, y = _bin(t, y, k)
         w50_pts /= k
+        open_pts /= k
         model = None  # the point noise of block means is not the trace's
     gbl = None
     if cfg.baseline != "local":
         gbl = _global_baseline(t, y, cfg, w50_pts)
     i0, i1 = t.searchsorted(lo_t), t.searchsorted(hi_t)
     reg = core.analyse(t, y, cfg, w50_pts=w50_pts, gbl=gbl, edge_lo=a == 0, edge_hi=b == n_all,
-                       apex_window=(max(0, int(i0) - 2), int(i1) + 2), noise_model=model)
+                       apex_window=(max(0, int(i0) - 2), int(i1) + 2), noise_model=model,
+                       open_pts=open_pts)
     return reg, t_w
 
 
@@ -585,13 +600,21 @@ def _target_w50_points(t: np.ndarray, y: np.ndarray, rt: float, lo_t: float, hi_
             left, right = sub[lo : c - c0 + 1], sub[c - c0 : hi + 1]
             floor = max(float(_MIN(left)), float(_MIN(right)))
             w = core.half_height_width(left, right, 0.5 * (sc + floor), sub.size)
+        # the whole peak, tails included: where it falls back to 3 smoothed noise SDs above its
+        # floor on each side (for the rough baseline's window, which must span it)
+        lvl = floor + 3.0 * _GAIN5 * (model.sd(floor) if model is not None else sig)
+        lb = (left < lvl).nonzero()[0]
+        rb = (right < lvl).nonzero()[0]
+        base = (left.size - 1 - int(lb[-1]) if lb.size else left.size) + (
+            int(rb[0]) if rb.size else right.size)
         if w >= 10.0:
             w = _rescaled_width(y[c0:c1], c - c0, w)
         else:
             # narrow-looking: checked at the first coarse scales (a noisy top whose 5-point
             # maximum is a burst: yeast glu-L's qualifier 0.066 min instead of 0.16)
             w = _coarser_width(y[c0:c1], c - c0, w, (9, 17))
-        return _Survey(w, float(t[c]), model, sig, float((t[c1 - 1] - t[c0]) / max(1, c1 - 1 - c0)))
+        return _Survey(w, float(t[c]), model, sig, float((t[c1 - 1] - t[c0]) / max(1, c1 - 1 - c0)),
+                       float(base))
 
     for c in (candidates(j0, j1) if j1 > j0 else [])[:200]:  # the first prominent one (bounded time)
         sv = measure(c)

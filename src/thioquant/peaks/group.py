@@ -36,6 +36,7 @@ import numpy as np
 from thioquant.errors import InputError
 from thioquant.model import Peak, Trace
 from thioquant.peaks.api import find_target, integrate
+from thioquant.peaks.core import anchor_level
 from thioquant.peaks.settings import make_settings
 
 # members whose peak stands less than this many baseline noise SDs (the trace's own, from
@@ -64,32 +65,56 @@ class GroupResult(NamedTuple):
 
 def consensus_trace(traces: list[Trace], peaks: list[Peak], ref: int) -> Trace:
     """Mean of the traces, each scaled to its peak's height, on the time axis of ``traces[ref]``
-    (each member's nearest point; zero outside its recorded span). Not interpolated: a linear
-    interpolation averages neighbouring points, the noise of the consensus then looks smaller
-    than it is, and a wiggle on a tail became a significant split (QTRAP utp: a sliver)."""
+    (each member's nearest point). Not interpolated: a linear interpolation averages
+    neighbouring points, the noise of the consensus then looks smaller than it is, and a wiggle
+    on a tail became a significant split (QTRAP utp: a sliver).
+
+    Members are recorded over different spans (scheduled MRM): at each time the mean is over
+    the members recorded there, and the axis is extended by the points of the member recorded
+    furthest beyond ``traces[ref]``'s ends. On the reference's axis alone the consensus ended
+    where the reference's recording ended: QTRAP gln-L's IS stops at 1.18 min, on the
+    analyte's tail, and the group's bounds were cut there (EDGE; -4.3 % against Analyst, the
+    analyte's own bounds -2.2 %)."""
     t = np.asarray(traces[ref].time_min, dtype=float)
+    ok_t = t[np.isfinite(t)]
+    lo, hi = (float(ok_t[0]), float(ok_t[-1])) if ok_t.size else (math.nan, math.nan)
+    before: np.ndarray = t[:0]
+    after: np.ndarray = t[:0]
+    for tr, pk in zip(traces, peaks, strict=True):
+        if not (pk.height > 0 and math.isfinite(pk.height)) or not ok_t.size:
+            continue
+        tm = tr.time_min[np.isfinite(tr.time_min)]
+        b, a = tm[tm < lo], tm[tm > hi]
+        if b.size > before.size:
+            before = b
+        if a.size > after.size:
+            after = a
+    t = np.concatenate((before, t, after))
     acc = np.zeros_like(t)
-    wsum = 0.0
+    cnt = np.zeros_like(t)
     for tr, pk in zip(traces, peaks, strict=True):
         if not (pk.height > 0 and math.isfinite(pk.height)):
             continue
-        w = 1.0  # equal weights: an S/N weighting let the IS alone set the bounds, which then
-        # cut a broader or slightly later analyte peak (QTRAP cystine: -119 % against Analyst)
+        # equal weights: an S/N weighting let the IS alone set the bounds, which then cut a
+        # broader or slightly later analyte peak (QTRAP cystine: -119 % against Analyst)
         ok = np.isfinite(tr.time_min) & np.isfinite(tr.signal)
-        y = _nearest(t, tr.time_min[ok], tr.signal[ok])
-        acc += w * np.nan_to_num(y / pk.height, nan=0.0)
-        wsum += w
-    return Trace("consensus", t, acc / wsum if wsum > 0 else acc)
+        y = _nearest(t, tr.time_min[ok], tr.signal[ok]) / pk.height
+        rec = np.isfinite(y)
+        acc[rec] += y[rec]
+        cnt[rec] += 1.0
+    return Trace("consensus", t, np.divide(acc, cnt, out=np.zeros_like(acc), where=cnt > 0))
 
 
 def integrate_between(trace: Trace, start_min: float, end_min: float, *, anchor_min: float = 0.0,
-                      sn_min: float = 3.0, **settings: Any) -> Peak:
+                      sn_min: float = 3.0, sigma: float | None = None, **settings: Any) -> Peak:
     """Integrate ``trace`` between fixed boundaries with the engine's drop line.
 
     The line's ends are the mean signal over ``anchor_min`` minutes just outside each boundary
-    (the signal at the boundary when ``anchor_min`` is 0 or no point falls there). Metrics, S/N
-    and flags as :func:`~thioquant.peaks.integrate`, but ``integration="group"`` and no
-    ``MANUAL`` flag.
+    (the signal at the boundary when ``anchor_min`` is 0 or no point falls there); with
+    ``sigma`` (the trace's baseline noise SD), without the points further than 3 SDs from the
+    stretch's median (spikes, count bursts; :func:`~thioquant.peaks.core.anchor_level`).
+    Metrics, S/N and flags as :func:`~thioquant.peaks.integrate`, but ``integration="group"``
+    and no ``MANUAL`` flag.
     """
     t, y = trace.time_min, trace.signal
     ok = np.isfinite(t) & np.isfinite(y)
@@ -101,7 +126,7 @@ def integrate_between(trace: Trace, start_min: float, end_min: float, *, anchor_
         if anchor_min > 0:
             m = (t >= a) & (t <= b)
             if m.any():
-                return float(y[m].mean())
+                return anchor_level(y[m], sigma) if sigma is not None else float(y[m].mean())
         return float(np.interp(at, t, y))
 
     ya = anchor(start_min - anchor_min, start_min, start_min)
@@ -156,7 +181,9 @@ def integrate_group(
                                    expected_w50_min=expected_w50_min, **settings)
     from thioquant.peaks.noise import trace_sigma
 
-    clarity = [found[i].height / max(trace_sigma(traces[i].signal), 1e-300)
+    sigmas = [trace_sigma(traces[i].signal) if traces[i] is not None and found[i] is not None
+              else math.nan for i in range(n)]
+    clarity = [found[i].height / max(sigmas[i], 1e-300)
                if traces[i] is not None and found[i] is not None else 0.0 for i in range(n)]
     usable = [i for i in range(n) if traces[i] is not None and found[i] is not None
               and clarity[i] >= _CLEAR_SD and found[i].height > 0]
@@ -235,7 +262,7 @@ def integrate_group(
             shared.append(False)
             continue
         g = integrate_between(tr, cpk.start_min, cpk.end_min, anchor_min=anchor_min,
-                              sn_min=sn_min, **kw)
+                              sn_min=sn_min, sigma=sigmas[i], **kw)
         # detection and S/N stay the member's own (its own trace decides "detected"); the
         # consensus peak's FUSED / SHOULDER say the shared bounds split a cluster
         extra = tuple(f for f in cpk.flags if f in ("FUSED", "SHOULDER"))
