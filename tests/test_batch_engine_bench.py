@@ -59,3 +59,19 @@ def test_2d_stages_equal_the_1d_engine(seed, rows, n, counts):
         ref = trace_noise(r)
         if ref[1] > 0:  # the 2-D pass covers traces whose median difference is not zero
             assert g == ref
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), half=st.integers(1, 20), lengths=st.lists(st.integers(45, 400), min_size=2,
+                                                                               max_size=6))
+def test_padded_rows_of_different_lengths_smooth_exactly(seed, half, lengths):
+    # the claim in docs/scale.md: regions of different lengths that share a Savitzky-Golay window
+    # can be smoothed in one 2-D pass, each row padded to the longest with its own last value
+    w = 2 * half + 1
+    rng = np.random.default_rng(seed)
+    rows = [rng.poisson(rng.uniform(5, 5e4), n).astype(float) for n in lengths]
+    y = np.stack([np.concatenate([r, np.full(max(lengths) - r.size, r[-1])]) for r in rows])
+    got = bench.correlate_rows(y, core._sg(w, 0))
+    for r, g in zip(rows, got, strict=True):
+        if r.size >= w:
+            assert np.array_equal(g[: r.size], core.smooth(r, w))
