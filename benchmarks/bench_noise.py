@@ -1,6 +1,6 @@
 """The bundled LC-MS/MS batch under multiplicative point noise plus counting (issue 18).
 
-    uv run python benchmarks/bench_noise.py                      # 0/3/6/12/20 %, seeds 1-3
+    uv run python benchmarks/bench_noise.py                      # 0/3/6/12/20 %, seeds 1-5
     uv run python benchmarks/bench_noise.py --seeds 5 --levels 0,6,12
 
 Every point of every trace of ``sample_data/lcmsms`` (or of a batch simulated fresh with
@@ -131,7 +131,7 @@ def _worst(w: dict | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--levels", default=",".join(f"{100 * x:g}" for x in LEVELS), help="point CVs in %%")
-    ap.add_argument("--seeds", type=int, default=3, help="seeds per level (1..N)")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds per level (1..N)")
     ap.add_argument("--source", choices=["bundled", "fresh", "measured"], default="bundled",
                     help="the bundled sample_data/lcmsms; one simulated now with the simulator's defaults; or, "
                          "per seed, one simulated with the measured noise model (docs/noise.md) at that seed "

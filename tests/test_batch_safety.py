@@ -72,14 +72,18 @@ def test_cache_stores_under_the_measured_bytes_and_commits_in_batches(batch, tmp
     orig_commit = MeasurementCache.commit
     monkeypatch.setattr(MeasurementCache, "commit", lambda self: (commits.append(1), orig_commit(self)))
     cache = tmp_path / "cache.sqlite"
-    pipeline.quantify(batch, cache=cache)
+    res = pipeline.quantify(batch, cache=cache)
     m = pipeline._resolve_method(batch, None)
     with sqlite3.connect(cache) as con:
         keys = {k for (k,) in con.execute("SELECT key FROM measurements")}
     import hashlib
 
-    assert cache_key(hashlib.sha256(original).hexdigest(), measurement_hash(m), None) in keys
-    assert cache_key(stale, measurement_hash(m), None) not in keys
+    # a patient is measured with the calibrators' widths as its expected widths (issue 18)
+    widths = pipeline.calibrator_widths(res.worklist.entries, res.measurements)
+    assert widths and cache_key(stale, measurement_hash(m), None) not in keys
+    digest = pipeline.measurement_digest(m, widths=widths)
+    assert cache_key(hashlib.sha256(original).hexdigest(), digest, None) in keys
+    assert cache_key(stale, digest, None) not in keys
     assert len(keys) == 42
     assert 8 <= len(commits) <= 10  # 42 puts in groups of 5, plus the final commit on close
 

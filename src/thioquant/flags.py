@@ -29,7 +29,11 @@ FLAGS: dict[str, str] = {
     "RRT_NO_IS": "internal standard peak not found: the analyte was searched at the method's rt_min "
     "instead of its retention relative to the internal standard",
     # calibration and limits
-    "CAL_EXCLUDED": "calibrator excluded from the fit (back-calculated accuracy outside limits)",
+    "CAL_EXCLUDED": "calibrator excluded from the fit (back-calculated accuracy outside limits, or "
+    "CAL_HELD; the reason is in calibration.json)",
+    "CAL_HELD": "calibrator excluded before the fit: its quantifier or internal standard integration "
+    "would be held for review (IS response, width, apex or a FUSED/FEW_POINTS/SPIKE/DROPOUT_LONG peak; "
+    "docs/qc.md); counted as not passing in the ICH M10 75 % and 6-level rules",
     "CAL_FAIL": "calibration failed acceptance: results are not reportable",
     "BELOW_LLOQ": "<LLOQ: below the lower limit of quantification",
     "ABOVE_ULOQ": ">ULOQ: dilute and rerun",
@@ -75,8 +79,9 @@ FLAGS: dict[str, str] = {
     "(replaced by the mean of its neighbours; see docs/qc.md)",
     "DROPOUT": "points missing inside the peak (a dropout run of zeros in the MRM trace) were "
     "filled (from a co-eluting transition, or a straight line) before integration (docs/peaks.md)",
-    "DROPOUT_LONG": "a filled dropout run covers more than 20 % of the peak's points: the area rests "
-    "on the fill, not on measured points; treated like FEW_POINTS (held for review)",
+    "DROPOUT_LONG": "a dropout run bridged by a straight line (no co-eluting transition to fill it "
+    "from) covers more than 20 % of the peak's points: the area rests on the line, not on measured "
+    "points; treated like FEW_POINTS (held for review)",
 }
 
 

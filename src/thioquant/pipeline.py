@@ -19,6 +19,7 @@ from typing import Any
 from thioquant.assay.method import Compound, Method, find_method_file, load_method
 from thioquant.assay.worklist import MAX_ROWS, Worklist, WorklistEntry, read_worklist
 from thioquant.errors import CalibrationError, InputError, MethodError, ThioquantError
+from thioquant.flags import UNMEASURED
 from thioquant.measurement import InjectionMeasurement, channel_keys, searched_rt
 from thioquant.measurement import trace_for as _trace_for
 from thioquant.model import Peak, Result
@@ -37,6 +38,7 @@ def measure_injection(
     manual: Mapping[str, tuple[float, float]] | None = None,
     views: bool = False,
     blanks: Mapping[str, Any] | None = None,
+    widths: Mapping[str, float] | None = None,
 ) -> InjectionMeasurement:
     """Read one raw file and integrate every analyte, qualifier and internal standard.
 
@@ -48,6 +50,8 @@ def measure_injection(
     views : also keep decimated chromatogram views for the report (a few kB per injection).
     blanks : compound name (``"<name> qualifier"`` for a qualifier) -> a blank injection's trace of
         that channel, for S/N against the blank (``noise_source = "blank"``).
+    widths : channel key -> the calibrators' median half-height width (minutes), the run's
+        expected width of that peak (:func:`calibrator_widths`; :func:`width_hint`).
 
     Never raises for a bad file, nor for an internal error while measuring it: the reason is
     returned in ``error`` (``internal_error`` set for the latter) so the batch goes on. A
@@ -61,7 +65,7 @@ def measure_injection(
         return InjectionMeasurement(str(path), error=str(exc))
     try:
         run, screen = _screen_run(run, method)
-        return _apply_screen(_measure_run(run, path, method, manual, views, blanks), run, screen, method)
+        return _apply_screen(_measure_run(run, path, method, manual, views, blanks, widths), run, screen, method)
     except MethodError:
         raise  # a setting of the method, not this file: the batch cannot go on
     except ThioquantError as exc:
@@ -76,13 +80,17 @@ def measure_injection(
 
 
 def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str, tuple[float, float]] | None,
-                 views: bool, blanks: Mapping[str, Any] | None) -> InjectionMeasurement:
+                 views: bool, blanks: Mapping[str, Any] | None,
+                 widths: Mapping[str, float] | None = None) -> InjectionMeasurement:
     from thioquant.peaks import integrate
     from thioquant.peaks.dropout import BridgedRun
 
-    # the peak search sees MRM traces with their dropout runs bridged (issue 18); views keep
-    # the raw trace
-    raw, run = run, BridgedRun(run)
+    # the peak search sees MRM traces with their dropout runs bridged (issue 18; the method's
+    # [integration] dropout settings); views keep the raw trace
+    rule = method.integration.dropout_rule()
+    raw = run
+    if rule is not None:
+        run = BridgedRun(run, rule)
     # (compound, qualifier?, key) in the order of the outputs; internal standards are measured
     # first, since an analyte with a relative retention is searched relative to its IS's peak,
     # and its transition group (quantifier, qualifier, IS) shares the IS's boundaries
@@ -113,10 +121,10 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
             continue
         integ = comp.integration or method.integration
         found[key] = _search(comp, integ, key, trace, found, blanks, problems,
-                             is_peak_width(comp, found))
+                             width_hint(comp, key, found, widths))
         if not qual and comp.name not in is_names and integ.transition_group:
             _group(run, method, comp, integ, trace, found, absent, manual, blanks, problems,
-                   is_users)
+                   is_users, widths)
     peaks: dict[str, Peak | None] = {key: _with_dropout_flags(run, comp, qual, found[key])
                                      for comp, qual, key in jobs}
     missing = [key for _, _, key in jobs if key in absent]
@@ -134,6 +142,8 @@ def _with_dropout_flags(run: Any, comp: Compound, qual: bool, pk: Peak | None) -
     """``pk`` with DROPOUT (DROPOUT_LONG) added when its boundaries hold a bridged dropout run."""
     ch = comp.qualifier if qual else comp.channel
     if pk is None or ch is None or ch.precursor_mz is None:
+        return pk
+    if not hasattr(run, "flags_for"):  # bridge_dropouts = false
         return pk
     extra = run.flags_for(pk, precursor_mz=ch.precursor_mz, product_mz=ch.product_mz)
     return replace(pk, flags=(*pk.flags, *extra)) if extra else pk
@@ -218,6 +228,59 @@ def is_peak_width(comp: Compound, found: Mapping[str, Peak | None]) -> float | N
     return w if math.isfinite(w) and w > 0 else None
 
 
+#: peak flags that make a calibrator's width no reference for the run's expected width
+_NOT_A_WIDTH = frozenset({"FUSED", "SHOULDER", "FEW_POINTS", "EDGE", "SATURATED", "SPIKE", "DROPOUT_LONG"})
+
+
+def calibrator_widths(entries: Sequence[WorklistEntry], measurements: Sequence[InjectionMeasurement],
+                      min_n: int = 3) -> dict[str, float]:
+    """Per channel key, the median half-height width (minutes) of the calibrators' peaks: what
+    the run knows of each compound's width (issue 18). Peaks split, cut, saturated, spiked or
+    bridged over a long dropout do not count; a channel with fewer than ``min_n`` usable
+    calibrator peaks gets none."""
+    got: dict[str, list[float]] = {}
+    for e, meas in zip(entries, measurements, strict=True):
+        if e.sample_type != "calibrator" or not e.usable or meas.error:
+            continue
+        for key, pk in meas.peaks.items():
+            if pk is None or _NOT_A_WIDTH & set(pk.flags):
+                continue
+            w = pk.width_50_min
+            if math.isfinite(w) and w > 0:
+                got.setdefault(key, []).append(float(w))
+    out = {}
+    for key, ws in got.items():
+        if len(ws) >= min_n:
+            ws.sort()
+            h = len(ws) // 2
+            out[key] = ws[h] if len(ws) % 2 else 0.5 * (ws[h - 1] + ws[h])
+    return out
+
+
+def width_hint(comp: Compound, key: str, found: Mapping[str, Peak | None],
+               widths: Mapping[str, float] | None) -> float | None:
+    """The expected half-height width (minutes) of ``comp``'s peak on channel ``key`` in this
+    injection, for :func:`~thioquant.peaks.find_target` (which uses it only against a width
+    of its own off by more than a factor of 2).
+
+    The labelled internal standard's width in the same injection (:func:`is_peak_width`; it
+    follows this injection's chromatography), unless it lies outside 0.5-2x the calibrators'
+    median width of that IS (``widths``, :func:`calibrator_widths`): then the IS peak itself is
+    implausible (a 2x spike on its apex read 0.12-0.19x in the measured-noise batches, and as
+    the hint it cut the analyte to 1.400-1.496 min, -19.8 %), and the peak's own width is
+    measured without a hint. The calibrators' width is a plausibility reference here, not the
+    hint itself: forced on a peak that is really broader (all three channels of an injection
+    three times as wide) it hid the width that the hold rule must see.
+    """
+    is_w = is_peak_width(comp, found)
+    if is_w is None or not widths:
+        return is_w
+    ref = widths.get(comp.internal_standard or "")
+    if ref is not None and not 0.5 * ref <= is_w <= 2.0 * ref:
+        return None
+    return is_w
+
+
 def _search(comp: Compound, integ: Any, key: str, trace: Any, found: Mapping[str, Peak | None],
             blanks: Mapping[str, Any] | None, problems: list[tuple[str, str, str]],
             expected_w50: float | None) -> Peak | None:
@@ -245,7 +308,8 @@ def _search(comp: Compound, integ: Any, key: str, trace: Any, found: Mapping[str
 def _group(run: Any, method: Method, comp: Compound, integ: Any, trace: Any,
            found: dict[str, Peak | None], absent: set[str],
            manual: Mapping[str, tuple[float, float]] | None, blanks: Mapping[str, Any] | None,
-           problems: list[tuple[str, str, str]], is_users: Mapping[str, int]) -> None:
+           problems: list[tuple[str, str, str]], is_users: Mapping[str, int],
+           widths: Mapping[str, float] | None = None) -> None:
     """Integrate an MRM analyte's quantifier, qualifier and labelled internal standard over
     shared boundaries (:func:`~thioquant.peaks.integrate_group`), updating ``found`` in place.
 
@@ -268,7 +332,7 @@ def _group(run: Any, method: Method, comp: Compound, integ: Any, trace: Any,
             absent.add(qkey)
         else:
             found[qkey] = _search(comp, integ, qkey, qtr, found, blanks, problems,
-                                  is_peak_width(comp, found))
+                                  width_hint(comp, qkey, found, widths))
             members.append((qkey, qtr, found[qkey]))
     is_comp = next((c for c in method.internal_standards if c.name == comp.internal_standard), None)
     if is_comp is not None and is_comp.name in found and not (manual and is_comp.name in manual):
@@ -494,12 +558,14 @@ def quantify(
 
         with MeasurementCache(cache) as store:
             measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, store, executor,
-                                        keep_views, blanks, blank_sha, scheduler, ship_files, warm_imports)
+                                        keep_views, blanks, blank_sha, scheduler, ship_files,
+                                        warm_imports=warm_imports)
             messages.extend(store.notes)  # a cache set aside or dropped mid-run: for library callers too
             messages.append(f"measurement cache {cache}: {store.hits} reused, {store.misses} measured")
     else:
         measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, None, executor,
-                                    keep_views, blanks, blank_sha, scheduler, ship_files, warm_imports)
+                                    keep_views, blanks, blank_sha, scheduler, ship_files,
+                                        warm_imports=warm_imports)
     for e, meas in zip(wl.entries, measurements, strict=True):
         if meas.error:
             messages.append(f"row {e.row} ({e.sample_id}): {meas.error}")
@@ -592,15 +658,28 @@ def requantify(
     if changed:
         scratch: list[str] = []
         blanks, blank_sha = _blank_traces(b, m, entries, scratch)
-        sub = [entries[i] for i in changed]
-        if cache is not None:
-            from thioquant.cache import MeasurementCache
+        # calibrators first, then the others with the calibrators' widths as quantify measures them
+        # (an injection not edited keeps its measurement)
+        cal = [i for i in changed if entries[i].sample_type == "calibrator"]
+        rest = [i for i in changed if entries[i].sample_type != "calibrator"]
+        with contextlib.ExitStack() as stack:
+            store = None
+            if cache is not None:
+                from thioquant.cache import MeasurementCache
 
-            with MeasurementCache(cache) as store:
-                fresh = _measure_all(b, m, sub, new, 1, None, store, "process", False, blanks, blank_sha)
-        else:
-            fresh = _measure_all(b, m, sub, new, 1, None, None, "process", False, blanks, blank_sha)
-        for i, meas in zip(changed, fresh, strict=True):
+                store = stack.enter_context(MeasurementCache(cache))
+            fresh = {}
+            if cal:
+                got = _measure_set(b, m, [entries[i] for i in cal], new, 1, None, store, "process", False, blanks,
+                                   blank_sha)
+                fresh.update(zip(cal, got, strict=True))
+                measurements = [fresh.get(i, x) for i, x in enumerate(measurements)]
+            if rest:
+                hints = calibrator_widths(entries, measurements) or None
+                got = _measure_set(b, m, [entries[i] for i in rest], new, 1, None, store, "process", False, blanks,
+                                   blank_sha, widths=hints)
+                fresh.update(zip(rest, got, strict=True))
+        for i, meas in sorted(fresh.items()):
             measurements[i] = meas
             e = entries[i]
             for _key, _code, reason in meas.problems:
@@ -667,16 +746,79 @@ def _measure_all(
     blank_sha: str = "",
     scheduler: str | None = None,
     ship_files: bool = False,
+    widths: Mapping[str, float] | None = None,
     warm_imports: Sequence[str] = (),
 ) -> list[InjectionMeasurement]:
-    """Measure every injection, in order: from the cache where possible, else in parallel."""
-    all_tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None) for e in entries]
+    """Measure every injection, in order: from the cache where possible, else in parallel.
+
+    The calibrators are measured first, on their own; their median peak widths
+    (:func:`calibrator_widths`) are then every other injection's expected widths
+    (:func:`width_hint`). ``widths`` given: every injection is measured with them.
+    """
+    cal = [i for i, e in enumerate(entries) if e.sample_type == "calibrator"]
+    if widths is not None or not cal or len(cal) == len(entries):
+        return _measure_set(batch, m, entries, manual, jobs, progress, cache, executor, views, blanks,
+                            blank_sha, scheduler, ship_files, widths or None, warm_imports)
+    is_cal = set(cal)
+    rest = [i for i in range(len(entries)) if i not in is_cal]
+    n = len(entries)
+
+    def shifted(offset: int) -> Callable[[int, int], None] | None:
+        return None if progress is None else (lambda done, _total: progress(offset + done, n))
+
+    first = _measure_set(batch, m, [entries[i] for i in cal], manual, jobs, shifted(0), cache, executor, views,
+                         blanks, blank_sha, scheduler, ship_files, None)
+    hints = calibrator_widths([entries[i] for i in cal], first) or None
+    # the tail's imports are warmed during the second, longer set only: the first set's pool is
+    # joined (and a new one forked) before it, and an import still running would hold it up
+    second = _measure_set(batch, m, [entries[i] for i in rest], manual, jobs, shifted(len(cal)), cache, executor,
+                          views, blanks, blank_sha, scheduler, ship_files, hints, warm_imports)
+    out: list[InjectionMeasurement | None] = [None] * n
+    for i, meas in zip(cal, first, strict=True):
+        out[i] = meas
+    for i, meas in zip(rest, second, strict=True):
+        out[i] = meas
+    return [x for x in out if x is not None]
+
+
+def measurement_digest(m: Method, blanks: Mapping[str, Any] | None = None, blank_sha: str = "",
+                       widths: Mapping[str, float] | None = None) -> str:
+    """What, besides the file and its manual integrations, a measurement depends on (the
+    measurement cache's key): the method, the blank whose noise an S/N is measured on, and the
+    calibrators' widths that are an injection's expected widths."""
+    from thioquant.cache import measurement_hash
+
+    digest = measurement_hash(m)
+    if blanks:  # S/N against a blank: the same file must give the same noise
+        digest = f"{digest}|blank:{blank_sha}:{','.join(sorted(blanks))}"
+    if widths:
+        digest = f"{digest}|widths:{sorted((k, round(v, 9)) for k, v in widths.items())}"
+    return digest
+
+
+def _measure_set(
+    batch: Path, m: Method, entries: Sequence[WorklistEntry],
+    manual: Mapping[str, Mapping[str, tuple[float, float]]], jobs: int,
+    progress: Callable[[int, int], None] | None,
+    cache: Any | None = None,
+    executor: str = "process",
+    views: bool = False,
+    blanks: Mapping[str, Any] | None = None,
+    blank_sha: str = "",
+    scheduler: str | None = None,
+    ship_files: bool = False,
+    widths: Mapping[str, float] | None = None,
+    warm_imports: Sequence[str] = (),
+) -> list[InjectionMeasurement]:
+    """:func:`_measure_all`'s work for one set of injections, all with the same ``widths``."""
+    all_tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None, widths)
+                 for e in entries]
     total = len(all_tasks)
     # one measurement per (file, manual integrations): rows naming the same file (DUPLICATE_FILE,
     # unusable anyway) are not read, hashed or measured again; 10,000 such rows took 3 minutes
     first: dict[tuple[str, str], int] = {}
     same_as: list[int] = []
-    for i, (path, _, man, _v, _b) in enumerate(all_tasks):
+    for i, (path, _, man, _v, _b, _w) in enumerate(all_tasks):
         same_as.append(first.setdefault((path, repr(sorted((man or {}).items()))), i))
     unique = sorted(set(same_as))
     named = {i for i, e in enumerate(entries) if e.file}
@@ -686,13 +828,11 @@ def _measure_all(
         for i in unique
     ]
     if cache is not None:
-        from thioquant.cache import cache_key, measurement_hash
+        from thioquant.cache import cache_key
         from thioquant.io import file_sha256
 
-        method_digest = measurement_hash(m)
-        if blanks:  # S/N against a blank: the same file must give the same noise
-            method_digest = f"{method_digest}|blank:{blank_sha}:{','.join(sorted(blanks))}"
-        for i, (path, _, man, _v, _b) in enumerate(tasks):
+        method_digest = measurement_digest(m, blanks, blank_sha, widths)
+        for i, (path, _, man, _v, _b, _w) in enumerate(tasks):
             if out[i] is not None:
                 continue
             try:
@@ -838,20 +978,34 @@ def _quantify_measurements(
 
         # Calibration from calibrators with a usable response; a saturated one is excluded with
         # that reason before the fit (its response is not proportional to the concentration)
+        # a calibrator without a response (no IS peak, file or channel lost) stays in as an
+        # excluded point with its reason: left out, it was not counted against the ICH M10 75 %
+        # rule, and calibration.json did not show it
         cal_rows = [
             (e, r) for e, _, _, _, r, fl in rows
-            if e.sample_type == "calibrator" and e.usable and math.isfinite(r)
+            if e.sample_type == "calibrator" and e.usable
             and math.isfinite(m.nominal("calibrator", e.level, analyte.name))
         ]
+        no_response = {id(e): "no response (" + (", ".join(f for f in fl if f in _NO_RESPONSE) or "not measured") + ")"
+                       for e, _, _, _, r, fl in rows if e.sample_type == "calibrator" and not math.isfinite(r)}
         saturated = {id(e) for e, _, _, _, _, fl in rows if e.sample_type == "calibrator" and "SATURATED" in fl}
         all_cal_rows = cal_rows
         cal_rows = [(e, r) for e, r in cal_rows if id(e) not in saturated]
+        # a calibrator whose quantifier or IS integration would be held for review (docs/qc.md)
+        # is excluded before the fit, with its reason: never silently, and counted as not passing
+        held_cal = _held_calibrators(m, analyte, entries, measurements, rows) if cs.exclude_held else {}
+        for e, _, _, _, _, fl in rows:
+            if id(e) in held_cal:
+                fl.append("CAL_HELD")
         outcome = None
-        if len(cal_rows) >= 2:
+        if sum(math.isfinite(r) for _, r in cal_rows) >= 2:
             x = [m.nominal("calibrator", e.level, analyte.name) for e, _ in cal_rows]
             y = [r for _, r in cal_rows]
             by_reviewer = [(exclusions or {}).get((e.sample_id, analyte.name), "") for e, _ in cal_rows]
             manual_excl = by_reviewer if any(by_reviewer) else None
+            by_rule = ["; ".join(x for x in (no_response.get(id(e), ""), held_cal.get(id(e), "")) if x)
+                       for e, _ in cal_rows]
+            rule_excl = by_rule if any(by_rule) else None
             try:
                 if cs.model == "auto" or cs.weighting == "auto":
                     from thioquant.calibration import candidates_for, select_model
@@ -860,14 +1014,14 @@ def _quantify_measurements(
                         x, y, candidates=candidates_for(cs.model, cs.weighting),
                         levels=[e.level for e, _ in cal_rows], tolerance_pct=cs.tolerance_pct,
                         lloq_tolerance_pct=cs.lloq_tolerance_pct, min_fraction=cs.min_fraction,
-                        min_levels=cs.min_levels, manual_exclusions=manual_excl,
+                        min_levels=cs.min_levels, manual_exclusions=manual_excl, rule_exclusions=rule_excl,
                     )
                 else:
                     outcome = accept_calibration(
                         x, y, model=cs.model, weighting=cs.weighting, levels=[e.level for e, _ in cal_rows],
                         tolerance_pct=cs.tolerance_pct, lloq_tolerance_pct=cs.lloq_tolerance_pct,
                         min_fraction=cs.min_fraction, min_levels=cs.min_levels,
-                        manual_exclusions=manual_excl,
+                        manual_exclusions=manual_excl, rule_exclusions=rule_excl,
                     )
             except ThioquantError as exc:
                 messages.append(f"{analyte.name}: calibration could not be fitted: {exc}")
@@ -951,6 +1105,27 @@ def _channel_flags(meas: InjectionMeasurement, analyte: Compound) -> list[str]:
         if key != analyte.name and pk is not None and "SATURATED" in pk.flags:
             out.append("SATURATED")
     return out
+
+
+#: flags that say why an injection has no response
+_NO_RESPONSE = ("NO_IS", *sorted(UNMEASURED))
+
+
+def _held_calibrators(m: Method, analyte: Compound, entries: Sequence[WorklistEntry],
+                      measurements: Sequence[InjectionMeasurement], rows: Sequence[tuple]) -> dict[int, str]:
+    """Calibrators whose quantifier or internal standard integration would be held for review
+    (:func:`~thioquant.qc.hold.calibrator_hold_reasons`, the ``[qc]`` hold settings):
+    ``id(entry) -> reason``."""
+    from thioquant.qc.hold import calibrator_hold_reasons
+    from thioquant.qc.settings import QCSettings
+
+    if not any(e.sample_type == "calibrator" for e in entries):
+        return {}
+    settings = QCSettings.from_dict(dict(m.qc)).for_analyte(analyte.name)
+    flags = [row[5] for row in rows]
+    reasons = calibrator_hold_reasons(analyte, entries, measurements, flags, settings)
+    return {id(e): "integration held for review (" + "; ".join(d for _, d in r) + ")"
+            for e, r in zip(entries, reasons, strict=True) if r}
 
 
 def _with_set_aside(outcome: Any, cal_rows: Sequence[tuple[WorklistEntry, float]], aside: set[int],
@@ -1075,12 +1250,13 @@ def _relabel(meas: InjectionMeasurement, read: str, shown: str) -> InjectionMeas
 
 def measure_remote(shown: str, read: str, method: Method, manual: Mapping[str, tuple[float, float]] | None,
                    views: bool, blanks: Mapping[str, Any] | None,
-                   payload: bytes | dict[str, bytes] | None = None) -> InjectionMeasurement:
+                   payload: bytes | dict[str, bytes] | None = None,
+                   widths: Mapping[str, float] | None = None) -> InjectionMeasurement:
     """:func:`measure_injection` on a dask worker: the file at ``read`` (an absolute path on a
     shared file system), or ``payload``, its bytes shipped by the client, written to a temporary
     folder under the same name. Messages name the file as the worklist does (``shown``)."""
     if payload is None:
-        return _relabel(measure_injection(read, method, manual, views, blanks), read, shown)
+        return _relabel(measure_injection(read, method, manual, views, blanks, widths), read, shown)
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="thioquant-") as tmp:
@@ -1093,7 +1269,7 @@ def measure_remote(shown: str, read: str, method: Method, manual: Mapping[str, t
             local.mkdir(exist_ok=True)  # an empty folder stays a folder
         else:
             local.write_bytes(payload)
-        return _relabel(measure_injection(str(local), method, manual, views, blanks), str(local), shown)
+        return _relabel(measure_injection(str(local), method, manual, views, blanks, widths), str(local), shown)
 
 
 def _run_dask(tasks: list[tuple[Any, ...]], index: list[int], jobs: int, scheduler: str | None,
@@ -1140,7 +1316,7 @@ def _run_dask(tasks: list[tuple[Any, ...]], index: list[int], jobs: int, schedul
             nxt = next(pending, None)
             if nxt is None:
                 return False
-            i, (path, m, manual, views, blanks) = nxt
+            i, (path, m, manual, views, blanks, widths) = nxt
             read = os.path.abspath(path)  # the workers' working folders are not ours
             payload = None
             if ship_files:
@@ -1149,7 +1325,7 @@ def _run_dask(tasks: list[tuple[Any, ...]], index: list[int], jobs: int, schedul
                 except OSError:
                     payload = None  # measure_injection names the unreadable file as usual
             fut = client.submit(measure_remote, path, read, once(m), manual, views, once(blanks), payload,
-                                pure=False)
+                                widths, pure=False)
             where[fut.key] = (i, path)
             running.add(fut)
             return True

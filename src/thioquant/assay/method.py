@@ -68,19 +68,44 @@ class Integration:
     #: MRM: integrate an analyte's quantifier, qualifier and labelled internal standard over
     #: shared boundaries (:func:`~thioquant.peaks.integrate_group`); false opts out
     transition_group: bool = True
+    #: MRM dropout runs (zeros inside signal) bridged before peak finding, and their limits
+    #: (thioquant.peaks.dropout; docs/peaks.md, "Dropout runs"); the whole injection's setting,
+    #: so ``[integration]`` only
+    bridge_dropouts: bool = True
+    dropout_min_counts: float = 10.0
+    dropout_k_sd: float = 10.0
+    dropout_context: int = 10
+    dropout_k_one: float = 20.0
+    dropout_min_corr: float = 0.95
+    dropout_max_fraction: float = 0.2
 
     def peak_settings(self) -> dict[str, Any]:
         """Keyword settings for :func:`~thioquant.peaks.find_target` (every field but
         ``noise_source`` and ``transition_group``, which decide how the pipeline measures, and
-        the signal-integrity settings, which the pipeline applies before integration)."""
+        the signal-integrity and dropout settings, which the pipeline applies before
+        integration)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        for k in ("noise_source", "transition_group", *SIGNAL_KEYS):
+        for k in ("noise_source", "transition_group", *SIGNAL_KEYS, *DROPOUT_KEYS):
             del d[k]
         return d
+
+    def dropout_rule(self) -> Any:
+        """The :class:`~thioquant.peaks.dropout.DropoutRule` of these settings, or None when
+        ``bridge_dropouts`` is false."""
+        if not self.bridge_dropouts:
+            return None
+        from thioquant.peaks.dropout import DropoutRule
+
+        return DropoutRule(min_counts=self.dropout_min_counts, k_sd=self.dropout_k_sd,
+                           context=self.dropout_context, k_one=self.dropout_k_one,
+                           min_corr=self.dropout_min_corr, max_fraction=self.dropout_max_fraction)
 
 
 #: ``[integration]`` keys of the signal-integrity checks (docs/qc.md, "Signal integrity")
 SIGNAL_KEYS = ("despike", "spike_factor", "detector_max", "expect_baseline_noise")
+#: ``[integration]`` keys of the MRM dropout rule (docs/peaks.md, "Dropout runs"); method-wide
+DROPOUT_KEYS = ("bridge_dropouts", "dropout_min_counts", "dropout_k_sd", "dropout_context", "dropout_k_one",
+                "dropout_min_corr", "dropout_max_fraction")
 
 
 @dataclass(frozen=True)
@@ -133,6 +158,9 @@ class CalibrationSettings:
     lloq_tolerance_pct: float = 20.0
     min_fraction: float = 0.75
     min_levels: int = 6
+    #: exclude, before the fit and with the reason recorded, a calibrator whose quantifier or
+    #: internal standard integration would be held for review (docs/qc.md)
+    exclude_held: bool = True
 
 
 @dataclass(frozen=True)
@@ -304,7 +332,7 @@ _COMPOUND_KEYS = {
     "molar_mass_g_mol", "recovery", "select", "rrt", "integration",
 }
 _INTEGRATION_KEYS = {"sn_min", "baseline", "noise_window", "min_points", "fused", "noise_method", "noise_source",
-                     "baseline_window", "transition_group", *SIGNAL_KEYS}
+                     "baseline_window", "transition_group", *SIGNAL_KEYS, *DROPOUT_KEYS}
 NOISE_METHODS = ("p2p", "rms")
 NOISE_SOURCES = ("sample", "blank")
 
@@ -326,6 +354,15 @@ def _integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration
         detector_max=ck.number(d, f"{key}.detector_max", base.detector_max, lo=0, strict_lo=True),
         expect_baseline_noise=ck.boolean(d, f"{key}.expect_baseline_noise", base.expect_baseline_noise),
         transition_group=ck.boolean(d, f"{key}.transition_group", base.transition_group),
+        bridge_dropouts=ck.boolean(d, f"{key}.bridge_dropouts", base.bridge_dropouts),
+        # a zero beside fewer than ~3 counts is ordinary counting noise (exp(-3) = 5 %)
+        dropout_min_counts=ck.number(d, f"{key}.dropout_min_counts", base.dropout_min_counts, lo=3, hi=1e6),
+        dropout_k_sd=ck.number(d, f"{key}.dropout_k_sd", base.dropout_k_sd, lo=3, hi=1e4),
+        dropout_context=int(ck.number(d, f"{key}.dropout_context", base.dropout_context, lo=2, hi=1000)),
+        dropout_k_one=ck.number(d, f"{key}.dropout_k_one", base.dropout_k_one, lo=1, hi=1e4),
+        dropout_min_corr=ck.number(d, f"{key}.dropout_min_corr", base.dropout_min_corr, lo=0.5, hi=1),
+        dropout_max_fraction=ck.number(d, f"{key}.dropout_max_fraction", base.dropout_max_fraction, lo=0, hi=1,
+                                       strict_lo=True),
     )
 
 
@@ -348,9 +385,21 @@ def _compound(ck: _Checker, d: Any, key: str, integration: Integration) -> Compo
         recovery=ck.number(d, f"{key}.recovery", 1.0, lo=0.05, hi=2.0),
         select=ck.choice(d, f"{key}.select", SELECT, "nearest"),
         rrt=ck.number(d, f"{key}.rrt", None, lo=0, hi=20, strict_lo=True),
-        integration=(_integration(ck, ck.table(d, f"{key}.integration"), f"{key}.integration", integration)
-                     if "integration" in d else None),
+        integration=_compound_integration(ck, d, key, integration),
     )
+
+
+def _compound_integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration) -> Integration | None:
+    """A compound's own ``integration`` table (None without one). The dropout keys are refused
+    there: dropouts are bridged once per injection, for every MRM trace alike."""
+    if "integration" not in d:
+        return None
+    table = ck.table(d, f"{key}.integration")
+    for k in DROPOUT_KEYS:
+        if k in table:
+            raise ck.fail(f"{key}.integration.{k}", "dropout settings apply to the whole injection: set them "
+                          "in [integration]")
+    return _integration(ck, table, f"{key}.integration", base)
 
 
 def _levels(ck: _Checker, d: Mapping[str, Any], key: str, analytes: set[str]) -> dict[str, dict[str, float]]:
@@ -479,7 +528,8 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
     ck.unknown_keys(m, "method", {"name", "technique", "family", "conc_unit", "reported_unit", "version", "description"})
     integration = _integration(ck, ck.table(data, "integration"), "integration", Integration())
     cal = ck.table(data, "calibration")
-    ck.unknown_keys(cal, "calibration", {"model", "weighting", "tolerance_pct", "lloq_tolerance_pct", "min_fraction", "min_levels"})
+    ck.unknown_keys(cal, "calibration", {"model", "weighting", "tolerance_pct", "lloq_tolerance_pct", "min_fraction", "min_levels",
+                                           "exclude_held"})
     norm = ck.table(data, "normalisation")
     ck.unknown_keys(norm, "normalisation", {"mode", "rbc_min", "rbc_max", "rbc_cv_pct", "aliquot_volume_ul",
                                              "dilution_min", "dilution_max"})
@@ -522,6 +572,7 @@ def parse_method(data: Mapping[str, Any], *, source: str = "<method>", sha256: s
         lloq_tolerance_pct=ck.number(cal, "calibration.lloq_tolerance_pct", 20.0, lo=0, hi=100, strict_lo=True),
         min_fraction=ck.number(cal, "calibration.min_fraction", 0.75, lo=0, hi=1, strict_lo=True),
         min_levels=int(ck.number(cal, "calibration.min_levels", 6, lo=2, hi=100)),
+        exclude_held=ck.boolean(cal, "calibration.exclude_held", True),
     )
     for a in analytes:
         n = sum(1 for lv in calibrators.values() if a.name in lv)

@@ -21,6 +21,7 @@ points and returns the bridged runs, so a peak containing one can be flagged (``
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,6 +30,10 @@ from thioquant import flags as _flags
 DROPOUT = "DROPOUT"  # messages in thioquant.flags (readers of results.json need them too)
 DROPOUT_LONG = "DROPOUT_LONG"
 assert DROPOUT in _flags.FLAGS and DROPOUT_LONG in _flags.FLAGS
+
+# The defaults below are the method settings' defaults (``[integration]`` ``dropout_*`` keys,
+# validated on load by thioquant.assay.method; docs/peaks.md, "Dropout runs", gives each one's
+# source).
 
 #: a zero beside this many counts of signal has probability exp(-10) = 5e-5 under counting noise
 MIN_COUNTS = 10.0
@@ -42,6 +47,24 @@ K_ONE = 20.0
 MIN_CORR = 0.95
 #: one bridged run longer than this share of the peak's points makes the area unreliable
 MAX_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class DropoutRule:
+    """The limits of the dropout rule (defaults: the module constants; a method's
+    ``[integration]`` ``dropout_*`` keys set them)."""
+
+    min_counts: float = MIN_COUNTS
+    k_sd: float = K_SD
+    context: int = CONTEXT
+    k_one: float = K_ONE
+    min_corr: float = MIN_CORR
+    max_fraction: float = MAX_FRACTION
+
+    def find_kwargs(self) -> dict[str, float]:
+        """Keyword arguments of :func:`find_dropouts` (and :func:`bridge_dropouts`)."""
+        return {"min_counts": self.min_counts, "k_sd": self.k_sd, "context": self.context,
+                "k_one": self.k_one}
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,8 +82,8 @@ def _robust_sd(y: np.ndarray) -> float:
 
 
 def find_dropouts(signal: np.ndarray, *, floor: float = 0.0, min_counts: float = MIN_COUNTS,
-                  k_sd: float = K_SD, quantum: float | None = None, one_sided: bool = False
-                  ) -> list[tuple[int, int]]:
+                  k_sd: float = K_SD, quantum: float | None = None, one_sided: bool = False,
+                  context: int = CONTEXT, k_one: float = K_ONE) -> list[tuple[int, int]]:
     """Dropout runs of a trace: (start, end) index pairs, end exclusive.
 
     Parameters
@@ -79,9 +102,13 @@ def find_dropouts(signal: np.ndarray, *, floor: float = 0.0, min_counts: float =
         Signal per count; measured with :func:`~thioquant.noise_model.count_quantum` when None
         (NaN for a continuous signal: then only ``k_sd`` applies).
     one_sided : bool
-        Also return runs that fall from (or rise to) signal at least ``K_ONE`` times the
+        Also return runs that fall from (or rise to) signal at least ``k_one`` times the
         threshold straight to the baseline: a dropout that swallowed a peak's tail or front,
         which only a co-eluting reference trace can fill (:func:`bridge_dropouts`).
+    context : int
+        Points on either side of a run of which at least half must be measured (non-zero).
+    k_one : float
+        See ``one_sided``.
 
     Returns
     -------
@@ -112,7 +139,7 @@ def find_dropouts(signal: np.ndarray, *, floor: float = 0.0, min_counts: float =
     def passing(thr: float) -> np.ndarray:
         ok = np.isfinite(lo) & (lo >= thr)
         if one_sided:
-            ok |= np.isfinite(hi) & (hi >= K_ONE * thr) & (ends - starts >= 2)
+            ok |= np.isfinite(hi) & (hi >= k_one * thr) & (ends - starts >= 2)
         return ok
 
     if not passing(thr).any():
@@ -133,19 +160,20 @@ def find_dropouts(signal: np.ndarray, *, floor: float = 0.0, min_counts: float =
     # sparse trace) are not signal that a run could have interrupted
     for j in np.flatnonzero(ok):
         a, b = starts[j], ends[j]
-        ctx = np.concatenate([y[max(0, a - CONTEXT) : a], y[b : b + CONTEXT]])
+        ctx = np.concatenate([y[max(0, a - context) : a], y[b : b + context]])
         ok[j] = np.mean(ctx > floor) >= 0.5
     return [(int(a), int(b)) for a, b in zip(starts[ok], ends[ok], strict=True)]
 
 
 def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
                     references: list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]] | None = None,
+                    *, min_corr: float = MIN_CORR, from_reference: set[tuple[int, int]] | None = None,
                     **rule: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """The signal with each dropout run (:func:`find_dropouts`) filled, and the runs found.
 
     A run is filled from the co-eluting reference trace (e.g. the other transitions of the
     injection: an analyte and its labelled internal standard have one shape) that correlates best
-    (r >= ``MIN_CORR``) with the measured points around it and has no dropout of its own there,
+    (r >= ``min_corr``) with the measured points around it and has no dropout of its own there,
     scaled to them by least squares; without one, a run bounded by signal on both sides is
     bridged by the straight line between its bounding points, and a one-sided run (a peak's tail
     or front lost) is left as it is (recorded, so its peak is flagged).
@@ -156,6 +184,9 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
         The trace.
     references : list of (time_min, signal, dropout runs), optional
         Candidate reference traces with their own runs (``find_dropouts(..., one_sided=True)``).
+    from_reference : set, optional
+        Filled in with the runs rebuilt from a reference (the others were bridged by a line or
+        left as they were).
     **rule
         Passed to :func:`find_dropouts`.
 
@@ -173,17 +204,19 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
     for a, b in runs:
         dropped[a:b] = True
     for a, b in runs:
-        filled = _from_reference(t, out, dropped, a, b, references or [])
+        filled = _from_reference(t, out, dropped, a, b, references or [], min_corr)
         if filled is not None:
             out[a:b] = filled
+            if from_reference is not None:
+                from_reference.add((a, b))
         elif (a, b) in two_sided:
             out[a:b] = np.interp(t[a:b], [t[a - 1], t[b]], [out[a - 1], out[b]])
     return out, runs
 
 
 def _from_reference(t: np.ndarray, y: np.ndarray, dropped: np.ndarray, a: int, b: int,
-                    references: list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]]
-                    ) -> np.ndarray | None:
+                    references: list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]],
+                    min_corr: float = MIN_CORR) -> np.ndarray | None:
     """``y[a:b]`` rebuilt from the best-correlated reference trace, or None."""
     n = b - a
     w0, w1 = max(0, a - max(2 * n, 8)), min(t.size, b + max(2 * n, 8))
@@ -204,29 +237,35 @@ def _from_reference(t: np.ndarray, y: np.ndarray, dropped: np.ndarray, a: int, b
         if not np.isfinite(yr).all() or np.std(ym) == 0 or np.std(rm) == 0:
             continue
         r = float(np.corrcoef(ym, rm)[0, 1])
-        if r >= MIN_CORR and (best is None or r > best[0]):
+        if r >= min_corr and (best is None or r > best[0]):
             k = float(np.dot(ym, rm) / np.dot(rm, rm))
             best = (r, np.maximum(k * yr[a - w0 : b - w0], 0.0))
     return None if best is None else best[1]
 
 
 def dropout_flags(time_min: np.ndarray, runs: list[tuple[int, int]], start_min: float, end_min: float,
-                  *, max_fraction: float = MAX_FRACTION) -> tuple[str, ...]:
+                  *, max_fraction: float = MAX_FRACTION,
+                  from_reference: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset()
+                  ) -> tuple[str, ...]:
     """Flags for a peak integrated between ``start_min`` and ``end_min`` on a bridged trace.
 
     ``DROPOUT`` when a bridged run has a point inside the peak; ``DROPOUT_LONG`` as well when one
-    such run covers more than ``max_fraction`` of the peak's points (its area rests on a line,
-    not on measured points).
+    such run, bridged by a straight line or left unfilled, covers more than ``max_fraction`` of
+    the peak's points (its area rests on a line, not on measured points). A run rebuilt from a
+    co-eluting transition (``from_reference``: r >= ``min_corr`` with the measured points around
+    it) is ``DROPOUT`` only: the fill follows the peak's measured shape (a 6-point run over the
+    apex: within 3 %, where a line loses 35 %; tests/test_peaks_dropout.py).
     """
     if not runs or not (math.isfinite(start_min) and math.isfinite(end_min)):
         return ()
     t = np.asarray(time_min, dtype=float)
     i0, i1 = int(np.searchsorted(t, start_min, "left")), int(np.searchsorted(t, end_min, "right"))
     n = max(i1 - i0, 1)
-    inside = [min(b, i1) - max(a, i0) for a, b in runs if min(b, i1) > max(a, i0)]
+    inside = [(min(b, i1) - max(a, i0), (a, b) in from_reference) for a, b in runs if min(b, i1) > max(a, i0)]
     if not inside:
         return ()
-    return (DROPOUT, DROPOUT_LONG) if max(inside) > max_fraction * n else (DROPOUT,)
+    long = any(k > max_fraction * n and not ref for k, ref in inside)
+    return (DROPOUT, DROPOUT_LONG) if long else (DROPOUT,)
 
 
 class BridgedRun:
@@ -238,10 +277,11 @@ class BridgedRun:
     traces without dropouts are the reader's own objects.
     """
 
-    def __init__(self, run: object, **rule: float) -> None:
+    def __init__(self, run: object, rule: DropoutRule | None = None) -> None:
         self._run = run
-        self._rule = rule
-        self._memo: dict[tuple, tuple[object, list[tuple[int, int]]]] = {}
+        self.rule = rule or DropoutRule()
+        self._rule = self.rule.find_kwargs()
+        self._memo: dict[tuple, tuple[object, list[tuple[int, int]], set[tuple[int, int]]]] = {}
         self._refs: list | None = None
 
     def find_trace(self, **key: float | None) -> object:
@@ -250,14 +290,16 @@ class BridgedRun:
         if k not in self._memo:
             tr = self._run.find_trace(**key)  # type: ignore[attr-defined]
             runs: list[tuple[int, int]] = []
+            refilled: set[tuple[int, int]] = set()
             if tr is not None and key.get("precursor_mz") is not None and find_dropouts(
                     tr.signal, one_sided=True, **self._rule):  # references only for a trace with a run
-                y, runs = bridge_dropouts(tr.time_min, tr.signal, self._references(tr), **self._rule)
+                y, runs = bridge_dropouts(tr.time_min, tr.signal, self._references(tr),
+                                          min_corr=self.rule.min_corr, from_reference=refilled, **self._rule)
                 if runs:
                     from dataclasses import replace
 
                     tr = replace(tr, signal=y)
-            self._memo[k] = (tr, runs)
+            self._memo[k] = (tr, runs, refilled)
         return self._memo[k][0]
 
     def _references(self, trace: object) -> list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]]:
@@ -268,14 +310,17 @@ class BridgedRun:
                           if getattr(tr.channel, "precursor_mz", None) is not None and len(tr) >= 3]
         return [(t, y, r) for tr, t, y, r in self._refs if tr is not trace]
 
-    def flags_for(self, peak: object, *, max_fraction: float = MAX_FRACTION, **key: float | None
+    def flags_for(self, peak: object, *, max_fraction: float | None = None, **key: float | None
                   ) -> tuple[str, ...]:
-        """Dropout flags of ``peak`` found on the trace of channel ``key`` (empty when none)."""
+        """Dropout flags of ``peak`` found on the trace of channel ``key`` (empty when none);
+        ``max_fraction`` defaults to the rule's."""
         hit = self._memo.get(tuple(sorted(key.items())))
         if peak is None or hit is None or not hit[1]:
             return ()
         return dropout_flags(hit[0].time_min, hit[1], peak.start_min, peak.end_min,  # type: ignore[attr-defined]
-                             max_fraction=max_fraction)
+                             max_fraction=self.rule.max_fraction if max_fraction is None else max_fraction,
+                             from_reference=hit[2])
 
 
-__all__ = ["DROPOUT", "DROPOUT_LONG", "MAX_FRACTION", "BridgedRun", "bridge_dropouts", "dropout_flags", "find_dropouts"]
+__all__ = ["DROPOUT", "DROPOUT_LONG", "MAX_FRACTION", "BridgedRun", "DropoutRule", "bridge_dropouts", "dropout_flags",
+           "find_dropouts"]

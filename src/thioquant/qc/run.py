@@ -203,9 +203,11 @@ def evaluate_run(
                 if area_pct > s.interference_limit_pct:
                     extra.setdefault((ids[i], name), []).append("INTERFERENCE")
 
-        # a saturated peak (quantifier, qualifier or IS: flagged on the result) is no reference
-        # for the IS response, retention time or ion ratio of the others
-        sat = np.array(["SATURATED" in r.flags for r in rows], dtype=bool)
+        # a saturated peak (quantifier, qualifier or IS: flagged on the result), or a calibrator
+        # whose integration is held (CAL_HELD: excluded from the fit), is no reference for the
+        # IS response, retention time or ion ratio of the others (a quantifier cut to a sliver
+        # in two calibrators moved the ion-ratio mean so far that 38 injections failed it)
+        sat = np.array([bool({"SATURATED", "CAL_HELD"} & set(r.flags)) for r in rows], dtype=bool)
         ref_mask = np.isin(types, ["calibrator", "qc"]) & usable & ~sat
         if analyte.internal_standard is not None:
             is_vals = np.array([r.is_area if types[i] != "blank" else math.nan for i, r in enumerate(rows)])
