@@ -240,8 +240,10 @@ def main() -> None:
     prof.disable()
     st = pstats.Stats(prof).stats  # type: ignore[attr-defined]
     total_prof = sum(v[2] for v in st.values())
-    filt = sum(v[3] for k, v in st.items() if k[0].endswith(("peaks/filters.py",)) and k[2] == "correlate_nearest")
-    filt += sum(v[3] for k, v in st.items() if k[0].endswith("peaks/filters.py") and k[2] == "_min_or_max")
+    names = {k[2] for k in st if k[0].endswith("peaks/filters.py")}
+    # every correlation goes through correlate_kernel where it exists (correlate_nearest calls it)
+    corr = "correlate_kernel" if "correlate_kernel" in names else "correlate_nearest"
+    filt = sum(v[3] for k, v in st.items() if k[0].endswith("peaks/filters.py") and k[2] in (corr, "_min_or_max"))
     filt += sum(v[3] for k, v in st.items() if k[0].endswith("peaks/noise.py") and k[2] in ("trace_noise",))
     filt_share = 100.0 * filt / total_prof
     stages, n_inj = stage_profile(files, method, max(1, args.reps // 2))
