@@ -15,6 +15,8 @@ thioquant and pyopenms interleaved, and the medians are reported.
 
     uv run python benchmarks/bench_batch.py            # full (3 minutes on 2 cores on 2026-12-03)
     uv run python benchmarks/bench_batch.py --quick    # 96 and 960 only
+    uv run python benchmarks/bench_batch.py --peer     # the issue-23 target only: 960 against the
+                                                       # one-thread pyopenms pipeline, 5 pairs, CPU too
 
 Last, peak memory with the default reports (HTML, PDF, patient PDFs) for 96, 960 and 2,880
 LC-MS/MS injections (one run each), to show how it grows when every chromatogram is drawn.
@@ -113,12 +115,33 @@ def _tree_mem_mb(root_pid: int) -> tuple[float, float]:
     return total, total_pss
 
 
+#: CPU seconds (user + system) of the last command run_measured ran, its whole process tree
+#: (the workers are waited for by their parent, so getrusage(RUSAGE_CHILDREN) counts them)
+LAST_CPU = [math.nan]
+
+
+def _child_cpu() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every measured command: bytecode is written and read (a session that
+    sets PYTHONDONTWRITEBYTECODE=1 made every process compile ~500 modules, 1.4 s each; an
+    installed thioquant has its bytecode), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, **(extra or {})}
+
+
 def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
-    """Wall time (s), peak total RSS and peak total PSS (MB) of a command's process tree."""
+    """Wall time (s), peak total RSS and peak total PSS (MB) of a command's process tree; its CPU
+    seconds go to ``LAST_CPU[0]``."""
     peak = [0.0, 0.0]
+    cpu0 = _child_cpu()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=None if env is None else {**os.environ, **env})
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(env))
     stop = threading.Event()
 
     def sample() -> None:
@@ -131,6 +154,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[flo
     th.start()
     _, err = proc.communicate()
     wall = time.perf_counter() - t0
+    LAST_CPU[0] = _child_cpu() - cpu0
     stop.set()
     th.join()
     if proc.returncode != 0:
@@ -239,17 +263,64 @@ def _openms_pipeline_main(batch: Path, jobs: int) -> None:
                                 "linear", fitted)
 
 
+def peer_comparison(jobs: int, reps: int, n: int = 960) -> None:
+    """The issue-23 target in one command: ``n`` LC-MS/MS injections, thioquant (``--jobs``, the
+    shipped method: robust engine, transition groups) against the pyopenms pipeline with
+    OMP_NUM_THREADS=1, ``reps`` interleaved pairs after one uncounted run of each; wall and CPU
+    seconds of each process tree and the load average before each run (other work on a shared
+    machine inflates wall times; CPU times much less). Writes benchmarks/results_batch_peer.md."""
+    batch = build_batch("lcmsms", n)
+    thioquant_run(batch, jobs)
+    openms_pipeline(batch, jobs, one_thread=True)
+    runs = []
+    for i in range(reps):
+        load_t = os.getloadavg()[0]
+        wall_t = thioquant_run(batch, jobs)[0]
+        cpu_t = LAST_CPU[0]
+        load_p = os.getloadavg()[0]
+        wall_p = openms_pipeline(batch, jobs, one_thread=True)[0]
+        cpu_p = LAST_CPU[0]
+        runs.append((load_t, wall_t, cpu_t, load_p, wall_p, cpu_p))
+        print(f"pair {i + 1}: thioquant {wall_t:.2f} s wall, {cpu_t:.2f} s CPU (load {load_t:.1f}); "
+              f"pyopenms one thread {wall_p:.2f} s wall, {cpu_p:.2f} s CPU (load {load_p:.1f}); "
+              f"{wall_p / wall_t:.2f}x wall", flush=True)
+    med = [float(np.median([r[k] for r in runs])) for k in range(6)]
+    lines = [
+        f"thioquant against the one-thread pyopenms pipeline, {n} LC-MS/MS injections, `--jobs {jobs}`, "
+        f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {reps} interleaved pairs",
+        "",
+        "| pair | load avg | thioquant wall s | thioquant CPU s | load avg | pyopenms wall s | pyopenms CPU s | wall ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for i, (lt, wt, ct, lp, wp, cp) in enumerate(runs, 1):
+        lines.append(f"| {i} | {lt:.1f} | {wt:.2f} | {ct:.2f} | {lp:.1f} | {wp:.2f} | {cp:.2f} | {wp / wt:.2f}x |")
+    lines.append(f"| median | | {med[1]:.2f} | {med[2]:.2f} | | {med[4]:.2f} | {med[5]:.2f} | "
+                 f"**{med[4] / med[1]:.2f}x** |")
+    lines += ["", f"Speed-up, medians: wall {med[4] / med[1]:.2f}x, CPU {med[5] / med[2]:.2f}x (target: 5x wall)."]
+    text = "\n".join(lines) + "\n"
+    (ROOT / "benchmarks" / "results_batch_peer.md").write_text(text)
+    print(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only 96 and 960 injections")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--openms-pipeline", type=Path, default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per batch (the median is reported)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="runs per batch, the median is reported (default 3; 5 pairs with --peer)")
+    ap.add_argument("--peer", action="store_true",
+                    help="only the issue-23 target: 960 LC-MS/MS injections against the one-thread pyopenms "
+                         "pipeline, --repeat interleaved pairs (default 5), wall and CPU seconds")
     args = ap.parse_args()
     if args.openms_pipeline is not None:
         _openms_pipeline_main(args.openms_pipeline, args.jobs)
         return
     WORK.mkdir(parents=True, exist_ok=True)
+    if args.peer:
+        peer_comparison(args.jobs, args.repeat or 5)
+        return
+    args.repeat = args.repeat or 3
     sizes = {"lcmsms": [96, 960] if args.quick else [96, 960, 9600], "hplcuv": [96, 960]}
     rows = []
     for kind, ns in sizes.items():
@@ -258,46 +329,56 @@ def main() -> None:
             batch = build_batch(kind, n)
             with_ref = kind == "lcmsms" and n <= 960
             reps = 1 if n > 960 else args.repeat
-            walls, peaks, psss, refs, refs1 = [], [], [], [], []
+            walls, peaks, psss, refs, refs1, cpus, cpus1 = [], [], [], [], [], [], []
+            thioquant_run(batch, args.jobs)  # not counted: bytecode written, files in the page cache
             for _ in range(reps):  # interleaved, so all see the same machine conditions
                 wall, peak, pss = thioquant_run(batch, args.jobs)
+                cpus.append(LAST_CPU[0])
                 walls.append(wall)
                 peaks.append(peak)
                 psss.append(pss)
                 if with_ref:
                     refs.append(openms_pipeline(batch, args.jobs)[0])
                     refs1.append(openms_pipeline(batch, args.jobs, one_thread=True)[0])
+                    cpus1.append(LAST_CPU[0])
             wall, peak, pss = float(np.median(walls)), max(peaks), max(psss)
             ref = float(np.median(refs)) if refs else math.nan
             ref1 = float(np.median(refs1)) if refs1 else math.nan
             times.append(wall)
-            rows.append((kind, n, wall, n / wall, peak, pss, ref, ref1))
-            print(f"{kind:7s} {n:5d} injections: {wall:7.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)}), "
+            cpu, cpu1 = float(np.median(cpus)), float(np.median(cpus1)) if cpus1 else math.nan
+            rows.append((kind, n, wall, n / wall, peak, pss, ref, ref1, cpu, cpu1, os.getloadavg()[0]))
+            print(f"{kind:7s} {n:5d} injections: {wall:7.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)}; "
+                  f"CPU {float(np.median(cpus)):.2f} s), "
                   f"{n / wall:6.1f} inj/s, peak {peak:6.0f} MB (PSS {pss:6.0f} MB)"
                   + (f", pyopenms pipeline {ref:7.2f} s (runs {', '.join(f'{r:.2f}' for r in refs)}; "
                      f"{ref / wall:.1f}x), with OMP_NUM_THREADS=1 {ref1:7.2f} s "
-                     f"(runs {', '.join(f'{r:.2f}' for r in refs1)}; {ref1 / wall:.1f}x)" if refs else ""),
+                     f"(runs {', '.join(f'{r:.2f}' for r in refs1)}; CPU {float(np.median(cpus1)):.2f} s; "
+                     f"{ref1 / wall:.1f}x)" if refs else "")
+                  + f" [load average {os.getloadavg()[0]:.1f}]",
                   flush=True)
         if len(ns) > 1:
             k = np.polyfit(np.log(ns), np.log(times), 1)[0]
             print(f"{kind}: scaling exponent (log wall time vs log n) {k:.2f}")
-            rows.append((kind, "exponent", k, math.nan, math.nan, math.nan, math.nan, math.nan))
+            rows.append((kind, "exponent", k, *[math.nan] * 8))
     lines = [
         f"Batch benchmark ({'quick' if args.quick else 'full'}), `--jobs {args.jobs}`, {os.cpu_count()} cores, "
         f"{time.strftime('%Y-%m-%d')}",
         "",
         "| technique | injections | wall s (median) | injections/s | peak RSS MB (process tree) | peak PSS MB "
-        "| pyopenms pipeline s (median, end to end) | speed-up | pyopenms, OMP_NUM_THREADS=1 s | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| pyopenms pipeline s (median, end to end) | speed-up | pyopenms, OMP_NUM_THREADS=1 s | speed-up "
+        "| CPU s (median), thioquant / one-thread pyopenms | load average |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for kind, n, wall, rate, peak, pss, ref, ref1 in rows:
+    for kind, n, wall, rate, peak, pss, ref, ref1, cpu, cpu1, load in rows:
         if n == "exponent":
-            lines.append(f"| {kind} | scaling exponent | {wall:.2f} | | | | | | | |")
+            lines.append(f"| {kind} | scaling exponent | {wall:.2f} | | | | | | | | | |")
             continue
         cells = []
         for r in (ref, ref1):
             cells += [f"{r:.2f}", f"{r / wall:.1f}x"] if math.isfinite(r) else ["not run", ""]
-        lines.append(f"| {kind} | {n} | {wall:.2f} | {rate:.1f} | {peak:.0f} | {pss:.0f} | {' | '.join(cells)} |")
+        cells.append(f"{cpu:.2f} / {cpu1:.2f}" if math.isfinite(cpu1) else f"{cpu:.2f} / not run")
+        lines.append(f"| {kind} | {n} | {wall:.2f} | {rate:.1f} | {peak:.0f} | {pss:.0f} | {' | '.join(cells)} "
+                     f"| {load:.1f} |")
     # with the default reports (report.html, report.pdf, one PDF per patient): not a target of the
     # batch benchmark, but how memory grows when every chromatogram is drawn
     lines += ["", "With the default reports (HTML + PDF + patient PDFs), LC-MS/MS, one run each:", "",

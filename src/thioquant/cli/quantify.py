@@ -10,6 +10,12 @@ import click
 #: the measurement cache's file name, in the output folder's parent (see --cache)
 CACHE_NAME = ".thioquant-cache.sqlite"
 
+#: what write_outputs imports after the measurements; ``quantify`` imports them while its worker
+#: processes measure (``warm_imports``)
+_WRITER_MODULES = ("openpyxl", "thioquant.report.xlsx", "thioquant.report.json_out", "thioquant.assay.interpret")
+_REPORT_MODULES = ("thioquant.report.html", "thioquant.report.pdf", "thioquant.report.svg", "thioquant.report.chart",
+                   "thioquant.report.chrom", "thioquant.report.content")
+
 
 @click.command()
 @click.argument("batch_dir", type=click.Path(file_okay=False, path_type=Path))
@@ -126,7 +132,8 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
             batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor,
                                  scheduler=scheduler, ship_files=ship_files,
                                  cache=cache, history=qc_history, progress=progress, profile=profile,
-                                 keep_views=report, max_rows=None if large else max_rows)
+                                 keep_views=report, max_rows=None if large else max_rows,
+                                 warm_imports=_WRITER_MODULES + (_REPORT_MODULES if report else ()))
         if notes:  # into messages.txt and the audit trail too
             from dataclasses import replace
 
