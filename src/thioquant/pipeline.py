@@ -612,15 +612,15 @@ def quantify(
         from thioquant.cache import MeasurementCache
 
         with MeasurementCache(cache) as store:
-            measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, store, executor,
-                                        keep_views, blanks, blank_sha, scheduler, ship_files,
-                                        warm_imports=warm_imports)
+            measurements = _measure_all(
+                _Measuring(batch, m, manual_by_sample, store, executor, keep_views, blanks, blank_sha,
+                           scheduler, ship_files), wl.entries, jobs, progress, warm_imports=warm_imports)
             messages.extend(store.notes)  # a cache set aside or dropped mid-run: for library callers too
             messages.append(f"measurement cache {cache}: {store.hits} reused, {store.misses} measured")
     else:
-        measurements = _measure_all(batch, m, wl.entries, manual_by_sample, jobs, progress, None, executor,
-                                    keep_views, blanks, blank_sha, scheduler, ship_files,
-                                        warm_imports=warm_imports)
+        measurements = _measure_all(
+            _Measuring(batch, m, manual_by_sample, None, executor, keep_views, blanks, blank_sha,
+                       scheduler, ship_files), wl.entries, jobs, progress, warm_imports=warm_imports)
     for e, meas in zip(wl.entries, measurements, strict=True):
         if meas.error:
             messages.append(f"row {e.row} ({e.sample_id}): {meas.error}")
@@ -724,15 +724,14 @@ def requantify(
 
                 store = stack.enter_context(MeasurementCache(cache))
             fresh = {}
+            ctx = _Measuring(b, m, new, store, blanks=blanks, blank_sha=blank_sha)
             if cal:
-                got = _measure_set(b, m, [entries[i] for i in cal], new, 1, None, store, "process", False, blanks,
-                                   blank_sha)
+                got = _measure_set(ctx, [entries[i] for i in cal], 1, None)
                 fresh.update(zip(cal, got, strict=True))
                 measurements = [fresh.get(i, x) for i, x in enumerate(measurements)]
             if rest:
                 hints = calibrator_widths(entries, measurements) or None
-                got = _measure_set(b, m, [entries[i] for i in rest], new, 1, None, store, "process", False, blanks,
-                                   blank_sha, widths=hints)
+                got = _measure_set(ctx, [entries[i] for i in rest], 1, None, widths=hints)
                 fresh.update(zip(rest, got, strict=True))
         for i, meas in sorted(fresh.items()):
             measurements[i] = meas
@@ -790,17 +789,27 @@ def _measure_one(args: tuple[Any, ...]) -> InjectionMeasurement:
 EXECUTORS = ("process", "dask")
 
 
+@dataclass(frozen=True)
+class _Measuring:
+    """What every injection of one measuring pass shares: the batch folder, the method, the
+    manual integrations by sample, the measurement cache, where the work runs (executor, dask
+    scheduler, shipped bytes), whether traces are kept for views, and the blank for S/N."""
+
+    batch: Path
+    m: Method
+    manual: Mapping[str, Mapping[str, tuple[float, float]]]
+    cache: Any | None = None
+    executor: str = "process"
+    views: bool = False
+    blanks: Mapping[str, Any] | None = None
+    blank_sha: str = ""
+    scheduler: str | None = None
+    ship_files: bool = False
+
+
 def _measure_all(
-    batch: Path, m: Method, entries: Sequence[WorklistEntry],
-    manual: Mapping[str, Mapping[str, tuple[float, float]]], jobs: int,
+    ctx: _Measuring, entries: Sequence[WorklistEntry], jobs: int,
     progress: Callable[[int, int], None] | None,
-    cache: Any | None = None,
-    executor: str = "process",
-    views: bool = False,
-    blanks: Mapping[str, Any] | None = None,
-    blank_sha: str = "",
-    scheduler: str | None = None,
-    ship_files: bool = False,
     widths: Mapping[str, float] | None = None,
     warm_imports: Sequence[str] = (),
 ) -> list[InjectionMeasurement]:
@@ -812,8 +821,7 @@ def _measure_all(
     """
     cal = [i for i, e in enumerate(entries) if e.sample_type == "calibrator"]
     if widths is not None or not cal or len(cal) == len(entries):
-        return _measure_set(batch, m, entries, manual, jobs, progress, cache, executor, views, blanks,
-                            blank_sha, scheduler, ship_files, widths or None, warm_imports)
+        return _measure_set(ctx, entries, jobs, progress, widths or None, warm_imports)
     is_cal = set(cal)
     rest = [i for i in range(len(entries)) if i not in is_cal]
     n = len(entries)
@@ -821,13 +829,11 @@ def _measure_all(
     def shifted(offset: int) -> Callable[[int, int], None] | None:
         return None if progress is None else (lambda done, _total: progress(offset + done, n))
 
-    first = _measure_set(batch, m, [entries[i] for i in cal], manual, jobs, shifted(0), cache, executor, views,
-                         blanks, blank_sha, scheduler, ship_files, None)
+    first = _measure_set(ctx, [entries[i] for i in cal], jobs, shifted(0))
     hints = calibrator_widths([entries[i] for i in cal], first) or None
     # the tail's imports are warmed during the second, longer set only: the first set's pool is
     # joined (and a new one forked) before it, and an import still running would hold it up
-    second = _measure_set(batch, m, [entries[i] for i in rest], manual, jobs, shifted(len(cal)), cache, executor,
-                          views, blanks, blank_sha, scheduler, ship_files, hints, warm_imports)
+    second = _measure_set(ctx, [entries[i] for i in rest], jobs, shifted(len(cal)), hints, warm_imports)
     out: list[InjectionMeasurement | None] = [None] * n
     for i, meas in zip(cal, first, strict=True):
         out[i] = meas
@@ -852,20 +858,13 @@ def measurement_digest(m: Method, blanks: Mapping[str, Any] | None = None, blank
 
 
 def _measure_set(
-    batch: Path, m: Method, entries: Sequence[WorklistEntry],
-    manual: Mapping[str, Mapping[str, tuple[float, float]]], jobs: int,
+    ctx: _Measuring, entries: Sequence[WorklistEntry], jobs: int,
     progress: Callable[[int, int], None] | None,
-    cache: Any | None = None,
-    executor: str = "process",
-    views: bool = False,
-    blanks: Mapping[str, Any] | None = None,
-    blank_sha: str = "",
-    scheduler: str | None = None,
-    ship_files: bool = False,
     widths: Mapping[str, float] | None = None,
     warm_imports: Sequence[str] = (),
 ) -> list[InjectionMeasurement]:
     """:func:`_measure_all`'s work for one set of injections, all with the same ``widths``."""
+    batch, m, manual, cache, views, blanks = ctx.batch, ctx.m, ctx.manual, ctx.cache, ctx.views, ctx.blanks
     all_tasks = [(str(batch / e.file), m, manual.get(e.sample_id), views, blanks or None, widths)
                  for e in entries]
     total = len(all_tasks)
@@ -886,7 +885,7 @@ def _measure_set(
         from thioquant.cache import cache_key
         from thioquant.io import file_sha256
 
-        method_digest = measurement_digest(m, blanks, blank_sha, widths)
+        method_digest = measurement_digest(m, blanks, ctx.blank_sha, widths)
         for i, (path, _, man, _v, _b, _w) in enumerate(tasks):
             if out[i] is not None:
                 continue
@@ -899,8 +898,8 @@ def _measure_set(
     done = total - len(todo)
     if progress and done:
         progress(done, total)
-    for i, meas in _run_tasks([tasks[i] for i in todo], todo, jobs, executor, scheduler, ship_files,
-                              warm_imports):
+    for i, meas in _run_tasks([tasks[i] for i in todo], todo, jobs, ctx.executor, ctx.scheduler,
+                              ctx.ship_files, warm_imports):
         out[i] = meas
         if cache is not None and meas.sha256:
             # keyed by the hash of the bytes actually measured: a file replaced between the
