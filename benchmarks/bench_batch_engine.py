@@ -44,7 +44,7 @@ BLOCK = 32  # rows per 2-D pass (a chunk of a batch: about what one worker holds
 
 
 def _median_rows(a: np.ndarray) -> np.ndarray:
-    """Row medians as ``thioquant.peaks.noise._median`` (the same order statistics)."""
+    """Row medians as ``thioquant.peaks.noise.median_inplace`` (the same order statistics)."""
     n = a.shape[1]
     h = n // 2
     if n % 2:

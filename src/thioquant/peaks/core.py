@@ -34,6 +34,7 @@ import numpy as np
 
 from thioquant.errors import InputError
 from thioquant.peaks.filters import correlate_kernel, kernel, maximum_nearest, minimum_nearest
+from thioquant.peaks.noise import median_inplace as _median_own
 from thioquant.peaks.settings import PeakSettings
 
 NAN = math.nan
@@ -83,18 +84,6 @@ def _median(a: np.ndarray) -> float:
     if n == 0:
         return float(np.median(a))
     return _median_own(a.copy())
-
-
-def _median_own(a: np.ndarray) -> float:
-    """:func:`_median` of a non-empty array the caller owns and no longer needs in its order: it
-    is partitioned in place (np.partition's copy and wrapper cost more than the partition of a
-    few hundred values; the same value)."""
-    n = a.size
-    h = n // 2
-    a.partition(h)  # one k: numpy's SIMD selection; with two it takes the far slower introselect
-    if n % 2:
-        return float(a[h])
-    return (float(_MAX(a[:h])) + float(a[h])) / 2  # the (h-1)-th smallest: the largest below
 
 
 def _quantile_90(a: np.ndarray) -> float:

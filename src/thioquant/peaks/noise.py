@@ -17,10 +17,11 @@ from typing import NamedTuple
 import numpy as np
 
 
-def _median(a: np.ndarray) -> float:
+def median_inplace(a: np.ndarray) -> float:
     """``np.median`` of a non-empty 1-D array without NaN (np.median imports numpy.ma: 0.1 s of
     a batch's start-up). ``a`` is partitioned in place: every caller passes a temporary array
-    of its own (np.partition's copy and wrapper cost more than the partition itself)."""
+    of its own (np.partition's copy and wrapper cost more than the partition itself). The one
+    median of the peak engine and the QC rules (peaks.core, qc.signal)."""
     n = a.size
     h = n // 2
     a.partition(h)  # one k: numpy's SIMD selection; with two it takes the far slower introselect
@@ -94,7 +95,7 @@ def _sigma(d21: np.ndarray, finite: bool = False) -> float:
     d1 = np.abs(d21)
     if not finite and not _ALL(np.isfinite(d1)):
         d1 = d1[np.isfinite(d1)]
-    sig = 1.4826 * _median(d1) / math.sqrt(2.0) if d1.size else 0.0
+    sig = 1.4826 * median_inplace(d1) / math.sqrt(2.0) if d1.size else 0.0
     if not sig > 0 and d1.size:  # quantised / zero baselines: RMS of the smaller differences
         d1 = np.abs(d21)  # afresh, in the original order (the median partitioned it; the mean
         if not finite and not _ALL(np.isfinite(d1)):  # below sums in that order)
@@ -172,9 +173,9 @@ def _fit(samples: tuple[np.ndarray, ...], floor_sd: float, d21: np.ndarray | Non
     nt = max(8, m // 32)
     part = lev.argpartition((m // 2, m - nt))
     low, top = part[: m // 2], part[m - nt :]
-    a = max(floor_sd * floor_sd, _median(d2[low]) * scale)
-    L1 = max(_median(lev[top]), 0.0)
-    v1 = _median(d2[top]) * scale - a
+    a = max(floor_sd * floor_sd, median_inplace(d2[low]) * scale)
+    L1 = max(median_inplace(lev[top]), 0.0)
+    v1 = median_inplace(d2[top]) * scale - a
     if not (L1 > 0 and v1 > 0):
         return NoiseModel(a, 0.0, 0.0)
     return NoiseModel(a, 0.0, v1 / (L1 * L1))

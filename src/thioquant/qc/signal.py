@@ -314,15 +314,12 @@ def fix_apex_spikes(signal: np.ndarray, spikes: list[tuple[int, int, np.ndarray]
 
 
 def median(values: np.ndarray) -> float:
-    """Median of finite values (the caller filters them), by sorting: ``np.median`` imports
-    ``numpy.ma``, 0.1 s of a large batch's serial tail (tests/test_peaks_filters.py). NaN when
-    empty."""
-    s = np.sort(np.asarray(values, dtype=float).ravel())
-    n = s.size
-    if n == 0:
-        return float("nan")
-    k = n // 2
-    return float(s[k]) if n % 2 else 0.5 * float(s[k - 1] + s[k])
+    """Median of finite values (the caller filters them); NaN when empty. ``np.median`` imports
+    ``numpy.ma``, 0.1 s of a large batch's serial tail (tests/test_peaks_filters.py)."""
+    from thioquant.peaks.noise import median_inplace
+
+    a = np.array(values, dtype=float).ravel()
+    return median_inplace(a) if a.size else float("nan")
 
 
 def despike(signal: np.ndarray, indices: list[int]) -> np.ndarray:
