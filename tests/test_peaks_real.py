@@ -162,6 +162,16 @@ def test_sciex_is_ratios_from_own_integration(shared_data):
 # --- noisy real MRM and LC-UV: robust width, window independence, transition groups --------------
 
 
+def _analyst_components(shared_data):
+    """(Analyst row, its trace, Analyst's area in counts x min, the trace finder) for every
+    component of the QTRAP file with a trace and a positive area."""
+    rows, one = _sciex(shared_data)
+    for r in rows:
+        tr = one(r["mass_info"])
+        if tr is not None and r["area"] and float(r["area"]) > 0:
+            yield r, tr, float(r["area"]) / 60.0, one
+
+
 def _frag(pk, r_start, r_end, r_area, area=None):
     """Fragmented: bounds under 30 % of the reference width and an area under half its area."""
     a = pk.area if area is None else area
@@ -175,13 +185,8 @@ def test_sciex_no_fragmented_peak_and_closer_to_analyst(shared_data):
     11.7 % (25.1 %)."""
     from thioquant.peaks import find_target
 
-    rows, one = _sciex(shared_data)
     frag, base = [], []
-    for r in rows:
-        tr = one(r["mass_info"])
-        if tr is None or not r["area"] or not float(r["area"]) > 0:
-            continue
-        a = float(r["area"]) / 60.0
+    for r, tr, a, _one in _analyst_components(shared_data):
         pk = find_target(tr, float(r["retention_time"]), 0.2)
         if pk is None:
             continue
@@ -205,13 +210,8 @@ def test_sciex_transition_groups_closer_to_analyst(shared_data):
     a count burst in the 3-point anchor stretch lifted the drop line, -61 %; now -18 %."""
     from thioquant.peaks import find_target, integrate_group
 
-    rows, one = _sciex(shared_data)
     frag, base = [], []
-    for r in rows:
-        tr = one(r["mass_info"])
-        if tr is None or not r["area"] or not float(r["area"]) > 0:
-            continue
-        a = float(r["area"]) / 60.0
+    for r, tr, a, one in _analyst_components(shared_data):
         rt = float(r["retention_time"])
         ist = one(r["is_mass"]) if r["is_mass"] else None
         if ist is None or not math.isfinite(float(r["is_retention_time"] or "nan")):
