@@ -328,6 +328,7 @@ def test_a_restarted_review_server_keeps_the_lock_and_the_count(review_setup, mo
     assert s.sign_in("bob", "bob-pass-1").name == "bob"
     monkeypatch.setattr(ReviewSession, "LOCK_S", 0.0)  # as if the 15 minutes had passed
     s = ReviewSession(out, users)
+    assert s._failures.get("alice", (0, 0.0))[0] == 0  # a refusal while locked is no new wrong password
     assert s.sign_in("alice", "alice-pass").name == "alice"
     s = ReviewSession(out, users)  # a good sign-in resets the count
     for _ in range(2):

@@ -196,7 +196,7 @@ class ReviewSession:
             if ev in ("sign_in", "signature"):
                 counts.pop(name, None)
                 locked_at.pop(name, None)
-            elif ev in ("sign_in_refused", "signature_refused") and "locked after" not in str(e.get("reason")):
+            elif ev in ("sign_in_refused", "signature_refused") and not e.get("while_locked"):
                 if e.get("locked"):
                     counts.pop(name, None)
                     locked_at[name] = dt.datetime.fromisoformat(e["time"])
@@ -407,7 +407,8 @@ class ReviewSession:
             fails, until = self._failures.get(name, (0, 0.0))
             if until > time.monotonic():
                 self._log({"event": "sign_in_refused" if purpose == "sign_in" else "signature_refused",
-                           "user": name, "purpose": purpose, "reason": "locked after repeated wrong passwords"})
+                           "user": name, "purpose": purpose, "reason": "locked after repeated wrong passwords",
+                           "while_locked": True})
                 raise ReviewError(f"{name} is locked for {self.LOCK_S / 60:.0f} min after {self.MAX_FAILURES} "
                                   "wrong passwords; ask another user or wait")
         try:
