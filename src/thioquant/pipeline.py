@@ -167,6 +167,7 @@ def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, lis
         find_spikes,
         fix_apex_spikes,
     )
+    from thioquant.peaks.noise import trace_noise_of
 
     # the channels that co-elute with each trace: an analyte's quantifier, qualifier and labelled
     # internal standard (a burst is one channel's; a sharp apex is every channel's)
@@ -193,7 +194,9 @@ def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, lis
             sig = despike(trace.signal, spikes) if spikes else trace.signal
             apex: list[tuple] = []
             if not why and integ.apex_spikes and trace.channel.kind in COUNT_KINDS:
-                bursts = find_apex_spikes(sig, apex_noise_sd(sig), k_sd=integ.apex_spike_k_sd,
+                # the trace's noise model, kept on it for its search, when the screen judges its own signal
+                tn = (lambda tr=trace: trace_noise_of(tr)) if sig is trace.signal else None
+                bursts = find_apex_spikes(sig, apex_noise_sd(sig, noise=tn), k_sd=integ.apex_spike_k_sd,
                                           ratio=integ.apex_spike_ratio, time_min=trace.time_min,
                                           partners=[(o.time_min, o.signal) for o in partners.get(id(trace), ())
                                                     if o is not trace])

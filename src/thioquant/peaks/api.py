@@ -13,7 +13,7 @@ from thioquant.errors import InputError, MethodError
 from thioquant.model import Peak, Trace
 from thioquant.peaks import core, events
 from thioquant.peaks.filters import _padded, minimum_nearest
-from thioquant.peaks.noise import trace_noise
+from thioquant.peaks.noise import trace_noise, trace_noise_of
 from thioquant.peaks.settings import SELECT, PeakSettings, make_settings
 
 NAN = math.nan
@@ -350,7 +350,7 @@ def find_target(
     if expected_w50_min is not None:
         expected_w50_min = _finite("expected_w50_min", expected_w50_min, positive=True)
     noise = _blank_of(blank, noise) or noise
-    tn = trace_noise(trace.signal)  # once per call: every region below uses the same
+    tn = trace_noise_of(trace)  # once per trace: every region below uses the same
     sv: dict = {}  # and the same survey (and region) when only the region (survey) changes
     reg, t_w = _target_region(trace, rt, win, cfg, select, expected_w50=expected_w50_min, tnoise=tn,
                               surveys=sv)

@@ -179,9 +179,10 @@ def integrate_group(
         if own is None and tr is not None:
             found[i] = find_target(tr, rt_min, window_min, sn_min=sn_min,
                                    expected_w50_min=expected_w50_min, **settings)
-    from thioquant.peaks.noise import trace_sigma
+    from thioquant.peaks.noise import trace_noise_of
 
-    sigmas = [trace_sigma(traces[i].signal) if traces[i] is not None and found[i] is not None
+    # trace_noise's SD is trace_sigma's value; the model is usually there already (the search)
+    sigmas = [trace_noise_of(traces[i])[1] if traces[i] is not None and found[i] is not None
               else math.nan for i in range(n)]
     clarity = [found[i].height / max(sigmas[i], 1e-300)
                if traces[i] is not None and found[i] is not None else 0.0 for i in range(n)]

@@ -272,12 +272,15 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
 APEX_MAX_CV = 0.12
 
 
-def apex_noise_sd(signal: np.ndarray, max_cv: float = APEX_MAX_CV) -> Callable[[float], float]:
+def apex_noise_sd(signal: np.ndarray, max_cv: float = APEX_MAX_CV, *,
+                  noise: Callable[[], tuple[Any, float]] | None = None) -> Callable[[float], float]:
     """The noise SD at a level for :func:`find_apex_spikes`: the trace's fitted model
     (:func:`~thioquant.peaks.noise.trace_noise`; its multiplicative term capped at ``max_cv``)
     plus twice the counting variance when the trace is count-quantised (the measured QTRAP
     variance is 2.0x Poisson, docs/noise.md; the fitted model has no counting term, so at a few
-    hundred counts it would call counting noise a burst)."""
+    hundred counts it would call counting noise a burst). ``noise``: a callable giving
+    ``trace_noise(signal)``, e.g. the trace's kept model (``peaks.noise.trace_noise_of``), which
+    the peak search fits anyway."""
     from thioquant.noise_model import count_quantum
     from thioquant.peaks.noise import trace_noise
 
@@ -288,7 +291,7 @@ def apex_noise_sd(signal: np.ndarray, max_cv: float = APEX_MAX_CV) -> Callable[[
         """The model without the counting term: a lower bound, for the candidates' screen
         (count_quantum's sort is most of the rule's cost, and few traces reach it)."""
         if not fitted:
-            model, _ = trace_noise(signal)
+            model, _ = noise() if noise is not None else trace_noise(signal)
             fitted.append((model.a, model.b, min(model.c2, max_cv * max_cv)))
         a, b, c2 = fitted[0]
         lv = np.maximum(level, 0.0)
