@@ -158,6 +158,7 @@ def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, lis
     (dead-channel reason or '', times of the spikes removed, apex bursts corrected as
     (first time, last time, excess area in signal x minutes, size as a multiple of the fit)).
     """
+    from thioquant.peaks.noise import trace_noise_of
     from thioquant.qc.signal import (
         COUNT_KINDS,
         apex_noise_sd,
@@ -167,7 +168,6 @@ def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, lis
         find_spikes,
         fix_apex_spikes,
     )
-    from thioquant.peaks.noise import trace_noise_of
 
     # the channels that co-elute with each trace: an analyte's quantifier, qualifier and labelled
     # internal standard (a burst is one channel's; a sharp apex is every channel's)
