@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from thioquant.model import Channel, Trace
 from thioquant.peaks.noise import trace_noise, trace_noise_of, trace_sigma
@@ -37,3 +39,48 @@ def test_apex_noise_sd_with_the_kept_model_gives_the_same_sd():
     kept = apex_noise_sd(tr.signal, noise=lambda: trace_noise_of(tr))
     assert np.array_equal(plain(levels), kept(levels))
     assert np.array_equal(plain.lower(levels), kept.lower(levels))
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 10_000), lo=st.floats(0.5, 3.4), span=st.floats(0.004, 0.6),
+       anchor=st.sampled_from([0.0, 0.005, 0.02]), use_sd=st.booleans(), window=st.sampled_from([2.0, 20.0]),
+       n=st.sampled_from([6, 40, 961]))
+def test_shared_bounds_area_is_integrate_between(seed, lo, span, anchor, use_sd, window, n):
+    """The transition group's shared integration (its lean path) gives what integrate_between
+    gives: bounds, area, anchors, EDGE / FEW_POINTS; bounds past either end of the trace too."""
+    from thioquant.peaks.group import _shared_bounds_area, integrate_between
+
+    tr = _mrm_trace(seed)
+    if n < tr.time_min.size:  # short traces: the stretch reaches the ends
+        tr = Trace("ch", tr.time_min[:: tr.time_min.size // n][:n] + lo - 1.0, tr.signal[:: tr.time_min.size // n][:n])
+    sd = trace_noise_of(tr)[1] if use_sd else None
+    got = _shared_bounds_area(tr, lo, lo + span, anchor, sd, window, 5)
+    try:
+        g = integrate_between(tr, lo, lo + span, anchor_min=anchor, sigma=sd, noise=0.0, noise_window=window,
+                              min_points=5)
+    except Exception:  # noqa: BLE001 - the general path refuses: so must the lean one
+        assert got is None
+        return
+    if got is None:  # the general path's case (a stretch of fewer than 3 points)
+        return
+    want = (g.start_min, g.end_min, g.area, g.baseline_start, g.baseline_end,
+            tuple(f for f in g.flags if f in ("FEW_POINTS", "EDGE")))
+    assert repr(got) == repr(want)
+
+
+def test_shared_bounds_area_at_the_trace_ends_is_integrate_between():
+    from thioquant.peaks.group import _shared_bounds_area, integrate_between
+
+    tr = _mrm_trace(7)
+    seen = set()
+    for lo, hi in [(-0.1, 0.3), (0.0, 0.2), (3.7, 4.2), (3.8, 4.0), (1.40, 1.50), (0.001, 3.999)]:
+        for anchor in (0.0, 0.01):
+            got = _shared_bounds_area(tr, lo, hi, anchor, 5.0, 20.0, 5)
+            g = integrate_between(tr, lo, hi, anchor_min=anchor, sigma=5.0, noise=0.0, noise_window=20.0,
+                                  min_points=5)
+            assert got is not None
+            want = (g.start_min, g.end_min, g.area, g.baseline_start, g.baseline_end,
+                    tuple(f for f in g.flags if f in ("FEW_POINTS", "EDGE")))
+            assert repr(got) == repr(want)
+            seen.update(got[5])
+    assert seen == {"EDGE", "FEW_POINTS"}  # both flags are reached
