@@ -84,3 +84,27 @@ def test_shared_bounds_area_at_the_trace_ends_is_integrate_between():
             assert repr(got) == repr(want)
             seen.update(got[5])
     assert seen == {"EDGE", "FEW_POINTS"}  # both flags are reached
+
+
+def test_consensus_on_one_time_axis_is_the_nearest_point_mean():
+    """Members recorded on the reference's own axis (each point its own nearest) take the
+    shortcut; the consensus is the nearest-point mean all the same, also beside a member on
+    another axis."""
+    from thioquant.model import Peak
+    from thioquant.peaks.group import _nearest, consensus_trace
+
+    a, b = _mrm_trace(11), _mrm_trace(12)
+    shifted = Trace("c", a.time_min[1:-1] + 0.0011, _mrm_trace(13).signal[1:-1])  # within a's span
+    pks = [Peak(trace="x", rt_min=1.45, start_min=1.3, end_min=1.6, height=h, area=1.0)
+           for h in (5e4, 4.1e4, 3.3e4)]
+    for traces in ([a, b], [a, b, shifted]):
+        got = consensus_trace(traces, pks[: len(traces)], 0)
+        t = a.time_min
+        ys = [_nearest(t, tr.time_min, tr.signal) / pk.height for tr, pk in zip(traces, pks, strict=False)]
+        acc, cnt = np.zeros_like(t), np.zeros_like(t)
+        for y in ys:
+            rec = np.isfinite(y)
+            acc[rec] += y[rec]
+            cnt[rec] += 1.0
+        assert np.array_equal(got.time_min, t)
+        assert np.array_equal(got.signal, acc / cnt)

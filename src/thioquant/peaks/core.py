@@ -431,7 +431,7 @@ def _crossings_walk(tt: np.ndarray, yy: np.ndarray, i: int, h: float) -> tuple[l
 
 
 def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None,
-          apex: int | None = None) -> Shape:
+          apex: int | None = None, *, tangent: bool = True) -> Shape:
     """Apex (3-point parabola), widths at 50/10/5 % and tangent width of one peak.
 
     Parameters
@@ -442,6 +442,8 @@ def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None,
         Smoothed baseline-corrected signal (for the inflection tangents); ``yy`` if omitted.
     apex : int, optional
         Index of the apex when it is not the maximum (a shoulder).
+    tangent : bool
+        Also the tangent width (``w_tangent``; NaN without it, for a caller that drops it).
     """
     i = int(yy.argmax()) if apex is None else int(apex)
     h0 = float(yy[i])
@@ -464,7 +466,7 @@ def shape(tt: np.ndarray, yy: np.ndarray, ys: np.ndarray | None = None,
     out.w50, out.w10, out.w05 = r50 - l50, r10 - l10, r05 - l05
     out.front05, out.front10, out.back10 = rt - l05, rt - l10, r10 - rt
     src = yy if ys is None else ys
-    if src.size >= 3 and 0 < i < src.size - 1:
+    if tangent and src.size >= 3 and 0 < i < src.size - 1:
         d = (src[1:] - src[:-1]) / (tt[1:] - tt[:-1])  # slope between samples k and k+1
         kl = int(d[:i].argmax())
         kr = i + int(d[i:].argmin())

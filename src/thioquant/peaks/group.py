@@ -44,6 +44,8 @@ from thioquant.peaks.settings import make_settings
 # S/N of 5 (peak-to-peak noise ~ 6 SD). Not the S/N itself: with noise_source = "blank" it is
 # measured elsewhere, and the group's boundaries must not depend on where the S/N comes from
 _CLEAR_SD = 15.0
+_SUM = np.add.reduce
+_ALL = np.logical_and.reduce
 
 
 class GroupResult(NamedTuple):
@@ -98,7 +100,10 @@ def consensus_trace(traces: list[Trace], peaks: list[Peak], ref: int) -> Trace:
         # equal weights: an S/N weighting let the IS alone set the bounds, which then cut a
         # broader or slightly later analyte peak (QTRAP cystine: -119 % against Analyst)
         ok = np.isfinite(tr.time_min) & np.isfinite(tr.signal)
-        y = _nearest(t, tr.time_min[ok], tr.signal[ok]) / pk.height
+        if _ALL(ok) and tr.time_min.size == t.size and np.array_equal(tr.time_min, t):
+            y = tr.signal / pk.height  # on the same axis every point is its own nearest
+        else:
+            y = _nearest(t, tr.time_min[ok], tr.signal[ok]) / pk.height
         rec = np.isfinite(y)
         acc[rec] += y[rec]
         cnt[rec] += 1.0
@@ -295,10 +300,6 @@ def integrate_group(
     return GroupResult(tuple(out), cpk.start_min, cpk.end_min, cpk, tuple(shared))
 
 
-_SUM = np.add.reduce
-_ALL = np.logical_and.reduce
-
-
 def _shared_bounds_area(tr: Trace, start_min: float, end_min: float, anchor_min: float, sigma: float | None,
                         noise_window: float, min_points: int
                         ) -> tuple[float, float, float, float, float, tuple[str, ...]] | None:
@@ -346,7 +347,7 @@ def _shared_bounds_area(tr: Trace, start_min: float, end_min: float, anchor_min:
     tt = np.concatenate(([t0], ts[inner], [t1]))
     yc = np.concatenate(([np.interp(t0, ts, ys)], ys[inner], [np.interp(t1, ts, ys)]))
     area = trapz(yc, tt)
-    shp = shape(tt, -yc if area < 0 else yc)
+    shp = shape(tt, -yc if area < 0 else yc, tangent=False)  # FEW_POINTS needs the 5 % width only
     if a == 0 and t0 <= ts[0] or b == n and t1 >= ts[-1]:
         flags.append("EDGE")
     npts = int(inner.sum())
