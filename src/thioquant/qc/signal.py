@@ -229,8 +229,12 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
     if not (s1.any() or s2.any()):
         return []
     screen_sd = getattr(noise_sd, "lower", noise_sd)  # a lower bound of it, when cheaper
-    single = np.flatnonzero(s1 & (mid - nb > k_sd * np.asarray(screen_sd(nb)))) + 1
-    pair = np.flatnonzero(s2 & (np.minimum(a1, a2) - mn > k_sd * np.asarray(screen_sd(mn)))) + 1
+    # the noise SD only where the ratio screen holds (elementwise: the same verdicts, on a few
+    # points instead of the whole trace)
+    i1 = np.flatnonzero(s1)
+    single = i1[mid[i1] - nb[i1] > k_sd * np.asarray(screen_sd(nb[i1]))] + 1
+    i2 = np.flatnonzero(s2)
+    pair = i2[np.minimum(a1[i2], a2[i2]) - mn[i2] > k_sd * np.asarray(screen_sd(mn[i2]))] + 1
     found: list[tuple[float, int, int, np.ndarray]] = []
     # two bursts a point apart must not lift each other's fit: candidates are no flank points
     cand = frozenset(int(i) for i in single) | frozenset(int(i) + d for i in pair for d in (0, 1))
