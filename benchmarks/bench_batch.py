@@ -17,6 +17,7 @@ thioquant and pyopenms interleaved, and the medians are reported.
     uv run python benchmarks/bench_batch.py --quick    # 96 and 960 only
     uv run python benchmarks/bench_batch.py --peer     # the issue-23 target only: 960 against the
                                                        # one-thread pyopenms pipeline, 5 pairs, CPU too
+    uv run python benchmarks/bench_batch.py --peer --base-src /tmp/main/src   # and main's code beside
 
 Last, peak memory with the default reports (HTML, PDF, patient PDFs) for 96, 960 and 2,880
 LC-MS/MS injections (one run each), to show how it grows when every chromatogram is drawn.
@@ -162,11 +163,13 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[flo
     return wall, peak[0], peak[1]
 
 
-def thioquant_run(batch: Path, jobs: int, report: bool = False) -> tuple[float, float, float]:
-    out = WORK / f"out_{batch.name}_{jobs}"
+def thioquant_run(batch: Path, jobs: int, report: bool = False, src: Path | None = None) -> tuple[float, float, float]:
+    """``src``: run thioquant from that source folder instead (PYTHONPATH), e.g. main's code
+    unpacked with ``git archive``, to time it beside this checkout's."""
+    out = WORK / f"out_{batch.name}_{jobs}{'_src' if src else ''}"
     cmd = [sys.executable, "-m", "thioquant", "quantify", str(batch), "--out", str(out), "--force",
            "--no-cache", "--no-history", *([] if report else ["--no-report"]), "--jobs", str(jobs), "--quiet"]
-    return run_measured(cmd)
+    return run_measured(cmd, env={"PYTHONPATH": str(src.resolve())} if src else None)
 
 
 # --- the pyopenms pipeline ----------------------------------------------------------------------
@@ -263,16 +266,21 @@ def _openms_pipeline_main(batch: Path, jobs: int) -> None:
                                 "linear", fitted)
 
 
-def peer_comparison(jobs: int, reps: int, n: int = 960) -> None:
+def peer_comparison(jobs: int, reps: int, n: int = 960, base_src: Path | None = None) -> None:
     """The issue-23 target in one command: ``n`` LC-MS/MS injections, thioquant (``--jobs``, the
     shipped method: robust engine, transition groups) against the pyopenms pipeline with
     OMP_NUM_THREADS=1, ``reps`` interleaved pairs after one uncounted run of each; wall and CPU
     seconds of each process tree and the load average before each run (other work on a shared
-    machine inflates wall times; CPU times much less). Writes benchmarks/results_batch_peer.md."""
+    machine inflates wall times; CPU times much less). With ``base_src``, each pair also runs
+    thioquant from that source folder (e.g. main's code), interleaved, for a before/after on the
+    same machine conditions. Writes benchmarks/results_batch_peer.md."""
     batch = build_batch("lcmsms", n)
     thioquant_run(batch, jobs)
     openms_pipeline(batch, jobs, one_thread=True)
+    if base_src is not None:
+        thioquant_run(batch, jobs, src=base_src)
     runs = []
+    base: list[tuple[float, float]] = []
     for i in range(reps):
         load_t = os.getloadavg()[0]
         wall_t = thioquant_run(batch, jobs)[0]
@@ -281,9 +289,14 @@ def peer_comparison(jobs: int, reps: int, n: int = 960) -> None:
         wall_p = openms_pipeline(batch, jobs, one_thread=True)[0]
         cpu_p = LAST_CPU[0]
         runs.append((load_t, wall_t, cpu_t, load_p, wall_p, cpu_p))
+        extra = ""
+        if base_src is not None:
+            wall_b = thioquant_run(batch, jobs, src=base_src)[0]
+            base.append((wall_b, LAST_CPU[0]))
+            extra = f"; {base_src} {wall_b:.2f} s wall, {LAST_CPU[0]:.2f} s CPU"
         print(f"pair {i + 1}: thioquant {wall_t:.2f} s wall, {cpu_t:.2f} s CPU (load {load_t:.1f}); "
               f"pyopenms one thread {wall_p:.2f} s wall, {cpu_p:.2f} s CPU (load {load_p:.1f}); "
-              f"{wall_p / wall_t:.2f}x wall", flush=True)
+              f"{wall_p / wall_t:.2f}x wall{extra}", flush=True)
     med = [float(np.median([r[k] for r in runs])) for k in range(6)]
     lines = [
         f"thioquant against the one-thread pyopenms pipeline, {n} LC-MS/MS injections, `--jobs {jobs}`, "
@@ -297,6 +310,13 @@ def peer_comparison(jobs: int, reps: int, n: int = 960) -> None:
     lines.append(f"| median | | {med[1]:.2f} | {med[2]:.2f} | | {med[4]:.2f} | {med[5]:.2f} | "
                  f"**{med[4] / med[1]:.2f}x** |")
     lines += ["", f"Speed-up, medians: wall {med[4] / med[1]:.2f}x, CPU {med[5] / med[2]:.2f}x (target: 5x wall)."]
+    if base:
+        bw, bc = (float(np.median([b[k] for b in base])) for k in (0, 1))
+        lines += ["", f"The same pairs also ran thioquant from `{base_src}` (interleaved): wall "
+                      f"{', '.join(f'{b[0]:.2f}' for b in base)} s, CPU {', '.join(f'{b[1]:.2f}' for b in base)} s; "
+                      f"medians {bw:.2f} s wall / {bc:.2f} s CPU against this checkout's {med[1]:.2f} / {med[2]:.2f} "
+                      f"({bw / med[1]:.2f}x wall, {bc / med[2]:.2f}x CPU); against the peer {med[4] / bw:.2f}x wall, "
+                      f"{med[5] / bc:.2f}x CPU."]
     text = "\n".join(lines) + "\n"
     (ROOT / "benchmarks" / "results_batch_peer.md").write_text(text)
     print(text)
@@ -312,13 +332,16 @@ def main() -> None:
     ap.add_argument("--peer", action="store_true",
                     help="only the issue-23 target: 960 LC-MS/MS injections against the one-thread pyopenms "
                          "pipeline, --repeat interleaved pairs (default 5), wall and CPU seconds")
+    ap.add_argument("--base-src", type=Path, default=None,
+                    help="with --peer: also run thioquant from this source folder (e.g. `git archive main src` "
+                         "unpacked), interleaved, for a before/after")
     args = ap.parse_args()
     if args.openms_pipeline is not None:
         _openms_pipeline_main(args.openms_pipeline, args.jobs)
         return
     WORK.mkdir(parents=True, exist_ok=True)
     if args.peer:
-        peer_comparison(args.jobs, args.repeat or 5)
+        peer_comparison(args.jobs, args.repeat or 5, base_src=args.base_src)
         return
     args.repeat = args.repeat or 3
     sizes = {"lcmsms": [96, 960] if args.quick else [96, 960, 9600], "hplcuv": [96, 960]}
