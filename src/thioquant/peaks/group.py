@@ -105,8 +105,12 @@ def consensus_trace(traces: list[Trace], peaks: list[Peak], ref: int) -> Trace:
         else:
             y = _nearest(t, tr.time_min[ok], tr.signal[ok]) / pk.height
         rec = np.isfinite(y)
-        acc[rec] += y[rec]
-        cnt[rec] += 1.0
+        if _ALL(rec):  # recorded throughout: the same sums without the masks
+            acc += y
+            cnt += 1.0
+        else:
+            acc[rec] += y[rec]
+            cnt[rec] += 1.0
     return Trace("consensus", t, np.divide(acc, cnt, out=np.zeros_like(acc), where=cnt > 0))
 
 
@@ -343,16 +347,18 @@ def _shared_bounds_area(tr: Trace, start_min: float, end_min: float, anchor_min:
         t0, t1 = max(t0, float(ts[0])), min(t1, float(ts[-1]))
         if not t1 > t0:
             return None
-    inner = (ts > t0) & (ts < t1)
-    tt = np.concatenate(([t0], ts[inner], [t1]))
-    yc = np.concatenate(([np.interp(t0, ts, ys)], ys[inner], [np.interp(t1, ts, ys)]))
+    # the points strictly inside (ts > t0) & (ts < t1), ts strictly increasing: a slice
+    i, j = int(ts.searchsorted(t0, "right")), int(ts.searchsorted(t1, "left"))
+    tt = np.concatenate(([t0], ts[i:j], [t1]))
+    yc = np.concatenate(([np.interp(t0, ts, ys)], ys[i:j], [np.interp(t1, ts, ys)]))
     area = trapz(yc, tt)
     shp = shape(tt, -yc if area < 0 else yc, tangent=False)  # FEW_POINTS needs the 5 % width only
     if a == 0 and t0 <= ts[0] or b == n and t1 >= ts[-1]:
         flags.append("EDGE")
-    npts = int(inner.sum())
-    if math.isfinite(shp.w05):
-        npts = int(np.count_nonzero((ts >= shp.rt - shp.front05) & (ts <= shp.rt - shp.front05 + shp.w05)))
+    npts = j - i
+    if math.isfinite(shp.w05):  # count of shp.rt - front05 <= ts <= that + w05, by bisection
+        lo = shp.rt - shp.front05
+        npts = max(0, int(ts.searchsorted(lo + shp.w05, "right")) - int(ts.searchsorted(lo, "left")))
     if npts < min_points:
         flags.append("FEW_POINTS")
     return float(t0), float(t1), float(area), ya, yb, tuple(dict.fromkeys(flags))
