@@ -5,9 +5,9 @@ back. Skips when chromium is absent (see test_review_browser.py)."""
 from __future__ import annotations
 
 import pytest
-from test_review_browser import CHROMIUM, DRIVER, _shot, _sign_in, _text, _wait, browser  # noqa: F401
 
 from held_runs import held_run
+from test_review_browser import CHROMIUM, DRIVER, _shot, _sign_in, _text, _wait, browser  # noqa: F401
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
                                 reason="chromium and chromium-driver not installed "
@@ -49,7 +49,7 @@ def test_reviewer_includes_a_held_calibrator_in_chromium(browser, tmp_path, monk
         drv.find_element(By.CSS_SELECTOR, f"{ROW} button.include").click()
         _wait(drv, lambda d: "revision 1" in (_text(d, "#verdict-bar") or ""))
         _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, f"{ROW} button.exclude"))
-        assert not drv.find_elements(By.CSS_SELECTOR, f'.card[data-analyte="6-TG"] tr.excluded[data-sample="CAL4"]')
+        assert not drv.find_elements(By.CSS_SELECTOR, '.card[data-analyte="6-TG"] tr.excluded[data-sample="CAL4"]')
         assert _text(drv, f"{ROW} td.reason").startswith("included by reviewer: chromatogram checked, ratio fine")
         assert "pass" in _text(drv, head) and "6/8 calibrators" in _text(drv, head)
         assert _text(drv, '.card[data-analyte="6-TG"] .r2') != r2_before
