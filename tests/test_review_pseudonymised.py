@@ -76,6 +76,11 @@ def test_a_pseudonymised_run_is_reviewed_and_released_under_pseudonyms(pseudo):
     shown = _ids(out / "results.csv")
     assert {e.sample_id for e in s.batch.worklist.entries if e.sample_type == "unknown"} <= shown
     patient = next(e for e in s.batch.worklist.entries if e.sample_type == "unknown" and e.patient_id)
+    # quantify's closing line names the review command with the key option
+    from thioquant.report.summary import summary_text
+
+    assert summary_text(s.batch, out, pseudonymised=True).endswith(f"thioquant review {out} --pseudonym-key KEY "
+                                                                   "(this run's key, or THIOQUANT_PSEUDONYM_KEY)")
     assert re.fullmatch(r"S-[0-9a-f]{12}", patient.sample_id)
 
     # the pages, through the web application
