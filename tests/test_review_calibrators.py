@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
 
 import pytest
 
@@ -117,6 +119,10 @@ def test_a_held_calibrator_is_included_by_the_reviewer_and_everything_is_recompu
     assert f"included by reviewer: {REASON}" in text and '"passed": true' in text
     assert "CAL_HELD_INCLUDED" in (v1 / "results.csv").read_text()
     assert f"included by reviewer: {REASON}" in (v1 / "report.html").read_text()
+    if shutil.which("pdftotext"):  # the signed PDF report says it too
+        pdf = subprocess.run(["pdftotext", str(v1 / "report.pdf"), "-"], capture_output=True, text=True,
+                             check=True).stdout
+        assert "CAL4 (x=1000) included by reviewer" in " ".join(pdf.split())
     info = json.loads((v1 / "version.json").read_text())
     assert info["calibrator_inclusions"] == [{"sample_id": "CAL4", "analyte": "6-TG", "reason": REASON}]
     audit = [json.loads(line) for line in (v1 / "audit.jsonl").read_text().splitlines()]

@@ -250,9 +250,8 @@ class ReviewSession:
         elif ev == "review_automatic_integration":
             self.manual.pop(key, None)
         elif ev == "review_exclude_calibrator":
-            if e.get("held_override"):  # a held calibrator the reviewer had put back goes out again
-                self.inclusions.pop(key, None)
-            else:
+            self.inclusions.pop(key, None)  # a held calibrator the reviewer had put back goes out again
+            if not e.get("held_override"):
                 self.exclusions[key] = e["reason"]
         elif ev == "review_include_calibrator":
             if e.get("held_override"):
@@ -365,9 +364,13 @@ class ReviewSession:
                         "accuracy_pct": _finite(p.accuracy_pct)}
         return None
 
-    def _is_held(self, sample_id: str, analyte: str) -> bool:
-        return any(r.sample_id == sample_id and r.analyte == analyte and "CAL_HELD" in r.flags
+    def _has_flag(self, sample_id: str, analyte: str, flag: str) -> bool:
+        return any(r.sample_id == sample_id and r.analyte == analyte and flag in r.flags
                    for r in self.batch.results)
+
+    def _is_held(self, sample_id: str, analyte: str) -> bool:
+        """Set aside before the fit because its integration would be held (``CAL_HELD``)."""
+        return self._has_flag(sample_id, analyte, "CAL_HELD")
 
     def _held_reason(self, sample_id: str, analyte: str) -> str:
         pt = self._cal_point(sample_id, analyte)
@@ -425,9 +428,9 @@ class ReviewSession:
             key = (sample_id, analyte)
             if key in self.exclusions:
                 raise InputError(f"calibrator {sample_id} is already excluded from {analyte}")
-            if key in self.inclusions:  # put back by the reviewer: out again, as the hold rule says
-                inclusions = dict(self.inclusions)
-                del inclusions[key]
+            inclusions = {k: v for k, v in self.inclusions.items() if k != key}
+            if key in self.inclusions and self._has_flag(sample_id, analyte, "CAL_HELD_INCLUDED"):
+                # put back by the reviewer: out again, as the hold rule says
                 event = {"event": "review_exclude_calibrator", "user": user.name, "sample_id": sample_id,
                          "analyte": analyte, "level": e.level, "reason": self._reason(reason),
                          "held_override": True, "before": {"included": True, "reason": self.inclusions[key]},
@@ -436,11 +439,12 @@ class ReviewSession:
             if self._is_held(sample_id, analyte):
                 raise InputError(f"calibrator {sample_id} is already excluded from {analyte} before the fit "
                                  f"({self._held_reason(sample_id, analyte)})")
+            # (an inclusion left from a hold that a re-integration has since cleared goes with it)
             exclusions = {**self.exclusions, key: self._reason(reason)}
             event = {"event": "review_exclude_calibrator", "user": user.name, "sample_id": sample_id,
                      "analyte": analyte, "level": e.level, "reason": exclusions[key],
                      "before": {"included": True}, "after": {"included": False}}
-            return self._edit(event, dict(self.manual), exclusions, rev)
+            return self._edit(event, dict(self.manual), exclusions, rev, inclusions)
 
     def include(self, user: User, sample_id: str, analyte: str, reason: str,
                 rev: int | None = None) -> dict[str, Any]:
