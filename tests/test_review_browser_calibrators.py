@@ -70,3 +70,55 @@ def test_reviewer_includes_a_held_calibrator_in_chromium(browser, tmp_path, monk
         assert not errors, errors
     finally:
         srv.close()
+
+
+def test_a_pseudonymised_run_in_chromium_shows_pseudonyms_only(browser, sample_batch, tmp_path,  # noqa: F811
+                                                               monkeypatch):
+    """The pages of a --pseudonymise run, reviewed with its key: patients and injections by
+    pseudonym, the chromatogram drawn from the patient's own raw file, no identifier of the lab."""
+    import csv
+    import re
+
+    from argon2 import PasswordHasher
+    from selenium.webdriver.common.by import By
+
+    from thioquant.cli import main
+    from thioquant.review.app import ReviewServer
+    from thioquant.review.session import ReviewSession
+    from thioquant.review.users import UserStore
+
+    key = "browser-key-0123456789"
+    batch = sample_batch()
+    out = tmp_path / "out"
+    monkeypatch.delenv("THIOQUANT_PSEUDONYM_KEY", raising=False)
+    main(["quantify", str(batch), "--out", str(out), "--quiet", "--no-history", "--no-pdf", "--pseudonymise",
+          "--pseudonym-key", key])
+    with open(batch / "worklist.csv", encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["sample_type"] == "unknown"]
+    secrets = {r["sample_id"] for r in rows} | {r["patient_id"] for r in rows if r["patient_id"]}
+    store = UserStore(tmp_path / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    srv = ReviewServer(ReviewSession(out, store, pseudonym_key=key)).start()
+    drv = browser
+
+    def leaks() -> list[str]:
+        page = drv.page_source
+        return sorted(s for s in secrets if re.search(rf"(?<![A-Za-z0-9]){re.escape(s)}(?![A-Za-z0-9])", page))
+
+    try:
+        drv.get(srv.url + "#/patients")
+        _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, "table.patients tbody tr"))
+        assert "pseudonymised" in _text(drv, "#verdict-bar")
+        ids = [tr.get_attribute("data-sample") for tr in drv.find_elements(By.CSS_SELECTOR, "table.patients tbody tr")]
+        assert len(ids) == len(rows) and all(re.fullmatch(r"S-[0-9a-f]{12}", i) for i in ids)
+        assert not leaks()
+        _shot(drv, tmp_path, "review_pseudonymised")
+        drv.get(srv.url + f"#/injection/{ids[0]}")
+        _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.card.analyte[data-analyte="6-TG"] svg.chrom path.quant'))
+        assert not leaks()
+        for view, title in (("run", "Run"), ("injections", "Injections"), ("qc", "QC rules"),
+                            ("signoff", "Signed versions")):
+            drv.get(srv.url + f"#/{view}")
+            _wait(drv, lambda d, t=title: t in [h.text for h in d.find_elements(By.CSS_SELECTOR, "#view h2")])
+            assert not leaks(), view
+    finally:
+        srv.close()
