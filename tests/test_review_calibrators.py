@@ -63,6 +63,7 @@ def test_a_held_calibrator_is_included_by_the_reviewer_and_everything_is_recompu
     with pytest.raises(InputError, match="already excluded .* before the fit"):
         s.exclude(alice, "CAL4", "6-TG", "x", rev=s.rev)
 
+    n_before = sum(p.included for p in s.batch.calibrations["6-TG"].points)
     entry = s.include(alice, "CAL4", "6-TG", REASON, rev=0)
     assert entry["held_override"] and entry["before"]["reason"].startswith("excluded before the fit: integration held")
     assert s.rev == 1 and s.inclusions == {("CAL4", "6-TG"): REASON}
@@ -70,7 +71,7 @@ def test_a_held_calibrator_is_included_by_the_reviewer_and_everything_is_recompu
     oc = s.batch.calibrations["6-TG"]
     cal4 = _point(s, "CAL4")
     assert cal4.included and cal4.reason.startswith(f"included by reviewer: {REASON} (would be excluded")
-    assert oc.passed and sum(p.included for p in oc.points) == 6
+    assert oc.passed and sum(p.included for p in oc.points) == n_before + 1 == 6
     assert any(r.startswith("calibrator CAL4 (x=1000) included by reviewer") for r in oc.reasons)
     assert {"CAL_HELD", "CAL_EXCLUDED"}.isdisjoint(_r(s, "CAL4").flags)
     assert "CAL_HELD_INCLUDED" in _r(s, "CAL4").flags
