@@ -176,3 +176,14 @@ def test_the_api_includes_a_held_calibrator(held):
     st = r.get_json()["state"]
     assert st["review"]["rev"] == 1 and st["verdict"]["accepted"] and st["calibration"]["6-TG"]["passed"]
     assert st["review"]["inclusions"][0]["reason"] == REASON
+
+
+def test_an_inclusion_of_a_calibrator_that_is_not_held_changes_nothing_and_says_so(sample_batch):
+    from thioquant import quantify
+
+    batch = sample_batch()
+    plain = quantify(batch)
+    got = quantify(batch, inclusions={("CAL3", "6-TG"): "not held at all"})
+    assert [r.flags for r in got.results] == [r.flags for r in plain.results]
+    assert got.calibrations["6-TG"].as_dict() == plain.calibrations["6-TG"].as_dict()
+    assert "6-TG: inclusion of calibrator CAL3 ignored: it is not set aside for a held integration" in got.messages

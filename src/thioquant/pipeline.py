@@ -1072,6 +1072,10 @@ def _quantify_measurements(
                 fl.append("CAL_HELD")
             elif id(e) in put_back:
                 fl.append("CAL_HELD_INCLUDED")
+        for sid, an in sorted(inclusions or {}):
+            if an == analyte.name and not any(e.sample_id == sid and id(e) in put_back for e, *_ in rows):
+                messages.append(f"{an}: inclusion of calibrator {sid} ignored: it is not set aside for a held "
+                                "integration")
         outcome = None
         if sum(math.isfinite(r) for _, r in cal_rows) >= 2:
             x = [m.nominal("calibrator", e.level, analyte.name) for e, _ in cal_rows]
