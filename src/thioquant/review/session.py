@@ -434,7 +434,7 @@ class ReviewSession:
                 event = {"event": "review_exclude_calibrator", "user": user.name, "sample_id": sample_id,
                          "analyte": analyte, "level": e.level, "reason": self._reason(reason),
                          "held_override": True, "before": {"included": True, "reason": self.inclusions[key]},
-                         "after": {"included": False, "reason": self._held_reason(sample_id, analyte)}}
+                         "after": {"included": False, "reason": "set aside for its held integration"}}
                 return self._edit(event, dict(self.manual), dict(self.exclusions), rev, inclusions)
             if self._is_held(sample_id, analyte):
                 raise InputError(f"calibrator {sample_id} is already excluded from {analyte} before the fit "
