@@ -29,8 +29,10 @@ def pseudo(sample_batch, tmp_path, monkeypatch):
     batch = sample_batch()
     out = tmp_path / "out"
     monkeypatch.delenv("THIOQUANT_PSEUDONYM_KEY", raising=False)
+    # released by the review's authorisation into a patient history and a LIS outbox
     main(["quantify", str(batch), "--out", str(out), "--quiet", "--no-history", "--pseudonymise",
-          "--pseudonym-key", KEY])
+          "--pseudonym-key", KEY, "--patient-history", str(tmp_path / "patients.sqlite"),
+          "--lis-outbox", str(tmp_path / "outbox"), "--release-on", "authorisation"])
     with open(batch / "worklist.csv", encoding="utf-8", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["sample_type"] == "unknown"]
     # every identifier of the lab: sample ids, patient ids, raw file stems
@@ -130,6 +132,12 @@ def test_a_pseudonymised_run_is_reviewed_and_released_under_pseudonyms(pseudo):
             n_pdf += bool(text.strip())
         assert not _leaks(text, secrets), f
     assert n_pdf > 1 or not pdftotext  # the report and the patient pages were read
+    # the release hook: the patient history and the HL7/FHIR messages know the pseudonyms only
+    sent = [f for f in (out.parent / "outbox").rglob("*") if f.is_file()]
+    assert sent and (out.parent / "patients.sqlite").is_file()
+    for f in [*sent, out.parent / "patients.sqlite"]:
+        assert not _leaks(f.read_bytes().decode("latin-1"), secrets), f
+    assert "PT-" in (out.parent / "patients.sqlite").read_bytes().decode("latin-1")
     # a restarted review replays the journal under the same pseudonyms
     again = ReviewSession(out, users, pseudonym_key=KEY)
     assert again.rev == 1 and (patient.sample_id, "6-TG") in again.manual
