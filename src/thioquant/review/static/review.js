@@ -260,7 +260,7 @@
         let act = "";
         if (byReviewer) act = reasonBox("incl-reason") + `<button class="include" data-sample="${esc(sid)}">Include again</button>`;
         else if (held) act = reasonBox("incl-reason") + `<button class="include held" data-sample="${esc(sid)}" title="the integration was checked and is fine">Include (integration checked)</button>`;
-        else if (p.included || putBack) act = reasonBox("excl-reason") + `<button class="exclude" data-sample="${esc(sid)}">Exclude</button>`;
+        else if (p.included || putBack) act = reasonBox("excl-reason") + `<button class="exclude" data-sample="${esc(sid)}">${p.included ? "Exclude" : "Take inclusion back"}</button>`;
         const re = p.accuracy_pct === null ? null : p.accuracy_pct - 100;
         return `<tr class="${p.included ? "" : "excluded"}" data-sample="${esc(sid)}"><td>${esc(p.level)}</td><td>${esc(sid)}</td><td class="num">${fmt(p.x)}</td>` +
           `<td class="num">${fmt(p.y)}</td><td class="num">${fmt(p.back_calc)}</td><td class="num re">${re === null ? "" : fmt(re, 1)}</td>` +
