@@ -30,6 +30,8 @@ def test_trace_noise_of_is_trace_noise_kept_on_the_trace():
     assert trace_noise_of(tr) is got  # fitted once
     other = replace(tr, signal=tr.signal * 2.0)  # a new trace: its own model, not the old one
     assert trace_noise_of(other) == trace_noise(other.signal) != got
+    object.__setattr__(other, "signal", tr.signal)  # an array swapped behind its back: fitted again
+    assert trace_noise_of(other) == got
 
 
 def test_apex_noise_sd_with_the_kept_model_gives_the_same_sd():

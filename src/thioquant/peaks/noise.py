@@ -86,11 +86,15 @@ def trace_noise_of(trace: object) -> tuple[NoiseModel, float]:
     go stale; ``dataclasses.replace`` makes a new trace without it. One injection's screen, its
     searches and its transition groups judge the same traces: each trace's model was fitted 3-4
     times per injection (about 0.5 ms of 10)."""
-    got = trace.__dict__.get("_trace_noise")
-    if got is None:
-        got = trace_noise(trace.signal)  # type: ignore[attr-defined]
+    y = trace.signal  # type: ignore[attr-defined]
+    memo = getattr(trace, "__dict__", None)
+    if memo is None:  # an object that cannot keep it
+        return trace_noise(y)
+    got = memo.get("_trace_noise")
+    if got is None or got[0] is not y:  # kept with the very array it was fitted on
+        got = (y, trace_noise(y))
         object.__setattr__(trace, "_trace_noise", got)
-    return got
+    return got[1]
 
 
 def trace_sigma(y: np.ndarray) -> float:
