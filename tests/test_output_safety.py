@@ -52,10 +52,12 @@ def test_force_never_replaces_a_folder_holding_an_input_file(batch, tmp_path, ca
     code, err = _run(["quantify", str(batch), "--out", str(out), "--force", "--history", str(hist),
                       "--no-cache", "--quiet"], capsys)
     assert code == 5 and "contains the QC history file" in err and ov.is_file()
-    # the default BATCH/results, inside the batch folder, is fine (and --force replaces it)
+    # the default output folder, outside the batch folder, is fine (and --force replaces it)
+    from thioquant.locations import default_output_dir
+
     main(["quantify", str(batch), *FAST])
     main(["quantify", str(batch), "--force", *FAST])
-    assert (batch / "results" / "results.csv").is_file() and (batch / "worklist.csv").is_file()
+    assert (default_output_dir(batch) / "results.csv").is_file() and (batch / "worklist.csv").is_file()
 
 
 def test_an_output_folder_that_cannot_be_created_is_named_before_the_work(batch, tmp_path, capsys, monkeypatch):
