@@ -100,6 +100,22 @@ def test_the_qc_history_accumulates_across_batches_quantified_with_defaults(lab,
         (uv / "hplcuv" / "qc.csv").read_text(encoding="utf-8")
 
 
+def test_force_never_replaces_the_results_of_another_batch_of_the_same_name(lab, sample_batch, capsys):
+    a = sample_batch("lcmsms", lab / "share" / "a" / "plate1")
+    b = sample_batch("lcmsms", lab / "share" / "b" / "plate1")
+    main(["quantify", str(a), *FAST])
+    out = Path("thioquant-results", "thiopurines_lcmsms", "plate1")
+    before = _snapshot(out)
+    code, err = _run(["quantify", str(b), *FAST], capsys)
+    assert code == 5 and "already exists" in err, err
+    code, err = _run(["quantify", str(b), "--force", *FAST], capsys)
+    assert code == 5, err
+    assert f"holds the results of another batch folder of the same name ({a})" in err and "give --out" in err
+    assert _snapshot(out) == before
+    main(["quantify", str(a), "--force", *FAST])  # its own batch's results: replaced
+    main(["quantify", str(b), "--out", "plate1-b", *FAST])
+
+
 @pytest.mark.parametrize("where", ["results", "raw/out", "sub/deeper/out"])
 def test_out_inside_the_batch_folder_is_refused(lab, sample_batch, capsys, where):
     batch = sample_batch("lcmsms", lab / "share" / "lcmsms")

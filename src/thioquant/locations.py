@@ -92,10 +92,28 @@ def default_validation_dir(package_dir: str | Path) -> Path:
     return results_root() / "validation" / batch_name(package_dir)
 
 
+def recorded_batch(out_dir: str | Path) -> Path | None:
+    """The batch folder (absolute) whose run wrote the output folder ``out_dir``, as its audit trail
+    records it (a relative one joined to the ``cwd`` the run recorded); None when it cannot tell
+    (no thioquant trail, or a relative path from a version that recorded no ``cwd``)."""
+    from thioquant.audit import AUDIT_FILE, first_entry, is_thioquant_run
+
+    entry = first_entry(Path(out_dir) / AUDIT_FILE)
+    if not is_thioquant_run(entry) or not isinstance(entry.get("batch_dir"), str):
+        return None
+    p = Path(entry["batch_dir"])
+    if not p.is_absolute():
+        cwd = (entry.get("parameters") or {}).get("cwd")
+        if not isinstance(cwd, str):
+            return None
+        p = Path(cwd) / p
+    return Path(os.path.abspath(p))
+
+
 def legacy_output_dir(batch_dir: str | Path) -> Path:
     """``BATCH/results``, the default output folder of earlier versions (read, never written)."""
     return Path(batch_dir) / LEGACY_NAME
 
 
 __all__ = ["DEFAULT_ROOT", "LEGACY_NAME", "RESULTS_ENV", "batch_name", "default_output_dir",
-           "default_validation_dir", "legacy_output_dir", "method_key", "results_root"]
+           "default_validation_dir", "legacy_output_dir", "recorded_batch", "method_key", "results_root"]

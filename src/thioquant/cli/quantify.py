@@ -73,7 +73,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
              release_on: str | None, strict: bool, quiet: bool) -> None:
     """Quantify BATCH_DIR (worklist.csv + raw files) and write results to the output folder."""
     from thioquant.audit import _now
-    from thioquant.errors import InputError
+    from thioquant.errors import InputError, OutputError
     from thioquant.report.output import check_not_input, check_outside, check_writable, ensure_free
 
     started = _now()
@@ -115,6 +115,13 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     check_outside(written, _input_folders(batch_dir, inputs),
                   hint="choose --out outside it" if out_dir else
                   "run thioquant from another folder, set THIOQUANT_RESULTS to a folder outside it, or give --out")
+    if out_dir is None and force:  # the default folder is named after the batch folder alone
+        from thioquant.locations import recorded_batch
+
+        other = recorded_batch(out)
+        if other is not None and other.resolve() != batch_dir.resolve():
+            raise OutputError(f"holds the results of another batch folder of the same name ({other}); --force "
+                              "replaces only this batch's own results: give --out", path=out)
     ensure_free(out, force=force)
     check_writable(out)
     notes: list[str] = []
