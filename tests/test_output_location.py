@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from thioquant.cli import main
+from thioquant.errors import InputError
 from thioquant.locations import RESULTS_ENV, default_output_dir
 
 FAST = ["--quiet", "--no-report", "--no-pdf"]
@@ -179,6 +180,9 @@ def test_review_of_a_batch_finds_its_default_output_folder_or_an_earlier_version
     assert find_output_dir(batch) == batch / "results"
     main(["quantify", str(batch), *FAST])  # once the default one exists, it is the one
     assert find_output_dir(batch) == Path("thioquant-results", "thiopurines_lcmsms", "lcmsms")
+    (batch / "batch.toml").unlink()  # quantified with --method: the output folder must be named
+    with pytest.raises(InputError, match="method is not named by batch.toml .*give its output folder"):
+        find_output_dir(batch)
 
 
 def test_validate_writes_its_reports_outside_the_package(lab, repo_root, capsys):

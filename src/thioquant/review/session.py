@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from thioquant.audit import AUDIT_FILE, first_entry, is_thioquant_run
-from thioquant.errors import InputError, ReviewError, ThioquantError
+from thioquant.errors import InputError, MethodError, ReviewError, ThioquantError
 from thioquant.review.journal import Journal
 from thioquant.review.users import User, UserStore
 
@@ -78,7 +78,11 @@ def find_output_dir(path: str | Path) -> Path:
     if is_thioquant_run(first_entry(p / AUDIT_FILE)):
         return p
     if (p / "worklist.csv").is_file():
-        out = default_output_dir(p)
+        try:
+            out = default_output_dir(p)
+        except MethodError as exc:  # the method names the default output folder's parent
+            raise InputError(f"a batch folder whose method is not named by batch.toml ({exc.reason}): give "
+                             "its output folder instead", path=p) from None
         legacy = legacy_output_dir(p)
         if not out.exists() and is_thioquant_run(first_entry(legacy / AUDIT_FILE)):
             return legacy
