@@ -147,11 +147,15 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     from thioquant.report.summary import summary_text
     from thioquant.report.writer import write_outputs
 
-    with kept_unless_done(qc_history):  # the run stays in the QC history only once it is written
+    # the run's key in the QC history (the pipeline's default, named here so that a failed run takes
+    # out its own rows only: the history is shared by the method's batches, perhaps by runs at once)
+    run_id = batch_dir.resolve().name
+    with kept_unless_done(qc_history, run_id):  # the run stays in the QC history only once it is written
         with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
             batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor,
                                  scheduler=scheduler, ship_files=ship_files,
-                                 cache=cache, history=qc_history, progress=progress, profile=profile,
+                                 cache=cache, history=qc_history, run_id=run_id, progress=progress,
+                                 profile=profile,
                                  keep_views=report, max_rows=None if large else max_rows,
                                  warm_imports=_WRITER_MODULES + (_REPORT_MODULES if report else ()))
         if notes:  # into messages.txt and the audit trail too
