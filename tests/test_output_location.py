@@ -9,6 +9,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -84,9 +85,16 @@ def test_the_qc_history_accumulates_across_batches_quantified_with_defaults(lab,
     for name in ("day1", "day2"):
         sample_batch("lcmsms", lab / "share" / name)
     main(["quantify", str(lab / "share" / "day1"), *FAST])
+    time.sleep(1.05)  # the history's timestamps have whole seconds
     main(["quantify", str(lab / "share" / "day2"), *FAST])
     root = Path("thioquant-results", "thiopurines_lcmsms")
     assert _runs(root / "qc_history.sqlite") == {"day1", "day2"}  # one history, both batches
+    # day1 quantified again (--force; the review re-quantifies too) keeps its place before day2
+    main(["quantify", str(lab / "share" / "day1"), "--force", *FAST])
+    with sqlite3.connect(root / "qc_history.sqlite") as conn:
+        order = [r[0] for r in conn.execute("SELECT run_id FROM qc_value WHERE analyte='6-TG' AND level='QCL' "
+                                            "ORDER BY timestamp, id")]
+    assert order == ["day1", "day1", "day2", "day2"]  # was: day2's values first, day1 moved to the end
     first = (root / "day1" / "qc.csv").read_text(encoding="utf-8")
     second = (root / "day2" / "qc.csv").read_text(encoding="utf-8")
     # Westgard on day2 sees day1's QC values (2 per level and analyte); was a fresh history per batch

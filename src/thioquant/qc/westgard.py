@@ -262,6 +262,11 @@ class QCHistory:
         )
         return [(r, t, float(v)) for r, t, v in cur.fetchall()]
 
+    def run_timestamp(self, run_id: str) -> str | None:
+        """When ``run_id`` was first recorded (its place in the series), or None when it is not."""
+        row = self._conn.execute("SELECT MIN(timestamp) FROM qc_value WHERE run_id=?", (str(run_id),)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     def target(self, analyte: str, level: str) -> tuple[float, float] | None:
         row = self._conn.execute(
             "SELECT mean, sd FROM qc_target WHERE analyte=? AND level=?", (str(analyte), str(level))
