@@ -627,14 +627,17 @@ def _locate_batch(recorded: Path, out: Path, cwd: str | None = None) -> tuple[Pa
 
     ``quantify`` records the batch folder as typed; a relative one is relative to the folder the
     run was started in (recorded as the ``cwd`` parameter), which may not be this process's.
-    Tried: the path as recorded, then relative to the recorded ``cwd``, then the output folder's
-    parent (earlier versions' default ``BATCH/results``, whose runs recorded no ``cwd``). ``None``
-    for the base when the paths need no translation.
+    Tried: an absolute path as recorded, then relative to the recorded ``cwd``, then relative to
+    this process's folder, then the output folder's parent (earlier versions' default
+    ``BATCH/results``, whose runs recorded no ``cwd``). ``None`` for the base when the paths need
+    no translation.
     """
-    if recorded.is_absolute() or (recorded / "worklist.csv").is_file():
+    if recorded.is_absolute():
         return recorded, None
     if cwd and (Path(cwd) / recorded / "worklist.csv").is_file():
         return Path(cwd) / recorded, Path(cwd)
+    if (recorded / "worklist.csv").is_file():
+        return recorded, None
     found = out.resolve().parent
     if not (found / "worklist.csv").is_file():
         raise InputError(f"the batch folder {recorded} of this run cannot be found (it was recorded relative "
