@@ -2,7 +2,8 @@
 
 One JSON object per line, in order: the run (user, host, time, software and dependency
 versions, parameters), the method file with its hash, the worklist and every raw file with its
-sha256, manual integrations and calibrator exclusions with their reasons, the run verdict (with
+sha256, manual integrations and calibrator exclusions (and held calibrators a reviewer included) with
+their reasons, the run verdict (with
 the QC rules that could not be evaluated), every output file with its sha256 (``patients/`` PDFs
 included, by relative path), and a closing ``run_end`` entry that states how many entries the
 trail has. Each entry carries ``seq``, the ``prev`` hash of the entry before it and its own
@@ -100,6 +101,8 @@ def run_entries(batch: Any, parameters: Mapping[str, Any], started: str) -> list
             if not p.included:
                 entries.append({"event": "calibrator_excluded", "analyte": analyte, "level": p.level,
                                 "accuracy_pct": p.accuracy_pct, "reason": p.reason})
+    for inc in getattr(batch, "inclusions", ()):
+        entries.append({"event": "calibrator_included", **dict(inc)})
     v = batch.verdict
     entries.append({"event": "verdict", "accepted": bool(batch.accepted),
                     "deciding_rule": getattr(v, "deciding_rule", ""), "reasons": list(getattr(v, "reasons", ())),
