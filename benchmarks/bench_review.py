@@ -102,10 +102,10 @@ def bench(batch: Path, edits: int, browser: bool = True) -> dict:
     from thioquant.review.users import UserStore
 
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "thioquant", "quantify", str(batch), "--quiet", "--no-history",
-                    "--no-report", "--force"], check=True, capture_output=True)
+    out = batch.parent / f"out-{batch.name}"  # never inside the batch folder
+    subprocess.run([sys.executable, "-m", "thioquant", "quantify", str(batch), "--out", str(out), "--quiet",
+                    "--no-history", "--no-report", "--force"], check=True, capture_output=True)
     t_quantify = time.perf_counter() - t
-    out = batch / "results"
     users = UserStore(batch.parent / f"users-{batch.name}.json",
                       hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     users.add("bench", "analyst", "bench-pass", replace=True)

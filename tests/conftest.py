@@ -33,6 +33,20 @@ def repo_root() -> Path:
     return REPO
 
 
+@pytest.fixture(autouse=True)
+def _results_root(request, tmp_path_factory, monkeypatch):
+    """Every test's default output folders (``thioquant quantify BATCH`` without ``--out``) go under a
+    results root of its own (``THIOQUANT_RESULTS``, created only when written), never into the
+    checkout's ./thioquant-results, where parallel tests would meet; find them with
+    ``thioquant.locations.default_output_dir(batch)``."""
+    import hashlib
+
+    from thioquant.locations import RESULTS_ENV
+
+    tag = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:16]
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path_factory.getbasetemp() / "results-roots" / tag))
+
+
 @pytest.fixture
 def sample_batch(tmp_path: Path):
     """``copy(name="lcmsms", dst=None)``: a fresh copy of ``sample_data/<name>`` (default
@@ -56,8 +70,8 @@ def _review_base(tmp_path_factory):
     batch = tmp_path_factory.mktemp("review-base") / "lcmsms"
     shutil.copytree(REPO / "sample_data" / "lcmsms", batch,
                     ignore=shutil.ignore_patterns("results", ".thioquant-cache.sqlite", "qc_history.sqlite"))
-    main(["quantify", str(batch), "--quiet", "--no-history"])
-    assert (batch / "results" / "audit.jsonl").is_file()
+    main(["quantify", str(batch), "--out", str(batch.parent / "results"), "--quiet", "--no-history"])
+    assert (batch.parent / "results" / "audit.jsonl").is_file()
     return batch
 
 
@@ -72,7 +86,7 @@ def review_setup(_review_base, tmp_path: Path, monkeypatch):
     from thioquant.review.users import UserStore
 
     out = tmp_path / "results"
-    shutil.copytree(_review_base / "results", out)
+    shutil.copytree(_review_base.parent / "results", out)
     store = UserStore(tmp_path / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     monkeypatch.setenv("THIOQUANT_USERS", str(store.path))
     store.add("alice", "analyst", "alice-pass", "Alice Analyst")

@@ -109,7 +109,9 @@ def test_cli_quantify_writes_outputs_and_refuses_overwrite(lcms_copy):
     runner = CliRunner()
     res = runner.invoke(cli, ["quantify", str(lcms_copy)], standalone_mode=False)
     assert res.exception is None, res.output
-    out = lcms_copy / "results"
+    from thioquant.locations import default_output_dir
+
+    out = default_output_dir(lcms_copy)  # outside the batch folder
     for f in ("results.csv", "calibration.json", "interpretation.csv", "qc.csv", "messages.txt"):
         assert (out / f).is_file(), f
     assert "Run ACCEPTED" in res.output and "P002" in res.output
@@ -124,7 +126,8 @@ def test_cli_quantify_writes_outputs_and_refuses_overwrite(lcms_copy):
     assert exc.value.code == 5
     main(["quantify", str(lcms_copy), "--force", "--quiet"])  # returns normally on success
     assert (out / "results.csv").read_bytes() == first
-    assert not [p for p in lcms_copy.iterdir() if p.name.startswith(".results")]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]
+    assert not (lcms_copy / "results").exists()
 
 
 def test_cli_exit_code_when_batch_missing(tmp_path, capsys):

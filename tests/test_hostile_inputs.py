@@ -16,6 +16,7 @@ import pytest
 from thioquant.cli import main
 from thioquant.errors import InputError
 from thioquant.io import read_run
+from thioquant.locations import default_output_dir
 from thioquant.pipeline import quantify
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
@@ -61,12 +62,12 @@ def test_hplcuv_batch_with_text_in_ordinate_values_goes_on(sample_batch, capsys)
     _point(b, "P002", "raw/016_P002.cdf")
     main(["quantify", str(b), "--no-history", "--no-report", "--no-pdf", "--quiet"])  # no SystemExit
     assert "Run ACCEPTED" in capsys.readouterr().out
-    msgs = (b / "results" / "messages.txt").read_text()
+    msgs = (default_output_dir(b) / "messages.txt").read_text()
     assert "016_P002.cdf" in msgs and "'ordinate_values' holds text, not numbers" in msgs
-    with open(b / "results" / "results.csv", newline="") as fh:
+    with open(default_output_dir(b) / "results.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["sample_id"] == "P002"]
     assert rows and all("MISSING_FILE" in r["flags"] for r in rows)
-    with open(b / "results" / "results.csv", newline="") as fh:
+    with open(default_output_dir(b) / "results.csv", newline="") as fh:
         others = [r for r in csv.DictReader(fh) if r["sample_type"] == "unknown" and r["sample_id"] != "P002"]
     assert sum(r["reported"] not in ("", "nan") for r in others) >= 20
 
@@ -212,7 +213,7 @@ def test_a_worklist_over_the_row_limit_needs_large(sample_batch, capsys):
     err = capsys.readouterr().err
     assert done.value.code == 2
     assert "worklist has 5,042 injection rows, more than the limit of 5,000" in err and "--large" in err
-    assert not (b / "results").exists()
+    assert not (default_output_dir(b)).exists()
     with pytest.raises(InputError, match="more than the limit of 100"):
         quantify(b, max_rows=100)
 
@@ -264,7 +265,7 @@ def test_an_override_for_an_unknown_analyte_is_refused_and_never_audited(sample_
     assert done.value.code == 2
     assert f"{ov}: row 3: manual integration for unknown analyte '6-XX'" in err
     assert "6-TG, 6-TG qualifier" in err  # the names it could have been
-    assert not (b / "results").exists()  # no audit trail of a manual integration that never happened
+    assert not (default_output_dir(b)).exists()  # no audit trail of a manual integration that never happened
 
 
 def test_an_override_for_an_unknown_sample_is_not_audited(sample_batch, tmp_path):

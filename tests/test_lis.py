@@ -311,7 +311,9 @@ def test_review_app_authorisation_releases_each_signed_version(tmp_path, sample_
     monkeypatch.setenv("THIOQUANT_USERS", str(store.path))
     store.add("alice", "analyst", "alice-pass", "Alice")
     store.add("bob", "authoriser", "bob-pass-1", "Bob")
-    s = ReviewSession(b / "results", store)
+    from thioquant.locations import default_output_dir
+
+    s = ReviewSession(default_output_dir(b), store)
     s.sign("alice", "alice-pass", "reviewed", rev=s.rev)
     assert s.sign("bob", "bob-pass-1", "authorised", rev=s.rev)["version"] == "v1"
     assert [p["version"] for p in patient_series(h, "PT1002")] == [1]

@@ -52,10 +52,12 @@ def test_force_never_replaces_a_folder_holding_an_input_file(batch, tmp_path, ca
     code, err = _run(["quantify", str(batch), "--out", str(out), "--force", "--history", str(hist),
                       "--no-cache", "--quiet"], capsys)
     assert code == 5 and "contains the QC history file" in err and ov.is_file()
-    # the default BATCH/results, inside the batch folder, is fine (and --force replaces it)
+    # the default output folder, outside the batch folder, is fine (and --force replaces it)
+    from thioquant.locations import default_output_dir
+
     main(["quantify", str(batch), *FAST])
     main(["quantify", str(batch), "--force", *FAST])
-    assert (batch / "results" / "results.csv").is_file() and (batch / "worklist.csv").is_file()
+    assert (default_output_dir(batch) / "results.csv").is_file() and (batch / "worklist.csv").is_file()
 
 
 def test_an_output_folder_that_cannot_be_created_is_named_before_the_work(batch, tmp_path, capsys, monkeypatch):
@@ -259,22 +261,39 @@ def test_main_puts_the_previous_signal_handlers_back(batch, tmp_path):
     assert signal.getsignal(signal.SIGTERM) == before
 
 
+def _history_rows(path: Path) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT run_id, timestamp, analyte, level, replicate, value FROM qc_value "
+                            "ORDER BY id").fetchall()
+
+
 def test_a_run_whose_outputs_fail_leaves_the_qc_history_as_it_was(batch, tmp_path, capsys, monkeypatch):
     import errno
 
     import thioquant.report.html
+    from thioquant.qc.westgard import QCHistory
 
     hist, out = tmp_path / "qc_history.sqlite", tmp_path / "out"
     main(["quantify", str(batch), "--out", str(out), "--history", str(hist), "--no-cache", "--quiet", "--no-pdf"])
-    before = hist.read_bytes()
+    before = _history_rows(hist)
+    assert {r[0] for r in before} == {"batch"}
 
     def full(path, *a, **k):
+        # meanwhile another batch's run records its QCs in the shared history (a second user)
+        with QCHistory(hist) as h:
+            h.add_run("other-batch", "2026-12-05T00:00:00+00:00", "6-TG", "QCL", [251.0, 249.0])
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(thioquant.report.html, "write_html", full)
     code, _ = _run(["quantify", str(batch), "--out", str(tmp_path / "out2"), "--history", str(hist),
                     "--no-cache", "--quiet"], capsys)
-    assert code == 5 and hist.read_bytes() == before  # the failed run is not in the record
+    # the failed run is not in the record, its earlier written run is as it was, and the other
+    # run's values survive (was: the whole file put back, erasing them)
+    after = _history_rows(hist)
+    assert code == 5 and [r for r in after if r[0] == "batch"] == before
+    assert [r[0] for r in after if r[0] != "batch"] == ["other-batch", "other-batch"]
     fresh = tmp_path / "fresh.sqlite"
     code, _ = _run(["quantify", str(batch), "--out", str(tmp_path / "out3"), "--history", str(fresh),
                     "--no-cache", "--quiet"], capsys)

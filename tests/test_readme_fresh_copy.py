@@ -22,6 +22,8 @@ _LEFT_BY_A_RUN = re.compile(r"results|validation|\.thioquant-cache\.sqlite.*|qc_
 def _ignore(root: Path):
     def ignore(folder: str, names: list[str]) -> set[str]:
         out = {n for n in names if n in _NOT_IN_A_CLONE or n.endswith(".egg-info")}
+        if Path(folder) == root:
+            out |= {n for n in names if n == "thioquant-results"}  # the default results root
         if Path(folder).parent == root / "sample_data":
             out |= {n for n in names if _LEFT_BY_A_RUN.fullmatch(n)}
         return out
@@ -39,12 +41,17 @@ def test_readme_commands_in_order_on_a_fresh_copy(repo_root, tmp_path):
     assert first and second and first.start() < second.start(), "the README's two commands moved"
     copy = tmp_path / "repo"
     shutil.copytree(repo_root, copy, ignore=_ignore(repo_root), symlinks=True)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # as for a user: the default results root in the folder the command runs in
+    env = {**{k: v for k, v in os.environ.items() if k != "THIOQUANT_RESULTS"}, "PYTHONDONTWRITEBYTECODE": "1"}
     # 1. the README's quantify command, through the installed CLI, in the fresh copy
     args = first.group(1).split()[1:]
     done = subprocess.run([str(exe), *args], cwd=copy, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert (copy / args[-1] / "results" / "results.csv").is_file()  # it left its outputs, as for a user
+    written = re.search(r"^Results written to (\S+)", readme, flags=re.M)
+    assert written, "the README no longer shows where the results go"
+    assert f"Results written to {written.group(1)} " in done.stdout  # where the README says
+    assert (copy / written.group(1) / "results.csv").is_file()  # it left its outputs, as for a user
+    assert not (copy / args[-1] / "results").exists()  # and nothing in the batch folder
     # 2. then the tests that read sample_data (a small subset: the suite itself runs elsewhere)
     subset = ["tests/test_simulate_force.py", "tests/test_worklist_dilution.py::test_pipeline_flags_implausible_dilution"]
     subset = [t for t in subset if (copy / t.split("::")[0]).is_file()]

@@ -258,7 +258,9 @@ def test_review_loop_on_the_hplcuv_batch_in_chromium(browser, sample_batch, tmp_
     monkeypatch.setenv("THIOQUANT_USERS", str(store.path))
     store.add("alice", "analyst", "alice-pass", "Alice Analyst")
     store.add("bob", "authoriser", "bob-pass-1", "Bob Authoriser")
-    out = batch / "results"
+    from thioquant.locations import default_output_dir
+
+    out = default_output_dir(batch)
     srv = ReviewServer(ReviewSession(out, store)).start()
     drv = browser
     try:

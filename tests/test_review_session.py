@@ -13,8 +13,9 @@ import pytest
 from thioquant.audit import verify
 from thioquant.calibration import accept_calibration
 from thioquant.errors import InputError, ReviewError
+from thioquant.locations import default_output_dir
 from thioquant.review.journal import verify_journal
-from thioquant.review.session import ReviewSession
+from thioquant.review.session import ReviewSession, find_output_dir
 from thioquant.review.users import UserStore
 
 
@@ -256,7 +257,9 @@ def test_review_of_the_hplcuv_batch(sample_batch, tmp_path):
     users = UserStore(tmp_path / "u.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     analyst = users.add("alice", "analyst", "alice-pass")
     users.add("bob", "authoriser", "bob-pass-1")
-    s = ReviewSession(batch / "results", users)
+    out = find_output_dir(batch)  # a batch folder: its default output folder
+    assert out == default_output_dir(batch) and out.is_dir()
+    s = ReviewSession(out, users)
     doc = s.injection("P002")
     assert [c["role"] for c in doc["analytes"][0]["channels"]] == ["quantifier"]
     before = _result(s, "P002")
@@ -266,7 +269,7 @@ def test_review_of_the_hplcuv_batch(sample_batch, tmp_path):
     assert after.area < before.area and after.reported < before.reported and "MANUAL" in after.flags
     s.sign("alice", "alice-pass", "reviewed")
     assert s.sign("bob", "bob-pass-1", "authorised")["version"] == "v1"
-    assert verify(batch / "results").ok
+    assert verify(out).ok
 
 
 def test_batch_recorded_relative_to_another_folder_is_found(tmp_path, monkeypatch):
@@ -281,6 +284,39 @@ def test_batch_recorded_relative_to_another_folder_is_found(tmp_path, monkeypatc
     assert _locate_batch(batch, batch / "results") == (batch, None)
     with pytest.raises(InputError, match="cannot be found"):
         _locate_batch(Path("runs/b2"), tmp_path / "elsewhere" / "results")
+    # the default output folder is not in the batch folder: the run's recorded cwd finds the batch
+    out = tmp_path / "lab" / "thioquant-results" / "m" / "b1"
+    assert _locate_batch(Path("runs/b1"), out, str(tmp_path / "lab")) == (tmp_path / "lab" / "runs" / "b1",
+                                                                          tmp_path / "lab")
+    with pytest.raises(InputError, match="cannot be found"):
+        _locate_batch(Path("runs/b1"), out)  # without it (a run of an earlier version), not
+
+
+def test_review_of_a_batch_quantified_with_defaults_from_another_folder(sample_batch, tmp_path, monkeypatch,
+                                                                       repo_root):
+    """quantify BATCH (relative, default output folder) in one folder, review the output folder from
+    another: the batch is found through the folder quantify ran in, recorded in the audit trail."""
+    from argon2 import PasswordHasher
+
+    from thioquant.cli import main
+    from thioquant.locations import RESULTS_ENV
+
+    lab = tmp_path / "lab"
+    sample_batch("hplcuv", lab / "runs" / "hplcuv")
+    (lab / "calibrations").mkdir()  # batch.toml names the method: found in the lab's calibrations/
+    shutil.copy(repo_root / "calibrations" / "thiopurines_hplcuv.toml", lab / "calibrations")
+    monkeypatch.delenv(RESULTS_ENV)
+    monkeypatch.chdir(lab)
+    main(["quantify", "runs/hplcuv", "--quiet", "--no-pdf", "--no-report"])
+    out = lab / "thioquant-results" / "thiopurines_hplcuv" / "hplcuv"
+    assert (out / "audit.jsonl").is_file() and (lab / "thioquant-results" / "thiopurines_hplcuv" /
+                                                 "qc_history.sqlite").is_file()
+    assert find_output_dir("runs/hplcuv").resolve() == out.resolve()
+    monkeypatch.chdir(tmp_path)
+    users = UserStore(tmp_path / "u.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    s = ReviewSession(out, users)
+    assert s.batch_dir == (lab / "runs" / "hplcuv").resolve()
+    assert s.history is not None and s.history.resolve() == out.parent.resolve() / "qc_history.sqlite"
 
 
 def test_results_held_for_review_come_first(review_setup):

@@ -82,16 +82,33 @@ def test_force_replaces_a_batch_simulated_before_the_marker(tmp_path):
     assert (old / ".thioquant-simulated.json").is_file()
 
 
+def _left_by_an_earlier_version(sim: Path) -> None:
+    """What quantifying ``sim`` with an earlier version's defaults left in it: ``results/``, the QC
+    history and the measurement cache (today's quantify refuses to write there)."""
+    out = sim.parent / f"{sim.name}-run" / "out"
+    main(["quantify", str(sim), "--out", str(out), "--force", "--no-report", "--no-pdf", "--quiet"])
+    shutil.copytree(out, sim / "results")
+    for name in ("qc_history.sqlite", ".thioquant-cache.sqlite"):
+        shutil.copy(out.parent / name, sim / name)
+
+
 def test_force_replaces_a_simulated_batch_after_it_was_quantified(tmp_path, capsys):
-    # the README's sequence: quantify the bundled batch (results/, qc_history.sqlite), then
-    # regenerate it with simulate --force
+    # the README's sequence: quantify the bundled batch, then regenerate it with simulate --force
+    from thioquant.locations import default_output_dir
+
     sim = tmp_path / "sim"
     main(["simulate", str(sim), "--patients", "1"])
     main(["quantify", str(sim), "--quiet", "--no-pdf"])
-    assert (sim / "results" / "audit.jsonl").is_file() and (sim / "qc_history.sqlite").is_file()
+    out = default_output_dir(sim)
+    assert (out / "audit.jsonl").is_file() and (out.parent / "qc_history.sqlite").is_file()
+    assert not (sim / "results").exists() and not (sim / "qc_history.sqlite").exists()  # nothing in the batch
+    main(["simulate", str(sim), "--patients", "1", "--force"])
+    assert (sim / "truth.csv").is_file() and (out / "audit.jsonl").is_file()  # outputs are not the batch's
+    # what an earlier version's quantify left in the batch folder goes with it, a user's file never
+    _left_by_an_earlier_version(sim)
     main(["simulate", str(sim), "--patients", "1", "--force"])
     assert not (sim / "results").exists() and (sim / "truth.csv").is_file()
-    main(["quantify", str(sim), "--quiet", "--no-pdf"])
+    _left_by_an_earlier_version(sim)
     (sim / "results" / "thesis.docx").write_text("mine", encoding="utf-8")  # not thioquant's
     code, err = _run(["simulate", str(sim), "--patients", "1", "--force"], capsys)
     assert code == 5 and (sim / "results" / "thesis.docx").is_file(), err
@@ -101,7 +118,7 @@ def test_force_says_what_it_deletes(tmp_path, capsys):
     # was: results/, the QC history and the cache deleted without a word
     sim = tmp_path / "sim"
     main(["simulate", str(sim), "--patients", "1"])
-    main(["quantify", str(sim), "--no-report", "--no-pdf", "--quiet"])
+    _left_by_an_earlier_version(sim)
     assert (sim / "results").is_dir() and (sim / "qc_history.sqlite").is_file()
     capsys.readouterr()
     main(["simulate", str(sim), "--patients", "1", "--force"])

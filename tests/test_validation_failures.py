@@ -114,6 +114,10 @@ def test_cli_exit_codes(small_packages, tmp_path: Path, capsys: pytest.CaptureFi
     main(["validate", str(clean), "--out", str(tmp_path / "ok"), "--cache", cache, "--quiet"])
     assert "Validation PASSED" in capsys.readouterr().out
     assert (tmp_path / "ok" / "validation.html").is_file() and (tmp_path / "ok" / "validation.xlsx").is_file()
+    from thioquant.locations import default_validation_dir
+
+    main(["validate", str(clean), "--cache", cache, "--quiet"])  # by default outside the package
+    assert (default_validation_dir(clean) / "validation.html").is_file() and not (clean / "validation").exists()
     broken = small_packages(LCMS, "isr").package.path
     with pytest.raises(SystemExit) as exc:
         main(["validate", str(broken), "--out", str(tmp_path / "bad"), "--cache", cache])

@@ -21,7 +21,8 @@ _REPORT_MODULES = ("thioquant.report.html", "thioquant.report.pdf", "thioquant.r
 @click.argument("batch_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--method", "method", default=None, help="Method file or name (default: batch.toml's).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Output folder (default: BATCH_DIR/results).")
+              help="Output folder, outside the batch folder (default: thioquant-results/METHOD/BATCH "
+                   "in the current folder, or under $THIOQUANT_RESULTS; see docs/report.md).")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--overrides", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Manual integration CSV: sample_id, analyte, start_min, end_min, reason.")
@@ -36,10 +37,11 @@ _REPORT_MODULES = ("thioquant.report.html", "thioquant.report.pdf", "thioquant.r
 @click.option("--ship-files", is_flag=True,
               help="With --scheduler: send each raw file's bytes to the workers (no shared file system).")
 @click.option("--cache/--no-cache", "use_cache", default=True, show_default=True,
-              help="Reuse measurements of unchanged files (.thioquant-cache.sqlite beside the output folder: "
-                   "BATCH_DIR by default).")
+              help="Reuse measurements of unchanged files (.thioquant-cache.sqlite beside the output folder, "
+                   "in its parent).")
 @click.option("--history", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="QC history (SQLite) for Westgard rules (default: qc_history.sqlite beside the output).")
+              help="QC history (SQLite) for Westgard rules (default: qc_history.sqlite beside the output "
+                   "folder, shared by every batch whose output folder is in the same parent).")
 @click.option("--no-history", is_flag=True, help="Do not record or judge this run's QCs across runs.")
 @click.option("--pseudonymise", is_flag=True, help="Replace patient identifiers by keyed hashes in every output.")
 @click.option("--pseudonym-key", envvar="THIOQUANT_PSEUDONYM_KEY", default=None,
@@ -71,8 +73,8 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
              release_on: str | None, strict: bool, quiet: bool) -> None:
     """Quantify BATCH_DIR (worklist.csv + raw files) and write results to the output folder."""
     from thioquant.audit import _now
-    from thioquant.errors import InputError
-    from thioquant.report.output import check_not_input, check_writable, ensure_free
+    from thioquant.errors import InputError, OutputError
+    from thioquant.report.output import check_not_input, check_outside, check_writable, ensure_free
 
     started = _now()
     if executor != "dask":
@@ -82,13 +84,17 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
         if ship_files:
             raise click.UsageError("--ship-files needs --executor dask")
         scheduler = None  # DASK_SCHEDULER_ADDRESS set for other programs does not switch executors
-    if not batch_dir.is_dir():  # before the output checks, which would create BATCH_DIR/results' parent
+    if not batch_dir.is_dir():  # before the output checks, which would create the output's parent
         raise InputError("batch folder not found", path=batch_dir)
-    out = out_dir or batch_dir / "results"
+    # by default under ./thioquant-results/<method>/, never into the batch folder (raw data often
+    # sits on a read-only instrument share); the QC history and cache beside it then accumulate
+    # across the method's batches (thioquant.locations)
+    from thioquant.locations import default_output_dir
+
+    out = out_dir or default_output_dir(batch_dir, method)
     if pseudonymise and not pseudonym_key:
         raise InputError("--pseudonymise needs --pseudonym-key or THIOQUANT_PSEUDONYM_KEY")
-    # beside the output folder, as the QC history: never written into the batch folder when --out
-    # puts the outputs elsewhere (raw data often sits on a read-only or instrument share)
+    # beside the output folder (in its parent), with --out as by default
     cache = out.parent / CACHE_NAME if use_cache else None
     qc_history = None if no_history else (history or out.parent / "qc_history.sqlite")
     from thioquant.history import batch_release_settings
@@ -99,9 +105,23 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     release_on = release_on or release.release_on
     # fail before the work, not after it: never an output folder that is or holds an input
     # (--force would delete it), nor one that exists (without --force) or cannot be created
-    check_not_input(out, _inputs(batch_dir, method, overrides, qc_history, None if large else max_rows)
-                    + [(p, what) for p, what in ((patient_history, "the patient history file"),
-                                                 (lis_outbox, "the LIS outbox")) if p is not None])
+    inputs = _inputs(batch_dir, method, overrides, qc_history, None if large else max_rows)
+    destinations = [(p, what) for p, what in ((patient_history, "the patient history file"),
+                                              (lis_outbox, "the LIS outbox")) if p is not None]
+    check_not_input(out, inputs + destinations)
+    # nor anything written inside an input folder: the batch folder, a folder of raw files
+    written = [(out, "the output folder")] + [(p, what) for p, what in (
+        (qc_history, "the QC history"), (cache, "the measurement cache")) if p is not None] + destinations
+    check_outside(written, _input_folders(batch_dir, inputs),
+                  hint="choose --out outside it" if out_dir else
+                  "run thioquant from another folder, set THIOQUANT_RESULTS to a folder outside it, or give --out")
+    if out_dir is None and force:  # the default folder is named after the batch folder alone
+        from thioquant.locations import recorded_batch
+
+        other = recorded_batch(out)
+        if other is not None and other.resolve() != batch_dir.resolve():
+            raise OutputError(f"holds the results of another batch folder of the same name ({other}); --force "
+                              "replaces only this batch's own results: give --out", path=out)
     ensure_free(out, force=force)
     check_writable(out)
     notes: list[str] = []
@@ -127,11 +147,15 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     from thioquant.report.summary import summary_text
     from thioquant.report.writer import write_outputs
 
-    with kept_unless_done(qc_history):  # the run stays in the QC history only once it is written
+    # the run's key in the QC history (the pipeline's default, named here so that a failed run takes
+    # out its own rows only: the history is shared by the method's batches, perhaps by runs at once)
+    run_id = batch_dir.resolve().name
+    with kept_unless_done(qc_history, run_id):  # the run stays in the QC history only once it is written
         with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
             batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor,
                                  scheduler=scheduler, ship_files=ship_files,
-                                 cache=cache, history=qc_history, progress=progress, profile=profile,
+                                 cache=cache, history=qc_history, run_id=run_id, progress=progress,
+                                 profile=profile,
                                  keep_views=report, max_rows=None if large else max_rows,
                                  warm_imports=_WRITER_MODULES + (_REPORT_MODULES if report else ()))
         if notes:  # into messages.txt and the audit trail too
@@ -155,6 +179,8 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
             "patient_history": str(patient_history) if patient_history else None,
             "lis_outbox": str(lis_outbox) if lis_outbox else None,
             "lis_formats": list(release.lis_formats), "release_on": release_on,
+            # the folder the relative paths above were typed in: the review finds the batch from it
+            "cwd": str(Path.cwd()),
         }
         entries = run_entries(batch, parameters, started)
         write_outputs(batch, out, force=force, finalise=lambda stage: write_audit(stage, entries),
@@ -219,3 +245,12 @@ def _inputs(batch_dir: Path, method: str | None, overrides: Path | None,
         entries = ()
     found += [(batch_dir / e.file, f"raw file {e.file}") for e in entries if e.file]
     return found
+
+
+def _input_folders(batch_dir: Path, inputs: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """The folders nothing may be written into: the batch folder and each folder of raw files."""
+    found: dict[str, tuple[Path, str]] = {str(batch_dir): (batch_dir, "the batch folder")}
+    for p, what in inputs:
+        if what.startswith("raw file "):
+            found.setdefault(str(p.parent), (p.parent, f"the folder of {what}"))
+    return list(found.values())

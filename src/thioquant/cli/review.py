@@ -20,8 +20,9 @@ import click
 @click.pass_context
 def review(ctx: click.Context, target: Path, port: int, no_browser: bool, users_file: Path | None,
            pseudonym_key: str | None) -> None:
-    """Open the review of TARGET (an output folder, or a batch folder: its results/ folder, which is
-    quantified first when absent) on http://127.0.0.1 with a random token."""
+    """Open the review of TARGET (an output folder, or a batch folder: the output folder quantify writes
+    for it by default, thioquant-results/METHOD/BATCH, quantified first when absent) on
+    http://127.0.0.1 with a random token."""
     from thioquant.review.session import ReviewSession, find_output_dir
     from thioquant.review.users import UserStore
 

@@ -16,8 +16,9 @@ import click
               help="Number of patient samples.")
 @click.option("--force", is_flag=True,
               help="Replace a batch folder the simulator wrote, deleting with it what quantifying it left "
-                   "there (thioquant output folders such as results/, the QC history, the measurement "
-                   "cache), each named as it goes; never a real batch, nor a folder holding anything else.")
+                   "there with earlier versions (thioquant output folders such as results/, the QC history, "
+                   "the measurement cache; quantify now writes outside the batch folder), each named as it "
+                   "goes; never a real batch, nor a folder holding anything else.")
 @click.option("--noise", type=click.Choice(["default", "measured", "legacy"]), default="default", show_default=True,
               help="Detector noise: measured on real QTRAP and UV/DAD files (docs/noise.md), or the earlier "
                    "almost noiseless model; default: the simulator's DEFAULT_NOISE.")

@@ -13,7 +13,8 @@ import click
 @click.option("--method", "method", default=None,
               help="Method file or name in calibrations/ (default: the one package.toml names).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Where validation.html and validation.xlsx go (default: PACKAGE_DIR/validation).")
+              help="Where validation.html and validation.xlsx go, outside the package (default: "
+                   "thioquant-results/validation/PACKAGE in the current folder, or under $THIOQUANT_RESULTS).")
 @click.option("--force", is_flag=True, help="Replace existing reports (or, with --simulate, an existing package).")
 @click.option("--cache", "cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="SQLite measurement cache shared by the runs (re-validation re-measures only what changed).")
@@ -54,10 +55,19 @@ def validate(package_dir: Path, method: str | None, out_dir: Path | None, force:
         raise click.UsageError("--fail only applies with --simulate")
     if noise != "default":
         raise click.UsageError("--noise only applies with --simulate")
-    from thioquant.errors import OutputError
+    from thioquant.errors import InputError, OutputError
+    from thioquant.locations import default_validation_dir
+    from thioquant.report.output import check_not_input, check_outside
     from thioquant.validation import validate_package
 
-    out = out_dir or package_dir / "validation"
+    if not package_dir.is_dir():
+        raise InputError("validation package folder not found", path=package_dir)
+    out = out_dir or default_validation_dir(package_dir)
+    # never into the package (an input folder, perhaps on a read-only share)
+    check_not_input(out, [(package_dir, "the validation package")])
+    check_outside([(out, "the validation reports")], [(package_dir, "the validation package")],
+                  hint="choose --out outside it" if out_dir else
+                  "run thioquant from another folder, set THIOQUANT_RESULTS to a folder outside it, or give --out")
     if out.exists() and not out.is_dir():  # an output problem: exit 5, not click's usage error
         raise OutputError("exists and is not a folder; choose another --out", path=out)
     for name in ("validation.html", "validation.xlsx"):  # fail before the work, not after it

@@ -324,6 +324,9 @@ def _westgard(history: Any, method: Any, results: Sequence[Result], settings: QC
 
     stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     rid = run_id or stamp
+    # a run quantified again (--force, each review edit) keeps its place in the series: in a history
+    # shared by the method's batches, a later batch's values must stay after it
+    stamp = history.run_timestamp(rid) or stamp
     values: dict[tuple[str, str], list[float]] = {}
     for r in results:
         if r.sample_type == "qc" and math.isfinite(r.conc):

@@ -97,17 +97,31 @@ def check_history_file(path: str | Path) -> None:
 
 
 @contextmanager
-def kept_unless_done(path: str | Path | None) -> Iterator[None]:
-    """Put the QC history file back as it was when the block fails.
+def kept_unless_done(path: str | Path | None, run_id: str | None = None) -> Iterator[None]:
+    """Take the run back out of the QC history when the block fails.
 
     A run records its QC values while it is evaluated, before its outputs are written; a run whose
     outputs then fail (disk full, interrupted) must not stay in the history, nor replace the
     values of an earlier, written run of the same batch.
+
+    With ``run_id``, only that run's rows are put back as they were (in one transaction), so that
+    the values other runs recorded meanwhile in a shared history (every batch of a method shares
+    one by default) survive; a history file the block created is removed when nothing else is in
+    it. Without, the whole file is put back byte for byte.
     """
     if path is None or str(path) == ":memory:":
         yield
         return
     p = Path(path)
+    if run_id is not None:
+        existed = p.is_file()
+        rows = _run_rows(p, run_id) if existed else []
+        try:
+            yield
+        except BaseException:
+            _put_back(p, run_id, rows, remove_if_empty=not existed)
+            raise
+        return
     before = p.read_bytes() if p.is_file() else None
     try:
         yield
@@ -119,6 +133,42 @@ def kept_unless_done(path: str | Path | None) -> Iterator[None]:
             tmp.write_bytes(before)
             os.replace(tmp, p)
         raise
+
+
+_ROW_COLUMNS = "run_id, timestamp, analyte, level, replicate, value"
+
+
+def _run_rows(path: Path, run_id: str) -> list[tuple[Any, ...]]:
+    """The rows of ``run_id`` in the history at ``path`` (in insertion order); none when unreadable."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return conn.execute(f"SELECT {_ROW_COLUMNS} FROM qc_value WHERE run_id=? ORDER BY id",
+                                (str(run_id),)).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+
+
+def _put_back(path: Path, run_id: str, rows: Sequence[tuple[Any, ...]], *, remove_if_empty: bool) -> None:
+    """Replace the rows of ``run_id`` by ``rows``, in one transaction (best effort: the run failed)."""
+    if not path.is_file():
+        return
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            with conn:
+                conn.execute("DELETE FROM qc_value WHERE run_id=?", (str(run_id),))
+                conn.executemany(f"INSERT INTO qc_value ({_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            empty = (remove_if_empty and conn.execute("SELECT COUNT(*) FROM qc_value").fetchone()[0] == 0
+                     and conn.execute("SELECT COUNT(*) FROM qc_target").fetchone()[0] == 0)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return
+    if empty:
+        path.unlink(missing_ok=True)
 
 
 def default_history_path(output_dir: str | Path) -> Path:
@@ -211,6 +261,11 @@ class QCHistory:
             (str(analyte), str(level)),
         )
         return [(r, t, float(v)) for r, t, v in cur.fetchall()]
+
+    def run_timestamp(self, run_id: str) -> str | None:
+        """When ``run_id`` was first recorded (its place in the series), or None when it is not."""
+        row = self._conn.execute("SELECT MIN(timestamp) FROM qc_value WHERE run_id=?", (str(run_id),)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
 
     def target(self, analyte: str, level: str) -> tuple[float, float] | None:
         row = self._conn.execute(

@@ -2,8 +2,9 @@
 
 Everything is written into a hidden sibling folder first and renamed into place in one step, so
 an interrupted or failed run leaves no half-written result files, and an existing output folder is
-never replaced without ``force``, nor ever when it is, contains or lies inside an input, nor when it
-is not an earlier thioquant output folder (a folder of someone's documents given as ``--out``).
+never replaced without ``force``, nor ever when it is or contains an input, nor when it is not an
+earlier thioquant output folder (a folder of someone's documents given as ``--out``). Nothing is
+written inside an input folder (the batch folder, a folder of raw files): :func:`check_outside`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def check_not_input(out_dir: str | Path, inputs: Iterable[tuple[str | Path, str]
     inputs : (path, what) pairs, e.g. ``(batch_dir, "the batch folder")``. An output folder that
         is one of these paths or contains one is refused whether or not it exists: replacing it
         (``--force``) would delete the input, and writing into it would mix outputs with inputs.
-        An output folder *inside* an input folder (the default ``BATCH/results``) is fine.
+        An output folder *inside* an input folder is refused by :func:`check_outside`.
     """
     out = _resolved(out_dir)
     folders: dict[str, Path] = {}  # a batch's raw files share a folder: resolve it once
@@ -57,6 +58,28 @@ def check_not_input(out_dir: str | Path, inputs: Iterable[tuple[str | Path, str]
         if str(p).startswith(inside):  # (out in p.parents builds every parent: 40 ms for 960)
             raise OutputError(f"the output folder contains {what} ({path}); choose another --out "
                               "(--force would delete it)", path=out_dir)
+
+
+def check_outside(written: Iterable[tuple[str | Path, str]], folders: Iterable[tuple[str | Path, str]],
+                  *, hint: str = "choose another --out") -> None:
+    """Raise OutputError when a path to be written lies inside an input folder.
+
+    Parameters
+    ----------
+    written : (path, what) pairs of everything the run writes, e.g. ``(out, "the output folder")``,
+        the QC history and the measurement cache beside it.
+    folders : (folder, what) pairs of input folders, e.g. ``(batch_dir, "the batch folder")``.
+        Nothing is ever written into one: raw data often sits on a read-only instrument share, and
+        outputs mixed into a batch folder would be taken for inputs.
+    hint : what the user can do instead, appended to the message.
+    """
+    resolved = [(_resolved(f), f, what) for f, what in folders]
+    for path, what in written:
+        p = _resolved(path)
+        for folder, typed, folder_what in resolved:
+            if p != folder and folder in p.parents:
+                raise OutputError(f"{what} would be written inside {folder_what} ({typed}); thioquant never "
+                                  f"writes into an input folder: {hint}", path=path)
 
 
 def ensure_free(out_dir: str | Path, *, force: bool = False) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from thioquant.audit import AUDIT_FILE, first_entry, is_thioquant_run
-from thioquant.errors import InputError, ReviewError, ThioquantError
+from thioquant.errors import InputError, MethodError, ReviewError, ThioquantError
 from thioquant.review.journal import Journal
 from thioquant.review.users import User, UserStore
 
@@ -68,13 +68,25 @@ def _finite(v: Any) -> float | None:
 
 
 def find_output_dir(path: str | Path) -> Path:
-    """The output folder to review: ``path`` itself when it holds a thioquant ``audit.jsonl``,
-    else ``path/results`` for a batch folder."""
+    """The output folder to review: ``path`` itself when it holds a thioquant ``audit.jsonl``;
+    for a batch folder, the output folder ``thioquant quantify BATCH`` writes by default
+    (:func:`thioquant.locations.default_output_dir`), or ``BATCH/results`` when only an earlier
+    version's run is there."""
+    from thioquant.locations import default_output_dir, legacy_output_dir
+
     p = Path(path)
     if is_thioquant_run(first_entry(p / AUDIT_FILE)):
         return p
     if (p / "worklist.csv").is_file():
-        return p / "results"
+        try:
+            out = default_output_dir(p)
+        except MethodError as exc:  # the method names the default output folder's parent
+            raise InputError(f"a batch folder whose method is not named by batch.toml ({exc.reason}): give "
+                             "its output folder instead", path=p) from None
+        legacy = legacy_output_dir(p)
+        if not out.exists() and is_thioquant_run(first_entry(legacy / AUDIT_FILE)):
+            return legacy
+        return out
     raise InputError("neither a thioquant output folder (no audit.jsonl from a run) nor a batch folder "
                      "(no worklist.csv)", path=p)
 
@@ -114,7 +126,7 @@ class ReviewSession:
                                   "THIOQUANT_PSEUDONYM_KEY environment variable); the review then shows "
                                   "pseudonyms only", path=self.out)
             self._key = pseudonym_key
-        self.batch_dir, base = _locate_batch(Path(start["batch_dir"]), self.out)
+        self.batch_dir, base = _locate_batch(Path(start["batch_dir"]), self.out, params.get("cwd"))
         for key in ("method", "overrides", "profile", "cache", "history"):
             # paths as typed at the quantify run, relative to the folder it ran in
             val = params.get(key)
@@ -721,20 +733,27 @@ class ReviewSession:
                 "analytes": out, "rev": self.rev}
 
 
-def _locate_batch(recorded: Path, out: Path) -> tuple[Path, Path | None]:
+def _locate_batch(recorded: Path, out: Path, cwd: str | None = None) -> tuple[Path, Path | None]:
     """The batch folder of a run, and the folder its relative paths were typed from.
 
     ``quantify`` records the batch folder as typed; a relative one is relative to the folder the
-    run was started in, which may not be this process's. Tried: the path as recorded, then the
-    output folder's parent (the default ``BATCH/results``). ``None`` for the base when the paths
-    need no translation.
+    run was started in (recorded as the ``cwd`` parameter), which may not be this process's.
+    Tried: an absolute path as recorded, then relative to the recorded ``cwd``, then relative to
+    this process's folder, then the output folder's parent (earlier versions' default
+    ``BATCH/results``, whose runs recorded no ``cwd``). ``None`` for the base when the paths need
+    no translation.
     """
-    if recorded.is_absolute() or (recorded / "worklist.csv").is_file():
+    if recorded.is_absolute():
+        return recorded, None
+    if cwd and (Path(cwd) / recorded / "worklist.csv").is_file():
+        return Path(cwd) / recorded, Path(cwd)
+    if (recorded / "worklist.csv").is_file():
         return recorded, None
     found = out.resolve().parent
     if not (found / "worklist.csv").is_file():
         raise InputError(f"the batch folder {recorded} of this run cannot be found (it was recorded relative "
-                         "to the folder quantify ran in); review from that folder", path=out)
+                         f"to the folder quantify ran in{f', {cwd}' if cwd else ''}); review from that folder",
+                         path=out)
     parts = recorded.parts
     base = Path(*found.parts[:len(found.parts) - len(parts)]) if found.parts[-len(parts):] == parts else None
     return found, base
