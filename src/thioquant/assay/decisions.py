@@ -42,8 +42,9 @@ from thioquant.peaks.overrides import (
 EXCLUDE = "exclude_calibrator"
 INCLUDE = "include_calibrator"
 ACTIONS = (INTEGRATE, EXCLUDE, INCLUDE)
-#: the columns a signed version writes (any order is read)
-WRITTEN_COLUMNS = ("sample_id", "analyte", "action", "start_min", "end_min", "reason")
+#: the columns a signed version writes (any order is read); ``action`` first, so that no written
+#: row starts with a sample id a reader would take for a ``#`` comment
+WRITTEN_COLUMNS = ("action", "sample_id", "analyte", "start_min", "end_min", "reason")
 
 Key = tuple[str, str]
 
@@ -204,12 +205,12 @@ def decisions_csv(manual: Iterable[Mapping[str, Any]], exclusions: Mapping[Key, 
     leading apostrophe (:mod:`thioquant.csvcell`), which the reader takes off again, so
     :func:`read_decisions` reads the file back to the same decisions."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv.writer(buf)  # "\r\n" rows: a reason holding a "\r" or "\n" is quoted
     w.writerow(WRITTEN_COLUMNS)
     for m in sorted(manual, key=lambda r: (str(r["sample_id"]), str(r["analyte"]))):
-        w.writerow([safe_cell(str(m["sample_id"])), safe_cell(str(m["analyte"])), INTEGRATE,
+        w.writerow([INTEGRATE, safe_cell(str(m["sample_id"])), safe_cell(str(m["analyte"])),
                     repr(float(m["start_min"])), repr(float(m["end_min"])), safe_cell(str(m["reason"]))])
     for action, chosen in ((EXCLUDE, exclusions), (INCLUDE, inclusions)):
         for (sid, analyte), reason in sorted(chosen.items()):
-            w.writerow([safe_cell(sid), safe_cell(analyte), action, "", "", safe_cell(reason)])
+            w.writerow([action, safe_cell(sid), safe_cell(analyte), "", "", safe_cell(reason)])
     return buf.getvalue()

@@ -59,7 +59,8 @@ def read_override_rows(path: str | Path, required: Sequence[str] = COLUMNS) -> l
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        with p.open(encoding="utf-8-sig", newline="") as f:  # a quoted '\r' stays in its cell
+            text = f.read()
     except OSError as exc:
         raise InputError(f"cannot read override file: {exc.strerror or exc}", path=p) from exc
     # the csv module reads the whole text, so a quoted reason may hold a line break
