@@ -96,7 +96,7 @@ def test_decisions_apply_to_calibrators_of_the_batch_only(tmp_path):
     got = apply_decisions(d, channels=["6-TG", "6-TG-IS"], analytes=["6-TG"], sample_types=kinds)
     assert got.exclusions == {("CAL2", "6-TG"): "bubble"} and not got.inclusions
     assert got.messages == [
-        f"{d.path}: row 2: exclude_calibrator ignored: sample 'P001' is a unknown sample, not a calibrator",
+        f"{d.path}: row 2: exclude_calibrator ignored: sample 'P001' is not a calibrator (sample type unknown)",
         f"{d.path}: row 3: include_calibrator for unknown sample_id 'GONE' ignored"]
     # an internal standard has no calibration of its own: a decision on it is a typo, refused
     d = read_decisions(_write(tmp_path, "sample_id,analyte,action,reason\nCAL2,6-TG-IS,exclude_calibrator,x\n"))
@@ -217,3 +217,13 @@ def test_quantify_with_a_versions_overrides_file_reproduces_the_version(tmp_path
         x.flags for x in r.batch.results if x.sample_id == "CAL5" and x.analyte == "6-MMP")
     p002 = next(x for x in r.batch.results if x.sample_id == "P002" and x.analyte == "6-TG")
     assert "MANUAL" not in p002.flags and math.isfinite(p002.reported)
+
+
+def test_the_documented_example_reads_as_documented(repo_root, tmp_path):
+    text = (repo_root / "docs" / "review.md").read_text(encoding="utf-8")
+    section = text[text.index("### The reviewer-decisions file"):]
+    block = section[section.index("```\n") + 4:]
+    d = read_decisions(_write(tmp_path, block[:block.index("```")]))
+    assert [(k, o.start_min, o.end_min) for k, o in d.integrations.items()] == [(("P002", "6-TG"), 1.43, 1.912)]
+    assert list(d.exclusions) == [("CAL5", "6-MMP")] and list(d.inclusions) == [("CAL4", "6-TG")]
+    assert d.inclusions[("CAL4", "6-TG")].reason == "chromatogram checked: volume low, IS and analyte scaled alike"

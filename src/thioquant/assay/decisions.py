@@ -189,8 +189,8 @@ def apply_decisions(decisions: Decisions, *, channels: Sequence[str], analytes: 
         if kind is None:
             messages.append(f"{path}: row {d.row}: {d.action} for unknown sample_id {d.sample_id!r} ignored")
         elif kind != "calibrator":
-            messages.append(f"{path}: row {d.row}: {d.action} ignored: sample {d.sample_id!r} is a {kind} "
-                            "sample, not a calibrator")
+            messages.append(f"{path}: row {d.row}: {d.action} ignored: sample {d.sample_id!r} is not a "
+                            f"calibrator (sample type {kind})")
         else:
             chosen[d.action][(d.sample_id, d.analyte)] = d.reason
     return AppliedDecisions(manual_by_sample, records, chosen[EXCLUDE], chosen[INCLUDE], messages)

@@ -24,7 +24,9 @@ _REPORT_MODULES = ("thioquant.report.html", "thioquant.report.pdf", "thioquant.r
               help="Output folder (default: BATCH_DIR/results).")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--overrides", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Manual integration CSV: sample_id, analyte, start_min, end_min, reason.")
+              help="Reviewer-decisions CSV: sample_id, analyte, start_min, end_min, reason, and an optional "
+                   "action column (integrate, exclude_calibrator, include_calibrator; times empty for a "
+                   "calibrator action). A signed version's overrides.csv reproduces it (docs/review.md).")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
               help="Worker processes for reading and integrating injections.")
 @click.option("--executor", type=click.Choice(["process", "dask"]), default="process", show_default=True,
