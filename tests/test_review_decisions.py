@@ -227,3 +227,44 @@ def test_the_documented_example_reads_as_documented(repo_root, tmp_path):
     assert [(k, o.start_min, o.end_min) for k, o in d.integrations.items()] == [(("P002", "6-TG"), 1.43, 1.912)]
     assert list(d.exclusions) == [("CAL5", "6-MMP")] and list(d.inclusions) == [("CAL4", "6-TG")]
     assert d.inclusions[("CAL4", "6-TG")].reason == "chromatogram checked: volume low, IS and analyte scaled alike"
+
+
+def test_a_pseudonymised_version_is_reproduced_with_its_key(sample_batch, tmp_path, monkeypatch):
+    # a --pseudonymise run's version names the patient samples by pseudonym in overrides.csv too;
+    # quantify --pseudonymise with the key maps them back (they were ignored as unknown samples)
+    from argon2 import PasswordHasher
+
+    from thioquant.review.session import ReviewSession
+    from thioquant.review.users import UserStore
+
+    key = "review-key-0123456789"
+    monkeypatch.delenv("THIOQUANT_PSEUDONYM_KEY", raising=False)
+    batch, out = sample_batch(), tmp_path / "out"
+    pseudo = ["--quiet", "--no-history", "--pseudonymise", "--pseudonym-key", key]
+    assert _main(["quantify", str(batch), "--out", str(out), *pseudo]) == 0
+    users = UserStore(tmp_path / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setenv("THIOQUANT_USERS", str(users.path))
+    users.add("alice", "analyst", "alice-pass", "Alice Analyst")
+    users.add("bob", "authoriser", "bob-pass-1", "Bob Authoriser")
+    s = ReviewSession(out, users, pseudonym_key=key)
+    alice = users.get("alice")
+    patient = next(r for r in s.batch.results if r.sample_type == "unknown" and r.analyte == "6-TG"
+                   and math.isfinite(r.reported))
+    pk = s._peak_doc(patient.sample_id, "6-TG")
+    s.integrate(alice, patient.sample_id, "6-TG", pk["start_min"] + 0.03, pk["end_min"], "tailing cut off", rev=0)
+    s.exclude(alice, "CAL5", "6-MMP", EXCLUDE_WHY, rev=s.rev)
+    s.sign("alice", "alice-pass", "reviewed", rev=s.rev)
+    assert s.sign("bob", "bob-pass-1", "authorised", rev=s.rev)["version"] == "v1"
+    v1 = out / "versions" / "v1"
+    assert list(read_decisions(v1 / "overrides.csv").integrations) == [(patient.sample_id, "6-TG")]
+
+    again = tmp_path / "again"
+    assert _main(["quantify", str(batch), "--out", str(again), "--overrides", str(v1 / "overrides.csv"), *pseudo]) == 0
+    got, want = _results(again / "results.csv"), _results(v1 / "results.csv")
+    assert got == want
+    assert "MANUAL" in next(r["flags"] for r in got if r["sample_id"] == patient.sample_id and r["analyte"] == "6-TG")
+    assert json.loads((again / "calibration.json").read_text()) == json.loads((v1 / "calibration.json").read_text())
+    assert "unknown sample_id" not in (again / "messages.txt").read_text()
+    # and a review of the reproduced run shows that integration under its pseudonym
+    r = ReviewSession(again, users, pseudonym_key=key)
+    assert list(r.manual) == [(patient.sample_id, "6-TG")] and list(r.exclusions) == [("CAL5", "6-MMP")]

@@ -536,6 +536,7 @@ def quantify(
     exclusions: Mapping[tuple[str, str], str] | None = None,
     warm_imports: Sequence[str] = (),
     inclusions: Mapping[tuple[str, str], str] | None = None,
+    pseudonym_key: str | None = None,
 ) -> BatchResult:
     """Quantify a batch folder (``worklist.csv`` + raw files).
 
@@ -549,6 +550,9 @@ def quantify(
         with an ``action`` column (a signed version's ``overrides.csv``; see
         :mod:`thioquant.assay.decisions`). Its calibrator decisions join ``exclusions`` and
         ``inclusions``, which decide for a calibrator both name.
+    pseudonym_key : the key of a ``--pseudonymise`` run: the ``overrides`` file may then name
+        patient samples by their pseudonyms, as a signed version of such a run does (the
+        results themselves are not pseudonymised here: :func:`thioquant.privacy.pseudonymise`).
     jobs : worker processes for reading and integrating injections (1 = in this process).
     progress : optional callback ``progress(done, total)``.
     cache : optional SQLite measurement cache (see :mod:`thioquant.cache`); re-runs after a
@@ -605,10 +609,16 @@ def quantify(
         # version's overrides.csv); a plain manual-integration file is read as before
         from thioquant.assay.decisions import apply_decisions, read_decisions
 
+        aliases: dict[str, str] = {}
+        if pseudonym_key:
+            from thioquant.privacy import pseudonym_map
+
+            aliases = {alias: real for real, alias in pseudonym_map(wl.entries, pseudonym_key).items()}
         applied = apply_decisions(
             read_decisions(overrides),
             channels=[key for _, _, key in channel_keys(m.analytes + m.internal_standards)],
-            analytes=[a.name for a in m.analytes], sample_types={e.sample_id: e.sample_type for e in wl.entries})
+            analytes=[a.name for a in m.analytes], sample_types={e.sample_id: e.sample_type for e in wl.entries},
+            aliases=aliases)
         messages.extend(applied.messages)
         manual_by_sample, manual_records = applied.manual_by_sample, list(applied.manual_records)
         # the arguments decide over the file for the same calibrator

@@ -146,7 +146,7 @@ def read_decisions(path: str | Path) -> Decisions:
 
 
 def apply_decisions(decisions: Decisions, *, channels: Sequence[str], analytes: Sequence[str],
-                    sample_types: Mapping[str, str]) -> AppliedDecisions:
+                    sample_types: Mapping[str, str], aliases: Mapping[str, str] | None = None) -> AppliedDecisions:
     """The decisions of a file that apply to one batch.
 
     Parameters
@@ -156,6 +156,8 @@ def apply_decisions(decisions: Decisions, *, channels: Sequence[str], analytes: 
         internal standards).
     analytes : the method's analyte names a calibrator decision may name.
     sample_types : sample_id -> sample type (``calibrator``, ``qc``, ``unknown``...) of the worklist.
+    aliases : other names of samples -> their sample_id: the pseudonyms of a ``--pseudonymise``
+        run, under which its signed versions name the patient samples.
 
     Raises
     ------
@@ -170,12 +172,14 @@ def apply_decisions(decisions: Decisions, *, channels: Sequence[str], analytes: 
     manual_by_sample: dict[str, dict[str, tuple[float, float]]] = {}
     records: list[Mapping[str, Any]] = []
     messages: list[str] = []
-    for (sid, comp), ov in decisions.integrations.items():
+    aliases = aliases or {}
+    for (named, comp), ov in decisions.integrations.items():
+        sid = aliases.get(named, named)
         if comp not in channels:
             raise InputError(f"manual integration for unknown analyte {comp!r}; the method's channels "
                              f"are {', '.join(channels)}", path=path, row=ov.row or None)
         if sid not in sample_types:
-            messages.append(f"{path}: row {ov.row}: manual integration for unknown sample_id {sid!r} ignored")
+            messages.append(f"{path}: row {ov.row}: manual integration for unknown sample_id {named!r} ignored")
             continue  # never applied, so not recorded as done either
         manual_by_sample.setdefault(sid, {})[comp] = (ov.start_min, ov.end_min)
         records.append({"sample_id": sid, "analyte": comp, "start_min": ov.start_min,
@@ -185,14 +189,15 @@ def apply_decisions(decisions: Decisions, *, channels: Sequence[str], analytes: 
         if d.analyte not in analytes:
             raise InputError(f"{d.action} for unknown analyte {d.analyte!r}; the method's analytes are "
                              f"{', '.join(analytes)}", path=path, row=d.row or None)
-        kind = sample_types.get(d.sample_id)
+        sid = aliases.get(d.sample_id, d.sample_id)
+        kind = sample_types.get(sid)
         if kind is None:
             messages.append(f"{path}: row {d.row}: {d.action} for unknown sample_id {d.sample_id!r} ignored")
         elif kind != "calibrator":
             messages.append(f"{path}: row {d.row}: {d.action} ignored: sample {d.sample_id!r} is not a "
                             f"calibrator (sample type {kind})")
         else:
-            chosen[d.action][(d.sample_id, d.analyte)] = d.reason
+            chosen[d.action][(sid, d.analyte)] = d.reason
     return AppliedDecisions(manual_by_sample, records, chosen[EXCLUDE], chosen[INCLUDE], messages)
 
 

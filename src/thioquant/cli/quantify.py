@@ -135,6 +135,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
                                  scheduler=scheduler, ship_files=ship_files,
                                  cache=cache, history=qc_history, progress=progress, profile=profile,
                                  keep_views=report, max_rows=None if large else max_rows,
+                                 pseudonym_key=pseudonym_key if pseudonymise else None,
                                  warm_imports=_WRITER_MODULES + (_REPORT_MODULES if report else ()))
         if notes:  # into messages.txt and the audit trail too
             from dataclasses import replace

@@ -161,7 +161,7 @@ class ReviewSession:
                 raise ReviewError(f"the method file {method_entry['file']} changed since the run (its sha256 "
                                   "differs from audit.jsonl)", path=self.out)
         try:
-            self.base = quantify(self.batch_dir, method, overrides=p.get("overrides"),
+            self.base = quantify(self.batch_dir, method, overrides=p.get("overrides"), pseudonym_key=self._key,
                                  cache=self.cache, history=self.history, profile=p.get("profile"),
                                  max_rows=p.get("max_rows", MAX_ROWS))  # as the run was allowed
         except ThioquantError as exc:
