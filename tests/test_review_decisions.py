@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from held_runs import held_run
 from thioquant.assay.decisions import apply_decisions, decisions_csv, read_decisions
+from thioquant.audit import verify
 from thioquant.errors import InputError
 from thioquant.peaks import read_overrides
 
@@ -190,6 +191,7 @@ def test_quantify_with_a_versions_overrides_file_reproduces_the_version(tmp_path
     s.sign("alice", "alice-pass", "reviewed", rev=s.rev)
     assert s.sign("bob", "bob-pass-1", "authorised", rev=s.rev)["version"] == "v1"
     v1 = out / "versions" / "v1"
+    assert verify(out).ok  # the decisions file is one of the version's sealed files
 
     d = read_decisions(v1 / "overrides.csv")
     assert list(d.integrations) == [("P002", "6-TG")]

@@ -11,7 +11,9 @@ still have the hashes recorded there), then applies the reviewer's actions:
 - undo of the last edit;
 - a signature: user name, password re-entered, meaning ("reviewed", then "authorised" by another
   user with the authoriser role) and time; the authorisation releases a new signed version
-  ``OUT/versions/vN`` (see :mod:`thioquant.review` and docs/review.md).
+  ``OUT/versions/vN`` (see :mod:`thioquant.review` and docs/review.md), whose ``overrides.csv``
+  holds every decision in force (:mod:`thioquant.assay.decisions`), so that ``quantify
+  --overrides`` reproduces it; the decisions a run was quantified with are in force from the start.
 
 Every action goes first into the hash-chained journal ``OUT/review/journal.jsonl``
 (:mod:`thioquant.review.journal`); the state is rebuilt by replaying it. ``rev`` counts the state
