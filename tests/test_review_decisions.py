@@ -35,8 +35,13 @@ def test_todays_override_files_read_unchanged(tmp_path):
     assert d.integrations == read_overrides(p) and not d.exclusions and not d.inclusions
     assert (d.integrations[("S2", "6-MMP")].start_min, d.integrations[("S2", "6-MMP")].row) == (1.0, 3)
     # the old format keeps all five columns required
-    with pytest.raises(InputError, match="lacks column.*start_min"):
-        read_decisions(_write(tmp_path, "sample_id,analyte,end_min,reason\nS1,A,2,r\n"))
+    for text in ("sample_id,analyte,end_min,reason\nS1,A,2,r\n", "sample_id,analyte,end_min,reason\n"):
+        with pytest.raises(InputError, match="row 1: override file lacks column.*start_min"):
+            read_decisions(_write(tmp_path, text))
+        with pytest.raises(InputError, match="row 1: override file lacks column.*start_min"):
+            read_overrides(_write(tmp_path, text))
+    empty = read_decisions(_write(tmp_path, "# nothing yet\n\n"))
+    assert not (empty.integrations or empty.exclusions or empty.inclusions)
 
 
 def test_calibrator_actions_are_read_and_integrations_keep_their_checks(tmp_path):

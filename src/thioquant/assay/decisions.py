@@ -33,6 +33,7 @@ from thioquant.csvcell import safe_cell
 from thioquant.errors import InputError
 from thioquant.peaks.overrides import (
     ACTION_COLUMN,
+    COLUMNS,
     INTEGRATE,
     Override,
     parse_override,
@@ -101,11 +102,11 @@ def read_decisions(path: str | Path) -> Decisions:
         an inclusion contradict each other).
     """
     p = Path(path)
-    header_cols = ("sample_id", "analyte", "reason")
-    rows = read_override_rows(p, required=header_cols)
-    has_action = any(ACTION_COLUMN in vals for _, vals in rows)
-    if rows and not has_action:  # a manual-integration file: its columns are all required
-        rows = read_override_rows(p)
+    header, rows = read_override_rows(p, required=("sample_id", "analyte", "reason"))
+    missing = [c for c in COLUMNS if c not in header]
+    if header and ACTION_COLUMN not in header and missing:  # a manual-integration file: all five
+        raise InputError(f"override file lacks column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)} "
+                         f"(and optionally {ACTION_COLUMN})", path=p, row=1)
     integrations: dict[Key, Override] = {}
     decided: dict[Key, CalibratorDecision] = {}
     for rownum, vals in rows:

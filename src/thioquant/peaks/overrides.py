@@ -44,8 +44,10 @@ def _unescape(cell: str) -> str:
     return cell
 
 
-def read_override_rows(path: str | Path, required: Sequence[str] = COLUMNS) -> list[tuple[int, dict[str, str]]]:
-    """The data rows of an override file as ``(row number, {column: stripped value})``.
+def read_override_rows(path: str | Path, required: Sequence[str] = COLUMNS
+                       ) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header (lower-cased column names) and the data rows of an override file, each as
+    ``(row number, {column: stripped value})``.
 
     The header is required (any column order, names case-insensitive; extra columns are kept);
     blank lines and lines starting with ``#`` are skipped; row numbers count the header as row 1.
@@ -67,7 +69,7 @@ def read_override_rows(path: str | Path, required: Sequence[str] = COLUMNS) -> l
     records = [rec for rec in csv.reader(io.StringIO(text))
                if any(c.strip() for c in rec) and not rec[0].lstrip().startswith("#")]
     if not records:
-        return []
+        return [], []
     header = [h.strip().lower() for h in records[0]]
     missing = [c for c in required if c not in header]
     if missing:
@@ -81,7 +83,7 @@ def read_override_rows(path: str | Path, required: Sequence[str] = COLUMNS) -> l
         for i, name in enumerate(header):
             vals.setdefault(name, _unescape(rec[i].strip()))  # a repeated column: its first occurrence
         out.append((rownum, vals))
-    return out
+    return header, out
 
 
 def parse_override(vals: Mapping[str, str], path: str | Path, row: int) -> Override:
@@ -129,7 +131,7 @@ def read_overrides(path: str | Path) -> dict[tuple[str, str], Override]:
         :func:`thioquant.assay.decisions.read_decisions`, which ``quantify --overrides`` uses).
     """
     out: dict[tuple[str, str], Override] = {}
-    for rownum, vals in read_override_rows(path):
+    for rownum, vals in read_override_rows(path)[1]:
         action = vals.get(ACTION_COLUMN, "").lower()
         if action not in ("", INTEGRATE):
             raise InputError(f"action '{vals[ACTION_COLUMN]}' is not a manual integration; a file with "
