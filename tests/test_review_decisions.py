@@ -224,6 +224,10 @@ def test_quantify_with_a_versions_overrides_file_reproduces_the_version(tmp_path
         x.flags for x in r.batch.results if x.sample_id == "CAL5" and x.analyte == "6-MMP")
     p002 = next(x for x in r.batch.results if x.sample_id == "P002" and x.analyte == "6-TG")
     assert "MANUAL" not in p002.flags and math.isfinite(p002.reported)
+    # the reviewer may put back a calibrator the file excluded, as one they excluded themselves
+    r.include(alice, "CAL5", "6-MMP", "tray checked again: the right vial", rev=r.rev)
+    assert not r.exclusions and "CAL_EXCLUDED" not in next(
+        x.flags for x in r.batch.results if x.sample_id == "CAL5" and x.analyte == "6-MMP")
 
 
 def test_the_documented_example_reads_as_documented(repo_root, tmp_path):
