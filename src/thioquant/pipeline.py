@@ -539,6 +539,7 @@ def quantify(
     exclusions: Mapping[tuple[str, str], str] | None = None,
     warm_imports: Sequence[str] = (),
     inclusions: Mapping[tuple[str, str], str] | None = None,
+    pseudonym_key: str | None = None,
 ) -> BatchResult:
     """Quantify a batch folder (``worklist.csv`` + raw files).
 
@@ -547,7 +548,14 @@ def quantify(
     batch_dir : folder holding ``worklist.csv`` (and ``batch.toml`` naming the method unless
         ``method`` is given).
     method : a :class:`Method`, a method file path or a name in ``calibrations/``.
-    overrides : optional manual-integration CSV (sample_id, analyte, start_min, end_min, reason).
+    overrides : optional manual-integration CSV (sample_id, analyte, start_min, end_min, reason),
+        or a reviewer-decisions file that also holds calibrator exclusions and inclusions in rows
+        with an ``action`` column (a signed version's ``overrides.csv``; see
+        :mod:`thioquant.assay.decisions`). Its calibrator decisions join ``exclusions`` and
+        ``inclusions``, which decide for a calibrator both name.
+    pseudonym_key : the key of a ``--pseudonymise`` run: the ``overrides`` file may then name
+        patient samples by their pseudonyms, as a signed version of such a run does (the
+        results themselves are not pseudonymised here: :func:`thioquant.privacy.pseudonymise`).
     jobs : worker processes for reading and integrating injections (1 = in this process).
     progress : optional callback ``progress(done, total)``.
     cache : optional SQLite measurement cache (see :mod:`thioquant.cache`); re-runs after a
@@ -597,26 +605,29 @@ def quantify(
     messages = [*m.warnings, *(i.message for i in wl.issues)]  # QC placement (ICH M10), then rows
     blanks, blank_sha = _blank_traces(batch, m, wl.entries, messages)
 
-    manual_by_sample: dict[str, dict[str, tuple[float, float]]] = {}
+    manual_by_sample: Mapping[str, Mapping[str, tuple[float, float]]] = {}
     manual_records: list[Mapping[str, Any]] = []
     if overrides is not None:
-        from thioquant.peaks import read_overrides
+        # manual integrations and the reviewer's calibrator exclusions/inclusions (a signed
+        # version's overrides.csv); a plain manual-integration file is read as before
+        from thioquant.assay.decisions import apply_decisions, read_decisions
 
-        channels = [key for _, _, key in channel_keys(m.analytes + m.internal_standards)]
-        known = {e.sample_id for e in wl.entries}
-        for (sid, comp), ov in read_overrides(overrides).items():
-            if comp not in channels:
-                # a typo ('6-XX') was ignored in silence while the audit trail recorded a manual
-                # integration that never happened: the analyst must correct the file
-                raise InputError(f"manual integration for unknown analyte {comp!r}; the method's channels "
-                                 f"are {', '.join(channels)}", path=overrides, row=ov.row or None)
-            if sid not in known:
-                messages.append(f"{overrides}: row {ov.row}: manual integration for unknown sample_id {sid!r} "
-                                "ignored")
-                continue  # never applied, so not recorded as done either
-            manual_by_sample.setdefault(sid, {})[comp] = (ov.start_min, ov.end_min)
-            manual_records.append({"sample_id": sid, "analyte": comp, "start_min": ov.start_min,
-                                   "end_min": ov.end_min, "reason": ov.reason})
+        aliases: dict[str, str] = {}
+        if pseudonym_key:
+            from thioquant.privacy import pseudonym_map
+
+            aliases = {alias: real for real, alias in pseudonym_map(wl.entries, pseudonym_key).items()}
+        applied = apply_decisions(
+            read_decisions(overrides),
+            channels=[key for _, _, key in channel_keys(m.analytes + m.internal_standards)],
+            analytes=[a.name for a in m.analytes], sample_types={e.sample_id: e.sample_type for e in wl.entries},
+            aliases=aliases)
+        messages.extend(applied.messages)
+        manual_by_sample, manual_records = applied.manual_by_sample, list(applied.manual_records)
+        # the arguments decide over the file for the same calibrator
+        exclusions, inclusions = (
+            {**{k: v for k, v in applied.exclusions.items() if k not in (inclusions or {})}, **(exclusions or {})},
+            {**{k: v for k, v in applied.inclusions.items() if k not in (exclusions or {})}, **(inclusions or {})})
 
     if cache is not None:
         from thioquant.cache import MeasurementCache

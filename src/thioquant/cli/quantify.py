@@ -25,7 +25,9 @@ _REPORT_MODULES = ("thioquant.report.html", "thioquant.report.pdf", "thioquant.r
                    "in the current folder, or under $THIOQUANT_RESULTS; see docs/report.md).")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--overrides", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Manual integration CSV: sample_id, analyte, start_min, end_min, reason.")
+              help="Reviewer-decisions CSV: sample_id, analyte, start_min, end_min, reason, and an optional "
+                   "action column (integrate, exclude_calibrator, include_calibrator; times empty for a "
+                   "calibrator action). A signed version's overrides.csv reproduces it (docs/review.md).")
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 256),
               help="Worker processes for reading and integrating injections.")
 @click.option("--executor", type=click.Choice(["process", "dask"]), default="process", show_default=True,
@@ -157,6 +159,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
                                  cache=cache, history=qc_history, run_id=run_id, progress=progress,
                                  profile=profile,
                                  keep_views=report, max_rows=None if large else max_rows,
+                                 pseudonym_key=pseudonym_key if pseudonymise else None,
                                  warm_imports=_WRITER_MODULES + (_REPORT_MODULES if report else ()))
         if notes:  # into messages.txt and the audit trail too
             from dataclasses import replace

@@ -11,7 +11,9 @@ still have the hashes recorded there), then applies the reviewer's actions:
 - undo of the last edit;
 - a signature: user name, password re-entered, meaning ("reviewed", then "authorised" by another
   user with the authoriser role) and time; the authorisation releases a new signed version
-  ``OUT/versions/vN`` (see :mod:`thioquant.review` and docs/review.md).
+  ``OUT/versions/vN`` (see :mod:`thioquant.review` and docs/review.md), whose ``overrides.csv``
+  holds every decision in force (:mod:`thioquant.assay.decisions`), so that ``quantify
+  --overrides`` reproduces it; the decisions a run was quantified with are in force from the start.
 
 Every action goes first into the hash-chained journal ``OUT/review/journal.jsonl``
 (:mod:`thioquant.review.journal`); the state is rebuilt by replaying it. ``rev`` counts the state
@@ -173,7 +175,7 @@ class ReviewSession:
                 raise ReviewError(f"the method file {method_entry['file']} changed since the run (its sha256 "
                                   "differs from audit.jsonl)", path=self.out)
         try:
-            self.base = quantify(self.batch_dir, method, overrides=p.get("overrides"),
+            self.base = quantify(self.batch_dir, method, overrides=p.get("overrides"), pseudonym_key=self._key,
                                  cache=self.cache, history=self.history, profile=p.get("profile"),
                                  max_rows=p.get("max_rows", MAX_ROWS))  # as the run was allowed
         except ThioquantError as exc:
@@ -203,9 +205,13 @@ class ReviewSession:
         for r in self.base.manual:
             sid = self._shown.get(str(r["sample_id"]), str(r["sample_id"]))
             self.manual[(sid, str(r["analyte"]))] = {**dict(r), "sample_id": sid}
-        self.exclusions: dict[Key, str] = {}
+        # calibrator decisions the run was quantified with (quantify --overrides with a decisions
+        # file, e.g. an earlier version's overrides.csv) are in force until the reviewer changes them
+        self.exclusions: dict[Key, str] = {(str(r["sample_id"]), str(r["analyte"])): str(r["reason"])
+                                           for r in self.base.exclusions}
         #: calibrators with a held integration (CAL_HELD) the reviewer included in the fit
-        self.inclusions: dict[Key, str] = {}
+        self.inclusions: dict[Key, str] = {(str(r["sample_id"]), str(r["analyte"])): str(r["reason"])
+                                           for r in self.base.inclusions}
         self.undo_stack: list[tuple[dict[Key, dict[str, Any]], dict[Key, str], dict[Key, str]]] = []
         self.signatures: list[dict[str, Any]] = []
         self.rev = 0
@@ -616,6 +622,7 @@ class ReviewSession:
 
     def release(self) -> str:
         """Write the current state, with its signatures, as the next signed version; its name."""
+        from thioquant.assay.decisions import decisions_csv
         from thioquant.audit import run_entries, write_audit
         from thioquant.report.writer import write_outputs
 
@@ -645,8 +652,11 @@ class ReviewSession:
 
             def finalise(stage: Path) -> None:
                 (stage / VERSION_FILE).write_text(json.dumps(info, indent=1, sort_keys=True), encoding="utf-8")
-                # the manual integrations in force, in the format of quantify --overrides
-                (stage / OVERRIDES_FILE).write_text(_overrides_csv(self.manual), encoding="utf-8", newline="")
+                # the reviewer's decisions in force (manual integrations, calibrator exclusions and
+                # inclusions), as the file quantify --overrides reads: the version is reproducible
+                (stage / OVERRIDES_FILE).write_text(
+                    decisions_csv(_state_doc(self.manual), self.exclusions, self.inclusions),
+                    encoding="utf-8", newline="")
                 write_audit(stage, entries)
 
             (self.out / VERSIONS_DIR).mkdir(exist_ok=True)
@@ -772,20 +782,6 @@ def _channel(role: str, key: str, tr: Any, pk: Any, manual: bool) -> dict[str, A
     return {"role": role, "key": key, "trace": tr.name, "unit": getattr(tr, "signal_unit", ""),
             "t": [round(v, 5) for v in t[::step].tolist()], "y": [float(f"{v:.6g}") for v in y[::step].tolist()],
             "peak": peak, "manual": manual}
-
-
-def _overrides_csv(manual: Mapping[Key, Mapping[str, Any]]) -> str:
-    """``sample_id, analyte, start_min, end_min, reason`` rows (see :mod:`thioquant.peaks.overrides`)."""
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["sample_id", "analyte", "start_min", "end_min", "reason"])
-    for k in sorted(manual):
-        m = manual[k]
-        w.writerow([m["sample_id"], m["analyte"], repr(float(m["start_min"])), repr(float(m["end_min"])), m["reason"]])
-    return buf.getvalue()
 
 
 def _signature_view(e: Mapping[str, Any]) -> dict[str, Any]:
