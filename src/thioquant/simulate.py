@@ -44,9 +44,9 @@ from thioquant.model import Channel, Trace
 from thioquant.noise_model import MrmNoise, UvNoise, apply_mrm_noise, apply_uv_noise
 
 DEFAULT_SEED = 20261122
-#: detector noise of :func:`simulate_batch` and the validation packages when none is given
-#: ("legacy" until the peak engine passes the whole suite on "measured" data: docs/noise.md)
-DEFAULT_NOISE = "legacy"
+#: detector noise of :func:`simulate_batch` and the validation packages when none is given: the
+#: model measured on real files (docs/noise.md); "legacy" is the earlier, almost noiseless one
+DEFAULT_NOISE = "measured"
 NOISE_MODELS = ("measured", "legacy")
 Noise = str | MrmNoise | UvNoise
 
