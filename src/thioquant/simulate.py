@@ -19,7 +19,7 @@ Detector noise (``noise``): ``"measured"`` is the model measured on real QTRAP M
 with twice Poisson variance written as whole cps, rare spikes, runs of dropped points; for UV the
 measured baseline noise and digitisation step); ``"legacy"`` is the earlier, almost noiseless model
 (MRM ``sd = sqrt(12^2 + 0.6*S + (0.004*S)^2)``, UV 0.006 mAU white noise) that the bundled batches
-were written with. A :class:`~thioquant.noise_model.MrmNoise` or
+were written with until 2026-12-05; the default is ``"measured"`` (:data:`DEFAULT_NOISE`). A :class:`~thioquant.noise_model.MrmNoise` or
 :class:`~thioquant.noise_model.UvNoise` gives the measured model with other parameters.
 """
 
