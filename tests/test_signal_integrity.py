@@ -229,6 +229,28 @@ def test_hold_rules_width_apex_ion_ratio_and_qc(sample_batch):
     assert len(hold) == 1 and hold[0].status == "fail" and hold[0].details["n_held"] == 3
 
 
+def test_a_quantifier_that_lost_its_peak_is_held_not_undetectable(sample_batch):
+    """The regenerated validation package's ISR-06: a 33-point dropout took the 6-TG quantifier's
+    whole peak, the engine found a blip of noise, and the result read "<LLOQ" (516 nmol/L on
+    repeat), flagged ION_RATIO but not held. In a patient that is "undetectable 6-TGN", a clinical
+    message from a broken acquisition; its qualifier still shows the peak, so it is held."""
+    d = sample_batch()
+
+    def lost(t, y):
+        y[(t > 1.38) & (t < 1.56)] = 0.0
+        return y
+
+    edit_trace(raw(d, "P002"), TG, lost)
+    b = quantify(d)
+    r = result(b, "P002", "6-TG")
+    assert not math.isfinite(r.reported)
+    assert "ION_RATIO" in held(r), r.flags
+    assert_not_interpreted(interp(b, "P002"))
+    # a patient whose 6-TG is truly absent (P001: noise in both transitions) is not held
+    assert not held(result(b, "P001", "6-TG")) and interp(b, "P001")["category"] == "non_adherence"
+    assert b.accepted
+
+
 def _apex(path: Path, channel: tuple[float, float]) -> float:
     tr = read_run(path).find_trace(precursor_mz=channel[0], product_mz=channel[1])
     return float(tr.signal.max())
