@@ -228,7 +228,14 @@ def test_signed_version_pdf_and_tampering(review_setup):
     lines = journal.read_text().splitlines()
     journal.write_text("\n".join(lines[:2] + lines[3:]) + "\n")  # a line removed
     assert not verify(out).ok
+    # the journal is checked line by line as audit.jsonl is: an edit or a bad byte names its line
+    edited = lines[:1] + [lines[1].replace('"time": "', '"time": "1', 1)] + lines[2:]
+    journal.write_text("\n".join(edited) + "\n")
+    assert "review/journal.jsonl line 2: content does not match its hash (edited)" in verify(out).problems
+    journal.write_bytes("\n".join(lines).encode()[:-1] + b"\xff\n")
+    assert any(p.startswith(f"review/journal.jsonl line {len(lines)}: not valid UTF-8") for p in verify(out).problems)
     journal.write_text("\n".join(lines) + "\n")
+    assert verify(out).ok
     shutil.copytree(out / "versions" / "v1", out / "versions" / "v3")
     assert any("v3" in p for p in verify(out).problems)
     shutil.rmtree(out / "versions" / "v3")

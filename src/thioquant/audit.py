@@ -2,7 +2,8 @@
 
 One JSON object per line, in order: the run (user, host, time, software and dependency
 versions, parameters), the method file with its hash, the worklist and every raw file with its
-sha256, manual integrations and calibrator exclusions with their reasons, the run verdict (with
+sha256, manual integrations and calibrator exclusions (and held calibrators a reviewer included) with
+their reasons, the run verdict (with
 the QC rules that could not be evaluated), every output file with its sha256 (``patients/`` PDFs
 included, by relative path), and a closing ``run_end`` entry that states how many entries the
 trail has. Each entry carries ``seq``, the ``prev`` hash of the entry before it and its own
@@ -100,6 +101,8 @@ def run_entries(batch: Any, parameters: Mapping[str, Any], started: str) -> list
             if not p.included:
                 entries.append({"event": "calibrator_excluded", "analyte": analyte, "level": p.level,
                                 "accuracy_pct": p.accuracy_pct, "reason": p.reason})
+    for inc in getattr(batch, "inclusions", ()):
+        entries.append({"event": "calibrator_included", **dict(inc)})
     v = batch.verdict
     entries.append({"event": "verdict", "accepted": bool(batch.accepted),
                     "deciding_rule": getattr(v, "deciding_rule", ""), "reasons": list(getattr(v, "reasons", ())),
@@ -215,16 +218,17 @@ def verify(out_dir: str | Path) -> AuditCheck:
     rdir, vdir = out / REVIEW_DIR, out / VERSIONS_DIR
     released: dict[str, str] = {}
     if rdir.exists():
-        from thioquant.review.journal import read_journal, verify_journal
-
         jpath = rdir / "journal.jsonl"
         extra = [p.name for p in rdir.iterdir() if p.name != "journal.jsonl" and not _os_metadata(p.name)]
         problems += [f"{REVIEW_DIR}/{x} is not written by a review" for x in extra]
         if jpath.is_file():
-            jp = verify_journal(jpath)
-            problems += [f"{REVIEW_DIR}/{x}" for x in jp]
+            try:  # the journal chains its lines as audit.jsonl does (thioquant.review.journal)
+                lined, jp = check_chain(jpath.read_bytes())
+            except OSError as exc:
+                lined, jp = [], [f"cannot be read ({exc.strerror or exc})"]
+            problems += [f"{REVIEW_DIR}/journal.jsonl {x}" for x in jp]
             if not jp:
-                entries = read_journal(jpath)
+                entries = [e for _, e in lined]
                 n += len(entries)
                 if entries and entries[0].get("base_audit_sha256") != file_sha256(out / AUDIT_FILE):
                     problems.append(f"{REVIEW_DIR}/journal.jsonl was started on another audit.jsonl")
@@ -271,31 +275,17 @@ def verify(out_dir: str | Path) -> AuditCheck:
     return AuditCheck(not problems, n, tuple(problems), tuple(warnings))
 
 
-def verify_folder(out_dir: str | Path) -> AuditCheck:
-    """Check ``OUT_DIR/audit.jsonl``: the hash chain, its closing entry, and every file in OUT_DIR.
+def check_chain(raw: bytes) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+    """The entries of a hash-chained JSON-lines file and the problems of its chain.
 
-    Broken: a line that is not UTF-8 or not a JSON object, out of sequence, not chained or not
-    matching its hash; no closing ``run_end`` as the last line (the trail was cut off) or one whose
-    count of entries differs; an output file missing or changed; a file in the folder the trail does
-    not record. An older trail (``run_end`` without a count) is checked the same way except that
-    its unrecorded ``patients/`` PDFs are listed as warnings (it never recorded them).
-
-    Raises
-    ------
-    InputError : the folder has no audit.jsonl, or it cannot be read.
+    Used for ``audit.jsonl`` and the review journal (``review/journal.jsonl``), which chain their
+    lines the same way (``seq``, ``prev``, ``hash``). Returns ``(line number, entry without its
+    hash)`` for every line that is a JSON object, and one problem per broken line: not UTF-8, not
+    a JSON object, out of sequence, not chained to the line before, or not matching its hash.
     """
-    out = Path(out_dir)
-    path = out / AUDIT_FILE
-    if not path.is_file():
-        raise InputError("no audit.jsonl in this folder", path=out)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot be read: {exc.strerror or exc}", path=path) from exc
     problems: list[str] = []
+    entries: list[tuple[int, dict[str, Any]]] = []
     prev: str | None = GENESIS
-    recorded: set[str] = set()
-    end: tuple[int, dict[str, Any]] | None = None  # the first run_end entry and its line
     # bytes split on newlines only: a bad byte is then one broken line (not a crash), and
     # str.splitlines would also split inside a value holding U+2028 and the like
     lines = raw.split(b"\n")
@@ -325,6 +315,35 @@ def verify_folder(out_dir: str | Path) -> AuditCheck:
         if hashlib.sha256(_canonical(entry)).hexdigest() != claimed:
             problems.append(f"line {lineno}: content does not match its hash (edited)")
         prev = claimed if isinstance(claimed, str) else None
+        entries.append((lineno, entry))
+    return entries, problems
+
+
+def verify_folder(out_dir: str | Path) -> AuditCheck:
+    """Check ``OUT_DIR/audit.jsonl``: the hash chain, its closing entry, and every file in OUT_DIR.
+
+    Broken: a line that is not UTF-8 or not a JSON object, out of sequence, not chained or not
+    matching its hash; no closing ``run_end`` as the last line (the trail was cut off) or one whose
+    count of entries differs; an output file missing or changed; a file in the folder the trail does
+    not record. An older trail (``run_end`` without a count) is checked the same way except that
+    its unrecorded ``patients/`` PDFs are listed as warnings (it never recorded them).
+
+    Raises
+    ------
+    InputError : the folder has no audit.jsonl, or it cannot be read.
+    """
+    out = Path(out_dir)
+    path = out / AUDIT_FILE
+    if not path.is_file():
+        raise InputError("no audit.jsonl in this folder", path=out)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc.strerror or exc}", path=path) from exc
+    entries, problems = check_chain(raw)
+    recorded: set[str] = set()
+    end: tuple[int, dict[str, Any]] | None = None  # the first run_end entry and its line
+    for lineno, entry in entries:
         if entry.get("event") == "run_end" and end is None:
             end = (lineno, entry)
         if entry.get("event") == "output":
@@ -335,7 +354,7 @@ def verify_folder(out_dir: str | Path) -> AuditCheck:
                 problems.append(f"line {lineno}: output file {name} is missing")
             elif file_sha256(f) != entry.get("sha256"):
                 problems.append(f"line {lineno}: output file {name} was changed after the run")
-    n = len(lines)
+    n = raw.count(b"\n") + (0 if raw.endswith(b"\n") or not raw else 1)  # lines, as check_chain splits
     if n == 0:
         return AuditCheck(False, 0, ("audit.jsonl is empty",))
     older = False

@@ -34,6 +34,9 @@ FLAGS: dict[str, str] = {
     "CAL_HELD": "calibrator excluded before the fit: its quantifier or internal standard integration "
     "would be held for review (IS response, width, apex or a FUSED/FEW_POINTS/SPIKE/DROPOUT_LONG peak; "
     "docs/qc.md); counted as not passing in the ICH M10 75 % and 6-level rules",
+    "CAL_HELD_INCLUDED": "calibrator whose integration would be held (CAL_HELD) included in the fit by "
+    "a reviewer who judged the chromatogram fine (reason in calibration.json and the audit trail); "
+    "judged by the ICH M10 rules like any calibrator",
     "CAL_FAIL": "calibration failed acceptance: results are not reportable",
     "BELOW_LLOQ": "<LLOQ: below the lower limit of quantification",
     "ABOVE_ULOQ": ">ULOQ: dilute and rerun",

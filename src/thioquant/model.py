@@ -237,6 +237,24 @@ CALIBRATION_MODELS = ("linear", "linear0", "quadratic", "power")
 WEIGHTINGS = ("none", "1/x", "1/x^2", "1/y", "1/y^2")
 
 
+def equation_text(model: str, coefficients: Sequence[float], digits: int = 4) -> str:
+    """A calibration curve as text, e.g. ``y = 0.0123 x + 0.0004`` (coefficients in ascending powers)."""
+    c = coefficients
+    g = f".{digits}g"
+    if model == "power":
+        return f"y = {math.exp(c[0]):{g}} x^{c[1]:{g}}"
+    if model == "linear0":
+        return f"y = {c[-1]:{g}} x"
+    terms = []
+    for power, coef in sorted(enumerate(c), reverse=True):
+        xs = "" if power == 0 else (" x" if power == 1 else f" x^{power}")
+        terms.append((coef, xs))
+    out = f"y = {terms[0][0]:{g}}{terms[0][1]}"
+    for coef, xs in terms[1:]:
+        out += f" {'-' if coef < 0 else '+'} {abs(coef):{g}}{xs}"
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Calibration:
     """A fitted calibration curve, response = f(concentration).
@@ -267,6 +285,10 @@ class Calibration:
         inc = np.array(self.included, dtype=bool, copy=True)
         inc.setflags(write=False)
         object.__setattr__(self, "included", inc)
+
+    def equation(self, digits: int = 4) -> str:
+        """The fitted curve as text, e.g. ``y = 0.0123 x + 0.0004``."""
+        return equation_text(self.model, self.coefficients, digits)
 
     @property
     def x_range(self) -> tuple[float, float]:

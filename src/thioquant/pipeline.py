@@ -430,6 +430,9 @@ class BatchResult:
     patient_history: Mapping[str, Any] = field(default_factory=dict)
     #: calibrators excluded by a reviewer: dicts with sample_id, analyte, reason
     exclusions: tuple[Mapping[str, Any], ...] = ()
+    #: calibrators whose integration would be held (``CAL_HELD``) put back into the fit by a
+    #: reviewer who judged the integration fine: dicts with sample_id, analyte, reason
+    inclusions: tuple[Mapping[str, Any], ...] = ()
     #: electronic signatures of a signed version (see :mod:`thioquant.review.signoff`): dicts with
     #: user, full_name, role, meaning, time; shown on the PDF report and patient pages
     signatures: tuple[Mapping[str, Any], ...] = ()
@@ -535,6 +538,7 @@ def quantify(
     ship_files: bool = False,
     exclusions: Mapping[tuple[str, str], str] | None = None,
     warm_imports: Sequence[str] = (),
+    inclusions: Mapping[tuple[str, str], str] | None = None,
 ) -> BatchResult:
     """Quantify a batch folder (``worklist.csv`` + raw files).
 
@@ -562,6 +566,9 @@ def quantify(
         receive their bytes with ``ship_files``. See docs/scale.md.
     ship_files : send each raw file's bytes to the worker instead of its path.
     exclusions : calibrators a reviewer excluded, ``(sample_id, analyte) -> reason``.
+    inclusions : calibrators that ``[calibration] exclude_held`` would set aside (``CAL_HELD``)
+        and that a reviewer included in the fit, ``(sample_id, analyte) -> reason``; they are
+        judged by the ICH M10 rules like any other calibrator and carry ``CAL_HELD_INCLUDED``.
     warm_imports : modules the caller needs after this returns (its output writers): with
         ``jobs > 1`` they are imported in a background thread while the worker processes
         measure, as are those of the calibration, QC and interpretation (wall time only; the
@@ -635,17 +642,18 @@ def quantify(
             messages.append(f"row {e.row} ({e.sample_id}): {e.file}: {note}")
 
     return _evaluate(batch, m, wl, measurements, manual_by_sample, manual_records, exclusions, messages,
-                     history, run_id)
+                     history, run_id, inclusions)
 
 
 def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[InjectionMeasurement],
               manual_by_sample: Mapping[str, Mapping[str, tuple[float, float]]],
               manual_records: Sequence[Mapping[str, Any]],
               exclusions: Mapping[tuple[str, str], str] | None, messages: list[str],
-              history: str | Path | None, run_id: str | None) -> BatchResult:
+              history: str | Path | None, run_id: str | None,
+              inclusions: Mapping[tuple[str, str], str] | None = None) -> BatchResult:
     """Everything after the measurements: calibration, concentrations, QC, interpretation."""
     results, calibrations, cal_messages = _quantify_measurements(m, wl.entries, measurements, manual_by_sample,
-                                                                 exclusions)
+                                                                 exclusions, inclusions)
     messages += cal_messages
     if all(c is None for c in calibrations.values()):
         raise CalibrationError("no analyte could be calibrated: " + "; ".join(cal_messages or ["no calibrators"]),
@@ -666,11 +674,13 @@ def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[Injec
     interpretations = _interpret(m, wl.entries, results, messages, calibrations)
     excl = tuple({"sample_id": sid, "analyte": an, "reason": why}
                  for (sid, an), why in sorted((exclusions or {}).items()))
+    incl = tuple({"sample_id": sid, "analyte": an, "reason": why}
+                 for (sid, an), why in sorted((inclusions or {}).items()))
     return BatchResult(
         batch_dir=str(batch), method=m, worklist=wl, results=tuple(results), calibrations=calibrations,
         verdict=verdict, qc_outcomes=tuple(qc_outcomes), measurements=tuple(measurements),
         messages=tuple(messages), interpretations=tuple(interpretations), manual=tuple(manual_records),
-        exclusions=excl,
+        exclusions=excl, inclusions=incl,
     )
 
 
@@ -682,6 +692,7 @@ def requantify(
     cache: str | Path | None = None,
     history: str | Path | None = None,
     run_id: str | None = None,
+    inclusions: Mapping[tuple[str, str], str] | None = None,
 ) -> BatchResult:
     """Quantify ``batch`` again after a review: other manual integrations or calibrator exclusions.
 
@@ -696,6 +707,8 @@ def requantify(
     manual : every manual integration now in force, dicts with ``sample_id``, ``analyte``,
         ``start_min``, ``end_min``, ``reason`` (as in ``BatchResult.manual``).
     exclusions : calibrators excluded by the reviewer, ``(sample_id, analyte) -> reason``.
+    inclusions : calibrators with a held integration (``CAL_HELD``) that the reviewer included
+        in the fit, ``(sample_id, analyte) -> reason`` (see :func:`quantify`).
     cache, history, run_id : as for :func:`quantify`.
     """
     def by_sample(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, tuple[float, float]]]:
@@ -744,7 +757,7 @@ def requantify(
                 if msg not in messages:
                     messages.append(msg)
     return _evaluate(b, m, wl, measurements, new, [dict(r) for r in manual], exclusions, messages,
-                     history, run_id)
+                     history, run_id, inclusions)
 
 
 def _blank_traces(batch: Path, m: Method, entries: Sequence[WorklistEntry],
@@ -1004,6 +1017,7 @@ def _quantify_measurements(
     m: Method, entries: Sequence[WorklistEntry], measurements: Sequence[InjectionMeasurement],
     manual: Mapping[str, Mapping[str, tuple[float, float]]],
     exclusions: Mapping[tuple[str, str], str] | None = None,
+    inclusions: Mapping[tuple[str, str], str] | None = None,
 ) -> tuple[list[Result], dict[str, Any], list[str]]:
     import numpy as np
 
@@ -1051,9 +1065,20 @@ def _quantify_measurements(
         # a calibrator whose quantifier or IS integration would be held for review (docs/qc.md)
         # is excluded before the fit, with its reason: never silently, and counted as not passing
         held_cal = _held_calibrators(m, analyte, entries, measurements, rows) if cs.exclude_held else {}
+        # ... unless a reviewer looked at the chromatogram and included it: it then enters the
+        # fit and the run QC's references as any calibrator (as after a manual re-integration),
+        # and the ICH M10 rules judge it by its accuracy
+        put_back = {id(e): (held_cal.pop(id(e)), (inclusions or {})[(e.sample_id, analyte.name)])
+                    for e, *_ in rows if id(e) in held_cal and (e.sample_id, analyte.name) in (inclusions or {})}
         for e, _, _, _, _, fl in rows:
             if id(e) in held_cal:
                 fl.append("CAL_HELD")
+            elif id(e) in put_back:
+                fl.append("CAL_HELD_INCLUDED")
+        for sid, an in sorted(inclusions or {}):
+            if an == analyte.name and not any(e.sample_id == sid and id(e) in put_back for e, *_ in rows):
+                messages.append(f"{an}: inclusion of calibrator {sid} ignored: it is not set aside for a held "
+                                "integration")
         outcome = None
         if sum(math.isfinite(r) for _, r in cal_rows) >= 2:
             x = [m.nominal("calibrator", e.level, analyte.name) for e, _ in cal_rows]
@@ -1084,6 +1109,8 @@ def _quantify_measurements(
                 messages.append(f"{analyte.name}: calibration could not be fitted: {exc}")
         else:
             messages.append(f"{analyte.name}: fewer than 2 calibrators with a response; no calibration")
+        if outcome is not None and put_back:
+            outcome = _with_put_back(outcome, cal_rows, put_back)
         if outcome is not None and len(cal_rows) < len(all_cal_rows):
             outcome = _with_set_aside(outcome, all_cal_rows, saturated, m, analyte.name, cs.tolerance_pct)
         calibrations[analyte.name] = outcome
@@ -1183,6 +1210,24 @@ def _held_calibrators(m: Method, analyte: Compound, entries: Sequence[WorklistEn
     reasons = calibrator_hold_reasons(analyte, entries, measurements, flags, settings)
     return {id(e): "integration held for review (" + "; ".join(d for _, d in r) + ")"
             for e, r in zip(entries, reasons, strict=True) if r}
+
+
+def _with_put_back(outcome: Any, cal_rows: Sequence[tuple[WorklistEntry, float]],
+                   put_back: Mapping[int, tuple[str, str]]) -> Any:
+    """The calibration outcome with each calibrator a reviewer put back (``put_back``: id of its
+    worklist entry -> (the hold's reason, the reviewer's reason)) saying so: in its point's reason
+    while it is included (an accuracy failure keeps its own reason) and in ``reasons``."""
+    points = list(outcome.points)
+    reasons = list(outcome.reasons)
+    for k, (e, _r) in enumerate(cal_rows):
+        if id(e) not in put_back:
+            continue
+        held, why = put_back[id(e)]
+        text = f"included by reviewer: {why} (would be excluded before the fit: {held})"
+        reasons.append(f"calibrator {e.level} (x={points[k].x:g}) {text}")
+        if points[k].included:
+            points[k] = replace(points[k], reason=text)
+    return replace(outcome, points=tuple(points), reasons=reasons)
 
 
 def _with_set_aside(outcome: Any, cal_rows: Sequence[tuple[WorklistEntry, float]], aside: set[int],

@@ -159,20 +159,9 @@ def chromatogram(
 
 def equation(calibration: Any, digits: int = 4) -> str:
     """The fitted curve as text, e.g. ``y = 0.0123 x + 0.0004``."""
-    c = calibration.coefficients
-    g = f".{digits}g"
-    if calibration.model == "power":
-        return f"y = {math.exp(c[0]):{g}} x^{c[1]:{g}}"
-    if calibration.model == "linear0":
-        return f"y = {c[-1]:{g}} x"
-    terms = []
-    for power, coef in sorted(enumerate(c), reverse=True):
-        xs = "" if power == 0 else (" x" if power == 1 else f" x^{power}")
-        terms.append((coef, xs))
-    out = f"y = {terms[0][0]:{g}}{terms[0][1]}"
-    for coef, xs in terms[1:]:
-        out += f" {'-' if coef < 0 else '+'} {abs(coef):{g}}{xs}"
-    return out
+    from thioquant.model import equation_text
+
+    return equation_text(calibration.model, calibration.coefficients, digits)
 
 
 def _points(outcome: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:

@@ -32,13 +32,14 @@ def pseudonym(value: str, key: bytes, prefix: str) -> str:
     return f"{prefix}{hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:12]}"
 
 
-def pseudonymise(batch: Any, key: str) -> Any:
-    """A copy of ``batch`` with patient identifiers replaced by keyed hashes."""
+def pseudonym_map(entries: Any, key: str) -> dict[str, str]:
+    """Every patient identifier of the worklist ``entries`` (sample id, patient id, raw file
+    name of the patient samples) -> its keyed pseudonym."""
     if len(key) < MIN_KEY_LENGTH:
         raise InputError(f"pseudonymisation key must be at least {MIN_KEY_LENGTH} characters")
     k = key.encode()
     mapping: dict[str, str] = {}
-    for e in batch.worklist.entries:
+    for e in entries:
         if e.sample_type != "unknown":
             continue
         mapping[e.sample_id] = pseudonym(e.sample_id, k, "S-")
@@ -48,12 +49,27 @@ def pseudonymise(batch: Any, key: str) -> Any:
         # and messages that quote the path must still point at the right folder
         folder = e.file[: max(e.file.rfind("/"), e.file.rfind("\\")) + 1]
         mapping[e.file] = f"{folder}{mapping[e.sample_id]}{_suffix(e.file)}"
+    return mapping
+
+
+def text_replacer(mapping: dict[str, str]) -> Any:
+    """``sub(text)``: ``text`` with every key of ``mapping`` in it replaced (longest first)."""
     if not mapping:
-        return batch
+        return lambda text: text
     pattern = re.compile("|".join(re.escape(t) for t in sorted(mapping, key=len, reverse=True)))
 
     def sub(text: str) -> str:
         return pattern.sub(lambda mt: mapping[mt.group(0)], text) if text else text
+
+    return sub
+
+
+def pseudonymise(batch: Any, key: str) -> Any:
+    """A copy of ``batch`` with patient identifiers replaced by keyed hashes."""
+    mapping = pseudonym_map(batch.worklist.entries, key)
+    if not mapping:
+        return batch
+    sub = text_replacer(mapping)
 
     entries = tuple(
         replace(e, sample_id=mapping.get(e.sample_id, e.sample_id), patient_id=mapping.get(e.patient_id, e.patient_id),

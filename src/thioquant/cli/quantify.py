@@ -159,7 +159,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
         entries = run_entries(batch, parameters, started)
         write_outputs(batch, out, force=force, finalise=lambda stage: write_audit(stage, entries),
                       report=report, pdf=pdf, history=qc_history)
-    click.echo(summary_text(batch, out, quiet=quiet, color=sys.stdout.isatty()))
+    click.echo(summary_text(batch, out, quiet=quiet, color=sys.stdout.isatty(), pseudonymised=pseudonymise))
     if release_on == "accept":  # else the review app releases each authorised version
         _release(batch, out, patient_history, lis_outbox, release.lis_formats, quiet=quiet)
     if strict and not batch.accepted:  # outside the block: a written run stays in the history

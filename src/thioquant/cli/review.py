@@ -14,8 +14,12 @@ import click
 @click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
 @click.option("--users", "users_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               envvar="THIOQUANT_USERS", help="User file (default ~/.config/thioquant/users.json).")
+@click.option("--pseudonym-key", envvar="THIOQUANT_PSEUDONYM_KEY", default=None,
+              help="The key a run was pseudonymised with (quantify --pseudonymise; or the "
+                   "THIOQUANT_PSEUDONYM_KEY environment variable): the review shows pseudonyms only.")
 @click.pass_context
-def review(ctx: click.Context, target: Path, port: int, no_browser: bool, users_file: Path | None) -> None:
+def review(ctx: click.Context, target: Path, port: int, no_browser: bool, users_file: Path | None,
+           pseudonym_key: str | None) -> None:
     """Open the review of TARGET (an output folder, or a batch folder: its results/ folder, which is
     quantified first when absent) on http://127.0.0.1 with a random token."""
     from thioquant.review.session import ReviewSession, find_output_dir
@@ -31,7 +35,7 @@ def review(ctx: click.Context, target: Path, port: int, no_browser: bool, users_
     if not store.users():
         click.secho(f"warning: no users in {store.path}; add them with 'thioquant users add NAME --role "
                     "analyst|authoriser' to edit and sign", fg="yellow", err=True)
-    session = ReviewSession(out, store)
+    session = ReviewSession(out, store, pseudonym_key=pseudonym_key)
     from thioquant.review.app import ReviewServer
 
     server = ReviewServer(session, port=port)

@@ -235,7 +235,7 @@ def calibration_chart(canvas: Any, outcome: Any, *, name: str = "", conc_unit: s
     weighting are printed in the plot; the residual panel shades each calibrator's acceptance
     limit.
     """
-    from thioquant.plot import equation
+    from thioquant.model import equation_text
 
     cal = outcome.calibration
     pts = outcome.points
@@ -265,7 +265,7 @@ def calibration_chart(canvas: Any, outcome: Any, *, name: str = "", conc_unit: s
     for xi, yi, ii in zip(x, y, inc, strict=True):
         if math.isfinite(xi) and math.isfinite(yi) and (not log or (xi > 0 and yi > 0)):
             c.marker(float(ax.X(xi)), float(ax.Y(yi)), "o" if ii else "x", color=PASS if ii else FAIL, size=3.5)
-    c.text(70, 56, equation(cal), 9, mono=True)
+    c.text(70, 56, equation_text(cal.model, cal.coefficients), 9, mono=True)
     c.text(70, 69, f"r\u00b2 = {cal.r2:.5f}", 9, mono=True)
     c.text(70, 82, f"{cal.model}, weighting {cal.weighting}", 9, color="#444444")
     # legend

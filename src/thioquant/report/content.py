@@ -142,11 +142,11 @@ def calibration_summary(name: str, outcome: Any) -> dict[str, Any]:
         return {"analyte": name, "model": "", "weighting": "", "equation": "", "r2": math.nan, "lloq": math.nan,
                 "uloq": math.nan, "passed": False, "n_included": 0, "n_calibrators": 0,
                 "reasons": ["no calibration could be fitted"]}
-    from thioquant.plot import equation
+    from thioquant.model import equation_text
 
     cal = outcome.calibration
     return {
-        "analyte": name, "model": cal.model, "weighting": cal.weighting, "equation": equation(cal),
+        "analyte": name, "model": cal.model, "weighting": cal.weighting, "equation": equation_text(cal.model, cal.coefficients),
         "r2": float(cal.r2), "lloq": float(outcome.lloq), "uloq": float(outcome.uloq), "passed": bool(outcome.passed),
         "n_included": int(sum(p.included for p in outcome.points)), "n_calibrators": len(outcome.points),
         "reasons": list(outcome.reasons),

@@ -15,8 +15,10 @@ def _num(v: float, digits: int = 4) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}g}"
 
 
-def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False, color: bool = False) -> str:
-    """Run verdict, calibration per analyte, QC pass rate and patient results, as text."""
+def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False, color: bool = False,
+                 pseudonymised: bool = False) -> str:
+    """Run verdict, calibration per analyte, QC pass rate and patient results, as text
+    (``pseudonymised``: the review command named at the end needs the run's key)."""
 
     def style(text: str, **kw: Any) -> str:
         return click.style(text, **kw) if color else text
@@ -106,5 +108,6 @@ def summary_text(batch: Any, out_dir: Path | None = None, *, quiet: bool = False
         report = Path(out_dir) / "report.html"
         tail = f" (open {report} to read the report)" if report.is_file() else ""
         lines.append(f"Results written to {out_dir}{tail}")
-        lines.append(f"Review, correct and sign in the browser: thioquant review {out_dir}")
+        key = " --pseudonym-key KEY (this run's key, or THIOQUANT_PSEUDONYM_KEY)" if pseudonymised else ""
+        lines.append(f"Review, correct and sign in the browser: thioquant review {out_dir}{key}")
     return "\n".join(lines)

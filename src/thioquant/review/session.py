@@ -83,7 +83,8 @@ class ReviewSession:
     """The review state of one output folder (thread-safe: one lock around every action)."""
 
     def __init__(self, out_dir: str | Path, users: UserStore | None = None, *,
-                 release_hooks: tuple[Callable[[Path], Any], ...] | None = None) -> None:
+                 release_hooks: tuple[Callable[[Path], Any], ...] | None = None,
+                 pseudonym_key: str | None = None) -> None:
         from thioquant.audit import verify
 
         self.out = Path(out_dir)
@@ -99,9 +100,20 @@ class ReviewSession:
                               + "; ".join(check.problems[:3]), path=self.out)
         self.base_audit_sha256 = _sha256_bytes(audit_path.read_bytes())
         params = dict(start.get("parameters") or {})
+        # a pseudonymised run is reviewed under its pseudonyms: the batch is measured again from
+        # the raw files (named by the lab's ids), and every state, page, journal entry and signed
+        # version is made from the batch pseudonymised with the run's key, as quantify does
+        self._key: str | None = None
+        self._shown: dict[str, str] = {}  # real sample id -> pseudonym (patient samples only)
+        self._real: dict[str, str] = {}
+        self._sub: Callable[[str], str] = lambda text: text
         if params.get("pseudonymise"):
-            raise ReviewError("a pseudonymised run cannot be reviewed (the review must re-measure the "
-                              "original batch); review the run before pseudonymising", path=self.out)
+            if not pseudonym_key:
+                raise ReviewError("this run was pseudonymised (quantify --pseudonymise): review it with the key "
+                                  "it was made with (thioquant review --pseudonym-key KEY, or the "
+                                  "THIOQUANT_PSEUDONYM_KEY environment variable); the review then shows "
+                                  "pseudonyms only", path=self.out)
+            self._key = pseudonym_key
         self.batch_dir, base = _locate_batch(Path(start["batch_dir"]), self.out)
         for key in ("method", "overrides", "profile", "cache", "history"):
             # paths as typed at the quantify run, relative to the folder it ran in
@@ -155,16 +167,34 @@ class ReviewSession:
         except ThioquantError as exc:
             raise ReviewError(f"the batch of this output folder cannot be quantified again: {exc}",
                               path=self.out) from None
-        for e, meas in zip(self.base.worklist.entries, self.base.measurements, strict=True):
-            if recorded.get(e.sample_id) != (meas.sha256 or None):
-                raise ReviewError(f"raw file {e.file} ({e.sample_id}) is not the one this output folder was "
-                                  "made from (its sha256 differs from audit.jsonl)", path=self.batch_dir)
+        entries = self.base.worklist.entries
+        if self._key is not None:
+            from thioquant.privacy import pseudonym_map, text_replacer
+
+            mapping = pseudonym_map(entries, self._key)
+            self._sub = text_replacer(mapping)
+            self._shown = {e.sample_id: mapping[e.sample_id] for e in entries if e.sample_id in mapping}
+            self._real = {v: k for k, v in self._shown.items()}
+            wrong = sum(v not in recorded for v in self._shown.values())
+            if wrong:  # counted, never named: a name here would be the lab's id
+                raise ReviewError(f"the pseudonym key does not give this run's pseudonyms ({wrong} of "
+                                  f"{len(self._shown)} patient samples differ from audit.jsonl): give the key "
+                                  "the run was quantified with", path=self.out)
+        for e, meas in zip(entries, self.base.measurements, strict=True):
+            if recorded.get(self._shown.get(e.sample_id, e.sample_id)) != (meas.sha256 or None):
+                raise ReviewError(self._sub(f"raw file {e.file} ({e.sample_id}) is not the one this output folder "
+                                            "was made from (its sha256 differs from audit.jsonl)"),
+                                  path=self.batch_dir if self._key is None else self.out)
 
     def _replay(self) -> None:
-        self.manual: dict[Key, dict[str, Any]] = {(str(r["sample_id"]), str(r["analyte"])): dict(r)
-                                                   for r in self.base.manual}
+        self.manual: dict[Key, dict[str, Any]] = {}
+        for r in self.base.manual:
+            sid = self._shown.get(str(r["sample_id"]), str(r["sample_id"]))
+            self.manual[(sid, str(r["analyte"]))] = {**dict(r), "sample_id": sid}
         self.exclusions: dict[Key, str] = {}
-        self.undo_stack: list[tuple[dict[Key, dict[str, Any]], dict[Key, str]]] = []
+        #: calibrators with a held integration (CAL_HELD) the reviewer included in the fit
+        self.inclusions: dict[Key, str] = {}
+        self.undo_stack: list[tuple[dict[Key, dict[str, Any]], dict[Key, str], dict[Key, str]]] = []
         self.signatures: list[dict[str, Any]] = []
         self.rev = 0
         for e in self.journal.entries[1:]:
@@ -172,9 +202,9 @@ class ReviewSession:
             if ev in EDIT_EVENTS:
                 if ev == "review_undo":
                     if self.undo_stack:
-                        self.manual, self.exclusions = self.undo_stack.pop()
+                        self.manual, self.exclusions, self.inclusions = self.undo_stack.pop()
                 else:
-                    self.undo_stack.append((dict(self.manual), dict(self.exclusions)))
+                    self.undo_stack.append((dict(self.manual), dict(self.exclusions), dict(self.inclusions)))
                     self._apply_event(e)
                 self.rev += 1
                 self.signatures = []
@@ -182,7 +212,7 @@ class ReviewSession:
                 self.signatures.append(_signature_view(e))
             elif ev == "release":
                 self.signatures = []
-        self.batch = self._compute(self.manual, self.exclusions)
+        self.batch = self._compute(self.manual, self.exclusions, self.inclusions)
 
     def _replay_failures(self) -> dict[str, tuple[int, float]]:
         """Wrong-password counts and running locks from the journal's refusals and sign-ins."""
@@ -220,18 +250,36 @@ class ReviewSession:
         elif ev == "review_automatic_integration":
             self.manual.pop(key, None)
         elif ev == "review_exclude_calibrator":
-            self.exclusions[key] = e["reason"]
+            self.inclusions.pop(key, None)  # a held calibrator the reviewer had put back goes out again
+            if not e.get("held_override"):
+                self.exclusions[key] = e["reason"]
         elif ev == "review_include_calibrator":
-            self.exclusions.pop(key, None)
+            if e.get("held_override"):
+                self.inclusions[key] = e["reason"]
+            else:
+                self.exclusions.pop(key, None)
 
-    def _compute(self, manual: Mapping[Key, Mapping[str, Any]], exclusions: Mapping[Key, str]) -> Any:
+    def _compute(self, manual: Mapping[Key, Mapping[str, Any]], exclusions: Mapping[Key, str],
+                 inclusions: Mapping[Key, str]) -> Any:
+        """The batch in the given state: the same re-quantification for every edit (a manual
+        integration, a calibrator excluded or included), pseudonymised when the run was."""
         from thioquant.pipeline import requantify
 
+        def real(k: Key) -> Key:
+            return (self._real.get(k[0], k[0]), k[1])
+
         try:
-            return requantify(self.base, [manual[k] for k in sorted(manual)], dict(exclusions),
-                              cache=self.cache, history=self.history)
+            batch = requantify(self.base, [{**manual[k], "sample_id": real(k)[0]} for k in sorted(manual)],
+                               {real(k): v for k, v in exclusions.items()},
+                               inclusions={real(k): v for k, v in inclusions.items()},
+                               cache=self.cache, history=self.history)
         except ThioquantError as exc:
-            raise ReviewError(f"this change leaves a batch that cannot be evaluated: {exc}") from None
+            raise ReviewError(self._sub(f"this change leaves a batch that cannot be evaluated: {exc}")) from None
+        if self._key is not None:
+            from thioquant.privacy import pseudonymise
+
+            batch = pseudonymise(batch, self._key)
+        return batch
 
     # ------------------------------------------------------------------ helpers
 
@@ -276,14 +324,15 @@ class ReviewSession:
                               "redo yours if still needed")
 
     def _edit(self, event: dict[str, Any], manual: dict[Key, dict[str, Any]], exclusions: dict[Key, str],
-              rev: int | None) -> dict[str, Any]:
+              rev: int | None, inclusions: dict[Key, str] | None = None) -> dict[str, Any]:
         """Compute the new state; only when that works, journal the event and switch to it."""
         with self.lock:
             self._check_rev(rev)
-            batch = self._compute(manual, exclusions)
+            inclusions = dict(self.inclusions) if inclusions is None else inclusions
+            batch = self._compute(manual, exclusions, inclusions)
             entry = self._log(event)
-            self.undo_stack.append((self.manual, self.exclusions))
-            self.manual, self.exclusions, self.batch = manual, exclusions, batch
+            self.undo_stack.append((self.manual, self.exclusions, self.inclusions))
+            self.manual, self.exclusions, self.inclusions, self.batch = manual, exclusions, inclusions, batch
             self.rev += 1
             self.signatures = []  # a signature covers the state it was given on
             return entry
@@ -300,6 +349,32 @@ class ReviewSession:
             if r.sample_id == sample_id and r.analyte == analyte:
                 return {"area": _finite(r.area), "conc": _finite(r.conc), "reported": _finite(r.reported)}
         return {}
+
+    def _cal_point(self, sample_id: str, analyte: str) -> dict[str, Any] | None:
+        """The calibration point of calibrator ``sample_id`` for ``analyte`` in the current state."""
+        oc = self.batch.calibrations.get(analyte)
+        if oc is None:
+            return None
+        # the outcome's points follow the calibrators with a nominal value, in run order
+        ids = [e.sample_id for e in self.batch.worklist.entries if e.sample_type == "calibrator" and e.usable
+               and math.isfinite(self.batch.method.nominal("calibrator", e.level, analyte))]
+        for sid, p in zip(ids, oc.points, strict=False):
+            if sid == sample_id:
+                return {"level": p.level, "included": bool(p.included), "reason": p.reason,
+                        "accuracy_pct": _finite(p.accuracy_pct)}
+        return None
+
+    def _has_flag(self, sample_id: str, analyte: str, flag: str) -> bool:
+        return any(r.sample_id == sample_id and r.analyte == analyte and flag in r.flags
+                   for r in self.batch.results)
+
+    def _is_held(self, sample_id: str, analyte: str) -> bool:
+        """Set aside before the fit because its integration would be held (``CAL_HELD``)."""
+        return self._has_flag(sample_id, analyte, "CAL_HELD")
+
+    def _held_reason(self, sample_id: str, analyte: str) -> str:
+        pt = self._cal_point(sample_id, analyte)
+        return pt["reason"] if pt else "integration held for review"
 
     # ------------------------------------------------------------------ edits
 
@@ -353,19 +428,49 @@ class ReviewSession:
             key = (sample_id, analyte)
             if key in self.exclusions:
                 raise InputError(f"calibrator {sample_id} is already excluded from {analyte}")
+            inclusions = {k: v for k, v in self.inclusions.items() if k != key}
+            if key in self.inclusions and self._has_flag(sample_id, analyte, "CAL_HELD_INCLUDED"):
+                # put back by the reviewer: out again, as the hold rule says
+                event = {"event": "review_exclude_calibrator", "user": user.name, "sample_id": sample_id,
+                         "analyte": analyte, "level": e.level, "reason": self._reason(reason),
+                         "held_override": True, "before": {"included": True, "reason": self.inclusions[key]},
+                         "after": {"included": False, "reason": "set aside for its held integration"}}
+                return self._edit(event, dict(self.manual), dict(self.exclusions), rev, inclusions)
+            if self._is_held(sample_id, analyte):
+                raise InputError(f"calibrator {sample_id} is already excluded from {analyte} before the fit "
+                                 f"({self._held_reason(sample_id, analyte)})")
+            # (an inclusion left from a hold that a re-integration has since cleared goes with it)
             exclusions = {**self.exclusions, key: self._reason(reason)}
             event = {"event": "review_exclude_calibrator", "user": user.name, "sample_id": sample_id,
                      "analyte": analyte, "level": e.level, "reason": exclusions[key],
                      "before": {"included": True}, "after": {"included": False}}
-            return self._edit(event, dict(self.manual), exclusions, rev)
+            return self._edit(event, dict(self.manual), exclusions, rev, inclusions)
 
     def include(self, user: User, sample_id: str, analyte: str, reason: str,
                 rev: int | None = None) -> dict[str, Any]:
-        """Include again a calibrator the reviewer excluded."""
+        """Include again a calibrator the reviewer excluded, or include one that was excluded before
+        the fit because its integration would be held (``CAL_HELD``): the reviewer looked at the
+        chromatogram and judges the integration fine. The ICH M10 rules then judge it by its
+        accuracy, as any calibrator."""
         with self.lock:
             key = (sample_id, analyte)
+            if key not in self.exclusions and self._is_held(sample_id, analyte):
+                held = self._held_reason(sample_id, analyte)
+                inclusions = {**self.inclusions, key: self._reason(reason)}
+                event = {"event": "review_include_calibrator", "user": user.name, "sample_id": sample_id,
+                         "analyte": analyte, "level": self.entry(sample_id).level, "reason": inclusions[key],
+                         "held_override": True, "before": {"included": False, "reason": held},
+                         "after": {"included": True}}
+                entry = self._edit(event, dict(self.manual), dict(self.exclusions), rev, inclusions)
+                pt = self._cal_point(sample_id, analyte)
+                return {**entry, "point_after": pt}
             if key not in self.exclusions:
-                raise InputError(f"calibrator {sample_id} was not excluded from {analyte} by a reviewer")
+                why = (f"calibrator {sample_id} was not excluded from {analyte} by a reviewer nor set aside for a "
+                       "held integration")
+                pt = self._cal_point(sample_id, analyte)
+                if pt and not pt["included"] and pt["reason"]:
+                    why += f"; it is excluded by a rule that stays in force ({pt['reason']})"
+                raise InputError(why)
             exclusions = dict(self.exclusions)
             del exclusions[key]
             event = {"event": "review_include_calibrator", "user": user.name, "sample_id": sample_id,
@@ -379,17 +484,19 @@ class ReviewSession:
             self._check_rev(rev)
             if not self.undo_stack:
                 raise InputError("nothing to undo")
-            manual, exclusions = self.undo_stack[-1]
-            batch = self._compute(manual, exclusions)
+            manual, exclusions, inclusions = self.undo_stack[-1]
+            batch = self._compute(manual, exclusions, inclusions)
             last = next(e for e in reversed(self.journal.entries) if e.get("event") in EDIT_EVENTS
                         and e.get("event") != "review_undo")
             entry = self._log({
                 "event": "review_undo", "user": user.name, "undone_seq": last["seq"],
                 "undone_event": last["event"], "reason": "undo",
-                "before": {"manual": _state_doc(self.manual), "exclusions": _excl_doc(self.exclusions)},
-                "after": {"manual": _state_doc(manual), "exclusions": _excl_doc(exclusions)}})
+                "before": {"manual": _state_doc(self.manual), "exclusions": _excl_doc(self.exclusions),
+                           "inclusions": _excl_doc(self.inclusions)},
+                "after": {"manual": _state_doc(manual), "exclusions": _excl_doc(exclusions),
+                          "inclusions": _excl_doc(inclusions)}})
             self.undo_stack.pop()
-            self.manual, self.exclusions, self.batch = manual, exclusions, batch
+            self.manual, self.exclusions, self.inclusions, self.batch = manual, exclusions, inclusions, batch
             self.rev += 1
             self.signatures = []
             return entry
@@ -512,6 +619,7 @@ class ReviewSession:
                     "released": sigs[-1]["time"], "output_dir": str(self.out),
                     "base_audit_sha256": self.base_audit_sha256, "signatures": sigs,
                     "manual_integrations": _state_doc(self.manual), "calibrator_exclusions": _excl_doc(self.exclusions),
+                    "calibrator_inclusions": _excl_doc(self.inclusions),
                     "results_sha256": self.results_sha256(), "journal_hash": self.journal.last_hash}
             params = {**self.params, "out": str(vdir), "review_of": str(self.out)}
             entries = run_entries(batch, params, self.journal.entries[0]["time"])
@@ -561,6 +669,7 @@ class ReviewSession:
             doc["review"] = {
                 "rev": self.rev, "output_dir": str(self.out),
                 "manual": _state_doc(self.manual), "exclusions": _excl_doc(self.exclusions),
+                "inclusions": _excl_doc(self.inclusions), "pseudonymised": self._key is not None,
                 "signatures": list(self.signatures), "versions": self.versions(),
                 "can_undo": bool(self.undo_stack), "reasons": list(INTEGRATION_REASONS),
                 "journal": [{k: e.get(k) for k in ("seq", "time", "event", "user", "sample_id", "analyte",
@@ -582,10 +691,12 @@ class ReviewSession:
             meas = self.measurement(sample_id)
             m = self.batch.method
             manual = {k[1]: v for k, v in self.manual.items() if k[0] == sample_id}
+        # the raw file by its own name (a pseudonymised batch shows S-... names that are not on disk)
+        real = next(x for x in self.base.worklist.entries if x.row == e.row)
         try:
-            run = read_run(self.batch_dir / e.file)
+            run = read_run(self.batch_dir / real.file)
         except ThioquantError as exc:
-            return {"sample_id": sample_id, "error": str(exc), "analytes": []}
+            return {"sample_id": sample_id, "error": self._sub(str(exc)), "analytes": []}
         out = []
         for comp in m.analytes:
             chans = []

@@ -116,6 +116,8 @@
     const sigs = S.review.signatures.map((s) => `${s.meaning} by ${s.user}`).join(", ");
     bar.textContent = `Run ${v.accepted ? "ACCEPTED" : "REJECTED"}` + (v.deciding_rule ? ` (deciding rule: ${v.deciding_rule})` : "") +
       ` · revision ${S.review.rev} · ${S.review.manual.length} manual integration(s), ${S.review.exclusions.length} calibrator exclusion(s)` +
+      ((S.review.inclusions || []).length ? `, ${S.review.inclusions.length} held calibrator(s) included` : "") +
+      (S.review.pseudonymised ? " · pseudonymised" : "") +
       (sigs ? ` · signed: ${sigs}` : " · not signed") +
       (S.review.versions.length ? ` · last signed version ${S.review.versions[S.review.versions.length - 1].version}` : "");
     const fn = { run: viewRun, calibration: viewCalibration, qc: viewQC, patients: viewPatients,
@@ -143,7 +145,8 @@
     const v = S.verdict || {};
     const held = S.results.filter((r) => (r.flags || []).includes("HELD"));
     const man = S.review.manual.map((m) => `<li>${esc(m.sample_id)} ${esc(m.analyte)}: ${fmt(m.start_min, 3)}–${fmt(m.end_min, 3)} min (${esc(m.reason)}${m.user ? ", " + esc(m.user) : ""})</li>`).join("");
-    const ex = S.review.exclusions.map((m) => `<li>${esc(m.sample_id)} from ${esc(m.analyte)}: ${esc(m.reason)}</li>`).join("");
+    const ex = S.review.exclusions.map((m) => `<li>${esc(m.sample_id)} from ${esc(m.analyte)}: ${esc(m.reason)}</li>`).join("") +
+      (S.review.inclusions || []).map((m) => `<li>${esc(m.sample_id)} in ${esc(m.analyte)} (held integration) included: ${esc(m.reason)}</li>`).join("");
     $("#view").innerHTML = `
       <h2>Run</h2>
       <div class="card"><b>${v.accepted ? "ACCEPTED" : "REJECTED"}</b>; deciding rule: <b>${esc(v.deciding_rule || "-")}</b>
@@ -152,7 +155,7 @@
       </div>
       <div class="row">
         <div class="card"><h3>Manual integrations</h3><ul>${man || "<li class='muted'>none</li>"}</ul></div>
-        <div class="card"><h3>Calibrators excluded by the reviewer</h3><ul>${ex || "<li class='muted'>none</li>"}</ul></div>
+        <div class="card"><h3>Calibrators excluded or included by the reviewer</h3><ul>${ex || "<li class='muted'>none</li>"}</ul></div>
         <div class="card"><h3>Edit</h3><button id="undo" ${S.review.can_undo ? "" : "disabled"}>Undo last edit</button></div>
       </div>
       <h2>Results ${held.length ? `(${held.length} held for review, listed first)` : ""}</h2>
@@ -247,10 +250,17 @@
       const samples = calSamples(analyte);
       const rows = cal.points.map((p, i) => {
         const sid = samples[i];
-        const byReviewer = S.review.exclusions.some((e) => e.sample_id === sid && e.analyte === analyte);
-        const act = byReviewer
-          ? `<button class="include" data-sample="${esc(sid)}">Include again</button>`
-          : (p.included ? `<input class="excl-reason" placeholder="reason" size="18"> <button class="exclude" data-sample="${esc(sid)}">Exclude</button>` : "");
+        const same = (e) => e.sample_id === sid && e.analyte === analyte;
+        const byReviewer = S.review.exclusions.some(same);
+        const putBack = (S.review.inclusions || []).some(same);
+        // set aside before the fit because its integration would be held: the reviewer who looked
+        // at the chromatogram may include it (the ICH M10 rules then judge it by its accuracy)
+        const held = S.results.some((r) => same(r) && (r.flags || []).includes("CAL_HELD"));
+        const reasonBox = (cls) => `<input class="${cls}" placeholder="reason" size="18"> `;
+        let act = "";
+        if (byReviewer) act = reasonBox("incl-reason") + `<button class="include" data-sample="${esc(sid)}">Include again</button>`;
+        else if (held) act = reasonBox("incl-reason") + `<button class="include held" data-sample="${esc(sid)}" title="the integration was checked and is fine">Include (integration checked)</button>`;
+        else if (p.included || putBack) act = reasonBox("excl-reason") + `<button class="exclude" data-sample="${esc(sid)}">${p.included ? "Exclude" : "Take inclusion back"}</button>`;
         const re = p.accuracy_pct === null ? null : p.accuracy_pct - 100;
         return `<tr class="${p.included ? "" : "excluded"}" data-sample="${esc(sid)}"><td>${esc(p.level)}</td><td>${esc(sid)}</td><td class="num">${fmt(p.x)}</td>` +
           `<td class="num">${fmt(p.y)}</td><td class="num">${fmt(p.back_calc)}</td><td class="num re">${re === null ? "" : fmt(re, 1)}</td>` +
@@ -270,7 +280,9 @@
         post("/api/exclude", { sample_id: b.dataset.sample, analyte: analyte, reason: reason });
       }));
       card.querySelectorAll("button.include").forEach((b) => b.addEventListener("click", () => {
-        post("/api/exclude", { sample_id: b.dataset.sample, analyte: analyte, reason: "included again by the reviewer", include: true });
+        const reason = b.parentNode.querySelector(".incl-reason").value.trim();
+        if (!reason) { banner("Give a reason to include a calibrator (it goes into the audit trail).", true); return; }
+        post("/api/exclude", { sample_id: b.dataset.sample, analyte: analyte, reason: reason, include: true });
       }));
     });
   }
