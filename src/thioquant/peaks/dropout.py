@@ -209,18 +209,24 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
     dropouts is measured exactly as before.
     """
     y = np.asarray(signal)
-    runs = find_dropouts(y, one_sided=True, **rule)
-    confirm: list[tuple[int, int]] = []
-    thr = math.nan
-    if references:
-        # a shorter step from zeros to signal (under k_one x the threshold) may be a peak rising
-        # from a zero baseline; it is a dropout only where a co-eluting transition says the trace
-        # should carry at least the threshold's worth of signal (below)
-        broad, thr = _find(np.asarray(y, dtype=float), **_confirm_kwargs(rule))
-        confirm = [r for r in broad if r not in runs and r[1] - r[0] >= 2]
+    yf = np.asarray(y, dtype=float)
+    # one pass finds every run a bounding point at the threshold makes (the threshold does not
+    # depend on k_one): two-sided runs, steep one-sided ones (>= k_one x the threshold: runs by
+    # themselves), and the shorter steps a reference must confirm
+    broad, thr = _find(yf, **_confirm_kwargs(rule))
+    if not broad:
+        return y, []
+    k_one = float(rule.get("k_one", K_ONE))
+    # (np.minimum/np.maximum: NaN where a bounding point is NaN, as in _find)
+    two_sided = {(a, b) for a, b in broad if np.minimum(yf[a - 1], yf[b]) >= thr}
+    runs = [(a, b) for a, b in broad
+            if (a, b) in two_sided or (np.maximum(yf[a - 1], yf[b]) >= k_one * thr and b - a >= 2)]
+    # a shorter step from zeros to signal may be a peak rising from a zero baseline; it is a
+    # dropout only where a co-eluting transition says the trace should carry at least the
+    # threshold's worth of signal (below)
+    confirm = [r for r in broad if r not in runs] if references else []
     if not runs and not confirm:
         return y, []
-    two_sided = set(find_dropouts(y, **rule))  # only on the few traces with a run
     t = np.asarray(time_min, dtype=float)
     out = np.array(y, dtype=float, copy=True)
     dropped = np.zeros(y.size, bool)
