@@ -112,7 +112,8 @@ def test_a_calibrator_whose_internal_standard_is_lost_is_excluded_with_its_reaso
     r = next(r for r in res.results if r.sample_id == "CAL3" and r.analyte == "6-MMP")
     assert "CAL_HELD" in r.flags and "CAL_EXCLUDED" in r.flags
     # not the IS response's reference either: no other injection is pushed out of the band
-    assert not [x.sample_id for x in res.results if "IS_RESPONSE" in x.flags and x.sample_id != "CAL3"]
+    # (P015's 6-MMP IS, lost to a dropout in the bundled batch itself, is out of the band anyway)
+    assert not [x.sample_id for x in res.results if "IS_RESPONSE" in x.flags and x.sample_id not in ("CAL3", "P015")]
     ok, n = _patients_within(res, batch)
     assert n >= 20 and ok == n
     # with the rule switched off, the calibration still recovers (by accuracy), with that reason
@@ -123,16 +124,20 @@ def test_a_calibrator_whose_internal_standard_is_lost_is_excluded_with_its_reaso
 
 
 def test_a_calibrator_without_internal_standard_peak_is_an_excluded_point(sample_batch):
-    # points lost over the 6-TG apex in the quantifier, qualifier and IS of CAL5: no IS peak, no
-    # response. It was left out of the curve silently (not counted against the 75 % rule).
+    # the 6-TG peaks of CAL5's quantifier, qualifier and IS lost: no IS peak, no response. It was
+    # left out of the curve silently (not counted against the 75 % rule). (Until the bundled batch
+    # carried the measured noise, 7 zeros over the apex did this; the dropout rule now bridges
+    # those (DROPOUT), so the whole peak is zeroed: on a noisy trace a blip of noise may then be
+    # found in the window, held for its IS response and width, or nothing at all: NO_IS.)
     batch = sample_batch()
     for prec in (168.0, 171.0):
-        _scale_channel(batch, "007_CAL5.mzML", prec, 1.0, gap=(1.44, 1.47))
+        _scale_channel(batch, "007_CAL5.mzML", prec, 1.0, gap=(1.3, 1.6))
     res = quantify(batch)
     oc = res.calibrations["6-TG"]
     assert len(oc.points) == 8
     cal5 = next(p for p in oc.points if p.level == "CAL5")
-    assert not cal5.included and "no response (NO_IS)" in cal5.reason
+    assert not cal5.included
+    assert "no response (NO_IS)" in cal5.reason or "6-TG-IS response 0 %" in cal5.reason
     assert "excluded before the fit" in cal5.reason
     assert oc.passed and res.accepted
 
@@ -164,7 +169,9 @@ def test_held_calibrators_are_no_reference_for_the_ion_ratio(sample_batch):
     res = quantify(batch)
     held = {r.sample_id for r in res.results if r.analyte == "6-TG" and "CAL_HELD" in r.flags}
     assert held == {"CAL2", "CAL8"}
-    failing = [r.sample_id for r in res.results if r.analyte == "6-TG" and "ION_RATIO" in r.flags]
+    # (quantified results only: P001's undetectable 6-TG is off in the bundled batch itself)
+    failing = [r.sample_id for r in res.results if r.analyte == "6-TG" and "ION_RATIO" in r.flags
+               and not {"BELOW_LLOQ", "NOT_DETECTED"} & set(r.flags)]
     assert set(failing) <= held
     assert res.accepted
 

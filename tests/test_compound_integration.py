@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -117,8 +118,8 @@ def test_sn_against_the_blank_injection(repo_root):
         bt = _trace_for(run, comp, qualifier=qual)
         for meas in b.measurements:
             p = meas.peaks.get(f"{comp.name} qualifier" if qual else comp.name)
-            if p is None:
-                continue
+            if p is None or not math.isfinite(p.width_50_min):
+                continue  # (a blip without a half-height width: the engine's window is the region's)
             h = window_noise(bt.time_min, bt.signal, p.rt_min, m.integration.noise_window * p.width_50_min,
                              min_points=3)
             assert p.noise == pytest.approx(h, rel=1e-12) and p.sn == pytest.approx(2 * p.height / h)

@@ -144,6 +144,53 @@ def test_one_sided_run_filled_from_a_coeluting_reference() -> None:
     assert np.array_equal(same, cut)
 
 
+def test_a_rising_edge_lost_to_zeros_is_filled_when_a_coeluting_transition_confirms_it() -> None:
+    # the regenerated bundled batch's QCL-2: the 6-TG qualifier read 0 on 8 points of its rising
+    # edge, then 17,346 cps (a step under k_one x the threshold, so not a dropout by itself); its
+    # area lost ~13 % and the ion ratio came out -20.2 %, held. The quantifier of the same shape
+    # says those points carried signal: the run is filled from it, DROPOUT only.
+    _, y = _peak(150.0, seed=11)
+    _, ref = _peak(600.0, seed=12)
+    cut = y.copy()
+    cut[367:374] = 0.0
+    assert find_dropouts(cut, one_sided=True) == []  # 11.7k cps after zeros: a peak could rise so
+    assert _area(cut) < 0.8 * _area(y)
+    alone, runs = bridge_dropouts(T, cut)
+    assert alone is cut and runs == []  # without a reference: nothing to confirm it
+    refilled: set[tuple[int, int]] = set()
+    fixed, runs = bridge_dropouts(T, cut, [(T, ref, [])], from_reference=refilled)
+    (run,) = runs
+    assert run[0] <= 367 and run[1] == 374 and refilled == {run}
+    assert abs(_area(fixed) / _area(y) - 1) < 0.05
+    pk = find_target(Trace("x", T, fixed), 1.5, 0.2)
+    assert dropout_flags(T, runs, pk.start_min, pk.end_min, from_reference=refilled) == (DROPOUT,)
+    # through the run's transitions, as the pipeline measures them
+    qual = Channel(kind="srm", precursor_mz=168.0, product_mz=134.0)
+    run2 = BridgedRun(Run((Trace("qual", T, cut, channel=qual),
+                           Trace("quant", T, ref, channel=Channel(kind="srm", precursor_mz=168.0, product_mz=151.0)))))
+    pk = find_target(run2.find_trace(precursor_mz=168.0, product_mz=134.0), 1.5, 0.2)
+    assert abs(pk.area / _area(y) - 1) < 0.05
+    assert run2.flags_for(pk, precursor_mz=168.0, product_mz=134.0) == (DROPOUT,)
+
+
+def test_zeros_a_coeluting_transition_expects_little_signal_in_are_kept() -> None:
+    # two zeros at the foot of a steep peak (1 count of baseline, apex 20,000 counts) where the
+    # reference expects 1.5 and 6.7 counts: 8.2 in all, under the threshold (20 counts here: 0.1 %
+    # of the range); counting noise can give that, so they stay as measured
+    mu, _ = _peak(20000.0, sigma=0.012, base_counts=1.0)
+    y = np.round(mu / Q) * Q
+    y[362:364] = 0.0  # x = -13, -12 points
+    assert y[364] >= 20 * Q
+    ref = mu * 0.25
+    out, runs = bridge_dropouts(T, y, [(T, ref, [])])
+    assert out is y and runs == []
+    # one point more (6.7 + 24 counts expected at the last two): a dropout, filled
+    y2 = np.round(mu / Q) * Q
+    y2[362:365] = 0.0
+    out, runs = bridge_dropouts(T, y2, [(T, ref, [])])
+    assert runs == [(362, 365)] and out[364] == pytest.approx(mu[364], rel=0.1)
+
+
 def test_flags_short_and_long_runs() -> None:
     t = np.arange(100) * 0.01
     assert dropout_flags(t, [(50, 52)], 0.40, 0.60) == (DROPOUT,)

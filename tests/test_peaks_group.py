@@ -192,11 +192,13 @@ def test_pipeline_groups_mrm_channels_by_default_and_opts_out(tmp_path, repo_roo
                         encoding="utf-8")
     off = measure_injection(raw, load_method(off_path)).peaks
     assert "group" not in {p.integration for p in off.values() if p is not None}
-    # the same peaks found, areas within 2 % (clean simulated peaks: the bounds nearly agree)
+    # the same peaks found, areas within 3 % (the bounds nearly agree: on the measured-noise
+    # batch CAL1's 6-TG, the LLOQ peak, moves by 2.3 % between its own and the group's bounds,
+    # the other five channels by under 0.4 %; 2 % on the legacy, almost noiseless batch)
     for k, p in pk.items():
         assert (p is None) == (off[k] is None)
         if p is not None:
-            assert p.area == pytest.approx(off[k].area, rel=0.02)
+            assert p.area == pytest.approx(off[k].area, rel=0.03 if k == "6-TG" else 0.01)
     bad = tmp_path / "bad.toml"
     bad.write_text(src.replace("min_points = 5", 'min_points = 5\ntransition_group = "yes"', 1),
                    encoding="utf-8")

@@ -330,8 +330,10 @@ def test_results_held_for_review_come_first(review_setup):
     rs[k] = replace(rs[k], flags=(*rs[k].flags, "HELD"))
     s.batch = replace(s.batch, results=tuple(rs))
     rows = s.state()["results"]
-    assert rows[0]["sample_id"] == "P010" and "HELD" in rows[0]["flags"]
-    assert [r["injection"] for r in rows[1:]] == sorted(r["injection"] for r in rows[1:])
+    # with the bundled batch's own held result (P015's 6-MMP, its IS lost to a dropout)
+    n = sum("HELD" in r["flags"] for r in rows)
+    assert all("HELD" in r["flags"] for r in rows[:n]) and {"P010", "P015"} <= {r["sample_id"] for r in rows[:n]}
+    assert [r["injection"] for r in rows[n:]] == sorted(r["injection"] for r in rows[n:])
 
 
 def test_repeated_wrong_passwords_lock_the_name(review_setup):

@@ -110,7 +110,8 @@ def test_pipeline_flags_implausible_dilution(tmp_path, repo_root):
     for sid in ("P001", "P002"):
         for analyte in ("6-TG", "6-MMP"):
             r = by[(sid, analyte)]
-            assert r.flags == ("BAD_DILUTION",)
+            # (P001's undetectable traces fail the ion ratio in the bundled batch itself)
+            assert r.flags[0] == "BAD_DILUTION" and set(r.flags) <= {"BAD_DILUTION", "ION_RATIO"}
             assert math.isnan(r.conc) and math.isnan(r.reported)
         (interp,) = [i for i in b.interpretations if i["sample_id"] == sid]
         assert interp["category"] == "not_interpretable" and interp["tgn_pmol_8e8"] == ""

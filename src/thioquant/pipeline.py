@@ -64,8 +64,10 @@ def measure_injection(
     except ThioquantError as exc:
         return InjectionMeasurement(str(path), error=str(exc))
     try:
+        read = run
         run, screen = _screen_run(run, method)
-        return _apply_screen(_measure_run(run, path, method, manual, views, blanks, widths), run, screen, method)
+        return _apply_screen(_measure_run(run, path, method, manual, views, blanks, widths, shown=read),
+                             run, screen, method)
     except MethodError:
         raise  # a setting of the method, not this file: the batch cannot go on
     except ThioquantError as exc:
@@ -81,12 +83,13 @@ def measure_injection(
 
 def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str, tuple[float, float]] | None,
                  views: bool, blanks: Mapping[str, Any] | None,
-                 widths: Mapping[str, float] | None = None) -> InjectionMeasurement:
+                 widths: Mapping[str, float] | None = None, shown: Any = None) -> InjectionMeasurement:
     from thioquant.peaks import integrate
     from thioquant.peaks.dropout import BridgedRun
 
     # the peak search sees MRM traces with their dropout runs bridged (issue 18; the method's
-    # [integration] dropout settings); views keep the raw trace
+    # [integration] dropout settings); views keep the trace as read (``shown``: before spikes
+    # were corrected, as the report shows it when it reads the file again)
     rule = method.integration.dropout_rule()
     raw = run
     if rule is not None:
@@ -132,7 +135,7 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
     if views:
         from thioquant.report.chrom import trace_views
 
-        kept = trace_views(raw, peaks, method)
+        kept = trace_views(raw if shown is None else shown, peaks, method)
     return InjectionMeasurement(str(path), raw.sha256 or "", peaks, tuple(missing), views=kept,
                                 problems=tuple(problems),
                                 notes=tuple(str(n) for n in raw.metadata.get("reader_notes", ())))

@@ -19,7 +19,7 @@ Detector noise (``noise``): ``"measured"`` is the model measured on real QTRAP M
 with twice Poisson variance written as whole cps, rare spikes, runs of dropped points; for UV the
 measured baseline noise and digitisation step); ``"legacy"`` is the earlier, almost noiseless model
 (MRM ``sd = sqrt(12^2 + 0.6*S + (0.004*S)^2)``, UV 0.006 mAU white noise) that the bundled batches
-were written with. A :class:`~thioquant.noise_model.MrmNoise` or
+were written with until 2026-12-05; the default is ``"measured"`` (:data:`DEFAULT_NOISE`). A :class:`~thioquant.noise_model.MrmNoise` or
 :class:`~thioquant.noise_model.UvNoise` gives the measured model with other parameters.
 """
 
@@ -44,9 +44,9 @@ from thioquant.model import Channel, Trace
 from thioquant.noise_model import MrmNoise, UvNoise, apply_mrm_noise, apply_uv_noise
 
 DEFAULT_SEED = 20261122
-#: detector noise of :func:`simulate_batch` and the validation packages when none is given
-#: ("legacy" until the peak engine passes the whole suite on "measured" data: docs/noise.md)
-DEFAULT_NOISE = "legacy"
+#: detector noise of :func:`simulate_batch` and the validation packages when none is given: the
+#: model measured on real files (docs/noise.md); "legacy" is the earlier, almost noiseless one
+DEFAULT_NOISE = "measured"
 NOISE_MODELS = ("measured", "legacy")
 Noise = str | MrmNoise | UvNoise
 

@@ -174,16 +174,56 @@ def _measure(reg: core.Region, rp: core.RawPeak) -> core.Shape:
     return core.shape(tt, yc, ys, apex=rp.apex - st if rp.shoulder else None)
 
 
+#: a flat top is saturation when digitisation explains its run of equal values with less than
+#: this probability (docs/peaks.md, "Saturation")
+_SATURATION_CHANCE = 1e-4
+
+
 def _saturated(y: np.ndarray, i: int) -> bool:
-    v = y[i]
+    """A flat top: a run of three or more equal values at the apex ``i`` that a saturated
+    detector would write and digitisation does not explain.
+
+    A detector at its maximum repeats one value and writes nothing above it, so the run must
+    hold the region's highest value. On a coarsely digitised trace (a UV detector's step of
+    4.77x10^-4 mAU) neighbouring points near the flat apex of a small, broad peak are often
+    equal by chance: two points with independent noise ``sigma`` round to one step ``q`` with
+    probability about ``p = q / (2 sqrt(pi) sigma)``, so a run of ``k`` counts only when
+    ``p^(k-1)`` < :data:`_SATURATION_CHANCE`. ``sigma`` is the point noise of the peak's other
+    upper points (above half its height, from their second differences); ``q`` the region's
+    smallest step between values (negligible on a continuous or finely digitised signal, where
+    any repeated value is the detector's).
+    """
+    v = float(y[i])
+    if not math.isfinite(v):
+        return False
     tol = 1e-12 * abs(v)  # a saturated detector repeats the same value
     lo = i
-    while lo > 0 and abs(y[lo - 1] - v) <= tol and i - lo < 3:
+    while lo > 0 and abs(y[lo - 1] - v) <= tol:
         lo -= 1
     hi = i
-    while hi < y.size - 1 and abs(y[hi + 1] - v) <= tol and hi - i < 3:
+    while hi < y.size - 1 and abs(y[hi + 1] - v) <= tol:
         hi += 1
-    return hi - lo + 1 >= 3
+    k = hi - lo + 1
+    if k < 3:
+        return False
+    fin = y[np.isfinite(y)]
+    if v < float(fin.max()) - tol:
+        return False  # something lies higher: not the detector's maximum
+    steps = np.diff(np.unique(fin))
+    q = float(steps.min()) if steps.size else 0.0
+    upper = np.isfinite(y) & (y >= float(fin.min()) + 0.5 * (v - float(fin.min())))
+    upper[lo : hi + 1] = False
+    three = upper[:-2] & upper[1:-1] & upper[2:]
+    if np.count_nonzero(three) >= 3:
+        sigma = 1.4826 * float(np.median(np.abs(np.diff(y, 2)[three]))) / math.sqrt(6.0)
+    else:  # too few points beside the run (a steep clipped peak): its flanks' steps
+        two = upper[:-1] & upper[1:]
+        d = np.abs(np.diff(y))[two]
+        sigma = float(np.median(d)) / math.sqrt(2.0) if d.size else math.inf
+    if not sigma > 0:
+        return q <= tol  # no noise to judge by: only an exactly repeated continuous value
+    p = min(1.0, q / (2.0 * math.sqrt(math.pi) * sigma))
+    return p ** (k - 1) < _SATURATION_CHANCE
 
 
 def _points_across(t: np.ndarray, rp: core.RawPeak, shp: core.Shape) -> int:

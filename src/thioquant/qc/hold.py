@@ -24,7 +24,12 @@ terminal list it first. The checks, each a setting of ``[qc]`` (docs/qc.md, "Hel
 
 Width, apex, ion-ratio and peak-flag checks of the analyte apply to quantified results only:
 below the LLOQ a peak is at the noise (ICH Q2(R2): quantitation at S/N 10) and its shape and ion
-ratio say nothing.
+ratio say nothing. One exception (``ion_ratio``): a result the quantifier leaves unquantified while
+its qualifier, read through the calibrators' mean ion ratio, implies at least
+:data:`QUALIFIER_IMPLIES` times the lowest calibrator's response (IS-normalised) is held: the
+quantifier lost its peak (a 33-point dropout over the whole peak in the regenerated validation
+package's ISR-06 read "<LLOQ" against 516 nmol/L; docs/noise.md), and "undetectable" would be a
+clinical message from a broken acquisition.
 The internal standard's checks apply to every result (an "undetectable" is only as good as its
 internal standard).
 """
@@ -64,6 +69,10 @@ REASONS: Mapping[str, str] = {
 UNQUANTIFIED = frozenset({"NOT_DETECTED", "BELOW_LLOQ", "BELOW_LOD", "NO_PEAK"})
 #: sample types whose results may be held
 HELD_TYPES = frozenset({"unknown", "qc"})
+#: an unquantified result is held when its qualifier implies this many times the lowest
+#: calibrator's response: a quantifier at most half of what its qualifier says (ion ratio off by
+#: >= 100 %), far outside the +/-20 % tolerance and any noise of a result near the LLOQ
+QUALIFIER_IMPLIES = 2.0
 
 
 def width_ratios(widths: Sequence[float], reference_mask: Sequence[bool]) -> np.ndarray:
@@ -145,6 +154,7 @@ def hold_reasons(
     is_pct = 100.0 * is_area / float(ref_is.mean()) if ref_is.size else np.full(n, nan)
     lo, hi = settings.hold_width_ratio
     tol = settings.hold_is_apex_tolerance_min
+    implied = _qualifier_implied(name, qual, is_name, peak, cal, n) if "ion_ratio" in checks else np.full(n, nan)
     out: list[list[tuple[str, str]]] = []
     for i, e in enumerate(entries):
         reasons: list[tuple[str, str]] = []
@@ -168,6 +178,9 @@ def hold_reasons(
                             f"calibrators' offset (tolerance {tol * 60:g} s)"))
         if "ion_ratio" in checks and quantified and "ION_RATIO" in fl:
             reasons.append(("ION_RATIO", f"{name} qualifier/quantifier ratio outside tolerance"))
+        elif "ion_ratio" in checks and not quantified and implied[i] >= QUALIFIER_IMPLIES:
+            reasons.append(("ION_RATIO", f"{name} not quantified, but its qualifier implies {implied[i]:.1f}x "
+                            "the lowest calibrator's response (the quantifier lost its peak?)"))
         if "peak_flags" in checks:
             for key, pkk, judge in ((name, pk, quantified), (is_name, ipk, True)):
                 if judge and pkk is not None:
@@ -178,6 +191,33 @@ def hold_reasons(
                 if pkk is not None and "SATURATED" in pkk.flags:
                     reasons.append(("SATURATED", f"{key} peak saturated"))
     return out
+
+
+def _qualifier_implied(name: str, qual: str | None, is_name: str | None, peak: Any, cal: Sequence[bool],
+                       n: int) -> np.ndarray:
+    """Per injection, the IS-normalised response its qualifier implies (qualifier area over the
+    calibrators' mean ion ratio), in units of the lowest calibrator's response (NaN where a peak
+    or the reference is missing)."""
+    nan = math.nan
+    out = np.full(n, nan)
+    if qual is None or is_name is None:
+        return out
+
+    def area(i: int, key: str) -> float:
+        a = getattr(peak(i, key), "area", nan)
+        return float(a) if a is not None and math.isfinite(a) and a > 0 else nan
+
+    q = np.array([area(i, name) for i in range(n)])
+    ql = np.array([area(i, qual) for i in range(n)])
+    isa = np.array([area(i, is_name) for i in range(n)])
+    c = np.asarray(cal, dtype=bool) & np.isfinite(q) & np.isfinite(ql) & np.isfinite(isa)
+    if not c.any():
+        return out
+    ratio = float(np.mean(ql[c] / q[c]))
+    lowest = float(np.min(q[c] / isa[c]))
+    if not (ratio > 0 and lowest > 0):
+        return out
+    return (ql / ratio) / isa / lowest
 
 
 #: the checks that exclude a calibrator from the fit (``[calibration] exclude_held``): the ion
