@@ -44,6 +44,7 @@ STAGES = [
     ("thioquant.peaks.group", "_shared_bounds_area", "transition groups: members over the shared bounds"),
     ("thioquant.peaks.group", "integrate_between", "transition groups: members over the shared bounds"),
     ("thioquant.pipeline", "_apply_screen", "signal screen (dead channels, spikes, apex bursts)"),
+    ("thioquant.peaks.dropout", "BridgedRun.find_trace", "dropout bridging (finding and bridging MRM dropouts)"),
 ]
 
 
@@ -69,7 +70,10 @@ def _instrument(acc: dict[str, float]) -> None:
 
     for mod, name, label in STAGES:
         m = importlib.import_module(mod)
-        if not hasattr(m, name):
+        if "." in name:  # a method: wrapped on its class
+            cls_name, name = name.split(".")
+            m = getattr(m, cls_name, None)
+        if m is None or not hasattr(m, name):
             continue  # a stage an older version does not have
         f = getattr(m, name)
         w = wrap(f, label)
