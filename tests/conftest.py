@@ -76,20 +76,28 @@ def _review_base(tmp_path_factory):
 
 
 @pytest.fixture
-def review_setup(_review_base, tmp_path: Path, monkeypatch):
-    """``(output_dir, UserStore)``: a fresh copy of the quantified bundled LC-MS/MS output folder
-    (its batch folder, shared, is only read), and a user file with analyst ``alice`` (password
-    ``alice-pass``) and authorisers ``bob`` (``bob-pass-1``) and ``carol`` (``carol-pass``).
-    The hashes use argon2 with a small cost so that the tests stay fast."""
+def review_users(tmp_path: Path, monkeypatch):
+    """A user file (``THIOQUANT_USERS``) with analyst ``alice`` (password ``alice-pass``) and
+    authorisers ``bob`` (``bob-pass-1``) and ``carol`` (``carol-pass``); argon2 at a small cost so
+    that the tests stay fast."""
     from argon2 import PasswordHasher
 
     from thioquant.review.users import UserStore
 
-    out = tmp_path / "results"
-    shutil.copytree(_review_base.parent / "results", out)
     store = UserStore(tmp_path / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     monkeypatch.setenv("THIOQUANT_USERS", str(store.path))
     store.add("alice", "analyst", "alice-pass", "Alice Analyst")
     store.add("bob", "authoriser", "bob-pass-1", "Bob Authoriser")
     store.add("carol", "authoriser", "carol-pass", "Carol Second")
-    return out, store
+    return store
+
+
+@pytest.fixture
+def review_setup(_review_base, tmp_path: Path, review_users):
+    """``(output_dir, UserStore)``: a fresh copy of the quantified bundled LC-MS/MS output folder
+    (its batch folder, shared, is only read), and a user file with analyst ``alice`` (password
+    ``alice-pass``) and authorisers ``bob`` (``bob-pass-1``) and ``carol`` (``carol-pass``).
+    The hashes use argon2 with a small cost so that the tests stay fast."""
+    out = tmp_path / "results"
+    shutil.copytree(_review_base.parent / "results", out)
+    return out, review_users

@@ -30,17 +30,8 @@ def _point(s, level, analyte="6-TG"):
 
 
 @pytest.fixture
-def held(tmp_path, monkeypatch):
-    from argon2 import PasswordHasher
-
-    from thioquant.review.users import UserStore
-
-    out = held_run(tmp_path)
-    store = UserStore(tmp_path / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    monkeypatch.setenv("THIOQUANT_USERS", str(store.path))
-    store.add("alice", "analyst", "alice-pass", "Alice Analyst")
-    store.add("bob", "authoriser", "bob-pass-1", "Bob Authoriser")
-    return out, store
+def held(tmp_path, review_users):
+    return held_run(tmp_path), review_users
 
 
 def test_a_held_calibrator_is_included_by_the_reviewer_and_everything_is_recomputed(held):

@@ -174,17 +174,11 @@ def _results(path):
         return list(csv.DictReader(f))
 
 
-def test_quantify_with_a_versions_overrides_file_reproduces_the_version(tmp_path, monkeypatch):
-    from argon2 import PasswordHasher
-
+def test_quantify_with_a_versions_overrides_file_reproduces_the_version(tmp_path, review_users):
     from thioquant.review.session import ReviewSession
-    from thioquant.review.users import UserStore
 
     out = held_run(tmp_path)
-    users = UserStore(tmp_path / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    monkeypatch.setenv("THIOQUANT_USERS", str(users.path))
-    users.add("alice", "analyst", "alice-pass", "Alice Analyst")
-    users.add("bob", "authoriser", "bob-pass-1", "Bob Authoriser")
+    users = review_users
     s = ReviewSession(out, users)
     alice = users.get("alice")
     # a manual integration, a calibrator exclusion with its reason, a CAL_HELD re-inclusion
@@ -240,23 +234,17 @@ def test_the_documented_example_reads_as_documented(repo_root, tmp_path):
     assert d.inclusions[("CAL4", "6-TG")].reason == "chromatogram checked: volume low, IS and analyte scaled alike"
 
 
-def test_a_pseudonymised_version_is_reproduced_with_its_key(sample_batch, tmp_path, monkeypatch):
+def test_a_pseudonymised_version_is_reproduced_with_its_key(sample_batch, tmp_path, monkeypatch, review_users):
     # a --pseudonymise run's version names the patient samples by pseudonym in overrides.csv too;
     # quantify --pseudonymise with the key maps them back (they were ignored as unknown samples)
-    from argon2 import PasswordHasher
-
     from thioquant.review.session import ReviewSession
-    from thioquant.review.users import UserStore
 
     key = "review-key-0123456789"
     monkeypatch.delenv("THIOQUANT_PSEUDONYM_KEY", raising=False)
     batch, out = sample_batch(), tmp_path / "out"
     pseudo = ["--quiet", "--no-history", "--pseudonymise", "--pseudonym-key", key]
     assert _main(["quantify", str(batch), "--out", str(out), *pseudo]) == 0
-    users = UserStore(tmp_path / "users.json", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    monkeypatch.setenv("THIOQUANT_USERS", str(users.path))
-    users.add("alice", "analyst", "alice-pass", "Alice Analyst")
-    users.add("bob", "authoriser", "bob-pass-1", "Bob Authoriser")
+    users = review_users
     s = ReviewSession(out, users, pseudonym_key=key)
     alice = users.get("alice")
     patient = next(r for r in s.batch.results if r.sample_type == "unknown" and r.analyte == "6-TG"

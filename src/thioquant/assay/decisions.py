@@ -36,6 +36,7 @@ from thioquant.peaks.overrides import (
     COLUMNS,
     INTEGRATE,
     Override,
+    add_override,
     parse_override,
     read_override_rows,
 )
@@ -118,12 +119,7 @@ def read_decisions(path: str | Path) -> Decisions:
             missing = [c for c in ("start_min", "end_min") if c not in vals]
             if missing:
                 raise InputError(f"an integrate row needs the column(s) {', '.join(missing)}", path=p, row=rownum)
-            ov = parse_override(vals, p, rownum)
-            key = (ov.sample_id, ov.analyte)
-            if key in integrations:
-                raise InputError(f"duplicate manual integration for sample '{key[0]}', analyte '{key[1]}' "
-                                 f"(first on row {integrations[key].row})", path=p, row=rownum)
-            integrations[key] = ov
+            add_override(integrations, parse_override(vals, p, rownum), p)
             continue
         sid, analyte = vals["sample_id"], vals["analyte"]
         if not sid or not analyte:

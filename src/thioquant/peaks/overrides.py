@@ -137,10 +137,14 @@ def read_overrides(path: str | Path) -> dict[tuple[str, str], Override]:
             raise InputError(f"action '{vals[ACTION_COLUMN]}' is not a manual integration; a file with "
                              "calibrator decisions is read by thioquant.assay.decisions.read_decisions "
                              "(as quantify --overrides does)", path=path, row=rownum)
-        ov = parse_override(vals, path, rownum)
-        key = (ov.sample_id, ov.analyte)
-        if key in out:
-            raise InputError(f"duplicate override for sample '{key[0]}', analyte '{key[1]}' "
-                             f"(first on row {out[key].row})", path=path, row=rownum)
-        out[key] = ov
+        add_override(out, parse_override(vals, path, rownum), path)
     return out
+
+
+def add_override(out: dict[tuple[str, str], Override], ov: Override, path: str | Path) -> None:
+    """Put ``ov`` into ``out``; a second manual integration of a (sample_id, analyte) is refused."""
+    key = (ov.sample_id, ov.analyte)
+    if key in out:
+        raise InputError(f"duplicate manual integration for sample '{key[0]}', analyte '{key[1]}' "
+                         f"(first on row {out[key].row})", path=path, row=ov.row)
+    out[key] = ov
