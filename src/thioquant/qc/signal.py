@@ -140,14 +140,18 @@ def _flank_fit(y: np.ndarray, i0: int, w: int, half: int, min_sigma: float,
     base = float(y[max(i0 - 2 * half, 0):min(i0 + w + 2 * half, n)].min())
     ls = [j for j in range(i0 - 1, max(i0 - 2 * half, 0) - 1, -1) if j not in skip and y[j] > base][:half]
     rs = [j for j in range(i0 + w, min(i0 + w + 2 * half, n)) if j not in skip and y[j] > base][:half]
-    left, right = np.array(sorted(ls), dtype=int), np.array(rs, dtype=int)
-    if left.size < 2 or right.size < 2:
+    if len(ls) < 2 or len(rs) < 2:
         return None
-    idx = np.concatenate([left, right])
+    idx = np.array(ls[::-1] + rs, dtype=int)  # ls runs outwards: reversed, it is sorted
     x0 = i0 + 0.5 * (w - 1)
     ly = np.log(y[idx] - base)
     x = idx - x0
-    a = np.stack((x * x, x, np.ones_like(x)), axis=1)
+    # the design matrix filled column by column (np.stack and ones_like: the same C-ordered array,
+    # and 30 % of this function's overhead, run ~13 times per injection)
+    a = np.empty((x.size, 3))
+    a[:, 0] = x * x
+    a[:, 1] = x
+    a[:, 2] = 1.0
     try:  # the normal equations of 3 parameters (np.polyfit costs 80 us of overhead per call)
         q = np.linalg.solve(a.T @ a, a.T @ ly)
     except np.linalg.LinAlgError:
@@ -158,7 +162,9 @@ def _flank_fit(y: np.ndarray, i0: int, w: int, half: int, min_sigma: float,
         return None
     res = ly - a @ q
     scatter = float(np.sqrt(np.sum(res * res) / max(idx.size - 3, 1)))
-    return base + np.exp(np.polyval(q, np.arange(i0, i0 + w) - x0)), base, scatter
+    # np.polyval's Horner steps written out (it starts from 0 * x + q[0], which is q[0] exactly)
+    xs = np.arange(i0, i0 + w) - x0
+    return base + np.exp((q[0] * xs + q[1]) * xs + q[2]), base, scatter
 
 
 def _partner_rises(t: float, w: int, partners: Sequence[tuple[np.ndarray, np.ndarray]], half: int,
