@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from thioquant import flags as _flags
+from thioquant.peaks.noise import median_inplace
 
 DROPOUT = "DROPOUT"  # messages in thioquant.flags (readers of results.json need them too)
 DROPOUT_LONG = "DROPOUT_LONG"
@@ -85,7 +86,8 @@ def _robust_sd(y: np.ndarray) -> float:
     """Noise SD from the median absolute first difference (robust to peaks and dropouts)."""
     d = np.abs(np.diff(y))
     d = d[np.isfinite(d)]
-    return float(1.4826 * np.median(d) / math.sqrt(2.0)) if d.size else 0.0
+    # median_inplace: np.median's value (d is our own temporary) without its wrapper's overhead
+    return float(1.4826 * median_inplace(d) / math.sqrt(2.0)) if d.size else 0.0
 
 
 def find_dropouts(signal: np.ndarray, *, floor: float = 0.0, min_counts: float = MIN_COUNTS,
@@ -145,7 +147,7 @@ def _find(y: np.ndarray, *, floor: float, min_counts: float, k_sd: float, quantu
     # median and noise on at most ~512 evenly spaced points: robust statistics, and this runs
     # on every MRM trace of every injection
     sub = fin[:: max(1, fin.size // 512)]
-    thr = max(float(np.median(sub)) + k_sd * max(_robust_sd(sub), 0.0),
+    thr = max(median_inplace(sub.copy()) + k_sd * max(_robust_sd(sub), 0.0),
               floor + 1e-3 * (float(fin.max()) - floor), floor + 1e-12)
     lo = np.minimum(y[starts - 1], y[ends])
     hi = np.maximum(y[starts - 1], y[ends])
