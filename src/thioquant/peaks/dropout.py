@@ -175,10 +175,14 @@ def _find(y: np.ndarray, *, floor: float, min_counts: float, k_sd: float, quantu
     ok = passing(thr)
     # inside signal, most points around the run are measured; isolated points among zeros (a
     # sparse trace) are not signal that a run could have interrupted
-    for j in np.flatnonzero(ok):
-        a, b = starts[j], ends[j]
-        ctx = np.concatenate([y[max(0, a - context) : a], y[b : b + context]])
-        ok[j] = np.mean(ctx > floor) >= 0.5
+    # (all runs at once from a running count of measured points: k of n measured, k / n >= 0.5
+    # exactly when 2 k >= n, n <= 2 context)
+    if ok.any():
+        cs = np.concatenate([[0], np.cumsum(y > floor)])
+        a0, b1 = np.maximum(starts - context, 0), np.minimum(ends + context, y.size)
+        k = (cs[starts] - cs[a0]) + (cs[b1] - cs[ends])
+        n = (starts - a0) + (b1 - ends)
+        ok &= (2 * k >= n) & (n > 0)  # no context points: np.mean's NaN failed the test
     return [(int(a), int(b)) for a, b in zip(starts[ok], ends[ok], strict=True)], thr
 
 
@@ -280,6 +284,9 @@ def _from_reference(t: np.ndarray, y: np.ndarray, dropped: np.ndarray, a: int, b
     meas = meas[~dropped[w0:w1]]
     if meas.size < 5:
         return None
+    ym = y[meas]
+    if np.std(ym) == 0:  # the same for every reference (it was measured once per reference)
+        return None
     best: tuple[float, np.ndarray] | None = None
     for tr_t, tr_y, tr_runs in references:
         tr_t = np.asarray(tr_t, dtype=float)
@@ -289,8 +296,8 @@ def _from_reference(t: np.ndarray, y: np.ndarray, dropped: np.ndarray, a: int, b
         if any(ra < i1 and rb > i0 for ra, rb in tr_runs) or i1 - i0 < 5:
             continue  # its own dropout near this one, or it does not cover it
         yr = np.interp(t[w0:w1], tr_t, np.asarray(tr_y, dtype=float), left=np.nan, right=np.nan)
-        ym, rm = y[meas], yr[meas - w0]
-        if not np.isfinite(yr).all() or np.std(ym) == 0 or np.std(rm) == 0:
+        rm = yr[meas - w0]
+        if not np.isfinite(yr).all() or np.std(rm) == 0:
             continue
         r = float(np.corrcoef(ym, rm)[0, 1])
         if r >= min_corr and (best is None or r > best[0]):
