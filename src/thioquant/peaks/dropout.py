@@ -299,6 +299,12 @@ def _from_reference(t: np.ndarray, y: np.ndarray, dropped: np.ndarray, a: int, b
         rm = yr[meas - w0]
         if not np.isfinite(yr).all() or np.std(rm) == 0:
             continue
+        # most references are other compounds, far below min_corr: a plain estimate of r (the
+        # same centred sums; rounding differs from np.corrcoef's by ~1e-15, far inside the 1e-6
+        # margin) rejects them without corrcoef's overhead, which decides every verdict it could
+        xc, rc = ym - ym.mean(), rm - rm.mean()
+        if float(np.dot(xc, rc)) < (min_corr - 1e-6) * math.sqrt(float(np.dot(xc, xc)) * float(np.dot(rc, rc))):
+            continue
         r = float(np.corrcoef(ym, rm)[0, 1])
         if r >= min_corr and (best is None or r > best[0]):
             k = float(np.dot(ym, rm) / np.dot(rm, rm))
