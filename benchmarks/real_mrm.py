@@ -397,23 +397,25 @@ def verdict(rq: dict, ry: dict) -> list[str]:
 
 
 def _bridging(reader):
-    """``reader`` whose runs have their MRM dropout runs filled as the pipeline fills them
-    (``thioquant.peaks.dropout``: from the best-correlated other transition, else bridged)."""
+    """``reader`` whose runs have their MRM dropout runs filled by the pipeline's own
+    :class:`thioquant.peaks.dropout.BridgedRun` (default rule: from the best-correlated other
+    transition, a short step from zeros only when another transition confirms it, else bridged)."""
     from dataclasses import replace
 
-    from thioquant.peaks.dropout import bridge_dropouts, find_dropouts
+    from thioquant.peaks.dropout import BridgedRun
 
     def read(path):
         run = reader(path)
-        srm = [t for t in run.traces if t.channel.kind == "srm" and len(t) >= 3]
-        refs = [(t, t.time_min, t.signal, find_dropouts(t.signal, one_sided=True)) for t in srm]
+        bridged = BridgedRun(run)
         out = []
         for t in run.traces:
-            if t.channel.kind != "srm" or len(t) < 3:
-                out.append(t)
-                continue
-            y, runs = bridge_dropouts(t.time_min, t.signal, [(a, b, c) for o, a, b, c in refs if o is not t])
-            out.append(replace(t, signal=y) if runs else t)
+            got = None
+            if t.channel.kind == "srm" and len(t) >= 3:
+                got = bridged.find_trace(precursor_mz=t.channel.precursor_mz, product_mz=t.channel.product_mz,
+                                         mz_tolerance=1e-6)
+            # the same trace, filled (a repeated transition elsewhere in the file is not this one)
+            same = got is not None and got.channel == t.channel and np.array_equal(got.time_min, t.time_min)
+            out.append(got if same else t)
         return replace(run, traces=tuple(out))
 
     return read
@@ -463,8 +465,9 @@ def main(argv: list[str] | None = None) -> int:
         read_run = _apex_fixing(read_run)
     import pyopenms
 
+    flags = "".join(f" --{f}" for f, on in (("dropouts", args.dropouts), ("apex-spikes", args.apex_spikes)) if on)
     lines = ["# Real MRM against reference integrations", "",
-             f"`uv run --group bench python benchmarks/real_mrm.py` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+             f"`uv run --group bench python benchmarks/real_mrm.py{flags}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
              f"pyopenms {pyopenms.__version__}). See the script's docstring for the conventions.", ""]
     qc = qtrap_cases()
     if qc:
