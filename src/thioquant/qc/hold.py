@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from thioquant.qc.rules import RuleOutcome
+from thioquant.qc.rules import RuleOutcome, ion_ratios
 from thioquant.qc.signal import median
 
 HELD = "HELD"
@@ -213,7 +213,7 @@ def _qualifier_implied(name: str, qual: str | None, is_name: str | None, peak: A
     c = np.asarray(cal, dtype=bool) & np.isfinite(q) & np.isfinite(ql) & np.isfinite(isa)
     if not c.any():
         return out
-    ratio = float(np.mean(ql[c] / q[c]))
+    ratio = float(np.mean(ion_ratios(q[c], ql[c])))  # the ion-ratio rule's calibrator mean
     lowest = float(np.min(q[c] / isa[c]))
     if not (ratio > 0 and lowest > 0):
         return out

@@ -599,6 +599,13 @@ def tiered_ion_ratio_tolerance(ratio: float) -> float:
     return ION_RATIO_TIERS[-1][1]
 
 
+def ion_ratios(quant: Any, qual: Any) -> np.ndarray:
+    """Qualifier/quantifier ion ratios, NaN where the quantifier has no positive response."""
+    q, ql = np.asarray(quant, dtype=float), np.asarray(qual, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(q > 0, ql / q, np.nan)
+
+
 def ion_ratio_check(
     quant: Any,
     qual: Any,
@@ -622,8 +629,7 @@ def ion_ratio_check(
     if q.shape != ql.shape:
         raise MethodError("quant and qual must have one value per injection")
     m = _mask(calibrator_mask, q.size, "calibrator_mask")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(q > 0, ql / q, np.nan)
+    ratio = ion_ratios(q, ql)
     cal = ratio[m & np.isfinite(ratio)]
     if cal.size == 0:
         raise MethodError("no calibrator with both quantifier and qualifier responses")
