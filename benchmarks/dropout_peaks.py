@@ -163,6 +163,7 @@ def tally(results: list) -> dict:
         "whole_top_per_1000_at_1000": per_k(big, lambda r: r.whole_top_lost),
         "top_points_dropped_share": (sum(r.top_dropped for r in pk) / max(sum(r.n_top_points for r in pk), 1)),
         "flank_points_dropped_share": (sum(r.flank_dropped for r in pk) / max(sum(r.n_flank_points for r in pk), 1)),
+        "top_points": sum(r.n_top_points for r in pk), "flank_points": sum(r.n_flank_points for r in pk),
         "top_hit_n": sum(r.top_hit for r in pk), "apex_dropped_n": sum(r.apex_dropped for r in pk),
         "whole_top_n": sum(r.whole_top_lost for r in pk),
         "runs_over_peaks": len(lens),
@@ -238,9 +239,58 @@ def main(argv: list[str] | None = None) -> int:
     before = measure_simulated(seeds, MrmNoise(**MRM_DROPOUTS_BEFORE))
     out = {"real": real, "simulated": simd, "simulated_before": before,
            "seconds_real": round(t1 - t0, 1), "seconds_sim": round(t2 - t1, 1)}
-    print(json.dumps(out, indent=1))
     _OUT_JSON.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    lines = report(out)
+    (HERE / "results_dropout_peaks.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
     return 0
+
+
+def _poisson_le(k: int, mu: float) -> float:
+    """P(X <= k) for X ~ Poisson(mu)."""
+    return math.exp(-mu) * sum(mu**i / math.factorial(i) for i in range(k + 1))
+
+
+def report(out: dict) -> list[str]:
+    """The markdown table of results_dropout_peaks.md."""
+    real, sim, before = out["real"], out["simulated"], out["simulated_before"]
+    cols = [("real: BloodProject (Analyst)", real["BloodProject QC (Analyst)"]),
+            ("real: yeast (SmartPeak)", real["yeast Sacc1 (SmartPeak)"]), ("real: pooled", real["pooled"]),
+            (f"simulated, {sim['seeds']} batches", sim), ("simulated before (MRM_DROPOUTS_BEFORE)", before)]
+    rows = [("peaks >= 100 counts (>= 1000)", lambda d: f"{d['peaks']} ({d['peaks_1000']})"),
+            ("FWHM, points (median)", lambda d: f"{d['fwhm_points_median']:.1f}"),
+            ("peaks with a run in their bounds, per 1,000", lambda d: f"{d['any_run_per_1000']:.1f}"),
+            ("a top point dropped (upper half), per 1,000 (n)", lambda d: f"{d['top_hit_per_1000']:.1f} ({d['top_hit_n']})"),
+            ("apex dropped, per 1,000 (n)", lambda d: f"{d['apex_dropped_per_1000']:.1f} ({d['apex_dropped_n']})"),
+            ("whole upper half lost, per 1,000 (n)", lambda d: f"{d['whole_top_per_1000']:.2f} ({d['whole_top_n']})"),
+            (">= 20 % of the area lost, per 1,000", lambda d: f"{d['area_lost_20_per_1000']:.1f}"),
+            ("top points dropped (of n)", lambda d: f"{100 * d['top_points_dropped_share']:.2f} % ({d['top_points']})"),
+            ("flank points dropped (of n)", lambda d: f"{100 * d['flank_points_dropped_share']:.2f} % ({d['flank_points']})"),
+            ("runs over peaks; length median / p90, points", lambda d: f"{d['runs_over_peaks']}; {d['run_len_median']:g} / {d['run_len_p90']:.0f}"),
+            ("run length / FWHM: median / p90 / share >= 1", lambda d: f"{d['run_over_fwhm_median']:.2f} / {d['run_over_fwhm_p90']:.2f} / {100 * d['run_over_fwhm_ge1_share']:.0f} %")]
+    lines = ["# Dropouts over peaks: real QTRAP files against the simulator (`benchmarks/dropout_peaks.py`)", "",
+             f"Real: {real['pooled']['peaks']} reference peaks of the two files ({out['seconds_real']} s); simulated: the "
+             f"LC-MS/MS batch at the default seed and seeds 1-{sim['seeds'] - 1} ({out['seconds_sim']} s). "
+             "Method: docs/noise.md, \"Dropouts over peaks\".", "",
+             "| | " + " | ".join(c for c, _ in cols) + " |", "|---|" + "---|" * len(cols)]
+    for label, f in rows:
+        lines.append(f"| {label} | " + " | ".join(f(d) for _, d in cols) + " |")
+    n = real["pooled"]["peaks"]
+    lines += ["", "Expected on the real files' peaks at the simulated rate, and the chance of seeing no more than the real count:", "",
+              "| event | real | simulated now: expected, P | simulated before: expected, P |", "|---|---|---|---|"]
+    for key, label in (("top_hit", "a top point dropped"), ("apex_dropped", "apex dropped"), ("whole_top", "whole upper half lost")):
+        k = real["pooled"][f"{key}_n"]
+        cells = []
+        for d in (sim, before):
+            mu = d[f"{key}_per_1000"] * n / 1000
+            cells.append(f"{mu:.2f}, {_poisson_le(k, mu):.2g}")
+        lines.append(f"| {label} | {k} of {n} | " + " | ".join(cells) + " |")
+    lines += ["", "Across the transitions of one injection (a run of one transition: is another, with signal there, dropped at the same scans?):", "",
+              "| | pairs | shared | same compound: pairs, shared | a random point of signal dropped |", "|---|---|---|---|---|"]
+    for label, co in [*real["co_dropouts"].items(), ("simulated", sim["co_dropouts"]), ("simulated before", before["co_dropouts"])]:
+        lines.append(f"| {label} | {co['pairs']} | {100 * co['shared']:.1f} % | {co['pairs_same_group']}, "
+                     f"{100 * co['shared_same_group']:.1f} % | {100 * co['base']:.1f} % |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ co_dropouts. Tolerances:
 
 * per-peak events (a top point dropped, the apex dropped, the whole upper half lost, >= 20 % of
   the area lost): the real and the simulated counts are consistent as two Poisson rates, an exact
-  conditional binomial test at the 1 % level (the real files have 290 peaks, so a rate that gives
+  conditional binomial test at the 1 % level (the real files have 293 peaks, so a rate that gives
   none there is allowed only if it is low enough that none is likely);
 * the share of top points and of flank points dropped, and the median run length over the FWHM:
   within a factor of 3 of the real figure;
@@ -17,7 +17,7 @@ co_dropouts. Tolerances:
 
 With the dropout model before (``MRM_DROPOUTS_BEFORE``: runs anywhere on the signal, 2.2 % of top points)
 the apex is dropped on 24 and the top hit on 61 of 1,000 simulated peaks against 0 and 2 of the
-290 real ones, and the comparison fails (checked by a test).
+293 real ones, and the comparison fails (checked by a test).
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ def held(r) -> set[str]:
 
 #: results the bundled batches hold themselves: none. (Until the dropout model was measured over
 #: peaks, P015's 6-MMP was held: its IS had lost its whole peak to a 30-point run of zeros, which
-#: the real QTRAP files show on 0 of 290 peaks; docs/noise.md, "Dropouts over peaks".)
+#: the real QTRAP files show on 0 of 293 peaks; docs/noise.md, "Dropouts over peaks".)
 BUNDLED_HELD: set[tuple[str, str]] = set()
 
 
@@ -287,7 +287,7 @@ def test_clean_bundled_batches_hold_nothing(sample_batch, name):
     """Issue 18's done-when: on the clean bundled batches (measured noise) no result is held. The
     LC-MS/MS batch has damage the engine must repair for that: P024's 6-TG internal standard reads
     zero from its apex on (a run of zeros that starts in its upper half: the real QTRAP files
-    show a run there on 2 of 290 peaks), and is rebuilt from the co-eluting transitions."""
+    show a run there on 2 of 293 peaks), and is rebuilt from the co-eluting transitions."""
     b = quantify(sample_batch(name))
     assert b.accepted
     bad = [(r.sample_id, r.analyte, r.flags) for r in b.results

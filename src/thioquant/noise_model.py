@@ -607,8 +607,8 @@ class MrmNoise:
         simulated traces do not have: on the simulated peaks it dropped 2.2 % of the points.)
     dropout_top_factor : the start rate inside a peak's upper half (the points across its FWHM)
         relative to ``dropout_rate``; a run that starts on a flank stops where the upper half
-        begins. Measured: 0.07 % of the real peaks' top points are dropped (2 of 2,964), 12x fewer
-        than of their flank points, and 2 of 290 real peaks lost any top point, none its apex; 0.25
+        begins. Measured: 0.07 % of the real peaks' top points are dropped (2 of 2,878), 11x fewer
+        than of their flank points, and 2 of 293 real peaks lost any top point, none its apex; 0.25
         gives 6.0 per 1,000 peaks (real 6.8), apex 1.1 (real 0), the whole top 0.4 (real 0).
     dropout_stop_at_top : whether a run from a flank stops at a peak's upper half. The model
         before 2026-12-05 is ``dropout_rate=0.024, dropout_top_factor=1.0,
@@ -630,7 +630,8 @@ class MrmNoise:
 
 
 #: the dropout model of the bundled data of 2026-12-05 (branch regen2): runs placed anywhere on
-#: the signal; it lost a peak's top 9x and its apex 20x as often as the real files (docs/noise.md)
+#: the signal; it dropped a top point on 61 of 1,000 peaks (real 6.8) and the apex on 24 (real 0 of
+#: 293): docs/noise.md, "Dropouts over peaks". Kept to reproduce the cases found on those batches.
 MRM_DROPOUTS_BEFORE = {"dropout_rate": 0.024, "dropout_top_factor": 1.0, "dropout_stop_at_top": False}
 
 
