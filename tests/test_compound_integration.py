@@ -128,8 +128,10 @@ def test_sn_against_the_blank_injection(repo_root):
     assert any(msg.startswith("S/N noise of 6-TG, 6-TG qualifier, 6-MMP, 6-MMP qualifier, 6-TG-IS, 6-MMP-IS measured in blank "
                               f"{blank.sample_id}") for msg in b.messages)
     d = quantify(batch)  # noise in each injection: other S/N values, the same areas
+    # (of peaks: in an empty window, e.g. the regenerated batch's BLANK-2, the engine may settle on
+    # another blip of noise, FEW_POINTS, when the noise is measured elsewhere)
     both = [(x.peaks["6-TG"], y.peaks["6-TG"]) for x, y in zip(d.measurements, b.measurements, strict=True)
-            if x.peaks.get("6-TG") and y.peaks.get("6-TG")]
+            if x.peaks.get("6-TG") and y.peaks.get("6-TG") and "FEW_POINTS" not in x.peaks["6-TG"].flags]
     assert len(both) >= 30
     assert all(x.area == y.area for x, y in both) and any(x.sn != y.sn for x, y in both)
 
