@@ -213,8 +213,8 @@ def test_sciex_no_fragmented_peak_and_closer_to_analyst(shared_data):
 def test_sciex_sparse_tails_are_not_cut_at_a_one_point_dip(shared_data):
     """Peaks with under 4 points per half-height width have no detection smoothing, and a single
     noisy point on the tail ended the integration (the drop line then anchored on the tail).
-    Judged on the 3-point mean, as from 4 points on (docs/peaks.md, "Boundaries of sparse
-    peaks"), and with the analysed region reaching two base widths each side of the maximum (so
+    Judged on the 3-point mean, as from 4 points on (docs/peaks.md, "Sparse peaks'
+    boundaries and the analysed region"), and with the analysed region reaching two base widths each side of the maximum (so
     the rough baseline's level is baseline, not tail), these Analyst Baseline peaks come within
     the given % of Analyst's area; before (main 536dd89): pep -16.6, fdp IS -11.6, imp IS -19.8,
     dtmp -11.4, nadh IS -10.0, succ -7.6 % (now -2.0, -1.6, -10.3, -5.5, +6.2, -2.5 %)."""
