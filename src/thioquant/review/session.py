@@ -690,8 +690,10 @@ class ReviewSession:
             doc["results"].sort(key=lambda r: ("HELD" not in (r.get("flags") or []),))  # held first
             doc["review"] = {
                 "rev": self.rev, "output_dir": str(self.out),
-                "manual": _state_doc(self.manual), "exclusions": _excl_doc(self.exclusions),
-                "inclusions": _excl_doc(self.inclusions), "pseudonymised": self._key is not None,
+                "manual": _state_doc(self.manual),
+                "exclusions": _with_sources(_excl_doc(self.exclusions), self.batch.exclusions),
+                "inclusions": _with_sources(_excl_doc(self.inclusions), self.batch.inclusions),
+                "pseudonymised": self._key is not None,
                 "signatures": list(self.signatures), "versions": self.versions(),
                 "can_undo": bool(self.undo_stack), "reasons": list(INTEGRATION_REASONS),
                 "journal": [{k: e.get(k) for k in ("seq", "time", "event", "user", "sample_id", "analyte",
@@ -797,6 +799,14 @@ def _state_doc(manual: Mapping[Key, Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def _excl_doc(exclusions: Mapping[Key, str]) -> list[dict[str, str]]:
     return [{"sample_id": k[0], "analyte": k[1], "reason": v} for k, v in sorted(exclusions.items())]
+
+
+def _with_sources(docs: list[dict[str, str]], decided: Any) -> list[dict[str, str]]:
+    """``docs`` with the ``source`` of each decision the batch took from a decisions file (the
+    file, its row, its signed version), so that the page does not credit it to the reviewer."""
+    src = {(str(d["sample_id"]), str(d["analyte"])): d["source"] for d in decided if d.get("source")}
+    return [{**d, **({"source": src[(d["sample_id"], d["analyte"])]} if (d["sample_id"], d["analyte"]) in src else {})}
+            for d in docs]
 
 
 def _version_number(p: Path) -> int:
