@@ -444,6 +444,9 @@ class BatchResult:
     #: signatures when it is a version's sealed file, rows applied per action, rows ignored
     #: (recorded in the audit trail as the ``decisions_file`` entry); None without one
     decisions_file: Mapping[str, Any] | None = None
+    #: the run's key in the QC history (``<folder name>@<hash of the raw data>``,
+    #: :func:`thioquant.qc.runkey.qc_run_id`); "" when quantified without a history
+    qc_run_id: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -571,7 +574,9 @@ def quantify(
     executor : ``"process"`` (a local process pool) or ``"dask"`` (dask.distributed: a
         LocalCluster of ``jobs`` workers, or the running cluster at ``scheduler``).
     history : optional SQLite QC history for Westgard rules across runs (see :mod:`thioquant.qc.westgard`).
-    run_id : identifier of this run in the QC history (default: the batch folder name).
+    run_id : identifier of this run in the QC history (default: the batch folder name and a hash
+        of its raw data files, :func:`thioquant.qc.runkey.qc_run_id`: two batches of the same
+        folder name are two runs, a re-run of the same batch is the same run).
     profile : interpretation profile name or file for this run (default: the method's).
     keep_views : keep decimated chromatogram views of every injection for the report, computed while
         the traces are in memory (otherwise the report reads the raw files again).
@@ -697,10 +702,13 @@ def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[Injec
     if history is not None:
         from thioquant.qc.westgard import QCHistory
 
+        if not run_id:
+            from thioquant.qc.runkey import qc_run_id
+
+            run_id = qc_run_id(batch)
         with QCHistory(history) as qc_history:
             results, qc_outcomes, verdict = evaluate_run(
-                m, wl.entries, measurements, results, calibrations, history=qc_history,
-                run_id=run_id or batch.resolve().name,
+                m, wl.entries, measurements, results, calibrations, history=qc_history, run_id=run_id,
             )
     else:
         results, qc_outcomes, verdict = evaluate_run(m, wl.entries, measurements, results, calibrations)
@@ -716,6 +724,7 @@ def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[Injec
         verdict=verdict, qc_outcomes=tuple(qc_outcomes), measurements=tuple(measurements),
         messages=tuple(messages), interpretations=tuple(interpretations), manual=tuple(manual_records),
         exclusions=excl, inclusions=incl, decisions_file=decisions_file,
+        qc_run_id=run_id if history is not None and run_id else "",
     )
 
 
@@ -803,8 +812,10 @@ def requantify(
                 key = (str(d["sample_id"]), str(d["analyte"]))
                 if d.get("source") and (chosen or {}).get(key) == d["reason"]:
                     sources[key] = str(d["source"])
+    # the run keeps its key in the QC history (not hashed again at each edit of a review)
     return _evaluate(b, m, wl, measurements, new, [dict(r) for r in manual], exclusions, messages,
-                     history, run_id, inclusions, sources=sources, decisions_file=batch.decisions_file)
+                     history, run_id or batch.qc_run_id or None, inclusions, sources=sources,
+                     decisions_file=batch.decisions_file)
 
 
 def _blank_traces(batch: Path, m: Method, entries: Sequence[WorklistEntry],

@@ -1,7 +1,9 @@
 """Westgard multirules across runs on a QC history kept in SQLite, with Levey-Jennings data.
 
 The history file is created on open; every write is one transaction. Values are ordered by run
-timestamp (ISO 8601 text) and, within a run, by insertion order.
+timestamp (ISO 8601 text) and, within a run, by insertion order. A run is filed under its
+``run_id``: for a batch, ``<folder name>@<hash of its raw data>`` (:mod:`thioquant.qc.runkey`,
+which says why); histories whose runs are keyed by the folder name alone load unchanged.
 """
 
 from __future__ import annotations
@@ -97,7 +99,8 @@ def check_history_file(path: str | Path) -> None:
 
 
 @contextmanager
-def kept_unless_done(path: str | Path | None, run_id: str | None = None) -> Iterator[None]:
+def kept_unless_done(path: str | Path | None, run_id: str | None = None,
+                     also: Sequence[str | None] = ()) -> Iterator[None]:
     """Take the run back out of the QC history when the block fails.
 
     A run records its QC values while it is evaluated, before its outputs are written; a run whose
@@ -107,7 +110,8 @@ def kept_unless_done(path: str | Path | None, run_id: str | None = None) -> Iter
     With ``run_id``, only that run's rows are put back as they were (in one transaction), so that
     the values other runs recorded meanwhile in a shared history (every batch of a method shares
     one by default) survive; a history file the block created is removed when nothing else is in
-    it. Without, the whole file is put back byte for byte.
+    it. Without, the whole file is put back byte for byte. ``also``: other run ids the block may
+    change (the previous keying's id of the run, which :func:`adopt_run` renames), put back too.
     """
     if path is None or str(path) == ":memory:":
         yield
@@ -115,11 +119,13 @@ def kept_unless_done(path: str | Path | None, run_id: str | None = None) -> Iter
     p = Path(path)
     if run_id is not None:
         existed = p.is_file()
-        rows = _run_rows(p, run_id) if existed else []
+        ids = list(dict.fromkeys([run_id, *(a for a in also if a)]))
+        rows = {i: _run_rows(p, i) if existed else [] for i in ids}
         try:
             yield
         except BaseException:
-            _put_back(p, run_id, rows, remove_if_empty=not existed)
+            for i in reversed(ids):  # run_id last: it removes a file the block created, when empty
+                _put_back(p, i, rows[i], remove_if_empty=not existed and i == run_id)
             raise
         return
     before = p.read_bytes() if p.is_file() else None
@@ -169,6 +175,21 @@ def _put_back(path: Path, run_id: str, rows: Sequence[tuple[Any, ...]], *, remov
         return
     if empty:
         path.unlink(missing_ok=True)
+
+
+def adopt_run(path: str | Path | None, old_id: str | None, run_id: str) -> bool:
+    """File the rows of run ``old_id`` under ``run_id`` (one transaction), keeping their timestamps
+    and so the run's place in the series: a run recorded by the previous keying (folder name) that
+    :func:`thioquant.qc.runkey.legacy_run_id` proved to be this batch. Nothing is done when
+    ``run_id`` already has rows, ``old_id`` has none, or the file does not exist. True when done."""
+    if path is None or not old_id or old_id == run_id or str(path) == ":memory:" or not Path(path).is_file():
+        return False
+    with QCHistory(path) as h:
+        if h.run_timestamp(run_id) is not None or h.run_timestamp(old_id) is None:
+            return False
+        h._write("UPDATE qc_value SET run_id=? WHERE run_id=?", [(str(run_id), str(old_id))],
+                 what=f"run {old_id} as {run_id}")
+    return True
 
 
 def default_history_path(output_dir: str | Path) -> Path:
