@@ -24,8 +24,8 @@ cannot be read counts as ``missing``). Why this and not something else:
   and SQL, and so that the same raw data quantified under two folder names (a deliberate copy
   for a test) stay two runs, as before;
 - hashing is the only extra cost: the run reads and hashes every raw file anyway (the measurement
-  cache is keyed by it); this reads them once more before the run, about 2 ms per MB from the page
-  cache (13 ms for the bundled 42-injection batch, 5.8 MB).
+  cache is keyed by it); this reads them once more before the run, about 3 ms per MB from the page
+  cache (16 ms for the bundled 42-injection batch, 5.8 MB, worklist read included).
 
 Histories written by the previous keying (``run_id`` = folder name, no ``@``) load unchanged:
 their runs stay in the series under their old ids. A re-run of such a batch takes over its old
