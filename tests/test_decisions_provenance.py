@@ -117,6 +117,10 @@ def test_the_decisions_file_is_in_the_audit_trail_with_its_hash(file_run, tmp_pa
     assert entry["rows_applied"] == {"integrate": 1, "exclude_calibrator": 1, "include_calibrator": 0}
     assert entry["rows_ignored"] == 1  # CAL9: not in the worklist
     assert "signed_version" not in entry
+    # the report's and results.json's list of input files carries it too
+    assert {"file": f"{dec} (decisions file)", "sha256": entry["sha256"]} in \
+        json.loads((out / "results.json").read_text(encoding="utf-8"))["inputs"]
+    assert entry["sha256"] in (out / "report.html").read_text(encoding="utf-8")
     chained, problems = check_chain((out / "audit.jsonl").read_bytes())
     assert not problems and verify(out).ok
 
