@@ -153,9 +153,9 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
     # the run's key in the QC history (the pipeline's default, named here so that a failed run takes
     # out its own rows only: the history is shared by the method's batches, perhaps by runs at once):
     # the folder name and a hash of the raw data, so that batches named alike never collide
-    run_id = qc_run_id(batch_dir)
+    run_id = qc_run_id(batch_dir) if qc_history is not None else None  # (hashes the raw files: only when used)
     # the output folder replaced here proves this batch's run recorded by the previous keying
-    legacy = legacy_run_id(out, run_id) if qc_history is not None else None
+    legacy = legacy_run_id(out, run_id) if run_id is not None else None
     with kept_unless_done(qc_history, run_id, also=(legacy,)):  # in the QC history only once written
         adopt_run(qc_history, legacy, run_id)
         with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
@@ -183,7 +183,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
             "overrides": str(overrides) if overrides else None, "jobs": jobs, "executor": executor,
             "scheduler": scheduler, "ship_files": ship_files,
             "cache": str(cache) if cache else None, "history": str(qc_history) if qc_history else None,
-            "qc_run_id": run_id if qc_history else None,
+            "qc_run_id": run_id,
             "pseudonymise": pseudonymise, "profile": profile, "max_rows": None if large else max_rows,
             "patient_history": str(patient_history) if patient_history else None,
             "lis_outbox": str(lis_outbox) if lis_outbox else None,
