@@ -174,6 +174,17 @@ def test_a_signed_versions_file_names_the_version_and_its_signers(tmp_path, revi
         pdf = _words(_pdf_text(again / "report.pdf"))
         assert excl in pdf and incl.split(" (would")[0] in pdf and "by reviewer" not in pdf
 
+    # a review of that run keeps the decisions' source (a reviewer's own edit would be the
+    # reviewer's), and so does the version it releases: its tables and version.json
+    r = ReviewSession(again, review_users)
+    assert r.state()["review"]["exclusions"] == [
+        {"sample_id": "CAL5", "analyte": "6-MMP", "reason": "wrong vial", "source": excl.split(" by ", 1)[1].rsplit(": ", 1)[0]}]
+    r.sign("alice", "alice-pass", "reviewed", rev=r.rev)
+    assert r.sign("carol", "carol-pass", "authorised", rev=r.rev)["version"] == "v1"
+    info = json.loads((again / "versions" / "v1" / "version.json").read_text(encoding="utf-8"))
+    assert info["calibrator_exclusions"][0]["source"] == f"decisions file {ov} row 2 ({signed})"
+    assert excl in (again / "versions" / "v1" / "calibration.json").read_text(encoding="utf-8")
+
     # the same file edited after signing is not credited to the version's signers
     edited = tmp_path / "copy" / "versions" / "v1" / "overrides.csv"
     shutil.copytree(v1, edited.parent)

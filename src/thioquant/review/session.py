@@ -644,8 +644,10 @@ class ReviewSession:
             info = {"schema": "thioquant.version/1", "version": name, "supersedes": supersedes,
                     "released": sigs[-1]["time"], "output_dir": str(self.out),
                     "base_audit_sha256": self.base_audit_sha256, "signatures": sigs,
-                    "manual_integrations": _state_doc(self.manual), "calibrator_exclusions": _excl_doc(self.exclusions),
-                    "calibrator_inclusions": _excl_doc(self.inclusions),
+                    "manual_integrations": _state_doc(self.manual),
+                    # a decision the run took from a decisions file keeps its source (file, row, version)
+                    "calibrator_exclusions": _with_sources(_excl_doc(self.exclusions), self.batch.exclusions),
+                    "calibrator_inclusions": _with_sources(_excl_doc(self.inclusions), self.batch.inclusions),
                     "results_sha256": self.results_sha256(), "journal_hash": self.journal.last_hash}
             params = {**self.params, "out": str(vdir), "review_of": str(self.out)}
             entries = run_entries(batch, params, self.journal.entries[0]["time"])
