@@ -16,7 +16,7 @@ import pytest
 
 from thioquant.cli import main
 from thioquant.locations import RESULTS_ENV
-from thioquant.qc.westgard import QCHistory, adopt_run, kept_unless_done
+from thioquant.qc.westgard import QCHistory, adopt_run, guarded_history
 
 FAST = ["--quiet", "--no-report", "--no-pdf"]
 ROOT = Path("thioquant-results", "thiopurines_lcmsms")
@@ -72,7 +72,7 @@ def _old_keying(monkeypatch):
     """Quantify as the previous version did: the QC history keyed by the folder name alone."""
     import thioquant.qc.runkey as rk
 
-    monkeypatch.setattr(rk, "qc_run_id", rk.folder_name)
+    monkeypatch.setattr(rk, "measured_run_id", lambda batch_dir, entries, measurements: rk.folder_name(batch_dir))
 
 
 def test_a_history_of_the_previous_keying_loads_and_its_runs_keep_their_place(lab, sample_batch, monkeypatch):
@@ -117,14 +117,20 @@ def test_a_failed_run_puts_back_the_rows_it_took_over(tmp_path):
     with QCHistory(hist) as h:
         h.add_run("plate1", "2026-12-01T08:00:00+00:00", "6-TG", "QCL", [250.0, 248.0])
         h.add_run("plate2", "2026-12-02T08:00:00+00:00", "6-TG", "QCL", [251.0, 252.0])
-    with pytest.raises(KeyboardInterrupt), kept_unless_done(hist, "plate1@0123456789ab", also=("plate1",)):
-        assert adopt_run(hist, "plate1", "plate1@0123456789ab")
-        assert _ids(hist) == ["plate1@0123456789ab"] * 2 + ["plate2"] * 2
+    with pytest.raises(KeyboardInterrupt), guarded_history(hist) as guard:
+        guard("plate1@0123456789ab", legacy="plate1")  # as the pipeline calls it, once measured
+        assert guard.adopted == "plate1" and _ids(hist) == ["plate1@0123456789ab"] * 2 + ["plate2"] * 2
+        with QCHistory(hist) as h:  # the run then records its values (replacing those it took over)
+            h.add_run("plate1@0123456789ab", "2026-12-01T08:00:00+00:00", "6-TG", "QCL", [240.0, 241.0])
         raise KeyboardInterrupt
     assert _ids(hist) == ["plate1", "plate1", "plate2", "plate2"]
     with QCHistory(hist) as h:
         assert [v for _, _, v in h.series("6-TG", "QCL")] == [250.0, 248.0, 251.0, 252.0]
     assert not adopt_run(hist, "plate3", "plate3@0123456789ab")  # nothing to take over
+    # a run that fails before it is measured (the guard never called) changes nothing
+    with pytest.raises(KeyboardInterrupt), guarded_history(hist):
+        raise KeyboardInterrupt
+    assert _ids(hist) == ["plate1", "plate1", "plate2", "plate2"]
 
 
 def test_a_review_keeps_the_runs_key(lab, sample_batch, review_users):

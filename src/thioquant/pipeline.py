@@ -551,6 +551,7 @@ def quantify(
     warm_imports: Sequence[str] = (),
     inclusions: Mapping[tuple[str, str], str] | None = None,
     pseudonym_key: str | None = None,
+    history_hook: Callable[[str], None] | None = None,
 ) -> BatchResult:
     """Quantify a batch folder (``worklist.csv`` + raw files).
 
@@ -575,8 +576,11 @@ def quantify(
         LocalCluster of ``jobs`` workers, or the running cluster at ``scheduler``).
     history : optional SQLite QC history for Westgard rules across runs (see :mod:`thioquant.qc.westgard`).
     run_id : identifier of this run in the QC history (default: the batch folder name and a hash
-        of its raw data files, :func:`thioquant.qc.runkey.qc_run_id`: two batches of the same
-        folder name are two runs, a re-run of the same batch is the same run).
+        of its raw data files' sha256 as measured, :func:`thioquant.qc.runkey.measured_run_id`:
+        two batches of the same folder name are two runs, a re-run of the same batch is the same
+        run).
+    history_hook : called with the run's QC history key once it is known, before the history is
+        written (:func:`thioquant.qc.westgard.guarded_history`: a failed run's rows taken back).
     profile : interpretation profile name or file for this run (default: the method's).
     keep_views : keep decimated chromatogram views of every injection for the report, computed while
         the traces are in memory (otherwise the report reads the raw files again).
@@ -674,7 +678,8 @@ def quantify(
             messages.append(f"row {e.row} ({e.sample_id}): {e.file}: {note}")
 
     return _evaluate(batch, m, wl, measurements, manual_by_sample, manual_records, exclusions, messages,
-                     history, run_id, inclusions, sources=sources, decisions_file=decisions_file)
+                     history, run_id, inclusions, sources=sources, decisions_file=decisions_file,
+                     history_hook=history_hook)
 
 
 def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[InjectionMeasurement],
@@ -684,7 +689,8 @@ def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[Injec
               history: str | Path | None, run_id: str | None,
               inclusions: Mapping[tuple[str, str], str] | None = None, *,
               sources: Mapping[tuple[str, str], str] | None = None,
-              decisions_file: Mapping[str, Any] | None = None) -> BatchResult:
+              decisions_file: Mapping[str, Any] | None = None,
+              history_hook: Callable[[str], None] | None = None) -> BatchResult:
     """Everything after the measurements: calibration, concentrations, QC, interpretation.
 
     ``sources``: where a calibrator decision came from when not from a reviewer in the review,
@@ -702,10 +708,12 @@ def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[Injec
     if history is not None:
         from thioquant.qc.westgard import QCHistory
 
-        if not run_id:
-            from thioquant.qc.runkey import qc_run_id
+        if not run_id:  # from the raw files' sha256 the measurements took: no second read
+            from thioquant.qc.runkey import measured_run_id
 
-            run_id = qc_run_id(batch)
+            run_id = measured_run_id(batch, wl.entries, measurements)
+        if history_hook is not None:
+            history_hook(run_id)
         with QCHistory(history) as qc_history:
             results, qc_outcomes, verdict = evaluate_run(
                 m, wl.entries, measurements, results, calibrations, history=qc_history, run_id=run_id,
@@ -812,7 +820,7 @@ def requantify(
                 key = (str(d["sample_id"]), str(d["analyte"]))
                 if d.get("source") and (chosen or {}).get(key) == d["reason"]:
                     sources[key] = str(d["source"])
-    # the run keeps its key in the QC history (not hashed again at each edit of a review)
+    # the run keeps its key in the QC history
     return _evaluate(b, m, wl, measurements, new, [dict(r) for r in manual], exclusions, messages,
                      history, run_id or batch.qc_run_id or None, inclusions, sources=sources,
                      decisions_file=batch.decisions_file)

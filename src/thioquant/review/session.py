@@ -174,16 +174,15 @@ class ReviewSession:
             if method_entry.get("sha256") and method.sha256 != method_entry["sha256"]:
                 raise ReviewError(f"the method file {method_entry['file']} changed since the run (its sha256 "
                                   "differs from audit.jsonl)", path=self.out)
-        run_id = None
-        if self.history is not None:  # the run's key in the QC history, as quantify filed it
-            from thioquant.qc.runkey import legacy_run_id, qc_run_id
+        def adopt(run_id: str) -> None:  # the run as the previous keying filed it, when this folder proves it
+            from thioquant.qc.runkey import legacy_run_id
             from thioquant.qc.westgard import adopt_run
 
-            run_id = qc_run_id(self.batch_dir)
-            adopt_run(self.history, legacy_run_id(self.out, run_id), run_id)  # a run of the previous keying
+            adopt_run(self.history, legacy_run_id(self.out, run_id), run_id)
+
         try:
             self.base = quantify(self.batch_dir, method, overrides=p.get("overrides"), pseudonym_key=self._key,
-                                 cache=self.cache, history=self.history, run_id=run_id, profile=p.get("profile"),
+                                 cache=self.cache, history=self.history, history_hook=adopt, profile=p.get("profile"),
                                  max_rows=p.get("max_rows", MAX_ROWS))  # as the run was allowed
         except ThioquantError as exc:
             raise ReviewError(f"the batch of this output folder cannot be quantified again: {exc}",
