@@ -32,7 +32,7 @@ FLAGS: dict[str, str] = {
     "CAL_EXCLUDED": "calibrator excluded from the fit (back-calculated accuracy outside limits, "
     "CAL_HELD, or a reviewer's or decisions file's exclusion; the reason is in calibration.json)",
     "CAL_HELD": "calibrator excluded before the fit: its quantifier or internal standard integration "
-    "would be held for review (IS response, width, apex or a FUSED/FEW_POINTS/SPIKE/DROPOUT_LONG peak; "
+    "would be held for review (IS response, width, apex or a FUSED/FEW_POINTS/SPIKE/DROPOUT_LONG/DROPOUT_FILL peak; "
     "docs/qc.md); counted as not passing in the ICH M10 75 % and 6-level rules",
     "CAL_HELD_INCLUDED": "calibrator whose integration would be held (CAL_HELD) included in the fit by "
     "a reviewer who judged the chromatogram fine, in the review or by a row of a decisions file (who, "
@@ -89,6 +89,10 @@ FLAGS: dict[str, str] = {
     "DROPOUT_LONG": "a dropout run bridged by a straight line (no co-eluting transition to fill it "
     "from) covers more than 20 % of the peak's points: the area rests on the line, not on measured "
     "points; treated like FEW_POINTS (held for review)",
+    "DROPOUT_FILL": "a dropout run was rebuilt from a co-eluting transition whose fitted scale is too "
+    "uncertain for the share of the peak's area it carries (share x the scale's relative standard "
+    "error above the method's dropout_max_fill_error, 7.5 % by default): the area may be off by "
+    "more than the accuracy tolerance; held for review (docs/peaks.md)",
 }
 
 

@@ -86,6 +86,9 @@ class Integration:
     dropout_k_one: float = 20.0
     dropout_min_corr: float = 0.95
     dropout_max_fraction: float = 0.2
+    #: a fill from a co-eluting transition may move the area by at most this (filled share x the
+    #: fitted scale's relative SE; thioquant.peaks.dropout.MAX_FILL_ERROR), else DROPOUT_FILL
+    dropout_max_fill_error: float = 0.075
 
     def peak_settings(self) -> dict[str, Any]:
         """Keyword settings for :func:`~thioquant.peaks.find_target` (every field but
@@ -106,7 +109,8 @@ class Integration:
 
         return DropoutRule(min_counts=self.dropout_min_counts, k_sd=self.dropout_k_sd,
                            context=self.dropout_context, k_one=self.dropout_k_one,
-                           min_corr=self.dropout_min_corr, max_fraction=self.dropout_max_fraction)
+                           min_corr=self.dropout_min_corr, max_fraction=self.dropout_max_fraction,
+                           max_fill_error=self.dropout_max_fill_error)
 
 
 #: ``[integration]`` keys of the signal-integrity checks (docs/qc.md, "Signal integrity")
@@ -114,7 +118,7 @@ SIGNAL_KEYS = ("despike", "spike_factor", "apex_spikes", "apex_spike_k_sd", "ape
                "apex_spike_hold_pct", "detector_max", "expect_baseline_noise")
 #: ``[integration]`` keys of the MRM dropout rule (docs/peaks.md, "Dropout runs"); method-wide
 DROPOUT_KEYS = ("bridge_dropouts", "dropout_min_counts", "dropout_k_sd", "dropout_context", "dropout_k_one",
-                "dropout_min_corr", "dropout_max_fraction")
+                "dropout_min_corr", "dropout_max_fraction", "dropout_max_fill_error")
 
 
 @dataclass(frozen=True)
@@ -376,6 +380,9 @@ def _integration(ck: _Checker, d: Mapping[str, Any], key: str, base: Integration
         dropout_min_corr=ck.number(d, f"{key}.dropout_min_corr", base.dropout_min_corr, lo=0.5, hi=1),
         dropout_max_fraction=ck.number(d, f"{key}.dropout_max_fraction", base.dropout_max_fraction, lo=0, hi=1,
                                        strict_lo=True),
+        # up to 1: a fill that may move the area by its whole size is never trusted
+        dropout_max_fill_error=ck.number(d, f"{key}.dropout_max_fill_error", base.dropout_max_fill_error,
+                                         lo=0, hi=1, strict_lo=True),
     )
 
 

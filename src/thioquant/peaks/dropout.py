@@ -28,6 +28,7 @@ batch's QCL-2 6-TG qualifier lost 8 points of its rising edge that way (ion rati
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,8 @@ from thioquant.peaks.noise import median_inplace
 
 DROPOUT = "DROPOUT"  # messages in thioquant.flags (readers of results.json need them too)
 DROPOUT_LONG = "DROPOUT_LONG"
-assert DROPOUT in _flags.FLAGS and DROPOUT_LONG in _flags.FLAGS
+DROPOUT_FILL = "DROPOUT_FILL"
+assert DROPOUT in _flags.FLAGS and DROPOUT_LONG in _flags.FLAGS and DROPOUT_FILL in _flags.FLAGS
 
 # The defaults below are the method settings' defaults (``[integration]`` ``dropout_*`` keys,
 # validated on load by thioquant.assay.method; docs/peaks.md, "Dropout runs", gives each one's
@@ -55,6 +57,9 @@ K_ONE = 20.0
 MIN_CORR = 0.95
 #: one bridged run longer than this share of the peak's points makes the area unreliable
 MAX_FRACTION = 0.2
+#: a fill from a reference may move the peak's area by (filled share x the fitted scale's
+#: relative SE) at most this much: twice it (about 95 %) stays within the 15 % accuracy tolerance
+MAX_FILL_ERROR = 0.075
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class DropoutRule:
     k_one: float = K_ONE
     min_corr: float = MIN_CORR
     max_fraction: float = MAX_FRACTION
+    max_fill_error: float = MAX_FILL_ERROR
 
     def find_kwargs(self) -> dict[str, float]:
         """Keyword arguments of :func:`find_dropouts` (and :func:`bridge_dropouts`)."""
@@ -190,6 +196,7 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
                     references: list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]] | None = None,
                     *, min_corr: float = MIN_CORR, from_reference: set[tuple[int, int]] | None = None,
                     found: tuple[list[tuple[int, int]], float] | None = None,
+                    fill_rel_se: dict[tuple[int, int], float] | None = None,
                     **rule: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """The signal with each dropout run (:func:`find_dropouts`) filled, and the runs found.
 
@@ -213,6 +220,10 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
         This signal's runs and threshold under the rule with one-sided steps a reference must
         confirm (``_find(signal, **_confirm_kwargs(rule))``), when the caller has them already
         (:class:`BridgedRun` finds them once per trace).
+    fill_rel_se : dict, optional
+        Filled in with each run rebuilt from a reference: the relative standard error of the
+        scale fitted to the measured points around it (the fill's own uncertainty; see
+        :func:`dropout_flags`).
     **rule
         Passed to :func:`find_dropouts`.
 
@@ -244,16 +255,20 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
     for a, b in runs + confirm:
         dropped[a:b] = True
     for a, b in runs:
-        filled = _from_reference(t, out, dropped, a, b, references or [], min_corr)
+        fit: dict[str, float] = {}
+        filled = _from_reference(t, out, dropped, a, b, references or [], min_corr, fit)
         if filled is not None:
             out[a:b] = filled
             if from_reference is not None:
                 from_reference.add((a, b))
+            if fill_rel_se is not None:
+                fill_rel_se[(a, b)] = fit["rel_se"]
         elif (a, b) in two_sided:
             out[a:b] = np.interp(t[a:b], [t[a - 1], t[b]], [out[a - 1], out[b]])
     found = list(runs)
     for a, b in confirm:
-        filled = _from_reference(t, out, dropped, a, b, references or [], min_corr)
+        fit = {}
+        filled = _from_reference(t, out, dropped, a, b, references or [], min_corr, fit)
         # exact zeros where the reference expects >= thr in all (at least min_counts counts, and
         # k_sd noise SDs): under counting noise such a run of zeros has probability < 2^-10
         if filled is not None and float(filled.sum()) >= thr:
@@ -261,6 +276,8 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
             found.append((a, b))
             if from_reference is not None:
                 from_reference.add((a, b))
+            if fill_rel_se is not None:
+                fill_rel_se[(a, b)] = fit["rel_se"]
     if not found:
         return y, []
     return out, sorted(found)
@@ -276,8 +293,11 @@ def _confirm_kwargs(rule: dict[str, float]) -> dict[str, float]:
 
 def _from_reference(t: np.ndarray, y: np.ndarray, dropped: np.ndarray, a: int, b: int,
                     references: list[tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]],
-                    min_corr: float = MIN_CORR) -> np.ndarray | None:
-    """``y[a:b]`` rebuilt from the best-correlated reference trace, or None."""
+                    min_corr: float = MIN_CORR, fit: dict | None = None) -> np.ndarray | None:
+    """``y[a:b]`` rebuilt from the best-correlated reference trace, or None.
+
+    ``fit``, when given, receives ``rel_se``: the relative standard error of the scale fitted
+    to the measured points (:func:`_scale_rel_se`), the fill's own uncertainty."""
     n = b - a
     w0, w1 = max(0, a - max(2 * n, 8)), min(t.size, b + max(2 * n, 8))
     meas = np.arange(w0, w1)
@@ -308,14 +328,44 @@ def _from_reference(t: np.ndarray, y: np.ndarray, dropped: np.ndarray, a: int, b
         r = float(np.corrcoef(ym, rm)[0, 1])
         if r >= min_corr and (best is None or r > best[0]):
             k = float(np.dot(ym, rm) / np.dot(rm, rm))
-            best = (r, np.maximum(k * yr[a - w0 : b - w0], 0.0))
-    return None if best is None else best[1]
+            best = (r, np.maximum(k * yr[a - w0 : b - w0], 0.0), k, rm)
+    if best is None:
+        return None
+    if fit is not None:
+        fit["rel_se"] = _scale_rel_se(ym, best[3], best[2])
+    return best[1]
+
+
+def _scale_rel_se(ym: np.ndarray, rm: np.ndarray, k: float) -> float:
+    """Relative standard error of the least-squares scale ``k`` (``ym ~ k rm``, no intercept).
+
+    The larger of the residual-scatter estimate (``s / sqrt(sum rm^2)``, s from the residuals
+    with n - 1 degrees of freedom) and the jackknife over the fitting points (robust to noise
+    that grows with the signal, and to one point that decides the scale). A fill is ``k`` times
+    the reference, so every filled point carries this same relative error: unlike point noise
+    it does not average out over the run.
+    """
+    n = ym.size
+    if not (k > 0) or n < 3:
+        return math.inf
+    syr, srr = float(np.dot(ym, rm)), float(np.dot(rm, rm))
+    e = ym - k * rm
+    se = math.sqrt(float(np.dot(e, e)) / (n - 1) / srr)
+    den = srr - rm * rm
+    ok = den > 0
+    if ok.sum() >= 3:
+        kj = (syr - ym[ok] * rm[ok]) / den[ok]
+        m = int(ok.sum())
+        se = max(se, math.sqrt((m - 1) / m * float(np.sum((kj - kj.mean()) ** 2))))
+    return se / k
 
 
 def dropout_flags(time_min: np.ndarray, runs: list[tuple[int, int]], start_min: float, end_min: float,
                   *, max_fraction: float = MAX_FRACTION,
-                  from_reference: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset()
-                  ) -> tuple[str, ...]:
+                  from_reference: set[tuple[int, int]] | frozenset[tuple[int, int]] = frozenset(),
+                  signal: np.ndarray | None = None, area: float = math.nan,
+                  fill_rel_se: Mapping[tuple[int, int], float] | None = None,
+                  max_fill_error: float = MAX_FILL_ERROR) -> tuple[str, ...]:
     """Flags for a peak integrated between ``start_min`` and ``end_min`` on a bridged trace.
 
     ``DROPOUT`` when a bridged run has a point inside the peak; ``DROPOUT_LONG`` as well when one
@@ -323,7 +373,15 @@ def dropout_flags(time_min: np.ndarray, runs: list[tuple[int, int]], start_min: 
     the peak's points (its area rests on a line, not on measured points). A run rebuilt from a
     co-eluting transition (``from_reference``: r >= ``min_corr`` with the measured points around
     it) is ``DROPOUT`` only: the fill follows the peak's measured shape (a 6-point run over the
-    apex: within 3 %, where a line loses 35 %; tests/test_peaks_dropout.py).
+    apex: within 3 %, where a line loses 35 %; tests/test_peaks_dropout.py) -- unless the fill
+    itself is too uncertain: ``DROPOUT_FILL`` when the sum over such runs of (the share of the
+    peak's area the run carries x the relative standard error of its fitted scale,
+    ``fill_rel_se``) exceeds ``max_fill_error``. A scale error moves every filled point alike, so
+    it does not average out over the run; on noisy traces fitted on a few points of one flank it
+    reached 20 % (docs/peaks.md, "Dropout runs"). The share is the filled points' signal x their
+    spacing over ``area`` (the peak's area; the peak's summed ``signal`` when not finite); a run
+    rebuilt from a reference without a recorded uncertainty is not judged (``signal`` or
+    ``fill_rel_se`` not given).
     """
     if not runs or not (math.isfinite(start_min) and math.isfinite(end_min)):
         return ()
@@ -334,7 +392,39 @@ def dropout_flags(time_min: np.ndarray, runs: list[tuple[int, int]], start_min: 
     if not inside:
         return ()
     long = any(k > max_fraction * n and not ref for k, ref in inside)
-    return (DROPOUT, DROPOUT_LONG) if long else (DROPOUT,)
+    out = (DROPOUT, DROPOUT_LONG) if long else (DROPOUT,)
+    if signal is not None and fill_rel_se:
+        bound = fill_error_bound(t, np.asarray(signal, dtype=float), runs, i0, i1, area, fill_rel_se)
+        if not bound <= max_fill_error:  # (NaN: no usable area, held)
+            out = (*out, DROPOUT_FILL)
+    return out
+
+
+def fill_error_bound(t: np.ndarray, y: np.ndarray, runs: list[tuple[int, int]], i0: int, i1: int,
+                     area: float, fill_rel_se: Mapping[tuple[int, int], float]) -> float:
+    """The relative error a peak's area (points ``i0:i1`` of the bridged trace ``y``) may carry
+    from its runs rebuilt from a reference: sum of (filled share x the fit's relative SE).
+
+    0 when no such run has a point inside the peak; NaN when the peak has no positive area."""
+    bound = 0.0
+    total = area if math.isfinite(area) and area > 0 else math.nan
+    for a, b in runs:
+        rel = fill_rel_se.get((a, b))
+        lo, hi = max(a, i0), min(b, i1)
+        if rel is None or hi <= lo:
+            continue
+        if not math.isfinite(total):
+            s = float(np.sum(np.maximum(y[i0:i1], 0.0)))
+            if not s > 0:
+                return math.nan
+            share = float(np.sum(np.maximum(y[lo:hi], 0.0))) / s
+        else:
+            # the filled points x their spacing (signal x minutes, as the peak's area)
+            j0, j1 = max(lo - 1, 0), min(hi + 1, t.size)
+            dt = float(t[j1 - 1] - t[j0]) / max(j1 - 1 - j0, 1)
+            share = float(np.sum(np.maximum(y[lo:hi], 0.0))) * dt / total
+        bound += min(share, 1.0) * rel
+    return bound
 
 
 class BridgedRun:
@@ -350,7 +440,8 @@ class BridgedRun:
         self._run = run
         self.rule = rule or DropoutRule()
         self._rule = self.rule.find_kwargs()
-        self._memo: dict[tuple, tuple[object, list[tuple[int, int]], set[tuple[int, int]]]] = {}
+        self._memo: dict[tuple, tuple[object, list[tuple[int, int]], set[tuple[int, int]],
+                                      dict[tuple[int, int], float]]] = {}
         self._refs: list | None = None
         # each MRM trace's runs (with the steps a reference must confirm), found once: the trace's
         # own search, its bridging and the other traces' references all need them (they were
@@ -364,16 +455,17 @@ class BridgedRun:
             tr = self._run.find_trace(**key)  # type: ignore[attr-defined]
             runs: list[tuple[int, int]] = []
             refilled: set[tuple[int, int]] = set()
+            rel_se: dict[tuple[int, int], float] = {}
             # references only for a trace with a run, or a step from zeros a reference may confirm
             if tr is not None and key.get("precursor_mz") is not None and self._runs_of(tr)[0]:
                 y, runs = bridge_dropouts(tr.time_min, tr.signal, self._references(tr),
                                           min_corr=self.rule.min_corr, from_reference=refilled,
-                                          found=self._runs_of(tr), **self._rule)
+                                          found=self._runs_of(tr), fill_rel_se=rel_se, **self._rule)
                 if runs:
                     from dataclasses import replace
 
                     tr = replace(tr, signal=y)
-            self._memo[k] = (tr, runs, refilled)
+            self._memo[k] = (tr, runs, refilled, rel_se)
         return self._memo[k][0]
 
     def _runs_of(self, trace: object) -> tuple[list[tuple[int, int]], float]:
@@ -405,8 +497,11 @@ class BridgedRun:
             return ()
         return dropout_flags(hit[0].time_min, hit[1], peak.start_min, peak.end_min,  # type: ignore[attr-defined]
                              max_fraction=self.rule.max_fraction if max_fraction is None else max_fraction,
-                             from_reference=hit[2])
+                             from_reference=hit[2], signal=hit[0].signal,  # type: ignore[attr-defined]
+                             area=float(getattr(peak, "area", math.nan)), fill_rel_se=hit[3],
+                             max_fill_error=self.rule.max_fill_error)
 
 
-__all__ = ["DROPOUT", "DROPOUT_LONG", "MAX_FRACTION", "BridgedRun", "DropoutRule", "bridge_dropouts", "dropout_flags",
+__all__ = ["DROPOUT", "DROPOUT_FILL", "DROPOUT_LONG", "MAX_FILL_ERROR", "MAX_FRACTION", "BridgedRun", "DropoutRule", "bridge_dropouts", "dropout_flags",
+           "fill_error_bound",
            "find_dropouts"]

@@ -38,7 +38,7 @@ DEFAULT_SEVERITY: Mapping[str, str] = MappingProxyType(
 HOLD_CHECKS = ("is_response", "width", "is_apex", "ion_ratio", "peak_flags", "saturated")
 #: peak flags that may hold a result (``hold_peak_flags``)
 HOLDABLE_PEAK_FLAGS = ("FUSED", "FEW_POINTS", "SPIKE", "SHOULDER", "EDGE", "FIT_POOR", "LOW_SN",
-                       "DROPOUT", "DROPOUT_LONG")
+                       "DROPOUT", "DROPOUT_LONG", "DROPOUT_FILL")
 
 #: keys that may be overridden per analyte
 PER_ANALYTE_KEYS = (
@@ -116,7 +116,7 @@ class QCSettings:
         calibrators' median offset (0.05).
     hold_peak_flags : tuple of str
         Peak flags on the quantifier or internal standard that hold a result (FUSED, FEW_POINTS,
-        SPIKE, DROPOUT_LONG);
+        SPIKE, DROPOUT_LONG, DROPOUT_FILL);
         a FUSED peak whose bounds hold its whole width at 5 % height is not held.
     require_blank_zero : bool
         A run with patient samples needs a usable blank, and, when an analyte has an internal
@@ -150,8 +150,9 @@ class QCSettings:
     hold_checks: tuple[str, ...] = HOLD_CHECKS
     hold_width_ratio: tuple[float, float] = (0.5, 2.0)
     hold_is_apex_tolerance_min: float = 0.05
-    # DROPOUT_LONG: a peak whose area rests on a filled dropout run, treated like FEW_POINTS
-    hold_peak_flags: tuple[str, ...] = ("FUSED", "FEW_POINTS", "SPIKE", "DROPOUT_LONG")
+    # DROPOUT_LONG: a peak whose area rests on a filled dropout run, treated like FEW_POINTS;
+    # DROPOUT_FILL: a fill from a co-eluting transition too uncertain for the area it carries
+    hold_peak_flags: tuple[str, ...] = ("FUSED", "FEW_POINTS", "SPIKE", "DROPOUT_LONG", "DROPOUT_FILL")
     require_blank_zero: bool = True
     severity: Mapping[str, str] = field(default_factory=lambda: DEFAULT_SEVERITY)
     analytes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
