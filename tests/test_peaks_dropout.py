@@ -7,16 +7,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from thioquant.flags import FLAGS
 from thioquant.model import Channel, Run, Trace
 from thioquant.peaks import find_target
 from thioquant.peaks.dropout import (
     DROPOUT,
+    DROPOUT_FILL,
     DROPOUT_LONG,
+    MAX_FILL_ERROR,
     BridgedRun,
     bridge_dropouts,
     dropout_flags,
+    fill_error_bound,
     find_dropouts,
 )
+from thioquant.qc.settings import QCSettings
 
 Q = 82.6  # cps per count, as measured on the QTRAP (docs/noise.md)
 T = np.arange(0.0, 3.0, 0.004)  # 750 points, 0.24 s apart
@@ -303,6 +308,7 @@ def test_dropout_limits_are_method_settings_validated_on_load(tmp_path, sample_b
     for bad, key in (("dropout_min_counts = 1.0", "dropout_min_counts"),  # a zero at 1 count is noise
                      ("dropout_max_fraction = 0.0", "dropout_max_fraction"),
                      ("dropout_min_corr = 1.5", "dropout_min_corr"),
+                     ("dropout_max_fill_error = 0.0", "dropout_max_fill_error"),
                      ("bridge_dropouts = 1", "bridge_dropouts")):
         p.write_text(text.replace("min_points = 5", f"min_points = 5\n{bad}", 1), encoding="utf-8")
         with pytest.raises(MethodError, match=key):
@@ -343,3 +349,45 @@ def test_dropout_limits_are_method_settings_validated_on_load(tmp_path, sample_b
     res = quantify(batch, method=off)
     r = next(r for r in res.results if r.sample_id == "CAL5" and r.analyte == "6-TG")
     assert "DROPOUT" not in r.flags
+
+
+def _fill_case(cv: float, seed: int) -> tuple[float, float, tuple[str, ...]]:
+    """An IS peak that lost everything from its apex on (17 points, as P024's 6-TG-IS in the
+    bundled batch), rebuilt from a co-eluting transition; both traces x lognormal point noise of
+    CV ``cv``. Returns (area error against the noise-free peak, the fill's error bound, flags)."""
+    mu, y = _peak(20000.0)
+    _, ref = _peak(5000.0, seed=9)
+    if cv:
+        rng = np.random.default_rng(seed)
+        sl = np.sqrt(np.log1p(cv * cv))
+        ref = ref * np.exp(rng.normal(-0.5 * sl * sl, sl, T.size))
+        y = y * np.exp(rng.normal(-0.5 * sl * sl, sl, T.size))
+    cut = y.copy()
+    cut[375:392] = 0.0
+    chan = Channel(kind="srm", precursor_mz=171.0, product_mz=154.0)
+    run = BridgedRun(Run((Trace("is", T, cut, channel=chan),
+                          Trace("ana", T, ref, channel=Channel(kind="srm", precursor_mz=168.0, product_mz=151.0)))))
+    tr = run.find_trace(precursor_mz=171.0, product_mz=154.0)
+    pk = find_target(tr, 1.5, 0.2)
+    rel: dict[tuple[int, int], float] = {}
+    _, runs = bridge_dropouts(T, cut, [(T, ref, [])], fill_rel_se=rel)
+    assert runs == [(375, 392)] and set(rel) == {(375, 392)}  # filled from the reference
+    i0, i1 = int(np.searchsorted(T, pk.start_min)), int(np.searchsorted(T, pk.end_min, "right"))
+    bound = fill_error_bound(T, tr.signal, runs, i0, i1, pk.area, rel)
+    return pk.area / _area(mu) - 1, bound, run.flags_for(pk, precursor_mz=171.0, product_mz=154.0)
+
+
+def test_an_uncertain_fill_from_a_reference_is_held_and_a_clean_one_is_not() -> None:
+    # issue 18 safety rule: bench_noise at 20 % point noise, seed 3, interpreted P024 6-TG at
+    # +35.2 %: its IS was rebuilt from the co-eluting transition with a scale fitted on noisy
+    # points (relative SE 21 %, 86 % of the area filled). The fill's own uncertainty now holds it.
+    err, bound, flags = _fill_case(0.0, 0)
+    assert abs(err) < 0.03 and bound < 0.02
+    assert flags == (DROPOUT,)  # clean: accurate, not held
+    err, bound, flags = _fill_case(0.2, 1)
+    assert bound > MAX_FILL_ERROR
+    assert flags == (DROPOUT, DROPOUT_FILL)
+    assert "DROPOUT_FILL" in QCSettings().hold_peak_flags and "DROPOUT_FILL" in FLAGS
+    # the setting decides: a looser limit lets the same fill through
+    assert dropout_flags(T, [(375, 392)], 1.45, 1.56, from_reference={(375, 392)}, signal=np.ones(T.size),
+                         fill_rel_se={(375, 392): 0.5}, max_fill_error=1.0) == (DROPOUT,)

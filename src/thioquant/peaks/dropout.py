@@ -222,8 +222,8 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
         (:class:`BridgedRun` finds them once per trace).
     fill_rel_se : dict, optional
         Filled in with each run rebuilt from a reference: the relative standard error of the
-        scale fitted to the measured points around it (the fill's own uncertainty; see
-        :func:`dropout_flags`).
+        filled sum (the fitted scale's and the reference's point noise, in quadrature; the
+        fill's own uncertainty, see :func:`dropout_flags`).
     **rule
         Passed to :func:`find_dropouts`.
 
@@ -262,7 +262,7 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
             if from_reference is not None:
                 from_reference.add((a, b))
             if fill_rel_se is not None:
-                fill_rel_se[(a, b)] = fit["rel_se"]
+                fill_rel_se[(a, b)] = math.hypot(fit["rel_se"], fit["rel_pt"])
         elif (a, b) in two_sided:
             out[a:b] = np.interp(t[a:b], [t[a - 1], t[b]], [out[a - 1], out[b]])
     found = list(runs)
@@ -277,7 +277,7 @@ def bridge_dropouts(time_min: np.ndarray, signal: np.ndarray,
             if from_reference is not None:
                 from_reference.add((a, b))
             if fill_rel_se is not None:
-                fill_rel_se[(a, b)] = fit["rel_se"]
+                fill_rel_se[(a, b)] = math.hypot(fit["rel_se"], fit["rel_pt"])
     if not found:
         return y, []
     return out, sorted(found)
@@ -296,8 +296,9 @@ def _from_reference(t: np.ndarray, y: np.ndarray, dropped: np.ndarray, a: int, b
                     min_corr: float = MIN_CORR, fit: dict | None = None) -> np.ndarray | None:
     """``y[a:b]`` rebuilt from the best-correlated reference trace, or None.
 
-    ``fit``, when given, receives ``rel_se``: the relative standard error of the scale fitted
-    to the measured points (:func:`_scale_rel_se`), the fill's own uncertainty."""
+    ``fit``, when given, receives the fill's own uncertainty: ``rel_se``, the relative standard
+    error of the scale fitted to the measured points (:func:`_scale_rel_se`), and ``rel_pt``,
+    that of the filled points' sum from the reference's point noise (:func:`_point_rel_se`)."""
     n = b - a
     w0, w1 = max(0, a - max(2 * n, 8)), min(t.size, b + max(2 * n, 8))
     meas = np.arange(w0, w1)
@@ -333,7 +334,20 @@ def _from_reference(t: np.ndarray, y: np.ndarray, dropped: np.ndarray, a: int, b
         return None
     if fit is not None:
         fit["rel_se"] = _scale_rel_se(ym, best[3], best[2])
+        fit["rel_pt"] = _point_rel_se(ym, best[3], best[2], best[1])
     return best[1]
+
+
+def _point_rel_se(ym: np.ndarray, rm: np.ndarray, k: float, filled: np.ndarray) -> float:
+    """Relative SE of the filled points' sum from the reference's own point noise: the fit's
+    relative residual scatter (all of it charged to the reference, noise taken to grow with
+    the signal) over the filled points."""
+    fs = float(filled.sum())
+    if not fs > 0 or ym.size < 3:
+        return math.inf
+    e = ym - k * rm
+    s_rel2 = float(np.dot(e, e)) / float(np.dot(k * rm, k * rm)) * ym.size / (ym.size - 1)
+    return math.sqrt(s_rel2 * float(np.dot(filled, filled))) / fs
 
 
 def _scale_rel_se(ym: np.ndarray, rm: np.ndarray, k: float) -> float:
@@ -375,8 +389,8 @@ def dropout_flags(time_min: np.ndarray, runs: list[tuple[int, int]], start_min: 
     it) is ``DROPOUT`` only: the fill follows the peak's measured shape (a 6-point run over the
     apex: within 3 %, where a line loses 35 %; tests/test_peaks_dropout.py) -- unless the fill
     itself is too uncertain: ``DROPOUT_FILL`` when the sum over such runs of (the share of the
-    peak's area the run carries x the relative standard error of its fitted scale,
-    ``fill_rel_se``) exceeds ``max_fill_error``. A scale error moves every filled point alike, so
+    peak's area the run carries x the relative standard error of its filled sum,
+    ``fill_rel_se``: the fitted scale's and the reference's point noise) exceeds ``max_fill_error``. A scale error moves every filled point alike, so
     it does not average out over the run; on noisy traces fitted on a few points of one flank it
     reached 20 % (docs/peaks.md, "Dropout runs"). The share is the filled points' signal x their
     spacing over ``area`` (the peak's area; the peak's summed ``signal`` when not finite); a run
