@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -391,3 +392,8 @@ def test_an_uncertain_fill_from_a_reference_is_held_and_a_clean_one_is_not() -> 
     # the setting decides: a looser limit lets the same fill through
     assert dropout_flags(T, [(375, 392)], 1.45, 1.56, from_reference={(375, 392)}, signal=np.ones(T.size),
                          fill_rel_se={(375, 392): 0.5}, max_fill_error=1.0) == (DROPOUT,)
+    # a run whose fill carries no area is not held, whatever its scale's uncertainty
+    zero = np.ones(T.size)
+    zero[375:392] = 0.0
+    assert dropout_flags(T, [(375, 392)], 1.45, 1.56, from_reference={(375, 392)}, signal=zero,
+                         fill_rel_se={(375, 392): math.inf}) == (DROPOUT,)

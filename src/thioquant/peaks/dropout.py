@@ -343,7 +343,9 @@ def _point_rel_se(ym: np.ndarray, rm: np.ndarray, k: float, filled: np.ndarray) 
     relative residual scatter (all of it charged to the reference, noise taken to grow with
     the signal) over the filled points."""
     fs = float(filled.sum())
-    if not fs > 0 or ym.size < 3:
+    if not fs > 0:
+        return 0.0  # nothing filled in: no area rests on it
+    if ym.size < 3:
         return math.inf
     e = ym - k * rm
     s_rel2 = float(np.dot(e, e)) / float(np.dot(k * rm, k * rm)) * ym.size / (ym.size - 1)
@@ -437,7 +439,8 @@ def fill_error_bound(t: np.ndarray, y: np.ndarray, runs: list[tuple[int, int]], 
             j0, j1 = max(lo - 1, 0), min(hi + 1, t.size)
             dt = float(t[j1 - 1] - t[j0]) / max(j1 - 1 - j0, 1)
             share = float(np.sum(np.maximum(y[lo:hi], 0.0))) * dt / total
-        bound += min(share, 1.0) * rel
+        if share > 0:  # (a run filled with zeros carries no area, whatever its scale)
+            bound += min(share, 1.0) * rel
     return bound
 
 
