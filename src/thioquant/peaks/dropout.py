@@ -15,7 +15,9 @@ trace's median level, with at least half of the ``CONTEXT`` points on either sid
 them). :func:`bridge_dropouts` replaces each dropout by the straight line between its bounding
 points and returns the bridged runs, so a peak containing one can be flagged (``DROPOUT``, and
 ``DROPOUT_LONG`` when one run is longer than ``max_fraction`` of the peak's points:
-:func:`dropout_flags`). A trace without dropouts is returned unchanged (the same array).
+:func:`dropout_flags`; ``DROPOUT_FILL`` when a run rebuilt from a co-eluting transition is too
+uncertain for the share of the area it carries). A trace without dropouts is returned unchanged
+(the same array).
 
 A shorter step from zeros to signal (two or more zeros, then at least the threshold but under
 ``k_one`` times it) is what a peak rising from a zero baseline may look like, so it is a dropout
