@@ -6,7 +6,8 @@
 Every point of every trace of ``sample_data/lcmsms`` (or of a batch simulated fresh with
 ``--source fresh``, per seed one simulated with the measured noise model with ``--source measured``,
 or any simulated batch with ``--batch DIR``) is multiplied by a lognormal
-factor of mean 1 and CV ``level`` and then drawn as counts (Poisson, ``--cps-per-count`` cps per
+factor of mean 1 and CV ``level`` (with ``--total``, ``sqrt(level^2 - base^2)`` so that the
+traces' total point CV is ``level``: the issue's levels were set on an almost noiseless batch) and then drawn as counts (Poisson, ``--cps-per-count`` cps per
 count; 1 by default, as in the issue's table), the files are re-written as mzML and the batch is
 quantified with the shipped method (``thioquant.quantify``, its batch.toml's method). Each patient
 result whose true vial concentration is within the calibration range (truth.csv) is scored:
@@ -139,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=Path, default=None, help="any simulated LC-MS/MS batch folder instead")
     ap.add_argument("--cps-per-count", type=float, default=1.0,
                     help="cps of one count for the Poisson draw; 0: no draw (e.g. --source measured --levels 0)")
+    ap.add_argument("--total", action="store_true",
+                    help="read each level as the traces' TOTAL point CV: the source's own point CV (--base-cv) is "
+                         "taken off, sqrt(level^2 - base^2) is added (0 when the source is already at or above it)")
+    ap.add_argument("--base-cv", type=float, default=5.8,
+                    help="the source's own point CV in %% for --total (bundled batch: the measured model's 5.8 %%)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results_noise.md")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -165,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                         measured[seed] = simulate_batch(Path(tmp) / f"measured_{seed}", seed=seed, noise="measured",
                                                         method=ROOT / "calibrations" / "thiopurines_lcmsms.toml")
                     src = measured[seed]
-                b = perturb_batch(src, Path(tmp) / f"cv{cv:g}_s{seed}", cv, seed, args.cps_per_count)
+                added = math.sqrt(max(cv * cv - (args.base_cv / 100) ** 2, 0.0)) if args.total else cv
+                b = perturb_batch(src, Path(tmp) / f"cv{cv:g}_s{seed}", added, seed, args.cps_per_count)
                 res = thioquant.quantify(b)
                 sc = score(res, b / "truth.csv")
                 sc["seed"] = seed
@@ -183,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         "# The bundled LC-MS/MS batch (design) under point noise (`benchmarks/bench_noise.py`)", "",
         f"Command: `{cmd}`; measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
         f"(thioquant {thioquant.__version__}); {secs:.0f} s.", "",
-        f"Source: {src_label}; every point x lognormal(mean 1, CV), then "
+        f"Source: {src_label}; every point x lognormal(mean 1, CV), "
+        + (f"(point CV = the traces' TOTAL point CV: the source's own {args.base_cv:g} % taken off, "
+           "sqrt(CV^2 - base^2) added) " if args.total else "")
+        + "then "
         + (f"Poisson at {args.cps_per_count:g} cps per count" if args.cps_per_count > 0 else "no count draw")
         + "; quantified with the shipped method; patient results with the truth inside the "
         "calibrated range scored against truth.csv (+/-15 %, +/-20 % below 3x LLOQ).",

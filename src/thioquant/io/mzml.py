@@ -15,60 +15,14 @@ import numpy as np
 
 from thioquant.errors import InputError
 from thioquant.io._common import as_trace_list, channel_from_label, check_path, validate_xy
+from thioquant.io._openms import _pyopenms
 from thioquant.model import Channel, Run, Trace
-
-# Threads whose OpenMP pool size has been set (omp_set_num_threads acts per calling thread).
-_OMP_THREADS_SET: set[int] = set()
-_OMP_SETTERS: list[Any] | None = None
-
-
-def _pyopenms() -> Any:
-    """Import pyopenms, with its OpenMP pool limited to THIOQUANT_OMP_THREADS (default 1).
-
-    pyopenms decodes mzML with OpenMP threads. For the many small files of a batch they cost
-    far more than they bring: on 2 busy cores a load took 32 ms with the default pool and 4 ms
-    with one thread. The limit is set through the OpenMP runtime pyopenms loaded, once per
-    calling thread (so thread pools are covered too), without touching the environment that
-    child processes and other libraries would inherit.
-    """
-    import threading
-
-    import pyopenms
-
-    tid = threading.get_ident()
-    if tid not in _OMP_THREADS_SET:
-        _OMP_THREADS_SET.add(tid)
-        n = os.environ.get("THIOQUANT_OMP_THREADS", "1")
-        _set_openmp_threads(int(n) if n.isdigit() and int(n) > 0 else 1)
-    return pyopenms
-
-
-def _set_openmp_threads(n: int) -> None:
-    """omp_set_num_threads(n) on every OpenMP runtime loaded in this process (Linux only)."""
-    global _OMP_SETTERS
-    if _OMP_SETTERS is None:
-        import contextlib
-        import ctypes
-
-        _OMP_SETTERS = []
-        try:
-            with open("/proc/self/maps") as fh:
-                libs = {ln.split()[-1] for ln in fh if "libgomp" in ln or "libomp" in ln}
-        except OSError:
-            libs = set()
-        for lib in sorted(libs):
-            with contextlib.suppress(OSError, AttributeError):
-                _OMP_SETTERS.append(ctypes.CDLL(lib).omp_set_num_threads)
-    for setter in _OMP_SETTERS:
-        setter(n)
-
 
 # Meta values written on each chromatogram so that the channel and unit survive a round trip.
 _WL_KEYS = ("wavelength_nm", "wavelength", "thioquant:wavelength_nm")
 _KIND_KEY = "thioquant:kind"
 _UNIT_KEY = "thioquant:signal_unit"
 _BW_KEY = "thioquant:bandwidth_nm"
-
 
 def _meta_dict(obj: Any) -> dict[str, Any]:
     if obj.isMetaEmpty():

@@ -200,7 +200,7 @@ def _numpress(data: bytes, method: str, zlib_after: bool) -> np.ndarray:
     """A numpress array decoded by pyopenms's coder (the only thing handed to pyopenms here)."""
     import base64 as b64
 
-    from thioquant.io.mzml import _pyopenms
+    from thioquant.io._openms import _pyopenms
 
     oms = _pyopenms()
     coder = oms.MSNumpressCoder()

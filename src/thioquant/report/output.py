@@ -19,6 +19,16 @@ from pathlib import Path
 
 from thioquant.errors import OutputError
 
+#: files every output folder holds; with the other names below, what ``--force`` may replace
+ALWAYS_WRITTEN = ("results.csv", "results.json", "results.xlsx", "calibration.json", "qc.csv", "messages.txt")
+OUTPUT_NAMES = frozenset((*ALWAYS_WRITTEN, "interpretation.csv", "report.html", "report.pdf", "audit.jsonl"))
+
+
+def is_output_name(name: str) -> bool:
+    """Whether ``name`` (relative POSIX path in an output folder) is one the writer writes."""
+    return name in OUTPUT_NAMES or (name.startswith("patients/") and name.count("/") == 1 and name.endswith(".pdf"))
+
+
 #: signals whose handlers must not run while the output folder is being swapped or cleaned up
 _DEFERRED = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s)
 
@@ -111,7 +121,6 @@ def replaceable_reason(out: Path) -> str | None:
     folder included, is refused rather than deleted.
     """
     from thioquant import audit
-    from thioquant.report.writer import ALWAYS_WRITTEN, is_output_name
 
     trail = out / audit.AUDIT_FILE
     try:

@@ -22,28 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from thioquant.report.content import qc_rule_rows
-from thioquant.report.output import staged_output
+from thioquant.report.output import ALWAYS_WRITTEN, OUTPUT_NAMES, is_output_name, staged_output
 from thioquant.report.tables import calibration_json, result_rows, results_csv, table_csv
 
 #: qc.csv columns; ``status`` (pass / fail / not_evaluated) and then ``rule`` (the rule's name) were
 #: added last so existing positions hold; ``code`` is empty for a rule that passed
 QC_COLUMNS = ["code", "analyte", "severity", "passed", "message", "status", "rule"]
 
-#: files every output folder holds; with the other names below, what ``--force`` may replace
-ALWAYS_WRITTEN = ("results.csv", "results.json", "results.xlsx", "calibration.json", "qc.csv", "messages.txt")
-OUTPUT_NAMES = frozenset((*ALWAYS_WRITTEN, "interpretation.csv", "report.html", "report.pdf", "audit.jsonl"))
-
-
 def messages_text(messages: Iterable[str]) -> str:
     """messages.txt: one line per message; a line a spreadsheet would run as a formula neutralised."""
     from thioquant.csvcell import safe_cell
 
     return "".join(f"{safe_cell(m)}\n" for m in messages)
-
-
-def is_output_name(name: str) -> bool:
-    """Whether ``name`` (relative POSIX path in an output folder) is one the writer writes."""
-    return name in OUTPUT_NAMES or (name.startswith("patients/") and name.count("/") == 1 and name.endswith(".pdf"))
 
 
 def write_outputs(
