@@ -40,8 +40,8 @@ def five_runs(tmp_path_factory):
         args = ["quantify", str(b), "--out", str(root / f"out{k}"), "--no-history", "--lis-outbox", str(outbox)]
         r = CliRunner().invoke(cli, args + ([] if k == 5 else ["--no-report"]))
         assert r.exit_code == 0, r.output
-        # 23 of the 24 patients: P015 (6-MMP held for review, its IS lost to a dropout) is not recorded
-        assert "Patient history: 23 sample(s) recorded" in r.output
+        # every patient: the bundled batch holds nothing for review
+        assert "Patient history: 24 sample(s) recorded" in r.output
         cache = b / ".thioquant-cache.sqlite"
     return root, history, outbox
 
@@ -147,8 +147,7 @@ def test_rerun_is_idempotent_and_a_changed_result_is_not_overwritten(five_runs, 
     h = tmp_path / "h.sqlite"
     shutil.copy(history, h)
     again = record_release(root / "out2", h)
-    # 23: P015 (6-MMP held for review in the bundled batch) is never recorded
-    assert again.status == "recorded" and not again.recorded and len(again.unchanged) == 23
+    assert again.status == "recorded" and not again.recorded and len(again.unchanged) == 24
     out = tmp_path / "out2"
     shutil.copytree(root / "out2", out)
     doc = json.loads((out / "results.json").read_text())
@@ -159,7 +158,7 @@ def test_rerun_is_idempotent_and_a_changed_result_is_not_overwritten(five_runs, 
     assert len(s.conflicts) == 1 and "not overwritten" in s.messages[0]
     assert patient_series(h, PATIENT)[1]["values"]["6-TGN"]["value"] == pytest.approx(_reported(root, 2, "6-TG"))
     s3 = record_release(out, h, version=2)  # a re-signed version is recorded beside the first
-    assert len(s3.recorded) == 23
+    assert len(s3.recorded) == 24
     assert patient_series(h, PATIENT)[1]["values"]["6-TGN"]["value"] == 999.0  # the latest version counts
 
 
@@ -183,7 +182,7 @@ def test_rejected_run_and_held_results_are_never_recorded(five_runs, tmp_path):
             r["flags"] = [*r["flags"], "HELD:spike"]
     (out / "results.json").write_text(json.dumps(doc))
     s = record_release(out, h)
-    assert len(s.recorded) == 22 and set(s.held) == {sid_of(doc), "P015"}
+    assert len(s.recorded) == 23 and set(s.held) == {sid_of(doc)}
     assert patient_series(h, PATIENT) == []
 
 
@@ -333,7 +332,7 @@ def test_trend_is_visible_in_chromium(five_runs, tmp_path):
     assert m, res.stderr[-1500:]
     seen = {s: rest for s, *rest in json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&")
                                                 .replace("&gt;", ">").replace("&lt;", "<"))}
-    assert len(seen) == 23  # every patient recorded (P015 is held) has a history of five runs
+    assert len(seen) == 24  # every patient recorded has a history of five runs
     width, height, circles, follow_up = seen[sid]
     assert width > 400 and height > 150
     assert circles >= 4 + 4 + 4  # 6-TGN, 6-MMPN (one undetectable each) and the recorded doses
@@ -379,7 +378,7 @@ def test_a_release_that_fails_half_way_records_nothing(five_runs, tmp_path, monk
         assert c.execute("SELECT COUNT(*) FROM releases").fetchone()[0] == 0
         assert c.execute("SELECT COUNT(*) FROM release_results").fetchone()[0] == 0
     monkeypatch.setattr(H, "_num", real)
-    assert len(record_release(root / "out1", h).recorded) == 23  # P015 held
+    assert len(record_release(root / "out1", h).recorded) == 24
 
 
 def test_release_command_records_a_corrected_run_as_a_new_version(five_runs, tmp_path):
@@ -395,9 +394,9 @@ def test_release_command_records_a_corrected_run_as_a_new_version(five_runs, tmp
     assert r.exit_code == 0 and "thioquant release OUT_DIR --version 2" in r.output, r.output
     r = CliRunner().invoke(cli, ["release", str(out), "--patient-history", str(h), "--version", "2",
                                  "--to", str(tmp_path / "ob"), "--by", "j.smith"])
-    assert r.exit_code == 0 and "23 sample(s) recorded as version 2" in r.output, r.output
+    assert r.exit_code == 0 and "24 sample(s) recorded as version 2" in r.output, r.output
     # a fresh outbox, but the history recorded version 1 as sent when the run was quantified
-    assert "LIS: 46 message(s) written (23 sample(s) as corrections)" in r.output  # P015 held
+    assert "LIS: 48 message(s) written (24 sample(s) as corrections)" in r.output
     pts = patient_series(h, PATIENT)
     assert pts[1]["version"] == 2 and pts[1]["values"]["6-TGN"]["value"] == 340.0 and pts[1]["released_by"] == "j.smith"
 

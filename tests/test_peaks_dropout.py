@@ -261,16 +261,20 @@ def test_isolated_points_among_zeros_are_not_signal() -> None:
 
 
 def test_batch_with_measured_noise_is_accepted(tmp_path, repo_root) -> None:
-    # the bundled LC-MS/MS batch regenerated with the measured noise (default seed): rejected
-    # before the rule (6-TG r^2 0.749, CAL3's IS cut at its apex by a 38-point run), accepted
-    # with it; the one patient result whose analyte and IS dropped together is held, not given
+    # the LC-MS/MS batch at the default seed with the earlier dropout model (runs anywhere on the
+    # signal, MRM_DROPOUTS_BEFORE: the bundled batch of 2026-12-05, whose peaks lost their tops
+    # about 9x as often as real ones): rejected before the rule (6-TG r^2 0.749, CAL3's IS cut at
+    # its apex by a 38-point run), accepted with it; the one patient result whose analyte and IS
+    # dropped together is held, not given. A harsher case than the bundled batch now is.
     import csv
 
     import thioquant
     from thioquant.history import is_held
+    from thioquant.noise_model import MRM_DROPOUTS_BEFORE, MrmNoise
     from thioquant.simulate import simulate_batch
 
-    b = simulate_batch(tmp_path / "m", noise="measured", method=repo_root / "calibrations" / "thiopurines_lcmsms.toml")
+    b = simulate_batch(tmp_path / "m", noise=MrmNoise(**MRM_DROPOUTS_BEFORE),
+                       method=repo_root / "calibrations" / "thiopurines_lcmsms.toml")
     res = thioquant.quantify(b)
     assert res.accepted
     cal3 = next(r for r in res.results if r.sample_id == "CAL3" and r.analyte == "6-TG")
