@@ -170,9 +170,8 @@ def test_pseudonymise_hides_ids_in_qc_messages(batch, tmp_path, monkeypatch, cap
     """QC rules that list the injections they flag (ion ratio here, made to fail for every
     injection by a 0.5 % tolerance) must quote pseudonyms: qc.csv, messages, the verdict in
     results.json and the report showed P001 ... before."""
-    import re
-
     import csv
+    import re
 
     method = tmp_path / "tight.toml"
     method.write_text((Path(__file__).parents[1] / "calibrations" / "thiopurines_lcmsms.toml").read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -77,8 +78,11 @@ def test_a_read_only_batch_is_quantified_with_defaults_and_left_untouched(lab, s
 
 
 def _runs(history: Path) -> set[str]:
+    """The runs of a QC history by their folder names (a run id is ``<folder name>@<12 hex>``)."""
     with sqlite3.connect(history) as conn:
-        return {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM qc_value")}
+        ids = {r[0] for r in conn.execute("SELECT DISTINCT run_id FROM qc_value")}
+    assert all(re.fullmatch(r"[^@]+@[0-9a-f]{12}", i) for i in ids), ids
+    return {i.split("@")[0] for i in ids}
 
 
 def test_the_qc_history_accumulates_across_batches_quantified_with_defaults(lab, sample_batch, capsys):
@@ -92,7 +96,7 @@ def test_the_qc_history_accumulates_across_batches_quantified_with_defaults(lab,
     # day1 quantified again (--force; the review re-quantifies too) keeps its place before day2
     main(["quantify", str(lab / "share" / "day1"), "--force", *FAST])
     with sqlite3.connect(root / "qc_history.sqlite") as conn:
-        order = [r[0] for r in conn.execute("SELECT run_id FROM qc_value WHERE analyte='6-TG' AND level='QCL' "
+        order = [r[0].split("@")[0] for r in conn.execute("SELECT run_id FROM qc_value WHERE analyte='6-TG' AND level='QCL' "
                                             "ORDER BY timestamp, id")]
     assert order == ["day1", "day1", "day2", "day2"]  # was: day2's values first, day1 moved to the end
     first = (root / "day1" / "qc.csv").read_text(encoding="utf-8")

@@ -278,7 +278,8 @@ def test_a_run_whose_outputs_fail_leaves_the_qc_history_as_it_was(batch, tmp_pat
     hist, out = tmp_path / "qc_history.sqlite", tmp_path / "out"
     main(["quantify", str(batch), "--out", str(out), "--history", str(hist), "--no-cache", "--quiet", "--no-pdf"])
     before = _history_rows(hist)
-    assert {r[0] for r in before} == {"batch"}
+    run = before[0][0]
+    assert run.startswith("batch@") and {r[0] for r in before} == {run}  # the folder name and a hash of the raw data
 
     def full(path, *a, **k):
         # meanwhile another batch's run records its QCs in the shared history (a second user)
@@ -292,8 +293,8 @@ def test_a_run_whose_outputs_fail_leaves_the_qc_history_as_it_was(batch, tmp_pat
     # the failed run is not in the record, its earlier written run is as it was, and the other
     # run's values survive (was: the whole file put back, erasing them)
     after = _history_rows(hist)
-    assert code == 5 and [r for r in after if r[0] == "batch"] == before
-    assert [r[0] for r in after if r[0] != "batch"] == ["other-batch", "other-batch"]
+    assert code == 5 and [r for r in after if r[0] == run] == before
+    assert [r[0] for r in after if r[0] != run] == ["other-batch", "other-batch"]
     fresh = tmp_path / "fresh.sqlite"
     code, _ = _run(["quantify", str(batch), "--out", str(tmp_path / "out3"), "--history", str(fresh),
                     "--no-cache", "--quiet"], capsys)

@@ -135,8 +135,13 @@ def test_sciex_noisy_peak_top_is_one_peak(shared_data):
 
 def test_sciex_is_ratios_from_own_integration(shared_data):
     """Analyte / labelled-IS area ratios, both peaks by find_target, against Analyst's ratios for
-    the 80 pairs: 36 within 5 %; for the 34 pairs Analyst integrated baseline to baseline, 23
-    within 5 % and median |difference| 2.52 % (2026-12-05, the rough baseline's window spanning
+    the 80 pairs: 36 within 5 %; for the 34 pairs Analyst integrated baseline to baseline, 25
+    within 5 %, median |difference| 2.79 % and p95 14.0 % (2026-12-05, branch `analyst`: the
+    3-point boundary test under 4 points per half-height width and a region of at least two base
+    widths each side; before 23, 2.52 / 17.1 %: the large
+    differences fell, pep -17.5 -> -3.1 %, imp +17.2 -> +6.1 %, dtmp -12.0 -> -6.2 %, and two
+    count-level pairs at S/N about 6 moved past the median, adpglc +2.6 -> +15.6 %, nadh +11.1 ->
+    -13.1 %, within their counting uncertainty; earlier 2.52 %, the rough baseline's window spanning
     the whole peak; 2026-12-04, robust target width: 41, 23, 2.74 %; before that: 78 pairs
     found, 36 within 5 %, 33 Baseline pairs, 20 and 3.35 %). The five pairs lost from "within
     5 %" are Valley or Manual integrations in Analyst (not comparable from the export) whose
@@ -156,7 +161,8 @@ def test_sciex_is_ratios_from_own_integration(shared_data):
             base.append(d)
     assert len(diffs) == 80 and len(base) == 34
     assert sum(d <= 5 for d in diffs) >= 36
-    assert sum(d <= 5 for d in base) >= 23 and float(np.median(base)) < 2.6
+    assert sum(d <= 5 for d in base) >= 25 and float(np.median(base)) < 2.9
+    assert float(np.percentile(base, 95)) < 15.0
 
 
 # --- noisy real MRM and LC-UV: robust width, window independence, transition groups --------------
@@ -182,7 +188,10 @@ def test_sciex_no_fragmented_peak_and_closer_to_analyst(shared_data):
     """Every Analyst component of the QTRAP file by find_target (+/-0.2 min, own boundaries):
     no peak is cut to a sliver (2 before the robust width: datp, g6p), and on Analyst's 95
     Baseline peaks found (94 before) the median |area difference| is 1.54 % (1.89 %), the p95
-    11.7 % (25.1 %)."""
+    10.6 % (25.1 %; 11.7 % before sparse peaks' boundaries were judged on the 3-point mean and
+    the region reached two base widths each side, branch `analyst`, which took pep, fdp, imp, dtmp and nadh IS closer to Analyst and moved two
+    count-level peaks at S/N about 6 that matched Analyst to the point, adpglc and nadh, to +15.6
+    and -7.7 %: the median went 1.44 -> 1.54 %, the transition groups' stayed 1.44 %)."""
     from thioquant.peaks import find_target
 
     frag, base = [], []
@@ -196,8 +205,31 @@ def test_sciex_no_fragmented_peak_and_closer_to_analyst(shared_data):
             base.append(abs(100.0 * (pk.area - a) / a))
     assert frag == []
     assert len(base) == 95
-    # 1.54 % before the rough baseline's window spanned the whole (tailing) peak
-    assert float(np.median(base)) < 1.5 and float(np.percentile(base, 95)) < 12.5
+    # p95 12.5 % before the rough baseline's window spanned the whole (tailing) peak
+    assert float(np.median(base)) < 1.6 and float(np.percentile(base, 95)) < 11.0
+
+
+
+def test_sciex_sparse_tails_are_not_cut_at_a_one_point_dip(shared_data):
+    """Peaks with under 4 points per half-height width have no detection smoothing, and a single
+    noisy point on the tail ended the integration (the drop line then anchored on the tail).
+    Judged on the 3-point mean, as from 4 points on (docs/peaks.md, "Sparse peaks'
+    boundaries and the analysed region"), and with the analysed region reaching two base widths each side of the maximum (so
+    the rough baseline's level is baseline, not tail), these Analyst Baseline peaks come within
+    the given % of Analyst's area; before (main 536dd89): pep -16.6, fdp IS -11.6, imp IS -19.8,
+    dtmp -11.4, nadh IS -10.0, succ -7.6 % (now -2.0, -1.6, -10.3, -5.5, +6.2, -2.5 %)."""
+    from thioquant.peaks import find_target
+
+    want = {"pep.pep_1.Light": 4.0, "fdp.fdp_1.Heavy": 4.0, "imp.imp_1.Heavy": 12.0,
+            "dtmp.dtmp_1.Light": 8.0, "nadh.nadh_1.Heavy": 8.0, "succ.succ_1.Light": 4.0}
+    got = {}
+    for r, tr, a, _one in _analyst_components(shared_data):
+        if r["component_name"] in want:
+            pk = find_target(tr, float(r["retention_time"]), 0.2)
+            got[r["component_name"]] = 100.0 * (pk.area - a) / a
+            assert r["integration_type"] == "Baseline"
+    assert set(got) == set(want)
+    assert all(abs(got[k]) < want[k] for k in want), got
 
 
 def test_sciex_transition_groups_closer_to_analyst(shared_data):
@@ -233,7 +265,8 @@ def test_sciex_transition_groups_closer_to_analyst(shared_data):
             assert abs(pk.area - a) < 0.03 * a
     assert frag == []
     assert len(base) == 95
-    assert float(np.median(base)) < 1.5 and float(np.percentile(base, 95)) < 12.0
+    # 11.7 % before sparse peaks' boundaries were judged on the 3-point mean (branch `analyst`)
+    assert float(np.median(base)) < 1.5 and float(np.percentile(base, 95)) < 11.0
 
 
 def _yeast_glu(shared_data):

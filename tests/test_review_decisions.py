@@ -145,12 +145,18 @@ def test_a_lab_scientist_excludes_a_calibrator_from_the_command_line(sample_batc
     assert _main(["quantify", str(batch), "--out", str(out), "--overrides", str(ov), "--quiet", "--no-history"]) == 0
     cal5 = next(p for p in json.loads((out / "calibration.json").read_text())["analytes"]["6-MMP"]["points"]
                 if p["level"] == "CAL5")
-    assert not cal5["included"] and cal5["reason"] == "excluded by reviewer: bubble in the vial"
+    # the exclusion names the file and row it came from (was: "excluded by reviewer", though no
+    # reviewer decided it: a hand-written file)
+    why = f"excluded by decisions file {ov} row 2: bubble in the vial"
+    assert not cal5["included"] and cal5["reason"] == why
     rows = [r for r in _results(out / "results.csv") if r["sample_id"] == "CAL5"]
     assert {r["analyte"]: "CAL_EXCLUDED" in r["flags"] for r in rows} == {"6-TG": False, "6-MMP": True}
+    assert next(r["flag_messages"] for r in rows if r["analyte"] == "6-MMP").endswith(f"; {why}")
     audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
-    assert any(e["event"] == "calibrator_excluded" and e["reason"] == "excluded by reviewer: bubble in the vial"
-               for e in audit)
+    assert any(e["event"] == "calibrator_excluded" and e["reason"] == why for e in audit)
+    assert any(e["event"] == "calibrator_exclusion_decided" and e["sample_id"] == "CAL5"
+               and e["source"] == f"decisions file {ov} row 2" for e in audit)
+    assert "reviewer" not in (out / "calibration.json").read_text() + (out / "report.html").read_text()
     # a bad row stops the run with exit code 2, naming file, row and reason
     bad = _write(tmp_path, "sample_id,analyte,action,reason\nCAL5,6-MMP,drop,bubble\n", "bad.csv")
     assert _main(["quantify", str(batch), "--out", str(tmp_path / "out2"), "--overrides", str(bad), "--quiet",
@@ -200,10 +206,24 @@ def test_quantify_with_a_versions_overrides_file_reproduces_the_version(tmp_path
     again = tmp_path / "again"
     assert _main(["quantify", str(s.batch_dir), "--out", str(again), "--overrides", str(v1 / "overrides.csv"),
                   "--quiet", "--no-history"]) == 0
-    # the same numbers, flags and reasons: results.csv row by row, calibration.json in full
+    # the same numbers, flags and reasons: results.csv row by row, calibration.json in full; the
+    # calibrator decisions now say that they came from the version's file (its row, the version and
+    # its two signatures) where the version itself says "by reviewer"
+    sigs = json.loads((v1 / "version.json").read_text())["signatures"]
+    signed = (f"signed version v1: reviewed by Alice Analyst (alice) {sigs[0]['time']}, "
+              f"authorised by Bob Authoriser (bob) {sigs[1]['time']}")
+    source = {row: f"decisions file {v1 / 'overrides.csv'} row {row} ({signed})" for row in (3, 4)}
     got, want = _results(again / "results.csv"), _results(v1 / "results.csv")
-    assert len(got) == len(want) > 0 and got == want
-    assert json.loads((again / "calibration.json").read_text()) == json.loads((v1 / "calibration.json").read_text())
+    cal_json = (again / "calibration.json").read_text()
+    assert f"excluded by {source[3]}: {EXCLUDE_WHY}" in cal_json and f"included by {source[4]}: {INCLUDE_WHY}" in cal_json
+
+    def as_reviewer(text):
+        return text.replace(source[3], "reviewer").replace(source[4], "reviewer")
+
+    assert len(got) == len(want) > 0
+    assert [{k: as_reviewer(v) for k, v in r.items()} for r in got] == [
+        {k: as_reviewer(v) for k, v in r.items()} for r in want]
+    assert json.loads(as_reviewer(cal_json)) == json.loads((v1 / "calibration.json").read_text())
     flags = {(r["sample_id"], r["analyte"]): r["flags"] for r in got}
     assert "MANUAL" in flags[("P002", "6-TG")] and "CAL_HELD_INCLUDED" in flags[("CAL4", "6-TG")]
     assert "CAL_EXCLUDED" in flags[("CAL5", "6-MMP")]
@@ -259,10 +279,19 @@ def test_a_pseudonymised_version_is_reproduced_with_its_key(sample_batch, tmp_pa
 
     again = tmp_path / "again"
     assert _main(["quantify", str(batch), "--out", str(again), "--overrides", str(v1 / "overrides.csv"), *pseudo]) == 0
+    # the same, but for the exclusion naming the version's file, its row and its signatures
+    audit = [json.loads(line) for line in (again / "audit.jsonl").read_text().splitlines()]
+    source = next(e["source"] for e in audit if e["event"] == "calibrator_exclusion_decided")
+    assert source.startswith(f"decisions file {v1 / 'overrides.csv'} row 3 (signed version v1: reviewed by Alice")
+
+    def as_reviewer(text):
+        return text.replace(source, "reviewer")
+
     got, want = _results(again / "results.csv"), _results(v1 / "results.csv")
-    assert got == want
+    assert [{k: as_reviewer(v) for k, v in r.items()} for r in got] == want
     assert "MANUAL" in next(r["flags"] for r in got if r["sample_id"] == patient.sample_id and r["analyte"] == "6-TG")
-    assert json.loads((again / "calibration.json").read_text()) == json.loads((v1 / "calibration.json").read_text())
+    assert json.loads(as_reviewer((again / "calibration.json").read_text())) == \
+        json.loads((v1 / "calibration.json").read_text())
     assert "unknown sample_id" not in (again / "messages.txt").read_text()
     # and a review of the reproduced run shows that integration under its pseudonym
     r = ReviewSession(again, users, pseudonym_key=key)

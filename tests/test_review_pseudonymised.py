@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -77,7 +78,10 @@ def test_a_pseudonymised_run_is_reviewed_and_released_under_pseudonyms(pseudo):
     s = ReviewSession(out, users, pseudonym_key=KEY)
     shown = _ids(out / "results.csv")
     assert {e.sample_id for e in s.batch.worklist.entries if e.sample_type == "unknown"} <= shown
-    patient = next(e for e in s.batch.worklist.entries if e.sample_type == "unknown" and e.patient_id)
+    # a patient whose 6-TG was quantified (the first, P001, has none: undetectable), to integrate below
+    with_tg = {r.sample_id for r in s.batch.results if r.analyte == "6-TG" and math.isfinite(r.reported)}
+    patient = next(e for e in s.batch.worklist.entries
+                   if e.sample_type == "unknown" and e.patient_id and e.sample_id in with_tg)
     # quantify's closing line names the review command with the key option
     from thioquant.report.summary import summary_text
 

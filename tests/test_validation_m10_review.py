@@ -71,17 +71,13 @@ def test_isr_missing_repeats_count_as_not_within(tmp_path: Path) -> None:
     assert report.failed_experiments == ["isr"]
     (ex,) = [e for e in report.experiments if e.key == "isr"]
     for ch in ex.checks:
-        # of 10 planned pairs, not of the 6 evaluated: 6/10, or 5/10 for 6-TG, whose ISR-06
-        # disagrees in the bundled package itself (its original's 6-TG quantifier lost 33 points,
-        # the whole peak, to a dropout: "<LLOQ" against 516 nmol/L; docs/noise.md)
-        within = 5 if ch.analyte == "6-TG" else 6
-        assert ch.value == pytest.approx(within / 10)
-        assert f"{within}/10 pairs" in ch.detail and "ISR-04 (not evaluable (repeat not measured))" in ch.detail
+        assert ch.value == pytest.approx(0.6)  # 6 of 10 planned pairs, not 6 of 6 evaluated
+        assert "6/10 pairs" in ch.detail and "ISR-04 (not evaluable (repeat not measured))" in ch.detail
     row = next(r for r in ex.tables["pairs"] if r["pair"] == "ISR-01")
     assert row["within"] is False and row["note"].startswith("not evaluable (repeat not measured)")
     summary = {r["analyte"]: r for r in ex.tables["summary"]}
     assert [(r["pairs"], r["evaluated"], r["within"], r["fraction_pct"]) for r in summary.values()] == \
-        [(10, 6, 5 if a == "6-TG" else 6, 50 if a == "6-TG" else 60) for a in summary]
+        [(10, 6, 6, 60)] * 2
 
 
 def test_isr_repeat_outside_the_range_disagrees(base: Data) -> None:
@@ -96,8 +92,7 @@ def test_isr_repeat_outside_the_range_disagrees(base: Data) -> None:
 
     ex = isr(rebuild(base, f), Criteria())
     ch = next(c for c in ex.checks if c.analyte == "6-TG")
-    # 5 of 10 made to disagree, and ISR-06, which disagrees in the bundled package (see above)
-    assert not ch.passed and ch.value == pytest.approx(0.4) and "4/10 pairs" in ch.detail
+    assert not ch.passed and ch.value == pytest.approx(0.5) and "5/10 pairs" in ch.detail  # 5 made to disagree
     notes = {r["pair"]: r["note"] for r in ex.tables["pairs"] if r["analyte"] == "6-TG"}
     assert notes["ISR-01"] == "disagree: original quantified, repeat below the LLOQ"
     assert notes["ISR-05"] == "disagree: original above the ULOQ, repeat quantified"

@@ -87,6 +87,9 @@ def run_entries(batch: Any, parameters: Mapping[str, Any], started: str) -> list
     entries.append({"event": "method", "file": m.source, "sha256": m.sha256, "name": m.name})
     wl = Path(batch.worklist.path)
     entries.append({"event": "worklist", "file": str(wl), "sha256": file_sha256(wl) if wl.is_file() else None})
+    decisions = getattr(batch, "decisions_file", None)
+    if decisions:  # quantify --overrides: the file applied (path, sha256 of the bytes read, rows per action)
+        entries.append({"event": "decisions_file", **dict(decisions)})
     for e, meas in zip(batch.worklist.entries, batch.measurements, strict=True):
         entries.append({
             "event": "input", "sample_id": e.sample_id, "file": e.file, "sha256": meas.sha256 or None,
@@ -101,6 +104,9 @@ def run_entries(batch: Any, parameters: Mapping[str, Any], started: str) -> list
             if not p.included:
                 entries.append({"event": "calibrator_excluded", "analyte": analyte, "level": p.level,
                                 "accuracy_pct": p.accuracy_pct, "reason": p.reason})
+    for exc in getattr(batch, "exclusions", ()):
+        if exc.get("source"):  # the decision itself, by sample: the point above says why by level
+            entries.append({"event": "calibrator_exclusion_decided", **dict(exc)})
     for inc in getattr(batch, "inclusions", ()):
         entries.append({"event": "calibrator_included", **dict(inc)})
     v = batch.verdict

@@ -29,13 +29,14 @@ FLAGS: dict[str, str] = {
     "RRT_NO_IS": "internal standard peak not found: the analyte was searched at the method's rt_min "
     "instead of its retention relative to the internal standard",
     # calibration and limits
-    "CAL_EXCLUDED": "calibrator excluded from the fit (back-calculated accuracy outside limits, or "
-    "CAL_HELD; the reason is in calibration.json)",
+    "CAL_EXCLUDED": "calibrator excluded from the fit (back-calculated accuracy outside limits, "
+    "CAL_HELD, or a reviewer's or decisions file's exclusion; the reason is in calibration.json)",
     "CAL_HELD": "calibrator excluded before the fit: its quantifier or internal standard integration "
     "would be held for review (IS response, width, apex or a FUSED/FEW_POINTS/SPIKE/DROPOUT_LONG peak; "
     "docs/qc.md); counted as not passing in the ICH M10 75 % and 6-level rules",
     "CAL_HELD_INCLUDED": "calibrator whose integration would be held (CAL_HELD) included in the fit by "
-    "a reviewer who judged the chromatogram fine (reason in calibration.json and the audit trail); "
+    "a reviewer who judged the chromatogram fine, in the review or by a row of a decisions file (who, "
+    "which file and row, and why: in calibration.json, the audit trail and the row's flag_messages); "
     "judged by the ICH M10 rules like any calibrator",
     "CAL_FAIL": "calibration failed acceptance: results are not reportable",
     "BELOW_LLOQ": "<LLOQ: below the lower limit of quantification",

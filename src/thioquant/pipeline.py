@@ -431,14 +431,22 @@ class BatchResult:
     # per patient sample: earlier released results, delta checks and therapy phase, from the
     # patient history (thioquant.history.annotate); empty without one
     patient_history: Mapping[str, Any] = field(default_factory=dict)
-    #: calibrators excluded by a reviewer: dicts with sample_id, analyte, reason
+    #: calibrators excluded by a reviewer: dicts with sample_id, analyte, reason, and ``source``
+    #: when the decision came from a decisions file (``decisions file <path> row <n> (...)``)
     exclusions: tuple[Mapping[str, Any], ...] = ()
     #: calibrators whose integration would be held (``CAL_HELD``) put back into the fit by a
-    #: reviewer who judged the integration fine: dicts with sample_id, analyte, reason
+    #: reviewer who judged the integration fine: dicts with sample_id, analyte, reason (and source)
     inclusions: tuple[Mapping[str, Any], ...] = ()
     #: electronic signatures of a signed version (see :mod:`thioquant.review.signoff`): dicts with
     #: user, full_name, role, meaning, time; shown on the PDF report and patient pages
     signatures: tuple[Mapping[str, Any], ...] = ()
+    #: the ``--overrides`` decisions file the run applied: file, sha256, signed version and
+    #: signatures when it is a version's sealed file, rows applied per action, rows ignored
+    #: (recorded in the audit trail as the ``decisions_file`` entry); None without one
+    decisions_file: Mapping[str, Any] | None = None
+    #: the run's key in the QC history (``<folder name>@<hash of the raw data>``,
+    #: :func:`thioquant.qc.runkey.qc_run_id`); "" when quantified without a history
+    qc_run_id: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -543,6 +551,7 @@ def quantify(
     warm_imports: Sequence[str] = (),
     inclusions: Mapping[tuple[str, str], str] | None = None,
     pseudonym_key: str | None = None,
+    history_hook: Callable[[str], None] | None = None,
 ) -> BatchResult:
     """Quantify a batch folder (``worklist.csv`` + raw files).
 
@@ -566,7 +575,12 @@ def quantify(
     executor : ``"process"`` (a local process pool) or ``"dask"`` (dask.distributed: a
         LocalCluster of ``jobs`` workers, or the running cluster at ``scheduler``).
     history : optional SQLite QC history for Westgard rules across runs (see :mod:`thioquant.qc.westgard`).
-    run_id : identifier of this run in the QC history (default: the batch folder name).
+    run_id : identifier of this run in the QC history (default: the batch folder name and a hash
+        of its raw data files' sha256 as measured, :func:`thioquant.qc.runkey.measured_run_id`:
+        two batches of the same folder name are two runs, a re-run of the same batch is the same
+        run).
+    history_hook : called with the run's QC history key once it is known, before the history is
+        written (:func:`thioquant.qc.westgard.guarded_history`: a failed run's rows taken back).
     profile : interpretation profile name or file for this run (default: the method's).
     keep_views : keep decimated chromatogram views of every injection for the report, computed while
         the traces are in memory (otherwise the report reads the raw files again).
@@ -610,6 +624,8 @@ def quantify(
 
     manual_by_sample: Mapping[str, Mapping[str, tuple[float, float]]] = {}
     manual_records: list[Mapping[str, Any]] = []
+    sources: dict[tuple[str, str], str] = {}
+    decisions_file: dict[str, Any] | None = None
     if overrides is not None:
         # manual integrations and the reviewer's calibrator exclusions/inclusions (a signed
         # version's overrides.csv); a plain manual-integration file is read as before
@@ -620,13 +636,19 @@ def quantify(
             from thioquant.privacy import pseudonym_map
 
             aliases = {alias: real for real, alias in pseudonym_map(wl.entries, pseudonym_key).items()}
+        decisions = read_decisions(overrides)
         applied = apply_decisions(
-            read_decisions(overrides),
+            decisions,
             channels=[key for _, _, key in channel_keys(m.analytes + m.internal_standards)],
             analytes=[a.name for a in m.analytes], sample_types={e.sample_id: e.sample_type for e in wl.entries},
             aliases=aliases)
         messages.extend(applied.messages)
         manual_by_sample, manual_records = applied.manual_by_sample, list(applied.manual_records)
+        decisions_file = {**decisions.record(), "rows_applied": dict(applied.counts),
+                          "rows_ignored": len(applied.messages)}
+        # a calibrator decision from the file says where it came from in every output; one that
+        # the arguments override is theirs
+        sources = {k: v for k, v in applied.sources.items() if k not in (exclusions or {}) and k not in (inclusions or {})}
         # the arguments decide over the file for the same calibrator
         exclusions, inclusions = (
             {**{k: v for k, v in applied.exclusions.items() if k not in (inclusions or {})}, **(exclusions or {})},
@@ -656,7 +678,8 @@ def quantify(
             messages.append(f"row {e.row} ({e.sample_id}): {e.file}: {note}")
 
     return _evaluate(batch, m, wl, measurements, manual_by_sample, manual_records, exclusions, messages,
-                     history, run_id, inclusions)
+                     history, run_id, inclusions, sources=sources, decisions_file=decisions_file,
+                     history_hook=history_hook)
 
 
 def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[InjectionMeasurement],
@@ -664,10 +687,17 @@ def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[Injec
               manual_records: Sequence[Mapping[str, Any]],
               exclusions: Mapping[tuple[str, str], str] | None, messages: list[str],
               history: str | Path | None, run_id: str | None,
-              inclusions: Mapping[tuple[str, str], str] | None = None) -> BatchResult:
-    """Everything after the measurements: calibration, concentrations, QC, interpretation."""
+              inclusions: Mapping[tuple[str, str], str] | None = None, *,
+              sources: Mapping[tuple[str, str], str] | None = None,
+              decisions_file: Mapping[str, Any] | None = None,
+              history_hook: Callable[[str], None] | None = None) -> BatchResult:
+    """Everything after the measurements: calibration, concentrations, QC, interpretation.
+
+    ``sources``: where a calibrator decision came from when not from a reviewer in the review,
+    ``(sample_id, analyte) -> 'decisions file <path> row <n> (...)'``."""
+    sources = dict(sources or {})
     results, calibrations, cal_messages = _quantify_measurements(m, wl.entries, measurements, manual_by_sample,
-                                                                 exclusions, inclusions)
+                                                                 exclusions, inclusions, sources)
     messages += cal_messages
     if all(c is None for c in calibrations.values()):
         raise CalibrationError("no analyte could be calibrated: " + "; ".join(cal_messages or ["no calibrators"]),
@@ -678,23 +708,31 @@ def _evaluate(batch: Path, m: Method, wl: Worklist, measurements: Sequence[Injec
     if history is not None:
         from thioquant.qc.westgard import QCHistory
 
+        if not run_id:  # from the raw files' sha256 the measurements took: no second read
+            from thioquant.qc.runkey import measured_run_id
+
+            run_id = measured_run_id(batch, wl.entries, measurements)
+        if history_hook is not None:
+            history_hook(run_id)
         with QCHistory(history) as qc_history:
             results, qc_outcomes, verdict = evaluate_run(
-                m, wl.entries, measurements, results, calibrations, history=qc_history,
-                run_id=run_id or batch.resolve().name,
+                m, wl.entries, measurements, results, calibrations, history=qc_history, run_id=run_id,
             )
     else:
         results, qc_outcomes, verdict = evaluate_run(m, wl.entries, measurements, results, calibrations)
     interpretations = _interpret(m, wl.entries, results, messages, calibrations)
-    excl = tuple({"sample_id": sid, "analyte": an, "reason": why}
-                 for (sid, an), why in sorted((exclusions or {}).items()))
-    incl = tuple({"sample_id": sid, "analyte": an, "reason": why}
-                 for (sid, an), why in sorted((inclusions or {}).items()))
+    def decided(chosen: Mapping[tuple[str, str], str] | None) -> tuple[dict[str, str], ...]:
+        return tuple({"sample_id": sid, "analyte": an, "reason": why,
+                      **({"source": sources[(sid, an)]} if (sid, an) in sources else {})}
+                     for (sid, an), why in sorted((chosen or {}).items()))
+
+    excl, incl = decided(exclusions), decided(inclusions)
     return BatchResult(
         batch_dir=str(batch), method=m, worklist=wl, results=tuple(results), calibrations=calibrations,
         verdict=verdict, qc_outcomes=tuple(qc_outcomes), measurements=tuple(measurements),
         messages=tuple(messages), interpretations=tuple(interpretations), manual=tuple(manual_records),
-        exclusions=excl, inclusions=incl,
+        exclusions=excl, inclusions=incl, decisions_file=decisions_file,
+        qc_run_id=run_id if history is not None and run_id else "",
     )
 
 
@@ -707,6 +745,7 @@ def requantify(
     history: str | Path | None = None,
     run_id: str | None = None,
     inclusions: Mapping[tuple[str, str], str] | None = None,
+    sources: Mapping[tuple[str, str], str] | None = None,
 ) -> BatchResult:
     """Quantify ``batch`` again after a review: other manual integrations or calibrator exclusions.
 
@@ -724,6 +763,10 @@ def requantify(
     inclusions : calibrators with a held integration (``CAL_HELD``) that the reviewer included
         in the fit, ``(sample_id, analyte) -> reason`` (see :func:`quantify`).
     cache, history, run_id : as for :func:`quantify`.
+    sources : where each calibrator decision came from when not from the reviewer,
+        ``(sample_id, analyte) -> text`` (see :func:`quantify`); by default a decision that
+        ``batch`` took from its decisions file and that is still in force with the same reason
+        keeps its source (the review starts from a ``--overrides`` run with them in force).
     """
     def by_sample(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, tuple[float, float]]]:
         out: dict[str, dict[str, tuple[float, float]]] = {}
@@ -770,8 +813,17 @@ def requantify(
                 msg = f"row {e.row} ({e.sample_id}): {e.file}: {reason}"
                 if msg not in messages:
                     messages.append(msg)
+    if sources is None:
+        sources = {}
+        for chosen, before in ((exclusions, batch.exclusions), (inclusions, batch.inclusions)):
+            for d in before:
+                key = (str(d["sample_id"]), str(d["analyte"]))
+                if d.get("source") and (chosen or {}).get(key) == d["reason"]:
+                    sources[key] = str(d["source"])
+    # the run keeps its key in the QC history
     return _evaluate(b, m, wl, measurements, new, [dict(r) for r in manual], exclusions, messages,
-                     history, run_id, inclusions)
+                     history, run_id or batch.qc_run_id or None, inclusions, sources=sources,
+                     decisions_file=batch.decisions_file)
 
 
 def _blank_traces(batch: Path, m: Method, entries: Sequence[WorklistEntry],
@@ -1032,6 +1084,7 @@ def _quantify_measurements(
     manual: Mapping[str, Mapping[str, tuple[float, float]]],
     exclusions: Mapping[tuple[str, str], str] | None = None,
     inclusions: Mapping[tuple[str, str], str] | None = None,
+    sources: Mapping[tuple[str, str], str] | None = None,
 ) -> tuple[list[Result], dict[str, Any], list[str]]:
     import numpy as np
 
@@ -1082,7 +1135,8 @@ def _quantify_measurements(
         # ... unless a reviewer looked at the chromatogram and included it: it then enters the
         # fit and the run QC's references as any calibrator (as after a manual re-integration),
         # and the ICH M10 rules judge it by its accuracy
-        put_back = {id(e): (held_cal.pop(id(e)), (inclusions or {})[(e.sample_id, analyte.name)])
+        put_back = {id(e): (held_cal.pop(id(e)), (inclusions or {})[(e.sample_id, analyte.name)],
+                            (sources or {}).get((e.sample_id, analyte.name), ""))
                     for e, *_ in rows if id(e) in held_cal and (e.sample_id, analyte.name) in (inclusions or {})}
         for e, _, _, _, _, fl in rows:
             if id(e) in held_cal:
@@ -1099,6 +1153,10 @@ def _quantify_measurements(
             y = [r for _, r in cal_rows]
             by_reviewer = [(exclusions or {}).get((e.sample_id, analyte.name), "") for e, _ in cal_rows]
             manual_excl = by_reviewer if any(by_reviewer) else None
+            # an exclusion from a decisions file names the file and row, not "reviewer"
+            by_source = [(sources or {}).get((e.sample_id, analyte.name), "") if why else ""
+                         for (e, _), why in zip(cal_rows, by_reviewer, strict=True)]
+            manual_src = by_source if any(by_source) else None
             by_rule = ["; ".join(x for x in (no_response.get(id(e), ""), held_cal.get(id(e), "")) if x)
                        for e, _ in cal_rows]
             rule_excl = by_rule if any(by_rule) else None
@@ -1111,13 +1169,14 @@ def _quantify_measurements(
                         levels=[e.level for e, _ in cal_rows], tolerance_pct=cs.tolerance_pct,
                         lloq_tolerance_pct=cs.lloq_tolerance_pct, min_fraction=cs.min_fraction,
                         min_levels=cs.min_levels, manual_exclusions=manual_excl, rule_exclusions=rule_excl,
+                        manual_sources=manual_src,
                     )
                 else:
                     outcome = accept_calibration(
                         x, y, model=cs.model, weighting=cs.weighting, levels=[e.level for e, _ in cal_rows],
                         tolerance_pct=cs.tolerance_pct, lloq_tolerance_pct=cs.lloq_tolerance_pct,
                         min_fraction=cs.min_fraction, min_levels=cs.min_levels,
-                        manual_exclusions=manual_excl, rule_exclusions=rule_excl,
+                        manual_exclusions=manual_excl, rule_exclusions=rule_excl, manual_sources=manual_src,
                     )
             except ThioquantError as exc:
                 messages.append(f"{analyte.name}: calibration could not be fitted: {exc}")
@@ -1227,17 +1286,18 @@ def _held_calibrators(m: Method, analyte: Compound, entries: Sequence[WorklistEn
 
 
 def _with_put_back(outcome: Any, cal_rows: Sequence[tuple[WorklistEntry, float]],
-                   put_back: Mapping[int, tuple[str, str]]) -> Any:
+                   put_back: Mapping[int, tuple[str, str, str]]) -> Any:
     """The calibration outcome with each calibrator a reviewer put back (``put_back``: id of its
-    worklist entry -> (the hold's reason, the reviewer's reason)) saying so: in its point's reason
-    while it is included (an accuracy failure keeps its own reason) and in ``reasons``."""
+    worklist entry -> (the hold's reason, the reviewer's reason, the decisions file's row it came
+    from or "")) saying so: in its point's reason while it is included (an accuracy failure keeps
+    its own reason) and in ``reasons``."""
     points = list(outcome.points)
     reasons = list(outcome.reasons)
     for k, (e, _r) in enumerate(cal_rows):
         if id(e) not in put_back:
             continue
-        held, why = put_back[id(e)]
-        text = f"included by reviewer: {why} (would be excluded before the fit: {held})"
+        held, why, source = put_back[id(e)]
+        text = f"included by {source or 'reviewer'}: {why} (would be excluded before the fit: {held})"
         reasons.append(f"calibrator {e.level} (x={points[k].x:g}) {text}")
         if points[k].included:
             points[k] = replace(points[k], reason=text)

@@ -11,10 +11,17 @@ action             start_min, end_min    effect
 ``integrate``      required              manual integration (the default when the column or
                                          the cell is empty)
 exclude_calibrator empty                 the calibrator is left out of the analyte's fit, with
-                                         ``excluded by reviewer: <reason>``
+                                         ``excluded by decisions file <path> row <n> (...):
+                                         <reason>``
 include_calibrator empty                 a calibrator set aside for a held integration
                                          (``CAL_HELD``) enters the fit (``CAL_HELD_INCLUDED``)
 ================== ===================== ======================================================
+
+A calibrator decision read from a file says where it came from (:meth:`Decisions.source`): the
+file, its row, and, for a signed review version's ``versions/vN/overrides.csv`` that is still the
+file the version sealed (its sha256 in the version's ``audit.jsonl``), the version and who reviewed
+and authorised it (:func:`signed_version`). A reviewer's own decision in ``thioquant review`` keeps
+``excluded by reviewer: <reason>``.
 
 The calibrator decisions are calibration-level, so they live here and not in the peak layer;
 this module composes the peak layer's row reader and row check for the ``integrate`` rows.
@@ -23,7 +30,9 @@ this module composes the peak layer's row reader and row check for the ``integra
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +72,26 @@ class CalibratorDecision:
 
 
 @dataclass(frozen=True)
+class SignedVersion:
+    """The signed review version a decisions file was released in (``OUT/versions/vN``)."""
+
+    version: str
+    #: the version's ``signature`` entries: user, full_name, role, meaning, time
+    signatures: tuple[Mapping[str, Any], ...] = ()
+
+    def text(self) -> str:
+        """``signed version v1: reviewed by Alice Analyst (alice) 2026-12-05T07:01:02Z, authorised by ...``"""
+        said = []
+        for s in self.signatures:
+            who = str(s.get("user", ""))
+            name = str(s.get("full_name") or who)
+            label = f"{name} ({who})" if name != who else who
+            when = str(s.get("time", ""))
+            said.append(f"{s.get('meaning', 'signed')} by {label}" + (f" {when}" if when else ""))
+        return f"signed version {self.version}" + (": " + ", ".join(said) if said else "")
+
+
+@dataclass(frozen=True)
 class Decisions:
     """Everything a decisions file holds, keyed by ``(sample_id, analyte)``."""
 
@@ -70,6 +99,31 @@ class Decisions:
     integrations: Mapping[Key, Override] = field(default_factory=dict)
     exclusions: Mapping[Key, CalibratorDecision] = field(default_factory=dict)
     inclusions: Mapping[Key, CalibratorDecision] = field(default_factory=dict)
+    #: sha256 of the bytes read
+    sha256: str = ""
+    #: the signed version whose sealed ``overrides.csv`` this file is (None: not one)
+    signed: SignedVersion | None = None
+    #: why a file in a version's folder is not taken for that version's signed decisions
+    signed_note: str = ""
+
+    def source(self, row: int) -> str:
+        """Where a decision of row ``row`` came from, as outputs print it: ``decisions file
+        <path> row <n>``, with the signed version and its signatures when there is one."""
+        text = f"decisions file {self.path} row {row}"
+        if self.signed is not None:
+            return f"{text} ({self.signed.text()})"
+        return f"{text} ({self.signed_note})" if self.signed_note else text
+
+    def record(self) -> dict[str, Any]:
+        """What the audit trail records of the file (without the counts of what applied)."""
+        doc: dict[str, Any] = {"file": self.path, "sha256": self.sha256}
+        if self.signed is not None:
+            doc["signed_version"] = self.signed.version
+            doc["signatures"] = [{k: s.get(k) for k in ("user", "full_name", "role", "meaning", "time")}
+                                 for s in self.signed.signatures]
+        elif self.signed_note:
+            doc["signed_note"] = self.signed_note
+        return doc
 
 
 @dataclass(frozen=True)
@@ -84,6 +138,56 @@ class AppliedDecisions:
     inclusions: Mapping[Key, str]
     #: rows ignored, each naming the file and row
     messages: Sequence[str]
+    #: where each applied calibrator decision came from (:meth:`Decisions.source`), by its key
+    sources: Mapping[Key, str] = field(default_factory=dict)
+    #: rows applied per action (integrate, exclude_calibrator, include_calibrator)
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+_VERSION_DIR = re.compile(r"v[0-9]+")
+
+
+def signed_version(path: str | Path, sha256: str) -> tuple[SignedVersion | None, str]:
+    """The signed review version whose decisions file ``path`` is, and why not when it sits in one.
+
+    A file named ``overrides.csv`` in ``.../versions/vN/`` is that version's only when the
+    version's ``audit.jsonl`` is an intact hash chain that records an ``overrides.csv`` output with
+    this ``sha256`` (the bytes read) and holds the signatures, and the version folder verifies
+    (:func:`thioquant.audit.verify_folder`: every file as sealed, the trail closed): a copy edited afterwards, or a file
+    put there by hand, is not credited to the people who signed the version. Returns ``(version,
+    "")``, ``(None, reason)`` for a file in a version folder that is not the sealed one, or
+    ``(None, "")`` for any other file.
+    """
+    from thioquant.audit import AUDIT_FILE, check_chain
+
+    p = Path(path)
+    vdir = p.parent
+    if p.name != "overrides.csv" or vdir.parent.name != "versions" or not _VERSION_DIR.fullmatch(vdir.name):
+        return None, ""
+    trail = vdir / AUDIT_FILE
+    try:
+        entries, problems = check_chain(trail.read_bytes())
+    except OSError:
+        return None, f"in signed version folder {vdir.name} without a readable audit trail: not credited to its signers"
+    if problems:
+        return None, f"signed version {vdir.name}'s audit trail is broken: not credited to its signers"
+    docs = [e for _, e in entries]
+    sealed = next((e.get("sha256") for e in docs if e.get("event") == "output" and e.get("file") == p.name), None)
+    if sealed != sha256:
+        return None, (f"not the decisions file signed version {vdir.name} sealed (changed after signing): "
+                      "not credited to its signers")
+    from thioquant.audit import verify_folder
+
+    try:  # the rest of the version as sealed too: its signatures are then the ones it was released with
+        intact = verify_folder(vdir).ok
+    except InputError:
+        intact = False
+    if not intact:
+        return None, f"signed version {vdir.name}'s files do not verify: not credited to its signers"
+    sigs = tuple({k: e.get(k) for k in ("user", "full_name", "role", "meaning", "time")}
+                 for e in docs if e.get("event") == "signature")
+    version = next((str(e.get("version")) for e in docs if e.get("event") == "version"), vdir.name)
+    return SignedVersion(version, sigs), ""
 
 
 def read_decisions(path: str | Path) -> Decisions:
@@ -103,6 +207,10 @@ def read_decisions(path: str | Path) -> Decisions:
         an inclusion contradict each other).
     """
     p = Path(path)
+    try:
+        digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputError(f"cannot read override file: {exc.strerror or exc}", path=p) from exc
     header, rows = read_override_rows(p, required=("sample_id", "analyte", "reason"))
     missing = [c for c in COLUMNS if c not in header]
     if header and ACTION_COLUMN not in header and missing:  # a manual-integration file: all five
@@ -137,9 +245,17 @@ def read_decisions(path: str | Path) -> Decisions:
             raise InputError(f"{what} calibrator decision for sample '{sid}', analyte '{analyte}' "
                              f"({first.action} on row {first.row})", path=p, row=rownum)
         decided[key] = CalibratorDecision(sid, analyte, action, vals["reason"], rownum)
+    try:  # the sha256 recorded must be of the decisions applied: a file rewritten meanwhile is refused
+        again = hashlib.sha256(p.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputError(f"cannot read override file: {exc.strerror or exc}", path=p) from exc
+    if again != digest:
+        raise InputError("override file changed while it was read; run again", path=p)
+    signed, note = signed_version(p, digest)
     return Decisions(str(p), integrations,
                      {k: d for k, d in decided.items() if d.action == EXCLUDE},
-                     {k: d for k, d in decided.items() if d.action == INCLUDE})
+                     {k: d for k, d in decided.items() if d.action == INCLUDE},
+                     sha256=digest, signed=signed, signed_note=note)
 
 
 def apply_decisions(decisions: Decisions, *, channels: Sequence[str], analytes: Sequence[str],
@@ -182,6 +298,7 @@ def apply_decisions(decisions: Decisions, *, channels: Sequence[str], analytes: 
         records.append({"sample_id": sid, "analyte": comp, "start_min": ov.start_min,
                         "end_min": ov.end_min, "reason": ov.reason})
     chosen: dict[str, dict[Key, str]] = {EXCLUDE: {}, INCLUDE: {}}
+    sources: dict[Key, str] = {}
     for d in sorted([*decisions.exclusions.values(), *decisions.inclusions.values()], key=lambda d: d.row):
         if d.analyte not in analytes:
             raise InputError(f"{d.action} for unknown analyte {d.analyte!r}; the method's analytes are "
@@ -195,7 +312,10 @@ def apply_decisions(decisions: Decisions, *, channels: Sequence[str], analytes: 
                             f"calibrator (sample type {kind})")
         else:
             chosen[d.action][(sid, d.analyte)] = d.reason
-    return AppliedDecisions(manual_by_sample, records, chosen[EXCLUDE], chosen[INCLUDE], messages)
+            sources[(sid, d.analyte)] = decisions.source(d.row)
+    counts = {INTEGRATE: len(records), EXCLUDE: len(chosen[EXCLUDE]), INCLUDE: len(chosen[INCLUDE])}
+    return AppliedDecisions(manual_by_sample, records, chosen[EXCLUDE], chosen[INCLUDE], messages,
+                            sources, counts)
 
 
 def decisions_csv(manual: Iterable[Mapping[str, Any]], exclusions: Mapping[Key, str],

@@ -169,6 +169,7 @@ def accept_calibration(
     min_levels: int = 6,
     min_level_fraction: float = 0.5,
     manual_exclusions: Sequence[str] | None = None,
+    manual_sources: Sequence[str] | None = None,
     rule_exclusions: Sequence[str] | None = None,
 ) -> CalibrationOutcome:
     """Fit a calibration and apply the ICH M10 acceptance rules.
@@ -210,6 +211,10 @@ def accept_calibration(
         One entry per calibrator: a reviewer's reason to exclude it ("" keeps it). Such a point is
         left out of the fit before step 1, with ``"excluded by reviewer: <reason>"`` as its
         reason, and counts as not passing (as any excluded point).
+    manual_sources : sequence of str, optional
+        One entry per calibrator: who or what made its manual exclusion, when not a reviewer in
+        the review ("" for one), e.g. ``decisions file overrides.csv row 3``; its reason then
+        reads ``"excluded by <source>: <reason>"``.
     rule_exclusions : sequence of str, optional
         One entry per calibrator: why a rule of the run excludes it before the fit ("" keeps
         it), e.g. an integration held for review (``[calibration] exclude_held``). Recorded as
@@ -263,10 +268,13 @@ def accept_calibration(
     if manual_exclusions is not None:
         if len(manual_exclusions) != n:
             raise CalibrationError(f"{len(manual_exclusions)} manual exclusions for {n} calibrators")
+        if manual_sources is not None and len(manual_sources) != n:
+            raise CalibrationError(f"{len(manual_sources)} manual exclusion sources for {n} calibrators")
         for i, reason in enumerate(manual_exclusions):
             if reason and inc[i]:
                 inc[i] = False
-                why[i] = f"excluded by reviewer: {reason}"
+                by = (manual_sources[i] if manual_sources is not None else "") or "reviewer"
+                why[i] = f"excluded by {by}: {reason}"
                 reasons.append(f"calibrator {lv[i]} (x={_fmt(xa[i])}) {why[i]}")
     if model == "power" or weighting in ("1/y", "1/y^2"):
         bad = inc & (ya <= 0)

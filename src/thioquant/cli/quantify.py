@@ -144,19 +144,21 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
 
     from thioquant.audit import run_entries, write_audit
     from thioquant.pipeline import quantify as run_quantify
-    from thioquant.qc.westgard import kept_unless_done
+    from thioquant.qc.westgard import guarded_history
     from thioquant.report.progress import batch_progress
     from thioquant.report.summary import summary_text
     from thioquant.report.writer import write_outputs
 
-    # the run's key in the QC history (the pipeline's default, named here so that a failed run takes
-    # out its own rows only: the history is shared by the method's batches, perhaps by runs at once)
-    run_id = batch_dir.resolve().name
-    with kept_unless_done(qc_history, run_id):  # the run stays in the QC history only once it is written
+    # the run's key in the QC history is the folder name and a hash of the raw data (batches named
+    # alike never collide), known once measured: the guard notes the run's rows then, so that a
+    # failed run takes out its own rows only (the history is shared by the method's batches,
+    # perhaps by runs at once), and takes over its rows of the previous keying when the output
+    # folder replaced here proves them to be this batch's
+    with guarded_history(qc_history, out) as guard:  # in the QC history only once written
         with batch_progress(enabled=sys.stdout.isatty() and not quiet) as progress:
             batch = run_quantify(batch_dir, method, overrides=overrides, jobs=jobs, executor=executor,
                                  scheduler=scheduler, ship_files=ship_files,
-                                 cache=cache, history=qc_history, run_id=run_id, progress=progress,
+                                 cache=cache, history=qc_history, history_hook=guard, progress=progress,
                                  profile=profile,
                                  keep_views=report, max_rows=None if large else max_rows,
                                  pseudonym_key=pseudonym_key if pseudonymise else None,
@@ -178,6 +180,7 @@ def quantify(batch_dir: Path, method: str | None, out_dir: Path | None, force: b
             "overrides": str(overrides) if overrides else None, "jobs": jobs, "executor": executor,
             "scheduler": scheduler, "ship_files": ship_files,
             "cache": str(cache) if cache else None, "history": str(qc_history) if qc_history else None,
+            "qc_run_id": batch.qc_run_id or None,
             "pseudonymise": pseudonymise, "profile": profile, "max_rows": None if large else max_rows,
             "patient_history": str(patient_history) if patient_history else None,
             "lis_outbox": str(lis_outbox) if lis_outbox else None,

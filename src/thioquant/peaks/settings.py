@@ -10,7 +10,7 @@ from thioquant.errors import MethodError
 
 #: Changes whenever a change to the engine can alter any Peak it reports. The measurement cache
 #: keys on it, so a re-run after an upgrade re-measures instead of reusing older peaks.
-ENGINE_REVISION = "2026-12-05.9"  # .9: apex spikes corrected before integration (qc.signal)
+ENGINE_REVISION = "2026-12-05.10"  # .10: sparse peaks' boundaries on the 3-point mean; region >= 2 base widths
 
 BASELINES = ("local", "arpls", "asls", "snip", "none")
 FUSED_RULES = ("auto", "drop", "valley", "skim", "exp_skim", "deconvolve")

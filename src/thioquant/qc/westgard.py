@@ -1,7 +1,9 @@
 """Westgard multirules across runs on a QC history kept in SQLite, with Levey-Jennings data.
 
 The history file is created on open; every write is one transaction. Values are ordered by run
-timestamp (ISO 8601 text) and, within a run, by insertion order.
+timestamp (ISO 8601 text) and, within a run, by insertion order. A run is filed under its
+``run_id``: for a batch, ``<folder name>@<hash of its raw data>`` (:mod:`thioquant.qc.runkey`,
+which says why); histories whose runs are keyed by the folder name alone load unchanged.
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ def kept_unless_done(path: str | Path | None, run_id: str | None = None) -> Iter
     With ``run_id``, only that run's rows are put back as they were (in one transaction), so that
     the values other runs recorded meanwhile in a shared history (every batch of a method shares
     one by default) survive; a history file the block created is removed when nothing else is in
-    it. Without, the whole file is put back byte for byte.
+    it. Without, the whole file is put back byte for byte. (A run whose key is known only once
+    it is measured: :func:`guarded_history`.)
     """
     if path is None or str(path) == ":memory:":
         yield
@@ -169,6 +172,72 @@ def _put_back(path: Path, run_id: str, rows: Sequence[tuple[Any, ...]], *, remov
         return
     if empty:
         path.unlink(missing_ok=True)
+
+
+class HistoryGuard:
+    """What :func:`guarded_history` yields: called with the run's key once it is known (the
+    pipeline's ``history_hook``, after the measurements and before the QC history is written),
+    it notes that run's rows as they are, and takes over the rows of the previous keying's id of
+    the run when the output folder ``out_dir`` proves them to be this batch's
+    (:func:`thioquant.qc.runkey.legacy_run_id`, :func:`adopt_run`)."""
+
+    def __init__(self, path: str | Path | None, out_dir: str | Path | None = None) -> None:
+        self.path = None if path is None or str(path) == ":memory:" else Path(path)
+        self.out_dir = out_dir
+        self.run_id: str | None = None
+        self.adopted: str | None = None
+        self._rows: dict[str, list[tuple[Any, ...]]] = {}
+        self._existed = False
+
+    def __call__(self, run_id: str, legacy: str | None = None) -> None:
+        if self.path is None or self.run_id is not None:
+            return
+        if legacy is None and self.out_dir is not None:
+            from .runkey import legacy_run_id
+
+            legacy = legacy_run_id(self.out_dir, run_id)
+        self._existed = self.path.is_file()
+        ids = list(dict.fromkeys([run_id, *([legacy] if legacy else [])]))
+        self._rows = {i: _run_rows(self.path, i) if self._existed else [] for i in ids}
+        self.run_id = run_id
+        if legacy and adopt_run(self.path, legacy, run_id):
+            self.adopted = legacy
+
+    def put_back(self) -> None:
+        """The rows of the run (and of the id it took over) as they were before it."""
+        if self.path is None or self.run_id is None:
+            return
+        for i in reversed(list(self._rows)):  # the run's own id last: it removes a file it created
+            _put_back(self.path, i, self._rows[i], remove_if_empty=not self._existed and i == self.run_id)
+
+
+@contextmanager
+def guarded_history(path: str | Path | None, out_dir: str | Path | None = None) -> Iterator[HistoryGuard]:
+    """:func:`kept_unless_done` for a run whose key is known only once it is measured (it is
+    formed from the raw files' sha256, :mod:`thioquant.qc.runkey`): pass the yielded guard as the
+    pipeline's ``history_hook``. When the block fails, the run's rows, and those it took over, are
+    put back as they were; what other runs recorded meanwhile stays."""
+    guard = HistoryGuard(path, out_dir)
+    try:
+        yield guard
+    except BaseException:
+        guard.put_back()
+        raise
+
+
+def adopt_run(path: str | Path | None, old_id: str | None, run_id: str) -> bool:
+    """File the rows of run ``old_id`` under ``run_id`` (one transaction), keeping their timestamps
+    and so the run's place in the series: a run recorded by the previous keying (folder name) that
+    :func:`thioquant.qc.runkey.legacy_run_id` proved to be this batch. Nothing is done when
+    ``run_id`` already has rows, ``old_id`` has none, or the file does not exist. True when done."""
+    if path is None or not old_id or old_id == run_id or str(path) == ":memory:" or not Path(path).is_file():
+        return False
+    with QCHistory(path) as h:
+        if h.run_timestamp(run_id) is not None or h.run_timestamp(old_id) is None:
+            return False
+        h._write("UPDATE qc_value SET run_id=? WHERE run_id=?", [(str(run_id), str(old_id))],
+                 what=f"run {old_id} as {run_id}")
+    return True
 
 
 def default_history_path(output_dir: str | Path) -> Path:

@@ -45,7 +45,8 @@ def sha256_file(path: str | Path) -> str:
 
 
 def input_files(batch: Any) -> list[tuple[str, str]]:
-    """(file, sha256) of every input: worklist, batch.toml, method file and each raw file."""
+    """(file, sha256) of every input: worklist, batch.toml, method file, the decisions file of
+    ``--overrides`` and each raw file."""
     out: list[tuple[str, str]] = []
     root = Path(batch.batch_dir)
     wl = Path(batch.worklist.path) if getattr(batch.worklist, "path", "") else root / "worklist.csv"
@@ -55,6 +56,9 @@ def input_files(batch: Any) -> list[tuple[str, str]]:
     m = batch.method
     if m.source:
         out.append((Path(m.source).name + " (method)", m.sha256 or sha256_file(m.source)))
+    dec = getattr(batch, "decisions_file", None)
+    if dec:  # quantify --overrides: the sha256 of the bytes applied, as audit.jsonl records it
+        out.append((f"{dec['file']} (decisions file)", str(dec.get("sha256", ""))))
     for e, meas in zip(batch.worklist.entries, batch.measurements, strict=False):
         out.append((e.file, meas.sha256 or ("unreadable: " + meas.error if meas.error else "")))
     return out

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from thioquant.report import content as C
-from thioquant.report.tables import _clean, result_rows
+from thioquant.report.tables import _clean, batch_rows
 
 SCHEMA_VERSION = 1
 
@@ -23,7 +23,7 @@ def results_document(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None
     (file and sha256). ``rows``: ``result_rows(batch.results)`` when already built.
     """
     doc = _document(batch)
-    doc["results"] = [_clean_row(r) for r in (result_rows(batch.results) if rows is None else rows)]
+    doc["results"] = [_clean_row(r) for r in (batch_rows(batch) if rows is None else rows)]
     return doc
 
 
@@ -101,7 +101,7 @@ def results_json(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None) ->
     parts = []
     for key, value in doc.items():
         if key == "results":
-            src = result_rows(batch.results) if rows is None else rows
+            src = batch_rows(batch) if rows is None else rows
             body = ("[\n  " + ",\n  ".join(enc.encode(_clean_row(r)) for r in src) + "\n ]") if src else "[]"
         elif isinstance(value, list) and value:
             body = "[\n  " + ",\n  ".join(enc.encode(v) for v in value) + "\n ]"

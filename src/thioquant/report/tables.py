@@ -40,15 +40,42 @@ def fmt(v: Any, digits: int = 6) -> str:
     return str(v)
 
 
-def result_rows(results: Iterable[Result]) -> list[dict[str, Any]]:
-    """Results as plain dicts with the ``results.csv`` columns (numbers kept as numbers)."""
+def result_rows(results: Iterable[Result],
+                notes: Mapping[tuple[str, str, str], str] | None = None) -> list[dict[str, Any]]:
+    """Results as plain dicts with the ``results.csv`` columns (numbers kept as numbers).
+
+    ``notes``: ``(sample_id, analyte, flag) -> text`` appended to ``flag_messages`` of a result
+    carrying that flag (:func:`decision_notes`: who excluded or included a calibrator, and why)."""
     rows = []
     for r in results:
         d = {c: getattr(r, c, "") for c in RESULT_COLUMNS if c not in ("flags", "flag_messages")}
         d["flags"] = ";".join(r.flags)
         d["flag_messages"] = describe(r.flags)
+        if notes:
+            extra = [notes[k] for k in ((r.sample_id, r.analyte, f) for f in r.flags) if k in notes]
+            if extra:
+                d["flag_messages"] = "; ".join([d["flag_messages"], *extra])
         rows.append(d)
     return rows
+
+
+def decision_notes(batch: Any) -> dict[tuple[str, str, str], str]:
+    """What the results table says of each calibrator decision in force: ``(sample_id, analyte,
+    flag) -> 'excluded by <who>: <reason>'`` for ``CAL_EXCLUDED`` and ``'included by <who>:
+    <reason>'`` for ``CAL_HELD_INCLUDED``, ``<who>`` being the reviewer or the decisions file's
+    row (with its signed version) that decided it."""
+    notes = {}
+    for flag, verb, decided in (("CAL_EXCLUDED", "excluded", getattr(batch, "exclusions", ())),
+                                ("CAL_HELD_INCLUDED", "included", getattr(batch, "inclusions", ()))):
+        for d in decided:
+            notes[(str(d["sample_id"]), str(d["analyte"]), flag)] = \
+                f"{verb} by {d.get('source') or 'reviewer'}: {d['reason']}"
+    return notes
+
+
+def batch_rows(batch: Any) -> list[dict[str, Any]]:
+    """:func:`result_rows` of a batch, with its calibrator decisions' notes."""
+    return result_rows(batch.results, decision_notes(batch))
 
 
 def results_csv(results: Sequence[Result], rows: Sequence[Mapping[str, Any]] | None = None) -> str:

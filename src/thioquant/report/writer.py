@@ -23,7 +23,7 @@ from typing import Any
 
 from thioquant.report.content import qc_rule_rows
 from thioquant.report.output import ALWAYS_WRITTEN, OUTPUT_NAMES, is_output_name, staged_output
-from thioquant.report.tables import calibration_json, result_rows, results_csv, table_csv
+from thioquant.report.tables import batch_rows, calibration_json, results_csv, table_csv
 
 #: qc.csv columns; ``status`` (pass / fail / not_evaluated) and then ``rule`` (the rule's name) were
 #: added last so existing positions hold; ``code`` is empty for a rule that passed
@@ -99,7 +99,7 @@ def write_outputs(
         t = step("tables")
         for name, text in (extra_text or {}).items():
             (stage / name).write_text(text, encoding="utf-8", newline="")
-        rows = result_rows(batch.results)  # shared by results.csv, .json and .xlsx
+        rows = batch_rows(batch)  # shared by results.csv, .json and .xlsx
         # results.xlsx (openpyxl: 0.45-0.6 s for 960 injections, the largest part of a batch's
         # serial tail) is written by a forked process while this one writes the other files
         xlsx = _Background("xlsx", lambda: _write_xlsx(batch, stage, rows)) if _can_fork() else None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from thioquant.report import content as C
-from thioquant.report.tables import RESULT_COLUMNS, result_rows
+from thioquant.report.tables import RESULT_COLUMNS, batch_rows
 
 SHEETS = ("Run", "Held for review", "Results", "Calibration", "Calibrators", "QC", "QC samples", "Interpretation", "Inputs")
 
@@ -165,7 +165,7 @@ def write_xlsx(batch: Any, path: str | Path, rows: Sequence[dict[str, Any]] | No
     _sheet(wb, "Held for review", C.HELD_COLUMNS, held, widths={"reasons": 100},
            fills=[_AMBER] * len(held))
 
-    res = result_rows(batch.results) if rows is None else rows
+    res = batch_rows(batch) if rows is None else rows
     _sheet(wb, "Results", RESULT_COLUMNS, res, widths={"flag_messages": 60, "file": 28})
 
     cal_cols = ["analyte", "model", "weighting", "equation", "r2", "lloq", "uloq", "n_included", "n_calibrators",

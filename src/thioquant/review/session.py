@@ -174,9 +174,15 @@ class ReviewSession:
             if method_entry.get("sha256") and method.sha256 != method_entry["sha256"]:
                 raise ReviewError(f"the method file {method_entry['file']} changed since the run (its sha256 "
                                   "differs from audit.jsonl)", path=self.out)
+        def adopt(run_id: str) -> None:  # the run as the previous keying filed it, when this folder proves it
+            from thioquant.qc.runkey import legacy_run_id
+            from thioquant.qc.westgard import adopt_run
+
+            adopt_run(self.history, legacy_run_id(self.out, run_id), run_id)
+
         try:
             self.base = quantify(self.batch_dir, method, overrides=p.get("overrides"), pseudonym_key=self._key,
-                                 cache=self.cache, history=self.history, profile=p.get("profile"),
+                                 cache=self.cache, history=self.history, history_hook=adopt, profile=p.get("profile"),
                                  max_rows=p.get("max_rows", MAX_ROWS))  # as the run was allowed
         except ThioquantError as exc:
             raise ReviewError(f"the batch of this output folder cannot be quantified again: {exc}",
@@ -637,8 +643,10 @@ class ReviewSession:
             info = {"schema": "thioquant.version/1", "version": name, "supersedes": supersedes,
                     "released": sigs[-1]["time"], "output_dir": str(self.out),
                     "base_audit_sha256": self.base_audit_sha256, "signatures": sigs,
-                    "manual_integrations": _state_doc(self.manual), "calibrator_exclusions": _excl_doc(self.exclusions),
-                    "calibrator_inclusions": _excl_doc(self.inclusions),
+                    "manual_integrations": _state_doc(self.manual),
+                    # a decision the run took from a decisions file keeps its source (file, row, version)
+                    "calibrator_exclusions": _with_sources(_excl_doc(self.exclusions), self.batch.exclusions),
+                    "calibrator_inclusions": _with_sources(_excl_doc(self.inclusions), self.batch.inclusions),
                     "results_sha256": self.results_sha256(), "journal_hash": self.journal.last_hash}
             params = {**self.params, "out": str(vdir), "review_of": str(self.out)}
             entries = run_entries(batch, params, self.journal.entries[0]["time"])
@@ -690,8 +698,10 @@ class ReviewSession:
             doc["results"].sort(key=lambda r: ("HELD" not in (r.get("flags") or []),))  # held first
             doc["review"] = {
                 "rev": self.rev, "output_dir": str(self.out),
-                "manual": _state_doc(self.manual), "exclusions": _excl_doc(self.exclusions),
-                "inclusions": _excl_doc(self.inclusions), "pseudonymised": self._key is not None,
+                "manual": _state_doc(self.manual),
+                "exclusions": _with_sources(_excl_doc(self.exclusions), self.batch.exclusions),
+                "inclusions": _with_sources(_excl_doc(self.inclusions), self.batch.inclusions),
+                "pseudonymised": self._key is not None,
                 "signatures": list(self.signatures), "versions": self.versions(),
                 "can_undo": bool(self.undo_stack), "reasons": list(INTEGRATION_REASONS),
                 "journal": [{k: e.get(k) for k in ("seq", "time", "event", "user", "sample_id", "analyte",
@@ -797,6 +807,14 @@ def _state_doc(manual: Mapping[Key, Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def _excl_doc(exclusions: Mapping[Key, str]) -> list[dict[str, str]]:
     return [{"sample_id": k[0], "analyte": k[1], "reason": v} for k, v in sorted(exclusions.items())]
+
+
+def _with_sources(docs: list[dict[str, str]], decided: Any) -> list[dict[str, str]]:
+    """``docs`` with the ``source`` of each decision the batch took from a decisions file (the
+    file, its row, its signed version), so that the page does not credit it to the reviewer."""
+    src = {(str(d["sample_id"]), str(d["analyte"])): d["source"] for d in decided if d.get("source")}
+    return [{**d, **({"source": src[(d["sample_id"], d["analyte"])]} if (d["sample_id"], d["analyte"]) in src else {})}
+            for d in docs]
 
 
 def _version_number(p: Path) -> int:

@@ -145,8 +145,10 @@
     const v = S.verdict || {};
     const held = S.results.filter((r) => (r.flags || []).includes("HELD"));
     const man = S.review.manual.map((m) => `<li>${esc(m.sample_id)} ${esc(m.analyte)}: ${fmt(m.start_min, 3)}–${fmt(m.end_min, 3)} min (${esc(m.reason)}${m.user ? ", " + esc(m.user) : ""})</li>`).join("");
-    const ex = S.review.exclusions.map((m) => `<li>${esc(m.sample_id)} from ${esc(m.analyte)}: ${esc(m.reason)}</li>`).join("") +
-      (S.review.inclusions || []).map((m) => `<li>${esc(m.sample_id)} in ${esc(m.analyte)} (held integration) included: ${esc(m.reason)}</li>`).join("");
+    // a decision the run took from a decisions file (quantify --overrides) names the file and row
+    const by = (m) => m.source ? ` <span class="muted small">(by ${esc(m.source)})</span>` : "";
+    const ex = S.review.exclusions.map((m) => `<li>${esc(m.sample_id)} from ${esc(m.analyte)}: ${esc(m.reason)}${by(m)}</li>`).join("") +
+      (S.review.inclusions || []).map((m) => `<li>${esc(m.sample_id)} in ${esc(m.analyte)} (held integration) included: ${esc(m.reason)}${by(m)}</li>`).join("");
     $("#view").innerHTML = `
       <h2>Run</h2>
       <div class="card"><b>${v.accepted ? "ACCEPTED" : "REJECTED"}</b>; deciding rule: <b>${esc(v.deciding_rule || "-")}</b>
@@ -155,7 +157,7 @@
       </div>
       <div class="row">
         <div class="card"><h3>Manual integrations</h3><ul>${man || "<li class='muted'>none</li>"}</ul></div>
-        <div class="card"><h3>Calibrators excluded or included by the reviewer</h3><ul>${ex || "<li class='muted'>none</li>"}</ul></div>
+        <div class="card"><h3>Calibrators excluded or included</h3><ul>${ex || "<li class='muted'>none</li>"}</ul></div>
         <div class="card"><h3>Edit</h3><button id="undo" ${S.review.can_undo ? "" : "disabled"}>Undo last edit</button></div>
       </div>
       <h2>Results ${held.length ? `(${held.length} held for review, listed first)` : ""}</h2>
