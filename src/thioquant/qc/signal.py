@@ -28,7 +28,11 @@ Rules
   each side, the judged point(s) left out, so a true sharp apex (3-6 points per half-height
   width) is predicted by its own flanks and a single-point burst is not; the noise SD is the
   trace's intensity-dependent model (:func:`thioquant.peaks.noise.trace_noise`) plus twice the
-  counting variance of a count-quantised trace (measured: docs/noise.md). The point is replaced
+  counting variance of a count-quantised trace (measured: docs/noise.md). On a count-quantised
+  trace the point's count must also be as improbable under counting at the fitted level as
+  ``apex_spike_k_sd`` Gaussian SDs (:func:`count_tail`, negative binomial of twice the Poisson
+  variance; cps per count from :func:`count_step`): a few counts are skewed, and a narrow
+  count-level apex 2-4x its fit is counting, not a burst. The point is replaced
   by the fit before width and integration. Measured spikes on real QTRAP traces are 1.6-2.9x
   their neighbours (docs/noise.md), i.e. 8-20 SDs at 5-8 % point noise.
 * **Saturation at the detector's stated maximum** (:func:`reaches_max`): any point between the
