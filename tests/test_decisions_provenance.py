@@ -199,3 +199,16 @@ def test_a_signed_versions_file_names_the_version_and_its_signers(tmp_path, revi
                       "sealed (changed after signing): not credited to its signers): wrong vial!")
     entry = next(e for e in _audit(third) if e["event"] == "decisions_file")
     assert "signed_version" not in entry and "changed after signing" in entry["signed_note"]
+
+    # nor a version whose other files were changed (here its version.json: who signed)
+    forged = tmp_path / "forged" / "versions" / "v1"
+    shutil.copytree(v1, forged)
+    (forged / "version.json").chmod(0o644)
+    (forged / "version.json").write_text((forged / "version.json").read_text().replace("Bob", "Rob"))
+    fourth = tmp_path / "fourth"
+    assert _main(["quantify", str(s.batch_dir), "--out", str(fourth), "--overrides", str(forged / "overrides.csv"),
+                  "--quiet", "--no-history", "--no-report", "--no-pdf"]) == 0
+    cal = json.loads((fourth / "calibration.json").read_text(encoding="utf-8"))
+    reason = next(p["reason"] for p in cal["analytes"]["6-MMP"]["points"] if p["level"] == "CAL5")
+    assert reason == (f"excluded by decisions file {forged / 'overrides.csv'} row 2 (signed version v1's files do "
+                      "not verify: not credited to its signers): wrong vial")

@@ -152,7 +152,8 @@ def signed_version(path: str | Path, sha256: str) -> tuple[SignedVersion | None,
 
     A file named ``overrides.csv`` in ``.../versions/vN/`` is that version's only when the
     version's ``audit.jsonl`` is an intact hash chain that records an ``overrides.csv`` output with
-    this ``sha256`` (the bytes read) and holds the signatures: a copy edited afterwards, or a file
+    this ``sha256`` (the bytes read) and holds the signatures, and the version folder verifies
+    (:func:`thioquant.audit.verify_folder`: every file as sealed, the trail closed): a copy edited afterwards, or a file
     put there by hand, is not credited to the people who signed the version. Returns ``(version,
     "")``, ``(None, reason)`` for a file in a version folder that is not the sealed one, or
     ``(None, "")`` for any other file.
@@ -175,6 +176,14 @@ def signed_version(path: str | Path, sha256: str) -> tuple[SignedVersion | None,
     if sealed != sha256:
         return None, (f"not the decisions file signed version {vdir.name} sealed (changed after signing): "
                       "not credited to its signers")
+    from thioquant.audit import verify_folder
+
+    try:  # the rest of the version as sealed too: its signatures are then the ones it was released with
+        intact = verify_folder(vdir).ok
+    except InputError:
+        intact = False
+    if not intact:
+        return None, f"signed version {vdir.name}'s files do not verify: not credited to its signers"
     sigs = tuple({k: e.get(k) for k in ("user", "full_name", "role", "meaning", "time")}
                  for e in docs if e.get("event") == "signature")
     version = next((str(e.get("version")) for e in docs if e.get("event") == "version"), vdir.name)

@@ -28,7 +28,11 @@ Rules
   each side, the judged point(s) left out, so a true sharp apex (3-6 points per half-height
   width) is predicted by its own flanks and a single-point burst is not; the noise SD is the
   trace's intensity-dependent model (:func:`thioquant.peaks.noise.trace_noise`) plus twice the
-  counting variance of a count-quantised trace (measured: docs/noise.md). The point is replaced
+  counting variance of a count-quantised trace (measured: docs/noise.md). On a count-quantised
+  trace the point's count must also be as improbable under counting at the fitted level as
+  ``apex_spike_k_sd`` Gaussian SDs (:func:`count_tail`, negative binomial of twice the Poisson
+  variance; cps per count from :func:`count_step`): a few counts are skewed, and a narrow
+  count-level apex 2-4x its fit is counting, not a burst. The point is replaced
   by the fit before width and integration. Measured spikes on real QTRAP traces are 1.6-2.9x
   their neighbours (docs/noise.md), i.e. 8-20 SDs at 5-8 % point noise.
 * **Saturation at the detector's stated maximum** (:func:`reaches_max`): any point between the
@@ -38,6 +42,7 @@ Rules
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -235,6 +240,8 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
     if not (s1.any() or s2.any()):
         return []
     screen_sd = getattr(noise_sd, "lower", noise_sd)  # a lower bound of it, when cheaper
+    quantum = getattr(noise_sd, "quantum", None)  # cps per count, when the SD knows it
+    tail_p = 0.5 * math.erfc(k_sd / math.sqrt(2.0))  # one-sided Gaussian tail of k_sd SDs
     # the noise SD only where the ratio screen holds (elementwise: the same verdicts, on a few
     # points instead of the whole trace)
     i1 = np.flatnonzero(s1)
@@ -256,6 +263,13 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
         sd = np.maximum(np.asarray(noise_sd(fit), dtype=float), scatter * (fit - base))
         rel = (y[pts] - base) / (fit - base)
         if not (np.all(excess > k_sd * sd) and np.all(rel > ratio)):
+            continue
+        # a count-quantised trace: the point's count must also be as improbable under counting
+        # statistics at the fitted level as k_sd Gaussian SDs (a few counts are skewed: 11 counts
+        # where the fit says 2.5 is 3.8 of the Gaussian SDs but p = 6e-3, what a narrow peak's
+        # apex drawn as counts shows; at hundreds of counts the two tests agree)
+        q = quantum() if quantum is not None else float("nan")
+        if np.isfinite(q) and not np.all(count_tail(y[pts] / q, fit / q) < tail_p):
             continue
         if time_min is not None and _partner_rises(float(time_min[i0]), w, partners, half,
                                                    1.0 + 0.5 * (float(rel.min()) - 1.0)):
@@ -282,6 +296,52 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
 APEX_MAX_CV = 0.12
 
 
+#: counting variance of a QTRAP count over its mean (1 = Poisson): 2.0 measured (docs/noise.md)
+COUNT_OVERDISPERSION = 2.0
+
+
+def count_step(signal: np.ndarray) -> float:
+    """cps per count of a count-quantised trace, also when it has few distinct values; NaN else.
+
+    :func:`thioquant.noise_model.count_quantum` needs 5 distinct values; a trace that reaches a
+    few counts only (a low peak on a zero baseline: 120, 241, 361, 963 cps) has fewer. Then the
+    smallest positive value is one count when every positive value is a whole multiple of it
+    (count_quantum's tolerance: 1 % and the file's rounding to whole cps), at least 3 distinct
+    values and 5 positive points, and the step exceeds 1 (a continuous signal written with few
+    decimals has steps of one unit).
+    """
+    from thioquant.noise_model import count_quantum
+
+    q = count_quantum(signal)
+    if np.isfinite(q):
+        return q
+    s = np.asarray(signal, dtype=float)
+    s = s[np.isfinite(s) & (s > 0)]
+    u = np.unique(s)
+    if s.size < 5 or not 3 <= u.size < 5 or u[0] <= 1.0:
+        return float("nan")
+    k = np.round(u / u[0])
+    q = float(np.sum(u * k) / np.sum(k * k))  # least squares over the distinct values
+    ok = np.abs(u - k * q) <= 0.01 * k * q + 0.51
+    return q if ok.all() else float("nan")
+
+
+def count_tail(count: np.ndarray, mean: np.ndarray, phi: float = COUNT_OVERDISPERSION) -> np.ndarray:
+    """P(X >= count) for counts of mean ``mean`` and variance ``phi`` x mean (negative binomial,
+    the gamma-Poisson of docs/noise.md; Poisson when ``phi`` is 1). ``count`` is rounded to whole
+    counts; 1 where it is at most 0."""
+    from scipy.special import betainc, gammainc
+
+    c = np.round(np.asarray(count, dtype=float))
+    mu = np.maximum(np.asarray(mean, dtype=float), 1e-12)
+    pos = c >= 1
+    cc = np.where(pos, c, 1.0)
+    # Poisson: P(X >= c) = P(c, mu), the regularised lower incomplete gamma;
+    # NB(r = mu / (phi - 1), p = 1 / phi): P(X >= c) = I_{1 - p}(c, r)
+    tail = gammainc(cc, mu) if phi <= 1.0 else betainc(cc, mu / (phi - 1.0), 1.0 - 1.0 / phi)
+    return np.where(pos, tail, 1.0)
+
+
 def apex_noise_sd(signal: np.ndarray, max_cv: float = APEX_MAX_CV, *,
                   noise: Callable[[], tuple[Any, float]] | None = None) -> Callable[[float], float]:
     """The noise SD at a level for :func:`find_apex_spikes`: the trace's fitted model
@@ -290,8 +350,8 @@ def apex_noise_sd(signal: np.ndarray, max_cv: float = APEX_MAX_CV, *,
     variance is 2.0x Poisson, docs/noise.md; the fitted model has no counting term, so at a few
     hundred counts it would call counting noise a burst). ``noise``: a callable giving
     ``trace_noise(signal)``, e.g. the trace's kept model (``peaks.noise.trace_noise_of``), which
-    the peak search fits anyway."""
-    from thioquant.noise_model import count_quantum
+    the peak search fits anyway. The returned callable's ``quantum()`` is the trace's cps per
+    count (:func:`count_step`; NaN when not count-quantised), for the screen's counting test."""
     from thioquant.peaks.noise import trace_noise
 
     fitted: list[tuple[float, float, float]] = []  # lazily: most traces have no candidate
@@ -307,14 +367,18 @@ def apex_noise_sd(signal: np.ndarray, max_cv: float = APEX_MAX_CV, *,
         lv = np.maximum(level, 0.0)
         return np.sqrt(a + b * lv + c2 * lv * lv)
 
-    def sd(level: Any) -> Any:  # a float, or an array of levels
+    def quantum() -> float:
         if not counting:
-            q = count_quantum(signal)
-            counting.append(2.0 * q if np.isfinite(q) else 0.0)
+            counting.append(count_step(signal))
+        return counting[0]
+
+    def sd(level: Any) -> Any:  # a float, or an array of levels
+        q = quantum()
         lv = np.maximum(level, 0.0)
-        return np.sqrt(lower(lv) ** 2 + counting[0] * lv)
+        return np.sqrt(lower(lv) ** 2 + (COUNT_OVERDISPERSION * q if np.isfinite(q) else 0.0) * lv)
 
     sd.lower = lower  # type: ignore[attr-defined]
+    sd.quantum = quantum  # type: ignore[attr-defined]
     return sd
 
 
@@ -355,6 +419,6 @@ def reaches_max(time_min: np.ndarray, signal: np.ndarray, start_min: float, end_
     return bool(seg.size and np.nanmax(seg) >= detector_max)
 
 
-__all__ = ["APEX_HALF", "COUNT_KINDS", "DEAD_CHANNEL", "MAX_SPIKES", "SPIKE", "SPIKE_APEX", "apex_noise_sd",
+__all__ = ["APEX_HALF", "COUNT_KINDS", "COUNT_OVERDISPERSION", "count_step", "count_tail", "DEAD_CHANNEL", "MAX_SPIKES", "SPIKE", "SPIKE_APEX", "apex_noise_sd",
            "find_apex_spikes", "fix_apex_spikes", "dead_channel_reason", "despike",
            "find_spikes", "median", "reaches_max"]
