@@ -249,6 +249,9 @@ def test_calibrator_widths_and_the_width_hint():
     meas.append(InjectionMeasurement("f", peaks={"A": pk(9.0), "A-IS": pk(9.0)}))  # a patient: not counted
     w = calibrator_widths(entries, meas)
     assert w == {"A": 0.05, "A-IS": 0.05}  # the FUSED one left out, the patient too
+    for flag in ("DROPOUT_LONG", "DROPOUT_FILL"):  # area and shape resting on a line or an uncertain fill
+        bridged = [*meas[:3], InjectionMeasurement("f", peaks={"A": pk(0.5, (flag,)), "A-IS": pk(0.05)}), meas[4]]
+        assert calibrator_widths(entries, bridged)["A"] == 0.05
     assert calibrator_widths(entries[:2], meas[:2]) == {}  # fewer than 3
     comp = NS(name="A", internal_standard="A-IS")
     is_comp = NS(name="A-IS", internal_standard=None)

@@ -290,7 +290,8 @@ def is_peak_width(comp: Compound, found: Mapping[str, Peak | None]) -> float | N
 
 
 #: peak flags that make a calibrator's width no reference for the run's expected width
-_NOT_A_WIDTH = frozenset({"FUSED", "SHOULDER", "FEW_POINTS", "EDGE", "SATURATED", "SPIKE", "DROPOUT_LONG"})
+_NOT_A_WIDTH = frozenset({"FUSED", "SHOULDER", "FEW_POINTS", "EDGE", "SATURATED", "SPIKE", "DROPOUT_LONG",
+                          "DROPOUT_FILL"})
 
 
 def calibrator_widths(entries: Sequence[WorklistEntry], measurements: Sequence[InjectionMeasurement],
