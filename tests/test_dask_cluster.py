@@ -156,8 +156,9 @@ def test_a_worker_killed_mid_batch_loses_no_injection(tmp_path, sample_batch):
     c = Cluster(tmp_path / "cluster")
     try:
         pids = {name: p.pid for name, p in c.procs.items()}
+        # generous: on a loaded 2-core machine the surviving worker measures the whole batch alone
         res = subprocess.run([sys.executable, "-c", KILLER, c.address, str(batch), json.dumps(pids)],
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=300)
         assert res.returncode == 0, res.stderr[-3000:]
         out = json.loads(res.stdout.strip().splitlines()[-1])
         [kill] = out["killed"]
