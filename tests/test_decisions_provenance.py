@@ -16,22 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from cli_runs import cli_exit_code as _main
 from held_runs import held_run
 from thioquant.audit import check_chain, verify
 
 REPO = Path(__file__).resolve().parents[1]
 WHY = "bubble in the vial"
 PDFTOTEXT = shutil.which("pdftotext")
-
-
-def _main(args):
-    from thioquant.cli import main
-
-    try:
-        main(args)
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
 
 
 def _audit(out):

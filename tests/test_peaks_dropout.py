@@ -36,6 +36,15 @@ def _peak(height_counts: float, rt: float = 1.5, sigma: float = 0.012, base_coun
     return mu * Q, rng.poisson(mu).astype(float) * Q
 
 
+
+def _is_beside_analyte(cut, ref):
+    """A run of an internal standard's trace (``cut``, with its dropout) and its analyte's
+    co-eluting trace (``ref``); the bridged run and its bridged IS trace."""
+    chan = Channel(kind="srm", precursor_mz=171.0, product_mz=154.0)
+    run = BridgedRun(Run((Trace("is", T, cut, channel=chan),
+                          Trace("ana", T, ref, channel=Channel(kind="srm", precursor_mz=168.0, product_mz=151.0)))))
+    return run, run.find_trace(precursor_mz=171.0, product_mz=154.0)
+
 def _area(y: np.ndarray) -> float:
     pk = find_target(Trace("x", T, y, channel=Channel(kind="srm", precursor_mz=1.0, product_mz=2.0)),
                      1.5, 0.2)
@@ -93,14 +102,11 @@ def test_a_long_run_filled_from_a_transition_of_the_injection_is_not_dropout_lon
     _, ref = _peak(5000.0, seed=9)
     cut = y.copy()
     cut[371:377] = 0.0
-    chan = Channel(kind="srm", precursor_mz=171.0, product_mz=154.0)
-    run = BridgedRun(Run((Trace("is", T, cut, channel=chan),
-                          Trace("ana", T, ref, channel=Channel(kind="srm", precursor_mz=168.0, product_mz=151.0)))))
-    tr = run.find_trace(precursor_mz=171.0, product_mz=154.0)
+    run, tr = _is_beside_analyte(cut, ref)
     pk = find_target(tr, 1.5, 0.2)
     assert abs(pk.area / _area(y) - 1) < 0.03
     assert run.flags_for(pk, precursor_mz=171.0, product_mz=154.0) == (DROPOUT,)
-    alone = BridgedRun(Run((Trace("is", T, cut, channel=chan),)))
+    alone = BridgedRun(Run((Trace("is", T, cut, channel=Channel(kind="srm", precursor_mz=171.0, product_mz=154.0)),)))
     tr = alone.find_trace(precursor_mz=171.0, product_mz=154.0)
     pk = find_target(tr, 1.5, 0.2)
     assert alone.flags_for(pk, precursor_mz=171.0, product_mz=154.0) == (DROPOUT, DROPOUT_LONG)
@@ -365,10 +371,7 @@ def _fill_case(cv: float, seed: int) -> tuple[float, float, tuple[str, ...]]:
         y = y * np.exp(rng.normal(-0.5 * sl * sl, sl, T.size))
     cut = y.copy()
     cut[375:392] = 0.0
-    chan = Channel(kind="srm", precursor_mz=171.0, product_mz=154.0)
-    run = BridgedRun(Run((Trace("is", T, cut, channel=chan),
-                          Trace("ana", T, ref, channel=Channel(kind="srm", precursor_mz=168.0, product_mz=151.0)))))
-    tr = run.find_trace(precursor_mz=171.0, product_mz=154.0)
+    run, tr = _is_beside_analyte(cut, ref)
     pk = find_target(tr, 1.5, 0.2)
     rel: dict[tuple[int, int], float] = {}
     _, runs = bridge_dropouts(T, cut, [(T, ref, [])], fill_rel_se=rel)

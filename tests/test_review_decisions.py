@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cli_runs import cli_exit_code as _main
 from held_runs import held_run
 from thioquant.assay.decisions import apply_decisions, decisions_csv, read_decisions
 from thioquant.audit import verify
@@ -161,16 +162,6 @@ def test_a_lab_scientist_excludes_a_calibrator_from_the_command_line(sample_batc
     bad = _write(tmp_path, "sample_id,analyte,action,reason\nCAL5,6-MMP,drop,bubble\n", "bad.csv")
     assert _main(["quantify", str(batch), "--out", str(tmp_path / "out2"), "--overrides", str(bad), "--quiet",
                   "--no-history"]) == 2
-
-
-def _main(args):
-    from thioquant.cli import main
-
-    try:
-        main(args)
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
 
 
 def _results(path):
