@@ -112,7 +112,9 @@ def bench(batch: Path, edits: int, browser: bool = True) -> dict:
     t = time.perf_counter()
     session = ReviewSession(out, users)
     t_open = time.perf_counter() - t
-    patients = [e.sample_id for e in session.batch.worklist.entries if e.sample_type == "unknown"]
+    # patients with a 6-TG peak to move (a patient without the analyte, as P001, has none)
+    patients = [e.sample_id for e in session.batch.worklist.entries
+                if e.sample_type == "unknown" and session._peak_doc(e.sample_id, "6-TG")]
     srv = ReviewServer(session).start()
     base = f"http://127.0.0.1:{srv.port}"
     try:
@@ -130,7 +132,7 @@ def bench(batch: Path, edits: int, browser: bool = True) -> dict:
             assert doc["state"]["review"]["rev"] == i + 1
             # the server-side parts, once more on the same state (a cache hit for the injection)
             t = time.perf_counter()
-            session.batch = session._compute(session.manual, session.exclusions)
+            session.batch = session._compute(session.manual, session.exclusions, session.inclusions)
             server_side.append(time.perf_counter() - t)
             t = time.perf_counter()
             session.state()
