@@ -207,11 +207,12 @@ def read_decisions(path: str | Path) -> Decisions:
         an inclusion contradict each other).
     """
     p = Path(path)
-    try:
-        digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    try:  # read once: the sha256 recorded is of the very bytes parsed and applied
+        data = p.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read override file: {exc.strerror or exc}", path=p) from exc
-    header, rows = read_override_rows(p, required=("sample_id", "analyte", "reason"))
+    digest = hashlib.sha256(data).hexdigest()
+    header, rows = read_override_rows(p, required=("sample_id", "analyte", "reason"), data=data)
     missing = [c for c in COLUMNS if c not in header]
     if header and ACTION_COLUMN not in header and missing:  # a manual-integration file: all five
         raise InputError(f"override file lacks column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)} "
@@ -245,12 +246,6 @@ def read_decisions(path: str | Path) -> Decisions:
             raise InputError(f"{what} calibrator decision for sample '{sid}', analyte '{analyte}' "
                              f"({first.action} on row {first.row})", path=p, row=rownum)
         decided[key] = CalibratorDecision(sid, analyte, action, vals["reason"], rownum)
-    try:  # the sha256 recorded must be of the decisions applied: a file rewritten meanwhile is refused
-        again = hashlib.sha256(p.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise InputError(f"cannot read override file: {exc.strerror or exc}", path=p) from exc
-    if again != digest:
-        raise InputError("override file changed while it was read; run again", path=p)
     signed, note = signed_version(p, digest)
     return Decisions(str(p), integrations,
                      {k: d for k, d in decided.items() if d.action == EXCLUDE},

@@ -44,7 +44,7 @@ def _unescape(cell: str) -> str:
     return cell
 
 
-def read_override_rows(path: str | Path, required: Sequence[str] = COLUMNS
+def read_override_rows(path: str | Path, required: Sequence[str] = COLUMNS, *, data: bytes | None = None
                        ) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """The header (lower-cased column names) and the data rows of an override file, each as
     ``(row number, {column: stripped value})``.
@@ -52,7 +52,8 @@ def read_override_rows(path: str | Path, required: Sequence[str] = COLUMNS
     The header is required (any column order, names case-insensitive; extra columns are kept);
     blank lines and lines starting with ``#`` are skipped; row numbers count the header as row 1.
     A cell written by thioquant with an apostrophe before a leading ``=``, ``+``, ``-``, ``@``
-    (formula-injection guard) is read without it.
+    (formula-injection guard) is read without it. ``data``: the file's bytes, already read (so
+    that what is parsed is what the caller hashed); ``path`` then only names the file in errors.
 
     Raises
     ------
@@ -61,10 +62,11 @@ def read_override_rows(path: str | Path, required: Sequence[str] = COLUMNS
     """
     p = Path(path)
     try:
-        with p.open(encoding="utf-8-sig", newline="") as f:  # a quoted '\r' stays in its cell
-            text = f.read()
+        if data is None:
+            data = p.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read override file: {exc.strerror or exc}", path=p) from exc
+    text = data.decode("utf-8-sig")  # bytes, not text mode: a quoted '\r' stays in its cell
     # the csv module reads the whole text, so a quoted reason may hold a line break
     records = [rec for rec in csv.reader(io.StringIO(text))
                if any(c.strip() for c in rec) and not rec[0].lstrip().startswith("#")]
