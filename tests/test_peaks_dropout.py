@@ -400,3 +400,42 @@ def test_an_uncertain_fill_from_a_reference_is_held_and_a_clean_one_is_not() -> 
     zero[375:392] = 0.0
     assert dropout_flags(T, [(375, 392)], 1.45, 1.56, from_reference={(375, 392)}, signal=zero,
                          fill_rel_se={(375, 392): math.inf}) == (DROPOUT,)
+
+
+def test_real_srm_fills_from_a_reference_are_not_held(shared_data):
+    """DROPOUT_FILL was set on simulated noise; on the real SRM files (QTRAP BloodProject, yeast,
+    OpenMS's examples) the tallest peak of each transition whose area rests partly on a run
+    rebuilt from a co-eluting transition keeps its result: every fill's error bound stays under
+    the default limit (measured 2026-12-05: 15 of 588 peaks, the largest bound 2.4 % against
+    7.5 %)."""
+    from thioquant.io import read_run
+    from thioquant.peaks.dropout import MAX_FILL_ERROR, fill_error_bound
+
+    bounds, flagged = [], []
+    for f in sorted((shared_data / "mzml_srm").rglob("*.mzML")):
+        run = read_run(f)
+        br = BridgedRun(run)
+        for tr in run.traces:
+            ch = tr.channel
+            if getattr(ch, "precursor_mz", None) is None or len(tr) < 10:
+                continue
+            key = {"precursor_mz": ch.precursor_mz, "product_mz": ch.product_mz}
+            b = br.find_trace(**key)
+            y = np.asarray(b.signal, dtype=float)
+            if not y.max() > 0:
+                continue
+            pk = find_target(b, float(b.time_min[int(np.argmax(y))]), 0.2)
+            if pk is None:
+                continue
+            if DROPOUT_FILL in br.flags_for(pk, **key):
+                flagged.append(f"{f.name}: {tr.name}")
+            bridged, runs, _, rel_se = br._memo[tuple(sorted(key.items()))]
+            if rel_se:
+                t = np.asarray(bridged.time_min, dtype=float)
+                i0, i1 = int(np.searchsorted(t, pk.start_min)), int(np.searchsorted(t, pk.end_min, "right"))
+                bound = fill_error_bound(t, np.asarray(bridged.signal, dtype=float), runs, i0, i1, pk.area, rel_se)
+                if bound > 0:
+                    bounds.append(bound)
+    assert len(bounds) >= 10  # real peaks do rest on reference fills: the rule is exercised
+    assert not flagged, flagged
+    assert max(bounds) < MAX_FILL_ERROR / 2
