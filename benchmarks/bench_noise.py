@@ -143,8 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--total", action="store_true",
                     help="read each level as the traces' TOTAL point CV: the source's own point CV (--base-cv) is "
                          "taken off, sqrt(level^2 - base^2) is added (0 when the source is already at or above it)")
-    ap.add_argument("--base-cv", type=float, default=5.8,
-                    help="the source's own point CV in %% for --total (bundled batch: the measured model's 5.8 %%)")
+    from thioquant.noise_model import MrmNoise
+
+    ap.add_argument("--base-cv", type=float, default=100 * MrmNoise().point_cv,
+                    help="the source's own point CV in %% for --total (default: the simulator's measured "
+                         "MRM model, which made the bundled batch)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results_noise.md")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
