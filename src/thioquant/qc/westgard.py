@@ -9,7 +9,6 @@ which says why); histories whose runs are keyed by the folder name alone load un
 from __future__ import annotations
 
 import math
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -98,46 +97,6 @@ def check_history_file(path: str | Path) -> None:
         raise InputError(_UNUSABLE.format(exc), path=p) from exc
 
 
-@contextmanager
-def kept_unless_done(path: str | Path | None, run_id: str | None = None) -> Iterator[None]:
-    """Take the run back out of the QC history when the block fails.
-
-    A run records its QC values while it is evaluated, before its outputs are written; a run whose
-    outputs then fail (disk full, interrupted) must not stay in the history, nor replace the
-    values of an earlier, written run of the same batch.
-
-    With ``run_id``, only that run's rows are put back as they were (in one transaction), so that
-    the values other runs recorded meanwhile in a shared history (every batch of a method shares
-    one by default) survive; a history file the block created is removed when nothing else is in
-    it. Without, the whole file is put back byte for byte. (A run whose key is known only once
-    it is measured: :func:`guarded_history`.)
-    """
-    if path is None or str(path) == ":memory:":
-        yield
-        return
-    p = Path(path)
-    if run_id is not None:
-        existed = p.is_file()
-        rows = _run_rows(p, run_id) if existed else []
-        try:
-            yield
-        except BaseException:
-            _put_back(p, run_id, rows, remove_if_empty=not existed)
-            raise
-        return
-    before = p.read_bytes() if p.is_file() else None
-    try:
-        yield
-    except BaseException:
-        if before is None:
-            p.unlink(missing_ok=True)
-        else:
-            tmp = p.with_name(f".{p.name}.restore")
-            tmp.write_bytes(before)
-            os.replace(tmp, p)
-        raise
-
-
 _ROW_COLUMNS = "run_id, timestamp, analyte, level, replicate, value"
 
 
@@ -213,10 +172,16 @@ class HistoryGuard:
 
 @contextmanager
 def guarded_history(path: str | Path | None, out_dir: str | Path | None = None) -> Iterator[HistoryGuard]:
-    """:func:`kept_unless_done` for a run whose key is known only once it is measured (it is
-    formed from the raw files' sha256, :mod:`thioquant.qc.runkey`): pass the yielded guard as the
-    pipeline's ``history_hook``. When the block fails, the run's rows, and those it took over, are
-    put back as they were; what other runs recorded meanwhile stays."""
+    """Take the run back out of the QC history when the block fails.
+
+    A run records its QC values while it is evaluated, before its outputs are written; a run whose
+    outputs then fail (disk full, interrupted) must not stay in the history, nor replace the
+    values of an earlier, written run of the same batch. The run's key is known only once it is
+    measured (it is formed from the raw files' sha256, :mod:`thioquant.qc.runkey`): pass the
+    yielded guard as the pipeline's ``history_hook``. When the block fails, the run's rows, and
+    those it took over, are put back as they were (one transaction each); what other runs recorded
+    meanwhile in the shared history stays, and a history file the run created is removed when
+    nothing else is in it."""
     guard = HistoryGuard(path, out_dir)
     try:
         yield guard
