@@ -446,7 +446,7 @@ class BatchResult:
     #: (recorded in the audit trail as the ``decisions_file`` entry); None without one
     decisions_file: Mapping[str, Any] | None = None
     #: the run's key in the QC history (``<folder name>@<hash of the raw data>``,
-    #: :func:`thioquant.qc.runkey.qc_run_id`); "" when quantified without a history
+    #: :func:`thioquant.qc.runkey.measured_run_id`); "" when quantified without a history
     qc_run_id: str = ""
 
     @property
