@@ -9,7 +9,7 @@ footer with the software version, method hash and every input file's SHA-256.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -235,10 +235,16 @@ def _trends(batch: Any, ranges: Any) -> list[str]:
     return out
 
 
-def _chromatograms(batch: Any, panels: Sequence[Any]) -> Iterator[str]:
+def _chromatograms(batch: Any, panels: Sequence[Any],
+                   rows: Iterable[Sequence[tuple[tuple[int, str], Sequence[Any]]]] | None = None) -> Iterator[str]:
     """The chromatogram section, one injection at a time (a large batch's SVGs are never all
-    held in memory at once when the parts are written out as they come)."""
-    from thioquant.report.svg import COLORS, chromatogram_svg
+    held in memory at once when the parts are written out as they come).
+
+    ``rows``: the injections' panels grouped as the PDF report's grid draws them
+    (:func:`thioquant.report.pdf.iter_report`), consumed as they come, so that each panel's
+    geometry is computed once for both reports; by default grouped here from ``panels``.
+    """
+    from thioquant.report.svg import COLORS
 
     yield ('<section id="chromatograms"><h2>Chromatograms</h2>'
            '<p class="legend">'
@@ -248,19 +254,29 @@ def _chromatograms(batch: Any, panels: Sequence[Any]) -> Iterator[str]:
            f'<span><i class="sw" style="background:{COLORS["window"]}"></i>expected RT window</span>'
            f'<span><i class="sw" style="background:{COLORS["is"]}"></i>internal standard (dashed, scaled)</span>'
            "<span>Click a chromatogram to enlarge it.</span></p>")
-    by_inj: dict[tuple[int, str], list[Any]] = {}
-    for p in panels:
-        by_inj.setdefault((p.injection, p.sample_id), []).append(p)
-    for (inj, sid), ps in by_inj.items():
-        st = ps[0].sample_type
-        out = [f'<div class="inj"><h4>#{inj} {_e(sid)} <span>{_e(st)} &middot; {_e(ps[0].file)}</span></h4>'
-               '<div class="thumbs">']
-        for p in ps:
-            out.append(f'<figure class="thumb" id="{p.key}"><a class="open" href="#{p.key}">{chromatogram_svg(p)}</a>'
-                       f'<a class="close" href="#chromatograms" title="close">&#x2715;</a></figure>')
-        out.append("</div></div>")
-        yield "".join(out)
+    if rows is None:
+        by_inj: dict[tuple[int, str], list[Any]] = {}
+        for p in panels:
+            by_inj.setdefault((p.injection, p.sample_id), []).append(p)
+        rows = [list(by_inj.items())]
+    for row in rows:
+        for (inj, sid), ps in row:
+            yield _injection(inj, sid, ps)
     yield "</section>"
+
+
+def _injection(inj: int, sid: str, ps: Sequence[Any]) -> str:
+    """One injection's thumbnails."""
+    from thioquant.report.svg import chromatogram_svg
+
+    st = ps[0].sample_type
+    out = [f'<div class="inj"><h4>#{inj} {_e(sid)} <span>{_e(st)} &middot; {_e(ps[0].file)}</span></h4>'
+           '<div class="thumbs">']
+    for p in ps:
+        out.append(f'<figure class="thumb" id="{p.key}"><a class="open" href="#{p.key}">{chromatogram_svg(p)}</a>'
+                   f'<a class="close" href="#chromatograms" title="close">&#x2715;</a></figure>')
+    out.append("</div></div>")
+    return "".join(out)
 
 
 def _lj(lj_figures: Sequence[tuple[str, str]]) -> str:
@@ -351,6 +367,7 @@ def iter_html(
     calibration_figures: dict[str, str] | None = None,
     lj: Sequence[dict[str, Any]] = (),
     generated: str | None = None,
+    chromatogram_rows: Iterable[Sequence[tuple[tuple[int, str], Sequence[Any]]]] | None = None,
 ) -> Iterator[str]:
     """The text of ``report.html``, in parts (each injection's chromatograms one part).
 
@@ -363,6 +380,9 @@ def iter_html(
     lj : Levey-Jennings data dicts (:func:`thioquant.report.content.lj_series`); the section is left
         out when empty.
     generated : timestamp text for the footer (None: left out, so the file is deterministic).
+    chromatogram_rows : the chromatograms grouped by injection as the PDF report draws them,
+        consumed as the section is written (see :func:`_chromatograms`); they must hold the
+        same panels as ``panels``, in the same order.
     """
     from thioquant import __version__
 
@@ -388,7 +408,7 @@ def iter_html(
         _qc(batch),
         _patients(batch),
     ]
-    yield from _chromatograms(batch, panels)
+    yield from _chromatograms(batch, panels, chromatogram_rows)
     yield from [
         _lj(lj_figs),
         _messages(batch),

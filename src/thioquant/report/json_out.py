@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from thioquant.report import content as C
@@ -89,26 +90,48 @@ def _release_parts(batch: Any) -> dict[str, Any]:
 
 
 def results_json(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> str:
-    """The text of ``results.json``: one top-level key per line, one record per line in lists.
+    """The text of ``results.json``: one top-level key per line, one record per line in lists
+    (the parts of :func:`iter_results_json` joined).
 
     Indented ``json.dumps`` runs json's pure-Python encoder; encoding each record compactly uses
     the C encoder (0.17 s -> 0.12 s for 960 injections) and keeps the file readable and
-    diff-friendly. The result rows are cleaned and encoded one at a time, never held as a
-    second list (at 9,600 injections holding it raised the batch's peak PSS by about 10 MB).
+    diff-friendly.
+    """
+    return "".join(iter_results_json(batch, rows))
+
+
+def iter_results_json(batch: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> Iterator[str]:
+    """The text of ``results.json`` in parts, one record at a time: written out as they come, a
+    large batch's document is never held whole (as one string, its joined list of records and
+    its UTF-8 bytes it raised the peak memory of 2,880 injections by 22 MB; 7.7 kB per injection).
+    The result rows are cleaned and encoded one at a time, never held as a second list (at
+    9,600 injections holding it raised the batch's peak PSS by about 10 MB).
     """
     doc = _document(batch)
     enc = json.JSONEncoder(ensure_ascii=False, default=_default, separators=(", ", ": "))
-    parts = []
-    for key, value in doc.items():
-        if key == "results":
-            src = batch_rows(batch) if rows is None else rows
-            body = ("[\n  " + ",\n  ".join(enc.encode(_clean_row(r)) for r in src) + "\n ]") if src else "[]"
-        elif isinstance(value, list) and value:
-            body = "[\n  " + ",\n  ".join(enc.encode(v) for v in value) + "\n ]"
+    yield "{\n"
+    for i, (key, value) in enumerate(doc.items()):
+        yield (",\n " if i else " ") + enc.encode(key) + ": "
+        items = (batch_rows(batch) if rows is None else rows) if key == "results" else value
+        if key == "results" and not items:
+            yield "[]"
+        elif (key == "results" or isinstance(value, list)) and items:
+            clean = _clean_row if key == "results" else (lambda v: v)
+            for k, item in enumerate(items):
+                yield ("[\n  " if k == 0 else ",\n  ") + enc.encode(clean(item))
+            yield "\n ]"
         else:
-            body = enc.encode(value)
-        parts.append(f" {enc.encode(key)}: {body}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+            yield enc.encode(value)
+    yield "\n}\n"
+
+
+def write_results_json(path: str | Path, batch: Any, rows: Sequence[Mapping[str, Any]] | None = None) -> Path:
+    """Write ``results.json`` part by part (:func:`iter_results_json`); returns the path."""
+    p = Path(path)
+    with open(p, "w", encoding="utf-8", newline="") as fh:
+        for text in iter_results_json(batch, rows):
+            fh.write(text)
+    return p
 
 
 def _default(o: Any) -> Any:
@@ -121,4 +144,4 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
-__all__ = ["results_document", "results_json"]
+__all__ = ["iter_results_json", "results_document", "results_json", "write_results_json"]

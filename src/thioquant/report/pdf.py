@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +237,27 @@ def build_report(batch: Any, panels: Sequence[Any] = (), *, lj: Sequence[dict[st
     lj : Levey-Jennings data dicts; the section is left out when empty.
     generated : timestamp text for the page footers (None: left out).
     """
+    steps = iter_report(batch, panels, lj=lj, generated=generated)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+#: one row of the chromatogram grid as drawn: ((injection, sample_id), that injection's panels) each
+GridRow = list[tuple[tuple[int, str], list[Any]]]
+
+
+def iter_report(batch: Any, panels: Sequence[Any] = (), *, lj: Sequence[dict[str, Any]] = (),
+                generated: str | None = None) -> Generator[GridRow, None, Document]:
+    """:func:`build_report` step by step: yields each row of the chromatogram grid once drawn, and
+    returns the :class:`~thioquant.report.pdfdoc.Document` when complete (arguments as there).
+
+    The report writer draws report.html's chromatograms from the same rows as they come, so each
+    panel's geometry is computed once for both reports and none is held for the whole batch
+    (:func:`thioquant.report.svg.panel_geometry` caches only a few).
+    """
     from thioquant import __version__
 
     m = batch.method
@@ -315,7 +336,7 @@ def build_report(batch: Any, panels: Sequence[Any] = (), *, lj: Sequence[dict[st
         flow.heading("Chromatograms")
         flow.para("Blue: analyte trace; light blue: integrated area; red: baseline; yellow: expected retention "
                   "window; dashed orange: internal standard (scaled).", 7.5, color=GREY)
-        _chromatogram_grid(flow, panels)
+        yield from _chromatogram_grid(flow, panels)
 
     if lj:
         from thioquant.report.chart import PdfCanvas, levey_jennings_chart
@@ -374,7 +395,9 @@ def signoff_lines(batch: Any) -> list[str]:
     return out
 
 
-def _chromatogram_grid(flow: Flow, panels: Sequence[Any], cols: int = 4, row_h: float = 86) -> None:
+def _chromatogram_grid(flow: Flow, panels: Sequence[Any], cols: int = 4,
+                       row_h: float = 86) -> Iterator[GridRow]:
+    """Draw every injection's panels, ``cols`` panels a row; yields each row once drawn."""
     by_inj: dict[tuple[int, str], list[Any]] = {}
     for p in panels:
         by_inj.setdefault((p.injection, p.sample_id), []).append(p)
@@ -384,13 +407,15 @@ def _chromatogram_grid(flow: Flow, panels: Sequence[Any], cols: int = 4, row_h: 
     items = list(by_inj.items())
     for k in range(0, len(items), inj_per_row):
         flow.need(row_h + 12)
-        for j, ((inj, sid), ps) in enumerate(items[k:k + inj_per_row]):
+        row = items[k:k + inj_per_row]
+        for j, ((inj, sid), ps) in enumerate(row):
             x = MARGIN + j * per * cw
             flow.page.text(x + 2, flow.y + 8, f"#{inj} {sid} ({ps[0].sample_type}) {ps[0].file}"[:70], 6.5,
                            font="F2")
             for i, p in enumerate(ps):
                 draw_panel(flow.page, p, x + i * cw + 1, flow.y + 11, cw - 2, row_h - 4)
         flow.y += row_h + 12
+        yield row
 
 
 def write_report_pdf(batch: Any, path: str | Path, panels: Sequence[Any] = (), *,
@@ -626,5 +651,5 @@ def write_patient_pdfs(batch: Any, folder: str | Path, panels: Sequence[Any] = (
     return paths
 
 
-__all__ = ["build_patient_page", "build_report", "draw_panel", "draw_pathway", "patient_filename",
+__all__ = ["build_patient_page", "build_report", "draw_panel", "draw_pathway", "iter_report", "patient_filename",
            "write_patient_pdfs", "write_report_pdf"]

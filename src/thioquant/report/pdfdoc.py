@@ -15,11 +15,12 @@ for fpdf2, against the 30 % that issue 23 allows for a library.
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -226,51 +227,75 @@ class Document:
         return p
 
     def to_bytes(self) -> bytes:
-        objs: list[bytes] = []
+        out = io.BytesIO()
+        self.write_to(out)
+        return out.getvalue()
 
-        def add(body: bytes) -> int:
-            objs.append(body)
-            return len(objs)
+    def write_to(self, fh: BinaryIO) -> None:
+        """Write the PDF to a binary file object, object by object.
 
-        catalog = add(b"")  # placeholder, filled below
-        pages_id = add(b"")
-        font_ids = {k: add(f"<< /Type /Font /Subtype /Type1 /BaseFont /{v} /Encoding /WinAnsiEncoding >>".encode())
-                    for k, v in FONTS.items()}
+        Nothing is joined first: a long report's compressed page streams are already in memory,
+        and building the file as one buffer held them two more times and a copy of that buffer
+        (8.5 MB of report.pdf at 2,880 injections raised the peak by 27 MB).
+        """
+        # object numbers first: catalog, page tree, fonts, then per page its images, content
+        # streams and the page itself (the page tree lists the pages, so it needs their numbers)
+        font_ids = {k: 3 + i for i, k in enumerate(FONTS)}
         fonts = " ".join(f"/{k} {i} 0 R" for k, i in font_ids.items())
-        kids = []
+        next_id = 3 + len(FONTS)
+        layout = []  # (page, image ids, content stream ids, page id)
         for p in self.pages:
+            iids = list(range(next_id, next_id + len(p.images)))
+            next_id += len(p.images)
+            n_streams = len(p.sealed) + (1 if p.ops or not p.sealed else 0)
+            cids = list(range(next_id, next_id + n_streams))
+            next_id += n_streams
+            layout.append((p, iids, cids, next_id))
+            next_id += 1
+        pages_id = 2
+        offsets: list[int] = []
+        pos = 0
+
+        def put(*chunks: bytes) -> None:
+            nonlocal pos
+            for c in chunks:
+                fh.write(c)
+                pos += len(c)
+
+        def obj(*body: bytes) -> None:
+            offsets.append(pos)
+            put(f"{len(offsets)} 0 obj\n".encode(), *body, b"\nendobj\n")
+
+        put(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+        obj(f"<< /Type /Catalog /Pages {pages_id} 0 R >>".encode())
+        obj(f"<< /Type /Pages /Kids [{' '.join(f'{k[3]} 0 R' for k in layout)}] /Count {len(layout)} >>".encode())
+        for v in FONTS.values():
+            obj(f"<< /Type /Font /Subtype /Type1 /BaseFont /{v} /Encoding /WinAnsiEncoding >>".encode())
+        for p, iids, cids, _page_id in layout:
             xobj = []
-            for name, w, h, data in p.images:
-                iid = add(f"<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceRGB "
-                          f"/BitsPerComponent 8 /Filter /FlateDecode /Length {len(data)} >>\nstream\n".encode()
-                          + data + b"\nendstream")
+            for (name, w, h, data), iid in zip(p.images, iids, strict=True):
+                obj(f"<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceRGB "
+                    f"/BitsPerComponent 8 /Filter /FlateDecode /Length {len(data)} >>\nstream\n".encode(),
+                    data, b"\nendstream")
                 xobj.append(f"/{name} {iid} 0 R")
-            cids = [add(f"<< /Length {len(c)} /Filter /FlateDecode >>\nstream\n".encode() + c + b"\nendstream")
-                    for c in p.streams()]
+            for c in p.streams():
+                obj(f"<< /Length {len(c)} /Filter /FlateDecode >>\nstream\n".encode(), c, b"\nendstream")
             contents = f"{cids[0]} 0 R" if len(cids) == 1 else "[" + " ".join(f"{c} 0 R" for c in cids) + "]"
             res = f"<< /Font << {fonts} >>" + (f" /XObject << {' '.join(xobj)} >>" if xobj else "") + " >>"
-            kids.append(add(f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 {_f(p.width)} {_f(p.height)}] "
-                            f"/Resources {res} /Contents {contents} >>".encode()))
-        objs[catalog - 1] = f"<< /Type /Catalog /Pages {pages_id} 0 R >>".encode()
-        objs[pages_id - 1] = (f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] "
-                              f"/Count {len(kids)} >>").encode()
-        info = add(b"<< /Title (" + _esc(self.title) + b") /Producer (thioquant) >>")
-        out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-        offsets = []
-        for i, body in enumerate(objs, 1):
-            offsets.append(len(out))
-            out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
-        xref = len(out)
-        out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
-        for off in offsets:
-            out += f"{off:010d} 00000 n \n".encode()
-        out += (f"trailer\n<< /Size {len(objs) + 1} /Root {catalog} 0 R /Info {info} 0 R >>\nstartxref\n{xref}\n"
-                "%%EOF\n").encode()
-        return bytes(out)
+            obj(f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 {_f(p.width)} {_f(p.height)}] "
+                f"/Resources {res} /Contents {contents} >>".encode())
+        obj(b"<< /Title (" + _esc(self.title) + b") /Producer (thioquant) >>")
+        info = len(offsets)
+        xref = pos
+        put(f"xref\n0 {len(offsets) + 1}\n0000000000 65535 f \n".encode())
+        put("".join(f"{off:010d} 00000 n \n" for off in offsets).encode())
+        put((f"trailer\n<< /Size {len(offsets) + 1} /Root 1 0 R /Info {info} 0 R >>\nstartxref\n{xref}\n"
+             "%%EOF\n").encode())
 
     def save(self, path: str | Path) -> Path:
         p = Path(path)
-        p.write_bytes(self.to_bytes())
+        with open(p, "wb") as fh:
+            self.write_to(fh)
         return p
 
 

@@ -64,12 +64,19 @@ def _num(v: float) -> str:
     return f"{v:.3g}"
 
 
-@lru_cache(maxsize=8192)
+#: panels whose geometry is kept: the report writer draws each panel in report.html and report.pdf
+#: one right after the other (:func:`thioquant.report.pdf.iter_report`), so a few rows' worth is
+#: enough; a cache of every panel held 7 kB a panel until the reports were written
+GEOMETRY_CACHE = 64
+
+
+@lru_cache(maxsize=GEOMETRY_CACHE)
 def panel_geometry(panel: Any) -> Geometry:
     """What to draw for one :class:`~thioquant.report.chrom.Panel`, in unit coordinates.
 
     The y range covers the trace and the baseline ends; the internal standard is scaled to
-    three quarters of that height. Results are cached per panel object (treat them as read-only).
+    three quarters of that height. Results are cached per panel object for the last
+    :data:`GEOMETRY_CACHE` panels (treat them as read-only).
     Labels: ``title``, ``info`` (RT, area, flags), ``tmin``,
     ``tmax``, ``ylo``, ``yhi``, ``is`` and ``error``.
     """
@@ -135,8 +142,8 @@ def panel_geometry(panel: Any) -> Geometry:
         info.append("not detected")
     g.labels.update(info=" | ".join(info), tmin=f"{tmin:.2f}", tmax=f"{tmax:.2f} min", ylo=_num(ylo),
                     yhi=_num(yhi))
-    # cached for every panel of the batch until the reports are written: unit coordinates need
-    # no more than float32 (a millionth of the plot width)
+    # cached until both reports have drawn the panel: unit coordinates need no more than float32
+    # (a millionth of the plot width)
     for name in ("trace", "internal_standard", "area"):
         xy = getattr(g, name)
         if xy is not None:
