@@ -20,7 +20,13 @@ thioquant and pyopenms interleaved, and the medians are reported.
     uv run python benchmarks/bench_batch.py --peer --base-src /tmp/main/src   # and main's code beside
 
 Last, peak memory with the default reports (HTML, PDF, patient PDFs) for 96, 960 and 2,880
-LC-MS/MS injections (one run each), to show how it grows when every chromatogram is drawn.
+LC-MS/MS injections (one run each), to show how it grows when every chromatogram is drawn:
+
+    uv run python benchmarks/bench_batch.py --reports-only                          # that table only
+    uv run python benchmarks/bench_batch.py --reports-only --report-sizes 96,960,2880,9600
+
+``--reports-only`` replaces only that table in results_batch.md (benchmarks/batch_memory.py
+breaks the same runs down by stage).
 """
 
 from __future__ import annotations
@@ -336,6 +342,11 @@ def main() -> None:
     ap.add_argument("--base-src", type=Path, default=None,
                     help="with --peer: also run thioquant from this source folder (e.g. `git archive main src` "
                          "unpacked), interleaved, for a before/after")
+    ap.add_argument("--reports-only", action="store_true",
+                    help="only the table with the default reports (replaced in results_batch.md)")
+    ap.add_argument("--report-sizes", default=None,
+                    help="injections of the table with the default reports, comma-separated "
+                         "(default 96,960,2880; 96,960 with --quick)")
     args = ap.parse_args()
     if args.openms_pipeline is not None:
         _openms_pipeline_main(args.openms_pipeline, args.jobs)
@@ -343,6 +354,16 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     if args.peer:
         peer_comparison(args.jobs, args.repeat or 5, base_src=args.base_src)
+        return
+    report_sizes = ([int(x) for x in args.report_sizes.split(",")] if args.report_sizes
+                    else [96, 960] if args.quick else [96, 960, 2880])
+    if args.reports_only:
+        path = ROOT / "benchmarks" / "results_batch.md"
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        keep = old.split(REPORTS_HEAD)[0].rstrip("\n") if REPORTS_HEAD in old else old.rstrip("\n")
+        table = reports_table(report_sizes, args.jobs)
+        path.write_text((keep + "\n\n" if keep else "") + "\n".join(table) + "\n", encoding="utf-8")
+        print("\n".join(table))
         return
     args.repeat = args.repeat or 3
     sizes = {"lcmsms": [96, 960] if args.quick else [96, 960, 9600], "hplcuv": [96, 960]}
@@ -403,17 +424,27 @@ def main() -> None:
         cells.append(f"{cpu:.2f} / {cpu1:.2f}" if math.isfinite(cpu1) else f"{cpu:.2f} / not run")
         lines.append(f"| {kind} | {n} | {wall:.2f} | {rate:.1f} | {peak:.0f} | {pss:.0f} | {' | '.join(cells)} "
                      f"| {load:.1f} |")
-    # with the default reports (report.html, report.pdf, one PDF per patient): not a target of the
-    # batch benchmark, but how memory grows when every chromatogram is drawn
-    lines += ["", "With the default reports (HTML + PDF + patient PDFs), LC-MS/MS, one run each:", "",
-              "| injections | wall s | peak RSS MB (process tree) | peak PSS MB |", "|---|---|---|---|"]
-    for n in [96, 960] if args.quick else [96, 960, 2880]:
-        wall, peak, pss = thioquant_run(build_batch("lcmsms", n), args.jobs, report=True)
-        print(f"lcmsms {n:5d} injections with reports: {wall:7.2f} s, peak {peak:6.0f} MB (PSS {pss:6.0f} MB)",
-              flush=True)
-        lines.append(f"| {n} | {wall:.2f} | {peak:.0f} | {pss:.0f} |")
+    lines += ["", *reports_table(report_sizes, args.jobs)]
     (ROOT / "benchmarks" / "results_batch.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+#: the first line of the table with the default reports in results_batch.md
+REPORTS_HEAD = "With the default reports (HTML + PDF + patient PDFs), LC-MS/MS, one run each"
+
+
+def reports_table(sizes: list[int], jobs: int) -> list[str]:
+    """With the default reports (report.html, report.pdf, one PDF per patient): not a target of the
+    batch benchmark's speed, but how memory grows when every chromatogram is drawn."""
+    lines = [f"{REPORTS_HEAD} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}):", "",
+             "| injections | wall s | peak RSS MB (process tree) | peak PSS MB | load average |", "|---|---|---|---|---|"]
+    for n in sizes:
+        load = os.getloadavg()[0]
+        wall, peak, pss = thioquant_run(build_batch("lcmsms", n), jobs, report=True)
+        print(f"lcmsms {n:5d} injections with reports: {wall:7.2f} s, peak {peak:6.0f} MB (PSS {pss:6.0f} MB)",
+              flush=True)
+        lines.append(f"| {n} | {wall:.2f} | {peak:.0f} | {pss:.0f} | {load:.1f} |")
+    return lines
 
 
 if __name__ == "__main__":
