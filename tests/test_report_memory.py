@@ -116,8 +116,8 @@ def test_pdf_is_written_object_by_object(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked writers are used on Linux only")
 def test_one_forked_writer_at_a_time(tmp_path):
     # in a fresh interpreter (a test process may hold other tests' threads, which stop forking):
-    # with the patient PDFs forked, results.xlsx is written here, after report.pdf; without the
-    # reports it is forked as before; the files are the same either way
+    # with the patient PDFs forked, results.xlsx is written by that same process after its pages;
+    # without the reports it has a forked process of its own; the files are the same either way
     code = f"""
 import os
 from pathlib import Path
@@ -134,13 +134,39 @@ def patients(batch, folder, *a, **k):
     return real_patients(batch, folder, *a, **k)
 writer._write_xlsx, pdf.write_patient_pdfs = xlsx, patients
 root = Path({str(tmp_path)!r})
-full = writer.write_outputs(b, root / "full", timestamp=False)
-xlsx_here = int((root / "xlsx.pid").read_text()) == os.getpid()
-patients_forked = int((root / "patients.pid").read_text()) != os.getpid()
+tm = {{}}
+full = writer.write_outputs(b, root / "full", timestamp=False, timings=tm)
+patients_pid = int((root / "patients.pid").read_text())
+xlsx_with_patients = int((root / "xlsx.pid").read_text()) == patients_pid != os.getpid()
+timed = tm["xlsx"] > 0 and tm["patient_pdfs"] > 0
 tables = writer.write_outputs(b, root / "tables", timestamp=False, report=False)
 xlsx_forked = int((root / "xlsx.pid").read_text()) != os.getpid()
 same = (full / "results.xlsx").read_bytes() == (tables / "results.xlsx").read_bytes()
-print(xlsx_here, patients_forked, xlsx_forked, same)
+print(xlsx_with_patients, timed, xlsx_forked, same)
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.split() == ["True", "True", "True", "True"]
+
+
+def test_patient_pages_read_the_batch_once_not_once_per_page(batch, tmp_path, monkeypatch):
+    # the verdict and the held results come from every result of the batch: read per page, 9,600
+    # injections' 5,500 pages took minutes (quadratic); the pages are the same
+    from thioquant.report import content
+    from thioquant.report.chrom import collect_panels
+    from thioquant.report.pdf import build_patient_page, write_patient_pdfs
+
+    panels = collect_panels(batch)
+    real, calls = content.held_rows, [0]
+
+    def counted(b):
+        calls[0] += 1
+        return real(b)
+
+    monkeypatch.setattr(content, "held_rows", counted)
+    paths = write_patient_pdfs(batch, tmp_path / "patients", panels)
+    assert len(paths) == len(batch.interpretations) == 24
+    assert calls[0] <= 2
+    ranges = content.reference_ranges(batch)
+    row = content.patient_rows(batch, ranges)[0]
+    alone = build_patient_page(batch, row, [p for p in panels if p.sample_id == row["sample_id"]], ranges)
+    assert paths[0].read_bytes() == alone.to_bytes()

@@ -102,9 +102,9 @@ def write_outputs(
         rows = batch_rows(batch)  # shared by results.csv, .json and .xlsx
         # results.xlsx (openpyxl: 0.45-0.6 s for 960 injections, the largest part of a batch's
         # serial tail) is written by a forked process while this one writes the other files; when
-        # the reports fork the patient-PDF writer, this process writes it instead, after
-        # report.pdf, while that one works: two forked writers at once each held a copy of the
-        # pages the other processes wrote to (copy on write), 86 MB of PSS at 2,880 injections
+        # the reports fork the patient-PDF writer, that process writes it after the pages: two
+        # forked writers at once each held a copy of the pages the other processes wrote to (copy
+        # on write), 86 MB of PSS at 2,880 injections
         late = report and pdf and bool(batch.interpretations) and _can_fork()
         xlsx = _Background("xlsx", lambda: _write_xlsx(batch, stage, rows)) if _can_fork() and not late else None
         try:
@@ -122,7 +122,7 @@ def _write_rest(batch: Any, stage: Path, rows: Any, tm: dict[str, float], t: flo
                 step: Callable[[str], float], xlsx: _Background | None, *, report: bool, pdf: bool,
                 history: Any, timestamp: bool, late_xlsx: bool = False) -> None:
     """Every output file but the extra texts (and results.xlsx when ``xlsx`` writes it; with
-    ``late_xlsx``, after report.pdf, while the forked patient-PDF writer works)."""
+    ``late_xlsx``, the forked patient-PDF writer writes it after its pages)."""
     (stage / "results.csv").write_text(results_csv(batch.results, rows), encoding="utf-8", newline="")
     (stage / "calibration.json").write_text(
         calibration_json(batch.method, batch.calibrations), encoding="utf-8"
@@ -141,14 +141,11 @@ def _write_rest(batch: Any, stage: Path, rows: Any, tm: dict[str, float], t: flo
     (stage / "messages.txt").write_text(messages_text(batch.messages), encoding="utf-8")
     tm["tables"] = time.perf_counter() - t
     _timed(tm, "json", step, lambda: _write_json(batch, stage, rows))
-    def write_xlsx() -> None:
+    late = (lambda: _write_xlsx(batch, stage, rows)) if xlsx is None and report and late_xlsx else None
+    if xlsx is None and late is None:
         _timed(tm, "xlsx", step, lambda: _write_xlsx(batch, stage, rows))
-
-    if xlsx is None and not (report and late_xlsx):
-        write_xlsx()
     if report:
-        _write_reports(batch, stage, pdf=pdf, history=history, timestamp=timestamp, tm=tm, step=step,
-                       late=write_xlsx if xlsx is None and late_xlsx else None)
+        _write_reports(batch, stage, pdf=pdf, history=history, timestamp=timestamp, tm=tm, step=step, late=late)
     if xlsx is not None:  # waited for last: it overlaps the reports too
         step("xlsx")
         xlsx.finish(tm)
@@ -178,8 +175,8 @@ def _write_xlsx(batch: Any, stage: Path, rows: Any = None) -> None:
 
 def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestamp: bool, tm: dict[str, float],
                    step: Callable[[str], float], late: Callable[[], None] | None = None) -> None:
-    """report.html, report.pdf and the patient PDFs; ``late`` (results.xlsx) is written after
-    report.pdf, while the forked patient-PDF writer works."""
+    """report.html, report.pdf and the patient PDFs; ``late`` (results.xlsx) is written by the
+    forked patient-PDF writer after its pages (in this process after them if it cannot fork)."""
     from thioquant.report import content
     from thioquant.report.chrom import collect_panels
 
@@ -195,19 +192,26 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
         if batch.interpretations:
             write_patient_pdfs(batch, stage / "patients", panels, generated=generated)
 
+    def patients_then_xlsx() -> dict[str, float]:
+        t0 = time.perf_counter()
+        patients()
+        t1 = time.perf_counter()
+        if late is not None:
+            late()
+        return {"patient_pdfs": t1 - t0, "xlsx": time.perf_counter() - t1}
+
     # The patient PDFs are independent of the batch report: on Linux they are written by a forked
     # process while this one writes report.html and report.pdf (the second core is otherwise idle
-    # at this point; for 100 injections 0.13 s of 0.33 s). It draws its own panels' geometry: none
-    # is computed for the whole batch beforehand (14 kB an injection held until the end).
+    # at this point; for 100 injections 0.13 s of 0.33 s), then results.xlsx when ``late``. It
+    # draws its own panels' geometry: none is computed for the whole batch beforehand (14 kB an
+    # injection held until the end).
     child = None
     if pdf and batch.interpretations and _can_fork():
-        child = _Background("patient_pdfs", patients)
+        child = _Background("patient_pdfs", patients_then_xlsx)
+    xlsx_here = late is not None and child is None  # a thread started since write_outputs looked
     try:
         if pdf:
             _html_and_pdf(batch, stage, panels, lj, generated, tm, step)
-            if late is not None:
-                late()
-                late = None
             if child is not None:
                 step("patient_pdfs")
                 pending, child = child, None
@@ -219,8 +223,8 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
 
             _timed(tm, "html", step, lambda: write_html(stage / "report.html", batch, panels, lj=lj,
                                                          generated=generated))
-        if late is not None:
-            late()
+        if xlsx_here:
+            _timed(tm, "xlsx", step, late)
     finally:
         if child is not None:  # an exception in this process: stop the writer, its pages are discarded
             child.kill()
@@ -298,7 +302,9 @@ class _Background:
             os.close(r)
             code, err = 0, {}
             try:
-                fn()
+                parts = fn()
+                if isinstance(parts, dict):  # seconds of each part, reported as such
+                    err["parts"] = parts
             except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
                 code = 1
                 err = {"error": traceback.format_exc(), "type": type(exc).__name__, "message": str(exc)}
@@ -325,6 +331,7 @@ class _Background:
             out = {"seconds": time.perf_counter() - self.t0, "type": "RuntimeError",
                    "error": f"the writing process ended without a result (wait status {status})"}
         tm[self.name] = float(out["seconds"])
+        tm.update({k: float(v) for k, v in (out.get("parts") or {}).items()})
         if out.get("errno") is not None:
             raise OSError(out["errno"], out["strerror"], out["filename"])
         if out.get("error"):
