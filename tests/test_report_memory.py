@@ -116,8 +116,8 @@ def test_pdf_is_written_object_by_object(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked writers are used on Linux only")
 def test_one_forked_writer_at_a_time(tmp_path):
     # in a fresh interpreter (a test process may hold other tests' threads, which stop forking):
-    # with the patient PDFs forked, results.xlsx is written by that same process after its pages;
-    # without the reports it has a forked process of its own; the files are the same either way
+    # with the patient PDFs forked, results.xlsx is written here, after report.pdf, while they are
+    # written; without the reports it has a forked process of its own; the same file either way
     code = f"""
 import os
 from pathlib import Path
@@ -137,12 +137,12 @@ root = Path({str(tmp_path)!r})
 tm = {{}}
 full = writer.write_outputs(b, root / "full", timestamp=False, timings=tm)
 patients_pid = int((root / "patients.pid").read_text())
-xlsx_with_patients = int((root / "xlsx.pid").read_text()) == patients_pid != os.getpid()
+xlsx_here = int((root / "xlsx.pid").read_text()) == os.getpid() != patients_pid
 timed = tm["xlsx"] > 0 and tm["patient_pdfs"] > 0
 tables = writer.write_outputs(b, root / "tables", timestamp=False, report=False)
 xlsx_forked = int((root / "xlsx.pid").read_text()) != os.getpid()
 same = (full / "results.xlsx").read_bytes() == (tables / "results.xlsx").read_bytes()
-print(xlsx_with_patients, timed, xlsx_forked, same)
+print(xlsx_here, timed, xlsx_forked, same)
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.split() == ["True", "True", "True", "True"]

@@ -102,9 +102,11 @@ def write_outputs(
         rows = batch_rows(batch)  # shared by results.csv, .json and .xlsx
         # results.xlsx (openpyxl: 0.45-0.6 s for 960 injections, the largest part of a batch's
         # serial tail) is written by a forked process while this one writes the other files; when
-        # the reports fork the patient-PDF writer, that process writes it after the pages: two
-        # forked writers at once each held a copy of the pages the other processes wrote to (copy
-        # on write), 86 MB of PSS at 2,880 injections
+        # the reports fork the patient-PDF writer, this process writes it after report.pdf while
+        # that one works: two forked writers at once each held a copy of the pages the other
+        # processes wrote to (copy on write), 86 MB of PSS at 2,880 injections. (Written by the
+        # patient-PDF writer after its pages, the writer's wall time at 960 injections was 0.3 s
+        # shorter and the peak PSS 5-12 MB higher at 960 and 2,880: not kept.)
         late = report and pdf and bool(batch.interpretations) and _can_fork()
         xlsx = _Background("xlsx", lambda: _write_xlsx(batch, stage, rows)) if _can_fork() and not late else None
         try:
@@ -122,7 +124,7 @@ def _write_rest(batch: Any, stage: Path, rows: Any, tm: dict[str, float], t: flo
                 step: Callable[[str], float], xlsx: _Background | None, *, report: bool, pdf: bool,
                 history: Any, timestamp: bool, late_xlsx: bool = False) -> None:
     """Every output file but the extra texts (and results.xlsx when ``xlsx`` writes it; with
-    ``late_xlsx``, the forked patient-PDF writer writes it after its pages)."""
+    ``late_xlsx``, after report.pdf, while the forked patient-PDF writer works)."""
     (stage / "results.csv").write_text(results_csv(batch.results, rows), encoding="utf-8", newline="")
     (stage / "calibration.json").write_text(
         calibration_json(batch.method, batch.calibrations), encoding="utf-8"
@@ -175,8 +177,8 @@ def _write_xlsx(batch: Any, stage: Path, rows: Any = None) -> None:
 
 def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestamp: bool, tm: dict[str, float],
                    step: Callable[[str], float], late: Callable[[], None] | None = None) -> None:
-    """report.html, report.pdf and the patient PDFs; ``late`` (results.xlsx) is written by the
-    forked patient-PDF writer after its pages (in this process after them if it cannot fork)."""
+    """report.html, report.pdf and the patient PDFs; ``late`` (results.xlsx) is written after
+    report.pdf, while the forked patient-PDF writer works."""
     from thioquant.report import content
     from thioquant.report.chrom import collect_panels
 
@@ -192,26 +194,18 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
         if batch.interpretations:
             write_patient_pdfs(batch, stage / "patients", panels, generated=generated)
 
-    def patients_then_xlsx() -> dict[str, float]:
-        t0 = time.perf_counter()
-        patients()
-        t1 = time.perf_counter()
-        if late is not None:
-            late()
-        return {"patient_pdfs": t1 - t0, "xlsx": time.perf_counter() - t1}
-
     # The patient PDFs are independent of the batch report: on Linux they are written by a forked
     # process while this one writes report.html and report.pdf (the second core is otherwise idle
-    # at this point; for 100 injections 0.13 s of 0.33 s), then results.xlsx when ``late``. It
-    # draws its own panels' geometry: none is computed for the whole batch beforehand (14 kB an
-    # injection held until the end).
+    # at this point; for 100 injections 0.13 s of 0.33 s). It draws its own panels' geometry:
+    # none is computed for the whole batch beforehand (14 kB an injection held until the end).
     child = None
     if pdf and batch.interpretations and _can_fork():
-        child = _Background("patient_pdfs", patients_then_xlsx)
-    xlsx_here = late is not None and child is None  # a thread started since write_outputs looked
+        child = _Background("patient_pdfs", patients)
     try:
         if pdf:
             _html_and_pdf(batch, stage, panels, lj, generated, tm, step)
+            if late is not None:  # results.xlsx, while the forked patient-PDF writer works
+                _timed(tm, "xlsx", step, late)
             if child is not None:
                 step("patient_pdfs")
                 pending, child = child, None
@@ -223,8 +217,8 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
 
             _timed(tm, "html", step, lambda: write_html(stage / "report.html", batch, panels, lj=lj,
                                                          generated=generated))
-        if xlsx_here:
-            _timed(tm, "xlsx", step, late)
+            if late is not None:  # never: ``late`` comes with the PDFs
+                _timed(tm, "xlsx", step, late)
     finally:
         if child is not None:  # an exception in this process: stop the writer, its pages are discarded
             child.kill()
@@ -302,9 +296,7 @@ class _Background:
             os.close(r)
             code, err = 0, {}
             try:
-                parts = fn()
-                if isinstance(parts, dict):  # seconds of each part, reported as such
-                    err["parts"] = parts
+                fn()
             except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
                 code = 1
                 err = {"error": traceback.format_exc(), "type": type(exc).__name__, "message": str(exc)}
@@ -331,7 +323,6 @@ class _Background:
             out = {"seconds": time.perf_counter() - self.t0, "type": "RuntimeError",
                    "error": f"the writing process ended without a result (wait status {status})"}
         tm[self.name] = float(out["seconds"])
-        tm.update({k: float(v) for k, v in (out.get("parts") or {}).items()})
         if out.get("errno") is not None:
             raise OSError(out["errno"], out["strerror"], out["filename"])
         if out.get("error"):
