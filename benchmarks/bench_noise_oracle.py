@@ -267,7 +267,10 @@ def run_engine(seed: int, cv: float, cps_per_count: float, tmp: Path) -> dict:
         if all(hasattr(o, "details") for o in res.qc_outcomes) else {}
     return {"accepted": res.accepted, "rule": getattr(res.verdict, "deciding_rule", ""), "r2": r2, "cal": cal,
             "cal_rule": cal_rules, "within": sc["within"], "n": sc["n"], "worst": sc["worst"],
-            "outside": [(x["sample"], x["analyte"], x["err"], x["flags"]) for x in sc["rows"] if not x["within"]]}
+            "outside": [(x["sample"], x["analyte"], x["err"], x["flags"]) for x in sc["rows"] if not x["within"]],
+            "held_within": sum(x["held"] and x["within"] for x in sc["rows"]),
+            "outside_not_held": sum(not x["held"] and not x["within"] for x in sc["rows"]),
+            "off30_not_held": sc["off30_not_held"], "off30_interpreted": sc["off30_interpreted"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,6 +343,19 @@ def main(argv: list[str] | None = None) -> int:
             + f" | {sum(r['oracle']['sum']['pat_ok'] for r in rs)}/{sum(r['oracle']['sum']['pat_n'] for r in rs)}"
             f" / {sum(r['oracle']['repaired']['pat_ok'] for r in rs)}/{sum(r['oracle']['repaired']['pat_n'] for r in rs)}"
             + (f" / {sum(e['within'] for e in eng)}/{sum(e['n'] for e in eng)}" if eng else "") + " |")
+    if any("engine" in r for rs in rows.values() for r in rs):
+        lines += ["", "Engine, patient results held for review (and of them within tolerance), outside tolerance and "
+                  "not held, off by > 30 % (or missing: a rejected run's) and not held, and of those the ones "
+                  "interpreted (an accepted run's):", "",
+                  "| point CV | held (within tolerance) | outside tolerance, not held | off > 30 %, not held "
+                  "(interpreted) |", "|---|---|---|---|"]
+        for cv, rs in rows.items():
+            eng = [r["engine"] for r in rs if "engine" in r]
+            held = sum(sum("HELD" in f for f in x[3]) > 0 for e in eng for x in e["outside"]) + sum(
+                e["held_within"] for e in eng)
+            lines.append(f"| {100 * cv:g} % | {held} ({sum(e['held_within'] for e in eng)}) "
+                         f"| {sum(e['outside_not_held'] for e in eng)} | {sum(e['off30_not_held'] for e in eng)} "
+                         f"({sum(e['off30_interpreted'] for e in eng)}) |")
     lines += ["", "Per analyte, how often each r^2 rule fails (seeds with r^2 <= the limit):", "",
               "| point CV | analyte | oracle sum | oracle repaired | engine | median r^2 sum / repaired / engine |",
               "|---|---|---|---|---|---|"]
@@ -394,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in keys:
             o = bad.get(key, [])
             e = ebad.get(key, [])
-            ew = max(e, key=lambda x: abs(x[0]) if math.isfinite(x[0]) else math.inf) if e else None
+            ew = max(e, key=lambda x: abs(x[0]) if math.isfinite(x[0]) else -1.0) if e else None  # missing last
             lines.append(f"| {100 * cv:g} % | {key[0]} | {key[1]} | {len(o)}/{len(rs)}"
                          + (f" ({100 * max(o, key=abs):+.1f} %)" if o else "")
                          + (f" | {len(e)}/{len(rs)} | {100 * ew[0]:+.1f} % ({', '.join(ew[1]) or 'no flag'}) |"
