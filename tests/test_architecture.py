@@ -20,9 +20,11 @@ LAYERS: dict[str, int] = {
     "assay": 2, "measurement": 2, "qc": 2, "clinical": 2, "audit": 2,
     "cache": 3, "history": 3, "locations": 3,
     "report": 4, "lis": 4, "plot": 4, "simulate": 4,
-    "pipeline": 5,
-    "review": 6, "validation": 6,
-    "cli": 7, "__main__": 8,
+    "measure": 5, "quantitation": 5,
+    "executors": 6,
+    "pipeline": 7,
+    "review": 8, "validation": 8,
+    "cli": 9, "__main__": 10,
 }
 
 
