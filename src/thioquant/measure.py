@@ -125,7 +125,7 @@ def _measure_run(run: Any, path: str | Path, method: Method, manual: Mapping[str
     missing = [key for _, _, key in jobs if key in absent]
     kept: dict[str, Any] = {}
     if views:
-        from thioquant.report.chrom import trace_views
+        from thioquant.views import trace_views
 
         kept = trace_views(raw if shown is None else shown, peaks, method)
     return InjectionMeasurement(str(path), raw.sha256 or "", peaks, tuple(missing), views=kept,
