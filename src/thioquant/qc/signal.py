@@ -32,8 +32,13 @@ Rules
   trace the point's count must also be as improbable under counting at the fitted level as
   ``apex_spike_k_sd`` Gaussian SDs (:func:`count_tail`, negative binomial of twice the Poisson
   variance; cps per count from :func:`count_step`): a few counts are skewed, and a narrow
-  count-level apex 2-4x its fit is counting, not a burst. The point is replaced
-  by the fit before width and integration. Measured spikes on real QTRAP traces are 1.6-2.9x
+  count-level apex 2-4x its fit is counting, not a burst. Candidates: a point above
+  ``apex_spike_ratio`` x both neighbours (two adjacent points: x the points flanking the pair),
+  or, on a steep flank where the higher neighbour is already near a burst's value, a local
+  maximum above ``apex_spike_ratio`` x the same Gaussian fit through its 3 + 3 neighbours
+  (:func:`_flank_candidates`); a flank candidate is judged against the SD of the point minus the
+  fit (the fit's leverage added) and by its ratio to the fit itself (docs/qc.md, "Bursts on a
+  steep flank"). The point is replaced by the fit before width and integration. Measured spikes on real QTRAP traces are 1.6-2.9x
   their neighbours (docs/noise.md), i.e. 8-20 SDs at 5-8 % point noise.
 * **Saturation at the detector's stated maximum** (:func:`reaches_max`): any point between the
   peak's bounds at or above ``detector_max`` (the flat-top rule itself is the peak engine's
