@@ -47,6 +47,7 @@ Rules
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -186,24 +187,31 @@ def _flank_fit(y: np.ndarray, i0: int, w: int, half: int, min_sigma: float,
     return base + np.exp((q[0] * xs + q[1]) * xs + q[2]), base, scatter, lev
 
 
-def _flank_candidates(y: np.ndarray, half: int, ratio: float) -> np.ndarray:
-    """For points ``half .. n - half - 1``: True where the point stands above ``ratio`` x the
-    quadratic in log intensity (a Gaussian) fitted by least squares to the ``half`` points on each
-    side, evaluated at the point. With the point's neighbours at fixed offsets the fit's value is a
-    fixed weighted sum of their logs, so this is one linear filter over the whole trace. Points
-    with a neighbour at or below zero are not candidates."""
+@functools.lru_cache(maxsize=8)
+def _flank_weights(half: int) -> tuple[tuple[int, float], ...]:
+    """(offset, weight) of the ``half`` points on each side: the value at offset 0 of the
+    least-squares quadratic through them is sum(weight x value) (by symmetry, the intercept)."""
     x = np.r_[np.arange(-half, 0), np.arange(1, half + 1)].astype(float)
     s2, s4 = float(np.sum(x * x)), float(np.sum(x**4))
-    wts = (s4 - s2 * x * x) / (x.size * s4 - s2 * s2)  # the fit's intercept is sum(wts * log y)
-    pos = y > 0
-    ly = np.log(np.where(pos, y, 1.0))
-    m = y.size - 2 * half
-    pred = np.zeros(m)
-    ok = np.ones(m, dtype=bool)
-    for xk, wk in zip(x.astype(int), wts, strict=True):
-        pred += wk * ly[half + xk:half + xk + m]
-        ok &= pos[half + xk:half + xk + m]
-    return ok & (ly[half:half + m] > math.log(ratio) + pred)
+    wts = (s4 - s2 * x * x) / (x.size * s4 - s2 * s2)
+    return tuple((int(a), float(b)) for a, b in zip(x, wts, strict=True))
+
+
+def _flank_candidates(y: np.ndarray, idx: np.ndarray, half: int, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Of the points ``idx`` (``half`` points from either end), those standing above ``ratio`` x
+    the quadratic in log intensity (a Gaussian) fitted by least squares to the ``half`` points on
+    each side, and that fit's value there. With the neighbours at fixed offsets the fit's value is
+    a fixed weighted sum of their logs (a linear filter). Points with a neighbour at or below
+    zero are not candidates."""
+    pred = np.zeros(idx.size)
+    ok = np.ones(idx.size, dtype=bool)
+    for k, wk in _flank_weights(half):
+        v = y[idx + k]
+        ok &= v > 0
+        pred += wk * np.log(np.where(v > 0, v, 1.0))
+    pred = np.exp(pred)
+    keep = ok & (y[idx] > ratio * pred)
+    return idx[keep], pred[keep]
 
 
 def _partner_rises(t: float, w: int, partners: Sequence[tuple[np.ndarray, np.ndarray]], half: int,
@@ -273,15 +281,13 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
     # Gaussian flank is predicted exactly. A point that is no local maximum is left alone: there
     # the flank rises faster than a burst (the foot of a real QTRAP peak, 6 -> 81 -> 369 -> 385
     # x10^3 cps, read as 2.3x a fit through baseline and top points).
-    flank = np.zeros_like(s1)
-    if n >= 2 * half + 1:
-        flank[half - 1:n - half - 1] = _flank_candidates(y, half, ratio)
-    flank &= ~s1 & (mid > lo) & (mid > hi) & (nb > 0)
+    i3 = np.flatnonzero(~s1 & (mid > lo) & (mid > hi) & (nb > 0)) + 1  # local maxima
+    i3, pred3 = _flank_candidates(y, i3[(i3 >= half) & (i3 < n - half)], half, ratio)
     a0, a1, a2, a3 = y[:-3], y[1:-2], y[2:-1], y[3:]
     m = np.maximum(a0, a3)
     mn = np.minimum(a0, a3)
     s2 = (a1 > ratio * m) & (a2 > ratio * m) & (mn > 0)
-    if not (s1.any() or s2.any() or flank.any()):
+    if not (s1.any() or s2.any() or i3.size):
         return []
     screen_sd = getattr(noise_sd, "lower", noise_sd)  # a lower bound of it, when cheaper
     quantum = getattr(noise_sd, "quantum", None)  # cps per count, when the SD knows it
@@ -290,8 +296,9 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
     # points instead of the whole trace)
     i1 = np.flatnonzero(s1)
     single = i1[mid[i1] - nb[i1] > k_sd * np.asarray(screen_sd(nb[i1]))] + 1
-    i3 = np.flatnonzero(flank)
-    on_flank = i3[mid[i3] - nb[i3] > k_sd * np.asarray(screen_sd(nb[i3]))] + 1
+    # a flank candidate's excess over the fit is judged against more than the model's SD at
+    # that level (the final test's SD is at least it): the cheap screen of the many noise highs
+    on_flank = i3[y[i3] - pred3 > k_sd * np.asarray(screen_sd(pred3))]
     i2 = np.flatnonzero(s2)
     pair = i2[np.minimum(a1[i2], a2[i2]) - mn[i2] > k_sd * np.asarray(screen_sd(mn[i2]))] + 1
     found: list[tuple[float, int, int, np.ndarray]] = []
