@@ -133,8 +133,8 @@ def _best(fn, reps: int) -> float:
 def stage_profile(files: list[Path], method, reps: int) -> tuple[dict[str, float], int]:
     """CPU seconds per stage of ``measure_injection`` over ``reps`` passes of ``files``."""
     import thioquant.io as tio
+    import thioquant.measure as measure
     import thioquant.peaks as tpk
-    import thioquant.pipeline as pipe
 
     tot: Counter = Counter()
     patched = []
@@ -153,14 +153,14 @@ def stage_profile(files: list[Path], method, reps: int) -> tuple[dict[str, float
         setattr(mod, name, w)
 
     wrap(tio, "read_run", "read_run (parse, decode, hash, validate)")
-    wrap(pipe, "_screen_run", "signal screen (dead channels, spikes)")
+    wrap(measure, "_screen_run", "signal screen (dead channels, spikes)")
     wrap(tpk, "find_target", "find_target on the 6 channels")
     wrap(tpk, "integrate_group", "transition groups (consensus, find_target on it, shared bounds)")
     try:
         t = time.process_time()
         for _ in range(reps):
             for f in files:
-                pipe.measure_injection(f, method)
+                measure.measure_injection(f, method)
         total = time.process_time() - t
     finally:
         for mod, name, f in patched:

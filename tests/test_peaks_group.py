@@ -179,7 +179,7 @@ def test_pipeline_groups_mrm_channels_by_default_and_opts_out(tmp_path, repo_roo
     ``transition_group = false`` setting (method-wide or per compound) integrates each alone."""
     from thioquant.assay.method import load_method
     from thioquant.errors import MethodError
-    from thioquant.pipeline import measure_injection
+    from thioquant.measure import measure_injection
 
     src = (repo_root / "calibrations" / "thiopurines_lcmsms.toml").read_text(encoding="utf-8")
     raw = repo_root / "sample_data" / "lcmsms" / "raw" / "003_CAL1.mzML"

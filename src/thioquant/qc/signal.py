@@ -1,7 +1,7 @@
 """Signal integrity of one detector channel: dead channels, single-point spikes, saturation.
 
 Pure functions on numpy arrays, applied to every channel a method reads before its peaks are
-integrated (see :func:`thioquant.pipeline.measure_injection` and ``docs/qc.md``, "Signal
+integrated (see :func:`thioquant.measure.measure_injection` and ``docs/qc.md``, "Signal
 integrity"). No single standard governs these checks; they follow laboratory practice
 (``domain.md`` section 4): a saturated peak is not quantified (dilute and re-inject; a saturated
 calibrator is excluded with that reason), and a channel with no signal at all is an instrument
