@@ -263,10 +263,8 @@ def run_engine(seed: int, cv: float, cps_per_count: float, tmp: Path) -> dict:
     cal = {a: {r.level: r.response for r in res.results if r.sample_type == "calibrator" and r.analyte == a}
            for a in res.calibrations}
     r2 = {a: getattr(getattr(o, "calibration", None), "r2", math.nan) for a, o in res.calibrations.items()}
-    cal_rules = {o.details.get("analyte"): o.passed for o in res.qc_outcomes if o.rule == "calibration"} \
-        if all(hasattr(o, "details") for o in res.qc_outcomes) else {}
     return {"accepted": res.accepted, "rule": getattr(res.verdict, "deciding_rule", ""), "r2": r2, "cal": cal,
-            "cal_rule": cal_rules, "within": sc["within"], "n": sc["n"], "worst": sc["worst"],
+            "within": sc["within"], "n": sc["n"], "worst": sc["worst"],
             "outside": [(x["sample"], x["analyte"], x["err"], x["flags"]) for x in sc["rows"] if not x["within"]],
             "held_within": sum(x["held"] and x["within"] for x in sc["rows"]),
             "outside_not_held": sum(not x["held"] and not x["within"] for x in sc["rows"]),
