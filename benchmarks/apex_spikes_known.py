@@ -13,7 +13,9 @@ analyte's quantifier, qualifier and internal standard). On each peak (the points
 noiseless trace exceeds 5 % of its maximum, traces reaching 2,000 cps) it counts the bursts, the
 bursts replaced, the points replaced that were no burst, and the area against the noiseless one
 before and after the screen (RMS over the peaks; peaks that lost more than half their area to a
-dropout left out). ``bench_noise.py`` scores the same batches end to end; this isolates the screen.
+dropout left out). For each burst on a calibrator's quantifier or internal-standard peak (the CLSI
+r^2 rule's input) it also lists the seeds in which it was replaced. ``bench_noise.py`` scores the
+same batches end to end; this isolates the screen.
 Writes ``benchmarks/results_apex_spikes_known.md``.
 """
 
@@ -96,14 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     comps = method.analytes + method.internal_standards
     by_name = {c.name: c for c in method.internal_standards}
     rows = []
-    for level in [float(x) / 100 for x in args.levels.split(",")]:
+    # the bursts on the calibrators' quantifier and internal-standard peaks (the CLSI r^2 rule's
+    # input): (injection, channel, index) -> [bundled value over noiseless, seeds replaced per level]
+    named: dict[tuple[str, str, int], list] = {}
+    levels = [float(x) / 100 for x in args.levels.split(",")]
+    for li, level in enumerate(levels):
         n_b = n_big = found = wrong = 0
         before: list[float] = []
         after: list[float] = []
         for seed in range(1, args.seeds + 1):
             rng = np.random.default_rng(seed)  # bench_noise.perturb_batch's draws, in its order
             sl = math.sqrt(math.log1p(level * level))
-            for run in runs:
+            for fpath, run in zip(files, runs, strict=True):
                 traces = []
                 for tr in run.traces:
                     s = np.maximum(np.asarray(tr.signal, dtype=float), 0.0)
@@ -138,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
                     n_big += sum(y[i] > 1.45 * clean[i] for i in on)
                     found += len(done & set(on))
                     wrong += sum(1 for j in done - set(int(i) for i in bursts) if peak[j])
+                    if "CAL" in fpath.name and not qual:
+                        y0 = np.asarray(raw.signal, dtype=float)
+                        for i in on:
+                            rec = named.setdefault((fpath.stem, comp.name, i), [y0[i] / clean[i], [0] * len(levels)])
+                            rec[1][li] += i in done
                     area = clean[peak].sum()
                     if abs(y[peak].sum() / area - 1) < 0.5:  # not a peak a dropout emptied
                         before.append(y[peak].sum() / area - 1)
@@ -156,7 +167,13 @@ def main(argv: list[str] | None = None) -> int:
              "each trace screened as the pipeline screens it. Peak: the points above 5 % of the noiseless maximum.", "",
              "| point CV added | bursts on peaks (of them > 1.45x the noiseless value) | bursts replaced | "
              "points replaced that were no burst | peaks | area vs noiseless before the screen, RMS / p95 |%| | after |",
-             "|---|---|---|---|---|---|---|", *rows, ""]
+             "|---|---|---|---|---|---|---|", *rows, "",
+             "Bursts on the calibrators' quantifier and internal-standard peaks (the CLSI r^2 rule's input): the "
+             "bundled value over the noiseless one, and the seeds in which the screen replaced each, per level:", "",
+             "| injection | channel | point | bundled / noiseless | " + " | ".join(f"{100 * lv:g} %" for lv in levels) + " |",
+             "|---|---|---|---|" + "---|" * len(levels),
+             *(f"| {k[0]} | {k[1]} | {k[2]} | {v[0]:.2f}x | " + " | ".join(f"{c}/{args.seeds}" for c in v[1]) + " |"
+               for k, v in sorted(named.items())), ""]
     args.out.write_text("\n".join(lines), encoding="utf-8")
     return 0
 
