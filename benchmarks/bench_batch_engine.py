@@ -108,7 +108,7 @@ def correlate_rows(y: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def survey_smooth_rows(y: np.ndarray) -> np.ndarray:
-    """``core.smooth(api._median3(row), 5)`` of each row."""
+    """``core.smooth(survey._median3(row), 5)`` of each row."""
     from thioquant.peaks import core
 
     a, b, c = y[:, :-2], y[:, 1:-1], y[:, 2:]
@@ -177,8 +177,8 @@ def main() -> None:
     from thioquant.measurement import channel_keys
     from thioquant.measurement import trace_for as tr_for
     from thioquant.peaks import core, find_target
-    from thioquant.peaks.api import _median3
     from thioquant.peaks.noise import trace_noise
+    from thioquant.peaks.survey import _median3
     from thioquant.pipeline import _resolve_method
 
     batch = ROOT / "sample_data" / "lcmsms"

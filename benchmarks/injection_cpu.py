@@ -68,6 +68,11 @@ def _instrument(acc: dict[str, float]) -> None:
     import thioquant.peaks as peaks
     import thioquant.peaks.api as api
 
+    try:
+        import thioquant.peaks.survey as survey
+    except ImportError:  # --src older than the split of peaks/api.py: the survey lived there
+        survey = api
+
     for mod, name, label in STAGES:
         try:
             m = importlib.import_module(mod)
@@ -81,7 +86,7 @@ def _instrument(acc: dict[str, float]) -> None:
         f = getattr(m, name)
         w = wrap(f, label)
         setattr(m, name, w)
-        for other in (peaks, api):  # where the pipeline imports it from by name at call time
+        for other in (peaks, api, survey):  # where the pipeline imports it by name, at call time
             if other is not m and getattr(other, name, None) is f and name != "find_target":
                 setattr(other, name, w)
 

@@ -69,8 +69,8 @@ def test_noise_model_ignores_the_curvature_of_clean_peaks():
 def test_one_spike_on_a_noisy_top_does_not_set_the_width():
     # a single point at twice the top (QTRAP g6p: 136,000 counts on a 70,000 top) was the
     # maximum whose width was measured: 2-3 points, and every scale of the analysis with it
-    from thioquant.peaks.api import _target_region
     from thioquant.peaks.settings import make_settings
+    from thioquant.peaks.survey import _target_region
 
     rng = np.random.default_rng(11)
     t = np.arange(0.0, 4.0, 1.0 / 120)

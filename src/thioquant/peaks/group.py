@@ -35,8 +35,9 @@ import numpy as np
 
 from thioquant.errors import InputError
 from thioquant.model import Peak, Trace
+from thioquant.peaks.analyse import anchor_level
 from thioquant.peaks.api import find_target, integrate
-from thioquant.peaks.core import anchor_level, shape, trapz
+from thioquant.peaks.core import shape, trapz
 from thioquant.peaks.settings import make_settings
 
 # members whose peak stands less than this many baseline noise SDs (the trace's own, from
@@ -121,7 +122,7 @@ def integrate_between(trace: Trace, start_min: float, end_min: float, *, anchor_
     The line's ends are the mean signal over ``anchor_min`` minutes just outside each boundary
     (the signal at the boundary when ``anchor_min`` is 0 or no point falls there); with
     ``sigma`` (the trace's baseline noise SD), without the points further than 3 SDs from the
-    stretch's median (spikes, count bursts; :func:`~thioquant.peaks.core.anchor_level`).
+    stretch's median (spikes, count bursts; :func:`~thioquant.peaks.analyse.anchor_level`).
     Metrics, S/N and flags as :func:`~thioquant.peaks.integrate`, but ``integration="group"``
     and no ``MANUAL`` flag.
     """
