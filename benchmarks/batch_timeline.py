@@ -49,6 +49,11 @@ def _child(argv: list[str]) -> None:
     mark("interpreter started")
     import thioquant.cli as cli
     import thioquant.pipeline as pipeline
+
+    try:  # the executors' own module since the split of pipeline.py; --src may be older
+        import thioquant.executors as executors
+    except ImportError:
+        executors = pipeline
     import thioquant.report.writer as writer
 
     mark("CLI and pipeline imported")
@@ -66,7 +71,7 @@ def _child(argv: list[str]) -> None:
 
         setattr(mod, name, w)
 
-    wrap(pipeline, "_measure_set", "a measuring set")
+    wrap(executors, "_measure_set", "a measuring set")
     wrap(pipeline, "_evaluate", "calibration, QC, interpretation")
     wrap(writer, "write_outputs", "output files")
     if hasattr(writer, "_Background"):
@@ -80,7 +85,7 @@ def _child(argv: list[str]) -> None:
                 mark(f"waiting for the forked {getattr(self, 'name', '?')} writer ends")
 
         writer._Background.finish = fin
-    measure = pipeline.measure_injection
+    measure = executors.measure_injection
 
     def one(args: tuple) -> object:  # runs in the workers (and once per set in this process)
         t0 = os.times()
@@ -90,9 +95,9 @@ def _child(argv: list[str]) -> None:
             fh.write(f"{t1.user - t0.user + t1.system - t0.system}\n")
         return out
 
-    # pickled by name for the pool: the wrapper stands in under the pipeline's own name
-    one.__module__, one.__qualname__ = "thioquant.pipeline", "_measure_one"
-    pipeline._measure_one = one
+    # pickled by name for the pool: the wrapper stands in under the executors' own name
+    one.__module__, one.__qualname__ = executors.__name__, "_measure_one"
+    executors._measure_one = one
     sys.argv = ["thioquant", *argv]
     try:
         cli.main()

@@ -109,7 +109,7 @@ def correlate_rows(y: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def survey_smooth_rows(y: np.ndarray) -> np.ndarray:
-    """``core.smooth(api._median3(row), 5)`` of each row."""
+    """``core.smooth(survey._median3(row), 5)`` of each row."""
     from thioquant.peaks import core
 
     a, b, c = y[:, :-2], y[:, 1:-1], y[:, 2:]
@@ -134,8 +134,8 @@ def _best(fn, reps: int) -> float:
 def stage_profile(files: list[Path], method, reps: int) -> tuple[dict[str, float], int]:
     """CPU seconds per stage of ``measure_injection`` over ``reps`` passes of ``files``."""
     import thioquant.io as tio
+    import thioquant.measure as measure
     import thioquant.peaks as tpk
-    import thioquant.pipeline as pipe
 
     tot: Counter = Counter()
     patched = []
@@ -154,14 +154,14 @@ def stage_profile(files: list[Path], method, reps: int) -> tuple[dict[str, float
         setattr(mod, name, w)
 
     wrap(tio, "read_run", "read_run (parse, decode, hash, validate)")
-    wrap(pipe, "_screen_run", "signal screen (dead channels, spikes)")
+    wrap(measure, "_screen_run", "signal screen (dead channels, spikes)")
     wrap(tpk, "find_target", "find_target on the 6 channels")
     wrap(tpk, "integrate_group", "transition groups (consensus, find_target on it, shared bounds)")
     try:
         t = time.process_time()
         for _ in range(reps):
             for f in files:
-                pipe.measure_injection(f, method)
+                measure.measure_injection(f, method)
         total = time.process_time() - t
     finally:
         for mod, name, f in patched:
@@ -178,8 +178,8 @@ def main() -> None:
     from thioquant.measurement import channel_keys
     from thioquant.measurement import trace_for as tr_for
     from thioquant.peaks import core, find_target
-    from thioquant.peaks.api import _median3
     from thioquant.peaks.noise import trace_noise
+    from thioquant.peaks.survey import _median3
     from thioquant.pipeline import _resolve_method
 
     batch = ROOT / "sample_data" / "lcmsms"

@@ -44,6 +44,16 @@ LEVELS = (0.0, 0.03, 0.06, 0.12, 0.20)
 NOT_INTERPRETED = {"", "not_interpretable"}
 
 
+def perturb_signal(signal: np.ndarray, rng: np.random.Generator, sl: float, cps_per_count: float) -> np.ndarray:
+    """One trace x lognormal(mean 1, log-sd ``sl``), then drawn as counts (the draws of :func:`perturb_batch`)."""
+    s = np.maximum(np.asarray(signal, dtype=float), 0.0)
+    if sl > 0:
+        s = s * np.exp(rng.normal(-0.5 * sl * sl, sl, s.size))
+    if cps_per_count > 0:
+        s = rng.poisson(s / cps_per_count) * cps_per_count
+    return s
+
+
 def perturb_batch(src: Path, dst: Path, cv: float, seed: int, cps_per_count: float = 1.0) -> Path:
     """Copy a batch folder with every trace point x lognormal(mean 1, CV ``cv``), then drawn as counts."""
     dst.mkdir(parents=True)
@@ -56,11 +66,7 @@ def perturb_batch(src: Path, dst: Path, cv: float, seed: int, cps_per_count: flo
         run = read_run(f)
         traces = []
         for tr in run.traces:
-            s = np.maximum(np.asarray(tr.signal, dtype=float), 0.0)
-            if cv > 0:
-                s = s * np.exp(rng.normal(-0.5 * sl * sl, sl, s.size))
-            if cps_per_count > 0:
-                s = rng.poisson(s / cps_per_count) * cps_per_count
+            s = perturb_signal(tr.signal, rng, sl, cps_per_count)
             traces.append(type(tr)(name=tr.name, time_min=tr.time_min, signal=s, signal_unit=tr.signal_unit,
                                    channel=tr.channel, metadata=tr.metadata))
         write_mzml(dst / "raw" / f.name, traces, metadata=dict(run.metadata))
@@ -118,7 +124,7 @@ def score(batch, truth_csv: Path) -> dict:
         "n": len(rows), "within": sum(x["within"] for x in rows), "missing": len(rows) - len(finite),
         "held": sum(x["held"] for x in rows), "off30_not_held": sum(x["off30_not_held"] for x in rows),
         "off30_interpreted": sum(x["off30_interpreted"] for x in rows),
-        "worst": worst, "r2": r2,
+        "worst": worst, "r2": r2, "rows": rows,
     }
 
 

@@ -30,7 +30,11 @@ def calls() -> list[tuple[str, object, float, float]]:
     """(label, trace, rt_min, window_min) of every timed call."""
     from thioquant.assay.method import find_method_file, load_method
     from thioquant.io import read_run
-    from thioquant.pipeline import _trace_for, channel_keys
+    try:
+        from thioquant.measurement import channel_keys
+        from thioquant.measurement import trace_for as _trace_for
+    except ImportError:  # --src older than thioquant.measurement
+        from thioquant.pipeline import _trace_for, channel_keys
 
     method = load_method(find_method_file("thiopurines_lcmsms", start=HERE.parent / "sample_data" / "lcmsms"))
     out = []

@@ -2,7 +2,7 @@
 
     uv run python benchmarks/injection_cpu.py [--src DIR] [--repeat N] [--fingerprint]
 
-Times ``thioquant.pipeline.measure_injection`` (read the file, screen the signal, search every
+Times ``thioquant.measure.measure_injection`` (read the file, screen the signal, search every
 channel, integrate the transition groups) on the 42 bundled LC-MS/MS injections, in process,
 with the shipped method and each file read afresh: the per-injection work that a batch's
 worker processes do, without interpreter start, process pool or the serial tail. Reported:
@@ -35,15 +35,15 @@ HERE = Path(__file__).resolve().parent
 #: except find_target, which is charged to its caller: a channel's search or a group's consensus
 STAGES = [
     ("thioquant.io", "read_run", "read the mzML file (parse, base64, hash, traces)"),
-    ("thioquant.pipeline", "_screen_run", "signal screen (dead channels, spikes, apex bursts)"),
+    ("thioquant.measure", "_screen_run", "signal screen (dead channels, spikes, apex bursts)"),
     ("thioquant.peaks.noise", "trace_noise", "trace noise model (once per trace)"),
-    ("thioquant.pipeline", "_search", "find_target on the 6 channels"),
+    ("thioquant.measure", "_search", "find_target on the 6 channels"),
     ("thioquant.peaks.group", "integrate_group", "transition groups: rules and bookkeeping"),
     ("thioquant.peaks.group", "consensus_trace", "transition groups: consensus trace"),
     ("thioquant.peaks.group", "find_target", "transition groups: find_target on the consensus"),
     ("thioquant.peaks.group", "_shared_bounds_area", "transition groups: members over the shared bounds"),
     ("thioquant.peaks.group", "integrate_between", "transition groups: members over the shared bounds"),
-    ("thioquant.pipeline", "_apply_screen", "signal screen (dead channels, spikes, apex bursts)"),
+    ("thioquant.measure", "_apply_screen", "signal screen (dead channels, spikes, apex bursts)"),
     ("thioquant.peaks.dropout", "BridgedRun.find_trace", "dropout bridging (finding and bridging MRM dropouts)"),
 ]
 
@@ -68,8 +68,16 @@ def _instrument(acc: dict[str, float]) -> None:
     import thioquant.peaks as peaks
     import thioquant.peaks.api as api
 
+    try:
+        import thioquant.peaks.survey as survey
+    except ImportError:  # --src older than the split of peaks/api.py: the survey lived there
+        survey = api
+
     for mod, name, label in STAGES:
-        m = importlib.import_module(mod)
+        try:
+            m = importlib.import_module(mod)
+        except ImportError:  # --src older than the split of pipeline.py: the stage lived there
+            m = importlib.import_module("thioquant.pipeline")
         if "." in name:  # a method: wrapped on its class
             cls_name, name = name.split(".")
             m = getattr(m, cls_name, None)
@@ -78,7 +86,7 @@ def _instrument(acc: dict[str, float]) -> None:
         f = getattr(m, name)
         w = wrap(f, label)
         setattr(m, name, w)
-        for other in (peaks, api):  # where the pipeline imports it from by name at call time
+        for other in (peaks, api, survey):  # where the pipeline imports it by name, at call time
             if other is not m and getattr(other, name, None) is f and name != "find_target":
                 setattr(other, name, w)
 
@@ -92,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(args.src.resolve()))
     import thioquant
     from thioquant.assay.method import find_method_file, load_method
-    from thioquant.pipeline import measure_injection
+    try:
+        from thioquant.measure import measure_injection
+    except ImportError:  # --src older than the split of pipeline.py
+        from thioquant.pipeline import measure_injection
 
     root = HERE.parent / "sample_data" / "lcmsms"
     method = load_method(find_method_file("thiopurines_lcmsms", start=root))
@@ -114,11 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measurements sha256 {h.hexdigest()}")
     acc: dict[str, float] = {}
     _instrument(acc)
-    import thioquant.pipeline as pipeline
-
     t0 = time.process_time()
     for f in files:
-        pipeline.measure_injection(f, method)
+        measure_injection(f, method)
     total = time.process_time() - t0
     rest = total - sum(acc.values())
     rows = sorted(acc.items(), key=lambda kv: -kv[1]) + [("bookkeeping (the pipeline around the stages)", rest)]

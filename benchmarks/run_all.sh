@@ -12,6 +12,7 @@ uv run --group bench python benchmarks/real_peaks.py
 uv run --group bench python benchmarks/real_mrm.py
 uv run --group bench python benchmarks/noise_measure.py || echo "noise_measure.py: ../shared/data absent, skipped"
 uv run --group bench python benchmarks/bench_noise.py ${quick:+--seeds 1}
+uv run --group bench python benchmarks/bench_noise_oracle.py ${quick:+--seeds 5 --no-engine}
 uv run --group bench python benchmarks/bench_report.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_batch.py ${quick:+--quick}
 uv run --group bench python benchmarks/bench_review.py ${quick:+--quick}

@@ -259,3 +259,73 @@ def test_real_count_level_apexes_are_kept(shared_data):
         pk = find_target(replace(tr, signal=fix_apex_spikes(y, sp)), rt, 0.2)
         assert pk is not None, name
         assert abs(pk.area * 60.0 / float(r["area"]) - 1) < 0.1, (name, pk.area * 60.0, r["area"])
+
+
+# --- bursts on a steep flank (issue 18: P020's 6-TG in the bundled batch) ----------------------
+
+
+def test_a_burst_on_a_steep_flank_is_replaced_and_the_area_restored():
+    # a 1.6-2.9x burst 0.3-0.6 half-height widths from the centre of a peak of 4-6 points per
+    # half-height width, measured QTRAP noise (3-12 % point CV, counts): there the higher
+    # neighbour is already near the burst's value, so the neighbours' test (1.45x both) misses
+    # it. Measured (seed 21, 150 peaks): found 126 (before the flank rule 83; of the 66 that
+    # the neighbours' test cannot see, 43 against 0); |area error| after the screen median 1.05 %,
+    # p90 7.5 % (before 2.7 % / 12.0 %; the burst itself: median +13 %)
+    rng = np.random.default_rng(21)
+    found = hidden = hidden_found = 0
+    errs = []
+    for k in range(150):
+        fwhm = 4.0 + 2.0 * (k % 5) / 4
+        y, c = _trace(rng, fwhm, 10 ** rng.uniform(4.5, 6.5), (0.03, 0.06, 0.12)[k % 3])
+        i = int(round(c + rng.uniform(0.3, 0.6) * fwhm * (1 if k % 2 else -1)))
+        z = y.copy()
+        z[i] = y[i] * rng.uniform(1.6, 2.9)
+        sp = _spikes(z)
+        hit = any(a <= i < a + w for a, w, _ in sp)
+        found += hit
+        if not (z[i] > 1.45 * z[i - 1] and z[i] > 1.45 * z[i + 1]):
+            hidden += 1
+            hidden_found += hit
+        lo, hi = int(c) - int(3 * fwhm), int(c) + int(3 * fwhm) + 1
+        errs.append(abs(fix_apex_spikes(z, sp)[lo:hi].sum() / y[lo:hi].sum() - 1))
+    assert found >= 120 and hidden >= 50 and hidden_found >= 0.55 * hidden, (found, hidden, hidden_found)
+    assert np.median(errs) < 0.02 and np.percentile(errs, 90) < 0.09
+
+
+def test_the_bundled_p020_flank_burst_is_replaced():
+    # sample_data/lcmsms, P020's 6-TG quantifier: the simulator put bursts at 1.4458 min (2.3x,
+    # apex side) and 1.5042 min (2.1x, on the falling flank: 422,251 cps between 295,873 and
+    # 150,002, noiseless 203,254); before the flank rule only the first was replaced and the
+    # result read +8.5 % against truth.csv
+    from thioquant.io import read_run
+
+    root = Path(__file__).resolve().parents[1]
+    run = read_run(root / "sample_data" / "lcmsms" / "raw" / "037_P020.mzML")
+    (tr,) = [t for t in run.traces if (t.channel.precursor_mz, t.channel.product_mz) == (168.0, 151.0)]
+    y = np.asarray(tr.signal, dtype=float)
+    sp = {round(float(tr.time_min[a]), 4): fit for a, w, fit in _spikes(y, time_min=tr.time_min) if w == 1}
+    assert set(sp) >= {1.4458, 1.5042}, sp
+    i = int(np.argmin(np.abs(tr.time_min - 1.5042)))
+    assert y[i + 1] < sp[1.5042][0] < y[i - 1]  # back between its neighbours
+    assert abs(sp[1.5042][0] / 203254 - 1) < 0.15
+
+
+def test_real_qtrap_traces_are_unharmed_by_the_flank_rule(shared_data):
+    # the QTRAP BloodProject file, every SRM trace (partners: the same precursor's transitions, as
+    # benchmarks/real_mrm.py): the screen replaces exactly the 9 points it replaced before the
+    # flank rule; the foot of a steep real peak (Q1 133.91 / Q3 107: 6,323 -> 81,427 -> 369,137 ->
+    # 384,528 cps), which a flank rule without the local-maximum condition read as a 2.3x burst
+    # on a fit through baseline and top points, is untouched
+    from thioquant.io import read_run
+
+    run = read_run(shared_data / QTRAP / "150601_0_BloodProject01_PLT_QC_Broth-1.mzML")
+    srm = [t for t in run.traces if t.channel.kind == "srm" and len(t) >= 3]
+    got = set()
+    for t in srm:
+        pm = t.channel.precursor_mz
+        partners = [(o.time_min, o.signal) for o in srm if o is not t and abs(o.channel.precursor_mz - pm) < 0.01]
+        for a, w, _ in _spikes(np.asarray(t.signal, dtype=float), time_min=t.time_min, partners=partners):
+            got.add((round(t.channel.precursor_mz, 2), round(t.channel.product_mz), a, w))
+    assert got == {(316.0, 148, 298, 1), (306.0, 143, 295, 1), (259.0, 199, 327, 1), (289.0, 97, 286, 1),
+                   (171.0, 79, 367, 1), (234.0, 97, 304, 1), (259.0, 79, 263, 1), (316.0, 79, 271, 1),
+                   (347.0, 97, 36, 1)}, got

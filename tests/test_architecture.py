@@ -17,12 +17,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: dict[str, int] = {
     "errors": 0, "flags": 0, "model": 0, "csvcell": 0, "noise_model": 0, "__version__": 0,
     "io": 1, "peaks": 1, "calibration": 1, "privacy": 1,
-    "assay": 2, "measurement": 2, "qc": 2, "clinical": 2, "audit": 2,
-    "cache": 3, "history": 3, "locations": 3,
+    "assay": 2, "measurement": 2, "views": 2, "qc": 2, "clinical": 2, "audit": 2,
+    "cache": 3, "history": 3, "locations": 3, "measure": 3, "quantitation": 3,
     "report": 4, "lis": 4, "plot": 4, "simulate": 4,
-    "pipeline": 5,
-    "review": 6, "validation": 6,
-    "cli": 7, "__main__": 8,
+        "executors": 6,
+    "pipeline": 7,
+    "review": 8, "validation": 8,
+    "cli": 9, "__main__": 10,
 }
 
 

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from thioquant.peaks import core
-from thioquant.peaks.api import _median3
 from thioquant.peaks.noise import trace_noise
+from thioquant.peaks.survey import _median3
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("bench_batch_engine", REPO / "benchmarks" / "bench_batch_engine.py")

@@ -55,7 +55,7 @@ def test_cache_stores_under_the_measured_bytes_and_commits_in_batches(batch, tmp
     import sqlite3
 
     import thioquant.io
-    from thioquant import pipeline
+    from thioquant import executors, measure, pipeline
     from thioquant.cache import MeasurementCache, cache_key, measurement_hash
 
     target = batch / "raw" / "020_P006.mzML"
@@ -79,9 +79,9 @@ def test_cache_stores_under_the_measured_bytes_and_commits_in_batches(batch, tmp
     import hashlib
 
     # a patient is measured with the calibrators' widths as its expected widths (issue 18)
-    widths = pipeline.calibrator_widths(res.worklist.entries, res.measurements)
+    widths = measure.calibrator_widths(res.worklist.entries, res.measurements)
     assert widths and cache_key(stale, measurement_hash(m), None) not in keys
-    digest = pipeline.measurement_digest(m, widths=widths)
+    digest = executors.measurement_digest(m, widths=widths)
     assert cache_key(hashlib.sha256(original).hexdigest(), digest, None) in keys
     assert cache_key(stale, digest, None) not in keys
     assert len(keys) == 42
@@ -291,11 +291,11 @@ def test_an_internal_error_in_one_injection_does_not_stop_the_batch(batch, monke
         flaky.path = "P005" if "P005" in str(path) else ""
         return original(path, *a, **k)
 
-    import thioquant.pipeline as pipeline
+    import thioquant.executors as executors
 
-    original = pipeline.measure_injection
+    original = executors.measure_injection
     monkeypatch.setattr(peaks, "find_target", flaky)
-    monkeypatch.setattr(pipeline, "measure_injection", measure)
+    monkeypatch.setattr(executors, "measure_injection", measure)
     b = quantify(batch, jobs=1, cache=None)
     bad = [r for r in b.results if r.sample_id == "P005"]
     assert bad and all("MEASURE_FAILED" in r.flags for r in bad)

@@ -236,8 +236,8 @@ def test_the_calibrators_widths_guard_the_internal_standards_width_hint(tmp_path
 def test_calibrator_widths_and_the_width_hint():
     from types import SimpleNamespace as NS
 
+    from thioquant.measure import calibrator_widths, width_hint
     from thioquant.measurement import InjectionMeasurement
-    from thioquant.pipeline import calibrator_widths, width_hint
 
     def pk(w, flags=()):
         return NS(width_50_min=w, flags=flags)

@@ -122,7 +122,7 @@ def lcms(tmp_path_factory):
 def test_batch_tg_below_lloq_bounds_the_ratio(lcms):
     # issue 19 item 2, batch path: P002's 6-TG read as below the LLOQ, 6-MMP detected; the old
     # code called it sub-therapeutic ("a dose increase ... may be considered")
-    from thioquant.pipeline import _interpret
+    from thioquant.quantitation import _interpret
 
     b = lcms
     results = [replace(r, reported=math.nan, reported_low=math.nan, reported_high=math.nan,

@@ -10,7 +10,7 @@ import pytest
 
 from thioquant.assay.method import Integration, load_method, parse_method
 from thioquant.errors import MethodError
-from thioquant.pipeline import measure_injection
+from thioquant.measure import measure_injection
 
 
 def _doc(method_integration=None, **analyte):
@@ -104,8 +104,9 @@ def test_sn_against_the_blank_injection(repo_root):
     """Every injection's peak takes its noise in the first blank, over the USP window (noise_window
     half-height widths) around its own retention time; areas do not change."""
     from thioquant.io import read_run
+    from thioquant.measurement import trace_for as _trace_for
     from thioquant.peaks.core import window_noise
-    from thioquant.pipeline import _trace_for, quantify
+    from thioquant.pipeline import quantify
 
     batch = repo_root / "sample_data" / "lcmsms"
     m = _blank_noise_method(repo_root)

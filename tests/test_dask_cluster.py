@@ -106,7 +106,8 @@ def test_cluster_results_identical_to_one_process(cluster, tmp_path, sample_batc
 def test_shipped_bytes_are_measured_without_the_path(repo_root):
     # what a worker without the shared file system does: the path does not exist there
     from thioquant.assay.method import load_method
-    from thioquant.pipeline import measure_injection, measure_remote
+    from thioquant.executors import measure_remote
+    from thioquant.measure import measure_injection
 
     src = repo_root / "sample_data" / "lcmsms" / "raw" / "016_P002.mzML"
     m = load_method(repo_root / "calibrations" / "thiopurines_lcmsms.toml")
@@ -178,8 +179,8 @@ def test_unreachable_scheduler_is_an_input_error_before_any_output(tmp_path, sam
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = ("import sys\nfrom thioquant import pipeline\nfrom thioquant.errors import InputError\n"
-            "pipeline._DASK_CONNECT_TIMEOUT_S = 2\n"
+    code = ("import sys\nfrom thioquant import executors, pipeline\nfrom thioquant.errors import InputError\n"
+            "executors._DASK_CONNECT_TIMEOUT_S = 2\n"
             "try:\n    pipeline.quantify(sys.argv[1], executor='dask', scheduler=sys.argv[2])\n"
             "except InputError as exc:\n    print('InputError:', exc)\n")
     res = subprocess.run([sys.executable, "-c", code, str(batch), f"tcp://127.0.0.1:{port}"],

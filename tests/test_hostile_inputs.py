@@ -220,18 +220,18 @@ def test_a_worklist_over_the_row_limit_needs_large(sample_batch, capsys):
 
 
 def test_rows_naming_one_file_are_measured_once(sample_batch, tmp_path, monkeypatch):
-    import thioquant.pipeline as pl
+    import thioquant.executors as ex
 
     b = sample_batch("lcmsms")
     _many_rows(b, 300)
     calls: list[str] = []
-    real = pl.measure_injection
+    real = ex.measure_injection
 
     def counting(path, *a, **k):
         calls.append(str(path))
         return real(path, *a, **k)
 
-    monkeypatch.setattr(pl, "measure_injection", counting)
+    monkeypatch.setattr(ex, "measure_injection", counting)
     res = quantify(b, cache=None)
     assert calls.count(str(b / "raw" / "016_P002.mzML")) == 1  # was 301
     assert len(calls) == len(set(calls)) == 42

@@ -69,8 +69,8 @@ def test_noise_model_ignores_the_curvature_of_clean_peaks():
 def test_one_spike_on_a_noisy_top_does_not_set_the_width():
     # a single point at twice the top (QTRAP g6p: 136,000 counts on a 70,000 top) was the
     # maximum whose width was measured: 2-3 points, and every scale of the analysis with it
-    from thioquant.peaks.api import _target_region
     from thioquant.peaks.settings import make_settings
+    from thioquant.peaks.survey import _target_region
 
     rng = np.random.default_rng(11)
     t = np.arange(0.0, 4.0, 1.0 / 120)
@@ -179,7 +179,7 @@ def test_pipeline_groups_mrm_channels_by_default_and_opts_out(tmp_path, repo_roo
     ``transition_group = false`` setting (method-wide or per compound) integrates each alone."""
     from thioquant.assay.method import load_method
     from thioquant.errors import MethodError
-    from thioquant.pipeline import measure_injection
+    from thioquant.measure import measure_injection
 
     src = (repo_root / "calibrations" / "thiopurines_lcmsms.toml").read_text(encoding="utf-8")
     raw = repo_root / "sample_data" / "lcmsms" / "raw" / "003_CAL1.mzML"
@@ -271,6 +271,33 @@ def test_a_member_cut_to_a_fragment_of_the_group_peak_is_integrated_over_the_sha
     other = replace(full, rt_min=1.75, start_min=1.70, end_min=1.80, flags=("FUSED",))
     g = integrate_group([q, is_], 1.45, 0.2, own=[other, own_is])
     assert g.peaks[0] is other
+
+
+def test_a_member_split_by_its_own_search_takes_the_shape_of_the_shared_integration():
+    # issue 18, bench_noise 12 % seed 35: P010 6-TG carried a 3x burst on its tail; its own
+    # search split the peak at the burst (FUSED, bounds ending above half height: half-height
+    # width NaN), the group integrated it over the shared bounds, burst included (+25.5 %), and
+    # it kept its own NaN width, so the width hold judged nothing and the result was interpreted
+    from thioquant.peaks.group import integrate_between
+
+    t = np.linspace(0.0, 4.0, 961)
+    g = np.exp(-0.5 * ((t - 1.46) / 0.018) ** 2)
+    q_sig = np.round(50.0 + 1.8e6 * g)
+    q_sig[int(np.argmin(abs(t - 1.46))) + 5] *= 3.0  # the burst, 5 points after the apex
+    q = Trace("q", t, q_sig)
+    qual = Trace("qual", t, np.round(50.0 + 0.8e6 * g))
+    is_ = Trace("is", t, np.round(50.0 + 1.8e6 * g))
+    own = find_target(q, 1.45, 0.2)
+    assert "FUSED" in own.flags and not np.isfinite(own.width_50_min)  # the case: split, width unmeasured
+    res = integrate_group([q, qual, is_], 1.45, 0.2)
+    pk = res.peaks[0]
+    assert res.shared[0] and own.end_min < pk.end_min
+    whole = integrate_between(q, pk.start_min, pk.end_min, anchor_min=0.0)
+    assert pk.width_50_min > 0 and pk.width_50_min < 0.5 * res.peaks[2].width_50_min  # the burst's top
+    for f in ("rt_min", "height", "width_10_min", "width_05_min"):
+        assert getattr(pk, f) == pytest.approx(getattr(whole, f), rel=1e-3), f
+    # a member its own search did not split keeps its own apex and widths
+    assert res.peaks[2].width_50_min == find_target(is_, 1.45, 0.2).width_50_min
 
 
 def test_group_drop_line_anchor_leaves_out_a_spike():

@@ -25,7 +25,7 @@ def lcmsms_batch():
 
 
 def test_import_warmer_imports_and_ignores_failures():
-    code = ("import sys; from thioquant.pipeline import _ImportWarmer\n"
+    code = ("import sys; from thioquant.executors import _ImportWarmer\n"
             "w = _ImportWarmer(['no_such_module_for_thioquant', 'colorsys']); w.join()\n"
             "print('colorsys' in sys.modules)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -38,7 +38,7 @@ def test_warmed_module_names_exist():
     import importlib
 
     from thioquant.cli.quantify import _REPORT_MODULES, _WRITER_MODULES
-    from thioquant.pipeline import _TAIL_MODULES
+    from thioquant.executors import _TAIL_MODULES
 
     for name in (*_TAIL_MODULES, *_WRITER_MODULES, *_REPORT_MODULES):
         importlib.import_module(name)

@@ -15,7 +15,8 @@ import pytest
 
 from thioquant.assay.method import Compound, load_method, parse_method
 from thioquant.errors import MethodError
-from thioquant.pipeline import measure_injection, quantify
+from thioquant.measure import measure_injection
+from thioquant.pipeline import quantify
 from thioquant.simulate import Failures, simulate_batch
 
 SHIFTED = ("P002", "P003")

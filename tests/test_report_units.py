@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from thioquant.model import Peak, Trace
-from thioquant.report.chrom import Panel, decimate
+from thioquant.report.chrom import Panel
+from thioquant.views import decimate
 
 
 def _panel(**kw):

@@ -49,8 +49,8 @@ def test_apex_noise_sd_with_the_kept_model_gives_the_same_sd():
        n=st.sampled_from([6, 40, 961]))
 def test_shared_bounds_area_is_integrate_between(seed, lo, span, anchor, use_sd, window, n):
     """The transition group's shared integration (its lean path) gives what integrate_between
-    gives: bounds, area, anchors, EDGE / FEW_POINTS; bounds past either end of the trace too."""
-    from thioquant.peaks.group import _shared_bounds_area, integrate_between
+    gives: bounds, area, anchors, EDGE / FEW_POINTS, apex and widths; bounds past either end of the trace too."""
+    from thioquant.peaks.group import _SHAPE_FIELDS, _shared_bounds_area, integrate_between
 
     tr = _mrm_trace(seed)
     if n < tr.time_min.size:  # short traces: the stretch reaches the ends
@@ -66,12 +66,13 @@ def test_shared_bounds_area_is_integrate_between(seed, lo, span, anchor, use_sd,
     if got is None:  # the general path's case (a stretch of fewer than 3 points)
         return
     want = (g.start_min, g.end_min, g.area, g.baseline_start, g.baseline_end,
-            tuple(f for f in g.flags if f in ("FEW_POINTS", "EDGE")))
+            tuple(f for f in g.flags if f in ("FEW_POINTS", "EDGE")),
+            {k: getattr(g, k) for k in _SHAPE_FIELDS} if g.area > 0 else {})
     assert repr(got) == repr(want)
 
 
 def test_shared_bounds_area_at_the_trace_ends_is_integrate_between():
-    from thioquant.peaks.group import _shared_bounds_area, integrate_between
+    from thioquant.peaks.group import _SHAPE_FIELDS, _shared_bounds_area, integrate_between
 
     tr = _mrm_trace(7)
     seen = set()
@@ -82,7 +83,8 @@ def test_shared_bounds_area_at_the_trace_ends_is_integrate_between():
                                   min_points=5)
             assert got is not None
             want = (g.start_min, g.end_min, g.area, g.baseline_start, g.baseline_end,
-                    tuple(f for f in g.flags if f in ("FEW_POINTS", "EDGE")))
+                    tuple(f for f in g.flags if f in ("FEW_POINTS", "EDGE")),
+                    {k: getattr(g, k) for k in _SHAPE_FIELDS} if g.area > 0 else {})
             assert repr(got) == repr(want)
             seen.update(got[5])
     assert seen == {"EDGE", "FEW_POINTS"}  # both flags are reached

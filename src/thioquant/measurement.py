@@ -22,7 +22,7 @@ class InjectionMeasurement:
     ``error`` is set (and ``peaks`` empty) when the raw file could not be read, or, with
     ``internal_error``, when measuring it failed in thioquant itself. ``views`` holds
     decimated chromatogram views for the report when they were asked for (see
-    :func:`thioquant.report.chrom.trace_views`).
+    :func:`thioquant.views.trace_views`).
     """
 
     file: str

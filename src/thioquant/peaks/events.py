@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from thioquant.model import Peak
-from thioquant.peaks import core
+from thioquant.peaks.analyse import RawPeak, Region
 from thioquant.peaks.settings import PeakSettings
 
 
@@ -47,13 +47,13 @@ def analysis_settings(cfg: PeakSettings) -> PeakSettings:
     return replace(cfg, sn_min=0.0)
 
 
-def thresholds(reg: core.Region, cfg: PeakSettings) -> Events:
+def thresholds(reg: Region, cfg: PeakSettings) -> Events:
     """Height / area reject and slope sensitivity for a region (automatic height reject)."""
     h = cfg.height_reject if cfg.height_reject is not None else cfg.reject_noise * reg.sigma
     return Events(float(h), float(cfg.area_reject), float(cfg.slope_sensitivity))
 
 
-def slopes(reg: core.Region, rp: core.RawPeak) -> tuple[float, float]:
+def slopes(reg: Region, rp: RawPeak) -> tuple[float, float]:
     """Steepest rise before the apex and steepest fall after it (smoothed signal, per minute)."""
     s, t = reg.s, reg.t
     a, i, b = rp.start, rp.apex, rp.end
@@ -65,7 +65,7 @@ def slopes(reg: core.Region, rp: core.RawPeak) -> tuple[float, float]:
     return up, down
 
 
-def accept(reg: core.Region, rp: core.RawPeak, pk: Peak, ev: Events, sign: float = 1.0,
+def accept(reg: Region, rp: RawPeak, pk: Peak, ev: Events, sign: float = 1.0,
            kept: Sequence[Peak] = ()) -> bool:
     """Whether a found peak passes the height reject, area reject and slope sensitivity.
 

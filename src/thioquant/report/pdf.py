@@ -131,8 +131,8 @@ class Flow:
 
 def draw_panel(page: Page, panel: Any, x: float, y: float, w: float, h: float) -> None:
     """Draw one chromatogram panel in the box (x, y, w, h) (top-left origin)."""
-    from thioquant.report.chrom import decimate
     from thioquant.report.svg import COLORS, panel_geometry
+    from thioquant.views import decimate
 
     g = panel_geometry(panel)
     page.rect(x, y, w, h, stroke="#e0e5ec", width=0.4)
