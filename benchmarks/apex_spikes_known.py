@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from thioquant.assay.method import load_method  # noqa: E402
 from thioquant.io import read_run  # noqa: E402
+from thioquant.measure import coeluting_partners  # noqa: E402
 from thioquant.measurement import channel_keys, trace_for  # noqa: E402
 from thioquant.qc.signal import apex_noise_sd, find_apex_spikes, fix_apex_spikes  # noqa: E402
 
@@ -96,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     files = sorted((BATCH / "raw").iterdir())
     runs = [read_run(f) for f in files]
     comps = method.analytes + method.internal_standards
-    by_name = {c.name: c for c in method.internal_standards}
     rows = []
     # the bursts on the calibrators' quantifier and internal-standard peaks (the CLSI r^2 rule's
     # input): (injection, channel, index) -> [bundled value over noiseless, seeds replaced per level]
@@ -117,14 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                         s = s * np.exp(rng.normal(-0.5 * sl * sl, sl, s.size))
                     traces.append(replace(tr, signal=rng.poisson(s).astype(float)))
                 noisy = replace(run, traces=tuple(traces))
-                partners: dict[int, list] = {}
-                for comp in method.analytes:
-                    members = [trace_for(noisy, comp), trace_for(noisy, comp, qualifier=True)]
-                    if comp.internal_standard in by_name:
-                        members.append(trace_for(noisy, by_name[comp.internal_standard]))
-                    members = [m for m in members if m is not None]
-                    for m in members:
-                        partners.setdefault(id(m), []).extend(o for o in members if o is not m)
+                partners = coeluting_partners(noisy, method)
                 for comp, qual, _ in channel_keys(comps):
                     tr, raw = trace_for(noisy, comp, qualifier=qual), trace_for(run, comp, qualifier=qual)
                     key = None if raw is None else np.asarray(raw.signal, dtype=float).tobytes()

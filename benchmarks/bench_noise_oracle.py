@@ -56,7 +56,7 @@ import thioquant.simulate as sim  # noqa: E402
 from thioquant.assay.method import find_method_file, load_method  # noqa: E402
 from thioquant.calibration import accept_calibration  # noqa: E402
 from thioquant.io import read_run  # noqa: E402
-from thioquant.noise_model import MrmNoise, _dropout_lengths, peak_tops  # noqa: E402
+from thioquant.noise_model import mrm_noise_events  # noqa: E402
 from thioquant.qc.rules import calibration_rule  # noqa: E402
 from thioquant.qc.settings import QCSettings  # noqa: E402
 
@@ -74,39 +74,6 @@ class TrueTrace:
     events: np.ndarray    # points the noise model spiked or dropped
 
 
-def _noise_events(sig: np.ndarray, rng: np.random.Generator, p: MrmNoise) -> tuple[np.ndarray, np.ndarray]:
-    """Replay of :func:`thioquant.noise_model.apply_mrm_noise` on a copy of its generator: its
-    output and the points it spiked or zeroed (the output is compared with the real call's)."""
-    s = np.maximum(np.asarray(sig, dtype=float), 0.0)
-    mu = mu_clean = s / p.cps_per_count
-    if p.point_cv > 0:
-        sl = math.sqrt(math.log1p(p.point_cv**2))
-        mu = mu * np.exp(rng.normal(-0.5 * sl * sl, sl, s.size))
-    if p.counting_factor > 1.0:
-        r = np.maximum(mu / (p.counting_factor - 1.0), 1e-12)
-        counts = rng.negative_binomial(r, 1.0 / p.counting_factor).astype(float)
-    else:
-        counts = rng.poisson(mu).astype(float)
-    spikes = rng.random(s.size) < p.spike_rate
-    events = spikes.copy()
-    if spikes.any():
-        counts[spikes] = np.round(np.maximum(counts[spikes], 1.0) * p.spike_size
-                                  * np.exp(rng.normal(0.0, 0.25, int(spikes.sum()))))
-    if rng.random() < p.dropout_trace_fraction:
-        top = peak_tops(s, 10.0 * p.cps_per_count)
-        rate = np.where(top, p.dropout_rate * p.dropout_top_factor, p.dropout_rate)
-        starts = np.flatnonzero((rng.random(s.size) < rate) & (mu_clean >= 10.0))
-        for i, n in zip(starts, _dropout_lengths(rng, starts.size, p), strict=True):
-            end = i + n
-            if p.dropout_stop_at_top and not top[i]:
-                into = np.flatnonzero(top[i:end])
-                if into.size:
-                    end = i + int(into[0])
-            counts[i:end] = 0.0
-            events[i:end] = True
-    return np.round(counts * p.cps_per_count), events
-
-
 @contextmanager
 def _recording():
     """Wrap the simulator's ``emg`` and ``apply_mrm_noise``; yield the list of recorded traces."""
@@ -120,13 +87,7 @@ def _recording():
         return out
 
     def noise(sig, rng, p=None):
-        p = p or MrmNoise()
-        replay = np.random.default_rng()
-        replay.bit_generator.state = rng.bit_generator.state
-        out = noise0(sig, rng, p)
-        again, events = _noise_events(sig, replay, p)
-        if not np.array_equal(out, again):
-            raise RuntimeError("the replay of apply_mrm_noise differs from it: update _noise_events")
+        out, events = mrm_noise_events(sig, rng, p)
         traces.append((np.array(sig, dtype=float), events, list(calls)))
         calls.clear()
         return out

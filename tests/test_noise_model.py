@@ -21,6 +21,7 @@ from thioquant.noise_model import (
     count_quantum,
     fit_variance,
     measure_trace,
+    mrm_noise_events,
     summarise,
 )
 from thioquant.simulate import emg, simulate_injection
@@ -48,6 +49,28 @@ def _simulated_mrm(n_traces: int = 160, seed: int = 7, noise: MrmNoise | None = 
 @lru_cache(maxsize=1)
 def _simulated_summary():
     return summarise(_simulated_mrm(), "simulated", high_signal=2e4)
+
+
+def test_noise_events_are_the_simulators_draws_and_mark_every_spike_and_dropout():
+    """The oracle benchmarks learn where the simulator put its bursts and dropouts from
+    mrm_noise_events: it must give apply_mrm_noise's output for the same generator state, and its
+    mask must cover exactly the points that a spike raised or a dropout zeroed."""
+    from dataclasses import replace
+
+    t = np.linspace(0.0, 4.0, 2000)
+    clean = 2.0e5 * emg(t, 1.0, 2.0, 0.03, 0.01) / emg(t, 1.0, 2.0, 0.03, 0.01).max() + 200.0
+    p = replace(MrmNoise(), spike_rate=0.02, dropout_trace_fraction=1.0, dropout_rate=0.02)
+    seen_spike = seen_drop = False
+    for seed in range(20):
+        out = apply_mrm_noise(clean, np.random.default_rng(seed), p)
+        got, events = mrm_noise_events(clean, np.random.default_rng(seed), p)
+        np.testing.assert_array_equal(got, out)
+        dropped = (got == 0) & (clean >= 10.0 * p.cps_per_count * 5)
+        assert events[dropped].all()
+        seen_drop |= bool(dropped.any())
+        seen_spike |= bool((events & (got > 2 * clean)).any())
+        assert events.sum() < 0.2 * clean.size
+    assert seen_spike and seen_drop
 
 
 def test_smoothing_weights_are_scipys_savitzky_golay():

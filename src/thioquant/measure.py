@@ -144,6 +144,24 @@ def _with_dropout_flags(run: Any, comp: Compound, qual: bool, pk: Peak | None) -
     return replace(pk, flags=(*pk.flags, *extra)) if extra else pk
 
 
+def coeluting_partners(run: Any, method: Method) -> dict[int, list[Any]]:
+    """The traces that co-elute with each trace of ``run``, keyed by ``id(trace)``.
+
+    An analyte's quantifier, qualifier and labelled internal standard: the apex-burst screen
+    tells a burst (one channel's) from a sharp apex (every channel's) by them.
+    """
+    partners: dict[int, list[Any]] = {}
+    by_name = {c.name: c for c in method.internal_standards}
+    for comp in method.analytes:
+        members = [_trace_for(run, comp), _trace_for(run, comp, qualifier=True)]
+        if comp.internal_standard in by_name:
+            members.append(_trace_for(run, by_name[comp.internal_standard]))
+        members = [m for m in members if m is not None]
+        for m in members:
+            partners.setdefault(id(m), []).extend(o for o in members if o is not m)
+    return partners
+
+
 def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, list[float], list[tuple]]]]:
     """Signal integrity of every channel the method reads, before integration (docs/qc.md).
 
@@ -164,17 +182,7 @@ def _screen_run(run: Any, method: Method) -> tuple[Any, dict[str, tuple[str, lis
         fix_apex_spikes,
     )
 
-    # the channels that co-elute with each trace: an analyte's quantifier, qualifier and labelled
-    # internal standard (a burst is one channel's; a sharp apex is every channel's)
-    partners: dict[int, list[Any]] = {}
-    by_name = {c.name: c for c in method.internal_standards}
-    for comp in method.analytes:
-        members = [_trace_for(run, comp), _trace_for(run, comp, qualifier=True)]
-        if comp.internal_standard in by_name:
-            members.append(_trace_for(run, by_name[comp.internal_standard]))
-        members = [m for m in members if m is not None]
-        for m in members:
-            partners.setdefault(id(m), []).extend(o for o in members if o is not m)
+    partners = coeluting_partners(run, method)
     done: dict[int, tuple[Any, str, list[float], list[tuple]]] = {}
     found: dict[str, tuple[str, list[float], list[tuple]]] = {}
     for comp, qual, key in channel_keys(method.analytes + method.internal_standards):

@@ -740,6 +740,16 @@ def peak_tops(signal: np.ndarray, min_height: float) -> np.ndarray:
 
 def apply_mrm_noise(signal_cps: np.ndarray, rng: np.random.Generator, p: MrmNoise | None = None) -> np.ndarray:
     """Noisy, count-quantised cps for a noiseless MRM trace (see :class:`MrmNoise`)."""
+    return mrm_noise_events(signal_cps, rng, p)[0]
+
+
+def mrm_noise_events(signal_cps: np.ndarray, rng: np.random.Generator,
+                     p: MrmNoise | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`apply_mrm_noise`'s noisy cps and a mask of the points it spiked or dropped.
+
+    The same draws in the same order, so a benchmark that knows the simulator's seed learns where
+    its bursts and dropouts are (``benchmarks/bench_noise_oracle.py``, ``apex_spikes_known.py``).
+    """
     p = p or MrmNoise()
     s = np.maximum(np.asarray(signal_cps, dtype=float), 0.0)
     mu = mu_clean = s / p.cps_per_count
@@ -752,6 +762,7 @@ def apply_mrm_noise(signal_cps: np.ndarray, rng: np.random.Generator, p: MrmNois
     else:
         counts = rng.poisson(mu).astype(float)
     spikes = rng.random(s.size) < p.spike_rate
+    events = spikes.copy()
     if spikes.any():
         counts[spikes] = np.round(np.maximum(counts[spikes], 1.0) * p.spike_size
                                   * np.exp(rng.normal(0.0, 0.25, int(spikes.sum()))))
@@ -766,7 +777,8 @@ def apply_mrm_noise(signal_cps: np.ndarray, rng: np.random.Generator, p: MrmNois
                 if into.size:
                     end = i + int(into[0])
             counts[i:end] = 0.0
-    return np.round(counts * p.cps_per_count)
+            events[i:end] = True
+    return np.round(counts * p.cps_per_count), events
 
 
 def apply_uv_noise(signal_mau: np.ndarray, rng: np.random.Generator, p: UvNoise | None = None) -> np.ndarray:
