@@ -70,6 +70,18 @@ def _card(drv, analyte):
     return drv.find_element(By.CSS_SELECTOR, f'.card.analyte[data-analyte="{analyte}"]')
 
 
+def _card_state(drv, analyte):
+    """(MANUAL flag shown, area text) of an analyte's card once drawn; None while it is redrawn."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        card = _card(drv, analyte)
+        return bool(card.find_elements(By.CSS_SELECTOR, ".flag.MANUAL")), card.find_element(By.CSS_SELECTOR, ".area-val").text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return None
+
+
 def _text(drv, css):
     from selenium.webdriver.common.by import By
 
@@ -154,12 +166,13 @@ def test_review_loop_in_chromium(browser, server, tmp_path):
     manual_area = _card(drv, "6-MMP").find_element(By.CSS_SELECTOR, ".area-val").text
     _card(drv, "6-MMP").find_element(By.CSS_SELECTOR, "button.auto").click()
     _wait(drv, lambda d: "revision 3" in (_text(d, "#verdict-bar") or ""))
-    _wait(drv, lambda d: not d.find_elements(By.CSS_SELECTOR, '.card.analyte[data-analyte="6-MMP"] .flag.MANUAL'))
-    assert _card(drv, "6-MMP").find_element(By.CSS_SELECTOR, ".area-val").text != manual_area
+    # read the card once redrawn (between renders it is briefly absent)
+    auto = _wait(drv, lambda d: (st := _card_state(d, "6-MMP")) is not None and not st[0] and st)
+    assert auto[1] != manual_area
     drv.find_element(By.ID, "undo").click()
     _wait(drv, lambda d: "revision 4" in (_text(d, "#verdict-bar") or ""))
-    _wait(drv, lambda d: d.find_elements(By.CSS_SELECTOR, '.card.analyte[data-analyte="6-MMP"] .flag.MANUAL'))
-    assert _card(drv, "6-MMP").find_element(By.CSS_SELECTOR, ".area-val").text == manual_area
+    back = _wait(drv, lambda d: (st := _card_state(d, "6-MMP")) is not None and st[0] and st)
+    assert back[1] == manual_area
     # zoom: the time axis narrows around the peak
     ticks = [t.text for t in _card(drv, "6-MMP").find_elements(By.CSS_SELECTOR, "svg.chrom text")]
     _card(drv, "6-MMP").find_element(By.CSS_SELECTOR, "button.zin").click()
