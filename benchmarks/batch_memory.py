@@ -80,8 +80,12 @@ def _child(argv: list[str]) -> None:
 
         setattr(mod, name, w)
 
+    try:  # where quantify's measuring sets run (thioquant.executors since pipeline.py was split)
+        import thioquant.executors as executors
+    except ImportError:  # an older --src tree
+        executors = pipeline
     sets = iter(["measuring: calibrators", "measuring: the other injections"])
-    measure_set = pipeline._measure_set
+    measure_set = executors._measure_set
 
     @functools.wraps(measure_set)
     def ms(*a: object, **k: object) -> object:
@@ -91,7 +95,7 @@ def _child(argv: list[str]) -> None:
         finally:
             mark("after measuring")
 
-    pipeline._measure_set = ms
+    executors._measure_set = ms
     wrap(pipeline, "_quantify_measurements", "calibration and concentrations", "after calibration")
     wrap(qc_run, "evaluate_run", "run QC", "after run QC")
     wrap(pipeline, "_interpret", "interpretation", "after interpretation")
