@@ -151,9 +151,11 @@ def _flank_fit(y: np.ndarray, i0: int, w: int, half: int, min_sigma: float,
     n = y.size
     # a peak on a baseline is a Gaussian above that baseline: the lowest point within twice
     # the fit's reach (flanks at the baseline of a 3-point-wide peak bent the fit otherwise)
-    base = float(y[max(i0 - 2 * half, 0):min(i0 + w + 2 * half, n)].min())
-    ls = [j for j in range(i0 - 1, max(i0 - 2 * half, 0) - 1, -1) if j not in skip and y[j] > base][:half]
-    rs = [j for j in range(i0 + w, min(i0 + w + 2 * half, n)) if j not in skip and y[j] > base][:half]
+    j0, j1 = max(i0 - 2 * half, 0), min(i0 + w + 2 * half, n)
+    win = y[j0:j1].tolist()  # Python floats: numpy scalar comparisons were half this block's cost
+    base = min(win)
+    ls = [j for j in range(i0 - 1, j0 - 1, -1) if j not in skip and win[j - j0] > base][:half]
+    rs = [j for j in range(i0 + w, j1) if j not in skip and win[j - j0] > base][:half]
     if len(ls) < 2 or len(rs) < 2:
         return None
     idx = np.array(ls[::-1] + rs, dtype=int)  # ls runs outwards: reversed, it is sorted
@@ -188,13 +190,15 @@ def _flank_fit(y: np.ndarray, i0: int, w: int, half: int, min_sigma: float,
 
 
 @functools.lru_cache(maxsize=8)
-def _flank_weights(half: int) -> tuple[tuple[int, float], ...]:
-    """(offset, weight) of the ``half`` points on each side: the value at offset 0 of the
+def _flank_weights(half: int) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets and weights of the ``half`` points on each side: the value at offset 0 of the
     least-squares quadratic through them is sum(weight x value) (by symmetry, the intercept)."""
     x = np.r_[np.arange(-half, 0), np.arange(1, half + 1)].astype(float)
     s2, s4 = float(np.sum(x * x)), float(np.sum(x**4))
     wts = (s4 - s2 * x * x) / (x.size * s4 - s2 * s2)
-    return tuple((int(a), float(b)) for a, b in zip(x, wts, strict=True))
+    offs, wts = x.astype(int), wts.copy()
+    offs.flags.writeable = wts.flags.writeable = False  # cached: shared by every call
+    return offs, wts
 
 
 def _flank_candidates(y: np.ndarray, idx: np.ndarray, half: int, ratio: float) -> tuple[np.ndarray, np.ndarray]:
@@ -203,13 +207,15 @@ def _flank_candidates(y: np.ndarray, idx: np.ndarray, half: int, ratio: float) -
     each side, and that fit's value there. With the neighbours at fixed offsets the fit's value is
     a fixed weighted sum of their logs (a linear filter). Points with a neighbour at or below
     zero are not candidates."""
-    pred = np.zeros(idx.size)
-    ok = np.ones(idx.size, dtype=bool)
-    for k, wk in _flank_weights(half):
-        v = y[idx + k]
-        ok &= v > 0
-        pred += wk * np.log(np.where(v > 0, v, 1.0))
-    pred = np.exp(pred)
+    if not idx.size:
+        return idx, np.zeros(0)
+    offs, wts = _flank_weights(half)
+    # every offset in one gather (6 numpy calls, not 6 per offset: this ran on every trace); the
+    # row sums add the offsets in order, as the former loop did
+    v = y[idx[:, None] + offs]
+    pos = v > 0
+    ok = pos.all(axis=1)
+    pred = np.exp(np.sum(wts * np.log(np.where(pos, v, 1.0)), axis=1))
     keep = ok & (y[idx] > ratio * pred)
     return idx[keep], pred[keep]
 
@@ -274,33 +280,44 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
     # flicker of a baseline (1 count between zeros), which made the screen's cost
     # (a point between zeros is a baseline's count flicker or a dropout's edge, not a top)
     nb = np.minimum(lo, hi)
-    s1 = (mid > ratio * lo) & (mid > ratio * hi) & (nb > 0)
+    up = (mid > lo) & (mid > hi) & (nb > 0)  # local maxima between positive neighbours
     # ... or, on a flank, a local maximum above ``ratio`` x the log-quadratic through the ``half``
     # points on each side: on a steep flank the higher neighbour is already near a burst's value
     # (a 2.1x burst on the bundled P020's falling 6-TG flank stood 1.43x above it), and a
     # Gaussian flank is predicted exactly. A point that is no local maximum is left alone: there
     # the flank rises faster than a burst (the foot of a real QTRAP peak, 6 -> 81 -> 369 -> 385
     # x10^3 cps, read as 2.3x a fit through baseline and top points).
-    i3 = np.flatnonzero(~s1 & (mid > lo) & (mid > hi) & (nb > 0)) + 1  # local maxima
+    li = np.flatnonzero(up)
+    if ratio >= 1.0:
+        # a point above ratio x both positive neighbours is a local maximum: the ratio test on
+        # those few points only (the same verdicts; full-trace arrays were the screen's cost)
+        r1 = (mid[li] > ratio * lo[li]) & (mid[li] > ratio * hi[li])
+        i1, i3 = li[r1], li[~r1] + 1
+    else:
+        s1 = (mid > ratio * lo) & (mid > ratio * hi) & (nb > 0)
+        i1, i3 = np.flatnonzero(s1), np.flatnonzero(~s1 & up) + 1
     i3, pred3 = _flank_candidates(y, i3[(i3 >= half) & (i3 < n - half)], half, ratio)
     a0, a1, a2, a3 = y[:-3], y[1:-2], y[2:-1], y[3:]
-    m = np.maximum(a0, a3)
-    mn = np.minimum(a0, a3)
-    s2 = (a1 > ratio * m) & (a2 > ratio * m) & (mn > 0)
-    if not (s1.any() or s2.any() or i3.size):
+    rm = ratio * np.maximum(a0, a3)
+    i2 = np.flatnonzero((a1 > rm) & (a2 > rm))
+    mn = np.minimum(a0[i2], a3[i2])  # the pair's lower outer neighbour, where the ratio holds
+    i2, mn = i2[mn > 0], mn[mn > 0]
+    if not (i1.size or i2.size or i3.size):
         return []
     screen_sd = getattr(noise_sd, "lower", noise_sd)  # a lower bound of it, when cheaper
     quantum = getattr(noise_sd, "quantum", None)  # cps per count, when the SD knows it
+    # at most noise_sd value for value, without the count step (a sort): a candidate whose
+    # excess it already fails is rejected before the trace's count step is found (k_sd >= 0:
+    # the test is then monotone in the SD)
+    floor = getattr(noise_sd, "floor", None) if k_sd >= 0 else None
     tail_p = 0.5 * math.erfc(k_sd / math.sqrt(2.0))  # one-sided Gaussian tail of k_sd SDs
     # the noise SD only where the ratio screen holds (elementwise: the same verdicts, on a few
     # points instead of the whole trace)
-    i1 = np.flatnonzero(s1)
     single = i1[mid[i1] - nb[i1] > k_sd * np.asarray(screen_sd(nb[i1]))] + 1
     # a flank candidate's excess over the fit is judged against more than the model's SD at
     # that level (the final test's SD is at least it): the cheap screen of the many noise highs
     on_flank = i3[y[i3] - pred3 > k_sd * np.asarray(screen_sd(pred3))]
-    i2 = np.flatnonzero(s2)
-    pair = i2[np.minimum(a1[i2], a2[i2]) - mn[i2] > k_sd * np.asarray(screen_sd(mn[i2]))] + 1
+    pair = i2[np.minimum(a1[i2], a2[i2]) - mn > k_sd * np.asarray(screen_sd(mn))] + 1
     found: list[tuple[float, int, int, np.ndarray]] = []
     # two bursts a point apart must not lift each other's fit: candidates are no flank points
     cand = frozenset(int(i) for i in single) | frozenset(int(i) + d for i in pair for d in (0, 1))
@@ -314,20 +331,30 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
         fit, base, scatter, lev = got
         pts = slice(i0, i0 + w)
         excess = y[pts] - fit
+        rel = (y[pts] - base) / (fit - base)
+        if fl:
+            # a burst multiplies the signal, so a flank candidate's ratio is judged on the
+            # values themselves too (above a flank point's local baseline a noise high on a
+            # broad peak's upper flank read 1.8x where it was 1.47x)
+            rel = np.minimum(rel, y[pts] / fit)
+        # the ratio first: the noise SD's counting term needs the trace's count step (a sort),
+        # and most fitted candidates fail the ratio (both tests must hold, so the same verdicts)
+        if not np.all(rel > ratio):
+            continue
+        spread = scatter * (fit - base)
+        if floor is not None and not np.all(excess > k_sd * (np.maximum(np.asarray(floor(fit), dtype=float), spread)
+                                                             * (math.sqrt(1.0 + lev) if fl else 1.0))):
+            continue
         # the flanks' own scatter, when larger than the model's: a trace noisier than the model's
         # capped CV (20 % point noise), or a peak shape the fit does not follow
-        sd = np.maximum(np.asarray(noise_sd(fit), dtype=float), scatter * (fit - base))
-        rel = (y[pts] - base) / (fit - base)
+        sd = np.maximum(np.asarray(noise_sd(fit), dtype=float), spread)
         if fl:
             # a flank candidate lacks the neighbours' test, the independent evidence an apex
             # candidate has: its excess is judged as the difference of two noisy values, the
             # point and the fit (the fit's variance is its leverage, about half a point's for
-            # 3 + 3 flank points); and a burst multiplies the signal, so its ratio is
-            # judged on the values themselves (above a flank point's local baseline a noise
-            # high on a broad peak's upper flank read 1.8x where it was 1.47x)
+            # 3 + 3 flank points)
             sd = sd * math.sqrt(1.0 + lev)
-            rel = np.minimum(rel, y[pts] / fit)
-        if not (np.all(excess > k_sd * sd) and np.all(rel > ratio)):
+        if not np.all(excess > k_sd * sd):
             continue
         # a count-quantised trace: the point's count must also be as improbable under counting
         # statistics at the fitted level as k_sd Gaussian SDs (a few counts are skewed: 11 counts
@@ -442,7 +469,14 @@ def apex_noise_sd(signal: np.ndarray, max_cv: float = APEX_MAX_CV, *,
         lv = np.maximum(level, 0.0)
         return np.sqrt(lower(lv) ** 2 + (COUNT_OVERDISPERSION * q if np.isfinite(q) else 0.0) * lv)
 
+    def floor(level: Any) -> Any:
+        """``sd`` without its counting term, by the same operations: at most ``sd(level)`` value
+        for value (the term added under the root is >= 0), without the count step's sort."""
+        lv = np.maximum(level, 0.0)
+        return np.sqrt(lower(lv) ** 2)
+
     sd.lower = lower  # type: ignore[attr-defined]
+    sd.floor = floor  # type: ignore[attr-defined]
     sd.quantum = quantum  # type: ignore[attr-defined]
     return sd
 
