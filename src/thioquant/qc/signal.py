@@ -178,14 +178,15 @@ def _flank_fit(y: np.ndarray, i0: int, w: int, half: int, min_sigma: float,
     if not q[0] < 0 or -0.5 / q[0] < min_sigma * min_sigma:
         return None
     res = ly - a @ q
-    scatter = float(np.sqrt(np.sum(res * res) / max(idx.size - 3, 1)))
+    # the ufuncs' reduce and math.sqrt: np.sum's, np.sqrt's arithmetic without their wrappers
+    scatter = math.sqrt(float(np.add.reduce(res * res)) / max(idx.size - 3, 1))
     # np.polyval's Horner steps written out (it starts from 0 * x + q[0], which is q[0] exactly)
     xs = np.arange(i0, i0 + w) - x0
     lev = 0.0
     if leverage:
         g = np.empty((3, w))
         g[0], g[1], g[2] = xs * xs, xs, 1.0
-        lev = float(np.max(np.sum(g * np.linalg.solve(ata, g), axis=0)))
+        lev = float(np.maximum.reduce(np.add.reduce(g * np.linalg.solve(ata, g), axis=0)))
     return base + np.exp((q[0] * xs + q[1]) * xs + q[2]), base, scatter, lev
 
 
@@ -339,11 +340,11 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
             rel = np.minimum(rel, y[pts] / fit)
         # the ratio first: the noise SD's counting term needs the trace's count step (a sort),
         # and most fitted candidates fail the ratio (both tests must hold, so the same verdicts)
-        if not np.all(rel > ratio):
+        if not (rel > ratio).all():
             continue
         spread = scatter * (fit - base)
-        if floor is not None and not np.all(excess > k_sd * (np.maximum(np.asarray(floor(fit), dtype=float), spread)
-                                                             * (math.sqrt(1.0 + lev) if fl else 1.0))):
+        if floor is not None and not (excess > k_sd * (np.maximum(np.asarray(floor(fit), dtype=float), spread)
+                                                       * (math.sqrt(1.0 + lev) if fl else 1.0))).all():
             continue
         # the flanks' own scatter, when larger than the model's: a trace noisier than the model's
         # capped CV (20 % point noise), or a peak shape the fit does not follow
@@ -354,7 +355,7 @@ def find_apex_spikes(signal: np.ndarray, noise_sd: Callable[[float], float], *, 
             # point and the fit (the fit's variance is its leverage, about half a point's for
             # 3 + 3 flank points)
             sd = sd * math.sqrt(1.0 + lev)
-        if not np.all(excess > k_sd * sd):
+        if not (excess > k_sd * sd).all():
             continue
         # a count-quantised trace: the point's count must also be as improbable under counting
         # statistics at the fitted level as k_sd Gaussian SDs (a few counts are skewed: 11 counts
