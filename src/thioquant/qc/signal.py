@@ -470,14 +470,10 @@ def apex_noise_sd(signal: np.ndarray, max_cv: float = APEX_MAX_CV, *,
         lv = np.maximum(level, 0.0)
         return np.sqrt(lower(lv) ** 2 + (COUNT_OVERDISPERSION * q if np.isfinite(q) else 0.0) * lv)
 
-    def floor(level: Any) -> Any:
-        """``sd`` without its counting term, by the same operations: at most ``sd(level)`` value
-        for value (the term added under the root is >= 0), without the count step's sort."""
-        lv = np.maximum(level, 0.0)
-        return np.sqrt(lower(lv) ** 2)
-
     sd.lower = lower  # type: ignore[attr-defined]
-    sd.floor = floor  # type: ignore[attr-defined]
+    # the fitted candidates' pre-test before the count step's sort: ``lower`` is ``sd`` without
+    # its counting term (>= 0 under the root), so at most ``sd`` value for value
+    sd.floor = lower  # type: ignore[attr-defined]
     sd.quantum = quantum  # type: ignore[attr-defined]
     return sd
 
