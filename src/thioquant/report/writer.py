@@ -143,7 +143,7 @@ def _write_rest(batch: Any, stage: Path, rows: Any, tm: dict[str, float], t: flo
     (stage / "messages.txt").write_text(messages_text(batch.messages), encoding="utf-8")
     tm["tables"] = time.perf_counter() - t
     _timed(tm, "json", step, lambda: _write_json(batch, stage, rows))
-    late = (lambda: _write_xlsx(batch, stage, rows)) if xlsx is None and report and late_xlsx else None
+    late = (lambda: _write_xlsx(batch, stage, rows)) if late_xlsx else None  # only with the PDFs (write_outputs)
     if xlsx is None and late is None:
         _timed(tm, "xlsx", step, lambda: _write_xlsx(batch, stage, rows))
     if report:
@@ -217,8 +217,6 @@ def _write_reports(batch: Any, stage: Path, *, pdf: bool, history: Any, timestam
 
             _timed(tm, "html", step, lambda: write_html(stage / "report.html", batch, panels, lj=lj,
                                                          generated=generated))
-            if late is not None:  # never: ``late`` comes with the PDFs
-                _timed(tm, "xlsx", step, late)
     finally:
         if child is not None:  # an exception in this process: stop the writer, its pages are discarded
             child.kill()
